@@ -1,0 +1,106 @@
+# smtpguard - top-level build. `make` builds everything; `make check` runs every
+# test; `make demo` runs the lab demo; `make bench` the benchmarks. deps first.
+
+ARCH_TRIPLET := $(shell gcc -dumpmachine)
+BUILD        ?= build
+CC           ?= gcc
+CLANG        ?= clang
+BPFTOOL      ?= bpftool
+
+CFLAGS_COMMON := -O2 -g -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE \
+                 -Iinclude -Ilib -I$(BUILD)/skel
+LDLIBS_BPF    := -lbpf -lelf -lz
+LDLIBS_XDP    := -lxdp $(LDLIBS_BPF)
+SAN_FLAGS     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+BPF_CFLAGS    := -O2 -g -Wall -Werror -target bpf -Iinclude -I/usr/include/$(ARCH_TRIPLET)
+
+BPF_SRCS   := $(wildcard bpf/*.bpf.c)
+BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
+SKELS      := $(patsubst bpf/%.bpf.c,$(BUILD)/skel/%.skel.h,$(BPF_SRCS))
+BPF_HDRS   := $(wildcard bpf/*.h) $(wildcard include/smtpguard/*.h)
+
+LIB_SRCS   := $(wildcard lib/*.c)
+LIB_HDRS   := $(wildcard lib/*.h) $(wildcard include/smtpguard/*.h)
+LIB_OBJS   := $(patsubst lib/%.c,$(BUILD)/lib/%.o,$(LIB_SRCS))
+LIB_ASAN   := $(patsubst lib/%.c,$(BUILD)/asan/lib/%.o,$(LIB_SRCS))
+
+DAEMON_SRCS := $(wildcard user/*.c)
+CTL_SRCS    := $(wildcard tools/*.c)
+UNIT_SRCS   := $(wildcard selftests/unit/test_*.c)
+UNIT_BINS   := $(patsubst selftests/unit/%.c,$(BUILD)/selftests/%,$(UNIT_SRCS))
+UNIT_ASAN   := $(patsubst selftests/unit/%.c,$(BUILD)/asan/selftests/%,$(UNIT_SRCS))
+BPFT_SRCS   := $(wildcard selftests/bpf/test_*.c)
+BPFT_BINS   := $(patsubst selftests/bpf/%.c,$(BUILD)/selftests/%,$(BPFT_SRCS))
+TOOL_SRCS   := $(wildcard selftests/tools/*.c)
+TOOL_BINS   := $(patsubst selftests/tools/%.c,$(BUILD)/selftests/%,$(TOOL_SRCS))
+BENCH_SRCS  := $(wildcard bench/*.c)
+BENCH_BINS  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+
+PROGS := $(BUILD)/smtpguardd $(BUILD)/smtpguardctl $(BUILD)/asan/smtpguardctl
+
+.PHONY: all deps check demo bench clean
+all: $(BPF_OBJS) $(SKELS) $(PROGS) $(UNIT_BINS) $(UNIT_ASAN) $(BPFT_BINS) $(TOOL_BINS) $(BENCH_BINS)
+
+deps:
+	@bash scripts/deps.sh
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS)
+	@mkdir -p $(@D)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/skel/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	@mkdir -p $(@D)
+	$(BPFTOOL) gen skeleton $< name $(subst -,_,$*) > $@
+
+$(BUILD)/lib/%.o: lib/%.c $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) -c $< -o $@
+
+$(BUILD)/asan/lib/%.o: lib/%.c $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -c $< -o $@
+
+$(BUILD)/smtpguardd: $(DAEMON_SRCS) $(wildcard user/*.h) $(LIB_OBJS) $(SKELS)
+	$(CC) $(CFLAGS_COMMON) -Iuser $(DAEMON_SRCS) $(LIB_OBJS) -o $@ $(LDLIBS_XDP) -lpthread
+
+$(BUILD)/smtpguardctl: $(CTL_SRCS) $(LIB_OBJS)
+	$(CC) $(CFLAGS_COMMON) $(CTL_SRCS) $(LIB_OBJS) -o $@ $(LDLIBS_BPF)
+
+$(BUILD)/asan/smtpguardctl: $(CTL_SRCS) $(LIB_ASAN)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) $(CTL_SRCS) $(LIB_ASAN) -o $@ $(LDLIBS_BPF)
+
+$(BUILD)/selftests/test_%: selftests/unit/test_%.c selftests/test.h $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) -Iselftests $< $(LIB_OBJS) -o $@ $(LDLIBS_BPF)
+
+$(BUILD)/asan/selftests/test_%: selftests/unit/test_%.c selftests/test.h $(LIB_ASAN)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -Iselftests $< $(LIB_ASAN) -o $@ $(LDLIBS_BPF)
+
+$(BUILD)/selftests/test_%: selftests/bpf/test_%.c selftests/test.h $(LIB_OBJS) $(SKELS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) -Iselftests $< $(LIB_OBJS) -o $@ $(LDLIBS_BPF)
+
+$(BUILD)/selftests/%: selftests/tools/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) $< -o $@
+
+$(BUILD)/bench/%: bench/%.c $(LIB_OBJS) $(SKELS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) $< $(LIB_OBJS) -o $@ $(LDLIBS_BPF)
+
+check: deps
+	$(MAKE) all
+	bash selftests/run.sh $(BUILD)
+
+demo: deps
+	$(MAKE) all
+	bash lab/demo.sh $(BUILD)
+
+bench: deps
+	$(MAKE) all
+	bash bench/run.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD)

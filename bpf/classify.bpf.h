@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * classify.bpf.h - the classifier's decision, shared by the XDP and TC
+ * programs: is this frame TCP to an SMTP port, which policy covers its
+ * source, is the source within its connection rate, and how to refuse it.
+ *
+ * Only connection attempts (SYN without ACK) are rate-limited and penalised;
+ * a blocked source loses every port-25 packet.
+ */
+#ifndef SMTPGUARD_CLASSIFY_BPF_H
+#define SMTPGUARD_CLASSIFY_BPF_H
+
+#include "maps.bpf.h"
+#include "parse.bpf.h"
+
+enum sg_verdict {
+	SG_VERDICT_PASS = 0,
+	SG_VERDICT_DROP,
+	SG_VERDICT_RST,		/* the frame was rewritten into an RST to send back */
+	SG_VERDICT_RETRY,	/* headers beyond the data seen: pull them and ask again */
+};
+
+static __always_inline void sg_count(__u32 reason)
+{
+	__u64 *counter = bpf_map_lookup_elem(&stats, &reason);
+
+	if (counter)
+		*counter += 1;
+}
+
+static __always_inline int sg_is_smtp_port(const struct sg_settings *cfg, __u16 port)
+{
+	#pragma unroll
+	for (int i = 0; i < SG_MAX_SMTP_PORTS; i++)
+		if (cfg->smtp_ports[i] && cfg->smtp_ports[i] == port)
+			return 1;
+	return 0;
+}
+
+static __always_inline struct sg_policy sg_lookup_policy(const struct sg_pkt *pkt,
+							  const struct sg_settings *cfg)
+{
+	struct sg_policy policy = {
+		.action = cfg->default_action,
+		.rate_class = cfg->default_rate_class,
+		.tls_mode = cfg->default_tls_mode,
+		.source_mode = cfg->default_source_mode,
+	};
+	struct sg_policy *found;
+
+	if (pkt->family == 2) {
+		struct sg_lpm_v4_key key = { .prefixlen = 32 };
+
+		__builtin_memcpy(key.addr, &pkt->src.addr[12], 4);
+		found = bpf_map_lookup_elem(&policy_v4, &key);
+	} else {
+		struct sg_lpm_v6_key key = { .prefixlen = 128 };
+
+		__builtin_memcpy(key.addr, pkt->src.addr, 16);
+		found = bpf_map_lookup_elem(&policy_v6, &key);
+	}
+	if (found)
+		policy = *found;
+	return policy;
+}
+
+enum sg_rate_result {
+	SG_RATE_OK = 0,
+	SG_RATE_OVER,
+	SG_RATE_PENALISED,
+};
+
+/* GCRA (a token bucket kept as one timestamp) under the entry's lock: a SYN
+ * is allowed while the next theoretical arrival time stays within
+ * burst * interval of now. */
+static __always_inline int sg_rate_check(struct sg_src_state *st,
+					 const struct sg_rate_class *rc,
+					 __u32 class_id, __u64 now)
+{
+	int result = SG_RATE_OK;
+
+	bpf_spin_lock(&st->lock);
+	st->syns++;
+	st->last_seen_ns = now;
+	st->rate_class = class_id;
+	if (st->penalty_until_ns > now) {
+		result = SG_RATE_PENALISED;
+	} else if (rc && rc->conn_interval_ns) {
+		__u64 tat = st->tat_ns > now ? st->tat_ns : now;
+		__u64 burst = rc->conn_burst ? rc->conn_burst : 1;
+
+		tat += rc->conn_interval_ns;
+		if (tat - now > burst * rc->conn_interval_ns)
+			result = SG_RATE_OVER;
+		else
+			st->tat_ns = tat;
+	}
+	if (result != SG_RATE_OK)
+		st->syn_drops++;
+	bpf_spin_unlock(&st->lock);
+	return result;
+}
+
+static __always_inline struct sg_src_state *sg_source_state(const struct sg_pkt *pkt,
+							    __u32 class_id, __u64 now)
+{
+	struct sg_src_state *st = bpf_map_lookup_elem(&src_state, &pkt->src);
+
+	if (st)
+		return st;
+	{
+		struct sg_src_state fresh = {};
+
+		fresh.first_seen_ns = now;
+		fresh.rate_class = class_id;
+		/* EEXIST from a racing CPU is fine: the lookup below finds its entry */
+		bpf_map_update_elem(&src_state, &pkt->src, &fresh, BPF_NOEXIST);
+	}
+	st = bpf_map_lookup_elem(&src_state, &pkt->src);
+	if (st)
+		return st;
+	sg_count(SG_STAT_STATE_FULL);
+	return bpf_map_lookup_elem(&overflow_state, &class_id);
+}
+
+static __always_inline __u16 sg_csum_fold(__u32 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)~sum;
+}
+
+static __always_inline __u32 sg_csum_add(__u32 sum, const void *data, int words)
+{
+	const __u16 *w = data;
+
+	#pragma unroll
+	for (int i = 0; i < words; i++)
+		sum += w[i];
+	return sum;
+}
+
+/*
+ * Rewrites a refused SYN in place into the RST|ACK that answers it (RFC 9293:
+ * seq 0, ack = SYN's seq + 1), addressed back to the sender. Only for a plain
+ * IPv4/IPv6 header and a SYN without payload; the TCP header shrinks to 20
+ * bytes and the IP length with it (the leftover bytes become link padding).
+ * Returns 0 when the frame was rewritten.
+ */
+static __always_inline int sg_make_rst(struct sg_pkt *pkt, void *data_end)
+{
+	struct ethhdr *eth = pkt->eth;
+	struct tcphdr *tcp = pkt->tcp;
+	unsigned char mac[ETH_ALEN];
+	__u32 sum = 0, seq;
+	__u16 port;
+
+	if (!pkt->plain_l3 || (void *)(tcp + 1) > data_end)
+		return -1;
+	if (pkt->tcp_len != (__u16)(tcp->doff * 4))
+		return -1;	/* SYN with payload (TFO): just drop it */
+
+	__builtin_memcpy(mac, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, mac, ETH_ALEN);
+
+	seq = bpf_ntohl(tcp->seq);
+	port = tcp->source;
+	tcp->source = tcp->dest;
+	tcp->dest = port;
+	tcp->seq = 0;
+	tcp->ack_seq = bpf_htonl(seq + 1);
+	((__u16 *)tcp)[6] = 0;		/* doff, reserved bits and flags */
+	tcp->doff = 5;
+	tcp->rst = 1;
+	tcp->ack = 1;
+	tcp->window = 0;
+	tcp->check = 0;
+	tcp->urg_ptr = 0;
+
+	if (pkt->family == 2) {
+		struct iphdr *ip = pkt->l3;
+		__be32 addr;
+
+		if ((void *)(ip + 1) > data_end)
+			return -1;
+		addr = ip->saddr;
+		ip->saddr = ip->daddr;
+		ip->daddr = addr;
+		ip->tot_len = bpf_htons(sizeof(*ip) + sizeof(*tcp));
+		ip->id = 0;
+		ip->frag_off = bpf_htons(0x4000);	/* DF */
+		ip->ttl = 64;
+		ip->check = 0;
+		ip->check = sg_csum_fold(sg_csum_add(0, ip, sizeof(*ip) / 2));
+		sum = sg_csum_add(sum, &ip->saddr, 4);
+	} else {
+		struct ipv6hdr *ip6 = pkt->l3;
+		struct in6_addr addr;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return -1;
+		addr = ip6->saddr;
+		ip6->saddr = ip6->daddr;
+		ip6->daddr = addr;
+		ip6->payload_len = bpf_htons(sizeof(*tcp));
+		ip6->hop_limit = 64;
+		sum = sg_csum_add(sum, &ip6->saddr, 16);
+	}
+	sum += bpf_htons(IPPROTO_TCP) + bpf_htons(sizeof(*tcp));
+	sum = sg_csum_add(sum, tcp, sizeof(*tcp) / 2);
+	tcp->check = sg_csum_fold(sum);
+	return 0;
+}
+
+static __always_inline int sg_refuse(struct sg_pkt *pkt, void *data_end,
+				     const struct sg_settings *cfg)
+{
+	if (cfg->refuse_mode == SG_REFUSE_RST && sg_make_rst(pkt, data_end) == 0) {
+		sg_count(SG_STAT_RST_SENT);
+		return SG_VERDICT_RST;
+	}
+	return SG_VERDICT_DROP;
+}
+
+static __always_inline int sg_malformed(const struct sg_settings *cfg)
+{
+	sg_count(SG_STAT_MALFORMED);
+	if (cfg && cfg->malformed_mode == SG_MALFORMED_PASS)
+		return SG_VERDICT_PASS;
+	return SG_VERDICT_DROP;
+}
+
+/* The whole decision for one frame; pkt is filled for the caller's RST send.
+ * can_pull: the caller can bring more of the frame into view (TC). */
+static __always_inline int sg_classify(void *data, void *data_end, struct sg_pkt *pkt,
+				       int can_pull)
+{
+	const struct sg_settings *cfg;
+	struct sg_rate_class *rc;
+	struct sg_src_state *st;
+	struct sg_policy policy;
+	__u32 zero = 0, class_id;
+	int parsed, syn;
+	__u64 now;
+
+	parsed = sg_parse(data, data_end, pkt);
+	if (parsed == SG_PARSE_NOT_TCP) {
+		sg_count(SG_STAT_NON_SMTP);
+		return SG_VERDICT_PASS;
+	}
+	cfg = bpf_map_lookup_elem(&settings, &zero);
+	if (!cfg)
+		return SG_VERDICT_PASS;
+	if (parsed == SG_PARSE_TRUNCATED && can_pull)
+		return SG_VERDICT_RETRY;
+	if (parsed != SG_PARSE_TCP)
+		return sg_malformed(cfg);
+	if (!sg_is_smtp_port(cfg, bpf_ntohs(pkt->tcp->dest))) {
+		sg_count(SG_STAT_NON_SMTP);
+		return SG_VERDICT_PASS;
+	}
+	if (pkt->tcp->doff < 5 || (__u32)pkt->tcp->doff * 4 > pkt->tcp_len)
+		return sg_malformed(cfg);
+
+	sg_count(SG_STAT_SMTP);
+	syn = pkt->tcp->syn && !pkt->tcp->ack;
+	if (syn)
+		sg_count(SG_STAT_SMTP_SYN);
+	policy = sg_lookup_policy(pkt, cfg);
+
+	switch (policy.action) {
+	case SG_ACTION_EXEMPT:
+		sg_count(SG_STAT_EXEMPT);
+		return SG_VERDICT_PASS;
+	case SG_ACTION_BLOCK:
+		sg_count(SG_STAT_BLOCKED);
+		return syn ? sg_refuse(pkt, data_end, cfg) : SG_VERDICT_DROP;
+	case SG_ACTION_PASSTHROUGH:
+		sg_count(SG_STAT_PASSTHROUGH);
+		break;
+	default:
+		sg_count(SG_STAT_SCAN);
+		break;
+	}
+	if (!syn)
+		return SG_VERDICT_PASS;
+
+	class_id = policy.rate_class;
+	rc = bpf_map_lookup_elem(&rate_classes, &class_id);
+	if (!rc || !rc->name[0]) {
+		class_id = SG_DEFAULT_RATE_CLASS;
+		rc = bpf_map_lookup_elem(&rate_classes, &class_id);
+	}
+	now = bpf_ktime_get_ns();
+	st = sg_source_state(pkt, class_id, now);
+	if (!st)
+		return SG_VERDICT_PASS;
+	switch (sg_rate_check(st, rc, class_id, now)) {
+	case SG_RATE_OVER:
+		sg_count(SG_STAT_RATE_DROPPED);
+		return sg_refuse(pkt, data_end, cfg);
+	case SG_RATE_PENALISED:
+		sg_count(SG_STAT_PENALTY_DROPPED);
+		return sg_refuse(pkt, data_end, cfg);
+	}
+	return SG_VERDICT_PASS;
+}
+
+#endif /* SMTPGUARD_CLASSIFY_BPF_H */

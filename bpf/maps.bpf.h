@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * maps.bpf.h - the classifier's maps, pinned by name below the instance's
+ * bpffs root (set as pin_root_path when the object is opened), so that the
+ * XDP and TC objects, smtpguardctl and a restarted daemon share one set.
+ */
+#ifndef SMTPGUARD_MAPS_BPF_H
+#define SMTPGUARD_MAPS_BPF_H
+
+#include <smtpguard/maps.h>
+#include <bpf/bpf_helpers.h>
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, SG_MAX_POLICY_ENTRIES);
+	__type(key, struct sg_lpm_v4_key);
+	__type(value, struct sg_policy);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} policy_v4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, SG_MAX_POLICY_ENTRIES);
+	__type(key, struct sg_lpm_v6_key);
+	__type(value, struct sg_policy);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} policy_v6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SG_MAX_RATE_CLASSES);
+	__type(key, __u32);
+	__type(value, struct sg_rate_class);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} rate_classes SEC(".maps");
+
+/* A plain hash (not LRU) because bpf_spin_lock is only allowed there; the
+ * daemon evicts idle entries. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SG_MAX_SOURCES);
+	__type(key, struct sg_src_key);
+	__type(value, struct sg_src_state);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} src_state SEC(".maps");
+
+/* Shared buckets per rate class, used when src_state is full so that a
+ * flood of new source addresses cannot escape its limits. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SG_MAX_RATE_CLASSES);
+	__type(key, __u32);
+	__type(value, struct sg_src_state);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} overflow_state SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sg_settings);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} settings SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SG_STAT__COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} stats SEC(".maps");
+
+/* Written only by the daemon; pinned here so every object shares it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SG_MAX_ATTACHMENTS);
+	__type(key, __u32);
+	__type(value, struct sg_attachment);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} attachments SEC(".maps");
+
+#endif /* SMTPGUARD_MAPS_BPF_H */

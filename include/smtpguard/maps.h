@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * maps.h - the one definition of every map key, value and enum that the BPF
+ * classifier (bpf/) and userspace (user/, tools/, selftests/) share.
+ *
+ * Compiled by clang -target bpf and by gcc; uses only fixed-width UAPI types.
+ * Addresses are kept in network byte order. IPv4 sources are stored in the
+ * per-source map as IPv4-mapped IPv6 (::ffff:a.b.c.d) so one map serves both.
+ * Times are CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns()).
+ */
+#ifndef SMTPGUARD_MAPS_H
+#define SMTPGUARD_MAPS_H
+
+#include <linux/types.h>
+#include <linux/bpf.h>
+
+/* Names of the pinned maps below the bpffs root (map names, 15 chars max). */
+#define SG_MAP_POLICY_V4	"policy_v4"
+#define SG_MAP_POLICY_V6	"policy_v6"
+#define SG_MAP_RATE_CLASSES	"rate_classes"
+#define SG_MAP_SRC_STATE	"src_state"
+#define SG_MAP_SETTINGS		"settings"
+#define SG_MAP_STATS		"stats"
+#define SG_MAP_ATTACHMENTS	"attachments"
+#define SG_MAP_OVERFLOW		"overflow_state"
+
+#define SG_MAX_RATE_CLASSES	64
+#define SG_RATE_CLASS_NAME_LEN	24
+#define SG_MAX_SMTP_PORTS	8
+#define SG_MAX_ATTACHMENTS	1024
+#define SG_MAX_POLICY_ENTRIES	65536
+/* Size of the per-source state table; fixed at build time because a pinned
+ * map cannot be resized, and a restart must reuse it. */
+#define SG_MAX_SOURCES		262144
+#define SG_DEFAULT_RATE_CLASS	0
+
+/* What happens to the port-25 traffic of a source. */
+enum sg_action {
+	SG_ACTION_SCAN = 0,		/* rate-limited; steered to the proxy (later issue) */
+	SG_ACTION_EXEMPT = 1,		/* never limited, never inspected */
+	SG_ACTION_PASSTHROUGH = 2,	/* counted and rate-limited, never inspected */
+	SG_ACTION_BLOCK = 3,		/* every port-25 packet dropped */
+	SG_ACTION__COUNT
+};
+
+enum sg_tls_mode {
+	SG_TLS_PASSTHROUGH = 0,
+	SG_TLS_TERMINATE = 1,
+	SG_TLS_STRIP = 2,
+	SG_TLS__COUNT
+};
+
+enum sg_source_mode {
+	SG_SOURCE_TRANSPARENT = 0,	/* the MX sees the VM's own address */
+	SG_SOURCE_RELAY_IP = 1,		/* the MX sees a provider delivery address */
+	SG_SOURCE__COUNT
+};
+
+/* What is done with a SYN that is over its rate or penalised, and with
+ * blocked sources' SYNs. */
+enum sg_refuse_mode {
+	SG_REFUSE_DROP = 0,	/* the sender's TCP retries later */
+	SG_REFUSE_RST = 1,	/* answered at once with a TCP RST */
+	SG_REFUSE__COUNT
+};
+
+/* Frames whose IP/TCP headers are truncated or inconsistent. */
+enum sg_malformed_mode {
+	SG_MALFORMED_DROP = 0,
+	SG_MALFORMED_PASS = 1,
+	SG_MALFORMED__COUNT
+};
+
+/* Per-CPU packet counters, one slot per reason. */
+enum sg_stat {
+	SG_STAT_NON_SMTP = 0,	/* passed: not TCP to an SMTP port */
+	SG_STAT_SMTP,		/* TCP to an SMTP port, any action */
+	SG_STAT_SMTP_SYN,	/* of those, connection attempts */
+	SG_STAT_EXEMPT,
+	SG_STAT_PASSTHROUGH,
+	SG_STAT_SCAN,
+	SG_STAT_BLOCKED,
+	SG_STAT_RATE_DROPPED,	/* SYN over the source's token bucket */
+	SG_STAT_PENALTY_DROPPED,/* SYN while the source is penalised */
+	SG_STAT_MALFORMED,
+	SG_STAT_RST_SENT,	/* refusals answered with an RST */
+	SG_STAT_STATE_FULL,	/* per-source table full: limited by its class's shared bucket */
+	SG_STAT__COUNT
+};
+
+struct sg_lpm_v4_key {
+	__u32 prefixlen;
+	__u8 addr[4];
+};
+
+struct sg_lpm_v6_key {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+
+struct sg_policy {
+	__u8 action;		/* enum sg_action */
+	__u8 rate_class;	/* index into rate_classes */
+	__u8 tls_mode;		/* enum sg_tls_mode */
+	__u8 source_mode;	/* enum sg_source_mode */
+};
+
+/* A rate class; slot 0 is "default", configured by smtpguardd. A slot with an
+ * empty name is unused. conn_interval_ns == 0 means no connection limit. */
+struct sg_rate_class {
+	char name[SG_RATE_CLASS_NAME_LEN];
+	__u64 conn_interval_ns;	/* one new connection earned every interval */
+	__u32 conn_burst;	/* connections allowed back to back */
+	__u32 msgs_per_hour;	/* fed by the proxy (later issue); 0 = unlimited */
+	__u32 rcpts_per_hour;	/* fed by the proxy (later issue); 0 = unlimited */
+	__u32 pad;
+};
+
+struct sg_src_key {
+	__u8 addr[16];		/* IPv6, or IPv4-mapped IPv6 */
+};
+
+/* Per-source state. The classifier and userspace update it under the lock
+ * (userspace with BPF_F_LOCK), so counts stay exact with SYNs on every CPU. */
+struct sg_src_state {
+	struct bpf_spin_lock lock;
+	__u32 rate_class;	/* class that last applied */
+	__u64 tat_ns;		/* GCRA theoretical arrival time of the next SYN */
+	__u64 penalty_until_ns;	/* SYNs refused until then; 0 = none */
+	__u64 first_seen_ns;
+	__u64 last_seen_ns;
+	__u64 syns;		/* connection attempts seen */
+	__u64 syn_drops;	/* of those, refused (rate, penalty, block) */
+	__u64 msgs;		/* fed by the proxy (later issue) */
+	__u64 rcpts;
+	__u64 rejects;
+	__u64 mx_5xx;
+};
+
+/* Global settings: array of one element. */
+struct sg_settings {
+	__u16 smtp_ports[SG_MAX_SMTP_PORTS];	/* host byte order; 0 = unused slot */
+	__u8 default_action;	/* for sources no policy prefix matches */
+	__u8 default_rate_class;
+	__u8 default_tls_mode;
+	__u8 default_source_mode;
+	__u8 refuse_mode;	/* enum sg_refuse_mode */
+	__u8 malformed_mode;	/* enum sg_malformed_mode */
+	__u8 pad[2];
+};
+
+enum sg_attach_mode {
+	SG_ATTACH_TC = 0,
+	SG_ATTACH_XDP = 1,
+	SG_ATTACH__COUNT
+};
+
+/* Which interfaces this instance attached to, so that --detach and a restart
+ * find them. Keyed by ifindex. */
+struct sg_attachment {
+	__u32 mode;		/* enum sg_attach_mode */
+	__u32 prog_id;
+	char ifname[16];
+};
+
+#endif /* SMTPGUARD_MAPS_H */

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * config.h - smtpguardd's configuration: a Postfix-style file ("key = value",
+ * "#" comments, a line starting with white space continues the previous one)
+ * and "--set key=value" overrides. Every key, its default and meaning are
+ * documented once, in etc/smtpguard.conf. Errors name the file, the line, the
+ * key and the accepted values.
+ */
+#ifndef SMTPGUARD_CONFIG_H
+#define SMTPGUARD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <smtpguard/maps.h>
+
+#define SG_MAX_IFACE_PATTERNS 32
+#define SG_PATH_LEN 256
+
+struct sg_config {
+	char bpffs_root[SG_PATH_LEN];
+	char interfaces[SG_MAX_IFACE_PATTERNS][16];	/* fnmatch patterns */
+	int n_interfaces;
+	int attach_mode;		/* enum sg_attach_mode */
+	int xdp_generic;		/* xdp_mode = generic */
+	uint16_t smtp_ports[SG_MAX_SMTP_PORTS];
+	int n_smtp_ports;
+	int default_action;		/* enum sg_action */
+	int default_tls_mode;
+	int default_source_mode;
+	uint64_t default_conn_interval_ns;
+	uint32_t default_conn_burst;
+	int refuse_mode;		/* enum sg_refuse_mode */
+	int malformed_mode;		/* enum sg_malformed_mode */
+	int detach_on_exit;
+	uint64_t state_idle_timeout_ns;	/* per-source entries idle this long are evicted */
+	uint64_t gc_interval_ns;
+};
+
+void sg_config_defaults(struct sg_config *cfg);
+/* Reads FILE into cfg. */
+int sg_config_load(struct sg_config *cfg, const char *path, char *err, size_t errlen);
+/* One "key = value" (or "key=value"); origin and line go into errors. */
+int sg_config_set(struct sg_config *cfg, const char *assignment, const char *origin,
+		  int line, char *err, size_t errlen);
+/* The settings map's value derived from cfg. */
+void sg_config_to_settings(const struct sg_config *cfg, struct sg_settings *out);
+
+#endif

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * pinned.h - opens the maps smtpguardd pinned below a bpffs root, and the
+ * operations on them that the daemon, smtpguardctl and tests share: rate
+ * classes by name, policy entries, per-source state, summed counters.
+ */
+#ifndef SMTPGUARD_PINNED_H
+#define SMTPGUARD_PINNED_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <smtpguard/maps.h>
+#include "parse.h"
+
+struct sg_maps {
+	int policy_v4;
+	int policy_v6;
+	int rate_classes;
+	int src_state;
+	int overflow_state;
+	int settings;
+	int stats;
+	int attachments;
+};
+
+/* Opens every map below root; on error closes what it opened and explains
+ * (no such root, not smtpguard's, permission). */
+int sg_maps_open(const char *root, struct sg_maps *maps, char *err, size_t errlen);
+void sg_maps_close(struct sg_maps *maps);
+
+/* Rate classes: slot of NAME, or -1. */
+int sg_rate_class_find(const struct sg_maps *maps, const char *name);
+/* Creates or updates NAME; returns its slot, or -1 (table full) with err. */
+int sg_rate_class_set(const struct sg_maps *maps, const char *name,
+		      uint64_t conn_interval_ns, uint32_t conn_burst,
+		      char *err, size_t errlen);
+
+int sg_policy_set(const struct sg_maps *maps, const struct sg_prefix *p,
+		  const struct sg_policy *policy, char *err, size_t errlen);
+/* Returns 0, or -1 with err (e.g. no such entry). */
+int sg_policy_delete(const struct sg_maps *maps, const struct sg_prefix *p,
+		     char *err, size_t errlen);
+
+/* Sum of each per-CPU counter, out[SG_STAT__COUNT]. */
+int sg_stats_read(const struct sg_maps *maps, uint64_t *out);
+
+/* Reads a source's state under its lock; -1 when it has none. */
+int sg_source_read(const struct sg_maps *maps, const struct sg_src_key *k,
+		   struct sg_src_state *out);
+/* Sets penalty_until (0 clears it and the bucket), creating the entry. */
+int sg_source_set_penalty(const struct sg_maps *maps, const struct sg_src_key *k,
+			  uint64_t until_ns, char *err, size_t errlen);
+
+#endif
