@@ -1,0 +1,329 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* config.c - smtpguardd's config file and --set overrides (see config.h). */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "config.h"
+#include "parse.h"
+
+#define SG_CONFIG_LINE_MAX 4096
+
+void sg_config_defaults(struct sg_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->bpffs_root, sizeof(cfg->bpffs_root), "/sys/fs/bpf/smtpguard");
+	snprintf(cfg->interfaces[0], sizeof(cfg->interfaces[0]), "tap*");
+	snprintf(cfg->interfaces[1], sizeof(cfg->interfaces[1]), "vnet*");
+	cfg->n_interfaces = 2;
+	cfg->attach_mode = SG_ATTACH_TC;
+	cfg->smtp_ports[0] = 25;
+	cfg->n_smtp_ports = 1;
+	cfg->default_action = SG_ACTION_SCAN;
+	cfg->default_tls_mode = SG_TLS_PASSTHROUGH;
+	cfg->default_source_mode = SG_SOURCE_TRANSPARENT;
+	cfg->default_conn_interval_ns = 1000000000ULL;	/* 60/min */
+	cfg->default_conn_burst = 20;
+	cfg->refuse_mode = SG_REFUSE_DROP;
+	cfg->malformed_mode = SG_MALFORMED_DROP;
+	cfg->detach_on_exit = 0;
+	cfg->state_idle_timeout_ns = 3600ULL * 1000000000ULL;
+	cfg->gc_interval_ns = 60ULL * 1000000000ULL;
+}
+
+typedef int (*sg_key_setter)(struct sg_config *cfg, char *value, char *err, size_t errlen);
+
+static int set_enum(int *field, int v, const char *value, const char *accepted,
+		    char *err, size_t errlen)
+{
+	if (v < 0) {
+		snprintf(err, errlen, "'%s' is not one of %s", value, accepted);
+		return -1;
+	}
+	*field = v;
+	return 0;
+}
+
+static int set_bpffs_root(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	if (value[0] != '/' || strlen(value) >= sizeof(cfg->bpffs_root) - 32) {
+		snprintf(err, errlen, "'%s' is not an absolute path of at most %zu characters",
+			 value, sizeof(cfg->bpffs_root) - 33);
+		return -1;
+	}
+	snprintf(cfg->bpffs_root, sizeof(cfg->bpffs_root), "%s", value);
+	return 0;
+}
+
+static int set_interfaces(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	char *save = NULL, *tok;
+	int n = 0;
+
+	for (tok = strtok_r(value, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+		if (n == SG_MAX_IFACE_PATTERNS) {
+			snprintf(err, errlen, "more than %d interface patterns", SG_MAX_IFACE_PATTERNS);
+			return -1;
+		}
+		if (strlen(tok) >= sizeof(cfg->interfaces[0])) {
+			snprintf(err, errlen, "pattern '%s' is longer than an interface name (15)", tok);
+			return -1;
+		}
+		snprintf(cfg->interfaces[n++], sizeof(cfg->interfaces[0]), "%s", tok);
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "no interface pattern given (expected e.g. 'tap* vnet*')");
+		return -1;
+	}
+	cfg->n_interfaces = n;
+	return 0;
+}
+
+static int set_attach(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	return set_enum(&cfg->attach_mode, sg_attach_mode_from_name(value), value,
+			"tc|xdp", err, errlen);
+}
+
+static int set_xdp_mode(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	if (strcmp(value, "native") && strcmp(value, "generic")) {
+		snprintf(err, errlen, "'%s' is not one of native|generic", value);
+		return -1;
+	}
+	cfg->xdp_generic = strcmp(value, "generic") == 0;
+	return 0;
+}
+
+static int set_smtp_ports(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	char *save = NULL, *tok, perr[SG_ERR_LEN];
+	uint64_t port;
+	int n = 0;
+
+	for (tok = strtok_r(value, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+		if (n == SG_MAX_SMTP_PORTS) {
+			snprintf(err, errlen, "more than %d ports", SG_MAX_SMTP_PORTS);
+			return -1;
+		}
+		if (sg_parse_uint(tok, 1, 65535, &port, perr, sizeof(perr))) {
+			snprintf(err, errlen, "port %s", perr);
+			return -1;
+		}
+		cfg->smtp_ports[n++] = (uint16_t)port;
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "no port given (expected e.g. '25 587')");
+		return -1;
+	}
+	for (int i = n; i < SG_MAX_SMTP_PORTS; i++)
+		cfg->smtp_ports[i] = 0;
+	cfg->n_smtp_ports = n;
+	return 0;
+}
+
+static int set_default_action(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	return set_enum(&cfg->default_action, sg_action_from_name(value), value,
+			SG_ACTION_NAMES, err, errlen);
+}
+
+static int set_default_tls_mode(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	return set_enum(&cfg->default_tls_mode, sg_tls_mode_from_name(value), value,
+			SG_TLS_MODE_NAMES, err, errlen);
+}
+
+static int set_default_source_mode(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	return set_enum(&cfg->default_source_mode, sg_source_mode_from_name(value), value,
+			SG_SOURCE_MODE_NAMES, err, errlen);
+}
+
+static int set_default_conn_rate(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	return sg_parse_rate(value, &cfg->default_conn_interval_ns, err, errlen);
+}
+
+static int set_default_conn_burst(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	uint64_t v;
+
+	if (sg_parse_uint(value, 1, 1000000, &v, err, errlen))
+		return -1;
+	cfg->default_conn_burst = (uint32_t)v;
+	return 0;
+}
+
+static int set_refuse(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	return set_enum(&cfg->refuse_mode, sg_refuse_mode_from_name(value), value,
+			"drop|rst", err, errlen);
+}
+
+static int set_malformed(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	return set_enum(&cfg->malformed_mode, sg_malformed_mode_from_name(value), value,
+			"drop|pass", err, errlen);
+}
+
+static int set_detach_on_exit(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	return sg_parse_bool(value, &cfg->detach_on_exit, err, errlen);
+}
+
+static int set_state_idle_timeout(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	return sg_parse_duration(value, &cfg->state_idle_timeout_ns, err, errlen);
+}
+
+static int set_gc_interval(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	return sg_parse_duration(value, &cfg->gc_interval_ns, err, errlen);
+}
+
+static const struct {
+	const char *key;
+	sg_key_setter set;
+} config_keys[] = {
+	{ "bpffs_root", set_bpffs_root },
+	{ "interfaces", set_interfaces },
+	{ "attach", set_attach },
+	{ "xdp_mode", set_xdp_mode },
+	{ "smtp_ports", set_smtp_ports },
+	{ "default_action", set_default_action },
+	{ "default_tls_mode", set_default_tls_mode },
+	{ "default_source_mode", set_default_source_mode },
+	{ "default_conn_rate", set_default_conn_rate },
+	{ "default_conn_burst", set_default_conn_burst },
+	{ "refuse", set_refuse },
+	{ "malformed", set_malformed },
+	{ "detach_on_exit", set_detach_on_exit },
+	{ "state_idle_timeout", set_state_idle_timeout },
+	{ "gc_interval", set_gc_interval },
+};
+
+static char *trim(char *s)
+{
+	char *end;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+int sg_config_set(struct sg_config *cfg, const char *assignment, const char *origin,
+		  int line, char *err, size_t errlen)
+{
+	char buf[SG_CONFIG_LINE_MAX], where[SG_PATH_LEN + 32], verr[SG_ERR_LEN];
+	char *eq, *key, *value;
+
+	if (line > 0)
+		snprintf(where, sizeof(where), "%s, line %d", origin, line);
+	else
+		snprintf(where, sizeof(where), "%s", origin);
+	if (strlen(assignment) >= sizeof(buf)) {
+		snprintf(err, errlen, "%s: line longer than %d characters", where,
+			 SG_CONFIG_LINE_MAX - 1);
+		return -1;
+	}
+	snprintf(buf, sizeof(buf), "%s", assignment);
+	eq = strchr(buf, '=');
+	if (!eq) {
+		snprintf(err, errlen, "%s: '%s' is not 'key = value'", where, trim(buf));
+		return -1;
+	}
+	*eq = '\0';
+	key = trim(buf);
+	value = trim(eq + 1);
+	for (size_t i = 0; i < sizeof(config_keys) / sizeof(config_keys[0]); i++) {
+		if (strcmp(key, config_keys[i].key) != 0)
+			continue;
+		if (!*value) {
+			snprintf(err, errlen, "%s: key '%s' has no value", where, key);
+			return -1;
+		}
+		if (config_keys[i].set(cfg, value, verr, sizeof(verr))) {
+			snprintf(err, errlen, "%s: key '%s': %s", where, key, verr);
+			return -1;
+		}
+		return 0;
+	}
+	snprintf(err, errlen, "%s: unknown key '%s' (the keys are documented in "
+		 "etc/smtpguard.conf)", where, key);
+	return -1;
+}
+
+int sg_config_load(struct sg_config *cfg, const char *path, char *err, size_t errlen)
+{
+	char line[SG_CONFIG_LINE_MAX], logical[SG_CONFIG_LINE_MAX];
+	int lineno = 0, logical_line = 0, ret = 0;
+	FILE *f = fopen(path, "r");
+
+	if (!f) {
+		snprintf(err, errlen, "cannot open config file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	logical[0] = '\0';
+	while (ret == 0) {
+		char *got = fgets(line, sizeof(line), f);
+		size_t len;
+
+		if (got) {
+			lineno++;
+			len = strlen(line);
+			if (len == sizeof(line) - 1 && line[len - 1] != '\n') {
+				snprintf(err, errlen, "%s, line %d: line longer than %d characters",
+					 path, lineno, SG_CONFIG_LINE_MAX - 2);
+				ret = -1;
+				break;
+			}
+			line[strcspn(line, "\n")] = '\0';
+			if (line[0] == '#' || *trim(line) == '\0')
+				continue;
+			/* a line starting with white space continues the previous one */
+			if (isspace((unsigned char)line[0]) && logical[0]) {
+				if (strlen(logical) + strlen(line) + 2 >= sizeof(logical)) {
+					snprintf(err, errlen, "%s, line %d: continued line too long",
+						 path, lineno);
+					ret = -1;
+					break;
+				}
+				strcat(logical, " ");
+				strcat(logical, trim(line));
+				continue;
+			}
+			if (isspace((unsigned char)line[0])) {
+				snprintf(err, errlen, "%s, line %d: continuation line with no "
+					 "'key = value' before it", path, lineno);
+				ret = -1;
+				break;
+			}
+		}
+		if (logical[0])
+			ret = sg_config_set(cfg, logical, path, logical_line, err, errlen);
+		if (!got)
+			break;
+		snprintf(logical, sizeof(logical), "%s", line);
+		logical_line = lineno;
+	}
+	fclose(f);
+	return ret;
+}
+
+void sg_config_to_settings(const struct sg_config *cfg, struct sg_settings *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (int i = 0; i < cfg->n_smtp_ports && i < SG_MAX_SMTP_PORTS; i++)
+		out->smtp_ports[i] = cfg->smtp_ports[i];
+	out->default_action = (uint8_t)cfg->default_action;
+	out->default_rate_class = SG_DEFAULT_RATE_CLASS;
+	out->default_tls_mode = (uint8_t)cfg->default_tls_mode;
+	out->default_source_mode = (uint8_t)cfg->default_source_mode;
+	out->refuse_mode = (uint8_t)cfg->refuse_mode;
+	out->malformed_mode = (uint8_t)cfg->malformed_mode;
+}

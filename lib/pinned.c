@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* pinned.c - the pinned maps and the operations the daemon, CLI and tests
+ * share on them (see pinned.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "pinned.h"
+
+static const struct {
+	const char *name;
+	size_t offset;
+} pinned_maps[] = {
+	{ SG_MAP_POLICY_V4, offsetof(struct sg_maps, policy_v4) },
+	{ SG_MAP_POLICY_V6, offsetof(struct sg_maps, policy_v6) },
+	{ SG_MAP_RATE_CLASSES, offsetof(struct sg_maps, rate_classes) },
+	{ SG_MAP_SRC_STATE, offsetof(struct sg_maps, src_state) },
+	{ SG_MAP_OVERFLOW, offsetof(struct sg_maps, overflow_state) },
+	{ SG_MAP_SETTINGS, offsetof(struct sg_maps, settings) },
+	{ SG_MAP_STATS, offsetof(struct sg_maps, stats) },
+	{ SG_MAP_ATTACHMENTS, offsetof(struct sg_maps, attachments) },
+};
+
+#define N_PINNED (sizeof(pinned_maps) / sizeof(pinned_maps[0]))
+
+static int *map_slot(struct sg_maps *maps, size_t i)
+{
+	return (int *)((char *)maps + pinned_maps[i].offset);
+}
+
+void sg_maps_close(struct sg_maps *maps)
+{
+	for (size_t i = 0; i < N_PINNED; i++) {
+		int *fd = map_slot(maps, i);
+
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+	}
+}
+
+int sg_maps_open(const char *root, struct sg_maps *maps, char *err, size_t errlen)
+{
+	struct stat st;
+
+	for (size_t i = 0; i < N_PINNED; i++)
+		*map_slot(maps, i) = -1;
+	if (stat(root, &st) != 0) {
+		snprintf(err, errlen, "no pinned maps at %s: %s (is smtpguardd running "
+			 "with bpffs_root = %s? otherwise pass --root DIR)", root,
+			 strerror(errno), root);
+		return -1;
+	}
+	for (size_t i = 0; i < N_PINNED; i++) {
+		char path[512];
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/%s", root, pinned_maps[i].name);
+		fd = bpf_obj_get(path);
+		if (fd < 0) {
+			int e = errno;
+
+			snprintf(err, errlen, "no pinned map %s: %s (%s is not an smtpguard "
+				 "bpffs root, or smtpguardd has not started there; pass --root DIR)",
+				 path, strerror(e), root);
+			sg_maps_close(maps);
+			return -1;
+		}
+		*map_slot(maps, i) = fd;
+	}
+	return 0;
+}
+
+int sg_rate_class_find(const struct sg_maps *maps, const char *name)
+{
+	struct sg_rate_class rc;
+
+	for (__u32 slot = 0; slot < SG_MAX_RATE_CLASSES; slot++) {
+		if (bpf_map_lookup_elem(maps->rate_classes, &slot, &rc))
+			return -1;
+		if (rc.name[0] && strncmp(rc.name, name, sizeof(rc.name)) == 0)
+			return (int)slot;
+	}
+	return -1;
+}
+
+int sg_rate_class_set(const struct sg_maps *maps, const char *name,
+		      uint64_t conn_interval_ns, uint32_t conn_burst,
+		      char *err, size_t errlen)
+{
+	struct sg_rate_class rc;
+	int slot = sg_rate_class_find(maps, name);
+	__u32 key;
+
+	if (strlen(name) == 0 || strlen(name) >= SG_RATE_CLASS_NAME_LEN) {
+		snprintf(err, errlen, "rate class name '%s' must be 1 to %d characters",
+			 name, SG_RATE_CLASS_NAME_LEN - 1);
+		return -1;
+	}
+	if (slot < 0) {
+		/* slot 0 is reserved for "default", which smtpguardd writes */
+		for (key = 1; key < SG_MAX_RATE_CLASSES; key++) {
+			if (bpf_map_lookup_elem(maps->rate_classes, &key, &rc) == 0 && !rc.name[0])
+				break;
+		}
+		if (key == SG_MAX_RATE_CLASSES) {
+			snprintf(err, errlen, "all %d rate classes are in use; reuse one with "
+				 "'rate-class set EXISTING ...'", SG_MAX_RATE_CLASSES - 1);
+			return -1;
+		}
+		slot = (int)key;
+		memset(&rc, 0, sizeof(rc));
+	} else {
+		key = (__u32)slot;
+		if (bpf_map_lookup_elem(maps->rate_classes, &key, &rc)) {
+			snprintf(err, errlen, "reading rate class %s: %s", name, strerror(errno));
+			return -1;
+		}
+	}
+	key = (__u32)slot;
+	snprintf(rc.name, sizeof(rc.name), "%s", name);
+	rc.conn_interval_ns = conn_interval_ns;
+	rc.conn_burst = conn_burst;
+	if (bpf_map_update_elem(maps->rate_classes, &key, &rc, BPF_ANY)) {
+		snprintf(err, errlen, "writing rate class %s: %s", name, strerror(errno));
+		return -1;
+	}
+	return slot;
+}
+
+static int policy_key(const struct sg_maps *maps, const struct sg_prefix *p,
+		      struct sg_lpm_v6_key *key, int *fd)
+{
+	memset(key, 0, sizeof(*key));
+	key->prefixlen = p->len;
+	memcpy(key->addr, p->addr, p->family == AF_INET ? 4 : 16);
+	*fd = p->family == AF_INET ? maps->policy_v4 : maps->policy_v6;
+	return 0;
+}
+
+int sg_policy_set(const struct sg_maps *maps, const struct sg_prefix *p,
+		  const struct sg_policy *policy, char *err, size_t errlen)
+{
+	struct sg_lpm_v6_key key;	/* the v4 key is a prefix of this layout */
+	int fd;
+
+	policy_key(maps, p, &key, &fd);
+	if (bpf_map_update_elem(fd, &key, policy, BPF_ANY)) {
+		char buf[64];
+
+		sg_format_prefix(p, buf, sizeof(buf));
+		snprintf(err, errlen, "adding policy for %s: %s%s", buf, strerror(errno),
+			 errno == E2BIG || errno == ENOSPC ? " (policy table full)" : "");
+		return -1;
+	}
+	return 0;
+}
+
+int sg_policy_delete(const struct sg_maps *maps, const struct sg_prefix *p,
+		     char *err, size_t errlen)
+{
+	struct sg_lpm_v6_key key;
+	int fd;
+
+	policy_key(maps, p, &key, &fd);
+	if (bpf_map_delete_elem(fd, &key)) {
+		char buf[64];
+
+		sg_format_prefix(p, buf, sizeof(buf));
+		if (errno == ENOENT)
+			snprintf(err, errlen, "no policy entry for %s ('policy list' shows "
+				 "the entries)", buf);
+		else
+			snprintf(err, errlen, "deleting policy for %s: %s", buf, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int sg_stats_read(const struct sg_maps *maps, uint64_t *out)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 *percpu;
+
+	if (ncpu <= 0)
+		return -1;
+	percpu = calloc((size_t)ncpu, sizeof(*percpu));
+	if (!percpu)
+		return -1;
+	for (__u32 i = 0; i < SG_STAT__COUNT; i++) {
+		out[i] = 0;
+		if (bpf_map_lookup_elem(maps->stats, &i, percpu) == 0)
+			for (int c = 0; c < ncpu; c++)
+				out[i] += percpu[c];
+	}
+	free(percpu);
+	return 0;
+}
+
+int sg_source_read(const struct sg_maps *maps, const struct sg_src_key *k,
+		   struct sg_src_state *out)
+{
+	return bpf_map_lookup_elem_flags(maps->src_state, k, out, BPF_F_LOCK) ? -1 : 0;
+}
+
+int sg_source_set_penalty(const struct sg_maps *maps, const struct sg_src_key *k,
+			  uint64_t until_ns, char *err, size_t errlen)
+{
+	struct sg_src_state st;
+
+	if (sg_source_read(maps, k, &st)) {
+		memset(&st, 0, sizeof(st));
+		st.first_seen_ns = sg_now_ns();
+		st.last_seen_ns = st.first_seen_ns;
+	}
+	st.penalty_until_ns = until_ns;
+	if (!until_ns)
+		st.tat_ns = 0;	/* unblocked: a full bucket */
+	if (bpf_map_update_elem(maps->src_state, k, &st, BPF_F_LOCK)) {
+		char buf[64];
+
+		sg_format_source(k, buf, sizeof(buf));
+		snprintf(err, errlen, "updating source %s: %s%s", buf, strerror(errno),
+			 errno == E2BIG ? " (per-source table full)" : "");
+		return -1;
+	}
+	return 0;
+}

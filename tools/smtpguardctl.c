@@ -1,0 +1,671 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * smtpguardctl - the operator's CLI: reads and writes the maps smtpguardd
+ * pinned below a bpffs root. Policy, rate classes, per-source state, blocks,
+ * counters and top talkers. A change takes effect on the next packet.
+ *
+ * Exit status: 0 done; 1 the change could not be made (e.g. a table full);
+ * 2 bad arguments, or no smtpguard maps at the root.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include "log.h"
+#include "parse.h"
+#include "pinned.h"
+
+#define EXIT_USAGE 2
+#define DEFAULT_ROOT "/sys/fs/bpf/smtpguard"
+
+struct ctl {
+	const char *root;
+	int json;
+	struct sg_maps maps;
+};
+
+static const char usage_text[] =
+"usage: smtpguardctl [--root DIR] [--json] COMMAND [ARGS]\n"
+"  policy add PREFIX ACTION [--class NAME] [--tls MODE] [--source MODE]\n"
+"                           ACTION: scan|exempt|passthrough|block\n"
+"  policy del PREFIX\n"
+"  policy list\n"
+"  rate-class set NAME --conn RATE --burst N   RATE: e.g. 30/min, 5/s, 100/h\n"
+"  rate-class list\n"
+"  show ADDR\n"
+"  block ADDR --for DURATION                  DURATION: e.g. 30s, 10m, 2h\n"
+"  unblock ADDR\n"
+"  stats\n"
+"  top [--by syns|drops] [-n N]\n"
+"--root: the bpffs root smtpguardd pins its maps in (default " DEFAULT_ROOT ")\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	char msg[SG_ERR_LEN * 2];
+
+	snprintf(msg, sizeof(msg), fmt, arg);
+	sg_err("%s (see 'smtpguardctl --help')", msg);
+	return EXIT_USAGE;
+}
+
+static int open_maps(struct ctl *ctl)
+{
+	char err[SG_ERR_LEN * 2];
+
+	if (sg_maps_open(ctl->root, &ctl->maps, err, sizeof(err))) {
+		sg_err("%s", err);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static void class_name(const struct ctl *ctl, __u32 slot, char *buf, size_t len)
+{
+	struct sg_rate_class rc;
+
+	if (bpf_map_lookup_elem(ctl->maps.rate_classes, &slot, &rc) == 0 && rc.name[0])
+		snprintf(buf, len, "%.*s", (int)sizeof(rc.name), rc.name);
+	else
+		snprintf(buf, len, "#%u", slot);
+}
+
+/* Options after a subcommand's positional arguments: --name VALUE pairs. */
+struct opt_spec {
+	const char *name;
+	const char **value;
+};
+
+static int parse_opts(int argc, char **argv, int first, struct opt_spec *specs,
+		      int nspecs, int npositional, const char *cmd)
+{
+	int positional = 0;
+
+	for (int i = first; i < argc; i++) {
+		int matched = 0;
+
+		if (argv[i][0] != '-') {
+			if (positional++ >= npositional)
+				return usage_error("unexpected argument '%s'", argv[i]);
+			continue;
+		}
+		for (int s = 0; s < nspecs; s++) {
+			if (strcmp(argv[i], specs[s].name) != 0)
+				continue;
+			if (i + 1 >= argc)
+				return usage_error("option %s needs a value", argv[i]);
+			*specs[s].value = argv[++i];
+			matched = 1;
+			break;
+		}
+		if (!matched) {
+			char msg[128];
+
+			snprintf(msg, sizeof(msg), "unknown option '%%s' for '%s'", cmd);
+			return usage_error(msg, argv[i]);
+		}
+	}
+	if (positional < npositional) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "'%s' needs %d argument(s)%%s", cmd, npositional);
+		return usage_error(msg, "");
+	}
+	return 0;
+}
+
+/* The first npositional non-option arguments from first on. */
+static const char *positional_arg(int argc, char **argv, int first, int index)
+{
+	for (int i = first; i < argc; i++) {
+		if (argv[i][0] == '-') {
+			i++;	/* skip its value */
+			continue;
+		}
+		if (index-- == 0)
+			return argv[i];
+	}
+	return NULL;
+}
+
+static int cmd_policy_add(struct ctl *ctl, int argc, char **argv, int first)
+{
+	const char *class = NULL, *tls = NULL, *source = NULL;
+	struct opt_spec specs[] = {
+		{ "--class", &class }, { "--tls", &tls }, { "--source", &source },
+	};
+	struct sg_policy policy = {};
+	struct sg_prefix prefix;
+	char err[SG_ERR_LEN];
+	const char *prefix_arg, *action_arg;
+	int ret, v;
+
+	ret = parse_opts(argc, argv, first, specs, 3, 2, "policy add");
+	if (ret)
+		return ret;
+	prefix_arg = positional_arg(argc, argv, first, 0);
+	action_arg = positional_arg(argc, argv, first, 1);
+	if (sg_parse_prefix(prefix_arg, &prefix, err, sizeof(err)))
+		return usage_error("%s", err);
+	v = sg_action_from_name(action_arg);
+	if (v < 0) {
+		snprintf(err, sizeof(err), "unknown action '%s' (expected %s)", action_arg,
+			 SG_ACTION_NAMES);
+		return usage_error("%s", err);
+	}
+	policy.action = (__u8)v;
+	if (tls) {
+		v = sg_tls_mode_from_name(tls);
+		if (v < 0) {
+			snprintf(err, sizeof(err), "unknown TLS mode '%s' (expected %s)", tls,
+				 SG_TLS_MODE_NAMES);
+			return usage_error("%s", err);
+		}
+		policy.tls_mode = (__u8)v;
+	}
+	if (source) {
+		v = sg_source_mode_from_name(source);
+		if (v < 0) {
+			snprintf(err, sizeof(err), "unknown source mode '%s' (expected %s)",
+				 source, SG_SOURCE_MODE_NAMES);
+			return usage_error("%s", err);
+		}
+		policy.source_mode = (__u8)v;
+	}
+	ret = open_maps(ctl);
+	if (ret)
+		return ret;
+	if (!tls || !source) {
+		struct sg_settings s;
+		__u32 zero = 0;
+
+		if (bpf_map_lookup_elem(ctl->maps.settings, &zero, &s) == 0) {
+			if (!tls)
+				policy.tls_mode = s.default_tls_mode;
+			if (!source)
+				policy.source_mode = s.default_source_mode;
+		}
+	}
+	if (class) {
+		v = sg_rate_class_find(&ctl->maps, class);
+		if (v < 0) {
+			snprintf(err, sizeof(err), "no rate class '%s' (create it with "
+				 "'rate-class set %s --conn RATE --burst N')", class, class);
+			return usage_error("%s", err);
+		}
+		policy.rate_class = (__u8)v;
+	}
+	if (sg_policy_set(&ctl->maps, &prefix, &policy, err, sizeof(err))) {
+		sg_err("%s", err);
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_policy_del(struct ctl *ctl, int argc, char **argv, int first)
+{
+	struct sg_prefix prefix;
+	char err[SG_ERR_LEN];
+	int ret;
+
+	ret = parse_opts(argc, argv, first, NULL, 0, 1, "policy del");
+	if (ret)
+		return ret;
+	if (sg_parse_prefix(positional_arg(argc, argv, first, 0), &prefix, err, sizeof(err)))
+		return usage_error("%s", err);
+	ret = open_maps(ctl);
+	if (ret)
+		return ret;
+	if (sg_policy_delete(&ctl->maps, &prefix, err, sizeof(err))) {
+		sg_err("%s", err);
+		return 1;
+	}
+	return 0;
+}
+
+static void print_policy(struct ctl *ctl, int family, const void *addr, __u32 len,
+			 const struct sg_policy *p, int *first)
+{
+	struct sg_prefix prefix = { .family = family, .len = len };
+	char pbuf[64], cbuf[SG_RATE_CLASS_NAME_LEN + 8];
+
+	memcpy(prefix.addr, addr, family == AF_INET ? 4 : 16);
+	sg_format_prefix(&prefix, pbuf, sizeof(pbuf));
+	class_name(ctl, p->rate_class, cbuf, sizeof(cbuf));
+	if (ctl->json) {
+		printf("%s{\"prefix\":\"%s\",\"action\":\"%s\",\"class\":\"%s\","
+		       "\"tls\":\"%s\",\"source\":\"%s\"}", *first ? "" : ",", pbuf,
+		       sg_action_name(p->action), cbuf, sg_tls_mode_name(p->tls_mode),
+		       sg_source_mode_name(p->source_mode));
+	} else {
+		printf("%-43s %-12s %-16s %-12s %s\n", pbuf, sg_action_name(p->action), cbuf,
+		       sg_tls_mode_name(p->tls_mode), sg_source_mode_name(p->source_mode));
+	}
+	*first = 0;
+}
+
+static int cmd_policy_list(struct ctl *ctl, int argc, char **argv, int first)
+{
+	struct sg_lpm_v4_key k4, *prev4 = NULL;
+	struct sg_lpm_v6_key k6, *prev6 = NULL;
+	struct sg_settings s;
+	struct sg_policy p;
+	__u32 zero = 0;
+	int ret, first_item = 1;
+
+	ret = parse_opts(argc, argv, first, NULL, 0, 0, "policy list");
+	if (ret)
+		return ret;
+	ret = open_maps(ctl);
+	if (ret)
+		return ret;
+	if (ctl->json)
+		printf("[");
+	else
+		printf("%-43s %-12s %-16s %-12s %s\n", "PREFIX", "ACTION", "CLASS", "TLS", "SOURCE");
+	while (bpf_map_get_next_key(ctl->maps.policy_v4, prev4, &k4) == 0) {
+		if (bpf_map_lookup_elem(ctl->maps.policy_v4, &k4, &p) == 0)
+			print_policy(ctl, AF_INET, k4.addr, k4.prefixlen, &p, &first_item);
+		prev4 = &k4;
+	}
+	while (bpf_map_get_next_key(ctl->maps.policy_v6, prev6, &k6) == 0) {
+		if (bpf_map_lookup_elem(ctl->maps.policy_v6, &k6, &p) == 0)
+			print_policy(ctl, AF_INET6, k6.addr, k6.prefixlen, &p, &first_item);
+		prev6 = &k6;
+	}
+	if (ctl->json) {
+		printf("]\n");
+	} else if (bpf_map_lookup_elem(ctl->maps.settings, &zero, &s) == 0) {
+		char cbuf[SG_RATE_CLASS_NAME_LEN + 8];
+
+		class_name(ctl, s.default_rate_class, cbuf, sizeof(cbuf));
+		printf("%-43s %-12s %-16s %-12s %s\n", "(default)", sg_action_name(s.default_action),
+		       cbuf, sg_tls_mode_name(s.default_tls_mode),
+		       sg_source_mode_name(s.default_source_mode));
+	}
+	return 0;
+}
+
+static int cmd_rate_class_set(struct ctl *ctl, int argc, char **argv, int first)
+{
+	const char *conn = NULL, *burst = NULL, *name;
+	struct opt_spec specs[] = { { "--conn", &conn }, { "--burst", &burst } };
+	char err[SG_ERR_LEN], msg[SG_ERR_LEN * 2];
+	uint64_t interval, burst_n;
+	int ret;
+
+	ret = parse_opts(argc, argv, first, specs, 2, 1, "rate-class set");
+	if (ret)
+		return ret;
+	name = positional_arg(argc, argv, first, 0);
+	if (!conn || !burst)
+		return usage_error("'rate-class set %s' needs both --conn RATE and --burst N", name);
+	if (strlen(name) >= SG_RATE_CLASS_NAME_LEN)
+		return usage_error("rate class name '%s' is longer than 23 characters", name);
+	if (sg_parse_rate(conn, &interval, err, sizeof(err))) {
+		snprintf(msg, sizeof(msg), "--conn: %s", err);
+		return usage_error("%s", msg);
+	}
+	if (sg_parse_uint(burst, 1, 1000000, &burst_n, err, sizeof(err))) {
+		snprintf(msg, sizeof(msg), "--burst: %s", err);
+		return usage_error("%s", msg);
+	}
+	ret = open_maps(ctl);
+	if (ret)
+		return ret;
+	if (sg_rate_class_set(&ctl->maps, name, interval, (uint32_t)burst_n, err, sizeof(err)) < 0) {
+		sg_err("%s", err);
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_rate_class_list(struct ctl *ctl, int argc, char **argv, int first)
+{
+	struct sg_rate_class rc;
+	int ret, first_item = 1;
+
+	ret = parse_opts(argc, argv, first, NULL, 0, 0, "rate-class list");
+	if (ret)
+		return ret;
+	ret = open_maps(ctl);
+	if (ret)
+		return ret;
+	printf(ctl->json ? "[" : "%-24s %-14s %s\n", "CLASS", "CONN", "BURST");
+	for (__u32 slot = 0; slot < SG_MAX_RATE_CLASSES; slot++) {
+		char rate[32];
+
+		if (bpf_map_lookup_elem(ctl->maps.rate_classes, &slot, &rc) || !rc.name[0])
+			continue;
+		sg_format_rate(rc.conn_interval_ns, rate, sizeof(rate));
+		if (ctl->json)
+			printf("%s{\"name\":\"%.*s\",\"conn\":\"%s\",\"conn_interval_ns\":%llu,"
+			       "\"burst\":%u}", first_item ? "" : ",", (int)sizeof(rc.name),
+			       rc.name, rate, (unsigned long long)rc.conn_interval_ns, rc.conn_burst);
+		else
+			printf("%-24.*s %-14s %u\n", (int)sizeof(rc.name), rc.name, rate,
+			       rc.conn_burst);
+		first_item = 0;
+	}
+	if (ctl->json)
+		printf("]\n");
+	return 0;
+}
+
+static int parse_source_arg(int argc, char **argv, int first, const char *cmd,
+			    struct opt_spec *specs, int nspecs, struct sg_src_key *key,
+			    const char **addr)
+{
+	char err[SG_ERR_LEN];
+	int ret = parse_opts(argc, argv, first, specs, nspecs, 1, cmd);
+
+	if (ret)
+		return ret;
+	*addr = positional_arg(argc, argv, first, 0);
+	if (sg_parse_source(*addr, key, err, sizeof(err)))
+		return usage_error("%s", err);
+	return 0;
+}
+
+static int cmd_show(struct ctl *ctl, int argc, char **argv, int first)
+{
+	struct sg_src_state st;
+	struct sg_rate_class rc;
+	struct sg_src_key key;
+	const char *addr;
+	char cbuf[SG_RATE_CLASS_NAME_LEN + 8], rate[32];
+	uint64_t now = sg_now_ns(), penalty_ms = 0, tokens = 0;
+	int ret, known;
+
+	ret = parse_source_arg(argc, argv, first, "show", NULL, 0, &key, &addr);
+	if (ret)
+		return ret;
+	ret = open_maps(ctl);
+	if (ret)
+		return ret;
+	known = sg_source_read(&ctl->maps, &key, &st) == 0;
+	if (!known)
+		memset(&st, 0, sizeof(st));
+	class_name(ctl, st.rate_class, cbuf, sizeof(cbuf));
+	memset(&rc, 0, sizeof(rc));
+	bpf_map_lookup_elem(ctl->maps.rate_classes, &st.rate_class, &rc);
+	sg_format_rate(rc.conn_interval_ns, rate, sizeof(rate));
+	if (st.penalty_until_ns > now)
+		penalty_ms = (st.penalty_until_ns - now) / 1000000;
+	if (rc.conn_interval_ns) {
+		uint64_t debt = st.tat_ns > now ? st.tat_ns - now : 0;
+		uint64_t cap = (uint64_t)rc.conn_burst * rc.conn_interval_ns;
+
+		tokens = debt >= cap ? 0 : (cap - debt) / rc.conn_interval_ns;
+	}
+	if (ctl->json) {
+		printf("{\"source\":\"%s\",\"known\":%s,\"rate_class\":\"%s\",\"conn_rate\":\"%s\","
+		       "\"burst\":%u,\"tokens\":%llu,\"syns\":%llu,\"syn_drops\":%llu,"
+		       "\"penalty_remaining_ms\":%llu,\"idle_ms\":%llu,\"msgs\":%llu,"
+		       "\"rcpts\":%llu,\"rejects\":%llu,\"mx_5xx\":%llu}\n",
+		       addr, known ? "true" : "false", cbuf, rate, rc.conn_burst,
+		       (unsigned long long)tokens, (unsigned long long)st.syns,
+		       (unsigned long long)st.syn_drops, (unsigned long long)penalty_ms,
+		       (unsigned long long)(known && now > st.last_seen_ns ?
+					    (now - st.last_seen_ns) / 1000000 : 0),
+		       (unsigned long long)st.msgs, (unsigned long long)st.rcpts,
+		       (unsigned long long)st.rejects, (unsigned long long)st.mx_5xx);
+		return 0;
+	}
+	if (!known) {
+		printf("%s: no connection attempts seen (no per-source state)\n", addr);
+		return 0;
+	}
+	printf("source:      %s\n", addr);
+	printf("rate class:  %s (%s, burst %u)\n", cbuf, rate, rc.conn_burst);
+	printf("bucket:      %llu of %u connections available\n",
+	       (unsigned long long)tokens, rc.conn_burst);
+	printf("syns:        %llu\n", (unsigned long long)st.syns);
+	printf("syn drops:   %llu\n", (unsigned long long)st.syn_drops);
+	if (penalty_ms)
+		printf("penalty:     %llu.%03llu s left\n", (unsigned long long)penalty_ms / 1000,
+		       (unsigned long long)penalty_ms % 1000);
+	else
+		printf("penalty:     none\n");
+	printf("last seen:   %.1f s ago\n", now > st.last_seen_ns ?
+	       (double)(now - st.last_seen_ns) / 1e9 : 0.0);
+	return 0;
+}
+
+static int cmd_block(struct ctl *ctl, int argc, char **argv, int first)
+{
+	const char *duration = NULL, *addr;
+	struct opt_spec specs[] = { { "--for", &duration } };
+	char err[SG_ERR_LEN], msg[SG_ERR_LEN * 2];
+	struct sg_src_key key;
+	uint64_t ns;
+	int ret;
+
+	ret = parse_source_arg(argc, argv, first, "block", specs, 1, &key, &addr);
+	if (ret)
+		return ret;
+	if (!duration)
+		return usage_error("'block %s' needs --for DURATION (e.g. --for 10m)", addr);
+	if (sg_parse_duration(duration, &ns, err, sizeof(err))) {
+		snprintf(msg, sizeof(msg), "--for: %s", err);
+		return usage_error("%s", msg);
+	}
+	ret = open_maps(ctl);
+	if (ret)
+		return ret;
+	if (sg_source_set_penalty(&ctl->maps, &key, sg_now_ns() + ns, err, sizeof(err))) {
+		sg_err("%s", err);
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_unblock(struct ctl *ctl, int argc, char **argv, int first)
+{
+	struct sg_src_state st;
+	struct sg_src_key key;
+	char err[SG_ERR_LEN];
+	const char *addr;
+	int ret;
+
+	ret = parse_source_arg(argc, argv, first, "unblock", NULL, 0, &key, &addr);
+	if (ret)
+		return ret;
+	ret = open_maps(ctl);
+	if (ret)
+		return ret;
+	if (sg_source_read(&ctl->maps, &key, &st)) {
+		sg_err("%s has no per-source state, so no penalty to lift", addr);
+		return 1;
+	}
+	if (sg_source_set_penalty(&ctl->maps, &key, 0, err, sizeof(err))) {
+		sg_err("%s", err);
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_stats(struct ctl *ctl, int argc, char **argv, int first)
+{
+	uint64_t counters[SG_STAT__COUNT];
+	int ret;
+
+	ret = parse_opts(argc, argv, first, NULL, 0, 0, "stats");
+	if (ret)
+		return ret;
+	ret = open_maps(ctl);
+	if (ret)
+		return ret;
+	if (sg_stats_read(&ctl->maps, counters)) {
+		sg_err("reading the stats map at %s failed", ctl->root);
+		return 1;
+	}
+	if (ctl->json)
+		printf("{");
+	for (int i = 0; i < SG_STAT__COUNT; i++) {
+		if (ctl->json)
+			printf("%s\"%s\":%llu", i ? "," : "", sg_stat_name(i),
+			       (unsigned long long)counters[i]);
+		else
+			printf("%-16s %llu\n", sg_stat_name(i), (unsigned long long)counters[i]);
+	}
+	if (ctl->json)
+		printf("}\n");
+	return 0;
+}
+
+struct top_row {
+	struct sg_src_key key;
+	struct sg_src_state st;
+};
+
+static int top_by_drops;
+
+static int top_cmp(const void *a, const void *b)
+{
+	const struct top_row *x = a, *y = b;
+	uint64_t vx = top_by_drops ? x->st.syn_drops : x->st.syns;
+	uint64_t vy = top_by_drops ? y->st.syn_drops : y->st.syns;
+
+	return vx < vy ? 1 : vx > vy ? -1 : 0;
+}
+
+static int cmd_top(struct ctl *ctl, int argc, char **argv, int first)
+{
+	const char *by = NULL, *count = NULL;
+	struct opt_spec specs[] = { { "--by", &by }, { "-n", &count } };
+	struct sg_src_key key, prev_key;
+	struct top_row *rows = NULL;
+	int have_prev = 0;
+	size_t nrows = 0, cap = 0;
+	char err[SG_ERR_LEN], msg[SG_ERR_LEN * 2];
+	uint64_t limit = 10;
+	int ret;
+
+	ret = parse_opts(argc, argv, first, specs, 2, 0, "top");
+	if (ret)
+		return ret;
+	if (by && strcmp(by, "syns") && strcmp(by, "drops"))
+		return usage_error("--by '%s' is not one of syns|drops", by);
+	top_by_drops = by && strcmp(by, "drops") == 0;
+	if (count && sg_parse_uint(count, 1, 100000, &limit, err, sizeof(err))) {
+		snprintf(msg, sizeof(msg), "-n: %s", err);
+		return usage_error("%s", msg);
+	}
+	ret = open_maps(ctl);
+	if (ret)
+		return ret;
+	while (bpf_map_get_next_key(ctl->maps.src_state, have_prev ? &prev_key : NULL,
+				    &key) == 0) {
+		prev_key = key;
+		have_prev = 1;
+		if (nrows == cap) {
+			struct top_row *grown;
+
+			cap = cap ? cap * 2 : 256;
+			grown = realloc(rows, cap * sizeof(*rows));
+			if (!grown) {
+				free(rows);
+				sg_err("out of memory listing sources");
+				return 1;
+			}
+			rows = grown;
+		}
+		rows[nrows].key = key;
+		if (sg_source_read(&ctl->maps, &key, &rows[nrows].st) == 0)
+			nrows++;
+	}
+	qsort(rows, nrows, sizeof(*rows), top_cmp);
+	if (ctl->json)
+		printf("[");
+	else
+		printf("%-40s %-16s %10s %10s\n", "SOURCE", "CLASS", "SYNS", "DROPS");
+	for (size_t i = 0; i < nrows && i < limit; i++) {
+		char addr[INET6_ADDRSTRLEN], cbuf[SG_RATE_CLASS_NAME_LEN + 8];
+
+		sg_format_source(&rows[i].key, addr, sizeof(addr));
+		class_name(ctl, rows[i].st.rate_class, cbuf, sizeof(cbuf));
+		if (ctl->json)
+			printf("%s{\"source\":\"%s\",\"syns\":%llu,\"syn_drops\":%llu,"
+			       "\"rate_class\":\"%s\"}", i ? "," : "", addr,
+			       (unsigned long long)rows[i].st.syns,
+			       (unsigned long long)rows[i].st.syn_drops, cbuf);
+		else
+			printf("%-40s %-16s %10llu %10llu\n", addr, cbuf,
+			       (unsigned long long)rows[i].st.syns,
+			       (unsigned long long)rows[i].st.syn_drops);
+	}
+	if (ctl->json)
+		printf("]\n");
+	free(rows);
+	return 0;
+}
+
+struct command {
+	const char *group;
+	const char *verb;	/* NULL: the group alone is the command */
+	int (*run)(struct ctl *ctl, int argc, char **argv, int first);
+};
+
+static const struct command commands[] = {
+	{ "policy", "add", cmd_policy_add },
+	{ "policy", "del", cmd_policy_del },
+	{ "policy", "list", cmd_policy_list },
+	{ "rate-class", "set", cmd_rate_class_set },
+	{ "rate-class", "list", cmd_rate_class_list },
+	{ "show", NULL, cmd_show },
+	{ "block", NULL, cmd_block },
+	{ "unblock", NULL, cmd_unblock },
+	{ "stats", NULL, cmd_stats },
+	{ "top", NULL, cmd_top },
+};
+
+int main(int argc, char **argv)
+{
+	struct ctl ctl = { .root = DEFAULT_ROOT, .maps = { -1, -1, -1, -1, -1, -1, -1, -1 } };
+	int i = 1, ret;
+
+	sg_log_init("smtpguardctl");
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			ctl.json = 1;
+		} else if (strcmp(argv[i], "--root") == 0) {
+			if (i + 1 >= argc)
+				return usage_error("--root needs a directory%s", "");
+			ctl.root = argv[++i];
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs(usage_text, stdout);
+			return 0;
+		} else {
+			return usage_error("unknown option '%s'", argv[i]);
+		}
+	}
+	if (i >= argc)
+		return usage_error("no command given%s", "");
+	for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++) {
+		const struct command *cmd = &commands[c];
+
+		if (strcmp(argv[i], cmd->group) != 0)
+			continue;
+		if (!cmd->verb) {
+			ret = cmd->run(&ctl, argc, argv, i + 1);
+			goto out;
+		}
+		if (i + 1 < argc && strcmp(argv[i + 1], cmd->verb) == 0) {
+			ret = cmd->run(&ctl, argc, argv, i + 2);
+			goto out;
+		}
+	}
+	for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++) {
+		if (strcmp(argv[i], commands[c].group) == 0 && commands[c].verb)
+			return usage_error(strcmp(argv[i], "policy") == 0 ?
+					   "'%s' needs a subcommand: add, del or list" :
+					   "'%s' needs a subcommand: set or list", argv[i]);
+	}
+	return usage_error("unknown command '%s'", argv[i]);
+out:
+	sg_maps_close(&ctl.maps);
+	return ret;
+}

@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* attach.c - TC and XDP attachment of the classifier (see attach.h). */
+#include <errno.h>
+#include <net/if.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <linux/if_link.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <xdp/libxdp.h>
+#include "attach.h"
+#include "classifier_xdp.skel.h"
+#include "log.h"
+
+/* Our TC filter's identity on clsact ingress; one per interface. */
+#define SG_TC_HANDLE	0x5347
+#define SG_TC_PRIORITY	0x5347
+#define SG_XDP_PROG_NAME "smtpguard_xdp"
+
+/* While libxdp probes for its dispatcher, libbpf's load failures are
+ * expected; they are summed up in one warning afterwards. */
+static int libbpf_quiet;
+
+static int sg_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char buf[1024];
+
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	buf[strcspn(buf, "\n")] = '\0';
+	if (level == LIBBPF_WARN && !libbpf_quiet)
+		sg_warn("%s", buf);
+	else
+		sg_debug("%s", buf);
+	return 0;
+}
+
+static int sg_libxdp_print(enum libxdp_print_level level, const char *fmt, va_list ap)
+{
+	char buf[1024];
+
+	if (level == LIBXDP_DEBUG)
+		return 0;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	buf[strcspn(buf, "\n")] = '\0';
+	sg_debug("libxdp: %s", buf);
+	return 0;
+}
+
+void sg_attach_init_logging(void)
+{
+	libbpf_set_print(sg_libbpf_print);
+	libxdp_set_print(sg_libxdp_print);
+}
+
+static int record(const struct sg_maps *maps, int ifindex, const char *ifname,
+		  int mode, int prog_fd)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	struct sg_attachment a = { .mode = (__u32)mode };
+	__u32 key = (__u32)ifindex;
+
+	if (prog_fd >= 0 && bpf_obj_get_info_by_fd(prog_fd, &info, &len) == 0)
+		a.prog_id = info.id;
+	snprintf(a.ifname, sizeof(a.ifname), "%s", ifname);
+	if (bpf_map_update_elem(maps->attachments, &key, &a, BPF_ANY)) {
+		sg_err("recording the attachment to %s failed: %s", ifname, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int tc_attach(struct sg_loader *ld, int ifindex, const char *ifname)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = SG_TC_HANDLE, .priority = SG_TC_PRIORITY,
+		    .prog_fd = sg_loader_tc_prog_fd(ld), .flags = BPF_TC_F_REPLACE);
+	int ret;
+
+	ret = bpf_tc_hook_create(&hook);
+	if (ret && ret != -EEXIST) {
+		sg_err("creating the clsact qdisc on %s failed: %s", ifname, strerror(-ret));
+		return -1;
+	}
+	ret = bpf_tc_attach(&hook, &opts);
+	if (ret) {
+		sg_err("attaching at TC ingress of %s failed: %s", ifname, strerror(-ret));
+		return -1;
+	}
+	return 0;
+}
+
+static int tc_detach(int ifindex, const char *ifname)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = SG_TC_HANDLE, .priority = SG_TC_PRIORITY);
+	int ret = bpf_tc_detach(&hook, &opts);
+
+	if (ret && ret != -ENOENT && ret != -ENODEV && ret != -EINVAL) {
+		sg_err("detaching from TC ingress of %s failed: %s", ifname, strerror(-ret));
+		return -1;
+	}
+	return 0;
+}
+
+/* Ours among what is attached at XDP on ifindex, or NULL; *mp to close. */
+static struct xdp_program *xdp_find_ours(int ifindex, struct xdp_multiprog **mp)
+{
+	struct xdp_program *prog;
+
+	*mp = xdp_multiprog__get_from_ifindex(ifindex);
+	if (libxdp_get_error(*mp)) {
+		*mp = NULL;
+		return NULL;
+	}
+	if (xdp_multiprog__is_legacy(*mp)) {
+		prog = xdp_multiprog__main_prog(*mp);
+		return prog && strcmp(xdp_program__name(prog), SG_XDP_PROG_NAME) == 0 ? prog : NULL;
+	}
+	for (prog = xdp_multiprog__next_prog(NULL, *mp); prog;
+	     prog = xdp_multiprog__next_prog(prog, *mp))
+		if (strcmp(xdp_program__name(prog), SG_XDP_PROG_NAME) == 0)
+			return prog;
+	return NULL;
+}
+
+static int xdp_detach(int ifindex, const char *ifname)
+{
+	struct xdp_multiprog *mp;
+	struct xdp_program *ours = xdp_find_ours(ifindex, &mp);
+	int ret = 0;
+
+	if (!ours)
+		goto cleanup;
+	if (xdp_multiprog__is_legacy(mp))
+		ret = xdp_multiprog__detach(mp);
+	else
+		ret = xdp_program__detach(ours, ifindex, xdp_multiprog__attach_mode(mp), 0);
+	if (ret)
+		sg_err("detaching from XDP of %s failed: %s", ifname, strerror(-ret));
+cleanup:
+	xdp_multiprog__close(mp);
+	return ret ? -1 : 0;
+}
+
+static int xdp_attach(const struct sg_config *cfg, int ifindex, const char *ifname,
+		      int *prog_id)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = cfg->bpffs_root);
+	enum xdp_attach_mode mode = cfg->xdp_generic ? XDP_MODE_SKB : XDP_MODE_NATIVE;
+	struct classifier_xdp *skel = NULL;
+	struct xdp_program *prog = NULL;
+	struct xdp_multiprog *mp;
+	int ret;
+
+	prog = xdp_find_ours(ifindex, &mp);
+	if (prog) {
+		*prog_id = (int)xdp_program__id(prog);
+		sg_info("%s already runs our XDP program (id %d): kept", ifname, *prog_id);
+		xdp_multiprog__close(mp);
+		return 0;
+	}
+	xdp_multiprog__close(mp);
+
+	skel = classifier_xdp__open_opts(&opts);
+	if (!skel) {
+		sg_err("opening the XDP classifier object failed: %s", strerror(errno));
+		return -1;
+	}
+	prog = xdp_program__from_bpf_obj(skel->obj, "xdp");
+	if (libxdp_get_error(prog)) {
+		ret = (int)libxdp_get_error(prog);
+		prog = NULL;
+		sg_err("preparing the XDP program for %s failed: %s", ifname, strerror(-ret));
+		goto cleanup;
+	}
+	libbpf_quiet = 1;
+	ret = xdp_program__attach(prog, ifindex, mode, 0);
+	libbpf_quiet = 0;
+	if (ret) {
+		sg_err("attaching at XDP (%s) of %s failed: %s%s", cfg->xdp_generic ?
+		       "generic" : "native", ifname, strerror(-ret),
+		       ret == -EBUSY || ret == -EEXIST ? " (another XDP program holds the "
+		       "interface and the libxdp dispatcher is not available to share it)" : "");
+		goto cleanup;
+	}
+	*prog_id = (int)xdp_program__id(prog);
+	mp = xdp_multiprog__get_from_ifindex(ifindex);
+	if (!libxdp_get_error(mp) && xdp_multiprog__is_legacy(mp))
+		sg_warn("%s: libxdp's multi-program dispatcher is not available on this "
+			"kernel, so smtpguard is attached as the interface's only XDP program; "
+			"another XDP program cannot share %s", ifname, ifname);
+	if (!libxdp_get_error(mp))
+		xdp_multiprog__close(mp);
+cleanup:
+	/* the kernel keeps the attached program; our handles can go */
+	xdp_program__close(prog);
+	classifier_xdp__destroy(skel);
+	return ret ? -1 : 0;
+}
+
+int sg_attach(struct sg_loader *ld, const struct sg_config *cfg, int ifindex,
+	      const char *ifname)
+{
+	struct sg_attachment old;
+	__u32 key = (__u32)ifindex;
+	int prog_id = 0, ret;
+
+	/* switching attach mode: take the other one off first */
+	if (bpf_map_lookup_elem(ld->maps.attachments, &key, &old) == 0 &&
+	    old.mode != (__u32)cfg->attach_mode)
+		sg_detach(&ld->maps, ifindex);
+
+	if (cfg->attach_mode == SG_ATTACH_TC) {
+		ret = tc_attach(ld, ifindex, ifname);
+		if (ret)
+			return ret;
+		ret = record(&ld->maps, ifindex, ifname, SG_ATTACH_TC, sg_loader_tc_prog_fd(ld));
+	} else {
+		ret = xdp_attach(cfg, ifindex, ifname, &prog_id);
+		if (ret)
+			return ret;
+		ret = record(&ld->maps, ifindex, ifname, SG_ATTACH_XDP, -1);
+		if (!ret) {
+			struct sg_attachment a;
+
+			if (bpf_map_lookup_elem(ld->maps.attachments, &key, &a) == 0) {
+				a.prog_id = (__u32)prog_id;
+				bpf_map_update_elem(ld->maps.attachments, &key, &a, BPF_ANY);
+			}
+		}
+	}
+	if (!ret)
+		sg_info("attached %s to %s (ifindex %d)", sg_attach_mode_name(cfg->attach_mode),
+			ifname, ifindex);
+	return ret;
+}
+
+void sg_forget(const struct sg_maps *maps, int ifindex)
+{
+	__u32 key = (__u32)ifindex;
+
+	bpf_map_delete_elem(maps->attachments, &key);
+}
+
+int sg_detach(const struct sg_maps *maps, int ifindex)
+{
+	struct sg_attachment a;
+	__u32 key = (__u32)ifindex;
+	char name[IF_NAMESIZE] = "";
+	int ret;
+
+	if (bpf_map_lookup_elem(maps->attachments, &key, &a))
+		return 0;
+	if (!if_indextoname((unsigned int)ifindex, name)) {
+		sg_forget(maps, ifindex);	/* gone, and its programs with it */
+		return 0;
+	}
+	if (strncmp(name, a.ifname, sizeof(a.ifname)) != 0) {
+		/* the index now names another interface: ours went with the old one */
+		sg_forget(maps, ifindex);
+		return 0;
+	}
+	ret = a.mode == SG_ATTACH_XDP ? xdp_detach(ifindex, name) : tc_detach(ifindex, name);
+	if (!ret) {
+		sg_info("detached %s from %s", sg_attach_mode_name((int)a.mode), name);
+		sg_forget(maps, ifindex);
+	}
+	return ret;
+}
+
+int sg_detach_all(const struct sg_maps *maps)
+{
+	__u32 key, next;
+	int failed = 0, have = 0;
+
+	/* deleting while iterating restarts the walk; collect first */
+	__u32 keys[SG_MAX_ATTACHMENTS];
+	int n = 0;
+
+	while (n < SG_MAX_ATTACHMENTS &&
+	       bpf_map_get_next_key(maps->attachments, have ? &key : NULL, &next) == 0) {
+		keys[n++] = next;
+		key = next;
+		have = 1;
+	}
+	for (int i = 0; i < n; i++)
+		if (sg_detach(maps, (int)keys[i]))
+			failed++;
+	return failed;
+}

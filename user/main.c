@@ -1,0 +1,373 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * smtpguardd - the daemon: reads its config, creates or reuses the pinned
+ * maps, attaches the classifier to every VM-facing interface (and to new
+ * ones as they appear), evicts idle per-source state, and on request
+ * detaches what it attached.
+ */
+#include <errno.h>
+#include <fnmatch.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include "attach.h"
+#include "config.h"
+#include "gc.h"
+#include "loader.h"
+#include "log.h"
+#include "netwatch.h"
+
+#define MAX_SETS 64
+
+struct daemon {
+	struct sg_config cfg;
+	struct sg_loader ld;
+	int attached;		/* interfaces attached to since start */
+	int live[SG_MAX_ATTACHMENTS];	/* ifindexes attached by this run */
+	int nlive;
+};
+
+static int live_find(const struct daemon *d, int ifindex)
+{
+	for (int i = 0; i < d->nlive; i++)
+		if (d->live[i] == ifindex)
+			return i;
+	return -1;
+}
+
+static void live_remove(struct daemon *d, int ifindex)
+{
+	int i = live_find(d, ifindex);
+
+	if (i >= 0)
+		d->live[i] = d->live[--d->nlive];
+}
+
+static const char usage_text[] =
+"usage: smtpguardd -c FILE [--set key=value]... [-v]\n"
+"       smtpguardd -c FILE [--set key=value]... --detach [--purge]\n"
+"       smtpguardd -c FILE [--set key=value]... --check-config\n"
+"  -c FILE        config file (keys and defaults: etc/smtpguard.conf)\n"
+"  --set K=V      override a config key (repeatable)\n"
+"  --detach       remove every program this instance attached, then exit\n"
+"  --purge        with --detach: also remove the pinned maps (policy, state)\n"
+"  --check-config validate the configuration and exit\n"
+"  -v             verbose\n";
+
+static int iface_matches(const struct sg_config *cfg, const char *name)
+{
+	for (int i = 0; i < cfg->n_interfaces; i++)
+		if (fnmatch(cfg->interfaces[i], name, 0) == 0)
+			return 1;
+	return 0;
+}
+
+static void on_link(enum sg_link_event ev, int ifindex, const char *ifname, void *ctx)
+{
+	struct daemon *d = ctx;
+	struct sg_attachment a;
+	__u32 key = (__u32)ifindex;
+
+	if (ev == SG_LINK_GONE) {
+		live_remove(d, ifindex);
+		if (bpf_map_lookup_elem(d->ld.maps.attachments, &key, &a) == 0) {
+			sg_info("let go of %s (ifindex %d): the interface is gone", a.ifname,
+				ifindex);
+			sg_forget(&d->ld.maps, ifindex);
+		}
+		return;
+	}
+	if (!iface_matches(&d->cfg, ifname)) {
+		/* renamed away from our patterns */
+		if (live_find(d, ifindex) >= 0) {
+			sg_detach(&d->ld.maps, ifindex);
+			live_remove(d, ifindex);
+		}
+		return;
+	}
+	/* a NEWLINK also comes for every state change: attach once */
+	if (live_find(d, ifindex) >= 0)
+		return;
+	if (d->nlive == SG_MAX_ATTACHMENTS) {
+		sg_err("not attaching to %s: already attached to %d interfaces", ifname,
+		       SG_MAX_ATTACHMENTS);
+		return;
+	}
+	if (sg_attach(&d->ld, &d->cfg, ifindex, ifname) == 0) {
+		d->live[d->nlive++] = ifindex;
+		d->attached++;
+	}
+}
+
+/* Attachments recorded by an earlier run whose interface no longer matches
+ * (config changed) are taken off; those that still match are refreshed. */
+static void reconcile(struct daemon *d)
+{
+	__u32 keys[SG_MAX_ATTACHMENTS], key, next;
+	int n = 0, have = 0;
+
+	while (n < SG_MAX_ATTACHMENTS &&
+	       bpf_map_get_next_key(d->ld.maps.attachments, have ? &key : NULL, &next) == 0) {
+		keys[n++] = next;
+		key = next;
+		have = 1;
+	}
+	for (int i = 0; i < n; i++) {
+		struct sg_attachment a;
+
+		if (bpf_map_lookup_elem(d->ld.maps.attachments, &keys[i], &a))
+			continue;
+		if (!iface_matches(&d->cfg, a.ifname)) {
+			sg_info("%s no longer matches 'interfaces': detaching", a.ifname);
+			sg_detach(&d->ld.maps, (int)keys[i]);
+		}
+	}
+}
+
+static int parse_args(int argc, char **argv, struct sg_config *cfg, int *detach,
+		      int *purge, int *check_only)
+{
+	static const struct option longopts[] = {
+		{ "set", required_argument, NULL, 's' },
+		{ "detach", no_argument, NULL, 'd' },
+		{ "purge", no_argument, NULL, 'p' },
+		{ "check-config", no_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *sets[MAX_SETS], *config_path = NULL;
+	char err[SG_ERR_LEN * 2];
+	int nsets = 0, opt;
+
+	while ((opt = getopt_long(argc, argv, "c:vh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 's':
+			if (nsets == MAX_SETS) {
+				sg_err("more than %d --set options", MAX_SETS);
+				return 2;
+			}
+			sets[nsets++] = optarg;
+			break;
+		case 'd':
+			*detach = 1;
+			break;
+		case 'p':
+			*purge = 1;
+			break;
+		case 'k':
+			*check_only = 1;
+			break;
+		case 'v':
+			sg_log_set_verbose(1);
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			exit(0);
+		default:
+			fputs(usage_text, stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		sg_err("unexpected argument '%s' (options only; see --help)", argv[optind]);
+		return 2;
+	}
+	if (*purge && !*detach) {
+		sg_err("--purge goes with --detach");
+		return 2;
+	}
+	sg_config_defaults(cfg);
+	if (config_path && sg_config_load(cfg, config_path, err, sizeof(err))) {
+		sg_err("%s", err);
+		return 2;
+	}
+	for (int i = 0; i < nsets; i++) {
+		if (sg_config_set(cfg, sets[i], "--set", 0, err, sizeof(err))) {
+			sg_err("%s", err);
+			return 2;
+		}
+	}
+	return 0;
+}
+
+static int run_detach(const struct sg_config *cfg, int purge)
+{
+	struct sg_maps maps;
+	char err[SG_ERR_LEN * 2];
+	int failed;
+
+	if (sg_maps_open(cfg->bpffs_root, &maps, err, sizeof(err))) {
+		if (purge) {
+			sg_info("nothing attached from %s", cfg->bpffs_root);
+			return sg_bpffs_purge(cfg->bpffs_root) ? 1 : 0;
+		}
+		sg_err("%s", err);
+		return 1;
+	}
+	failed = sg_detach_all(&maps);
+	sg_maps_close(&maps);
+	if (failed) {
+		sg_err("%d interface(s) could not be detached; the pins are kept", failed);
+		return 1;
+	}
+	if (purge && sg_bpffs_purge(cfg->bpffs_root))
+		return 1;
+	sg_info("detached%s", purge ? " and removed the pinned maps" : "");
+	return 0;
+}
+
+static int make_signalfd(void)
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL))
+		return -1;
+	return signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+static int make_timer(uint64_t interval_ns)
+{
+	struct itimerspec its = {
+		.it_interval = { (time_t)(interval_ns / 1000000000ULL),
+				 (long)(interval_ns % 1000000000ULL) },
+	};
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+
+	its.it_value = its.it_interval;
+	if (fd >= 0 && timerfd_settime(fd, 0, &its, NULL)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* SIGHUP: settings from the file again (attachment keys need a restart). */
+static void reload(struct daemon *d, int argc, char **argv)
+{
+	struct sg_config fresh;
+	int detach = 0, purge = 0, check = 0;
+
+	optind = 1;
+	if (parse_args(argc, argv, &fresh, &detach, &purge, &check)) {
+		sg_err("reload: keeping the running configuration");
+		return;
+	}
+	d->cfg.default_action = fresh.default_action;
+	d->cfg.default_tls_mode = fresh.default_tls_mode;
+	d->cfg.default_source_mode = fresh.default_source_mode;
+	d->cfg.default_conn_interval_ns = fresh.default_conn_interval_ns;
+	d->cfg.default_conn_burst = fresh.default_conn_burst;
+	d->cfg.refuse_mode = fresh.refuse_mode;
+	d->cfg.malformed_mode = fresh.malformed_mode;
+	d->cfg.detach_on_exit = fresh.detach_on_exit;
+	d->cfg.state_idle_timeout_ns = fresh.state_idle_timeout_ns;
+	memcpy(d->cfg.smtp_ports, fresh.smtp_ports, sizeof(fresh.smtp_ports));
+	d->cfg.n_smtp_ports = fresh.n_smtp_ports;
+	if (sg_loader_apply_config(&d->ld, &d->cfg) == 0)
+		sg_info("reloaded the settings");
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d = {};
+	int detach = 0, purge = 0, check_only = 0, ret;
+	int sig_fd = -1, nl_fd = -1, gc_fd = -1, running = 1;
+
+	sg_log_init("smtpguardd");
+	ret = parse_args(argc, argv, &d.cfg, &detach, &purge, &check_only);
+	if (ret)
+		return ret;
+	if (check_only) {
+		sg_info("configuration is valid");
+		return 0;
+	}
+	sg_attach_init_logging();
+	if (detach)
+		return run_detach(&d.cfg, purge);
+
+	if (sg_bpffs_prepare(d.cfg.bpffs_root))
+		return 1;
+	ret = sg_loader_open(&d.ld, &d.cfg);
+	if (ret)
+		return 1;
+	ret = 1;
+	if (sg_loader_apply_config(&d.ld, &d.cfg))
+		goto cleanup;
+	sig_fd = make_signalfd();
+	nl_fd = sg_netwatch_open();
+	gc_fd = make_timer(d.cfg.gc_interval_ns);
+	if (sig_fd < 0 || nl_fd < 0 || gc_fd < 0) {
+		sg_err("setting up signal, netlink or timer descriptors failed: %s",
+		       strerror(errno));
+		goto cleanup;
+	}
+	reconcile(&d);
+	sg_netwatch_enumerate(on_link, &d);
+	sg_info("ready: %d interface(s) attached at %s, maps pinned at %s", d.attached,
+		sg_attach_mode_name(d.cfg.attach_mode), d.cfg.bpffs_root);
+
+	while (running) {
+		struct pollfd fds[3] = {
+			{ .fd = sig_fd, .events = POLLIN },
+			{ .fd = nl_fd, .events = POLLIN },
+			{ .fd = gc_fd, .events = POLLIN },
+		};
+
+		if (poll(fds, 3, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			sg_err("poll failed: %s", strerror(errno));
+			break;
+		}
+		if (fds[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			while (read(sig_fd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGHUP)
+					reload(&d, argc, argv);
+				else
+					running = 0;
+			}
+		}
+		if (fds[1].revents & POLLIN)
+			sg_netwatch_read(nl_fd, on_link, &d);
+		if (fds[2].revents & POLLIN) {
+			uint64_t ticks;
+
+			if (read(gc_fd, &ticks, sizeof(ticks)) == sizeof(ticks))
+				sg_gc_sources(&d.ld.maps, d.cfg.state_idle_timeout_ns);
+		}
+	}
+	ret = 0;
+	if (d.cfg.detach_on_exit) {
+		if (sg_detach_all(&d.ld.maps))
+			ret = 1;
+		sg_info("stopped; detached from every interface");
+	} else {
+		sg_info("stopped; the classifier stays attached and the maps stay pinned "
+			"(detach_on_exit = no)");
+	}
+cleanup:
+	if (sig_fd >= 0)
+		close(sig_fd);
+	if (nl_fd >= 0)
+		close(nl_fd);
+	if (gc_fd >= 0)
+		close(gc_fd);
+	sg_loader_close(&d.ld);
+	return ret;
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * netwatch.h - follows the host's interfaces through rtnetlink, so the
+ * daemon attaches to VM interfaces as they appear and lets go of the ones
+ * that disappear.
+ */
+#ifndef SMTPGUARD_NETWATCH_H
+#define SMTPGUARD_NETWATCH_H
+
+enum sg_link_event {
+	SG_LINK_NEW,
+	SG_LINK_GONE,
+};
+
+typedef void (*sg_link_cb)(enum sg_link_event ev, int ifindex, const char *ifname,
+			   void *ctx);
+
+/* A netlink socket subscribed to link events; -1 on error (logged). */
+int sg_netwatch_open(void);
+/* Reads what is pending on fd and calls cb for each link event. */
+int sg_netwatch_read(int fd, sg_link_cb cb, void *ctx);
+/* Calls cb(SG_LINK_NEW) for every interface present now. */
+int sg_netwatch_enumerate(sg_link_cb cb, void *ctx);
+
+#endif
