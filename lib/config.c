@@ -283,8 +283,14 @@ int sg_config_load(struct sg_config *cfg, const char *path, char *err, size_t er
 				break;
 			}
 			line[strcspn(line, "\n")] = '\0';
-			if (line[0] == '#' || *trim(line) == '\0')
-				continue;
+			/* as in Postfix: blank lines and lines whose first
+			 * non-blank character is '#' are ignored */
+			{
+				const char *first = line + strspn(line, " \t");
+
+				if (*first == '#' || *first == '\0')
+					continue;
+			}
 			/* a line starting with white space continues the previous one */
 			if (isspace((unsigned char)line[0]) && logical[0]) {
 				if (strlen(logical) + strlen(line) + 2 >= sizeof(logical)) {

@@ -55,8 +55,8 @@ static inline bool test_report(bool ok, const char *name, const char *fmt_detail
 
 #define ASSERT_STREQ(got, want, name) ({					\
 	const char *_g = (got), *_w = (want);					\
-	char _d[320];								\
-	snprintf(_d, sizeof(_d), "got \"%s\", want \"%s\" (%s:%d)",		\
+	char _d[1200];								\
+	snprintf(_d, sizeof(_d), "got \"%.500s\", want \"%.500s\" (%s:%d)",	\
 		 _g ? _g : "(null)", _w, __FILE__, __LINE__);			\
 	test_report(_g && strcmp(_g, _w) == 0, (name), _d);			\
 })
@@ -64,8 +64,8 @@ static inline bool test_report(bool ok, const char *name, const char *fmt_detail
 /* The message must mention every fragment (a clear error names what to fix). */
 #define ASSERT_CONTAINS(haystack, needle, name) ({				\
 	const char *_h = (haystack), *_n = (needle);				\
-	char _d[400];								\
-	snprintf(_d, sizeof(_d), "\"%s\" does not contain \"%s\" (%s:%d)",	\
+	char _d[1200];								\
+	snprintf(_d, sizeof(_d), "\"%.500s\" does not contain \"%.500s\" (%s:%d)",\
 		 _h ? _h : "(null)", _n, __FILE__, __LINE__);			\
 	test_report(_h && strstr(_h, _n) != NULL, (name), _d);			\
 })

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# run.sh - runs every smtpguard test and ends with "N passed, N failed".
+# Usage: bash selftests/run.sh BUILD_DIR [FILTER]
+# Each test program or script prints "PASS name" / "FAIL name: why" lines;
+# a program that exits non-zero without a FAIL line (a crash, a sanitizer
+# report, a timeout) counts as one failure of its own.
+set -u
+build=${1:-build}
+filter=${2:-}
+here=$(cd "$(dirname "$0")" && pwd)
+passed=0
+failed=0
+failures=()
+
+run_one() {	# NAME TIMEOUT CMD...
+	local name=$1 limit=$2; shift 2
+	local out rc p f
+	[ -n "$filter" ] && [[ $name != *$filter* ]] && return
+	echo "=== $name"
+	out=$(mktemp)
+	timeout --kill-after=10 "$limit" "$@" 2>&1 | tee "$out"
+	rc=${PIPESTATUS[0]}
+	p=$(grep -c '^PASS ' "$out")
+	f=$(grep -c '^FAIL ' "$out")
+	passed=$((passed + p))
+	failed=$((failed + f))
+	grep '^FAIL ' "$out" | while read -r line; do echo "  [$name] $line"; done >> "$summary"
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		failed=$((failed + 1))
+		[ "$rc" -eq 124 ] && why="timed out after $limit" || why="exited $rc"
+		echo "FAIL $name: $why without a FAIL line"
+		echo "  [$name] FAIL: $why" >> "$summary"
+	fi
+	rm -f "$out"
+}
+
+summary=$(mktemp)
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+for t in "$build"/selftests/test_parse "$build"/selftests/test_config \
+	 "$build"/asan/selftests/test_*; do
+	[ -x "$t" ] && run_one "unit ${t#$build/}" 60s "$t"
+done
+for t in "$build"/selftests/test_classifier; do
+	[ -x "$t" ] && run_one "bpf ${t#$build/}" 300s "$t"
+done
+for t in "$here"/e2e/test_*.sh; do
+	[ -f "$t" ] && run_one "e2e $(basename "$t")" 600s bash "$t" "$build"
+done
+
+if [ -s "$summary" ]; then
+	echo "=== failures"
+	cat "$summary"
+fi
+rm -f "$summary"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* test_config.c - unit tests of smtpguardd's config file and --set parsing:
+ * defaults, comments and continuation lines, every error naming the file,
+ * the line, the key and what is accepted. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include "config.h"
+#include "parse.h"
+#include "test.h"
+
+static char *write_file(const char *text)
+{
+	static char path[64];
+	FILE *f;
+	int fd;
+
+	snprintf(path, sizeof(path), "/tmp/sg-test-config-XXXXXX");
+	fd = mkstemp(path);
+	if (fd < 0)
+		return NULL;
+	f = fdopen(fd, "w");
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static int load_text(struct sg_config *cfg, const char *text, char *err, size_t errlen)
+{
+	char *path = write_file(text);
+	int ret;
+
+	sg_config_defaults(cfg);
+	ret = sg_config_load(cfg, path, err, errlen);
+	unlink(path);
+	return ret;
+}
+
+static void test_defaults(void)
+{
+	struct sg_config cfg;
+	struct sg_settings s;
+
+	sg_config_defaults(&cfg);
+	ASSERT_STREQ(cfg.bpffs_root, "/sys/fs/bpf/smtpguard", "defaults: bpffs_root");
+	ASSERT_EQ(cfg.n_interfaces, 2, "defaults: two interface patterns");
+	ASSERT_STREQ(cfg.interfaces[0], "tap*", "defaults: tap*");
+	ASSERT_EQ(cfg.attach_mode, SG_ATTACH_TC, "defaults: attach = tc");
+	ASSERT_EQ(cfg.smtp_ports[0], 25, "defaults: port 25");
+	ASSERT_EQ(cfg.default_action, SG_ACTION_SCAN, "defaults: default_action = scan");
+	ASSERT_EQ(cfg.refuse_mode, SG_REFUSE_DROP, "defaults: refuse = drop");
+	ASSERT_EQ(cfg.malformed_mode, SG_MALFORMED_DROP, "defaults: malformed = drop");
+	ASSERT_EQ(cfg.detach_on_exit, 0, "defaults: detach_on_exit = no");
+	sg_config_to_settings(&cfg, &s);
+	ASSERT_EQ(s.smtp_ports[0], 25, "settings: port 25 carried over");
+	ASSERT_EQ(s.smtp_ports[1], 0, "settings: unused port slots are 0");
+}
+
+static void test_file(void)
+{
+	struct sg_config cfg;
+	char err[SG_ERR_LEN * 2];
+
+	ASSERT_EQ(load_text(&cfg,
+		"# a comment\n"
+		"\n"
+		"bpffs_root = /sys/fs/bpf/sg-unit\n"
+		"interfaces = tap* vnet*\n"
+		"    veth-vm*\n"
+		"attach=xdp\n"
+		"smtp_ports = 25, 587 2525\n"
+		"default_action = passthrough\n"
+		"default_conn_rate = 30/min\n"
+		"default_conn_burst = 5\n"
+		"refuse = rst\n"
+		"  # an indented comment line is still a comment\n"
+		"detach_on_exit = yes\n"
+		"state_idle_timeout = 10m\n", err, sizeof(err)), 0, "file: a full config loads");
+	ASSERT_STREQ(cfg.bpffs_root, "/sys/fs/bpf/sg-unit", "file: bpffs_root");
+	ASSERT_EQ(cfg.n_interfaces, 3, "file: continuation line adds a pattern");
+	ASSERT_STREQ(cfg.interfaces[2], "veth-vm*", "file: continued pattern");
+	ASSERT_EQ(cfg.attach_mode, SG_ATTACH_XDP, "file: attach=xdp without spaces");
+	ASSERT_EQ(cfg.n_smtp_ports, 3, "file: three ports");
+	ASSERT_EQ(cfg.smtp_ports[2], 2525, "file: third port");
+	ASSERT_EQ(cfg.default_action, SG_ACTION_PASSTHROUGH, "file: default_action");
+	ASSERT_EQ(cfg.default_conn_interval_ns, 2000000000ULL, "file: 30/min");
+	ASSERT_EQ(cfg.default_conn_burst, 5, "file: burst");
+	ASSERT_EQ(cfg.refuse_mode, SG_REFUSE_RST, "file: refuse = rst");
+	ASSERT_EQ(cfg.detach_on_exit, 1, "file: detach_on_exit = yes");
+	ASSERT_EQ(cfg.state_idle_timeout_ns, 600000000000ULL, "file: 10m idle timeout");
+}
+
+static void test_errors(void)
+{
+	struct sg_config cfg;
+	char err[SG_ERR_LEN * 2];
+
+	ASSERT_EQ(load_text(&cfg, "attach = tc\nbogus_key = 1\n", err, sizeof(err)), -1,
+		  "errors: unknown key is refused");
+	ASSERT_CONTAINS(err, "line 2", "errors: unknown key names the line");
+	ASSERT_CONTAINS(err, "bogus_key", "errors: unknown key names the key");
+	ASSERT_CONTAINS(err, "/tmp/sg-test-config-", "errors: unknown key names the file");
+
+	ASSERT_EQ(load_text(&cfg, "\n\nattach = foo\n", err, sizeof(err)), -1, "errors: bad attach value");
+	ASSERT_CONTAINS(err, "line 3", "errors: bad value names the line");
+	ASSERT_CONTAINS(err, "'attach'", "errors: bad value names the key");
+	ASSERT_CONTAINS(err, "tc|xdp", "errors: bad value lists the accepted values");
+
+	ASSERT_EQ(load_text(&cfg, "default_action = allow\n", err, sizeof(err)), -1, "errors: bad action");
+	ASSERT_CONTAINS(err, "scan|exempt|passthrough|block", "errors: bad action lists the actions");
+	ASSERT_EQ(load_text(&cfg, "smtp_ports = 25 70000\n", err, sizeof(err)), -1, "errors: port out of range");
+	ASSERT_CONTAINS(err, "1 to 65535", "errors: port error gives the range");
+	ASSERT_EQ(load_text(&cfg, "smtp_ports = 1 2 3 4 5 6 7 8 9\n", err, sizeof(err)), -1, "errors: too many ports");
+	ASSERT_EQ(load_text(&cfg, "default_conn_rate = 0/s\n", err, sizeof(err)), -1, "errors: zero rate");
+	ASSERT_EQ(load_text(&cfg, "default_conn_burst = 0\n", err, sizeof(err)), -1, "errors: zero burst");
+	ASSERT_EQ(load_text(&cfg, "bpffs_root = relative/path\n", err, sizeof(err)), -1, "errors: relative bpffs_root");
+	ASSERT_CONTAINS(err, "absolute path", "errors: bpffs_root error says absolute");
+	ASSERT_EQ(load_text(&cfg, "interfaces =\n", err, sizeof(err)), -1, "errors: empty value");
+	ASSERT_CONTAINS(err, "no value", "errors: empty value says so");
+	ASSERT_EQ(load_text(&cfg, "interfaces = averyveryverylongpattern*\n", err, sizeof(err)), -1,
+		  "errors: pattern longer than an interface name");
+	ASSERT_EQ(load_text(&cfg, "just some words\n", err, sizeof(err)), -1, "errors: a line without =");
+	ASSERT_CONTAINS(err, "key = value", "errors: line without = shows the form");
+	ASSERT_EQ(load_text(&cfg, "   indented = 1\n", err, sizeof(err)), -1, "errors: continuation with nothing before");
+	ASSERT_EQ(load_text(&cfg, "detach_on_exit = perhaps\n", err, sizeof(err)), -1, "errors: bad boolean");
+
+	sg_config_defaults(&cfg);
+	ASSERT_EQ(sg_config_load(&cfg, "/nonexistent/smtpguard.conf", err, sizeof(err)), -1,
+		  "errors: missing file");
+	ASSERT_CONTAINS(err, "/nonexistent/smtpguard.conf", "errors: missing file is named");
+
+	{
+		char *big = malloc(10000);
+
+		memset(big, 'a', 9998);
+		big[9998] = '\n';
+		big[9999] = '\0';
+		ASSERT_EQ(load_text(&cfg, big, err, sizeof(err)), -1, "errors: over-long line");
+		ASSERT_CONTAINS(err, "longer than", "errors: over-long line says so");
+		free(big);
+	}
+}
+
+static void test_overrides(void)
+{
+	struct sg_config cfg;
+	char err[SG_ERR_LEN * 2];
+
+	sg_config_defaults(&cfg);
+	ASSERT_EQ(sg_config_set(&cfg, "attach=xdp", "--set", 0, err, sizeof(err)), 0, "--set: attach=xdp");
+	ASSERT_EQ(cfg.attach_mode, SG_ATTACH_XDP, "--set: attach applied");
+	ASSERT_EQ(sg_config_set(&cfg, "refuse = rst", "--set", 0, err, sizeof(err)), 0, "--set: spaces allowed");
+	ASSERT_EQ(sg_config_set(&cfg, "nope=1", "--set", 0, err, sizeof(err)), -1, "--set: unknown key");
+	ASSERT_CONTAINS(err, "--set", "--set: error names the origin");
+	ASSERT_CONTAINS(err, "nope", "--set: error names the key");
+}
+
+int main(void)
+{
+	test_defaults();
+	test_file();
+	test_errors();
+	test_overrides();
+	return test_exit_status();
+}
