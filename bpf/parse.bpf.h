@@ -27,6 +27,8 @@
 
 #define SG_MAX_VLAN_TAGS	2
 #define SG_MAX_IPV6_EXT		8
+/* tcp_len when the IP header carries no length (BIG TCP GSO frames) */
+#define SG_TCP_LEN_UNKNOWN	0xffff
 
 #ifndef ETH_P_8021Q
 #define ETH_P_8021Q	0x8100
@@ -51,7 +53,8 @@ struct sg_pkt {
 	struct ethhdr *eth;
 	void *l3;		/* struct iphdr or struct ipv6hdr */
 	struct tcphdr *tcp;
-	__u16 tcp_len;		/* TCP header and payload, from the IP lengths */
+	__u16 tcp_len;		/* TCP header and payload, from the IP lengths,
+				 * or SG_TCP_LEN_UNKNOWN */
 	__u8 family;		/* AF_INET (2) or AF_INET6 (10) */
 	__u8 plain_l3;		/* IPv4 without options, IPv6 without extension headers */
 	struct sg_src_key src;	/* IPv6, or IPv4-mapped IPv6 */
@@ -138,7 +141,9 @@ static __always_inline int sg_parse(void *data, void *data_end, struct sg_pkt *p
 			return SG_PARSE_TRUNCATED;
 		ihl_bytes = (__u32)ip->ihl * 4;
 		tot_len = bpf_ntohs(ip->tot_len);
-		if (ip->version != 4 || ihl_bytes < sizeof(*ip) || tot_len < ihl_bytes)
+		/* tot_len 0: an IPv4 BIG TCP GSO frame, whose length only the skb knows */
+		if (ip->version != 4 || ihl_bytes < sizeof(*ip) ||
+		    (tot_len && tot_len < ihl_bytes))
 			return SG_PARSE_MALFORMED;
 		if (ip->protocol != IPPROTO_TCP)
 			return SG_PARSE_NOT_TCP;
@@ -147,7 +152,7 @@ static __always_inline int sg_parse(void *data, void *data_end, struct sg_pkt *p
 		cursor = (void *)ip + ihl_bytes;
 		pkt->family = 2;
 		pkt->plain_l3 = ihl_bytes == sizeof(*ip);
-		pkt->tcp_len = tot_len - ihl_bytes;
+		pkt->tcp_len = tot_len ? tot_len - ihl_bytes : SG_TCP_LEN_UNKNOWN;
 		__builtin_memset(&pkt->src, 0, sizeof(pkt->src));
 		pkt->src.addr[10] = 0xff;
 		pkt->src.addr[11] = 0xff;
@@ -173,9 +178,12 @@ static __always_inline int sg_parse(void *data, void *data_end, struct sg_pkt *p
 		pkt->plain_l3 = cursor == (void *)(ip6 + 1);
 		/* payload_len counts extension headers too */
 		ext_len = (__u32)((void *)cursor - (void *)(ip6 + 1));
-		if (bpf_ntohs(ip6->payload_len) < ext_len)
+		if (!ip6->payload_len)
+			pkt->tcp_len = SG_TCP_LEN_UNKNOWN;	/* jumbogram / BIG TCP */
+		else if (bpf_ntohs(ip6->payload_len) < ext_len)
 			return SG_PARSE_MALFORMED;
-		pkt->tcp_len = bpf_ntohs(ip6->payload_len) - ext_len;
+		else
+			pkt->tcp_len = bpf_ntohs(ip6->payload_len) - ext_len;
 		__builtin_memcpy(pkt->src.addr, &ip6->saddr, 16);
 	} else {
 		return SG_PARSE_NOT_TCP;

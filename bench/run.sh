@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# run.sh - `make bench`: every benchmark in one run, each against a baseline
+# measured in the same run. Not a test: it reports, it does not pass or fail.
+# Usage: bash bench/run.sh BUILD_DIR
+set -u
+build=${1:-build}
+here=$(cd "$(dirname "$0")" && pwd)
+echo "== smtpguard benchmarks ($(uname -r), $(nproc) cores, $(date -u +%FT%TZ))"
+echo
+echo "== per packet: BPF_PROG_TEST_RUN, ratio to an empty XDP program"
+"$build"/bench/prog_run || echo "prog_run failed (exit $?)"
+echo
+echo "== forwarded bulk TCP through the host (iperf3), ratio to no filter"
+bash "$here"/forwarding.sh "$build" || echo "forwarding.sh failed (exit $?)"
