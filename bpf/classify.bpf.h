@@ -28,6 +28,13 @@ static __always_inline void sg_count(__u32 reason)
 		*counter += 1;
 }
 
+static __always_inline int sg_src_is_v4mapped(const struct sg_src_key *k)
+{
+	const __u32 *w = (const __u32 *)k->addr;
+
+	return w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0x0000ffff);
+}
+
 static __always_inline int sg_is_smtp_port(const struct sg_settings *cfg, __u16 port)
 {
 	#pragma unroll
@@ -262,6 +269,16 @@ static __always_inline int sg_classify(void *data, void *data_end, struct sg_pkt
 	}
 	if (pkt->tcp->doff < 5 || (__u32)pkt->tcp->doff * 4 > pkt->tcp_len)
 		return sg_malformed(cfg);
+	/* an IPv6 source in ::ffff:0:0/96 would share an IPv4 source's state;
+	 * the kernel's own IPv6 input refuses such packets anyway */
+	if (pkt->family == 10 && sg_src_is_v4mapped(&pkt->src))
+		return sg_malformed(cfg);
+	/* the options doff announces must be in the frame as well */
+	if ((void *)pkt->tcp + (__u32)pkt->tcp->doff * 4 > data_end) {
+		if (can_pull)
+			return SG_VERDICT_RETRY;
+		return sg_malformed(cfg);
+	}
 
 	sg_count(SG_STAT_SMTP);
 	syn = pkt->tcp->syn && !pkt->tcp->ack;
@@ -275,7 +292,18 @@ static __always_inline int sg_classify(void *data, void *data_end, struct sg_pkt
 		return SG_VERDICT_PASS;
 	case SG_ACTION_BLOCK:
 		sg_count(SG_STAT_BLOCKED);
-		return syn ? sg_refuse(pkt, data_end, cfg) : SG_VERDICT_DROP;
+		if (!syn)
+			return SG_VERDICT_DROP;
+		now = bpf_ktime_get_ns();
+		st = sg_source_state(pkt, policy.rate_class, now);
+		if (st) {
+			bpf_spin_lock(&st->lock);
+			st->syns++;
+			st->syn_drops++;
+			st->last_seen_ns = now;
+			bpf_spin_unlock(&st->lock);
+		}
+		return sg_refuse(pkt, data_end, cfg);
 	case SG_ACTION_PASSTHROUGH:
 		sg_count(SG_STAT_PASSTHROUGH);
 		break;
