@@ -269,6 +269,8 @@ static __always_inline int sg_classify(void *data, void *data_end, struct sg_pkt
 	}
 	if (pkt->tcp->doff < 5 || (__u32)pkt->tcp->doff * 4 > pkt->tcp_len)
 		return sg_malformed(cfg);
+	if (sg_pkt_source(pkt, data_end))
+		return sg_malformed(cfg);
 	/* an IPv6 source in ::ffff:0:0/96 would share an IPv4 source's state;
 	 * the kernel's own IPv6 input refuses such packets anyway */
 	if (pkt->family == 10 && sg_src_is_v4mapped(&pkt->src))

@@ -57,7 +57,7 @@ struct sg_pkt {
 				 * or SG_TCP_LEN_UNKNOWN */
 	__u8 family;		/* AF_INET (2) or AF_INET6 (10) */
 	__u8 plain_l3;		/* IPv4 without options, IPv6 without extension headers */
-	struct sg_src_key src;	/* IPv6, or IPv4-mapped IPv6 */
+	struct sg_src_key src;	/* IPv6, or IPv4-mapped IPv6: sg_pkt_source() */
 };
 
 static __always_inline int sg_parse_ipv6_ext(void **cursor, void *data_end,
@@ -153,10 +153,6 @@ static __always_inline int sg_parse(void *data, void *data_end, struct sg_pkt *p
 		pkt->family = 2;
 		pkt->plain_l3 = ihl_bytes == sizeof(*ip);
 		pkt->tcp_len = tot_len ? tot_len - ihl_bytes : SG_TCP_LEN_UNKNOWN;
-		__builtin_memset(&pkt->src, 0, sizeof(pkt->src));
-		pkt->src.addr[10] = 0xff;
-		pkt->src.addr[11] = 0xff;
-		__builtin_memcpy(&pkt->src.addr[12], &ip->saddr, 4);
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = cursor;
 		int later_fragment = 0, ret;
@@ -184,7 +180,6 @@ static __always_inline int sg_parse(void *data, void *data_end, struct sg_pkt *p
 			return SG_PARSE_MALFORMED;
 		else
 			pkt->tcp_len = bpf_ntohs(ip6->payload_len) - ext_len;
-		__builtin_memcpy(pkt->src.addr, &ip6->saddr, 16);
 	} else {
 		return SG_PARSE_NOT_TCP;
 	}
@@ -194,6 +189,29 @@ static __always_inline int sg_parse(void *data, void *data_end, struct sg_pkt *p
 	if (cursor + sizeof(struct tcphdr) > data_end)
 		return SG_PARSE_TRUNCATED;
 	return SG_PARSE_TCP;
+}
+
+/* Fills pkt->src from the IP header sg_parse() found; done only for SMTP
+ * frames, so that other traffic does not pay for it. */
+static __always_inline int sg_pkt_source(struct sg_pkt *pkt, void *data_end)
+{
+	if (pkt->family == 2) {
+		struct iphdr *ip = pkt->l3;
+
+		if ((void *)(ip + 1) > data_end)
+			return -1;
+		__builtin_memset(&pkt->src, 0, 10);
+		pkt->src.addr[10] = 0xff;
+		pkt->src.addr[11] = 0xff;
+		__builtin_memcpy(&pkt->src.addr[12], &ip->saddr, 4);
+	} else {
+		struct ipv6hdr *ip6 = pkt->l3;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return -1;
+		__builtin_memcpy(pkt->src.addr, &ip6->saddr, 16);
+	}
+	return 0;
 }
 
 #endif /* SMTPGUARD_PARSE_BPF_H */
