@@ -146,6 +146,58 @@ cleanup:
 	return ret ? -1 : 0;
 }
 
+/*
+ * A restart finds our program already attached. The same code (same tag) is
+ * kept, so the fast path never stops; other code (an upgrade) replaces it
+ * atomically where XDP runs without libxdp's dispatcher. Returns 0 when
+ * done, 1 when the caller must attach anew (dispatcher mode), -1 on error.
+ */
+static int xdp_keep_or_replace(const struct sg_config *cfg, int ifindex, const char *ifname,
+			       struct xdp_multiprog *mp, struct xdp_program *old,
+			       int *prog_id)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = cfg->bpffs_root);
+	LIBBPF_OPTS(bpf_xdp_attach_opts, xopts, .old_prog_fd = xdp_program__fd(old));
+	struct classifier_xdp *skel = classifier_xdp__open_opts(&opts);
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info), flags;
+	int ret = -1, fd;
+
+	if (!skel || classifier_xdp__load(skel)) {
+		sg_err("loading the XDP classifier for %s failed", ifname);
+		goto cleanup;
+	}
+	fd = bpf_program__fd(skel->progs.smtpguard_xdp);
+	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+		sg_err("reading the new XDP program's tag failed: %s", strerror(errno));
+		goto cleanup;
+	}
+	if (memcmp(info.tag, xdp_program__tag(old), sizeof(info.tag)) == 0) {
+		*prog_id = (int)xdp_program__id(old);
+		sg_info("%s already runs this XDP classifier (id %d): kept", ifname, *prog_id);
+		ret = 0;
+		goto cleanup;
+	}
+	if (!xdp_multiprog__is_legacy(mp)) {
+		ret = 1;
+		goto cleanup;
+	}
+	flags = XDP_FLAGS_REPLACE | (xdp_multiprog__attach_mode(mp) == XDP_MODE_SKB ?
+				     XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE);
+	ret = bpf_xdp_attach(ifindex, fd, flags, &xopts);
+	if (ret) {
+		sg_err("replacing the XDP classifier on %s failed: %s", ifname, strerror(-ret));
+		ret = -1;
+		goto cleanup;
+	}
+	*prog_id = (int)info.id;
+	sg_info("%s: replaced the XDP classifier (id %u -> %u)", ifname,
+		xdp_program__id(old), info.id);
+cleanup:
+	classifier_xdp__destroy(skel);
+	return ret;
+}
+
 static int xdp_attach(const struct sg_config *cfg, int ifindex, const char *ifname,
 		      int *prog_id)
 {
@@ -154,14 +206,18 @@ static int xdp_attach(const struct sg_config *cfg, int ifindex, const char *ifna
 	struct classifier_xdp *skel = NULL;
 	struct xdp_program *prog = NULL;
 	struct xdp_multiprog *mp;
+	__u32 old_id = 0;
 	int ret;
 
 	prog = xdp_find_ours(ifindex, &mp);
 	if (prog) {
-		*prog_id = (int)xdp_program__id(prog);
-		sg_info("%s already runs our XDP program (id %d): kept", ifname, *prog_id);
+		old_id = xdp_program__id(prog);
+		ret = xdp_keep_or_replace(cfg, ifindex, ifname, mp, prog, prog_id);
 		xdp_multiprog__close(mp);
-		return 0;
+		if (ret <= 0)
+			return ret;
+		/* dispatcher mode: attach the new one below, then take the old off */
+		prog = NULL;
 	}
 	xdp_multiprog__close(mp);
 
@@ -193,6 +249,13 @@ static int xdp_attach(const struct sg_config *cfg, int ifindex, const char *ifna
 		sg_warn("%s: libxdp's multi-program dispatcher is not available on this "
 			"kernel, so smtpguard is attached as the interface's only XDP program; "
 			"another XDP program cannot share %s", ifname, ifname);
+	if (!libxdp_get_error(mp) && old_id) {
+		/* dispatcher mode upgrade: the new one runs; take the old one off */
+		for (struct xdp_program *p = xdp_multiprog__next_prog(NULL, mp); p;
+		     p = xdp_multiprog__next_prog(p, mp))
+			if (xdp_program__id(p) == old_id)
+				xdp_program__detach(p, ifindex, xdp_multiprog__attach_mode(mp), 0);
+	}
 	if (!libxdp_get_error(mp))
 		xdp_multiprog__close(mp);
 cleanup:
