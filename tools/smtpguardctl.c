@@ -78,17 +78,23 @@ struct opt_spec {
 	const char **value;
 };
 
+/* A subcommand's arguments: npositional plain ones, and --name VALUE
+ * options from specs, in any order. synopsis is its usage line. */
 static int parse_opts(int argc, char **argv, int first, struct opt_spec *specs,
-		      int nspecs, int npositional, const char *cmd)
+		      int nspecs, int npositional, const char *synopsis)
 {
+	char msg[SG_ERR_LEN];
 	int positional = 0;
 
 	for (int i = first; i < argc; i++) {
 		int matched = 0;
 
 		if (argv[i][0] != '-') {
-			if (positional++ >= npositional)
-				return usage_error("unexpected argument '%s'", argv[i]);
+			if (positional++ >= npositional) {
+				snprintf(msg, sizeof(msg), "unexpected argument '%%s' (usage: "
+					 "smtpguardctl %s)", synopsis);
+				return usage_error(msg, argv[i]);
+			}
 			continue;
 		}
 		for (int s = 0; s < nspecs; s++) {
@@ -101,16 +107,14 @@ static int parse_opts(int argc, char **argv, int first, struct opt_spec *specs,
 			break;
 		}
 		if (!matched) {
-			char msg[128];
-
-			snprintf(msg, sizeof(msg), "unknown option '%%s' for '%s'", cmd);
+			snprintf(msg, sizeof(msg), "unknown option '%%s' (usage: smtpguardctl %s)",
+				 synopsis);
 			return usage_error(msg, argv[i]);
 		}
 	}
 	if (positional < npositional) {
-		char msg[128];
-
-		snprintf(msg, sizeof(msg), "'%s' needs %d argument(s)%%s", cmd, npositional);
+		snprintf(msg, sizeof(msg), "missing argument (usage: smtpguardctl %s)%%s",
+			 synopsis);
 		return usage_error(msg, "");
 	}
 	return 0;
@@ -142,7 +146,7 @@ static int cmd_policy_add(struct ctl *ctl, int argc, char **argv, int first)
 	const char *prefix_arg, *action_arg;
 	int ret, v;
 
-	ret = parse_opts(argc, argv, first, specs, 3, 2, "policy add");
+	ret = parse_opts(argc, argv, first, specs, 3, 2, "policy add PREFIX ACTION [--class NAME] [--tls MODE] [--source MODE]");
 	if (ret)
 		return ret;
 	prefix_arg = positional_arg(argc, argv, first, 0);
@@ -210,7 +214,7 @@ static int cmd_policy_del(struct ctl *ctl, int argc, char **argv, int first)
 	char err[SG_ERR_LEN];
 	int ret;
 
-	ret = parse_opts(argc, argv, first, NULL, 0, 1, "policy del");
+	ret = parse_opts(argc, argv, first, NULL, 0, 1, "policy del PREFIX");
 	if (ret)
 		return ret;
 	if (sg_parse_prefix(positional_arg(argc, argv, first, 0), &prefix, err, sizeof(err)))
@@ -296,7 +300,7 @@ static int cmd_rate_class_set(struct ctl *ctl, int argc, char **argv, int first)
 	uint64_t interval, burst_n;
 	int ret;
 
-	ret = parse_opts(argc, argv, first, specs, 2, 1, "rate-class set");
+	ret = parse_opts(argc, argv, first, specs, 2, 1, "rate-class set NAME --conn RATE --burst N");
 	if (ret)
 		return ret;
 	name = positional_arg(argc, argv, first, 0);
@@ -379,7 +383,7 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv, int first)
 	uint64_t now = sg_now_ns(), penalty_ms = 0, tokens = 0;
 	int ret, known;
 
-	ret = parse_source_arg(argc, argv, first, "show", NULL, 0, &key, &addr);
+	ret = parse_source_arg(argc, argv, first, "show ADDR", NULL, 0, &key, &addr);
 	if (ret)
 		return ret;
 	ret = open_maps(ctl);
@@ -443,7 +447,7 @@ static int cmd_block(struct ctl *ctl, int argc, char **argv, int first)
 	uint64_t ns;
 	int ret;
 
-	ret = parse_source_arg(argc, argv, first, "block", specs, 1, &key, &addr);
+	ret = parse_source_arg(argc, argv, first, "block ADDR --for DURATION", specs, 1, &key, &addr);
 	if (ret)
 		return ret;
 	if (!duration)
@@ -470,7 +474,7 @@ static int cmd_unblock(struct ctl *ctl, int argc, char **argv, int first)
 	const char *addr;
 	int ret;
 
-	ret = parse_source_arg(argc, argv, first, "unblock", NULL, 0, &key, &addr);
+	ret = parse_source_arg(argc, argv, first, "unblock ADDR", NULL, 0, &key, &addr);
 	if (ret)
 		return ret;
 	ret = open_maps(ctl);
@@ -544,7 +548,7 @@ static int cmd_top(struct ctl *ctl, int argc, char **argv, int first)
 	uint64_t limit = 10;
 	int ret;
 
-	ret = parse_opts(argc, argv, first, specs, 2, 0, "top");
+	ret = parse_opts(argc, argv, first, specs, 2, 0, "top [--by syns|drops] [-n N]");
 	if (ret)
 		return ret;
 	if (by && strcmp(by, "syns") && strcmp(by, "drops"))
@@ -628,20 +632,28 @@ int main(int argc, char **argv)
 	int i = 1, ret;
 
 	sg_log_init("smtpguardctl");
-	for (; i < argc && argv[i][0] == '-'; i++) {
-		if (strcmp(argv[i], "--json") == 0) {
-			ctl.json = 1;
-		} else if (strcmp(argv[i], "--root") == 0) {
-			if (i + 1 >= argc)
-				return usage_error("--root needs a directory%s", "");
-			ctl.root = argv[++i];
-		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			fputs(usage_text, stdout);
-			return 0;
-		} else {
-			return usage_error("unknown option '%s'", argv[i]);
+	/* the global options may stand anywhere; take them out of argv */
+	{
+		int kept = 1;
+
+		for (int a = 1; a < argc; a++) {
+			if (strcmp(argv[a], "--json") == 0) {
+				ctl.json = 1;
+			} else if (strcmp(argv[a], "--root") == 0) {
+				if (a + 1 >= argc)
+					return usage_error("--root needs a directory%s", "");
+				ctl.root = argv[++a];
+			} else if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0) {
+				fputs(usage_text, stdout);
+				return 0;
+			} else {
+				argv[kept++] = argv[a];
+			}
 		}
+		argc = kept;
 	}
+	if (i < argc && argv[i][0] == '-')
+		return usage_error("unknown option '%s' (options of a command follow it)", argv[i]);
 	if (i >= argc)
 		return usage_error("no command given%s", "");
 	for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++) {
