@@ -12,7 +12,7 @@ CFLAGS_COMMON := -O2 -g -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE \
 LDLIBS_BPF    := -lbpf -lelf -lz
 LDLIBS_XDP    := -lxdp $(LDLIBS_BPF)
 SAN_FLAGS     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-BPF_CFLAGS    := -O2 -g -Wall -Werror -target bpf -Iinclude -I/usr/include/$(ARCH_TRIPLET)
+BPF_CFLAGS    := -O2 -g -Wall -Werror -target bpf -mcpu=v3 -Iinclude -I/usr/include/$(ARCH_TRIPLET)
 
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))

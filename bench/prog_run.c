@@ -16,7 +16,7 @@
  *
  * Usage: prog_run [--repeat N] [--runs N]   (root; N >= 1000000 repeats)
  * Output: a table, and per case a line
- *   BENCH prog <case> <attach> ns=<x> delta_ns=<y> ratio=<z>
+ *   BENCH prog <case> <attach> bucket=<lockfree|locked> ns=<x> delta_ns=<y> ratio=<z>
  * The maps are pinned below a private /sys/fs/bpf/sgbench-<pid>, removed at exit.
  */
 #include <arpa/inet.h>
@@ -268,7 +268,9 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: prog_run [--repeat N] [--runs N]\n"
 		"  --repeat N  runs per BPF_PROG_TEST_RUN call (default and minimum %u)\n"
-		"  --runs N    calls per case; the median is reported (default %d, odd, max %d)\n",
+		"  --runs N    calls per case; the median is reported (default %d, odd, max %d)\n"
+		"  --bucket lockfree|locked   the token bucket the classifier is loaded with\n"
+		"              (default lockfree; locked is what kernels before 5.12 get)\n",
 		MIN_REPEAT, DEFAULT_RUNS, MAX_RUNS);
 }
 
@@ -280,6 +282,7 @@ int main(int argc, char **argv)
 	uint32_t repeat = MIN_REPEAT, dur, retval;
 	int runs = DEFAULT_RUNS, xdp_fd, tc_fd, empty_fd, err, n;
 	struct bench_case cases[9];
+	int lockfree = 1;
 	double base;
 
 	for (int i = 1; i < argc; i++) {
@@ -289,6 +292,11 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			usage(stdout);
 			return 0;
+		}
+		if (!strcmp(argv[i], "--bucket") && i + 1 < argc &&
+		    (!strcmp(argv[i + 1], "lockfree") || !strcmp(argv[i + 1], "locked"))) {
+			lockfree = !strcmp(argv[++i], "lockfree");
+			continue;
 		}
 		if (i + 1 >= argc || (strcmp(argv[i], "--repeat") && strcmp(argv[i], "--runs"))) {
 			usage(stderr);
@@ -342,11 +350,15 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	xdp_skel = classifier_xdp__open_opts(&open_opts);
+	if (xdp_skel)
+		xdp_skel->rodata->sg_lockfree_bucket = (uint8_t)lockfree;
 	if (!xdp_skel || (err = classifier_xdp__load(xdp_skel))) {
 		fprintf(stderr, "prog_run: loading classifier_xdp failed\n");
 		return 1;
 	}
 	tc_skel = classifier_tc__open_opts(&open_opts);
+	if (tc_skel)
+		tc_skel->rodata->sg_lockfree_bucket = (uint8_t)lockfree;
 	if (!tc_skel || (err = classifier_tc__load(tc_skel))) {
 		fprintf(stderr, "prog_run: loading classifier_tc failed\n");
 		return 1;
@@ -409,8 +421,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < n; i++) {
 		struct bench_case *c = &cases[i];
 
-		printf("BENCH prog %s %s ns=%u delta_ns=%lld ratio=%.2f\n", c->name, c->attach,
-		       c->median, (long long)c->median - (long long)cases[0].median,
+		printf("BENCH prog %s %s bucket=%s ns=%u delta_ns=%lld ratio=%.2f\n", c->name,
+		       c->attach, lockfree ? "lockfree" : "locked", c->median, (long long)c->median - (long long)cases[0].median,
 		       base > 0 ? c->median / base : 0.0);
 	}
 	cleanup();

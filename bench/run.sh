@@ -8,7 +8,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 echo "== smtpguard benchmarks ($(uname -r), $(nproc) cores, $(date -u +%FT%TZ))"
 echo
 echo "== per packet: BPF_PROG_TEST_RUN, ratio to an empty XDP program"
-"$build"/bench/prog_run || echo "prog_run failed (exit $?)"
+for bucket in lockfree locked; do
+	echo "-- token bucket: $bucket"
+	"$build"/bench/prog_run --bucket $bucket || echo "prog_run failed (exit $?)"
+done
 echo
 echo "== forwarded bulk TCP through the host (iperf3), ratio to no filter"
 bash "$here"/forwarding.sh "$build" || echo "forwarding.sh failed (exit $?)"

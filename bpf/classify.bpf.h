@@ -77,14 +77,73 @@ enum sg_rate_result {
 	SG_RATE_PENALISED,
 };
 
-/* GCRA (a token bucket kept as one timestamp) under the entry's lock: a SYN
- * is allowed while the next theoretical arrival time stays within
- * burst * interval of now. */
-static __always_inline int sg_rate_check(struct sg_src_state *st,
-					 const struct sg_rate_class *rc,
-					 __u32 class_id, __u64 now)
+/* Set by the loader before load (lib/probe.h): 1 where the kernel has BPF
+ * cmpxchg (5.12) and bpf_ktime_get_coarse_ns (5.11), for the lock-free
+ * bucket; 0 for the spin-locked one. The verifier never visits the branch
+ * not taken, so older kernels load the object too. */
+const volatile __u8 sg_lockfree_bucket = 0;
+
+static __always_inline __u64 sg_now(void)
+{
+	/* the coarse clock (one tick, 1-10 ms, behind) costs a fraction of
+	 * bpf_ktime_get_ns; the bucket's error stays below one tick's worth of
+	 * tokens, and does not add up over time */
+	return sg_lockfree_bucket ? bpf_ktime_get_coarse_ns() : bpf_ktime_get_ns();
+}
+
+/* GCRA (a token bucket kept as one timestamp): a SYN is allowed while the
+ * next theoretical arrival time stays within burst * interval of now. */
+static __always_inline int sg_gcra(__u64 tat_now, const struct sg_rate_class *rc,
+				   __u64 now, __u64 *tat_next)
+{
+	__u64 burst = rc->conn_burst ? rc->conn_burst : 1;
+	__u64 tat = (tat_now > now ? tat_now : now) + rc->conn_interval_ns;
+
+	if (tat - now > burst * rc->conn_interval_ns)
+		return SG_RATE_OVER;
+	*tat_next = tat;
+	return SG_RATE_OK;
+}
+
+/* Lock-free: the bucket moves by compare-and-swap (bounded retries; a SYN
+ * that keeps losing the race to others of the same source is refused, as
+ * the bucket is being drained), counters by atomic adds. */
+static __always_inline int sg_rate_check_lockfree(struct sg_src_state *st,
+						  const struct sg_rate_class *rc,
+						  __u32 class_id, __u64 now)
 {
 	int result = SG_RATE_OK;
+
+	__sync_fetch_and_add(&st->syns, 1);
+	st->last_seen_ns = now;
+	st->rate_class = class_id;
+	if (st->penalty_until_ns > now) {
+		result = SG_RATE_PENALISED;
+	} else if (rc && rc->conn_interval_ns) {
+		result = SG_RATE_OVER;
+		#pragma unroll
+		for (int i = 0; i < 4; i++) {
+			__u64 old = st->tat_ns, tat;
+
+			if (sg_gcra(old, rc, now, &tat) != SG_RATE_OK)
+				break;
+			if (__sync_val_compare_and_swap(&st->tat_ns, old, tat) == old) {
+				result = SG_RATE_OK;
+				break;
+			}
+		}
+	}
+	if (result != SG_RATE_OK)
+		__sync_fetch_and_add(&st->syn_drops, 1);
+	return result;
+}
+
+static __always_inline int sg_rate_check_locked(struct sg_src_state *st,
+						const struct sg_rate_class *rc,
+						__u32 class_id, __u64 now)
+{
+	int result = SG_RATE_OK;
+	__u64 tat;
 
 	bpf_spin_lock(&st->lock);
 	st->syns++;
@@ -93,19 +152,39 @@ static __always_inline int sg_rate_check(struct sg_src_state *st,
 	if (st->penalty_until_ns > now) {
 		result = SG_RATE_PENALISED;
 	} else if (rc && rc->conn_interval_ns) {
-		__u64 tat = st->tat_ns > now ? st->tat_ns : now;
-		__u64 burst = rc->conn_burst ? rc->conn_burst : 1;
-
-		tat += rc->conn_interval_ns;
-		if (tat - now > burst * rc->conn_interval_ns)
-			result = SG_RATE_OVER;
-		else
+		result = sg_gcra(st->tat_ns, rc, now, &tat);
+		if (result == SG_RATE_OK)
 			st->tat_ns = tat;
 	}
 	if (result != SG_RATE_OK)
 		st->syn_drops++;
 	bpf_spin_unlock(&st->lock);
 	return result;
+}
+
+static __always_inline int sg_rate_check(struct sg_src_state *st,
+					 const struct sg_rate_class *rc,
+					 __u32 class_id, __u64 now)
+{
+	if (sg_lockfree_bucket)
+		return sg_rate_check_lockfree(st, rc, class_id, now);
+	return sg_rate_check_locked(st, rc, class_id, now);
+}
+
+/* A refused SYN of a blocked source, counted in its state. */
+static __always_inline void sg_count_refused(struct sg_src_state *st, __u64 now)
+{
+	if (sg_lockfree_bucket) {
+		__sync_fetch_and_add(&st->syns, 1);
+		__sync_fetch_and_add(&st->syn_drops, 1);
+		st->last_seen_ns = now;
+		return;
+	}
+	bpf_spin_lock(&st->lock);
+	st->syns++;
+	st->syn_drops++;
+	st->last_seen_ns = now;
+	bpf_spin_unlock(&st->lock);
 }
 
 static __always_inline struct sg_src_state *sg_source_state(const struct sg_pkt *pkt,
@@ -296,15 +375,10 @@ static __always_inline int sg_classify(void *data, void *data_end, struct sg_pkt
 		sg_count(SG_STAT_BLOCKED);
 		if (!syn)
 			return SG_VERDICT_DROP;
-		now = bpf_ktime_get_ns();
+		now = sg_now();
 		st = sg_source_state(pkt, policy.rate_class, now);
-		if (st) {
-			bpf_spin_lock(&st->lock);
-			st->syns++;
-			st->syn_drops++;
-			st->last_seen_ns = now;
-			bpf_spin_unlock(&st->lock);
-		}
+		if (st)
+			sg_count_refused(st, now);
 		return sg_refuse(pkt, data_end, cfg);
 	case SG_ACTION_PASSTHROUGH:
 		sg_count(SG_STAT_PASSTHROUGH);
@@ -322,7 +396,7 @@ static __always_inline int sg_classify(void *data, void *data_end, struct sg_pkt
 		class_id = SG_DEFAULT_RATE_CLASS;
 		rc = bpf_map_lookup_elem(&rate_classes, &class_id);
 	}
-	now = bpf_ktime_get_ns();
+	now = sg_now();
 	st = sg_source_state(pkt, class_id, now);
 	if (!st)
 		return SG_VERDICT_PASS;

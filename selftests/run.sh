@@ -42,8 +42,9 @@ for t in "$build"/selftests/test_parse "$build"/selftests/test_config \
 	 "$build"/asan/selftests/test_*; do
 	[ -x "$t" ] && run_one "unit ${t#$build/}" 60s "$t"
 done
-for t in "$build"/selftests/test_classifier; do
-	[ -x "$t" ] && run_one "bpf ${t#$build/}" 300s "$t"
+for bucket in lockfree locked; do
+	t="$build"/selftests/test_classifier
+	[ -x "$t" ] && run_one "bpf test_classifier $bucket" 300s "$t" $bucket
 done
 for t in "$here"/e2e/test_*.sh; do
 	[ -f "$t" ] && run_one "e2e $(basename "$t")" 600s bash "$t" "$build"

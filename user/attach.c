@@ -12,6 +12,7 @@
 #include "attach.h"
 #include "classifier_xdp.skel.h"
 #include "log.h"
+#include "probe.h"
 
 /* Our TC filter's identity on clsact ingress; one per interface. */
 #define SG_TC_HANDLE	0x5347
@@ -163,6 +164,8 @@ static int xdp_keep_or_replace(const struct sg_config *cfg, int ifindex, const c
 	__u32 len = sizeof(info), flags;
 	int ret = -1, fd;
 
+	if (skel)
+		skel->rodata->sg_lockfree_bucket = (__u8)sg_probe_lockfree_bucket();
 	if (!skel || classifier_xdp__load(skel)) {
 		sg_err("loading the XDP classifier for %s failed", ifname);
 		goto cleanup;
@@ -226,6 +229,7 @@ static int xdp_attach(const struct sg_config *cfg, int ifindex, const char *ifna
 		sg_err("opening the XDP classifier object failed: %s", strerror(errno));
 		return -1;
 	}
+	skel->rodata->sg_lockfree_bucket = (__u8)sg_probe_lockfree_bucket();
 	prog = xdp_program__from_bpf_obj(skel->obj, "xdp");
 	if (libxdp_get_error(prog)) {
 		ret = (int)libxdp_get_error(prog);

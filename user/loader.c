@@ -15,6 +15,7 @@
 #include "classifier_tc.skel.h"
 #include "loader.h"
 #include "log.h"
+#include "probe.h"
 
 #define BPFFS_MOUNT "/sys/fs/bpf"
 
@@ -103,6 +104,10 @@ int sg_loader_open(struct sg_loader *ld, const struct sg_config *cfg)
 		sg_err("opening the TC classifier object failed: %s", strerror(errno));
 		return -1;
 	}
+	ld->tc_skel->rodata->sg_lockfree_bucket = (__u8)sg_probe_lockfree_bucket();
+	sg_info("token bucket: %s", ld->tc_skel->rodata->sg_lockfree_bucket ?
+		"lock-free (BPF cmpxchg, coarse clock)" :
+		"spin-locked (this kernel has no BPF cmpxchg or coarse clock)");
 	ret = classifier_tc__load(ld->tc_skel);
 	if (ret) {
 		sg_err("loading the classifier with maps pinned at %s failed: %s (if the "

@@ -329,11 +329,15 @@ static int policy4_fd = -1, policy6_fd = -1;
 static int ncpus;
 static uint64_t *percpu_buf;
 
+/* 1: the objects are loaded with the lock-free bucket on the coarse clock */
+static __u8 lockfree_bucket;
+
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);	/* bpf_ktime_get_ns()'s clock */
+	/* the classifier's clock: bpf_ktime_get_coarse_ns() or bpf_ktime_get_ns() */
+	clock_gettime(lockfree_bucket ? CLOCK_MONOTONIC_COARSE : CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
 }
 
@@ -1626,6 +1630,7 @@ static int setup(void)
 		fprintf(stderr, "test_classifier: opening classifier_xdp: %s\n", strerror(errno));
 		return -1;
 	}
+	xdp_skel->rodata->sg_lockfree_bucket = lockfree_bucket;
 	err = classifier_xdp__load(xdp_skel);
 	if (err) {
 		fprintf(stderr, "test_classifier: loading classifier_xdp: %s\n", strerror(-err));
@@ -1636,6 +1641,7 @@ static int setup(void)
 		fprintf(stderr, "test_classifier: opening classifier_tc: %s\n", strerror(errno));
 		return -1;
 	}
+	tc_skel->rodata->sg_lockfree_bucket = lockfree_bucket;
 	err = classifier_tc__load(tc_skel);
 	if (err) {
 		fprintf(stderr, "test_classifier: loading classifier_tc: %s\n", strerror(-err));
@@ -1671,11 +1677,18 @@ static int setup(void)
 	return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	struct prog progs[2];
 	struct stat sb;
 	char saved[sizeof(pin_dir)];
+
+	/* which token bucket the objects are loaded with: lockfree or locked */
+	if (argc != 2 || (strcmp(argv[1], "lockfree") && strcmp(argv[1], "locked"))) {
+		fprintf(stderr, "usage: test_classifier lockfree|locked\n");
+		return 2;
+	}
+	lockfree_bucket = strcmp(argv[1], "lockfree") == 0;
 
 	if (geteuid() != 0) {
 		test_report(false, "test_classifier runs as root",
@@ -1694,8 +1707,10 @@ int main(void)
 		cleanup();
 		return test_exit_status();
 	}
-	progs[0] = (struct prog){ "xdp", bpf_program__fd(xdp_skel->progs.smtpguard_xdp), 1 };
-	progs[1] = (struct prog){ "tc", bpf_program__fd(tc_skel->progs.smtpguard_tc), 0 };
+	progs[0] = (struct prog){ lockfree_bucket ? "xdp" : "xdp(locked)",
+				  bpf_program__fd(xdp_skel->progs.smtpguard_xdp), 1 };
+	progs[1] = (struct prog){ lockfree_bucket ? "tc" : "tc(locked)",
+				  bpf_program__fd(tc_skel->progs.smtpguard_tc), 0 };
 
 	for (int i = 0; i < 2; i++)
 		test_parse_paths(&progs[i]);
