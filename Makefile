@@ -80,7 +80,7 @@ $(BUILD)/asan/selftests/test_%: selftests/unit/test_%.c selftests/test.h $(LIB_A
 
 $(BUILD)/selftests/test_%: selftests/bpf/test_%.c selftests/test.h $(LIB_OBJS) $(SKELS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_COMMON) -Iselftests $< $(LIB_OBJS) -o $@ $(LDLIBS_BPF)
+	$(CC) $(CFLAGS_COMMON) -Iselftests $< $(LIB_OBJS) -o $@ $(LDLIBS_BPF) -lpthread
 
 $(BUILD)/selftests/%: selftests/tools/%.c
 	@mkdir -p $(@D)

@@ -15,6 +15,8 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -659,6 +661,7 @@ static int put_policy(const char *addr, unsigned int plen, uint8_t action, uint8
 /* Rate classes and policy prefixes of the whole test. */
 #define CLASS_BURST3	1	/* "burst3": one SYN per second, 3 back to back */
 #define CLASS_UNNAMED	5	/* never configured: falls back to slot 0 */
+#define CLASS_CONC	2	/* "conc": 1/h, burst 1000: the concurrency test */
 
 #define BLOCK4		"192.0.2.0"		/* /24 block */
 #define EXEMPT4		"198.51.100.0"		/* /25 exempt, rate class burst3 */
@@ -673,6 +676,9 @@ static int put_policy(const char *addr, unsigned int plen, uint8_t action, uint8
 #define BLOCK6		"2001:db8:bad::"	/* /48 block ... */
 #define EXEMPT6		"2001:db8:bad:1::"	/* ... with a /64 exempt inside */
 #define RATE_SCAN6	"2001:db8:5::"		/* /48 scan, burst3 */
+#define CONC4		"10.6.0.0"		/* /16 scan, class conc */
+
+#define CONC_BURST	1000
 
 static int configure(void)
 {
@@ -696,6 +702,8 @@ static int configure(void)
 	err |= put_policy(BLOCK6, 48, SG_ACTION_BLOCK, 0);
 	err |= put_policy(EXEMPT6, 64, SG_ACTION_EXEMPT, 0);
 	err |= put_policy(RATE_SCAN6, 48, SG_ACTION_SCAN, CLASS_BURST3);
+	err |= put_rate_class(CLASS_CONC, "conc", 3600 * NS_PER_SEC, CONC_BURST);
+	err |= put_policy(CONC4, 16, SG_ACTION_SCAN, CLASS_CONC);
 	return err;
 }
 
@@ -1677,6 +1685,72 @@ static int setup(void)
 	return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* Concurrency: one source's SYNs on every CPU at once                 */
+/* ------------------------------------------------------------------ */
+
+#define CONC_SYNS_PER_CPU 20000
+
+struct conc_worker {
+	const struct prog *p;
+	const struct frame *f;
+	int cpu;
+	int err;
+};
+
+static void *conc_run(void *arg)
+{
+	struct conc_worker *w = arg;
+	cpu_set_t set;
+	LIBBPF_OPTS(bpf_test_run_opts, opts,
+		.data_in = w->f->b,
+		.data_size_in = (uint32_t)w->f->len,
+		.repeat = CONC_SYNS_PER_CPU,
+	);
+
+	CPU_ZERO(&set);
+	CPU_SET(w->cpu, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	w->err = bpf_prog_test_run_opts(w->p->fd, &opts);
+	return NULL;
+}
+
+/* With the bucket's whole refill far in the future (1/h), exactly its burst
+ * of SYNs may pass however many CPUs race for it: no lost update may hand
+ * out a token twice, and every SYN must be counted. */
+static void test_concurrency(const struct prog *p)
+{
+	const char *src = "10.6.0.9";
+	int nworkers = ncpus < 2 ? 2 : (ncpus > 8 ? 8 : ncpus);
+	struct conc_worker workers[8];
+	pthread_t threads[8];
+	struct sg_src_state st;
+	struct frame f;
+	char what[200];
+	int err = 0;
+
+	state_del(src);
+	make_frame(&f, &(struct frame_opts){ .family = 4, .src = src });
+	for (int i = 0; i < nworkers; i++) {
+		workers[i] = (struct conc_worker){ .p = p, .f = &f, .cpu = i % ncpus };
+		pthread_create(&threads[i], NULL, conc_run, &workers[i]);
+	}
+	for (int i = 0; i < nworkers; i++) {
+		pthread_join(threads[i], NULL);
+		err |= workers[i].err;
+	}
+	snprintf(what, sizeof(what), "%d CPUs x %d SYNs of one source run", nworkers,
+		 CONC_SYNS_PER_CPU);
+	name_eq(p, err, 0, what);
+	name_check(p, state_get(src, &st) == 0, "lookup failed",
+		   "the racing source has a src_state entry");
+	snprintf(what, sizeof(what), "every one of the %d racing SYNs is counted",
+		 nworkers * CONC_SYNS_PER_CPU);
+	name_eq(p, (long long)st.syns, (long long)nworkers * CONC_SYNS_PER_CPU, what);
+	snprintf(what, sizeof(what), "exactly the burst of %d racing SYNs is passed", CONC_BURST);
+	name_eq(p, (long long)(st.syns - st.syn_drops), CONC_BURST, what);
+}
+
 int main(int argc, char **argv)
 {
 	struct prog progs[2];
@@ -1724,6 +1798,9 @@ int main(int argc, char **argv)
 		test_malformed(&progs[i]);
 	for (int i = 0; i < 2; i++)
 		test_truncation(&progs[i]);
+
+	for (int i = 0; i < 2; i++)
+		test_concurrency(&progs[i]);
 
 	memcpy(saved, pin_dir, sizeof(saved));
 	cleanup();
