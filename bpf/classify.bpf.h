@@ -38,9 +38,12 @@ static __always_inline int sg_src_is_v4mapped(const struct sg_src_key *k)
 static __always_inline int sg_is_smtp_port(const struct sg_settings *cfg, __u16 port)
 {
 	#pragma unroll
-	for (int i = 0; i < SG_MAX_SMTP_PORTS; i++)
-		if (cfg->smtp_ports[i] && cfg->smtp_ports[i] == port)
+	for (int i = 0; i < SG_MAX_SMTP_PORTS; i++) {
+		if (cfg->smtp_ports[i] == port)
 			return 1;
+		if (!cfg->smtp_ports[i])
+			return 0;
+	}
 	return 0;
 }
 

@@ -139,7 +139,7 @@ struct sg_src_state {
 
 /* Global settings: array of one element. */
 struct sg_settings {
-	__u16 smtp_ports[SG_MAX_SMTP_PORTS];	/* host byte order; 0 = unused slot */
+	__u16 smtp_ports[SG_MAX_SMTP_PORTS];	/* host byte order; the list ends at the first 0 */
 	__u8 default_action;	/* for sources no policy prefix matches */
 	__u8 default_rate_class;
 	__u8 default_tls_mode;
