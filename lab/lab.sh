@@ -90,21 +90,37 @@ lab_add_vm() {
 	lab_add_ns "$v" || return 1
 	ip link add "tap-$vm" netns "$h" type veth peer name eth0 netns "$v" ||
 		{ lab_log "cannot create tap-$vm"; return 1; }
-	# the VM side
-	ip -n "$v" link set eth0 up
-	ip -n "$v" addr add "$ip4/32" dev eth0
-	ip -n "$v" route add "$LAB_GW4/32" dev eth0 scope link
-	ip -n "$v" route add default via "$LAB_GW4" dev eth0
-	ip -n "$v" -6 addr add "$ip6/128" dev eth0 nodad
-	# the host side
-	ip -n "$h" link set "tap-$vm" up
-	ip -n "$h" addr add "$LAB_GW4/32" dev "tap-$vm"
-	ip -n "$h" -6 addr add "$LAB_GW6/64" dev "tap-$vm" nodad
-	ip -n "$h" route add "$ip4/32" dev "tap-$vm" scope link
-	ip -n "$h" -6 route add "$ip6/128" dev "tap-$vm"
-	# after the link came up: the link-local gateway route needs fe80::/64 there
-	ip -n "$v" -6 route add default via "$LAB_GW6" dev eth0 ||
-		{ lab_log "cannot route $vm (v6)"; return 1; }
+	# the VM side, the host side, then the VM's v6 default route (via the
+	# host's link-local fe80::1, which needs both ends up)
+	{ ip -n "$v" link set eth0 up &&
+	  ip -n "$v" addr add "$ip4/32" dev eth0 &&
+	  ip -n "$v" route add "$LAB_GW4/32" dev eth0 scope link &&
+	  ip -n "$v" route add default via "$LAB_GW4" dev eth0 &&
+	  ip -n "$v" -6 addr add "$ip6/128" dev eth0 nodad &&
+	  ip -n "$h" link set "tap-$vm" up &&
+	  ip -n "$h" addr add "$LAB_GW4/32" dev "tap-$vm" &&
+	  ip -n "$h" -6 addr add "$LAB_GW6/64" dev "tap-$vm" nodad &&
+	  ip -n "$h" route add "$ip4/32" dev "tap-$vm" scope link &&
+	  ip -n "$h" -6 route add "$ip6/128" dev "tap-$vm" &&
+	  ip -n "$v" -6 route add default via "$LAB_GW6" dev eth0; } ||
+		{ lab_log "cannot address or route $vm"; return 1; }
+}
+
+# lab_vm_xdp_rx VM: an empty XDP program (build/bpf/empty_xdp.bpf.o) on the
+# VM's own end of its veth. A veth delivers frames its peer sends with XDP_TX
+# (e.g. the classifier's RST at XDP) only when it runs NAPI, which an XDP
+# program turns on; a real tap device always hands them to the VM.
+lab_vm_xdp_rx() {
+	local vm=$1 pin rc=0
+	# bpftool, not `ip link set xdp obj`: iproute2 would create
+	# /sys/fs/bpf/{ip,tc,xdp}/globals. The pin goes once attached.
+	pin="/sys/fs/bpf/${LAB_PREFIX}xdprx-$vm"
+	rm -f "$pin"
+	bpftool prog load "$LAB_BUILD/bpf/empty_xdp.bpf.o" "$pin" type xdp &&
+		lab_exec "$vm" bpftool net attach xdpdrv pinned "$pin" dev eth0 || rc=1
+	rm -f "$pin"
+	[ $rc -eq 0 ] || lab_log "cannot load empty_xdp on $vm's eth0"
+	return $rc
 }
 
 # lab_del_vm NAME: removes a VM and its tap while everything else runs.
@@ -138,14 +154,15 @@ lab_up() {
 		{ lab_log "cannot enable forwarding"; return 1; }
 	ip link add uplink0 netns "$h" type veth peer name eth0 netns "$m" ||
 		{ lab_log "cannot create uplink0"; return 1; }
-	ip -n "$h" link set uplink0 up
-	ip -n "$h" addr add "$LAB_HOST_UP4/24" dev uplink0
-	ip -n "$h" -6 addr add "$LAB_HOST_UP6/64" dev uplink0 nodad
-	ip -n "$m" link set eth0 up
-	ip -n "$m" addr add "$LAB_MX4/24" dev eth0
-	ip -n "$m" -6 addr add "$LAB_MX6/64" dev eth0 nodad
-	ip -n "$m" route add default via "$LAB_HOST_UP4"
-	ip -n "$m" -6 route add default via "$LAB_HOST_UP6"
+	{ ip -n "$h" link set uplink0 up &&
+	  ip -n "$h" addr add "$LAB_HOST_UP4/24" dev uplink0 &&
+	  ip -n "$h" -6 addr add "$LAB_HOST_UP6/64" dev uplink0 nodad &&
+	  ip -n "$m" link set eth0 up &&
+	  ip -n "$m" addr add "$LAB_MX4/24" dev eth0 &&
+	  ip -n "$m" -6 addr add "$LAB_MX6/64" dev eth0 nodad &&
+	  ip -n "$m" route add default via "$LAB_HOST_UP4" &&
+	  ip -n "$m" -6 route add default via "$LAB_HOST_UP6"; } ||
+		{ lab_log "cannot address or route the uplink"; return 1; }
 	lab_add_vm vm1 || return 1
 	lab_add_vm vm2 || return 1
 	lab_wait_reachable vm1 || return 1
@@ -173,8 +190,8 @@ lab__reached() { [ "$1" = open ] || [ "$1" = refused ]; }
 # lab_wait_reachable NODE: both address families reach the MX (a TCP probe to
 # a closed port on the MX is answered with an RST).
 lab_wait_reachable() {
-	local node=$1 i
-	for i in $(seq 1 50); do
+	local node=$1
+	for _ in $(seq 1 50); do
 		if lab__reached "$(lab_tcp_probe "$node" "$LAB_MX4" 9 1)" &&
 		   lab__reached "$(lab_tcp_probe "$node" "$LAB_MX6" 9 1)"; then
 			return 0
@@ -187,13 +204,13 @@ lab_wait_reachable() {
 
 # Kills every process in namespace NS: TERM, then KILL after 3 s.
 lab_kill_ns() {
-	local ns=$1 pids i
+	local ns=$1 pids
 	[ -e "/run/netns/$ns" ] || return 0
 	pids=$(ip netns pids "$ns" 2>/dev/null)
 	[ -n "$pids" ] || return 0
 	# shellcheck disable=SC2086
 	kill -TERM $pids 2>/dev/null
-	for i in $(seq 1 30); do
+	for _ in $(seq 1 30); do
 		pids=$(ip netns pids "$ns" 2>/dev/null)
 		[ -n "$pids" ] || return 0
 		sleep 0.1
@@ -252,14 +269,14 @@ lab_down() {
 }
 
 lab__stop_pidfile() {
-	local pf=$1 pid i
+	local pf=$1 pid
 	[ -f "$pf" ] || return 0
 	pid=$(cat "$pf" 2>/dev/null)
 	rm -f "$pf"
 	[ -n "$pid" ] || return 0
 	kill -0 "$pid" 2>/dev/null || return 0
 	kill -TERM "$pid" 2>/dev/null
-	for i in $(seq 1 100); do
+	for _ in $(seq 1 100); do
 		kill -0 "$pid" 2>/dev/null || return 0
 		sleep 0.1
 	done
@@ -276,7 +293,7 @@ lab__stop_pidfile() {
 # delivers to the Maildir LAB_DIR/postfix-mx/mail/sink/ (lab_mx_count_mail);
 # logs to LAB_DIR/postfix-mx/maillog (lab_mx_log).
 lab_start_mx_postfix() {
-	local base="$LAB_DIR/postfix-mx" i
+	local base="$LAB_DIR/postfix-mx"
 	mkdir -p "$base/etc" "$base/queue" "$base/data" "$base/mail"
 	chown nobody:nogroup "$base/mail"
 	chown postfix:postfix "$base/data"
@@ -346,7 +363,7 @@ EOF
 		[ -f "$base/maillog" ] && tail -n 20 "$base/maillog" | sed 's/^/    /' >&2
 		return 1
 	fi
-	for i in $(seq 1 100); do
+	for _ in $(seq 1 100); do
 		if lab_exec mx ss -Hltn "( sport = :25 )" 2>/dev/null | grep -q "$LAB_MX4" &&
 		   lab_exec mx ss -Hltn "( sport = :587 )" 2>/dev/null | grep -q "$LAB_MX6"; then
 			return 0
@@ -380,11 +397,11 @@ lab_mx_find_mail() {
 # listener with a deep backlog, for connection floods). ADDR defaults to the
 # MX's IPv4 address; pass "[2001:db8:2::25]" style for IPv6.
 lab_start_mx_sink() {
-	local port=$1 addr=${2:-$LAB_MX4} i tag
+	local port=$1 addr=${2:-$LAB_MX4} tag
 	tag=$(echo "$addr" | tr -c 'a-zA-Z0-9\n' _)
 	lab_exec mx smtp-sink -u nobody -c "$addr:$port" 1024 \
 		>"$LAB_DIR/smtp-sink-$tag-$port.log" 2>&1 &
-	for i in $(seq 1 50); do
+	for _ in $(seq 1 50); do
 		lab_exec mx ss -Hltn "( sport = :$port )" 2>/dev/null | grep -q . && return 0
 		sleep 0.1
 	done
@@ -394,9 +411,9 @@ lab_start_mx_sink() {
 
 # lab_start_mx_iperf PORT: iperf3 server on the MX.
 lab_start_mx_iperf() {
-	local port=${1:-5201} i
+	local port=${1:-5201}
 	lab_exec mx iperf3 -s -p "$port" >"$LAB_DIR/iperf3-$port.log" 2>&1 &
-	for i in $(seq 1 50); do
+	for _ in $(seq 1 50); do
 		lab_exec mx ss -Hltn "( sport = :$port )" 2>/dev/null | grep -q . && return 0
 		sleep 0.1
 	done
@@ -450,7 +467,7 @@ lab_write_sgd_conf() {
 # the background, waits up to LAB_READY_TIMEOUT s for "ready" in its log.
 lab_start_smtpguardd() {
 	local name=${1:-main}; [ $# -gt 0 ] && shift
-	local conf log pid i
+	local conf log pid
 	conf=$(lab_sgd_conf "$name"); log=$(lab_sgd_log "$name")
 	if [ ! -x "$LAB_BUILD/smtpguardd" ]; then
 		lab_log "no $LAB_BUILD/smtpguardd (run make all)"
@@ -465,7 +482,7 @@ lab_start_smtpguardd() {
 		>>"$log" 2>&1 </dev/null &
 	pid=$!
 	echo "$pid" >"$(lab_sgd_pidfile "$name")"
-	for i in $(seq 1 $((LAB_READY_TIMEOUT * 10))); do
+	for _ in $(seq 1 $((LAB_READY_TIMEOUT * 10))); do
 		if grep -q 'ready' "$log" 2>/dev/null; then
 			return 0
 		fi
@@ -487,14 +504,14 @@ lab_start_smtpguardd() {
 # lab_stop_smtpguardd [NAME]: SIGTERM, waits (10 s), SIGKILL if it must.
 # Returns 0 when it stopped on SIGTERM, and its exit status in LAB_SGD_STATUS.
 lab_stop_smtpguardd() {
-	local name=${1:-main} pf pid i
+	local name=${1:-main} pf pid
 	pf=$(lab_sgd_pidfile "$name")
 	LAB_SGD_STATUS=
 	[ -f "$pf" ] || return 0
 	pid=$(cat "$pf")
 	rm -f "$pf"
 	kill -TERM "$pid" 2>/dev/null || return 0
-	for i in $(seq 1 100); do
+	for _ in $(seq 1 100); do
 		if ! kill -0 "$pid" 2>/dev/null; then
 			wait "$pid" 2>/dev/null
 			LAB_SGD_STATUS=$?
