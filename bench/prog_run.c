@@ -20,7 +20,6 @@
  * The maps are pinned below a private /sys/fs/bpf/sgbench-<pid>, removed at exit.
  */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
@@ -34,6 +33,7 @@
 #include <bpf/libbpf.h>
 #include <smtpguard/maps.h>
 
+#include "pinned.h"
 #include "classifier_xdp.skel.h"
 #include "classifier_tc.skel.h"
 #include "empty_xdp.skel.h"
@@ -54,24 +54,8 @@ static struct classifier_tc *tc_skel;
 /* Removes every pin below our private directory, then the directory. */
 static void remove_pins(void)
 {
-	struct dirent *de;
-	DIR *d;
-
-	if (!pin_dir[0])
-		return;
-	d = opendir(pin_dir);
-	if (d) {
-		while ((de = readdir(d)) != NULL) {
-			char path[512];
-
-			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", pin_dir, de->d_name);
-			unlink(path);
-		}
-		closedir(d);
-	}
-	rmdir(pin_dir);
+	if (pin_dir[0])
+		sg_bpffs_purge(pin_dir);
 }
 
 static void cleanup(void)

@@ -2,7 +2,9 @@
 /* pinned.c - the pinned maps and the operations the daemon, CLI and tests
  * share on them (see pinned.h). */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "log.h"
 #include "pinned.h"
 
 static const struct {
@@ -230,4 +233,31 @@ int sg_source_set_penalty(const struct sg_maps *maps, const struct sg_src_key *k
 		return -1;
 	}
 	return 0;
+}
+
+int sg_bpffs_purge(const char *root)
+{
+	DIR *dir = opendir(root);
+	struct dirent *de;
+	int ret = 0;
+
+	if (!dir)
+		return errno == ENOENT ? 0 : -1;
+	while ((de = readdir(dir))) {
+		char path[PATH_MAX];
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", root, de->d_name);
+		if (unlink(path)) {
+			sg_warn("cannot remove pin %s: %s", path, strerror(errno));
+			ret = -1;
+		}
+	}
+	closedir(dir);
+	if (rmdir(root)) {
+		sg_warn("cannot remove bpffs root %s: %s", root, strerror(errno));
+		ret = -1;
+	}
+	return ret;
 }

@@ -51,4 +51,7 @@ int sg_source_read(const struct sg_maps *maps, const struct sg_src_key *k,
 int sg_source_set_penalty(const struct sg_maps *maps, const struct sg_src_key *k,
 			  uint64_t until_ns, char *err, size_t errlen);
 
+/* Removes every pin below root and root itself (a missing root is fine). */
+int sg_bpffs_purge(const char *root);
+
 #endif

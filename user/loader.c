@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /* loader.c - creates or reuses the pinned maps and applies the config (see loader.h). */
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -63,33 +62,6 @@ int sg_bpffs_prepare(const char *root)
 		return -1;
 	}
 	return 0;
-}
-
-int sg_bpffs_purge(const char *root)
-{
-	DIR *dir = opendir(root);
-	struct dirent *de;
-	int ret = 0;
-
-	if (!dir)
-		return errno == ENOENT ? 0 : -1;
-	while ((de = readdir(dir))) {
-		char path[PATH_MAX];
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", root, de->d_name);
-		if (unlink(path)) {
-			sg_warn("cannot remove pin %s: %s", path, strerror(errno));
-			ret = -1;
-		}
-	}
-	closedir(dir);
-	if (rmdir(root)) {
-		sg_warn("cannot remove bpffs root %s: %s", root, strerror(errno));
-		ret = -1;
-	}
-	return ret;
 }
 
 int sg_loader_open(struct sg_loader *ld, const struct sg_config *cfg)

@@ -25,7 +25,5 @@ int sg_loader_tc_prog_fd(const struct sg_loader *ld);
 void sg_loader_close(struct sg_loader *ld);
 /* Makes sure bpffs is mounted and root exists. */
 int sg_bpffs_prepare(const char *root);
-/* Removes every pin below root and root itself. */
-int sg_bpffs_purge(const char *root);
 
 #endif

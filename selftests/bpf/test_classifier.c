@@ -13,7 +13,6 @@
  * Needs root. Runs in well under a second.
  */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -32,6 +31,7 @@
 #include <bpf/libbpf.h>
 #include <smtpguard/maps.h>
 
+#include "pinned.h"
 #include "test.h"
 #include "classifier_xdp.skel.h"
 #include "classifier_tc.skel.h"
@@ -347,24 +347,8 @@ static uint64_t now_ns(void)
  * this program's own directory is ever touched. */
 static void remove_pins(void)
 {
-	DIR *d;
-	struct dirent *de;
-
-	if (!pin_dir[0])
-		return;
-	d = opendir(pin_dir);
-	if (d) {
-		while ((de = readdir(d)) != NULL) {
-			char path[512];
-
-			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", pin_dir, de->d_name);
-			unlink(path);
-		}
-		closedir(d);
-	}
-	rmdir(pin_dir);
+	if (pin_dir[0])
+		sg_bpffs_purge(pin_dir);
 }
 
 static void cleanup(void)
@@ -419,20 +403,6 @@ static int verdict_of(const struct prog *p, uint32_t retval)
 	return V_OTHER;
 }
 
-static const char *stat_names[SG_STAT__COUNT] = {
-	[SG_STAT_NON_SMTP] = "non_smtp",
-	[SG_STAT_SMTP] = "smtp",
-	[SG_STAT_SMTP_SYN] = "smtp_syn",
-	[SG_STAT_EXEMPT] = "exempt",
-	[SG_STAT_PASSTHROUGH] = "passthrough",
-	[SG_STAT_SCAN] = "scan",
-	[SG_STAT_BLOCKED] = "blocked",
-	[SG_STAT_RATE_DROPPED] = "rate_dropped",
-	[SG_STAT_PENALTY_DROPPED] = "penalty_dropped",
-	[SG_STAT_MALFORMED] = "malformed",
-	[SG_STAT_RST_SENT] = "rst_sent",
-	[SG_STAT_STATE_FULL] = "state_full",
-};
 
 /* Expected change of every counter; all others must stay unchanged. */
 struct sw {
@@ -508,7 +478,7 @@ static void describe_delta(const uint64_t *delta, char *buf, size_t len)
 		if (!delta[k])
 			continue;
 		used += snprintf(buf + used, len - used, "%s%s+%llu", used ? " " : "",
-				 stat_names[k], (unsigned long long)delta[k]);
+				 sg_stat_name((int)k), (unsigned long long)delta[k]);
 		if (used >= len)
 			return;
 	}
