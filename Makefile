@@ -36,7 +36,8 @@ TOOL_BINS   := $(patsubst selftests/tools/%.c,$(BUILD)/selftests/%,$(TOOL_SRCS))
 BENCH_SRCS  := $(wildcard bench/*.c)
 BENCH_BINS  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-PROGS := $(BUILD)/smtpguardd $(BUILD)/smtpguardctl $(BUILD)/asan/smtpguardctl
+PROGS := $(BUILD)/smtpguardd $(BUILD)/smtpguardctl $(BUILD)/asan/smtpguardd \
+         $(BUILD)/asan/smtpguardctl
 
 .PHONY: all deps check demo bench clean
 all: $(BPF_OBJS) $(SKELS) $(PROGS) $(UNIT_BINS) $(UNIT_ASAN) $(BPFT_BINS) $(TOOL_BINS) $(BENCH_BINS)
@@ -62,6 +63,10 @@ $(BUILD)/asan/lib/%.o: lib/%.c $(LIB_HDRS)
 
 $(BUILD)/smtpguardd: $(DAEMON_SRCS) $(wildcard user/*.h) $(LIB_OBJS) $(SKELS)
 	$(CC) $(CFLAGS_COMMON) -Iuser $(DAEMON_SRCS) $(LIB_OBJS) -o $@ $(LDLIBS_XDP) -lpthread
+
+$(BUILD)/asan/smtpguardd: $(DAEMON_SRCS) $(wildcard user/*.h) $(LIB_ASAN) $(SKELS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -Iuser $(DAEMON_SRCS) $(LIB_ASAN) -o $@ $(LDLIBS_XDP) -lpthread
 
 $(BUILD)/smtpguardctl: $(CTL_SRCS) $(LIB_OBJS)
 	$(CC) $(CFLAGS_COMMON) $(CTL_SRCS) $(LIB_OBJS) -o $@ $(LDLIBS_BPF)

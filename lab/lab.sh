@@ -478,7 +478,7 @@ lab_start_smtpguardd() {
 	fi
 	[ -f "$log" ] && cat "$log" >>"$log.old"
 	: >"$log"
-	nsenter --net="/run/netns/$(lab_ns host)" -- "$LAB_BUILD/smtpguardd" -c "$conf" \
+	nsenter --net="/run/netns/$(lab_ns host)" -- "${SG_DAEMON:-$LAB_BUILD/smtpguardd}" -c "$conf" \
 		>>"$log" 2>&1 </dev/null &
 	pid=$!
 	echo "$pid" >"$(lab_sgd_pidfile "$name")"
@@ -530,14 +530,14 @@ lab_stop_smtpguardd() {
 # in the host namespace; output appended to the instance's log.
 lab_detach_smtpguardd() {
 	local name=${1:-main}; shift
-	lab_exec host timeout 30 "$LAB_BUILD/smtpguardd" -c "$(lab_sgd_conf "$name")" \
+	lab_exec host timeout 30 "${SG_DAEMON:-$LAB_BUILD/smtpguardd}" -c "$(lab_sgd_conf "$name")" \
 		--detach "$@" >>"$(lab_sgd_log "$name").detach" 2>&1
 }
 
 # lab_ctl NAME ARGS...: smtpguardctl --root <instance's root> ARGS...
 lab_ctl() {
 	local name=${1:-main}; shift
-	timeout 20 "$LAB_BUILD/smtpguardctl" --root "$(lab_sgd_root "$name")" "$@"
+	timeout 20 "${SG_CTL:-$LAB_BUILD/smtpguardctl}" --root "$(lab_sgd_root "$name")" "$@"
 }
 
 # lab_sgd_attached IFACE: prints tc/xdp if a BPF program is attached to IFACE

@@ -581,7 +581,8 @@ static int cmd_top(struct ctl *ctl, int argc, char **argv, int first)
 		if (sg_source_read(&ctl->maps, &key, &rows[nrows].st) == 0)
 			nrows++;
 	}
-	qsort(rows, nrows, sizeof(*rows), top_cmp);
+	if (nrows)
+		qsort(rows, nrows, sizeof(*rows), top_cmp);
 	if (ctl->json)
 		printf("[");
 	else

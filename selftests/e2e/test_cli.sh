@@ -7,8 +7,9 @@
 source "$(dirname "$0")/lib.sh"
 e2e_begin cli "${1:-}" 120
 
-CTL=$LAB_BUILD/smtpguardctl
-SGD=$LAB_BUILD/smtpguardd
+# SG_CTL / SG_DAEMON: other builds of the binaries (run.sh passes the ASan ones)
+CTL=${SG_CTL:-$LAB_BUILD/smtpguardctl}
+SGD=${SG_DAEMON:-$LAB_BUILD/smtpguardd}
 VM1=$(lab_vm_ip4 vm1)
 
 lab_up "$E2E_PREFIX" || e2e_abort "lab_up failed"
