@@ -257,7 +257,11 @@ lab_down() {
 		[ -f "$d/bpffs_roots" ] || continue
 		while read -r root; do
 			case $root in
-			/sys/fs/bpf/?*) [ -e "$root" ] && rm -rf "$root" ;;
+			/sys/fs/bpf/?*)
+				[ -e "$root" ] && rm -rf "$root"
+				# smtpguardd's instance lock for that root
+				rm -f "/run/smtpguard/$(echo "$root" | tr / _).lock"
+				;;
 			esac
 		done <"$d/bpffs_roots"
 	done

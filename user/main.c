@@ -20,6 +20,7 @@
 #include "attach.h"
 #include "config.h"
 #include "gc.h"
+#include "instance.h"
 #include "loader.h"
 #include "log.h"
 #include "netwatch.h"
@@ -209,6 +210,7 @@ static int run_detach(const struct sg_config *cfg, int purge)
 	if (sg_maps_open(cfg->bpffs_root, &maps, err, sizeof(err))) {
 		if (purge) {
 			sg_info("nothing attached from %s", cfg->bpffs_root);
+			sg_instance_forget(cfg->bpffs_root);
 			return sg_bpffs_purge(cfg->bpffs_root) ? 1 : 0;
 		}
 		sg_err("%s", err);
@@ -222,6 +224,8 @@ static int run_detach(const struct sg_config *cfg, int purge)
 	}
 	if (purge && sg_bpffs_purge(cfg->bpffs_root))
 		return 1;
+	if (purge)
+		sg_instance_forget(cfg->bpffs_root);
 	sg_info("detached%s", purge ? " and removed the pinned maps" : "");
 	return 0;
 }
@@ -285,7 +289,7 @@ int main(int argc, char **argv)
 {
 	struct daemon d = {};
 	int detach = 0, purge = 0, check_only = 0, ret;
-	int sig_fd = -1, nl_fd = -1, gc_fd = -1, running = 1;
+	int sig_fd = -1, nl_fd = -1, gc_fd = -1, lock_fd = -1, running = 1;
 
 	sg_log_init("smtpguardd");
 	ret = parse_args(argc, argv, &d.cfg, &detach, &purge, &check_only);
@@ -296,14 +300,19 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	sg_attach_init_logging();
-	if (detach)
-		return run_detach(&d.cfg, purge);
+	lock_fd = sg_instance_lock(d.cfg.bpffs_root);
+	if (lock_fd < 0)
+		return 1;
+	if (detach) {
+		ret = run_detach(&d.cfg, purge);
+		close(lock_fd);
+		return ret;
+	}
 
-	if (sg_bpffs_prepare(d.cfg.bpffs_root))
+	if (sg_bpffs_prepare(d.cfg.bpffs_root) || sg_loader_open(&d.ld, &d.cfg)) {
+		close(lock_fd);
 		return 1;
-	ret = sg_loader_open(&d.ld, &d.cfg);
-	if (ret)
-		return 1;
+	}
 	ret = 1;
 	if (sg_loader_apply_config(&d.ld, &d.cfg))
 		goto cleanup;
@@ -369,5 +378,6 @@ cleanup:
 	if (gc_fd >= 0)
 		close(gc_fd);
 	sg_loader_close(&d.ld);
+	close(lock_fd);
 	return ret;
 }
