@@ -190,10 +190,25 @@ static __always_inline void sg_count_refused(struct sg_src_state *st, __u64 now)
 	bpf_spin_unlock(&st->lock);
 }
 
-static __always_inline struct sg_src_state *sg_source_state(const struct sg_pkt *pkt,
+/* The per-sender key: IPv6 sources are cut to v6_source_prefix. */
+static __always_inline void sg_sender_key(const struct sg_pkt *pkt,
+					  const struct sg_settings *cfg,
+					  struct sg_src_key *key)
+{
+	*key = pkt->src;
+	if (pkt->family == 10) {
+		__u64 *w = (__u64 *)key->addr;
+		const __u64 *m = (const __u64 *)cfg->v6_sender_mask;
+
+		w[0] &= m[0];
+		w[1] &= m[1];
+	}
+}
+
+static __always_inline struct sg_src_state *sg_source_state(const struct sg_src_key *key,
 							    __u32 class_id, __u64 now)
 {
-	struct sg_src_state *st = bpf_map_lookup_elem(&src_state, &pkt->src);
+	struct sg_src_state *st = bpf_map_lookup_elem(&src_state, key);
 
 	if (st)
 		return st;
@@ -203,9 +218,9 @@ static __always_inline struct sg_src_state *sg_source_state(const struct sg_pkt 
 		fresh.first_seen_ns = now;
 		fresh.rate_class = class_id;
 		/* EEXIST from a racing CPU is fine: the lookup below finds its entry */
-		bpf_map_update_elem(&src_state, &pkt->src, &fresh, BPF_NOEXIST);
+		bpf_map_update_elem(&src_state, key, &fresh, BPF_NOEXIST);
 	}
-	st = bpf_map_lookup_elem(&src_state, &pkt->src);
+	st = bpf_map_lookup_elem(&src_state, key);
 	if (st)
 		return st;
 	sg_count(SG_STAT_STATE_FULL);
@@ -328,6 +343,7 @@ static __always_inline int sg_classify(void *data, void *data_end, struct sg_pkt
 	const struct sg_settings *cfg;
 	struct sg_rate_class *rc;
 	struct sg_src_state *st;
+	struct sg_src_key sender;
 	struct sg_policy policy;
 	__u32 zero = 0, class_id;
 	int parsed, syn;
@@ -379,7 +395,8 @@ static __always_inline int sg_classify(void *data, void *data_end, struct sg_pkt
 		if (!syn)
 			return SG_VERDICT_DROP;
 		now = sg_now();
-		st = sg_source_state(pkt, policy.rate_class, now);
+		sg_sender_key(pkt, cfg, &sender);
+		st = sg_source_state(&sender, policy.rate_class, now);
 		if (st)
 			sg_count_refused(st, now);
 		return sg_refuse(pkt, data_end, cfg);
@@ -400,7 +417,8 @@ static __always_inline int sg_classify(void *data, void *data_end, struct sg_pkt
 		rc = bpf_map_lookup_elem(&rate_classes, &class_id);
 	}
 	now = sg_now();
-	st = sg_source_state(pkt, class_id, now);
+	sg_sender_key(pkt, cfg, &sender);
+	st = sg_source_state(&sender, class_id, now);
 	if (!st)
 		return SG_VERDICT_PASS;
 	switch (sg_rate_check(st, rc, class_id, now)) {

@@ -27,6 +27,7 @@ void sg_config_defaults(struct sg_config *cfg)
 	cfg->default_conn_burst = 20;
 	cfg->refuse_mode = SG_REFUSE_DROP;
 	cfg->malformed_mode = SG_MALFORMED_DROP;
+	cfg->ipv6_source_prefix = 64;
 	cfg->detach_on_exit = 0;
 	cfg->state_idle_timeout_ns = 3600ULL * 1000000000ULL;
 	cfg->gc_interval_ns = 60ULL * 1000000000ULL;
@@ -168,6 +169,20 @@ static int set_malformed(struct sg_config *cfg, char *value, char *err, size_t e
 			"drop|pass", err, errlen);
 }
 
+static int set_ipv6_source_prefix(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	uint64_t v;
+
+	if (sg_parse_uint(value, 48, 128, &v, err, errlen))
+		return -1;
+	if (v % 8) {
+		snprintf(err, errlen, "%s is not a multiple of 8 (e.g. 56, 64, 128)", value);
+		return -1;
+	}
+	cfg->ipv6_source_prefix = (int)v;
+	return 0;
+}
+
 static int set_detach_on_exit(struct sg_config *cfg, char *value, char *err, size_t errlen)
 {
 	return sg_parse_bool(value, &cfg->detach_on_exit, err, errlen);
@@ -199,6 +214,7 @@ static const struct {
 	{ "default_conn_burst", set_default_conn_burst },
 	{ "refuse", set_refuse },
 	{ "malformed", set_malformed },
+	{ "ipv6_source_prefix", set_ipv6_source_prefix },
 	{ "detach_on_exit", set_detach_on_exit },
 	{ "state_idle_timeout", set_state_idle_timeout },
 	{ "gc_interval", set_gc_interval },
@@ -332,4 +348,7 @@ void sg_config_to_settings(const struct sg_config *cfg, struct sg_settings *out)
 	out->default_source_mode = (uint8_t)cfg->default_source_mode;
 	out->refuse_mode = (uint8_t)cfg->refuse_mode;
 	out->malformed_mode = (uint8_t)cfg->malformed_mode;
+	out->v6_source_prefix = (uint8_t)cfg->ipv6_source_prefix;
+	for (int bit = 0; bit < cfg->ipv6_source_prefix && bit < 128; bit += 8)
+		out->v6_sender_mask[bit / 8] = 0xff;
 }

@@ -31,6 +31,7 @@ struct sg_config {
 	uint32_t default_conn_burst;
 	int refuse_mode;		/* enum sg_refuse_mode */
 	int malformed_mode;		/* enum sg_malformed_mode */
+	int ipv6_source_prefix;		/* IPv6 senders counted per this prefix */
 	int detach_on_exit;
 	uint64_t state_idle_timeout_ns;	/* per-source entries idle this long are evicted */
 	uint64_t gc_interval_ns;

@@ -206,7 +206,10 @@ void sg_format_prefix(const struct sg_prefix *p, char *buf, size_t len)
 	snprintf(buf, len, "%s/%u", addr, p->len);
 }
 
-int sg_parse_source(const char *s, struct sg_src_key *out, char *err, size_t errlen)
+static const uint8_t v4mapped_prefix[12] = { [10] = 0xff, [11] = 0xff };
+
+int sg_parse_source(const char *s, unsigned int v6_prefix, struct sg_src_key *out,
+		    char *err, size_t errlen)
 {
 	memset(out, 0, sizeof(*out));
 	if (inet_pton(AF_INET, s, &out->addr[12]) == 1) {
@@ -214,21 +217,30 @@ int sg_parse_source(const char *s, struct sg_src_key *out, char *err, size_t err
 		out->addr[11] = 0xff;
 		return 0;
 	}
-	if (inet_pton(AF_INET6, s, out->addr) == 1)
+	if (inet_pton(AF_INET6, s, out->addr) == 1) {
+		if (v6_prefix && v6_prefix < 128)
+			memset(out->addr + v6_prefix / 8, 0, 16 - v6_prefix / 8);
 		return 0;
+	}
 	snprintf(err, errlen, "'%s' is not an IPv4 or IPv6 address (expected e.g. "
 		 "192.0.2.10 or 2001:db8::10)", s);
 	return -1;
 }
 
-void sg_format_source(const struct sg_src_key *k, char *buf, size_t len)
+void sg_format_source(const struct sg_src_key *k, unsigned int v6_prefix, char *buf,
+		      size_t len)
 {
-	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+	char addr[INET6_ADDRSTRLEN];
 
-	if (memcmp(k->addr, mapped, sizeof(mapped)) == 0)
+	if (memcmp(k->addr, v4mapped_prefix, sizeof(v4mapped_prefix)) == 0) {
 		inet_ntop(AF_INET, &k->addr[12], buf, (socklen_t)len);
+		return;
+	}
+	inet_ntop(AF_INET6, k->addr, addr, sizeof(addr));
+	if (v6_prefix && v6_prefix < 128)
+		snprintf(buf, len, "%s/%u", addr, v6_prefix);
 	else
-		inet_ntop(AF_INET6, k->addr, buf, (socklen_t)len);
+		snprintf(buf, len, "%s", addr);
 }
 
 struct unit {

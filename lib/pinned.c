@@ -227,7 +227,7 @@ int sg_source_set_penalty(const struct sg_maps *maps, const struct sg_src_key *k
 	if (bpf_map_update_elem(maps->src_state, k, &st, BPF_F_LOCK)) {
 		char buf[64];
 
-		sg_format_source(k, buf, sizeof(buf));
+		sg_format_source(k, 0, buf, sizeof(buf));
 		snprintf(err, errlen, "updating source %s: %s%s", buf, strerror(errno),
 			 errno == E2BIG ? " (per-source table full)" : "");
 		return -1;

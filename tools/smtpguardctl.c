@@ -368,8 +368,32 @@ static int parse_source_arg(int argc, char **argv, int first, const char *cmd,
 	if (ret)
 		return ret;
 	*addr = positional_arg(argc, argv, first, 0);
-	if (sg_parse_source(*addr, key, err, sizeof(err)))
+	if (sg_parse_source(*addr, 0, key, err, sizeof(err)))
 		return usage_error("%s", err);
+	return 0;
+}
+
+/* The prefix IPv6 senders are counted by, from the daemon's settings. */
+static unsigned int v6_source_prefix(const struct ctl *ctl)
+{
+	struct sg_settings s;
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(ctl->maps.settings, &zero, &s))
+		return 128;
+	return s.v6_source_prefix ? s.v6_source_prefix : 128;
+}
+
+/* Opens the maps, then cuts the (already valid) address to the sender key
+ * the classifier uses. */
+static int open_maps_for_source(struct ctl *ctl, const char *addr, struct sg_src_key *key)
+{
+	char err[SG_ERR_LEN];
+	int ret = open_maps(ctl);
+
+	if (ret)
+		return ret;
+	sg_parse_source(addr, v6_source_prefix(ctl), key, err, sizeof(err));
 	return 0;
 }
 
@@ -386,7 +410,7 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv, int first)
 	ret = parse_source_arg(argc, argv, first, "show ADDR", NULL, 0, &key, &addr);
 	if (ret)
 		return ret;
-	ret = open_maps(ctl);
+	ret = open_maps_for_source(ctl, addr, &key);
 	if (ret)
 		return ret;
 	known = sg_source_read(&ctl->maps, &key, &st) == 0;
@@ -456,7 +480,7 @@ static int cmd_block(struct ctl *ctl, int argc, char **argv, int first)
 		snprintf(msg, sizeof(msg), "--for: %s", err);
 		return usage_error("%s", msg);
 	}
-	ret = open_maps(ctl);
+	ret = open_maps_for_source(ctl, addr, &key);
 	if (ret)
 		return ret;
 	if (sg_source_set_penalty(&ctl->maps, &key, sg_now_ns() + ns, err, sizeof(err))) {
@@ -477,7 +501,7 @@ static int cmd_unblock(struct ctl *ctl, int argc, char **argv, int first)
 	ret = parse_source_arg(argc, argv, first, "unblock ADDR", NULL, 0, &key, &addr);
 	if (ret)
 		return ret;
-	ret = open_maps(ctl);
+	ret = open_maps_for_source(ctl, addr, &key);
 	if (ret)
 		return ret;
 	if (sg_source_read(&ctl->maps, &key, &st)) {
@@ -588,9 +612,9 @@ static int cmd_top(struct ctl *ctl, int argc, char **argv, int first)
 	else
 		printf("%-40s %-16s %10s %10s\n", "SOURCE", "CLASS", "SYNS", "DROPS");
 	for (size_t i = 0; i < nrows && i < limit; i++) {
-		char addr[INET6_ADDRSTRLEN], cbuf[SG_RATE_CLASS_NAME_LEN + 8];
+		char addr[INET6_ADDRSTRLEN + 8], cbuf[SG_RATE_CLASS_NAME_LEN + 8];
 
-		sg_format_source(&rows[i].key, addr, sizeof(addr));
+		sg_format_source(&rows[i].key, v6_source_prefix(ctl), addr, sizeof(addr));
 		class_name(ctl, rows[i].st.rate_class, cbuf, sizeof(cbuf));
 		if (ctl->json)
 			printf("%s{\"source\":\"%s\",\"syns\":%llu,\"syn_drops\":%llu,"

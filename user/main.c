@@ -277,6 +277,7 @@ static void reload(struct daemon *d, int argc, char **argv)
 	d->cfg.default_conn_burst = fresh.default_conn_burst;
 	d->cfg.refuse_mode = fresh.refuse_mode;
 	d->cfg.malformed_mode = fresh.malformed_mode;
+	d->cfg.ipv6_source_prefix = fresh.ipv6_source_prefix;
 	d->cfg.detach_on_exit = fresh.detach_on_exit;
 	d->cfg.state_idle_timeout_ns = fresh.state_idle_timeout_ns;
 	memcpy(d->cfg.smtp_ports, fresh.smtp_ports, sizeof(fresh.smtp_ports));

@@ -116,9 +116,12 @@ struct sg_rate_class {
 	__u32 pad;
 };
 
+/* A sender: an IPv4 address (IPv4-mapped), or an IPv6 address cut to the
+ * settings' v6_source_prefix (a VM given a /64 is one sender, whichever of
+ * its addresses it uses). */
 struct sg_src_key {
-	__u8 addr[16];		/* IPv6, or IPv4-mapped IPv6 */
-};
+	__u8 addr[16];
+} __attribute__((aligned(8)));
 
 /* Per-source state. The classifier and userspace update it under the lock
  * (userspace with BPF_F_LOCK), so counts stay exact with SYNs on every CPU. */
@@ -146,7 +149,9 @@ struct sg_settings {
 	__u8 default_source_mode;
 	__u8 refuse_mode;	/* enum sg_refuse_mode */
 	__u8 malformed_mode;	/* enum sg_malformed_mode */
-	__u8 pad[2];
+	__u8 v6_source_prefix;	/* IPv6 senders are counted per this prefix (48-128, /8 steps) */
+	__u8 pad;
+	__u8 v6_sender_mask[16];	/* that prefix as a mask, applied to the address */
 };
 
 enum sg_attach_mode {

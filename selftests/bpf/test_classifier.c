@@ -587,6 +587,9 @@ static struct sg_settings base_settings(void)
 	s.default_source_mode = SG_SOURCE_TRANSPARENT;
 	s.refuse_mode = SG_REFUSE_DROP;
 	s.malformed_mode = SG_MALFORMED_DROP;
+	/* IPv6 senders by whole address, unless a test cuts them to a prefix */
+	s.v6_source_prefix = 128;
+	memset(s.v6_sender_mask, 0xff, sizeof(s.v6_sender_mask));
 	return s;
 }
 
@@ -1067,6 +1070,39 @@ static void rate_burst(const struct prog *p, int family, const char *src, bool p
 	state_put(src, &st);
 	snprintf(what, sizeof(what), "%s SYN after the bucket refilled is passed", label);
 	check(p, &(struct frame_opts){ .family = family, .src = src }, V_PASS, ok, what, NULL);
+}
+
+/* With v6_source_prefix 64, a VM's addresses within its /64 are one sender:
+ * rotating them does not escape the bucket. */
+static void test_v6_sender_prefix(const struct prog *p)
+{
+	struct sg_settings s = base_settings();
+	struct sg_src_state st;
+
+	s.v6_source_prefix = 64;
+	memset(s.v6_sender_mask, 0, sizeof(s.v6_sender_mask));
+	memset(s.v6_sender_mask, 0xff, 8);
+	put_settings(&s);
+	state_del("2001:db8:5:1::");
+	check(p, &(struct frame_opts){ .family = 6, .src = "2001:db8:5:1::a" }, V_PASS, S_SCAN_SYN,
+	      "/64 senders: SYN 1 from 2001:db8:5:1::a is passed", NULL);
+	check(p, &(struct frame_opts){ .family = 6, .src = "2001:db8:5:1::b" }, V_PASS, S_SCAN_SYN,
+	      "/64 senders: SYN 2 from 2001:db8:5:1::b (same /64) is passed", NULL);
+	check(p, &(struct frame_opts){ .family = 6, .src = "2001:db8:5:1:ffff::c" }, V_PASS,
+	      S_SCAN_SYN, "/64 senders: SYN 3 from 2001:db8:5:1:ffff::c (same /64) is passed",
+	      NULL);
+	check(p, &(struct frame_opts){ .family = 6, .src = "2001:db8:5:1::d" }, V_DROP, S_SCAN_RATE,
+	      "/64 senders: SYN 4 from a fourth address of the /64 is over the burst of 3",
+	      NULL);
+	check(p, &(struct frame_opts){ .family = 6, .src = "2001:db8:5:2::a" }, V_PASS, S_SCAN_SYN,
+	      "/64 senders: another /64 has its own bucket", NULL);
+	name_check(p, state_get("2001:db8:5:1::", &st) == 0, "lookup failed",
+		   "/64 senders: the state is kept under the /64");
+	name_eq(p, (long long)st.syns, 4, "/64 senders: the /64's state counts all 4 SYNs");
+	state_del("2001:db8:5:1::");
+	state_del("2001:db8:5:2::");
+	s = base_settings();
+	put_settings(&s);
 }
 
 static void test_rate(const struct prog *p)
@@ -1769,6 +1805,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 2; i++)
 		test_truncation(&progs[i]);
 
+	for (int i = 0; i < 2; i++)
+		test_v6_sender_prefix(&progs[i]);
 	for (int i = 0; i < 2; i++)
 		test_concurrency(&progs[i]);
 

@@ -51,6 +51,7 @@ static void test_defaults(void)
 	ASSERT_EQ(cfg.refuse_mode, SG_REFUSE_DROP, "defaults: refuse = drop");
 	ASSERT_EQ(cfg.malformed_mode, SG_MALFORMED_DROP, "defaults: malformed = drop");
 	ASSERT_EQ(cfg.detach_on_exit, 0, "defaults: detach_on_exit = no");
+	ASSERT_EQ(cfg.ipv6_source_prefix, 64, "defaults: IPv6 senders counted per /64");
 	sg_config_to_settings(&cfg, &s);
 	ASSERT_EQ(s.smtp_ports[0], 25, "settings: port 25 carried over");
 	ASSERT_EQ(s.smtp_ports[1], 0, "settings: unused port slots are 0");
@@ -123,6 +124,11 @@ static void test_errors(void)
 	ASSERT_CONTAINS(err, "key = value", "errors: line without = shows the form");
 	ASSERT_EQ(load_text(&cfg, "   indented = 1\n", err, sizeof(err)), -1, "errors: continuation with nothing before");
 	ASSERT_EQ(load_text(&cfg, "detach_on_exit = perhaps\n", err, sizeof(err)), -1, "errors: bad boolean");
+	ASSERT_EQ(load_text(&cfg, "ipv6_source_prefix = 60\n", err, sizeof(err)), -1,
+		  "errors: IPv6 sender prefix not a multiple of 8");
+	ASSERT_CONTAINS(err, "multiple of 8", "errors: IPv6 sender prefix error says why");
+	ASSERT_EQ(load_text(&cfg, "ipv6_source_prefix = 32\n", err, sizeof(err)), -1,
+		  "errors: IPv6 sender prefix below 48");
 
 	sg_config_defaults(&cfg);
 	ASSERT_EQ(sg_config_load(&cfg, "/nonexistent/smtpguard.conf", err, sizeof(err)), -1,

@@ -46,16 +46,28 @@ static void test_sources(void)
 	struct sg_src_key k;
 	char err[SG_ERR_LEN], buf[64];
 
-	ASSERT_EQ(sg_parse_source("192.0.2.10", &k, err, sizeof(err)), 0, "source: IPv4 parses");
+	ASSERT_EQ(sg_parse_source("192.0.2.10", 64, &k, err, sizeof(err)), 0, "source: IPv4 parses");
 	ASSERT_EQ(k.addr[10], 0xff, "source: IPv4 is stored IPv4-mapped (byte 10)");
 	ASSERT_EQ(k.addr[12], 192, "source: IPv4 address in the last four bytes");
-	sg_format_source(&k, buf, sizeof(buf));
+	sg_format_source(&k, 128, buf, sizeof(buf));
 	ASSERT_STREQ(buf, "192.0.2.10", "source: IPv4-mapped formats as IPv4");
-	ASSERT_EQ(sg_parse_source("2001:db8::10", &k, err, sizeof(err)), 0, "source: IPv6 parses");
-	sg_format_source(&k, buf, sizeof(buf));
+	ASSERT_EQ(sg_parse_source("2001:db8::10", 128, &k, err, sizeof(err)), 0, "source: IPv6 parses");
+	sg_format_source(&k, 128, buf, sizeof(buf));
 	ASSERT_STREQ(buf, "2001:db8::10", "source: IPv6 formats back");
-	ASSERT_EQ(sg_parse_source("192.0.2.0/24", &k, err, sizeof(err)), -1, "source: a prefix is not an address");
+	ASSERT_EQ(sg_parse_source("192.0.2.0/24", 0, &k, err, sizeof(err)), -1, "source: a prefix is not an address");
 	ASSERT_CONTAINS(err, "192.0.2.0/24", "source: error quotes the input");
+	ASSERT_EQ(sg_parse_source("2001:db8:1:2:3:4:5:6", 64, &k, err, sizeof(err)), 0,
+		  "source: IPv6 cut to /64 parses");
+	sg_format_source(&k, 64, buf, sizeof(buf));
+	ASSERT_STREQ(buf, "2001:db8:1:2::/64", "source: IPv6 sender is its /64");
+	ASSERT_EQ(sg_parse_source("2001:db8:1:2:3:4:5:6", 56, &k, err, sizeof(err)), 0,
+		  "source: IPv6 cut to /56 parses");
+	sg_format_source(&k, 56, buf, sizeof(buf));
+	ASSERT_STREQ(buf, "2001:db8:1::/56", "source: IPv6 sender is its /56");
+	ASSERT_EQ(sg_parse_source("192.0.2.10", 48, &k, err, sizeof(err)), 0,
+		  "source: IPv4 is never cut");
+	sg_format_source(&k, 48, buf, sizeof(buf));
+	ASSERT_STREQ(buf, "192.0.2.10", "source: IPv4 sender is its address");
 }
 
 static void test_rates(void)
