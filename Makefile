@@ -39,7 +39,7 @@ BENCH_BINS  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 PROGS := $(BUILD)/smtpguardd $(BUILD)/smtpguardctl $(BUILD)/asan/smtpguardd \
          $(BUILD)/asan/smtpguardctl
 
-.PHONY: all deps check demo bench clean
+.PHONY: all deps check check-kernels demo bench clean
 all: $(BPF_OBJS) $(SKELS) $(PROGS) $(UNIT_BINS) $(UNIT_ASAN) $(BPFT_BINS) $(TOOL_BINS) $(BENCH_BINS)
 
 deps:
@@ -98,6 +98,10 @@ $(BUILD)/bench/%: bench/%.c $(LIB_OBJS) $(SKELS)
 check: deps
 	$(MAKE) all
 	bash selftests/run.sh $(BUILD)
+
+check-kernels: deps
+	$(MAKE) all
+	bash selftests/kernels/run.sh $(BUILD)
 
 demo: deps
 	$(MAKE) all

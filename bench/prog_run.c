@@ -334,15 +334,21 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	xdp_skel = classifier_xdp__open_opts(&open_opts);
-	if (xdp_skel)
+	if (xdp_skel) {
 		xdp_skel->rodata->sg_lockfree_bucket = (uint8_t)lockfree;
+		bpf_program__set_autoload(lockfree ? xdp_skel->progs.smtpguard_xdp_locked :
+					  xdp_skel->progs.smtpguard_xdp, false);
+	}
 	if (!xdp_skel || (err = classifier_xdp__load(xdp_skel))) {
 		fprintf(stderr, "prog_run: loading classifier_xdp failed\n");
 		return 1;
 	}
 	tc_skel = classifier_tc__open_opts(&open_opts);
-	if (tc_skel)
+	if (tc_skel) {
 		tc_skel->rodata->sg_lockfree_bucket = (uint8_t)lockfree;
+		bpf_program__set_autoload(lockfree ? tc_skel->progs.smtpguard_tc_locked :
+					  tc_skel->progs.smtpguard_tc, false);
+	}
 	if (!tc_skel || (err = classifier_tc__load(tc_skel))) {
 		fprintf(stderr, "prog_run: loading classifier_tc failed\n");
 		return 1;
@@ -352,8 +358,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	empty_fd = bpf_program__fd(empty_skel->progs.empty_xdp);
-	xdp_fd = bpf_program__fd(xdp_skel->progs.smtpguard_xdp);
-	tc_fd = bpf_program__fd(tc_skel->progs.smtpguard_tc);
+	xdp_fd = bpf_program__fd(lockfree ? xdp_skel->progs.smtpguard_xdp :
+				 xdp_skel->progs.smtpguard_xdp_locked);
+	tc_fd = bpf_program__fd(lockfree ? tc_skel->progs.smtpguard_tc :
+				tc_skel->progs.smtpguard_tc_locked);
 
 	make_frame(f_non_smtp, "203.0.113.10", 80, F_ACK);
 	make_frame(f_smtp_ack, "203.0.113.10", 25, F_ACK);

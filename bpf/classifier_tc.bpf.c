@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
-/* classifier_tc.bpf.c - the classifier at TC ingress on a VM-facing interface. */
+/* classifier_tc.bpf.c - the classifier at TC ingress on a VM-facing interface.
+ * smtpguard_tc runs either bucket (sg_lockfree_bucket); kernels before 5.12
+ * load smtpguard_tc_locked instead, which holds no lock-free code. */
 #include "classify.bpf.h"
 #include <linux/pkt_cls.h>
 
@@ -7,20 +9,20 @@
  * few extension headers, a full TCP header. */
 #define SG_PULL_BYTES 256
 
-SEC("tc")
-int smtpguard_tc(struct __sk_buff *skb)
+static __always_inline int sg_tc(struct __sk_buff *skb, int lf_ok)
 {
 	struct sg_pkt pkt = {};
 	int verdict;
 
-	verdict = sg_classify((void *)(long)skb->data, (void *)(long)skb->data_end, &pkt, 1);
+	verdict = sg_classify((void *)(long)skb->data, (void *)(long)skb->data_end, &pkt, 1,
+			      lf_ok);
 	if (verdict == SG_VERDICT_RETRY) {
 		/* Headers may sit beyond the linear part (GSO frames from taps). */
 		__u32 want = skb->len < SG_PULL_BYTES ? skb->len : SG_PULL_BYTES;
 
 		bpf_skb_pull_data(skb, want);
 		verdict = sg_classify((void *)(long)skb->data,
-				      (void *)(long)skb->data_end, &pkt, 0);
+				      (void *)(long)skb->data_end, &pkt, 0, lf_ok);
 	}
 	switch (verdict) {
 	case SG_VERDICT_DROP:
@@ -29,6 +31,18 @@ int smtpguard_tc(struct __sk_buff *skb)
 		return bpf_redirect(skb->ifindex, 0);
 	}
 	return TC_ACT_OK;
+}
+
+SEC("tc")
+int smtpguard_tc(struct __sk_buff *skb)
+{
+	return sg_tc(skb, 1);
+}
+
+SEC("tc")
+int smtpguard_tc_locked(struct __sk_buff *skb)
+{
+	return sg_tc(skb, 0);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

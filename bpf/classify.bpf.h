@@ -82,16 +82,23 @@ enum sg_rate_result {
 
 /* Set by the loader before load (lib/probe.h): 1 where the kernel has BPF
  * cmpxchg (5.12) and bpf_ktime_get_coarse_ns (5.11), for the lock-free
- * bucket; 0 for the spin-locked one. The verifier never visits the branch
- * not taken, so older kernels load the object too. */
+ * bucket; 0 for the spin-locked one. The verifier prunes the branch not
+ * taken, but kernels before 5.12 reject a cmpxchg anywhere in a program's
+ * instructions before they verify it ("BPF_STX uses reserved fields" on
+ * 5.10): there the loader loads the *_locked programs instead, built with
+ * lf_ok = 0 so that they hold no lock-free code at all. */
 const volatile __u8 sg_lockfree_bucket = 0;
 
-static __always_inline __u64 sg_now(void)
+/* lf_ok: a compile-time constant of each program; the flag is read anew at
+ * each use, as the verifier prunes best that way */
+#define SG_LOCKFREE(lf_ok) ((lf_ok) && sg_lockfree_bucket)
+
+static __always_inline __u64 sg_now(int lf_ok)
 {
 	/* the coarse clock (one tick, 1-10 ms, behind) costs a fraction of
 	 * bpf_ktime_get_ns; the bucket's error stays below one tick's worth of
 	 * tokens, and does not add up over time */
-	return sg_lockfree_bucket ? bpf_ktime_get_coarse_ns() : bpf_ktime_get_ns();
+	return SG_LOCKFREE(lf_ok) ? bpf_ktime_get_coarse_ns() : bpf_ktime_get_ns();
 }
 
 /* GCRA (a token bucket kept as one timestamp): a SYN is allowed while the
@@ -167,17 +174,18 @@ static __always_inline int sg_rate_check_locked(struct sg_src_state *st,
 
 static __always_inline int sg_rate_check(struct sg_src_state *st,
 					 const struct sg_rate_class *rc,
-					 __u32 class_id, __u64 now)
+					 __u32 class_id, __u64 now, int lf_ok)
 {
-	if (sg_lockfree_bucket)
+	if (SG_LOCKFREE(lf_ok))
 		return sg_rate_check_lockfree(st, rc, class_id, now);
 	return sg_rate_check_locked(st, rc, class_id, now);
 }
 
 /* A refused SYN of a blocked source, counted in its state. */
-static __always_inline void sg_count_refused(struct sg_src_state *st, __u64 now)
+static __always_inline void sg_count_refused(struct sg_src_state *st, __u64 now,
+					     int lf_ok)
 {
-	if (sg_lockfree_bucket) {
+	if (SG_LOCKFREE(lf_ok)) {
 		__sync_fetch_and_add(&st->syns, 1);
 		__sync_fetch_and_add(&st->syn_drops, 1);
 		st->last_seen_ns = now;
@@ -336,9 +344,10 @@ static __always_inline int sg_malformed(const struct sg_settings *cfg)
 }
 
 /* The whole decision for one frame; pkt is filled for the caller's RST send.
- * can_pull: the caller can bring more of the frame into view (TC). */
+ * can_pull: the caller can bring more of the frame into view (TC).
+ * lf_ok: the program may hold the lock-free bucket (see SG_LOCKFREE). */
 static __always_inline int sg_classify(void *data, void *data_end, struct sg_pkt *pkt,
-				       int can_pull)
+				       int can_pull, int lf_ok)
 {
 	const struct sg_settings *cfg;
 	struct sg_rate_class *rc;
@@ -394,11 +403,11 @@ static __always_inline int sg_classify(void *data, void *data_end, struct sg_pkt
 		sg_count(SG_STAT_BLOCKED);
 		if (!syn)
 			return SG_VERDICT_DROP;
-		now = sg_now();
+		now = sg_now(lf_ok);
 		sg_sender_key(pkt, cfg, &sender);
 		st = sg_source_state(&sender, policy.rate_class, now);
 		if (st)
-			sg_count_refused(st, now);
+			sg_count_refused(st, now, lf_ok);
 		return sg_refuse(pkt, data_end, cfg);
 	case SG_ACTION_PASSTHROUGH:
 		sg_count(SG_STAT_PASSTHROUGH);
@@ -416,12 +425,12 @@ static __always_inline int sg_classify(void *data, void *data_end, struct sg_pkt
 		class_id = SG_DEFAULT_RATE_CLASS;
 		rc = bpf_map_lookup_elem(&rate_classes, &class_id);
 	}
-	now = sg_now();
+	now = sg_now(lf_ok);
 	sg_sender_key(pkt, cfg, &sender);
 	st = sg_source_state(&sender, class_id, now);
 	if (!st)
 		return SG_VERDICT_PASS;
-	switch (sg_rate_check(st, rc, class_id, now)) {
+	switch (sg_rate_check(st, rc, class_id, now, lf_ok)) {
 	case SG_RATE_OVER:
 		sg_count(SG_STAT_RATE_DROPPED);
 		return sg_refuse(pkt, data_end, cfg);

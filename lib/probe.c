@@ -21,6 +21,15 @@ static struct bpf_insn insn(__u8 code, __u8 dst, __u8 src, __s16 off, __s32 imm)
 
 int sg_probe_lockfree_bucket(void)
 {
+	static int known = -1;
+
+	if (known < 0)
+		known = sg_probe_lockfree_bucket_now();
+	return known;
+}
+
+int sg_probe_lockfree_bucket_now(void)
+{
 	/* *(u64 *)(fp - 8) = 0; r0 = 0; r1 = 1;
 	 * r0 = cmpxchg((u64 *)(fp - 8), r0, r1); call ktime_get_coarse_ns;
 	 * r0 = 0; exit */

@@ -8,7 +8,9 @@
 #ifndef SMTPGUARD_PROBE_H
 #define SMTPGUARD_PROBE_H
 
-/* 1 when the lock-free bucket can be loaded, else 0. */
+/* 1 when the lock-free bucket can be loaded, else 0 (asked once). */
 int sg_probe_lockfree_bucket(void);
+/* The same, asked of the kernel every time. */
+int sg_probe_lockfree_bucket_now(void);
 
 #endif

@@ -10,11 +10,15 @@
 #   postfix swaks        real MTAs in the lab (receiving MX, crafted sessions)
 #   iperf3               forwarding throughput benchmark
 #   jq                   tests read smtpguardctl --json output
+#   qemu-system-x86 busybox-static cpio xz-utils zstd debian-archive-keyring
+#                        the verifier check on Debian's 5.10, 6.1 and 6.12 kernels
+#                        (selftests/kernels: a static loader in a busybox initramfs)
 #   libclang-rt-14-dev   ASan/UBSan runtime for `make check`
 set -euo pipefail
 pkgs=(clang llvm gcc make pkg-config libbpf-dev bpftool libxdp-dev xdp-tools
       libelf-dev zlib1g-dev libssl-dev iproute2 nftables ethtool postfix swaks
-      iperf3 libclang-rt-14-dev procps psmisc jq)
+      iperf3 libclang-rt-14-dev procps psmisc jq qemu-system-x86 busybox-static cpio
+      xz-utils zstd debian-archive-keyring)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

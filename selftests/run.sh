@@ -46,6 +46,9 @@ for bucket in lockfree locked; do
 	t="$build"/selftests/test_classifier
 	[ -x "$t" ] && run_one "bpf test_classifier $bucket" 300s "$t" $bucket
 done
+# the classifier on the kernels hosting providers run (qemu, Debian's
+# 5.10, 6.1 and 6.12; kernels fetched from Debian's mirror once, then cached)
+run_one "kernels 5.10 6.1 6.12" 900s bash "$here/kernels/run.sh" "$build"
 for t in "$here"/e2e/test_*.sh; do
 	[ -f "$t" ] && run_one "e2e $(basename "$t")" 600s bash "$t" "$build"
 done

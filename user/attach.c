@@ -17,7 +17,26 @@
 /* Our TC filter's identity on clsact ingress; one per interface. */
 #define SG_TC_HANDLE	0x5347
 #define SG_TC_PRIORITY	0x5347
-#define SG_XDP_PROG_NAME "smtpguard_xdp"
+/* smtpguard_xdp or smtpguard_xdp_locked; the kernel keeps 15 characters */
+#define SG_XDP_PROG_PREFIX "smtpguard_xdp"
+
+static int is_our_xdp_prog(const struct xdp_program *prog)
+{
+	return strncmp(xdp_program__name(prog), SG_XDP_PROG_PREFIX,
+		       strlen(SG_XDP_PROG_PREFIX)) == 0;
+}
+
+/* Picks the XDP program this kernel can load (see classify.bpf.h) and sets
+ * the object up to load only that one. */
+static struct bpf_program *xdp_choose_variant(struct classifier_xdp *skel)
+{
+	int lockfree = sg_probe_lockfree_bucket();
+
+	skel->rodata->sg_lockfree_bucket = (__u8)lockfree;
+	bpf_program__set_autoload(lockfree ? skel->progs.smtpguard_xdp_locked :
+					     skel->progs.smtpguard_xdp, false);
+	return lockfree ? skel->progs.smtpguard_xdp : skel->progs.smtpguard_xdp_locked;
+}
 
 /* While libxdp probes for its dispatcher, libbpf's load failures are
  * expected; they are summed up in one warning afterwards. */
@@ -119,11 +138,11 @@ static struct xdp_program *xdp_find_ours(int ifindex, struct xdp_multiprog **mp)
 	}
 	if (xdp_multiprog__is_legacy(*mp)) {
 		prog = xdp_multiprog__main_prog(*mp);
-		return prog && strcmp(xdp_program__name(prog), SG_XDP_PROG_NAME) == 0 ? prog : NULL;
+		return prog && is_our_xdp_prog(prog) ? prog : NULL;
 	}
 	for (prog = xdp_multiprog__next_prog(NULL, *mp); prog;
 	     prog = xdp_multiprog__next_prog(prog, *mp))
-		if (strcmp(xdp_program__name(prog), SG_XDP_PROG_NAME) == 0)
+		if (is_our_xdp_prog(prog))
 			return prog;
 	return NULL;
 }
@@ -160,17 +179,18 @@ static int xdp_keep_or_replace(const struct sg_config *cfg, int ifindex, const c
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = cfg->bpffs_root);
 	LIBBPF_OPTS(bpf_xdp_attach_opts, xopts, .old_prog_fd = xdp_program__fd(old));
 	struct classifier_xdp *skel = classifier_xdp__open_opts(&opts);
+	struct bpf_program *chosen = NULL;
 	struct bpf_prog_info info = {};
 	__u32 len = sizeof(info), flags;
 	int ret = -1, fd;
 
 	if (skel)
-		skel->rodata->sg_lockfree_bucket = (__u8)sg_probe_lockfree_bucket();
+		chosen = xdp_choose_variant(skel);
 	if (!skel || classifier_xdp__load(skel)) {
 		sg_err("loading the XDP classifier for %s failed", ifname);
 		goto cleanup;
 	}
-	fd = bpf_program__fd(skel->progs.smtpguard_xdp);
+	fd = bpf_program__fd(chosen);
 	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
 		sg_err("reading the new XDP program's tag failed: %s", strerror(errno));
 		goto cleanup;
@@ -229,8 +249,12 @@ static int xdp_attach(const struct sg_config *cfg, int ifindex, const char *ifna
 		sg_err("opening the XDP classifier object failed: %s", strerror(errno));
 		return -1;
 	}
-	skel->rodata->sg_lockfree_bucket = (__u8)sg_probe_lockfree_bucket();
-	prog = xdp_program__from_bpf_obj(skel->obj, "xdp");
+	{
+		DECLARE_LIBXDP_OPTS(xdp_program_opts, xopts, .obj = skel->obj,
+				    .prog_name = bpf_program__name(xdp_choose_variant(skel)));
+
+		prog = xdp_program__create(&xopts);
+	}
 	if (libxdp_get_error(prog)) {
 		ret = (int)libxdp_get_error(prog);
 		prog = NULL;

@@ -68,7 +68,7 @@ int sg_loader_open(struct sg_loader *ld, const struct sg_config *cfg)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = cfg->bpffs_root);
 	char err[SG_ERR_LEN * 2];
-	int ret;
+	int ret, lockfree;
 
 	memset(&ld->maps, -1, sizeof(ld->maps));
 	ld->tc_skel = classifier_tc__open_opts(&opts);
@@ -76,9 +76,15 @@ int sg_loader_open(struct sg_loader *ld, const struct sg_config *cfg)
 		sg_err("opening the TC classifier object failed: %s", strerror(errno));
 		return -1;
 	}
-	ld->tc_skel->rodata->sg_lockfree_bucket = (__u8)sg_probe_lockfree_bucket();
-	sg_info("token bucket: %s", ld->tc_skel->rodata->sg_lockfree_bucket ?
-		"lock-free (BPF cmpxchg, coarse clock)" :
+	lockfree = sg_probe_lockfree_bucket();
+	ld->tc_skel->rodata->sg_lockfree_bucket = (__u8)lockfree;
+	/* kernels before 5.12 refuse a cmpxchg even in code never run: they
+	 * load the program built without it */
+	ld->tc_prog = lockfree ? ld->tc_skel->progs.smtpguard_tc :
+				 ld->tc_skel->progs.smtpguard_tc_locked;
+	bpf_program__set_autoload(lockfree ? ld->tc_skel->progs.smtpguard_tc_locked :
+					     ld->tc_skel->progs.smtpguard_tc, false);
+	sg_info("token bucket: %s", lockfree ? "lock-free (BPF cmpxchg, coarse clock)" :
 		"spin-locked (this kernel has no BPF cmpxchg or coarse clock)");
 	ret = classifier_tc__load(ld->tc_skel);
 	if (ret) {
@@ -131,7 +137,7 @@ int sg_loader_apply_config(struct sg_loader *ld, const struct sg_config *cfg)
 
 int sg_loader_tc_prog_fd(const struct sg_loader *ld)
 {
-	return bpf_program__fd(ld->tc_skel->progs.smtpguard_tc);
+	return bpf_program__fd(ld->tc_prog);
 }
 
 void sg_loader_close(struct sg_loader *ld)

@@ -12,9 +12,11 @@
 #include "pinned.h"
 
 struct classifier_tc;
+struct bpf_program;
 
 struct sg_loader {
-	struct classifier_tc *tc_skel;	/* its program is what TC attaches */
+	struct classifier_tc *tc_skel;
+	struct bpf_program *tc_prog;	/* what TC attaches: lock-free or _locked */
 	struct sg_maps maps;		/* opened from the pins */
 };
 

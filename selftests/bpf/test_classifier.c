@@ -1644,7 +1644,11 @@ static int setup(void)
 		fprintf(stderr, "test_classifier: opening classifier_xdp: %s\n", strerror(errno));
 		return -1;
 	}
+	/* as the daemon does: the lock-free program, or the one built without
+	 * lock-free code that kernels before 5.12 get */
 	xdp_skel->rodata->sg_lockfree_bucket = lockfree_bucket;
+	bpf_program__set_autoload(lockfree_bucket ? xdp_skel->progs.smtpguard_xdp_locked :
+						    xdp_skel->progs.smtpguard_xdp, false);
 	err = classifier_xdp__load(xdp_skel);
 	if (err) {
 		fprintf(stderr, "test_classifier: loading classifier_xdp: %s\n", strerror(-err));
@@ -1656,6 +1660,8 @@ static int setup(void)
 		return -1;
 	}
 	tc_skel->rodata->sg_lockfree_bucket = lockfree_bucket;
+	bpf_program__set_autoload(lockfree_bucket ? tc_skel->progs.smtpguard_tc_locked :
+						    tc_skel->progs.smtpguard_tc, false);
 	err = classifier_tc__load(tc_skel);
 	if (err) {
 		fprintf(stderr, "test_classifier: loading classifier_tc: %s\n", strerror(-err));
@@ -1788,9 +1794,11 @@ int main(int argc, char **argv)
 		return test_exit_status();
 	}
 	progs[0] = (struct prog){ lockfree_bucket ? "xdp" : "xdp(locked)",
-				  bpf_program__fd(xdp_skel->progs.smtpguard_xdp), 1 };
+				  bpf_program__fd(lockfree_bucket ? xdp_skel->progs.smtpguard_xdp :
+							xdp_skel->progs.smtpguard_xdp_locked), 1 };
 	progs[1] = (struct prog){ lockfree_bucket ? "tc" : "tc(locked)",
-				  bpf_program__fd(tc_skel->progs.smtpguard_tc), 0 };
+				  bpf_program__fd(lockfree_bucket ? tc_skel->progs.smtpguard_tc :
+							tc_skel->progs.smtpguard_tc_locked), 0 };
 
 	for (int i = 0; i < 2; i++)
 		test_parse_paths(&progs[i]);

@@ -10,7 +10,10 @@
  *    answer against the kernel's version (lock-free from 5.12 on);
  *  - loads the XDP and the TC object with that bucket (and, where the
  *    lock-free one was picked, also with the spin-locked fallback), both
- *    sharing maps pinned below a private bpffs directory;
+ *    sharing maps pinned below a private bpffs directory; where an object
+ *    has a "<program>_locked" program (one holding no lock-free code, for
+ *    kernels that reject a cmpxchg even in a pruned branch), the spin-locked
+ *    bucket is that program and the other one is not loaded;
  *  - configures port 25, the default action scan and rate class 0 (one SYN
  *    a second, burst 2), and a blocked /24;
  *  - feeds crafted frames through each program with BPF_PROG_TEST_RUN: a
@@ -72,11 +75,38 @@ static void fail(const char *what, const char *fmt, ...)
 	failures++;
 }
 
+/* libbpf's warnings, a failed load's verifier log among them; a long log is
+ * cut to its head and its end (where the verifier says what it refused), so
+ * that the serial console stays fast. */
+#define LOG_HEAD_LINES	40
+#define LOG_TAIL_LINES	100
+
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
+	char *msg = NULL, *p, *tail;
+	int lines = 0, n;
+
 	if (level > LIBBPF_WARN)
 		return 0;
-	return vprintf(fmt, ap);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		return 0;
+	for (p = msg; *p; p++)
+		lines += *p == '\n';
+	if (lines <= LOG_HEAD_LINES + LOG_TAIL_LINES) {
+		fputs(msg, stdout);
+		free(msg);
+		return 0;
+	}
+	for (p = msg, n = 0; n < LOG_HEAD_LINES; p++)
+		n += *p == '\n';
+	fwrite(msg, 1, p - msg, stdout);
+	for (tail = msg + strlen(msg) - 1, n = 0; tail > p; tail--)
+		if (tail[-1] == '\n' && ++n == LOG_TAIL_LINES)
+			break;
+	printf("... %d lines of the log left out ...\n", lines - LOG_HEAD_LINES - LOG_TAIL_LINES);
+	fputs(tail, stdout);
+	free(msg);
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -181,7 +211,7 @@ static void build_syn(uint8_t *f, const char *src, uint16_t sport, uint16_t dpor
 /* ------------------------------------------------------------------ */
 
 struct prog {
-	const char *name;	/* "xdp" or "tc" */
+	const char *name;	/* the program's name */
 	int fd;
 	int verdict_pass, verdict_drop;
 	const char *net;	/* first three octets of its sources */
@@ -326,12 +356,30 @@ static int configure(struct classifier_xdp *skel, char *err, size_t errlen)
 	return 0;
 }
 
+/* The program that runs the bucket: main_prog, or for the spin-locked
+ * bucket its "_locked" twin where the object has one; only it is loaded. */
+static struct bpf_program *pick_prog(struct bpf_object *obj, struct bpf_program *main_prog,
+				     int lockfree)
+{
+	char name[64];
+	struct bpf_program *locked;
+
+	snprintf(name, sizeof(name), "%s_locked", bpf_program__name(main_prog));
+	locked = bpf_object__find_program_by_name(obj, name);
+	if (!locked)
+		return main_prog;
+	bpf_program__set_autoload(main_prog, lockfree);
+	bpf_program__set_autoload(locked, !lockfree);
+	return lockfree ? main_prog : locked;
+}
+
 static void check_bucket(int lockfree)
 {
 	const char *bucket = lockfree ? "lock-free bucket" : "spin-locked bucket";
 	char pin_dir[128], what[160], err[128];
 	struct classifier_xdp *xdp = NULL;
 	struct classifier_tc *tc = NULL;
+	struct bpf_program *xdp_prog = NULL, *tc_prog = NULL;
 	int xdp_ok = 0, tc_ok = 0, err_no;
 
 	snprintf(pin_dir, sizeof(pin_dir), BPFFS_DIR "/sgkcheck-%d-%d", (int)getpid(), lockfree);
@@ -343,11 +391,14 @@ static void check_bucket(int lockfree)
 	{
 		LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir);
 
-		snprintf(what, sizeof(what), "xdp %s: object loads", bucket);
 		xdp = classifier_xdp__open_opts(&opts);
 		if (!xdp) {
-			fail(what, "open: %s", strerror(errno));
+			snprintf(what, sizeof(what), "xdp %s: object opens", bucket);
+			fail(what, "%s", strerror(errno));
 		} else {
+			xdp_prog = pick_prog(xdp->obj, xdp->progs.smtpguard_xdp, lockfree);
+			snprintf(what, sizeof(what), "%s %s: object loads",
+				 bpf_program__name(xdp_prog), bucket);
 			xdp->rodata->sg_lockfree_bucket = lockfree;
 			err_no = classifier_xdp__load(xdp);
 			if (err_no)
@@ -357,11 +408,14 @@ static void check_bucket(int lockfree)
 		}
 
 		/* the TC object reuses the maps the XDP object pinned */
-		snprintf(what, sizeof(what), "tc %s: object loads", bucket);
 		tc = classifier_tc__open_opts(&opts);
 		if (!tc) {
-			fail(what, "open: %s", strerror(errno));
+			snprintf(what, sizeof(what), "tc %s: object opens", bucket);
+			fail(what, "%s", strerror(errno));
 		} else {
+			tc_prog = pick_prog(tc->obj, tc->progs.smtpguard_tc, lockfree);
+			snprintf(what, sizeof(what), "%s %s: object loads",
+				 bpf_program__name(tc_prog), bucket);
 			tc->rodata->sg_lockfree_bucket = lockfree;
 			err_no = classifier_tc__load(tc);
 			if (err_no)
@@ -382,7 +436,7 @@ static void check_bucket(int lockfree)
 
 	{
 		struct prog p = {
-			.name = "xdp", .fd = bpf_program__fd(xdp->progs.smtpguard_xdp),
+			.name = bpf_program__name(xdp_prog), .fd = bpf_program__fd(xdp_prog),
 			.verdict_pass = XDP_PASS, .verdict_drop = XDP_DROP,
 			.net = "10.0.1", .blocked_host = 1,
 		};
@@ -390,7 +444,7 @@ static void check_bucket(int lockfree)
 	}
 	if (tc_ok) {
 		struct prog p = {
-			.name = "tc", .fd = bpf_program__fd(tc->progs.smtpguard_tc),
+			.name = bpf_program__name(tc_prog), .fd = bpf_program__fd(tc_prog),
 			.verdict_pass = TC_ACT_OK, .verdict_drop = TC_ACT_SHOT,
 			.net = "10.0.2", .blocked_host = 2,
 		};

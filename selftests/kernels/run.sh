@@ -14,7 +14,7 @@
 #                       when one is cached
 #   SG_KERNELS_TIMEOUT  seconds one boot may take (120)
 # Needs root, network to deb.debian.org on the first run (only the mirror is
-# asked; later runs use the cache), and scripts/kernels-deps.sh.
+# asked; later runs use the cache), and scripts/deps.sh.
 # Prints the guest's "PASS <release> <what>" / "FAIL <release> <what>: why"
 # lines, each kernel's elapsed time, and "N passed, N failed"; a kernel whose
 # log lacks KERNEL-CHECK-DONE is one failure, shown with its last log lines.
@@ -49,17 +49,19 @@ die() {
 }
 
 for tool in qemu-system-x86_64 busybox cpio dpkg-deb apt-get gcc; do
-	command -v "$tool" >/dev/null || die "$tool missing: run bash scripts/kernels-deps.sh"
+	command -v "$tool" >/dev/null || die "$tool missing: run bash scripts/deps.sh"
 done
 [ "$(id -u)" -eq 0 ] || die "needs root (apt-get download into $cache)"
 for s in classifier_xdp classifier_tc; do
 	[ -f "$build/skel/$s.skel.h" ] || die "$build/skel/$s.skel.h missing: run make all"
 done
+build_abs=$(cd "$build" && pwd)
 
 # ---------------------------------------------------------------------
 # Kernels: the suite's linux-image-amd64 dependency, fetched with apt-get
 # through a private sources list and state (the system's apt config is not
-# touched); signatures and hashes are checked by apt. Only vmlinuz is kept.
+# touched); signatures and hashes are checked by apt. Only vmlinuz is kept
+# (about 30 MB for the three).
 # ---------------------------------------------------------------------
 
 # fetch_kernel SUITE: prints the path of the suite's cached vmlinuz
@@ -73,7 +75,7 @@ fetch_kernel() {
 		return 0
 	fi
 	t0=$SECONDS
-	root=$dir/apt
+	root=$tmp/apt-$suite
 	mkdir -p "$root/etc/sources.list.d" "$root/etc/preferences.d" \
 		 "$root/state/lists/partial" "$root/cache/archives/partial"
 	echo "deb [signed-by=$keyring] $mirror $suite main" > "$root/etc/sources.list"
@@ -94,13 +96,13 @@ fetch_kernel() {
 	rm -rf "$tmp/deb" && mkdir -p "$tmp/deb"
 	(cd "$tmp/deb" && apt-get "${apt[@]}" download "$pkg") >"$tmp/apt.log" 2>&1 ||
 		{ cat "$tmp/apt.log" >&2; return 1; }
-	deb=$(ls "$tmp/deb"/*.deb 2>/dev/null | head -n1)
+	deb=$(find "$tmp/deb" -maxdepth 1 -name '*.deb' | head -n1)
 	[ -n "$deb" ] || { echo "kernels: download of $pkg gave no .deb" >&2; return 1; }
 	mkdir -p "$tmp/deb/x"
 	dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp/deb/x" --wildcards './boot/vmlinuz-*' ||
 		{ echo "kernels: no vmlinuz in $deb" >&2; return 1; }
 	local vmlinuz
-	vmlinuz=$(ls "$tmp/deb/x/boot"/vmlinuz-* | head -n1)
+	vmlinuz=$(find "$tmp/deb/x/boot" -name 'vmlinuz-*' | head -n1)
 	mv "$vmlinuz" "$dir/$(basename "$vmlinuz").new" &&
 		mv "$dir/$(basename "$vmlinuz").new" "$dir/$(basename "$vmlinuz")" &&
 		basename "$vmlinuz" > "$dir/current" || return 1
@@ -108,7 +110,7 @@ fetch_kernel() {
 	for old in "$dir"/vmlinuz-*; do
 		[ "$(basename "$old")" = "$(basename "$vmlinuz")" ] || rm -f "$old"
 	done
-	rm -rf "$tmp/deb" "$root/cache/archives" "$root/cache"/*.bin
+	rm -rf "$tmp/deb" "$root"
 	echo "kernels: $suite: fetched $pkg ($(basename "$vmlinuz")) in $((SECONDS - t0)) s" >&2
 	echo "$dir/$(basename "$vmlinuz")"
 }
@@ -121,7 +123,7 @@ build_initramfs() {
 	local root=$tmp/initramfs
 	mkdir -p "$root/bin" "$root/proc" "$root/sys" "$root/dev"
 	(cd "$top" && gcc -static -O2 -g -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE \
-		-Iinclude -Ilib -I"$(cd "$build" && pwd)/skel" \
+		-Iinclude -Ilib -I"$build_abs/skel" \
 		selftests/kernels/kernel_check.c lib/probe.c -o "$root/bin/kernel_check" \
 		-l:libbpf.a -l:libelf.a -l:libz.a) || return 1
 	cp "$(command -v busybox)" "$root/bin/busybox"
@@ -129,6 +131,7 @@ build_initramfs() {
 		{ echo "kernels: $(command -v busybox) is not static: install busybox-static" >&2; return 1; }
 	cat > "$root/init" <<-'EOF'
 	#!/bin/busybox sh
+	echo
 	/bin/busybox mount -t devtmpfs devtmpfs /dev 2>/dev/null
 	/bin/kernel_check
 	echo "kernel_check exited $?"
@@ -162,7 +165,7 @@ boot() {
 	ms=$((($(date +%s%N) - t0) / 1000000))
 	touch "$log"
 	# drop carriage returns and the firmware's terminal escapes
-	sed -i -e 's/\r$//' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1b[A-Za-z]//g' "$log"
+	sed -i -e 's/\r$//' -e 's/\x1b\[[0-9;?]*[A-Za-z]/\n/g' -e 's/\x1b[A-Za-z]/\n/g' "$log"
 	grep -E '^(PASS|FAIL) ' "$log"
 	p=$(grep -c '^PASS ' "$log")
 	f=$(grep -c '^FAIL ' "$log")
@@ -178,7 +181,7 @@ boot() {
 		failed=$((failed + 1))
 		[ "$rc" -eq 124 ] && why="timed out after ${limit}s" || why="qemu exited $rc"
 		echo "FAIL $label: no KERNEL-CHECK-DONE in the serial log ($why); its last lines:"
-		tail -n 25 "$log" | sed 's/^/  | /'
+		grep -v '^$' "$log" | tail -n 25 | sed 's/^/  | /'
 		[ -s "$tmp/qemu.out" ] && sed 's/^/  qemu: /' "$tmp/qemu.out" | tail -n 5
 	fi
 	printf '=== %s: %s passed, %s failed, %d.%d s\n' "$label" "$p" "$f" \
