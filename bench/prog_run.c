@@ -17,6 +17,7 @@
  * Usage: prog_run [--repeat N] [--runs N]   (root; N >= 1000000 repeats)
  * Output: a table, and per case a line
  *   BENCH prog <case> <attach> bucket=<lockfree|locked> ns=<x> delta_ns=<y> ratio=<z>
+ *              hook_delta_ns=<ns above the empty program at the same hook>
  * The maps are pinned below a private /sys/fs/bpf/sgbench-<pid>, removed at exit.
  */
 #include <arpa/inet.h>
@@ -37,6 +38,7 @@
 #include "classifier_xdp.skel.h"
 #include "classifier_tc.skel.h"
 #include "empty_xdp.skel.h"
+#include "empty_tc.skel.h"
 
 #define MIN_REPEAT 1000000U
 #define DEFAULT_RUNS 5
@@ -48,6 +50,7 @@
 
 static char pin_dir[64];
 static struct empty_xdp *empty_skel;
+static struct empty_tc *empty_tc_skel;
 static struct classifier_xdp *xdp_skel;
 static struct classifier_tc *tc_skel;
 
@@ -66,6 +69,8 @@ static void cleanup(void)
 	xdp_skel = NULL;
 	empty_xdp__destroy(empty_skel);
 	empty_skel = NULL;
+	empty_tc__destroy(empty_tc_skel);
+	empty_tc_skel = NULL;
 	remove_pins();
 	pin_dir[0] = 0;
 }
@@ -179,28 +184,41 @@ static void add_case(struct bench_case *c, const char *name, const char *attach,
 	c->verdict = verdict;
 }
 
-static int measure(struct bench_case *c, uint32_t repeat, int runs)
+/* One sample of case c, checking it returns what it claims. */
+static int sample(struct bench_case *c, uint32_t repeat, int i)
 {
-	uint32_t sorted[MAX_RUNS], retval = 0;
+	uint32_t retval = 0;
+	int err = run(c->prog_fd, c->frame, repeat, &c->samples[i], &retval);
 
-	for (int i = 0; i < runs; i++) {
-		int err = run(c->prog_fd, c->frame, repeat, &c->samples[i], &retval);
-
-		if (err) {
-			fprintf(stderr, "prog_run: BPF_PROG_TEST_RUN for %s/%s failed: %s\n",
-				c->name, c->attach, strerror(-err));
-			return -1;
-		}
-		if (retval != c->want_retval) {
-			fprintf(stderr, "prog_run: %s/%s returned %u, expected %u (%s): the "
-				"case does not measure what it claims\n", c->name, c->attach,
-				retval, c->want_retval, c->verdict);
-			return -1;
-		}
+	if (err) {
+		fprintf(stderr, "prog_run: BPF_PROG_TEST_RUN for %s/%s failed: %s\n",
+			c->name, c->attach, strerror(-err));
+		return -1;
 	}
-	memcpy(sorted, c->samples, sizeof(sorted[0]) * (size_t)runs);
-	qsort(sorted, (size_t)runs, sizeof(sorted[0]), cmp_u32);
-	c->median = sorted[runs / 2];
+	if (retval != c->want_retval) {
+		fprintf(stderr, "prog_run: %s/%s returned %u, expected %u (%s): the "
+			"case does not measure what it claims\n", c->name, c->attach,
+			retval, c->want_retval, c->verdict);
+		return -1;
+	}
+	return 0;
+}
+
+/* Rounds of every case in turn, so that a slow phase of a shared machine
+ * touches all cases alike; each case's median over the rounds. */
+static int measure(struct bench_case *cases, int n, uint32_t repeat, int runs)
+{
+	uint32_t sorted[MAX_RUNS];
+
+	for (int i = 0; i < runs; i++)
+		for (int k = 0; k < n; k++)
+			if (sample(&cases[k], repeat, i))
+				return -1;
+	for (int k = 0; k < n; k++) {
+		memcpy(sorted, cases[k].samples, sizeof(sorted[0]) * (size_t)runs);
+		qsort(sorted, (size_t)runs, sizeof(sorted[0]), cmp_u32);
+		cases[k].median = sorted[runs / 2];
+	}
 	return 0;
 }
 
@@ -258,14 +276,23 @@ static void usage(FILE *f)
 		MIN_REPEAT, DEFAULT_RUNS, MAX_RUNS);
 }
 
+/* The empty program's median at the given hook. */
+static unsigned int empty_at(const struct bench_case *cases, int n, const char *attach)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(cases[i].name, "empty") && !strcmp(cases[i].attach, attach))
+			return cases[i].median;
+	return cases[0].median;
+}
+
 int main(int argc, char **argv)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, open_opts);
 	uint8_t f_non_smtp[FRAME_LEN], f_smtp_ack[FRAME_LEN], f_syn_ok[FRAME_LEN];
 	uint8_t f_syn_over[FRAME_LEN];
 	uint32_t repeat = MIN_REPEAT, dur, retval;
-	int runs = DEFAULT_RUNS, xdp_fd, tc_fd, empty_fd, err, n;
-	struct bench_case cases[9];
+	int runs = DEFAULT_RUNS, xdp_fd, tc_fd, empty_fd, empty_tc_fd, err, n;
+	struct bench_case cases[10];
 	int lockfree = 1;
 	double base;
 
@@ -329,7 +356,8 @@ int main(int argc, char **argv)
 	open_opts.pin_root_path = pin_dir;
 
 	empty_skel = empty_xdp__open_and_load();
-	if (!empty_skel) {
+	empty_tc_skel = empty_tc__open_and_load();
+	if (!empty_skel || !empty_tc_skel) {
 		fprintf(stderr, "prog_run: loading empty_xdp: %s\n", strerror(errno));
 		return 1;
 	}
@@ -358,6 +386,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	empty_fd = bpf_program__fd(empty_skel->progs.empty_xdp);
+	empty_tc_fd = bpf_program__fd(empty_tc_skel->progs.empty_tc);
 	xdp_fd = bpf_program__fd(lockfree ? xdp_skel->progs.smtpguard_xdp :
 				 xdp_skel->progs.smtpguard_xdp_locked);
 	tc_fd = bpf_program__fd(lockfree ? tc_skel->progs.smtpguard_tc :
@@ -382,40 +411,46 @@ int main(int argc, char **argv)
 	add_case(&cases[n++], "smtp_ack", "xdp", xdp_fd, f_smtp_ack, XDP_PASS, "XDP_PASS");
 	add_case(&cases[n++], "smtp_syn_ok", "xdp", xdp_fd, f_syn_ok, XDP_PASS, "XDP_PASS");
 	add_case(&cases[n++], "smtp_syn_over", "xdp", xdp_fd, f_syn_over, XDP_DROP, "XDP_DROP");
+	add_case(&cases[n++], "empty", "tc", empty_tc_fd, f_non_smtp, TC_ACT_OK, "TC_ACT_OK");
 	add_case(&cases[n++], "non_smtp_ack", "tc", tc_fd, f_non_smtp, TC_ACT_OK, "TC_ACT_OK");
 	add_case(&cases[n++], "smtp_ack", "tc", tc_fd, f_smtp_ack, TC_ACT_OK, "TC_ACT_OK");
 	add_case(&cases[n++], "smtp_syn_ok", "tc", tc_fd, f_syn_ok, TC_ACT_OK, "TC_ACT_OK");
 	add_case(&cases[n++], "smtp_syn_over", "tc", tc_fd, f_syn_over, TC_ACT_SHOT, "TC_ACT_SHOT");
 
-	for (int i = 0; i < n; i++)
-		if (measure(&cases[i], repeat, runs))
-			return 1;
+	if (measure(cases, n, repeat, runs))
+		return 1;
 
 	base = cases[0].median;
 	printf("smtpguard classifier, BPF_PROG_TEST_RUN: %u repeats per call, median of %d calls, "
 	       "%d-byte IPv4 frames, %d CPUs\n", repeat, runs, FRAME_LEN,
 	       libbpf_num_possible_cpus());
-	printf("%-14s %-6s %-12s %8s %9s %7s   %s\n", "case", "attach", "verdict", "ns/pkt",
-	       "delta_ns", "ratio", "all calls (ns)");
+	printf("delta/ratio: to the empty XDP program; hook delta: to the empty program at the "
+	       "same hook\n");
+	printf("%-14s %-6s %-12s %8s %9s %7s %10s   %s\n", "case", "attach", "verdict", "ns/pkt",
+	       "delta_ns", "ratio", "hook_delta", "all calls (ns)");
 	for (int i = 0; i < n; i++) {
 		struct bench_case *c = &cases[i];
+		long long delta = (long long)c->median - (long long)cases[0].median;
+		long long hook_delta = (long long)c->median - (long long)empty_at(cases, n, c->attach);
 		char all[MAX_RUNS * 8] = "";
 		size_t used = 0;
 
 		for (int k = 0; k < runs && used < sizeof(all); k++)
 			used += snprintf(all + used, sizeof(all) - used, "%s%u", k ? " " : "",
 					 c->samples[k]);
-		printf("%-14s %-6s %-12s %8u %+9lld %7.2f   %s\n", c->name, c->attach, c->verdict,
-		       c->median, (long long)c->median - (long long)cases[0].median,
-		       base > 0 ? c->median / base : 0.0, all);
+		printf("%-14s %-6s %-12s %8u %+9lld %7.2f %+10lld   %s\n", c->name, c->attach,
+		       c->verdict, c->median, delta, base > 0 ? c->median / base : 0.0, hook_delta,
+		       all);
 	}
 	printf("\n");
 	for (int i = 0; i < n; i++) {
 		struct bench_case *c = &cases[i];
 
-		printf("BENCH prog %s %s bucket=%s ns=%u delta_ns=%lld ratio=%.2f\n", c->name,
-		       c->attach, lockfree ? "lockfree" : "locked", c->median, (long long)c->median - (long long)cases[0].median,
-		       base > 0 ? c->median / base : 0.0);
+		printf("BENCH prog %s %s bucket=%s ns=%u delta_ns=%lld ratio=%.2f "
+		       "hook_delta_ns=%lld\n", c->name, c->attach, lockfree ? "lockfree" : "locked",
+		       c->median, (long long)c->median - (long long)cases[0].median,
+		       base > 0 ? c->median / base : 0.0,
+		       (long long)c->median - (long long)empty_at(cases, n, c->attach));
 	}
 	cleanup();
 	return 0;
