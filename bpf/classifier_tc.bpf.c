@@ -2,8 +2,7 @@
 /* classifier_tc.bpf.c - the classifier at TC ingress on a VM-facing interface.
  * smtpguard_tc runs either bucket (sg_lockfree_bucket); kernels before 5.12
  * load smtpguard_tc_locked instead, which holds no lock-free code. */
-#include "classify.bpf.h"
-#include <linux/pkt_cls.h>
+#include "steer.bpf.h"
 
 /* Headers a frame may need in the linear area: two VLAN tags, IPv6 with a
  * few extension headers, a full TCP header. */
@@ -29,6 +28,8 @@ static __always_inline int sg_tc(struct __sk_buff *skb, int lf_ok)
 		return TC_ACT_SHOT;
 	case SG_VERDICT_RST:
 		return bpf_redirect(skb->ifindex, 0);
+	case SG_VERDICT_STEER:
+		return sg_steer_from_vm(skb, &pkt);
 	}
 	return TC_ACT_OK;
 }
@@ -43,6 +44,13 @@ SEC("tc")
 int smtpguard_tc_locked(struct __sk_buff *skb)
 {
 	return sg_tc(skb, 0);
+}
+
+/* TC ingress on the uplink: the MX's replies to the proxy's upstream sockets. */
+SEC("tc")
+int smtpguard_uplink(struct __sk_buff *skb)
+{
+	return sg_steer_from_uplink(skb);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

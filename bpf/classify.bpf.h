@@ -18,6 +18,7 @@ enum sg_verdict {
 	SG_VERDICT_DROP,
 	SG_VERDICT_RST,		/* the frame was rewritten into an RST to send back */
 	SG_VERDICT_RETRY,	/* headers beyond the data seen: pull them and ask again */
+	SG_VERDICT_STEER,	/* a scan flow, and a proxy is configured: TC steers it */
 };
 
 static __always_inline void sg_count(__u32 reason)
@@ -343,6 +344,13 @@ static __always_inline int sg_malformed(const struct sg_settings *cfg)
 	return SG_VERDICT_DROP;
 }
 
+static __always_inline int sg_steer_or_pass(const struct sg_policy *policy,
+					    const struct sg_settings *cfg)
+{
+	return policy->action == SG_ACTION_SCAN && cfg->steer_mark ? SG_VERDICT_STEER :
+								     SG_VERDICT_PASS;
+}
+
 /* The whole decision for one frame; pkt is filled for the caller's RST send.
  * can_pull: the caller can bring more of the frame into view (TC).
  * lf_ok: the program may hold the lock-free bucket (see SG_LOCKFREE). */
@@ -417,7 +425,7 @@ static __always_inline int sg_classify(void *data, void *data_end, struct sg_pkt
 		break;
 	}
 	if (!syn)
-		return SG_VERDICT_PASS;
+		return sg_steer_or_pass(&policy, cfg);
 
 	class_id = policy.rate_class;
 	rc = bpf_map_lookup_elem(&rate_classes, &class_id);
@@ -429,7 +437,7 @@ static __always_inline int sg_classify(void *data, void *data_end, struct sg_pkt
 	sg_sender_key(pkt, cfg, &sender);
 	st = sg_source_state(&sender, class_id, now);
 	if (!st)
-		return SG_VERDICT_PASS;
+		return sg_steer_or_pass(&policy, cfg);
 	switch (sg_rate_check(st, rc, class_id, now, lf_ok)) {
 	case SG_RATE_OVER:
 		sg_count(SG_STAT_RATE_DROPPED);
@@ -438,7 +446,7 @@ static __always_inline int sg_classify(void *data, void *data_end, struct sg_pkt
 		sg_count(SG_STAT_PENALTY_DROPPED);
 		return sg_refuse(pkt, data_end, cfg);
 	}
-	return SG_VERDICT_PASS;
+	return sg_steer_or_pass(&policy, cfg);
 }
 
 #endif /* SMTPGUARD_CLASSIFY_BPF_H */

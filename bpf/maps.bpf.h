@@ -72,6 +72,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } stats SEC(".maps");
 
+/* The proxy's transparent listeners: 2*worker (IPv4) and 2*worker+1 (IPv6).
+ * A listener closed by its process leaves the map by itself: fail mode. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKMAP);
+	__uint(max_entries, 2 * SG_MAX_WORKERS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} listeners SEC(".maps");
+
 /* Written only by the daemon; pinned here so every object shares it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

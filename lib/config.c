@@ -31,6 +31,13 @@ void sg_config_defaults(struct sg_config *cfg)
 	cfg->detach_on_exit = 0;
 	cfg->state_idle_timeout_ns = 3600ULL * 1000000000ULL;
 	cfg->gc_interval_ns = 60ULL * 1000000000ULL;
+	cfg->proxy = 0;
+	cfg->proxy_workers = 0;		/* 0: one per core */
+	cfg->n_uplinks = 0;
+	cfg->steer_mark = 0x5347;
+	cfg->route_table = 5347;
+	cfg->fail_mode = SG_FAIL_OPEN;
+	cfg->connect_timeout_ns = 30ULL * 1000000000ULL;
 }
 
 typedef int (*sg_key_setter)(struct sg_config *cfg, char *value, char *err, size_t errlen);
@@ -57,7 +64,8 @@ static int set_bpffs_root(struct sg_config *cfg, char *value, char *err, size_t 
 	return 0;
 }
 
-static int set_interfaces(struct sg_config *cfg, char *value, char *err, size_t errlen)
+static int set_patterns(char patterns[][16], int *count, char *value, char *err,
+			size_t errlen)
 {
 	char *save = NULL, *tok;
 	int n = 0;
@@ -67,23 +75,95 @@ static int set_interfaces(struct sg_config *cfg, char *value, char *err, size_t 
 			snprintf(err, errlen, "more than %d interface patterns", SG_MAX_IFACE_PATTERNS);
 			return -1;
 		}
-		if (strlen(tok) >= sizeof(cfg->interfaces[0])) {
+		if (strlen(tok) >= 16) {
 			snprintf(err, errlen, "pattern '%s' is longer than an interface name (15)", tok);
 			return -1;
 		}
-		snprintf(cfg->interfaces[n++], sizeof(cfg->interfaces[0]), "%s", tok);
+		snprintf(patterns[n++], 16, "%s", tok);
 	}
 	if (n == 0) {
 		snprintf(err, errlen, "no interface pattern given (expected e.g. 'tap* vnet*')");
 		return -1;
 	}
-	cfg->n_interfaces = n;
+	*count = n;
 	return 0;
+}
+
+static int set_interfaces(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	return set_patterns(cfg->interfaces, &cfg->n_interfaces, value, err, errlen);
+}
+
+static int set_uplinks(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	return set_patterns(cfg->uplinks, &cfg->n_uplinks, value, err, errlen);
+}
+
+static int set_proxy(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	return sg_parse_bool(value, &cfg->proxy, err, errlen);
+}
+
+static int set_proxy_workers(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	uint64_t v;
+
+	if (sg_parse_uint(value, 0, SG_MAX_WORKERS, &v, err, errlen))
+		return -1;
+	cfg->proxy_workers = (int)v;
+	return 0;
+}
+
+static int set_u32_nonzero(uint32_t *field, const char *value, char *err, size_t errlen)
+{
+	uint64_t v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(value, &end, 0);
+	if (errno || *end || end == value || v == 0 || v > UINT32_MAX) {
+		snprintf(err, errlen, "'%s' is not a number from 1 to %u (decimal or 0x hex)",
+			 value, UINT32_MAX);
+		return -1;
+	}
+	*field = (uint32_t)v;
+	return 0;
+}
+
+static int set_steer_mark(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	return set_u32_nonzero(&cfg->steer_mark, value, err, errlen);
+}
+
+static int set_route_table(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	if (set_u32_nonzero(&cfg->route_table, value, err, errlen))
+		return -1;
+	if (cfg->route_table >= 252 && cfg->route_table <= 255) {
+		snprintf(err, errlen, "table %u is one of the kernel's own (default, main, "
+			 "local); choose another", cfg->route_table);
+		return -1;
+	}
+	return 0;
+}
+
+static int set_fail_mode(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	int v = !strcmp(value, "open") ? SG_FAIL_OPEN : !strcmp(value, "closed") ? SG_FAIL_CLOSED : -1;
+
+	return set_enum(&cfg->fail_mode, v, value, "open|closed", err, errlen);
+}
+
+static int set_connect_timeout(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	return sg_parse_duration(value, &cfg->connect_timeout_ns, err, errlen);
 }
 
 static int set_attach(struct sg_config *cfg, char *value, char *err, size_t errlen)
 {
-	return set_enum(&cfg->attach_mode, sg_attach_mode_from_name(value), value,
+	int mode = sg_attach_mode_from_name(value);
+
+	return set_enum(&cfg->attach_mode, mode == SG_ATTACH_UPLINK ? -1 : mode, value,
 			"tc|xdp", err, errlen);
 }
 
@@ -218,6 +298,13 @@ static const struct {
 	{ "detach_on_exit", set_detach_on_exit },
 	{ "state_idle_timeout", set_state_idle_timeout },
 	{ "gc_interval", set_gc_interval },
+	{ "proxy", set_proxy },
+	{ "proxy_workers", set_proxy_workers },
+	{ "uplink", set_uplinks },
+	{ "steer_mark", set_steer_mark },
+	{ "route_table", set_route_table },
+	{ "fail_mode", set_fail_mode },
+	{ "connect_timeout", set_connect_timeout },
 };
 
 static char *trim(char *s)
@@ -351,4 +438,7 @@ void sg_config_to_settings(const struct sg_config *cfg, struct sg_settings *out)
 	out->v6_source_prefix = (uint8_t)cfg->ipv6_source_prefix;
 	for (int bit = 0; bit < cfg->ipv6_source_prefix && bit < 128; bit += 8)
 		out->v6_sender_mask[bit / 8] = 0xff;
+	out->steer_mark = cfg->proxy ? cfg->steer_mark : 0;
+	out->fail_mode = (uint8_t)cfg->fail_mode;
+	/* n_workers is written by the proxy once its listeners are in place */
 }

@@ -35,6 +35,15 @@ struct sg_config {
 	int detach_on_exit;
 	uint64_t state_idle_timeout_ns;	/* per-source entries idle this long are evicted */
 	uint64_t gc_interval_ns;
+	/* the scanning proxy */
+	int proxy;			/* steer scan flows to the proxy */
+	int proxy_workers;
+	char uplinks[SG_MAX_IFACE_PATTERNS][16];	/* where the MX's replies arrive */
+	int n_uplinks;
+	uint32_t steer_mark;
+	uint32_t route_table;
+	int fail_mode;			/* enum sg_fail_mode */
+	uint64_t connect_timeout_ns;
 };
 
 void sg_config_defaults(struct sg_config *cfg);

@@ -42,6 +42,7 @@ static const char *const malformed_names[SG_MALFORMED__COUNT] = {
 static const char *const attach_names[SG_ATTACH__COUNT] = {
 	[SG_ATTACH_TC] = "tc",
 	[SG_ATTACH_XDP] = "xdp",
+	[SG_ATTACH_UPLINK] = "uplink",
 };
 static const char *const stat_names[SG_STAT__COUNT] = {
 	[SG_STAT_NON_SMTP] = "non_smtp",
@@ -56,6 +57,10 @@ static const char *const stat_names[SG_STAT__COUNT] = {
 	[SG_STAT_MALFORMED] = "malformed",
 	[SG_STAT_RST_SENT] = "rst_sent",
 	[SG_STAT_STATE_FULL] = "state_full",
+	[SG_STAT_STEERED] = "steered",
+	[SG_STAT_FAIL_OPEN] = "fail_open",
+	[SG_STAT_FAIL_CLOSED] = "fail_closed",
+	[SG_STAT_UPLINK_STEERED] = "uplink_steered",
 };
 
 static int name_lookup(const char *const *names, int n, const char *s)

@@ -27,6 +27,7 @@ static const struct {
 	{ SG_MAP_SETTINGS, offsetof(struct sg_maps, settings) },
 	{ SG_MAP_STATS, offsetof(struct sg_maps, stats) },
 	{ SG_MAP_ATTACHMENTS, offsetof(struct sg_maps, attachments) },
+	{ SG_MAP_LISTENERS, offsetof(struct sg_maps, listeners) },
 };
 
 #define N_PINNED (sizeof(pinned_maps) / sizeof(pinned_maps[0]))

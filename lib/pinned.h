@@ -21,6 +21,7 @@ struct sg_maps {
 	int settings;
 	int stats;
 	int attachments;
+	int listeners;
 };
 
 /* Opens every map below root; on error closes what it opened and explains

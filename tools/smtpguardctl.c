@@ -653,9 +653,10 @@ static const struct command commands[] = {
 
 int main(int argc, char **argv)
 {
-	struct ctl ctl = { .root = DEFAULT_ROOT, .maps = { -1, -1, -1, -1, -1, -1, -1, -1 } };
+	struct ctl ctl = { .root = DEFAULT_ROOT };
 	int i = 1, ret;
 
+	memset(&ctl.maps, -1, sizeof(ctl.maps));
 	sg_log_init("smtpguardctl");
 	/* the global options may stand anywhere; take them out of argv */
 	{

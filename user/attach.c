@@ -10,6 +10,7 @@
 #include <bpf/libbpf.h>
 #include <xdp/libxdp.h>
 #include "attach.h"
+#include "classifier_tc.skel.h"
 #include "classifier_xdp.skel.h"
 #include "log.h"
 #include "probe.h"
@@ -93,14 +94,16 @@ static int record(const struct sg_maps *maps, int ifindex, const char *ifname,
 	return 0;
 }
 
-static int tc_attach(struct sg_loader *ld, int ifindex, const char *ifname)
+static int tc_attach(int prog_fd, int ifindex, const char *ifname)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = SG_TC_HANDLE, .priority = SG_TC_PRIORITY,
-		    .prog_fd = sg_loader_tc_prog_fd(ld), .flags = BPF_TC_F_REPLACE);
+		    .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE);
 	int ret;
 
+	libbpf_quiet = 1;	/* EEXIST (clsact is there already) is the usual case */
 	ret = bpf_tc_hook_create(&hook);
+	libbpf_quiet = 0;
 	if (ret && ret != -EEXIST) {
 		sg_err("creating the clsact qdisc on %s failed: %s", ifname, strerror(-ret));
 		return -1;
@@ -306,7 +309,7 @@ int sg_attach(struct sg_loader *ld, const struct sg_config *cfg, int ifindex,
 		sg_detach(&ld->maps, ifindex);
 
 	if (cfg->attach_mode == SG_ATTACH_TC) {
-		ret = tc_attach(ld, ifindex, ifname);
+		ret = tc_attach(sg_loader_tc_prog_fd(ld), ifindex, ifname);
 		if (ret)
 			return ret;
 		ret = record(&ld->maps, ifindex, ifname, SG_ATTACH_TC, sg_loader_tc_prog_fd(ld));
@@ -328,6 +331,17 @@ int sg_attach(struct sg_loader *ld, const struct sg_config *cfg, int ifindex,
 		sg_info("attached %s to %s (ifindex %d)", sg_attach_mode_name(cfg->attach_mode),
 			ifname, ifindex);
 	return ret;
+}
+
+int sg_attach_uplink(struct sg_loader *ld, int ifindex, const char *ifname)
+{
+	int fd = bpf_program__fd(ld->tc_skel->progs.smtpguard_uplink);
+
+	if (tc_attach(fd, ifindex, ifname) || record(&ld->maps, ifindex, ifname,
+						      SG_ATTACH_UPLINK, fd))
+		return -1;
+	sg_info("attached uplink to %s (ifindex %d)", ifname, ifindex);
+	return 0;
 }
 
 void sg_forget(const struct sg_maps *maps, int ifindex)

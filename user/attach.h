@@ -16,6 +16,8 @@
  * ours already there is replaced atomically (TC) or kept (XDP). */
 int sg_attach(struct sg_loader *ld, const struct sg_config *cfg, int ifindex,
 	      const char *ifname);
+/* Attaches the uplink program (the MX's replies to the proxy) at TC ingress. */
+int sg_attach_uplink(struct sg_loader *ld, int ifindex, const char *ifname);
 /* Takes ours off ifindex per the recorded attachment, and forgets it. */
 int sg_detach(const struct sg_maps *maps, int ifindex);
 /* Forgets an interface that has gone (its programs went with it). */

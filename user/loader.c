@@ -112,6 +112,13 @@ int sg_loader_apply_config(struct sg_loader *ld, const struct sg_config *cfg)
 	__u32 zero = 0;
 
 	sg_config_to_settings(cfg, &settings);
+	if (cfg->proxy) {
+		/* the running proxy's worker count is the proxy's to set */
+		struct sg_settings old;
+
+		if (bpf_map_lookup_elem(ld->maps.settings, &zero, &old) == 0)
+			settings.n_workers = old.n_workers;
+	}
 	if (bpf_map_update_elem(ld->maps.settings, &zero, &settings, BPF_ANY)) {
 		sg_err("writing the settings map failed: %s", strerror(errno));
 		return -1;

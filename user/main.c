@@ -24,6 +24,8 @@
 #include "loader.h"
 #include "log.h"
 #include "netwatch.h"
+#include "proxy.h"
+#include "routing.h"
 
 #define MAX_SETS 64
 
@@ -62,12 +64,25 @@ static const char usage_text[] =
 "  --check-config validate the configuration and exit\n"
 "  -v             verbose\n";
 
-static int iface_matches(const struct sg_config *cfg, const char *name)
+static int matches_any(char patterns[][16], int n, const char *name)
 {
-	for (int i = 0; i < cfg->n_interfaces; i++)
-		if (fnmatch(cfg->interfaces[i], name, 0) == 0)
+	for (int i = 0; i < n; i++)
+		if (fnmatch(patterns[i], name, 0) == 0)
 			return 1;
 	return 0;
+}
+
+/* A VM-facing interface of this instance. */
+static int iface_matches(struct sg_config *cfg, const char *name)
+{
+	return matches_any(cfg->interfaces, cfg->n_interfaces, name);
+}
+
+/* An uplink, where the MX's replies to the proxy arrive. */
+static int uplink_matches(struct sg_config *cfg, const char *name)
+{
+	return cfg->proxy && !iface_matches(cfg, name) &&
+	       matches_any(cfg->uplinks, cfg->n_uplinks, name);
 }
 
 static void on_link(enum sg_link_event ev, int ifindex, const char *ifname, void *ctx)
@@ -85,7 +100,7 @@ static void on_link(enum sg_link_event ev, int ifindex, const char *ifname, void
 		}
 		return;
 	}
-	if (!iface_matches(&d->cfg, ifname)) {
+	if (!iface_matches(&d->cfg, ifname) && !uplink_matches(&d->cfg, ifname)) {
 		/* renamed away from our patterns */
 		if (live_find(d, ifindex) >= 0) {
 			sg_detach(&d->ld.maps, ifindex);
@@ -101,7 +116,8 @@ static void on_link(enum sg_link_event ev, int ifindex, const char *ifname, void
 		       SG_MAX_ATTACHMENTS);
 		return;
 	}
-	if (sg_attach(&d->ld, &d->cfg, ifindex, ifname) == 0) {
+	if ((uplink_matches(&d->cfg, ifname) ? sg_attach_uplink(&d->ld, ifindex, ifname) :
+	     sg_attach(&d->ld, &d->cfg, ifindex, ifname)) == 0) {
 		d->live[d->nlive++] = ifindex;
 		d->attached++;
 	}
@@ -125,7 +141,8 @@ static void reconcile(struct daemon *d)
 
 		if (bpf_map_lookup_elem(d->ld.maps.attachments, &keys[i], &a))
 			continue;
-		if (!iface_matches(&d->cfg, a.ifname)) {
+		if (a.mode == SG_ATTACH_UPLINK ? !uplink_matches(&d->cfg, a.ifname) :
+						 !iface_matches(&d->cfg, a.ifname)) {
 			sg_info("%s no longer matches 'interfaces': detaching", a.ifname);
 			sg_detach(&d->ld.maps, (int)keys[i]);
 		}
@@ -201,7 +218,7 @@ static int parse_args(int argc, char **argv, struct sg_config *cfg, int *detach,
 	return 0;
 }
 
-static int run_detach(const struct sg_config *cfg, int purge)
+static int run_detach(struct sg_config *cfg, int purge)
 {
 	struct sg_maps maps;
 	char err[SG_ERR_LEN * 2];
@@ -218,6 +235,8 @@ static int run_detach(const struct sg_config *cfg, int purge)
 	}
 	failed = sg_detach_all(&maps);
 	sg_maps_close(&maps);
+	if (cfg->proxy)
+		sg_routing_remove(cfg);
 	if (failed) {
 		sg_err("%d interface(s) could not be detached; the pins are kept", failed);
 		return 1;
@@ -291,6 +310,7 @@ int main(int argc, char **argv)
 	struct daemon d = {};
 	int detach = 0, purge = 0, check_only = 0, ret;
 	int sig_fd = -1, nl_fd = -1, gc_fd = -1, lock_fd = -1, running = 1;
+	struct sg_proxy *proxy = NULL;
 
 	sg_log_init("smtpguardd");
 	ret = parse_args(argc, argv, &d.cfg, &detach, &purge, &check_only);
@@ -324,6 +344,12 @@ int main(int argc, char **argv)
 		sg_err("setting up signal, netlink or timer descriptors failed: %s",
 		       strerror(errno));
 		goto cleanup;
+	}
+	if (d.cfg.proxy) {
+		sg_routing_install(&d.cfg);
+		proxy = sg_proxy_start(&d.cfg, &d.ld.maps);
+		if (!proxy)
+			goto cleanup;
 	}
 	reconcile(&d);
 	sg_netwatch_enumerate(on_link, &d);
@@ -372,6 +398,7 @@ int main(int argc, char **argv)
 			"(detach_on_exit = no)");
 	}
 cleanup:
+	sg_proxy_stop(proxy);
 	if (sig_fd >= 0)
 		close(sig_fd);
 	if (nl_fd >= 0)

@@ -23,11 +23,13 @@
 #define SG_MAP_STATS		"stats"
 #define SG_MAP_ATTACHMENTS	"attachments"
 #define SG_MAP_OVERFLOW		"overflow_state"
+#define SG_MAP_LISTENERS	"listeners"
 
 #define SG_MAX_RATE_CLASSES	64
 #define SG_RATE_CLASS_NAME_LEN	24
 #define SG_MAX_SMTP_PORTS	8
 #define SG_MAX_ATTACHMENTS	1024
+#define SG_MAX_WORKERS		64
 #define SG_MAX_POLICY_ENTRIES	65536
 /* Size of the per-source state table; fixed at build time because a pinned
  * map cannot be resized, and a restart must reuse it. */
@@ -85,6 +87,10 @@ enum sg_stat {
 	SG_STAT_MALFORMED,
 	SG_STAT_RST_SENT,	/* refusals answered with an RST */
 	SG_STAT_STATE_FULL,	/* per-source table full: limited by its class's shared bucket */
+	SG_STAT_STEERED,	/* connection attempts handed to a proxy listener */
+	SG_STAT_FAIL_OPEN,	/* scan SYNs passed untouched: no listener */
+	SG_STAT_FAIL_CLOSED,	/* scan SYNs refused: no listener */
+	SG_STAT_UPLINK_STEERED,	/* MX replies handed to the proxy's upstream socket */
 	SG_STAT__COUNT
 };
 
@@ -152,11 +158,23 @@ struct sg_settings {
 	__u8 v6_source_prefix;	/* IPv6 senders are counted per this prefix (48-128, /8 steps) */
 	__u8 pad;
 	__u8 v6_sender_mask[16];	/* that prefix as a mask, applied to the address */
+	__u32 steer_mark;	/* skb mark that policy routing delivers locally; 0 = no proxy */
+	__u8 n_workers;		/* proxy workers: listeners at 2*worker (IPv4) and 2*worker+1 (IPv6) */
+	__u8 fail_mode;		/* enum sg_fail_mode: no listener registered */
+	__u8 pad2[2];
+};
+
+/* What a scan flow gets when no proxy listener is registered. */
+enum sg_fail_mode {
+	SG_FAIL_OPEN = 0,	/* route untouched: the VM talks to the MX directly */
+	SG_FAIL_CLOSED = 1,	/* refused with an RST */
+	SG_FAIL__COUNT
 };
 
 enum sg_attach_mode {
 	SG_ATTACH_TC = 0,
 	SG_ATTACH_XDP = 1,
+	SG_ATTACH_UPLINK = 2,	/* TC ingress on the uplink: MX replies to the proxy */
 	SG_ATTACH__COUNT
 };
 

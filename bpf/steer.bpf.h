@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * steer.bpf.h - hands the flows the classifier chose for scanning to the
+ * userspace proxy, at TC ingress (XDP cannot assign sockets):
+ *  - a packet of a flow the proxy already holds (its accepted socket, a
+ *    request socket, or on the uplink its upstream socket) goes to that
+ *    socket, found with bpf_skc_lookup_tcp;
+ *  - a new connection's SYN goes to a worker's transparent listener from the
+ *    listeners SOCKMAP, chosen by flow hash;
+ *  - no listener registered: the fail mode (open: route untouched; closed:
+ *    an RST).
+ * bpf_sk_assign does not bypass routing: the mark makes the daemon's policy
+ * routing rule deliver the (non-local) destination locally.
+ */
+#ifndef SMTPGUARD_STEER_BPF_H
+#define SMTPGUARD_STEER_BPF_H
+
+#include "classify.bpf.h"
+#include <linux/pkt_cls.h>
+
+/* The socket this host holds for the packet's flow, if any (not a listener:
+ * a wildcard listener of the host itself is not ours to hand packets to). */
+static __always_inline struct bpf_sock *sg_flow_socket(struct __sk_buff *skb,
+						       const struct sg_pkt *pkt,
+						       void *data_end)
+{
+	struct bpf_sock_tuple tuple = {};
+	struct bpf_sock *sk;
+	__u32 len;
+
+	if ((void *)(pkt->tcp + 1) > data_end)
+		return NULL;
+	if (pkt->family == 2) {
+		struct iphdr *ip = pkt->l3;
+
+		if ((void *)(ip + 1) > data_end)
+			return NULL;
+		tuple.ipv4.saddr = ip->saddr;
+		tuple.ipv4.daddr = ip->daddr;
+		tuple.ipv4.sport = pkt->tcp->source;
+		tuple.ipv4.dport = pkt->tcp->dest;
+		len = sizeof(tuple.ipv4);
+	} else {
+		struct ipv6hdr *ip6 = pkt->l3;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return NULL;
+		__builtin_memcpy(tuple.ipv6.saddr, &ip6->saddr, 16);
+		__builtin_memcpy(tuple.ipv6.daddr, &ip6->daddr, 16);
+		tuple.ipv6.sport = pkt->tcp->source;
+		tuple.ipv6.dport = pkt->tcp->dest;
+		len = sizeof(tuple.ipv6);
+	}
+	sk = bpf_skc_lookup_tcp(skb, &tuple, len, BPF_F_CURRENT_NETNS, 0);
+	if (sk && sk->state == BPF_TCP_LISTEN) {
+		bpf_sk_release(sk);
+		return NULL;
+	}
+	return sk;
+}
+
+static __always_inline int sg_assign(struct __sk_buff *skb, struct bpf_sock *sk,
+				     const struct sg_settings *cfg)
+{
+	int err = bpf_sk_assign(skb, sk, 0);
+
+	bpf_sk_release(sk);
+	if (err)
+		return TC_ACT_OK;	/* not assignable: the route decides */
+	skb->mark = cfg->steer_mark;
+	return TC_ACT_OK;
+}
+
+/* A scan flow's packet from a VM. */
+static __always_inline int sg_steer_from_vm(struct __sk_buff *skb, struct sg_pkt *pkt)
+{
+	void *data_end = (void *)(long)skb->data_end;
+	const struct sg_settings *cfg;
+	struct bpf_sock *sk;
+	__u32 zero = 0, slot;
+
+	cfg = bpf_map_lookup_elem(&settings, &zero);
+	if (!cfg || !cfg->n_workers)
+		return TC_ACT_OK;
+	sk = sg_flow_socket(skb, pkt, data_end);
+	if (sk)
+		return sg_assign(skb, sk, cfg);
+	if ((void *)(pkt->tcp + 1) > data_end || !pkt->tcp->syn || pkt->tcp->ack)
+		return TC_ACT_OK;	/* not ours: a flow that began before the proxy */
+
+	slot = 2 * (bpf_get_hash_recalc(skb) % cfg->n_workers) + (pkt->family == 10);
+	sk = bpf_map_lookup_elem(&listeners, &slot);
+	if (sk) {
+		sg_count(SG_STAT_STEERED);
+		return sg_assign(skb, sk, cfg);
+	}
+	if (cfg->fail_mode == SG_FAIL_CLOSED) {
+		sg_count(SG_STAT_FAIL_CLOSED);
+		if (sg_make_rst(pkt, data_end) == 0) {
+			sg_count(SG_STAT_RST_SENT);
+			return bpf_redirect(skb->ifindex, 0);
+		}
+		return TC_ACT_SHOT;
+	}
+	sg_count(SG_STAT_FAIL_OPEN);
+	return TC_ACT_OK;
+}
+
+/* A packet arriving on the uplink: an MX's reply to one of the proxy's
+ * upstream sockets goes to that socket. Everything else passes. */
+static __always_inline int sg_steer_from_uplink(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	const struct sg_settings *cfg;
+	struct sg_pkt pkt = {};
+	struct bpf_sock *sk;
+	__u32 zero = 0;
+
+	if (sg_parse(data, data_end, &pkt) != SG_PARSE_TCP)
+		return TC_ACT_OK;
+	cfg = bpf_map_lookup_elem(&settings, &zero);
+	if (!cfg || !cfg->steer_mark || !sg_is_smtp_port(cfg, bpf_ntohs(pkt.tcp->source)))
+		return TC_ACT_OK;
+	sk = sg_flow_socket(skb, &pkt, data_end);
+	if (!sk)
+		return TC_ACT_OK;
+	sg_count(SG_STAT_UPLINK_STEERED);
+	return sg_assign(skb, sk, cfg);
+}
+
+#endif /* SMTPGUARD_STEER_BPF_H */

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# test_proxy.sh - the transparent proxy's steering, end to end: a scan VM's
+# SMTP session is taken over on the host (TC + SOCKMAP + sk_assign), relayed
+# to the real MX from the VM's own address (the MX's replies come back over
+# the uplink to the proxy), an exempt VM never reaches the proxy, and when
+# the proxy is killed new connections follow the fail mode from the next SYN.
+#   bash selftests/e2e/test_proxy.sh build
+source "$(dirname "$0")/lib.sh"
+e2e_begin proxy "${1:-}" 180
+
+MX4=$LAB_MX4
+MX6=$LAB_MX6
+VM1=$(lab_vm_ip4 vm1)
+VM2=$(lab_vm_ip4 vm2)
+
+lab_up "$E2E_PREFIX" || e2e_abort "lab_up failed"
+lab_start_mx_postfix || e2e_abort "Postfix did not start on the MX"
+lab_start_smtpguardd main default_action=scan proxy=yes proxy_workers=2 uplink=uplink0 \
+	fail_mode=open || e2e_abort "smtpguardd did not start"
+
+check_ok "uplink-attached" lab_exec host sh -c "tc filter show dev uplink0 ingress | grep -q smtpguard_upli"
+check_ok "policy-rule-installed" lab_exec host sh -c "ip rule show | grep -q 'fwmark 0x5347 lookup 5347'"
+check_ok "policy-rule-v6-installed" lab_exec host sh -c "ip -6 rule show | grep -q 'fwmark 0x5347 lookup 5347'"
+
+# --- a scan VM's mail goes through the proxy; the MX sees the VM's address
+st0=$(stat_get main steered)
+up0=$(stat_get main uplink_steered)
+check_delivered "scan-v4-through-proxy-mx-sees-vm" vm1 "$MX4"
+check_gt "$(stat_get main steered)" "${st0:-0}" "scan-syn-steered-to-listener"
+check_gt "$(stat_get main uplink_steered)" "${up0:-0}" "mx-replies-steered-to-upstream-socket"
+check_contains "$MAIL_OUT" "<-  220" "vm-gets-the-mx-greeting"
+check_contains "$MAIL_OUT" "queued as" "vm-gets-the-mx-queue-id"
+
+# --- IPv6 too
+st0=$(stat_get main steered)
+check_delivered "scan-v6-through-proxy-mx-sees-vm" vm1 "$MX6"
+check_gt "$(stat_get main steered)" "${st0:-0}" "scan-v6-syn-steered"
+
+# --- an exempt VM never reaches the proxy
+lab_ctl main policy add "$VM2/32" exempt || fail policy-add-exempt "exit $?"
+st0=$(stat_get main steered)
+check_delivered "exempt-delivers-directly" vm2 "$MX4"
+check_eq "$(stat_get main steered)" "${st0:-0}" "exempt-not-steered"
+
+# --- the proxy killed: fail open from the next SYN on, nothing lost
+pid=$(lab_sgd_pid main)
+kill -9 "$pid" 2>/dev/null
+wait_for_exit "$pid" 10 || fail proxy-killed "smtpguardd $pid still runs"
+fo0=$(stat_get main fail_open)
+check_delivered "fail-open-delivers-directly" vm1 "$MX4"
+check_gt "$(stat_get main fail_open)" "${fo0:-0}" "fail-open-counted"
+
+# --- restarted: the proxy takes over again
+lab_start_smtpguardd main default_action=scan proxy=yes proxy_workers=2 uplink=uplink0 \
+	fail_mode=closed || e2e_abort "smtpguardd did not restart"
+st0=$(stat_get main steered)
+check_delivered "restarted-proxy-takes-over" vm1 "$MX4"
+check_gt "$(stat_get main steered)" "${st0:-0}" "restarted-proxy-steers"
+
+# --- fail closed: killed again, new connections are refused at once
+pid=$(lab_sgd_pid main)
+kill -9 "$pid" 2>/dev/null
+wait_for_exit "$pid" 10 || fail proxy-killed-2 "smtpguardd $pid still runs"
+fc0=$(stat_get main fail_closed)
+check_refused "fail-closed-refuses" vm1 "$MX4"
+check_le "$MAIL_MS" 2500 "fail-closed-refuses-at-once"
+check_gt "$(stat_get main fail_closed)" "${fc0:-0}" "fail-closed-counted"
+
+# --- the MX unreachable: the VM gets a 421 from the proxy, not a hang
+lab_start_smtpguardd main default_action=scan proxy=yes proxy_workers=1 uplink=uplink0 \
+	connect_timeout=2s || e2e_abort "smtpguardd did not restart"
+lab_exec mx ip link set dev eth0 down 2>/dev/null || lab_exec mx sh -c 'for i in /sys/class/net/*; do n=${i##*/}; [ "$n" = lo ] || ip link set dev "$n" down; done'
+send_mail vm1 "$MX4" 25 10
+check_contains "$MAIL_OUT" "421" "unreachable-mx-gets-421"
+check_le "$MAIL_MS" 8000 "unreachable-mx-421-within-connect-timeout"
+
+e2e_finish

@@ -1,0 +1,523 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* proxy.c - transparent relay workers (see proxy.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include "log.h"
+#include "parse.h"
+#include "proxy.h"
+
+#define SG_RELAY_BUF	16384	/* per direction: two per session */
+#define SG_LISTEN_BACKLOG 4096
+#define SG_MAX_EVENTS	64
+
+enum side { SIDE_VM = 0, SIDE_MX = 1 };
+
+struct endpoint {
+	struct session *s;
+	enum side side;
+};
+
+/* Bytes read from one side, waiting to be written to the other. */
+struct pipe_buf {
+	char data[SG_RELAY_BUF];
+	size_t head, tail;	/* data[head..tail) pending */
+	int eof;		/* the reading side closed its half */
+	int shut;		/* the writing side's half is shut */
+};
+
+struct session {
+	int fd[2];
+	struct endpoint ep[2];
+	struct pipe_buf to_mx, to_vm;
+	int connecting;
+	int closed;		/* ended; freed once the current event batch is done */
+	uint64_t connect_deadline_ns;
+	struct session *prev, *next;	/* the worker's list, for timeouts */
+};
+
+struct worker {
+	struct sg_proxy *proxy;
+	int index;
+	int epfd;
+	int stop_fd;
+	int timer_fd;
+	int listen_fd[2];	/* IPv4, IPv6 */
+	struct session *sessions;
+	struct session *closed;		/* ended in this batch: events may still name them */
+	pthread_t thread;
+	int started;
+};
+
+struct sg_proxy {
+	struct sg_config cfg;
+	int listeners_map;
+	int n;
+	struct worker *workers;
+};
+
+static int set_transparent(int fd, int family)
+{
+	int one = 1;
+
+	if (family == AF_INET6)
+		return setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one));
+	return setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one));
+}
+
+static int make_listener(int family)
+{
+	struct sockaddr_storage ss = { 0 };
+	socklen_t len;
+	int one = 1;
+	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		a->sin6_family = AF_INET6;
+		a->sin6_addr = in6addr_loopback;
+		len = sizeof(*a);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+		a->sin_family = AF_INET;
+		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof(*a);
+	}
+	/* without IP_TRANSPARENT the SYN is taken but no SYN-ACK ever leaves:
+	 * its source, the MX's address, is not local */
+	if (set_transparent(fd, family) || bind(fd, (struct sockaddr *)&ss, len) ||
+	    listen(fd, SG_LISTEN_BACKLOG)) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static int ep_ctl(struct worker *w, int op, int fd, uint32_t events, void *ptr)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = ptr };
+
+	return epoll_ctl(w->epfd, op, fd, &ev);
+}
+
+/* Ends a session: its sockets close now; the memory goes after the event
+ * batch, as a later event of the same batch may still point at it. */
+static void session_free(struct worker *w, struct session *s)
+{
+	if (s->closed)
+		return;
+	for (int i = 0; i < 2; i++)
+		if (s->fd[i] >= 0) {
+			epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->fd[i], NULL);
+			close(s->fd[i]);
+			s->fd[i] = -1;
+		}
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		w->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->closed = 1;
+	s->prev = NULL;
+	s->next = w->closed;
+	w->closed = s;
+}
+
+static void reap_closed(struct worker *w)
+{
+	while (w->closed) {
+		struct session *s = w->closed;
+
+		w->closed = s->next;
+		free(s);
+	}
+}
+
+/* Moves what it can from src into buf and from buf into dst. Returns -1
+ * when the session must end (an error on either side). */
+static int pump(int src, int dst, struct pipe_buf *b)
+{
+	for (;;) {
+		int progress = 0;
+
+		if (!b->eof && b->tail < sizeof(b->data)) {
+			ssize_t n = read(src, b->data + b->tail, sizeof(b->data) - b->tail);
+
+			if (n > 0) {
+				b->tail += (size_t)n;
+				progress = 1;
+			} else if (n == 0) {
+				b->eof = 1;
+			} else if (errno != EAGAIN && errno != EINTR) {
+				return -1;
+			}
+		}
+		if (b->head < b->tail) {
+			ssize_t n = send(dst, b->data + b->head, b->tail - b->head, MSG_NOSIGNAL);
+
+			if (n > 0) {
+				b->head += (size_t)n;
+				progress = 1;
+				if (b->head == b->tail)
+					b->head = b->tail = 0;
+			} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+				return -1;
+			}
+		}
+		if (b->eof && b->head == b->tail && !b->shut) {
+			shutdown(dst, SHUT_WR);	/* pass the half-close on, all bytes sent */
+			b->shut = 1;
+		}
+		if (!progress)
+			return 0;
+	}
+}
+
+static uint32_t interest(const struct pipe_buf *in, const struct pipe_buf *out)
+{
+	uint32_t ev = 0;
+
+	if (!in->eof && in->tail < sizeof(in->data))
+		ev |= EPOLLIN;
+	if (out->head < out->tail)
+		ev |= EPOLLOUT;
+	return ev | EPOLLRDHUP;
+}
+
+static void session_update(struct worker *w, struct session *s)
+{
+	ep_ctl(w, EPOLL_CTL_MOD, s->fd[SIDE_VM], interest(&s->to_mx, &s->to_vm), &s->ep[SIDE_VM]);
+	ep_ctl(w, EPOLL_CTL_MOD, s->fd[SIDE_MX], interest(&s->to_vm, &s->to_mx), &s->ep[SIDE_MX]);
+}
+
+/* The MX could not be reached: the VM's MTA gets a temporary failure and
+ * keeps the message queued, as it would for an unreachable MX. */
+static void session_tempfail(struct worker *w, struct session *s, const char *why)
+{
+	char reply[160];
+	int len = snprintf(reply, sizeof(reply), "421 4.4.1 smtpguard: the MX is not "
+			   "reachable (%s); try again later\r\n", why);
+
+	if (send(s->fd[SIDE_VM], reply, (size_t)len, MSG_NOSIGNAL) < 0)
+		sg_debug("telling the VM about the unreachable MX failed: %s", strerror(errno));
+	session_free(w, s);
+}
+
+static void session_connected(struct worker *w, struct session *s)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(s->fd[SIDE_MX], SOL_SOCKET, SO_ERROR, &err, &len) || err) {
+		session_tempfail(w, s, strerror(err ? err : errno));
+		return;
+	}
+	s->connecting = 0;
+	session_update(w, s);
+}
+
+static void session_event(struct worker *w, struct endpoint *ep, uint32_t events)
+{
+	struct session *s = ep->s;
+
+	if (s->closed)
+		return;
+	if (s->connecting) {
+		if (ep->side == SIDE_MX && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			session_connected(w, s);
+		else if (ep->side == SIDE_VM && (events & (EPOLLERR | EPOLLHUP)))
+			session_free(w, s);	/* the VM gave up before the MX answered */
+		return;
+	}
+	if (pump(s->fd[SIDE_VM], s->fd[SIDE_MX], &s->to_mx) ||
+	    pump(s->fd[SIDE_MX], s->fd[SIDE_VM], &s->to_vm) ||
+	    (s->to_mx.shut && s->to_vm.shut)) {
+		session_free(w, s);
+		return;
+	}
+	session_update(w, s);
+}
+
+static void format_addr(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+	int port;
+
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
+		port = ntohs(s6->sin6_port);
+		snprintf(buf, len, "[%s]:%d", a, port);
+	} else {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
+		port = ntohs(s4->sin_port);
+		snprintf(buf, len, "%s:%d", a, port);
+	}
+}
+
+/* The upstream leg: from the VM's own address and port (so the MX sees the
+ * VM, and no host-chosen port can collide with a flow of the VM's that is
+ * not proxied), to the original destination. */
+static int connect_upstream(const struct sockaddr_storage *vm, socklen_t vm_len,
+			    const struct sockaddr_storage *mx, socklen_t mx_len)
+{
+	int one = 1, fd = socket(vm->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (set_transparent(fd, vm->ss_family))
+		goto fail;
+	if (bind(fd, (const struct sockaddr *)vm, vm_len)) {
+		/* the VM's port is held here (a TIME_WAIT of an earlier session):
+		 * the VM's address with a port of the host's choosing */
+		struct sockaddr_storage any = *vm;
+
+		if (any.ss_family == AF_INET6)
+			((struct sockaddr_in6 *)&any)->sin6_port = 0;
+		else
+			((struct sockaddr_in *)&any)->sin_port = 0;
+		if (bind(fd, (const struct sockaddr *)&any, vm_len))
+			goto fail;
+	}
+	if (connect(fd, (const struct sockaddr *)mx, mx_len) && errno != EINPROGRESS)
+		goto fail;
+	return fd;
+fail:
+	{
+		int e = errno;
+
+		close(fd);
+		errno = e;
+	}
+	return -1;
+}
+
+static void accept_sessions(struct worker *w, int listen_fd)
+{
+	for (;;) {
+		struct sockaddr_storage vm, mx;
+		socklen_t vm_len = sizeof(vm), mx_len = sizeof(mx);
+		char vm_s[64], mx_s[64];
+		struct session *s;
+		int fd = accept4(listen_fd, (struct sockaddr *)&vm, &vm_len,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				sg_warn("worker %d: accept failed: %s", w->index, strerror(errno));
+			return;
+		}
+		/* a transparent socket's local address is the original destination */
+		getsockname(fd, (struct sockaddr *)&mx, &mx_len);
+		format_addr(&vm, vm_s, sizeof(vm_s));
+		format_addr(&mx, mx_s, sizeof(mx_s));
+		s = calloc(1, sizeof(*s));
+		if (!s) {
+			close(fd);
+			continue;
+		}
+		s->fd[SIDE_VM] = fd;
+		s->fd[SIDE_MX] = connect_upstream(&vm, vm_len, &mx, mx_len);
+		s->ep[SIDE_VM] = (struct endpoint){ s, SIDE_VM };
+		s->ep[SIDE_MX] = (struct endpoint){ s, SIDE_MX };
+		s->next = w->sessions;
+		if (w->sessions)
+			w->sessions->prev = s;
+		w->sessions = s;
+		if (s->fd[SIDE_MX] < 0) {
+			sg_warn("session %s -> %s: connecting upstream failed: %s", vm_s, mx_s,
+				strerror(errno));
+			session_tempfail(w, s, strerror(errno));
+			continue;
+		}
+		s->connecting = 1;
+		s->connect_deadline_ns = sg_now_ns() + w->proxy->cfg.connect_timeout_ns;
+		sg_debug("worker %d: session %s -> %s", w->index, vm_s, mx_s);
+		ep_ctl(w, EPOLL_CTL_ADD, s->fd[SIDE_VM], EPOLLRDHUP, &s->ep[SIDE_VM]);
+		ep_ctl(w, EPOLL_CTL_ADD, s->fd[SIDE_MX], EPOLLOUT, &s->ep[SIDE_MX]);
+	}
+}
+
+static void expire_connects(struct worker *w)
+{
+	uint64_t now = sg_now_ns();
+	struct session *s = w->sessions, *next;
+
+	for (; s; s = next) {
+		next = s->next;
+		if (s->connecting && now > s->connect_deadline_ns)
+			session_tempfail(w, s, "connection timed out");
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct epoll_event events[SG_MAX_EVENTS];
+
+	for (;;) {
+		int n = epoll_wait(w->epfd, events, SG_MAX_EVENTS, -1);
+
+		if (n < 0 && errno != EINTR) {
+			sg_err("worker %d: epoll_wait failed: %s", w->index, strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			void *p = events[i].data.ptr;
+
+			if (p == &w->stop_fd)
+				goto out;
+			if (p == &w->timer_fd) {
+				uint64_t ticks;
+
+				if (read(w->timer_fd, &ticks, sizeof(ticks)) > 0)
+					expire_connects(w);
+			} else if (p == &w->listen_fd[0] || p == &w->listen_fd[1]) {
+				accept_sessions(w, *(int *)p);
+			} else {
+				session_event(w, p, events[i].events);
+			}
+		}
+		reap_closed(w);
+	}
+out:
+	while (w->sessions)
+		session_free(w, w->sessions);
+	reap_closed(w);
+	return NULL;
+}
+
+static int worker_init(struct sg_proxy *proxy, struct worker *w, int index)
+{
+	struct itimerspec tick = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
+
+	w->proxy = proxy;
+	w->index = index;
+	w->listen_fd[0] = w->listen_fd[1] = -1;
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	w->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	w->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (w->epfd < 0 || w->stop_fd < 0 || w->timer_fd < 0 ||
+	    timerfd_settime(w->timer_fd, 0, &tick, NULL)) {
+		sg_err("worker %d: creating its descriptors failed: %s", index, strerror(errno));
+		return -1;
+	}
+	w->listen_fd[0] = make_listener(AF_INET);
+	w->listen_fd[1] = make_listener(AF_INET6);
+	if (w->listen_fd[0] < 0 || w->listen_fd[1] < 0) {
+		sg_err("worker %d: a transparent listener could not be made: %s (IP_TRANSPARENT "
+		       "needs CAP_NET_ADMIN)", index, strerror(errno));
+		return -1;
+	}
+	ep_ctl(w, EPOLL_CTL_ADD, w->stop_fd, EPOLLIN, &w->stop_fd);
+	ep_ctl(w, EPOLL_CTL_ADD, w->timer_fd, EPOLLIN, &w->timer_fd);
+	ep_ctl(w, EPOLL_CTL_ADD, w->listen_fd[0], EPOLLIN, &w->listen_fd[0]);
+	ep_ctl(w, EPOLL_CTL_ADD, w->listen_fd[1], EPOLLIN, &w->listen_fd[1]);
+	for (int f = 0; f < 2; f++) {
+		__u32 slot = (__u32)(2 * index + f);
+		__u64 value = (__u64)w->listen_fd[f];	/* an 8-byte value: fd as u64 */
+
+		if (bpf_map_update_elem(proxy->listeners_map, &slot, &value, BPF_ANY)) {
+			sg_err("worker %d: registering its listener in the SOCKMAP failed: %s",
+			       index, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void worker_close(struct worker *w)
+{
+	for (int f = 0; f < 2; f++)
+		if (w->listen_fd[f] >= 0)
+			close(w->listen_fd[f]);	/* leaves the SOCKMAP by itself */
+	if (w->started) {
+		uint64_t one = 1;
+
+		if (write(w->stop_fd, &one, sizeof(one)) < 0)
+			sg_warn("worker %d: stop signal failed: %s", w->index, strerror(errno));
+		pthread_join(w->thread, NULL);
+	}
+	if (w->epfd >= 0)
+		close(w->epfd);
+	if (w->stop_fd >= 0)
+		close(w->stop_fd);
+	if (w->timer_fd >= 0)
+		close(w->timer_fd);
+}
+
+struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_maps *maps)
+{
+	struct sg_proxy *proxy = calloc(1, sizeof(*proxy));
+	struct sg_settings settings;
+	__u32 zero = 0;
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (!proxy)
+		return NULL;
+	proxy->cfg = *cfg;
+	proxy->listeners_map = maps->listeners;
+	proxy->n = cfg->proxy_workers ? cfg->proxy_workers :
+		   (int)(cores > 0 ? (cores > SG_MAX_WORKERS ? SG_MAX_WORKERS : cores) : 1);
+	proxy->workers = calloc((size_t)proxy->n, sizeof(*proxy->workers));
+	if (!proxy->workers)
+		goto fail;
+	for (int i = 0; i < proxy->n; i++) {
+		proxy->workers[i].epfd = proxy->workers[i].stop_fd = -1;
+		proxy->workers[i].timer_fd = -1;
+		proxy->workers[i].listen_fd[0] = proxy->workers[i].listen_fd[1] = -1;
+	}
+	for (int i = 0; i < proxy->n; i++) {
+		struct worker *w = &proxy->workers[i];
+
+		if (worker_init(proxy, w, i))
+			goto fail;
+		if (pthread_create(&w->thread, NULL, worker_main, w)) {
+			sg_err("worker %d: starting its thread failed", i);
+			goto fail;
+		}
+		w->started = 1;
+	}
+	if (bpf_map_lookup_elem(maps->settings, &zero, &settings) == 0) {
+		settings.n_workers = (__u8)proxy->n;
+		bpf_map_update_elem(maps->settings, &zero, &settings, BPF_ANY);
+	}
+	sg_info("proxy: %d worker(s) listening; scan flows are steered to them", proxy->n);
+	return proxy;
+fail:
+	sg_proxy_stop(proxy);
+	return NULL;
+}
+
+void sg_proxy_stop(struct sg_proxy *proxy)
+{
+	if (!proxy)
+		return;
+	for (int i = 0; proxy->workers && i < proxy->n; i++)
+		worker_close(&proxy->workers[i]);
+	free(proxy->workers);
+	free(proxy);
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * proxy.h - the transparent proxy's workers. Each worker owns an IPv4 and
+ * an IPv6 transparent listener, registered in the listeners SOCKMAP where
+ * the TC classifier finds them, and relays every session it accepts to the
+ * original destination from the VM's own address (IP_TRANSPARENT), event
+ * driven (epoll, non-blocking sockets), with bounded buffers.
+ *
+ * This first cut relays bytes both ways; the SMTP dialogue, DATA scanning
+ * and verdicts (issue 3) plug into the session's byte path.
+ */
+#ifndef SMTPGUARD_PROXY_H
+#define SMTPGUARD_PROXY_H
+
+#include "config.h"
+#include "pinned.h"
+
+struct sg_proxy;
+
+/* Starts the workers and registers their listeners; NULL on error (logged). */
+struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_maps *maps);
+/* Unregisters the listeners, ends every session, joins the workers. */
+void sg_proxy_stop(struct sg_proxy *proxy);
+
+#endif
