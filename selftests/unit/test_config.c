@@ -147,6 +147,39 @@ static void test_errors(void)
 	}
 }
 
+static void test_proxy_keys(void)
+{
+	struct sg_config cfg;
+	struct sg_settings s;
+	char err[SG_ERR_LEN * 2];
+
+	ASSERT_EQ(load_text(&cfg, "proxy = yes\nproxy_workers = 4\nuplink = eth0 bond*\n"
+			    "steer_mark = 0x10\nroute_table = 100\nfail_mode = closed\n"
+			    "connect_timeout = 5s\n", err, sizeof(err)), 0, "proxy: keys load");
+	ASSERT_EQ(cfg.proxy, 1, "proxy: on");
+	ASSERT_EQ(cfg.proxy_workers, 4, "proxy: 4 workers");
+	ASSERT_EQ(cfg.n_uplinks, 2, "proxy: two uplink patterns");
+	ASSERT_EQ(cfg.steer_mark, 0x10, "proxy: hex mark");
+	ASSERT_EQ(cfg.route_table, 100, "proxy: table");
+	ASSERT_EQ(cfg.fail_mode, SG_FAIL_CLOSED, "proxy: fail closed");
+	sg_config_to_settings(&cfg, &s);
+	ASSERT_EQ(s.steer_mark, 0x10, "proxy: settings carry the mark");
+	ASSERT_EQ(s.fail_mode, SG_FAIL_CLOSED, "proxy: settings carry the fail mode");
+	ASSERT_EQ(load_text(&cfg, "proxy = no\n", err, sizeof(err)), 0, "proxy: off loads");
+	sg_config_to_settings(&cfg, &s);
+	ASSERT_EQ(s.steer_mark, 0, "proxy: off means no steering mark");
+	ASSERT_EQ(load_text(&cfg, "route_table = 254\n", err, sizeof(err)), -1,
+		  "proxy: the main table is refused");
+	ASSERT_CONTAINS(err, "kernel's own", "proxy: table error says why");
+	ASSERT_EQ(load_text(&cfg, "steer_mark = 0\n", err, sizeof(err)), -1, "proxy: mark 0 refused");
+	ASSERT_EQ(load_text(&cfg, "fail_mode = maybe\n", err, sizeof(err)), -1, "proxy: bad fail mode");
+	ASSERT_CONTAINS(err, "open|closed", "proxy: fail mode error lists the modes");
+	ASSERT_EQ(load_text(&cfg, "proxy_workers = 65\n", err, sizeof(err)), -1,
+		  "proxy: more workers than the SOCKMAP holds");
+	ASSERT_EQ(load_text(&cfg, "attach = uplink\n", err, sizeof(err)), -1,
+		  "proxy: uplink is not an attach mode for VM interfaces");
+}
+
 static void test_overrides(void)
 {
 	struct sg_config cfg;
@@ -167,5 +200,6 @@ int main(void)
 	test_file();
 	test_errors();
 	test_overrides();
+	test_proxy_keys();
 	return test_exit_status();
 }
