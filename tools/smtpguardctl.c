@@ -40,6 +40,7 @@ static const char usage_text[] =
 "  unblock ADDR\n"
 "  stats\n"
 "  top [--by syns|drops] [-n N]\n"
+"  fail-mode [open|closed]                    scan flows while the proxy is down\n"
 "--root: the bpffs root smtpguardd pins its maps in (default " DEFAULT_ROOT ")\n";
 
 static int usage_error(const char *fmt, const char *arg)
@@ -544,6 +545,52 @@ static int cmd_stats(struct ctl *ctl, int argc, char **argv, int first)
 	return 0;
 }
 
+/* The fail mode of scan flows while no proxy listener is registered; the
+ * daemon's config sets it again at its next start. */
+static int cmd_fail_mode(struct ctl *ctl, int argc, char **argv, int first)
+{
+	struct sg_settings s;
+	const char *mode;
+	__u32 zero = 0;
+	int ret, v;
+
+	if (!positional_arg(argc, argv, first, 0)) {
+		ret = parse_opts(argc, argv, first, NULL, 0, 0, "fail-mode [open|closed]");
+		if (ret)
+			return ret;
+		ret = open_maps(ctl);
+		if (ret)
+			return ret;
+		if (bpf_map_lookup_elem(ctl->maps.settings, &zero, &s)) {
+			sg_err("reading the settings at %s failed", ctl->root);
+			return 1;
+		}
+		printf(ctl->json ? "{\"fail_mode\":\"%s\"}\n" : "%s\n",
+		       s.fail_mode == SG_FAIL_CLOSED ? "closed" : "open");
+		return 0;
+	}
+	ret = parse_opts(argc, argv, first, NULL, 0, 1, "fail-mode [open|closed]");
+	if (ret)
+		return ret;
+	mode = positional_arg(argc, argv, first, 0);
+	v = !strcmp(mode, "open") ? SG_FAIL_OPEN : !strcmp(mode, "closed") ? SG_FAIL_CLOSED : -1;
+	if (v < 0)
+		return usage_error("fail mode '%s' is not one of open|closed", mode);
+	ret = open_maps(ctl);
+	if (ret)
+		return ret;
+	if (bpf_map_lookup_elem(ctl->maps.settings, &zero, &s)) {
+		sg_err("reading the settings at %s failed", ctl->root);
+		return 1;
+	}
+	s.fail_mode = (__u8)v;
+	if (bpf_map_update_elem(ctl->maps.settings, &zero, &s, BPF_ANY)) {
+		sg_err("writing the settings at %s failed: %s", ctl->root, strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
 struct top_row {
 	struct sg_src_key key;
 	struct sg_src_state st;
@@ -649,6 +696,7 @@ static const struct command commands[] = {
 	{ "unblock", NULL, cmd_unblock },
 	{ "stats", NULL, cmd_stats },
 	{ "top", NULL, cmd_top },
+	{ "fail-mode", NULL, cmd_fail_mode },
 };
 
 int main(int argc, char **argv)

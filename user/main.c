@@ -215,6 +215,12 @@ static int parse_args(int argc, char **argv, struct sg_config *cfg, int *detach,
 			return 2;
 		}
 	}
+	if (cfg->proxy && cfg->attach_mode == SG_ATTACH_XDP) {
+		sg_err("%s: proxy = yes needs attach = tc: XDP cannot hand a packet to a "
+		       "socket, so scan flows would never reach the proxy",
+		       config_path ? config_path : "--set");
+		return 2;
+	}
 	return 0;
 }
 

@@ -66,6 +66,16 @@ check_refused "fail-closed-refuses" vm1 "$MX4"
 check_le "$MAIL_MS" 2500 "fail-closed-refuses-at-once"
 check_gt "$(stat_get main fail_closed)" "${fc0:-0}" "fail-closed-counted"
 
+# --- the fail mode changed at run time with smtpguardctl
+check_eq "$(lab_ctl main fail-mode)" closed "fail-mode-shows-closed"
+lab_ctl main fail-mode open || fail fail-mode-set "exit $?"
+check_eq "$(lab_ctl main fail-mode)" open "fail-mode-set-open"
+fo0=$(stat_get main fail_open)
+check_delivered "fail-mode-open-at-run-time-delivers" vm1 "$MX4"
+check_gt "$(stat_get main fail_open)" "${fo0:-0}" "fail-mode-open-at-run-time-counted"
+lab_ctl main fail-mode sideways 2>/dev/null
+check_eq "$?" 2 "fail-mode-bad-value-exit-2"
+
 # --- the MX unreachable: the VM gets a 421 from the proxy, not a hang
 lab_start_smtpguardd main default_action=scan proxy=yes proxy_workers=1 uplink=uplink0 \
 	connect_timeout=2s || e2e_abort "smtpguardd did not restart"
