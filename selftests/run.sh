@@ -38,9 +38,11 @@ summary=$(mktemp)
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-for t in "$build"/selftests/test_parse "$build"/selftests/test_config \
-	 "$build"/asan/selftests/test_*; do
-	[ -x "$t" ] && run_one "unit ${t#$build/}" 60s "$t"
+for src in "$here"/unit/test_*.c; do
+	t=$(basename "$src" .c)
+	for bin in "$build/selftests/$t" "$build/asan/selftests/$t"; do
+		[ -x "$bin" ] && run_one "unit ${bin#$build/}" 60s "$bin"
+	done
 done
 for bucket in lockfree locked; do
 	t="$build"/selftests/test_classifier

@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* smtp.c - SMTP wire parsers for the relay (see smtp.h). */
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+#include "smtp.h"
+
+enum smtp_line_result smtp_next_line(const char *buf, size_t n, size_t max, size_t *len)
+{
+	size_t limit = n < max ? n : max;
+	const char *lf = memchr(buf, '\n', limit);
+
+	if (lf) {
+		*len = (size_t)(lf - buf) + 1;
+		return SMTP_LINE_OK;
+	}
+	return n >= max ? SMTP_LINE_TOO_LONG : SMTP_LINE_NONE;
+}
+
+static const struct {
+	const char *name;
+	enum smtp_verb verb;
+} verbs[] = {
+	{ "HELO", SMTP_HELO }, { "EHLO", SMTP_EHLO }, { "MAIL", SMTP_MAIL },
+	{ "RCPT", SMTP_RCPT }, { "DATA", SMTP_DATA }, { "BDAT", SMTP_BDAT },
+	{ "RSET", SMTP_RSET }, { "NOOP", SMTP_NOOP }, { "QUIT", SMTP_QUIT },
+	{ "VRFY", SMTP_VRFY }, { "EXPN", SMTP_EXPN }, { "HELP", SMTP_HELP },
+	{ "STARTTLS", SMTP_STARTTLS }, { "AUTH", SMTP_AUTH },
+};
+
+enum smtp_verb smtp_verb_of(const char *line, size_t len)
+{
+	size_t w = 0;
+
+	while (w < len && line[w] != ' ' && line[w] != '\r' && line[w] != '\n')
+		w++;
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strlen(verbs[i].name) == w && strncasecmp(line, verbs[i].name, w) == 0)
+			return verbs[i].verb;
+	return SMTP_UNKNOWN;
+}
+
+const char *smtp_verb_name(enum smtp_verb verb)
+{
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (verbs[i].verb == verb)
+			return verbs[i].name;
+	return "unknown";
+}
+
+/* One reply line at buf: its code, whether more lines follow. */
+static enum smtp_reply_result reply_line(const char *buf, size_t len, int *code, int *more)
+{
+	if (len < 4 || !isdigit((unsigned char)buf[0]) || !isdigit((unsigned char)buf[1]) ||
+	    !isdigit((unsigned char)buf[2]) || buf[0] < '2' || buf[0] > '5')
+		return SMTP_REPLY_MALFORMED;
+	*code = (buf[0] - '0') * 100 + (buf[1] - '0') * 10 + (buf[2] - '0');
+	/* "250\r\n" is a complete last line too */
+	if (buf[3] == '\r' || buf[3] == '\n') {
+		*more = 0;
+		return SMTP_REPLY_OK;
+	}
+	if (buf[3] != ' ' && buf[3] != '-')
+		return SMTP_REPLY_MALFORMED;
+	*more = buf[3] == '-';
+	return SMTP_REPLY_OK;
+}
+
+enum smtp_reply_result smtp_next_reply(const char *buf, size_t n, size_t max_line,
+				       struct smtp_reply *reply)
+{
+	size_t off = 0;
+	int first_code = 0, lines = 0;
+
+	for (;;) {
+		size_t len;
+		int code, more;
+		enum smtp_reply_result r;
+
+		switch (smtp_next_line(buf + off, n - off, max_line, &len)) {
+		case SMTP_LINE_NONE:
+			return SMTP_REPLY_NONE;
+		case SMTP_LINE_TOO_LONG:
+			return SMTP_REPLY_TOO_LONG;
+		case SMTP_LINE_OK:
+			break;
+		}
+		r = reply_line(buf + off, len, &code, &more);
+		if (r != SMTP_REPLY_OK)
+			return r;
+		if (lines && code != first_code)
+			return SMTP_REPLY_MALFORMED;
+		first_code = code;
+		lines++;
+		off += len;
+		if (!more) {
+			reply->code = code;
+			reply->len = off;
+			reply->lines = lines;
+			return SMTP_REPLY_OK;
+		}
+	}
+}
+
+/* Where the line break before position p starts ("\r\n" or a bare "\n"). */
+static size_t break_start(const char *buf, size_t p)
+{
+	return p >= 2 && buf[p - 2] == '\r' ? p - 2 : p - 1;
+}
+
+enum smtp_data_result smtp_data_scan(const char *buf, size_t n, int at_body_start,
+				     size_t *body)
+{
+	for (size_t p = 0; p < n; p++) {
+		int line_start = p == 0 ? at_body_start : buf[p - 1] == '\n';
+		int crlf_before = p == 0 || (p >= 2 && buf[p - 2] == '\r');
+		size_t left = n - p;
+
+		if (buf[p] == '.' && line_start) {
+			if (left < 3 && (left == 1 || buf[p + 1] == '\r')) {
+				/* "." or ".\r" at a line start: undecided; hold it with
+				 * the line break before it */
+				*body = p == 0 ? 0 : break_start(buf, p);
+				return SMTP_DATA_MORE;
+			}
+			if (buf[p + 1] == '\r' && buf[p + 2] == '\n') {
+				*body = p;
+				return crlf_before ? SMTP_DATA_END : SMTP_DATA_SMUGGLE;
+			}
+			if (buf[p + 1] == '\n') {
+				*body = p;	/* ".<LF>": an end only for a lenient MX */
+				return SMTP_DATA_SMUGGLE;
+			}
+		}
+		if (buf[p] == '\r' && left >= 3 && buf[p + 1] == '.' && buf[p + 2] == '\r' &&
+		    !(p == 0 ? at_body_start : buf[p - 1] == '\n')) {
+			*body = p;	/* "<CR>.<CR>" */
+			return SMTP_DATA_SMUGGLE;
+		}
+	}
+	/* a trailing "\r", "\r\n" or "\n" may begin the end: hold it back, so
+	 * that every later call sees a line's break together with what follows */
+	if (n >= 2 && buf[n - 2] == '\r' && buf[n - 1] == '\n')
+		*body = n - 2;
+	else if (n >= 1 && (buf[n - 1] == '\r' || buf[n - 1] == '\n'))
+		*body = n - 1;
+	else
+		*body = n;
+	return SMTP_DATA_MORE;
+}
+
+size_t smtp_ehlo_remove(char *reply, size_t len, const char *const *keywords, int n)
+{
+	size_t in = 0, out = 0, last_start = 0;
+	int first = 1;
+
+	while (in < len) {
+		const char *lf = memchr(reply + in, '\n', len - in);
+		size_t line_len = lf ? (size_t)(lf - (reply + in)) + 1 : len - in;
+		int drop = 0;
+
+		if (!first && line_len > 4) {
+			const char *kw = reply + in + 4;
+			size_t kw_len = 0;
+
+			while (4 + kw_len < line_len && kw[kw_len] != ' ' && kw[kw_len] != '\r' &&
+			       kw[kw_len] != '\n')
+				kw_len++;
+			for (int k = 0; k < n; k++)
+				if (strlen(keywords[k]) == kw_len &&
+				    strncasecmp(kw, keywords[k], kw_len) == 0)
+					drop = 1;
+		}
+		if (!drop) {
+			memmove(reply + out, reply + in, line_len);
+			last_start = out;
+			out += line_len;
+		}
+		first = 0;
+		in += line_len;
+	}
+	/* the separator: "-" on every line but the last */
+	for (size_t p = 0; p < out;) {
+		const char *lf = memchr(reply + p, '\n', out - p);
+		size_t line_len = lf ? (size_t)(lf - (reply + p)) + 1 : out - p;
+
+		if (line_len > 3 && (reply[p + 3] == ' ' || reply[p + 3] == '-'))
+			reply[p + 3] = p == last_start ? ' ' : '-';
+		p += line_len;
+	}
+	return out;
+}

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* test_smtp.c - the SMTP wire parsers: command lines and verbs, replies,
+ * the end of DATA (and the ends a lenient MX might see: SMTP smuggling), and
+ * EHLO extensions removed. */
+#include <stdlib.h>
+#include "smtp.h"
+#include "test.h"
+
+#define S(x) x, sizeof(x) - 1
+
+static void test_lines(void)
+{
+	size_t len;
+
+	ASSERT_EQ(smtp_next_line(S("EHLO vm\r\nMAIL"), 512, &len), SMTP_LINE_OK, "line: first line found");
+	ASSERT_EQ(len, 9, "line: its length includes CRLF");
+	ASSERT_EQ(smtp_next_line(S("EHLO vm"), 512, &len), SMTP_LINE_NONE, "line: incomplete line waits");
+	ASSERT_EQ(smtp_next_line(S("EHLO vm\n"), 512, &len), SMTP_LINE_OK, "line: bare LF ends a line");
+	ASSERT_EQ(smtp_next_line(S("0123456789"), 10, &len), SMTP_LINE_TOO_LONG, "line: no LF within max is too long");
+	ASSERT_EQ(smtp_next_line(S("012345678\n"), 10, &len), SMTP_LINE_OK, "line: LF at max is fine");
+	ASSERT_EQ(smtp_verb_of(S("ehlo vm.example\r\n")), SMTP_EHLO, "verb: lower-case ehlo");
+	ASSERT_EQ(smtp_verb_of(S("MAIL FROM:<a@b>\r\n")), SMTP_MAIL, "verb: MAIL");
+	ASSERT_EQ(smtp_verb_of(S("DATA\r\n")), SMTP_DATA, "verb: DATA");
+	ASSERT_EQ(smtp_verb_of(S("STARTTLS\r\n")), SMTP_STARTTLS, "verb: STARTTLS");
+	ASSERT_EQ(smtp_verb_of(S("DATAX\r\n")), SMTP_UNKNOWN, "verb: DATAX is not DATA");
+	ASSERT_EQ(smtp_verb_of(S("XCLIENT ADDR=1\r\n")), SMTP_UNKNOWN, "verb: unknown verbs are unknown");
+	ASSERT_EQ(smtp_verb_of(S("")), SMTP_UNKNOWN, "verb: empty line");
+}
+
+static void test_replies(void)
+{
+	struct smtp_reply r;
+
+	ASSERT_EQ(smtp_next_reply(S("220 mx ESMTP\r\n"), 512, &r), SMTP_REPLY_OK, "reply: one line");
+	ASSERT_EQ(r.code, 220, "reply: code 220");
+	ASSERT_EQ(r.lines, 1, "reply: one line counted");
+	ASSERT_EQ(smtp_next_reply(S("250-mx\r\n250-PIPELINING\r\n250 SIZE 1000\r\n354"), 512, &r),
+		  SMTP_REPLY_OK, "reply: multi-line");
+	ASSERT_EQ(r.lines, 3, "reply: three lines");
+	ASSERT_EQ(r.len, 39, "reply: length of the three lines only");
+	ASSERT_EQ(smtp_next_reply(S("250-mx\r\n250-PIPE"), 512, &r), SMTP_REPLY_NONE,
+		  "reply: incomplete multi-line waits");
+	ASSERT_EQ(smtp_next_reply(S("250-mx\r\n251 x\r\n"), 512, &r), SMTP_REPLY_MALFORMED,
+		  "reply: codes that differ are malformed");
+	ASSERT_EQ(smtp_next_reply(S("25 x\r\n"), 512, &r), SMTP_REPLY_MALFORMED, "reply: two digits");
+	ASSERT_EQ(smtp_next_reply(S("250x\r\n"), 512, &r), SMTP_REPLY_MALFORMED, "reply: bad separator");
+	ASSERT_EQ(smtp_next_reply(S("650 x\r\n"), 512, &r), SMTP_REPLY_MALFORMED, "reply: 6xx");
+	ASSERT_EQ(smtp_next_reply(S("250\r\n"), 512, &r), SMTP_REPLY_OK, "reply: bare code line");
+	ASSERT_EQ(smtp_next_reply(S("250 aaaaaaaaaaaaaaaa"), 10, &r), SMTP_REPLY_TOO_LONG,
+		  "reply: over-long line");
+}
+
+static void test_data(void)
+{
+	size_t body;
+
+	ASSERT_EQ(smtp_data_scan(S("Subject: x\r\n\r\nhello\r\n.\r\nQUIT\r\n"), 1, &body),
+		  SMTP_DATA_END, "data: end found");
+	ASSERT_EQ(body, 21, "data: body ends before the dot");
+	ASSERT_EQ(smtp_data_scan(S(".\r\n"), 1, &body), SMTP_DATA_END, "data: empty body");
+	ASSERT_EQ(body, 0, "data: empty body has no bytes");
+	ASSERT_EQ(smtp_data_scan(S("a\r\n..\r\nb\r\n"), 1, &body), SMTP_DATA_MORE,
+		  "data: a stuffed dot is not the end");
+	ASSERT_EQ(body, 8, "data: the trailing CRLF is held back");
+	ASSERT_EQ(smtp_data_scan(S("hello\r\n."), 0, &body), SMTP_DATA_MORE, "data: dot at the chunk end waits");
+	ASSERT_EQ(body, 5, "data: the CRLF before the dot is held with it");
+	ASSERT_EQ(smtp_data_scan(S("\r\n.\r\n"), 0, &body), SMTP_DATA_END, "data: end after held bytes");
+	ASSERT_EQ(body, 2, "data: the held CRLF is body");
+	ASSERT_EQ(smtp_data_scan(S("hello\r"), 0, &body), SMTP_DATA_MORE, "data: trailing CR waits");
+	ASSERT_EQ(body, 5, "data: trailing CR held");
+	ASSERT_EQ(smtp_data_scan(S("a.b\r\nc"), 1, &body), SMTP_DATA_MORE, "data: a dot mid-line is body");
+	ASSERT_EQ(body, 6, "data: all of it may go");
+	/* SMTP smuggling: ends that some MX accept and the proxy must not miss */
+	ASSERT_EQ(smtp_data_scan(S("hello\n.\r\nMAIL FROM:<x>\r\n"), 1, &body), SMTP_DATA_SMUGGLE,
+		  "data: <LF>.<CR><LF> is refused");
+	ASSERT_EQ(smtp_data_scan(S("hello\r\n.\nMAIL"), 1, &body), SMTP_DATA_SMUGGLE,
+		  "data: <CR><LF>.<LF> is refused");
+	ASSERT_EQ(smtp_data_scan(S("hello\r.\rMAIL"), 1, &body), SMTP_DATA_SMUGGLE,
+		  "data: <CR>.<CR> is refused");
+	ASSERT_EQ(smtp_data_scan(S("\n.\r\n"), 0, &body), SMTP_DATA_SMUGGLE,
+		  "data: a held bare LF before the dot is refused");
+}
+
+/* Every split of a message into two chunks finds the same end. */
+static void test_data_splits(void)
+{
+	static const char msg[] = "From: a\r\n\r\nline .one\r\n..stuffed\r\n.\r\nQUIT\r\n";
+	size_t n = sizeof(msg) - 1, want = 33;
+	int all_ok = 1;
+
+	for (size_t cut = 0; cut <= n; cut++) {
+		size_t sent = 0, body, held_from;
+		char buf[128];
+		enum smtp_data_result r;
+
+		r = smtp_data_scan(msg, cut, 1, &body);
+		if (r != SMTP_DATA_MORE) {
+			all_ok &= r == SMTP_DATA_END && body == want && cut >= want + 3;
+			continue;
+		}
+		sent = body;
+		held_from = body;
+		memcpy(buf, msg + held_from, n - held_from);
+		r = smtp_data_scan(buf, n - held_from, sent == 0, &body);
+		all_ok &= r == SMTP_DATA_END && sent + body == want;
+	}
+	ASSERT_TRUE(all_ok, "data: every two-chunk split finds the end at byte 33");
+}
+
+static void test_ehlo(void)
+{
+	static const char *const drop[] = { "CHUNKING", "STARTTLS" };
+	char r1[] = "250-mx.example\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 STARTTLS\r\n";
+	char r2[] = "250-mx.example\r\n250-chunking\r\n250 8BITMIME\r\n";
+	char r3[] = "250 mx.example\r\n";
+	size_t n;
+
+	n = smtp_ehlo_remove(r1, strlen(r1), drop, 2);
+	r1[n] = 0;
+	ASSERT_STREQ(r1, "250-mx.example\r\n250 PIPELINING\r\n", "ehlo: last kept line gets '250 '");
+	n = smtp_ehlo_remove(r2, strlen(r2), drop, 2);
+	r2[n] = 0;
+	ASSERT_STREQ(r2, "250-mx.example\r\n250 8BITMIME\r\n", "ehlo: keywords are case-insensitive");
+	n = smtp_ehlo_remove(r3, strlen(r3), drop, 2);
+	r3[n] = 0;
+	ASSERT_STREQ(r3, "250 mx.example\r\n", "ehlo: a one-line reply is kept");
+}
+
+int main(void)
+{
+	test_lines();
+	test_replies();
+	test_data();
+	test_data_splits();
+	test_ehlo();
+	return test_exit_status();
+}
