@@ -38,6 +38,12 @@ void sg_config_defaults(struct sg_config *cfg)
 	cfg->route_table = 5347;
 	cfg->fail_mode = SG_FAIL_OPEN;
 	cfg->connect_timeout_ns = 30ULL * 1000000000ULL;
+	cfg->smtp_line_limit = 2048;
+	cfg->smtp_command_limit = 1000;
+	cfg->smtp_recipient_limit = 1000;
+	cfg->smtp_message_size_limit = 52428800;
+	cfg->smtp_idle_timeout_ns = 300ULL * 1000000000ULL;
+	cfg->smtp_session_timeout_ns = 3600ULL * 1000000000ULL;
 }
 
 typedef int (*sg_key_setter)(struct sg_config *cfg, char *value, char *err, size_t errlen);
@@ -278,6 +284,60 @@ static int set_gc_interval(struct sg_config *cfg, char *value, char *err, size_t
 	return sg_parse_duration(value, &cfg->gc_interval_ns, err, errlen);
 }
 
+static int set_u32_range(uint32_t *field, const char *value, uint64_t min, uint64_t max,
+			 char *err, size_t errlen)
+{
+	uint64_t v;
+
+	if (sg_parse_uint(value, min, max, &v, err, errlen))
+		return -1;
+	*field = (uint32_t)v;
+	return 0;
+}
+
+static int set_smtp_line_limit(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	/* RFC 5321 wants 512 for a command line; the relay's buffers hold 4000 */
+	return set_u32_range(&cfg->smtp_line_limit, value, 512, 4000, err, errlen);
+}
+
+static int set_smtp_command_limit(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	return set_u32_range(&cfg->smtp_command_limit, value, 10, 1000000, err, errlen);
+}
+
+static int set_smtp_recipient_limit(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	return set_u32_range(&cfg->smtp_recipient_limit, value, 1, 100000, err, errlen);
+}
+
+static int set_smtp_message_size_limit(struct sg_config *cfg, char *value, char *err,
+				       size_t errlen)
+{
+	return sg_parse_uint(value, 1024, 1ULL << 40, &cfg->smtp_message_size_limit, err, errlen);
+}
+
+static int set_smtp_idle_timeout(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	return sg_parse_duration(value, &cfg->smtp_idle_timeout_ns, err, errlen);
+}
+
+static int set_smtp_session_timeout(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	return sg_parse_duration(value, &cfg->smtp_session_timeout_ns, err, errlen);
+}
+
+static int set_scan_patterns(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	if (value[0] != '/' || strlen(value) >= sizeof(cfg->scan_patterns)) {
+		snprintf(err, errlen, "'%s' is not an absolute path of at most %zu characters",
+			 value, sizeof(cfg->scan_patterns) - 1);
+		return -1;
+	}
+	snprintf(cfg->scan_patterns, sizeof(cfg->scan_patterns), "%s", value);
+	return 0;
+}
+
 static const struct {
 	const char *key;
 	sg_key_setter set;
@@ -305,6 +365,13 @@ static const struct {
 	{ "route_table", set_route_table },
 	{ "fail_mode", set_fail_mode },
 	{ "connect_timeout", set_connect_timeout },
+	{ "smtp_line_limit", set_smtp_line_limit },
+	{ "smtp_command_limit", set_smtp_command_limit },
+	{ "smtp_recipient_limit", set_smtp_recipient_limit },
+	{ "smtp_message_size_limit", set_smtp_message_size_limit },
+	{ "smtp_idle_timeout", set_smtp_idle_timeout },
+	{ "smtp_session_timeout", set_smtp_session_timeout },
+	{ "scan_patterns", set_scan_patterns },
 };
 
 static char *trim(char *s)

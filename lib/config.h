@@ -44,6 +44,14 @@ struct sg_config {
 	uint32_t route_table;
 	int fail_mode;			/* enum sg_fail_mode */
 	uint64_t connect_timeout_ns;
+	/* the SMTP relay's limits and scanner */
+	uint32_t smtp_line_limit;
+	uint32_t smtp_command_limit;
+	uint32_t smtp_recipient_limit;
+	uint64_t smtp_message_size_limit;
+	uint64_t smtp_idle_timeout_ns;
+	uint64_t smtp_session_timeout_ns;
+	char scan_patterns[SG_PATH_LEN];	/* empty: no pattern rules */
 };
 
 void sg_config_defaults(struct sg_config *cfg);

@@ -16,35 +16,14 @@
 #include "log.h"
 #include "parse.h"
 #include "proxy.h"
+#include "scanner.h"
+#include "session.h"
 
 #define SG_RELAY_BUF	16384	/* per direction: two per session */
 #define SG_LISTEN_BACKLOG 4096
 #define SG_MAX_EVENTS	64
 
 enum side { SIDE_VM = 0, SIDE_MX = 1 };
-
-struct endpoint {
-	struct session *s;
-	enum side side;
-};
-
-/* Bytes read from one side, waiting to be written to the other. */
-struct pipe_buf {
-	char data[SG_RELAY_BUF];
-	size_t head, tail;	/* data[head..tail) pending */
-	int eof;		/* the reading side closed its half */
-	int shut;		/* the writing side's half is shut */
-};
-
-struct session {
-	int fd[2];
-	struct endpoint ep[2];
-	struct pipe_buf to_mx, to_vm;
-	int connecting;
-	int closed;		/* ended; freed once the current event batch is done */
-	uint64_t connect_deadline_ns;
-	struct session *prev, *next;	/* the worker's list, for timeouts */
-};
 
 struct worker {
 	struct sg_proxy *proxy;
@@ -61,6 +40,7 @@ struct worker {
 
 struct sg_proxy {
 	struct sg_config cfg;
+	struct sg_patterns *patterns;
 	int listeners_map;
 	int n;
 	struct worker *workers;
@@ -152,61 +132,12 @@ static void reap_closed(struct worker *w)
 	}
 }
 
-/* Moves what it can from src into buf and from buf into dst. Returns -1
- * when the session must end (an error on either side). */
-static int pump(int src, int dst, struct pipe_buf *b)
-{
-	for (;;) {
-		int progress = 0;
-
-		if (!b->eof && b->tail < sizeof(b->data)) {
-			ssize_t n = read(src, b->data + b->tail, sizeof(b->data) - b->tail);
-
-			if (n > 0) {
-				b->tail += (size_t)n;
-				progress = 1;
-			} else if (n == 0) {
-				b->eof = 1;
-			} else if (errno != EAGAIN && errno != EINTR) {
-				return -1;
-			}
-		}
-		if (b->head < b->tail) {
-			ssize_t n = send(dst, b->data + b->head, b->tail - b->head, MSG_NOSIGNAL);
-
-			if (n > 0) {
-				b->head += (size_t)n;
-				progress = 1;
-				if (b->head == b->tail)
-					b->head = b->tail = 0;
-			} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-				return -1;
-			}
-		}
-		if (b->eof && b->head == b->tail && !b->shut) {
-			shutdown(dst, SHUT_WR);	/* pass the half-close on, all bytes sent */
-			b->shut = 1;
-		}
-		if (!progress)
-			return 0;
-	}
-}
-
-static uint32_t interest(const struct pipe_buf *in, const struct pipe_buf *out)
-{
-	uint32_t ev = 0;
-
-	if (!in->eof && in->tail < sizeof(in->data))
-		ev |= EPOLLIN;
-	if (out->head < out->tail)
-		ev |= EPOLLOUT;
-	return ev | EPOLLRDHUP;
-}
-
 static void session_update(struct worker *w, struct session *s)
 {
-	ep_ctl(w, EPOLL_CTL_MOD, s->fd[SIDE_VM], interest(&s->to_mx, &s->to_vm), &s->ep[SIDE_VM]);
-	ep_ctl(w, EPOLL_CTL_MOD, s->fd[SIDE_MX], interest(&s->to_vm, &s->to_mx), &s->ep[SIDE_MX]);
+	ep_ctl(w, EPOLL_CTL_MOD, s->fd[SIDE_VM], relay_interest(s, SIDE_VM), &s->ep[SIDE_VM]);
+	if (s->fd[SIDE_MX] >= 0)
+		ep_ctl(w, EPOLL_CTL_MOD, s->fd[SIDE_MX], relay_interest(s, SIDE_MX),
+		       &s->ep[SIDE_MX]);
 }
 
 /* The MX could not be reached: the VM's MTA gets a temporary failure and
@@ -222,6 +153,8 @@ static void session_tempfail(struct worker *w, struct session *s, const char *wh
 	session_free(w, s);
 }
 
+static void session_run(struct worker *w, struct session *s);
+
 static void session_connected(struct worker *w, struct session *s)
 {
 	int err = 0;
@@ -232,10 +165,21 @@ static void session_connected(struct worker *w, struct session *s)
 		return;
 	}
 	s->connecting = 0;
+	relay_start(s);
+	session_run(w, s);
+}
+
+static void session_run(struct worker *w, struct session *s)
+{
+	s->last_active_ns = sg_now_ns();
+	if (relay_run(s) == RELAY_END) {
+		session_free(w, s);
+		return;
+	}
 	session_update(w, s);
 }
 
-static void session_event(struct worker *w, struct endpoint *ep, uint32_t events)
+static void session_event(struct worker *w, struct session_ep *ep, uint32_t events)
 {
 	struct session *s = ep->s;
 
@@ -248,13 +192,7 @@ static void session_event(struct worker *w, struct endpoint *ep, uint32_t events
 			session_free(w, s);	/* the VM gave up before the MX answered */
 		return;
 	}
-	if (pump(s->fd[SIDE_VM], s->fd[SIDE_MX], &s->to_mx) ||
-	    pump(s->fd[SIDE_MX], s->fd[SIDE_VM], &s->to_vm) ||
-	    (s->to_mx.shut && s->to_vm.shut)) {
-		session_free(w, s);
-		return;
-	}
-	session_update(w, s);
+	session_run(w, s);
 }
 
 static void format_addr(const struct sockaddr_storage *ss, char *buf, size_t len)
@@ -341,8 +279,15 @@ static void accept_sessions(struct worker *w, int listen_fd)
 		}
 		s->fd[SIDE_VM] = fd;
 		s->fd[SIDE_MX] = connect_upstream(&vm, vm_len, &mx, mx_len);
-		s->ep[SIDE_VM] = (struct endpoint){ s, SIDE_VM };
-		s->ep[SIDE_MX] = (struct endpoint){ s, SIDE_MX };
+		s->ep[SIDE_VM] = (struct session_ep){ s, SIDE_VM };
+		s->ep[SIDE_MX] = (struct session_ep){ s, SIDE_MX };
+		s->cfg = &w->proxy->cfg;
+		s->patterns = w->proxy->patterns;
+		s->vm_addr = vm;
+		s->mx_addr = mx;
+		snprintf(s->vm_name, sizeof(s->vm_name), "%s", vm_s);
+		snprintf(s->mx_name, sizeof(s->mx_name), "%s", mx_s);
+		s->started_ns = s->last_active_ns = sg_now_ns();
 		s->next = w->sessions;
 		if (w->sessions)
 			w->sessions->prev = s;
@@ -361,15 +306,31 @@ static void accept_sessions(struct worker *w, int listen_fd)
 	}
 }
 
-static void expire_connects(struct worker *w)
+/* The worker's 1 s tick: connects, idle sessions and long sessions. */
+static void expire_sessions(struct worker *w)
 {
+	const struct sg_config *cfg = &w->proxy->cfg;
 	uint64_t now = sg_now_ns();
 	struct session *s = w->sessions, *next;
 
 	for (; s; s = next) {
 		next = s->next;
-		if (s->connecting && now > s->connect_deadline_ns)
-			session_tempfail(w, s, "connection timed out");
+		if (s->connecting) {
+			if (now > s->connect_deadline_ns)
+				session_tempfail(w, s, "connection timed out");
+			continue;
+		}
+		if (now - s->last_active_ns > cfg->smtp_idle_timeout_ns ||
+		    now - s->started_ns > cfg->smtp_session_timeout_ns) {
+			static const char msg[] = "421 4.4.2 smtpguard: session timed out\r\n";
+
+			sg_info("session %s -> %s: %s timeout", s->vm_name, s->mx_name,
+				now - s->last_active_ns > cfg->smtp_idle_timeout_ns ? "idle" :
+				"session");
+			if (send(s->fd[SIDE_VM], msg, sizeof(msg) - 1, MSG_NOSIGNAL) < 0)
+				sg_debug("telling the VM about the timeout failed");
+			session_free(w, s);
+		}
 	}
 }
 
@@ -394,7 +355,7 @@ static void *worker_main(void *arg)
 				uint64_t ticks;
 
 				if (read(w->timer_fd, &ticks, sizeof(ticks)) > 0)
-					expire_connects(w);
+					expire_sessions(w);
 			} else if (p == &w->listen_fd[0] || p == &w->listen_fd[1]) {
 				accept_sessions(w, *(int *)p);
 			} else {
@@ -479,6 +440,18 @@ struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_map
 	if (!proxy)
 		return NULL;
 	proxy->cfg = *cfg;
+	if (cfg->scan_patterns[0]) {
+		char err[SG_ERR_LEN * 2];
+
+		proxy->patterns = sg_patterns_load(cfg->scan_patterns, err, sizeof(err));
+		if (!proxy->patterns) {
+			sg_err("%s", err);
+			free(proxy);
+			return NULL;
+		}
+		sg_info("scanner: %d pattern rule(s) from %s", sg_patterns_count(proxy->patterns),
+			cfg->scan_patterns);
+	}
 	proxy->listeners_map = maps->listeners;
 	proxy->n = cfg->proxy_workers ? cfg->proxy_workers :
 		   (int)(cores > 0 ? (cores > SG_MAX_WORKERS ? SG_MAX_WORKERS : cores) : 1);
@@ -519,5 +492,6 @@ void sg_proxy_stop(struct sg_proxy *proxy)
 	for (int i = 0; proxy->workers && i < proxy->n; i++)
 		worker_close(&proxy->workers[i]);
 	free(proxy->workers);
+	sg_patterns_free(proxy->patterns);
 	free(proxy);
 }

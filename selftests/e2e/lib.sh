@@ -237,10 +237,10 @@ show_get() {
 E2E_MAIL_SEQ=0
 
 # send_mail NODE SERVER [PORT [TIMEOUT_S]]: one message with swaks from NODE
-# to u@example.net via SERVER (an address). Sets MAIL_TOKEN (in the subject),
+# to u@example.net via SERVER (an address); more arguments go to swaks. Sets MAIL_TOKEN (in the subject),
 # MAIL_OUT (swaks's transcript), MAIL_MS (duration); returns swaks's status.
 send_mail() {
-	local node=$1 server=$2 port=${3:-25} to=${4:-5} t0 rc fam=()
+	local node=$1 server=$2 port=${3:-25} to=${4:-5} t0 rc fam=() extra=("${@:5}")
 	E2E_MAIL_SEQ=$((E2E_MAIL_SEQ + 1))
 	MAIL_TOKEN="sgt-$E2E_NAME-$$-$E2E_MAIL_SEQ-$RANDOM"
 	case $server in *:*) fam=(-6) ;; esac
@@ -249,7 +249,7 @@ send_mail() {
 		--server "$server" --port "$port" --timeout "$to" \
 		--helo "$node.example.org" --from "$node@example.org" \
 		--to "u@$LAB_MAIL_DOMAIN" --header "Subject: $MAIL_TOKEN" \
-		--body "token $MAIL_TOKEN" 2>&1)
+		--body "token $MAIL_TOKEN" "${extra[@]}" 2>&1)
 	rc=$?
 	MAIL_MS=$(( $(ms_now) - t0 ))
 	return $rc

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# test_smtp_relay.sh - the proxy's SMTP relay, end to end, VM -> smtpguard ->
+# real Postfix MX: a clean message gets the MX's own reply and queue id; a
+# message the scanner refuses never reaches the MX's mailbox and the VM gets
+# 550 with a reference id; PIPELINING; CHUNKING hidden; line, recipient and
+# size limits; an SMTP-smuggling end refused; the VM gone mid-DATA.
+#   bash selftests/e2e/test_smtp_relay.sh build
+source "$(dirname "$0")/lib.sh"
+e2e_begin smtp_relay "${1:-}" 240
+
+MX4=$LAB_MX4
+
+lab_up "$E2E_PREFIX" || e2e_abort "lab_up failed"
+lab_start_mx_postfix || e2e_abort "Postfix did not start on the MX"
+cat > "$LAB_DIR/patterns" <<'PAT'
+# test rules
+header ^X-Campaign:.*FORBIDDEN
+body   buy-cheap-pills-[0-9]+
+PAT
+lab_start_smtpguardd main default_action=scan proxy=yes proxy_workers=2 uplink=uplink0 \
+	scan_patterns="$LAB_DIR/patterns" smtp_recipient_limit=3 smtp_message_size_limit=20000 ||
+	e2e_abort "smtpguardd did not start"
+
+# raw_session NODE: a hand-written SMTP dialogue from NODE to the MX on
+# stdin; prints what the server said
+raw_session() {
+	lab_exec "$1" timeout 15 bash -c "exec 3<>/dev/tcp/$MX4/25; cat >&3; timeout 5 cat <&3"
+}
+
+# --- a clean message: the MX's own reply and queue id reach the VM
+check_delivered "clean-message-delivered-mx-sees-vm" vm1 "$MX4"
+check_match "$MAIL_OUT" "<-  250 2.0.0 Ok: queued as [0-9A-F]+" "vm-gets-mx-queue-id"
+check_contains "$MAIL_OUT" "ESMTP" "vm-gets-mx-greeting"
+
+# --- CHUNKING is hidden from the VM (Postfix offers it)
+if printf '%s' "$MAIL_OUT" | grep -q "CHUNKING"; then
+	fail "ehlo-hides-chunking" "the VM was offered CHUNKING"
+else
+	pass "ehlo-hides-chunking"
+fi
+check_contains "$MAIL_OUT" "PIPELINING" "ehlo-keeps-pipelining"
+
+# --- a body pattern: refused, never committed by the MX
+n0=$(lab_mx_count_mail)
+send_mail vm1 "$MX4" 25 5 --body "hello buy-cheap-pills-42 now"
+check_match "$MAIL_OUT" "<\*\* 550 5\.7\.1 smtpguard: message refused \(matches body .*\); ref SG[0-9A-F]+" \
+	"body-pattern-refused-550-with-ref"
+sleep 1
+check_eq "$(lab_mx_count_mail)" "$n0" "refused-message-not-in-mx-mailbox"
+
+# --- a header pattern
+send_mail vm1 "$MX4" 25 5 --header "X-Campaign: FORBIDDEN here"
+check_contains "$MAIL_OUT" "550 5.7.1" "header-pattern-refused"
+sleep 1
+check_eq "$(lab_mx_count_mail)" "$n0" "header-refused-not-in-mailbox"
+
+# --- PIPELINING: commands batched, replies in order
+send_mail vm1 "$MX4" 25 5 --pipeline
+check_match "$MAIL_OUT" "queued as" "pipelined-session-delivered"
+
+# --- recipients over the limit get 452, the rest are delivered
+out=$(printf 'EHLO vm1\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<u1@example.net>\r\nRCPT TO:<u2@example.net>\r\nRCPT TO:<u3@example.net>\r\nRCPT TO:<u4@example.net>\r\nQUIT\r\n' | raw_session vm1)
+check_contains "$out" "452 4.5.3 smtpguard: too many recipients" "fourth-recipient-452"
+check_eq "$(printf '%s' "$out" | grep -c '^250 2.1.5')" 3 "three-recipients-accepted"
+
+# --- an over-long command line: 500, the session goes on
+long=$(head -c 3000 /dev/zero | tr '\0' 'x')
+out=$(printf 'EHLO vm1\r\nNOOP %s\r\nNOOP\r\nQUIT\r\n' "$long" | raw_session vm1)
+check_contains "$out" "500 5.5.2 smtpguard: line too long" "long-line-500"
+check_contains "$out" "221" "session-goes-on-after-long-line"
+
+# --- the size limit: 552, nothing delivered
+n0=$(lab_mx_count_mail)
+big=$(head -c 30000 /dev/zero | tr '\0' 'y' | fold -w 70)
+send_mail vm1 "$MX4" 25 5 --body "$big"
+check_contains "$MAIL_OUT" "552 5.3.4" "oversized-message-552"
+sleep 1
+check_eq "$(lab_mx_count_mail)" "$n0" "oversized-not-delivered"
+
+# --- SMTP smuggling: a bare-LF end with a second message behind it
+n0=$(lab_mx_count_mail)
+out=$(printf 'EHLO vm1\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<u@example.net>\r\nDATA\r\nSubject: one\r\n\r\nfirst\n.\r\nMAIL FROM:<b@example.org>\r\nRCPT TO:<u@example.net>\r\nDATA\r\nSubject: smuggled\r\n\r\nsecond\r\n.\r\nQUIT\r\n' | raw_session vm1)
+check_contains "$out" "554 5.5.0" "smuggling-end-refused"
+sleep 1
+check_eq "$(lab_mx_count_mail)" "$n0" "smuggled-message-not-delivered"
+
+# --- the VM gone mid-DATA: the MX delivers nothing
+n0=$(lab_mx_count_mail)
+lab_exec vm1 timeout 10 bash -c "exec 3<>/dev/tcp/$MX4/25; printf 'EHLO vm1\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<u@example.net>\r\nDATA\r\n' >&3; sleep 1; printf 'Subject: cut\r\n\r\nhalf a message\r\n' >&3; sleep 1; exit 0"
+sleep 2
+check_eq "$(lab_mx_count_mail)" "$n0" "vm-gone-mid-data-nothing-delivered"
+
+# --- and after all that, the next clean message still goes through
+check_delivered "clean-after-refusals" vm1 "$MX4"
+
+e2e_finish

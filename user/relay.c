@@ -1,0 +1,496 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * relay.c - the SMTP relay of one session (see session.h): commands from the
+ * VM go to the MX as the VM batched them (PIPELINING), replies come back in
+ * order, the MX's own words unless a limit or a verdict speaks; DATA streams
+ * to the MX while the scanner reads it, and the final dot is withheld until
+ * the verdict: a refused message is aborted upstream (the MX never gets the
+ * dot, so never commits it) and the VM is told why, with a reference id.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include "log.h"
+#include "parse.h"
+#include "session.h"
+
+enum { SIDE_VM = 0, SIDE_MX = 1 };
+
+static size_t space(const struct sg_buf *b)
+{
+	return sizeof(b->data) - b->len;
+}
+
+static void consume(struct sg_buf *b, size_t n)
+{
+	memmove(b->data, b->data + n, b->len - n);
+	b->len -= n;
+}
+
+static void append(struct sg_buf *b, const char *data, size_t n)
+{
+	memcpy(b->data + b->len, data, n);
+	b->len += n;
+}
+
+static int read_into(int fd, struct sg_buf *b, int *eof)
+{
+	while (!*eof && space(b)) {
+		ssize_t n = read(fd, b->data + b->len, space(b));
+
+		if (n > 0)
+			b->len += (size_t)n;
+		else if (n == 0)
+			*eof = 1;
+		else if (errno == EAGAIN || errno == EINTR)
+			return 0;
+		else
+			return -1;
+	}
+	return 0;
+}
+
+static int write_from(int fd, struct sg_buf *b)
+{
+	while (b->len) {
+		ssize_t n = send(fd, b->data, b->len, MSG_NOSIGNAL);
+
+		if (n > 0)
+			consume(b, (size_t)n);
+		else if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return 0;
+		else
+			return -1;
+	}
+	return 0;
+}
+
+static struct pending *pending_push(struct session *s)
+{
+	struct pending *p = &s->pending[(s->pend_head + s->pend_count) % SG_MAX_PENDING];
+
+	memset(p, 0, sizeof(*p));
+	s->pend_count++;
+	return p;
+}
+
+static void expect_reply(struct session *s, enum smtp_verb verb, int data_end)
+{
+	struct pending *p = pending_push(s);
+
+	p->verb = verb;
+	p->data_end = data_end;
+}
+
+/* A reply of the relay's own, given to the VM in its turn. */
+static void local_reply(struct session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void local_reply(struct session *s, const char *fmt, ...)
+{
+	struct pending *p = pending_push(s);
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(p->local, sizeof(p->local) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n > sizeof(p->local) - 3)
+		n = (int)sizeof(p->local) - 3;
+	memcpy(p->local + n, "\r\n", 3);
+	p->has_local = 1;
+}
+
+static struct pending *pending_head(struct session *s)
+{
+	return s->pend_count ? &s->pending[s->pend_head] : NULL;
+}
+
+static void pending_pop(struct session *s)
+{
+	s->pend_head = (s->pend_head + 1) % SG_MAX_PENDING;
+	s->pend_count--;
+}
+
+/* Local replies at the head of the queue go out as soon as it is their turn. */
+static void emit_local_replies(struct session *s)
+{
+	struct pending *p;
+
+	while ((p = pending_head(s)) && p->has_local && space(&s->vm_out) >= strlen(p->local)) {
+		append(&s->vm_out, p->local, strlen(p->local));
+		pending_pop(s);
+	}
+}
+
+static void new_reference(struct session *s)
+{
+	static atomic_uint counter;
+	unsigned int n = atomic_fetch_add(&counter, 1);
+
+	snprintf(s->ref, sizeof(s->ref), "SG%08lX%04X", (unsigned long)time(NULL), n & 0xffff);
+}
+
+/* The upstream goes away without the final dot: the MX discards the
+ * transaction. Nothing more is sent to it. */
+static void abort_upstream(struct session *s)
+{
+	if (s->mx_gone)
+		return;
+	if (s->fd[SIDE_MX] >= 0) {
+		struct linger hard = { .l_onoff = 1, .l_linger = 0 };
+
+		/* a reset, not a FIN: nothing the MX could take for an end */
+		setsockopt(s->fd[SIDE_MX], SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
+		close(s->fd[SIDE_MX]);	/* also leaves the worker's epoll set */
+		s->fd[SIDE_MX] = -1;
+	}
+	s->mx_gone = 1;
+	s->mx_out.len = 0;
+	s->mx_in.len = 0;
+}
+
+static void refuse_message(struct session *s, const char *code, const char *why)
+{
+	abort_upstream(s);
+	local_reply(s, "%s smtpguard: message refused (%s); ref %s", code, why, s->ref);
+	sg_info("session %s -> %s: message %s refused: %s", s->vm_name, s->mx_name, s->ref, why);
+	s->mode = RELAY_REFUSED;
+}
+
+static void relay_reply(struct session *s, const struct smtp_reply *r)
+{
+	struct pending *p = pending_head(s);
+
+	if (p && p->verb == SMTP_EHLO && r->code == 250) {
+		static const char *const hidden[] = { "CHUNKING", "BINARYMIME" };
+		char tmp[SG_SESSION_BUF];
+		size_t n;
+
+		memcpy(tmp, s->mx_in.data, r->len);
+		n = smtp_ehlo_remove(tmp, r->len, hidden, 2);
+		append(&s->vm_out, tmp, n);
+	} else {
+		append(&s->vm_out, s->mx_in.data, r->len);
+	}
+}
+
+static void after_reply(struct session *s, struct pending *p, int code)
+{
+	if (p->data_end) {
+		sg_info("session %s -> %s: message %s: the MX answered %d", s->vm_name, s->mx_name,
+			s->ref, code);
+		s->rcpts = 0;
+		return;
+	}
+	switch (p->verb) {
+	case SMTP_DATA:
+		if (code == 354) {
+			s->mode = RELAY_BODY;
+			s->body_started = 0;
+			new_reference(s);
+			sg_scan_begin(&s->scan, s->patterns);
+		} else {
+			s->mode = RELAY_COMMANDS;
+		}
+		break;
+	case SMTP_STARTTLS:
+		s->mode = code == 220 ? RELAY_TUNNEL : RELAY_COMMANDS;
+		break;
+	case SMTP_AUTH:
+		s->mode = code == 334 ? RELAY_AUTH_LINE : RELAY_COMMANDS;
+		break;
+	case SMTP_QUIT:
+		s->close_after_flush = 1;
+		break;
+	default:
+		break;
+	}
+}
+
+/* The MX's replies, in the order the VM's commands went out. */
+static void process_mx(struct session *s)
+{
+	for (;;) {
+		struct smtp_reply r;
+		struct pending *p;
+		enum smtp_reply_result res;
+
+		emit_local_replies(s);
+		if (!s->mx_in.len)
+			return;
+		if (s->mode == RELAY_TUNNEL) {
+			size_t n = s->mx_in.len < space(&s->vm_out) ? s->mx_in.len : space(&s->vm_out);
+
+			append(&s->vm_out, s->mx_in.data, n);
+			consume(&s->mx_in, n);
+			return;
+		}
+		res = smtp_next_reply(s->mx_in.data, s->mx_in.len, s->cfg->smtp_line_limit, &r);
+		if (res == SMTP_REPLY_NONE && !space(&s->mx_in))
+			res = SMTP_REPLY_TOO_LONG;
+		if (res == SMTP_REPLY_NONE)
+			return;
+		if (res != SMTP_REPLY_OK) {
+			static const char msg[] = "421 4.3.0 smtpguard: the MX's reply was "
+						  "malformed; try again later\r\n";
+
+			sg_warn("session %s -> %s: the MX sent a %s reply; session ended", s->vm_name,
+				s->mx_name, res == SMTP_REPLY_TOO_LONG ? "too long" : "malformed");
+			abort_upstream(s);
+			if (space(&s->vm_out) >= sizeof(msg) - 1)
+				append(&s->vm_out, msg, sizeof(msg) - 1);
+			s->close_after_flush = 1;
+			return;
+		}
+		if (space(&s->vm_out) < r.len)
+			return;	/* the VM is slow: wait */
+		p = pending_head(s);
+		if (!p || p->has_local) {
+			/* unsolicited (a 421 as the MX shuts down): relay it */
+			append(&s->vm_out, s->mx_in.data, r.len);
+			consume(&s->mx_in, r.len);
+			if (r.code == 421)
+				s->close_after_flush = 1;
+			continue;
+		}
+		relay_reply(s, &r);
+		consume(&s->mx_in, r.len);
+		{
+			struct pending done = *p;
+
+			pending_pop(s);
+			after_reply(s, &done, r.code);
+		}
+	}
+}
+
+/* Body bytes buf[0..n) to the MX; n is cut back so that a line break is
+ * never sent apart from what follows it (see smtp_data_scan). */
+static size_t send_body(struct session *s, size_t n)
+{
+	size_t room = space(&s->mx_out);
+
+	if (n > room) {
+		n = room;
+		while (n && (s->vm_in.data[n - 1] == '\n' || s->vm_in.data[n - 1] == '\r'))
+			n--;
+	}
+	if (!n)
+		return 0;
+	sg_scan_feed(&s->scan, s->vm_in.data, n);
+	if (!s->mx_gone)
+		append(&s->mx_out, s->vm_in.data, n);
+	consume(&s->vm_in, n);
+	s->body_started = 1;
+	if (s->scan.bytes > s->cfg->smtp_message_size_limit && !s->mx_gone)
+		abort_upstream(s);	/* the rest is read and dropped; 552 at the end */
+	return n;
+}
+
+static void process_body(struct session *s)
+{
+	for (;;) {
+		size_t body, sent;
+		enum smtp_data_result r = smtp_data_scan(s->vm_in.data, s->vm_in.len,
+							 !s->body_started, &body);
+		char reason[200];
+
+		sent = send_body(s, body);
+		if (sent < body || r == SMTP_DATA_MORE)
+			return;
+		if (r == SMTP_DATA_SMUGGLE) {
+			refuse_message(s, "554 5.5.0", "a bare CR or LF next to the end-of-data dot");
+			s->close_after_flush = 1;	/* the rest of the stream is not trusted */
+			s->vm_in.len = 0;
+			return;
+		}
+		/* the end: the dot is withheld until the verdict */
+		if (!s->mx_gone && space(&s->mx_out) < 3)
+			return;
+		consume(&s->vm_in, 3);
+		if (s->scan.bytes > s->cfg->smtp_message_size_limit) {
+			snprintf(reason, sizeof(reason), "larger than the limit of %llu bytes",
+				 (unsigned long long)s->cfg->smtp_message_size_limit);
+			refuse_message(s, "552 5.3.4", reason);
+			return;
+		}
+		switch (sg_scan_verdict(&s->scan, reason, sizeof(reason))) {
+		case SG_ACCEPT:
+			append(&s->mx_out, ".\r\n", 3);
+			expect_reply(s, SMTP_DATA, 1);
+			s->mode = RELAY_COMMANDS;
+			return;
+		case SG_REJECT:
+			refuse_message(s, "550 5.7.1", reason);
+			return;
+		case SG_TEMPFAIL:
+			refuse_message(s, "451 4.7.1", reason);
+			return;
+		}
+	}
+}
+
+/* After a refused message the upstream is gone: the relay answers. */
+static void refused_command(struct session *s, enum smtp_verb verb)
+{
+	switch (verb) {
+	case SMTP_QUIT:
+		local_reply(s, "221 2.0.0 Bye");
+		s->close_after_flush = 1;
+		break;
+	case SMTP_RSET:
+	case SMTP_NOOP:
+		local_reply(s, "250 2.0.0 Ok");
+		break;
+	default:
+		local_reply(s, "421 4.7.0 smtpguard: this session ended with a refused message; "
+			    "reconnect to send others");
+		s->close_after_flush = 1;
+	}
+}
+
+/* The VM's commands, relayed as it batched them. */
+static void process_vm(struct session *s)
+{
+	while (!s->close_after_flush) {
+		enum smtp_line_result res;
+		enum smtp_verb verb;
+		size_t len;
+
+		if (s->mode == RELAY_TUNNEL) {
+			size_t n = s->vm_in.len < space(&s->mx_out) ? s->vm_in.len : space(&s->mx_out);
+
+			append(&s->mx_out, s->vm_in.data, n);
+			consume(&s->vm_in, n);
+			return;
+		}
+		if (s->mode == RELAY_BODY) {
+			process_body(s);
+			if (s->mode == RELAY_BODY)
+				return;
+			continue;
+		}
+		if (s->mode == RELAY_WAIT || !s->vm_in.len || s->pend_count >= SG_MAX_PENDING - 1)
+			return;
+		if (s->discard_line) {
+			char *lf = memchr(s->vm_in.data, '\n', s->vm_in.len);
+
+			consume(&s->vm_in, lf ? (size_t)(lf - s->vm_in.data) + 1 : s->vm_in.len);
+			s->discard_line = !lf;
+			continue;
+		}
+		res = smtp_next_line(s->vm_in.data, s->vm_in.len, s->cfg->smtp_line_limit, &len);
+		if (res == SMTP_LINE_NONE)
+			return;
+		if (res == SMTP_LINE_TOO_LONG) {
+			local_reply(s, "500 5.5.2 smtpguard: line too long (the limit is %u bytes)",
+				    s->cfg->smtp_line_limit);
+			s->discard_line = 1;
+			continue;
+		}
+		if (!s->mx_gone && space(&s->mx_out) < len)
+			return;
+		if (++s->commands > s->cfg->smtp_command_limit) {
+			local_reply(s, "421 4.7.0 smtpguard: too many commands in one session (%u)",
+				    s->cfg->smtp_command_limit);
+			s->close_after_flush = 1;
+			return;
+		}
+		if (s->mode == RELAY_AUTH_LINE) {
+			append(&s->mx_out, s->vm_in.data, len);
+			consume(&s->vm_in, len);
+			expect_reply(s, SMTP_AUTH, 0);
+			s->mode = RELAY_WAIT;
+			continue;
+		}
+		verb = smtp_verb_of(s->vm_in.data, len);
+		if (s->mode == RELAY_REFUSED) {
+			consume(&s->vm_in, len);
+			refused_command(s, verb);
+			continue;
+		}
+		if (verb == SMTP_MAIL)
+			s->rcpts = 0;
+		if (verb == SMTP_RCPT && ++s->rcpts > s->cfg->smtp_recipient_limit) {
+			consume(&s->vm_in, len);
+			local_reply(s, "452 4.5.3 smtpguard: too many recipients (the limit is %u)",
+				    s->cfg->smtp_recipient_limit);
+			continue;
+		}
+		if (verb == SMTP_BDAT) {
+			/* CHUNKING is not offered; a chunk's bytes cannot be told
+			 * from commands, so the session ends */
+			consume(&s->vm_in, len);
+			local_reply(s, "502 5.5.1 smtpguard: BDAT is not offered; use DATA");
+			s->close_after_flush = 1;
+			return;
+		}
+		append(&s->mx_out, s->vm_in.data, len);
+		consume(&s->vm_in, len);
+		expect_reply(s, verb, 0);
+		/* sync points: what follows depends on their reply */
+		if (verb == SMTP_DATA || verb == SMTP_STARTTLS || verb == SMTP_AUTH)
+			s->mode = RELAY_WAIT;
+	}
+}
+
+void relay_start(struct session *s)
+{
+	expect_reply(s, SMTP_UNKNOWN, 0);	/* the greeting */
+	s->mode = RELAY_COMMANDS;
+}
+
+enum relay_result relay_run(struct session *s)
+{
+	for (int round = 0; round < 64; round++) {
+		size_t before = s->vm_in.len + s->mx_in.len + s->vm_out.len + s->mx_out.len;
+		int vm_eof = s->vm_eof, mx_eof = s->mx_eof;
+
+		if (read_into(s->fd[SIDE_VM], &s->vm_in, &s->vm_eof))
+			return RELAY_END;
+		if (!s->mx_gone && read_into(s->fd[SIDE_MX], &s->mx_in, &s->mx_eof))
+			return RELAY_END;
+		process_mx(s);
+		process_vm(s);
+		process_mx(s);	/* local replies queued by the VM's lines */
+		if (write_from(s->fd[SIDE_VM], &s->vm_out))
+			return RELAY_END;
+		if (!s->mx_gone && write_from(s->fd[SIDE_MX], &s->mx_out))
+			return RELAY_END;
+		if (s->close_after_flush && !s->vm_out.len)
+			return RELAY_END;
+		/* the VM went away: mid-DATA the MX never sees the dot */
+		if (s->vm_eof && (s->mode == RELAY_BODY || (!s->vm_in.len && !s->mx_out.len)))
+			return RELAY_END;
+		if (s->mx_eof && !s->mx_gone && !s->mx_in.len && !s->vm_out.len)
+			return RELAY_END;
+		if (before == s->vm_in.len + s->mx_in.len + s->vm_out.len + s->mx_out.len &&
+		    vm_eof == s->vm_eof && mx_eof == s->mx_eof)
+			break;
+	}
+	return RELAY_CONTINUE;
+}
+
+uint32_t relay_interest(const struct session *s, int side)
+{
+	uint32_t ev = 0;
+
+	if (side == SIDE_VM) {
+		if (!s->vm_eof && space(&s->vm_in))
+			ev |= EPOLLIN | EPOLLRDHUP;
+		if (s->vm_out.len)
+			ev |= EPOLLOUT;
+	} else if (!s->mx_gone) {
+		if (!s->mx_eof && space(&s->mx_in))
+			ev |= EPOLLIN | EPOLLRDHUP;
+		if (s->mx_out.len)
+			ev |= EPOLLOUT;
+	}
+	return ev;
+}

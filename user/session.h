@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * session.h - one relayed SMTP session: the VM's socket, the upstream socket
+ * to the MX, four bounded buffers, and the relay's state. The worker
+ * (proxy.c) owns the sockets and the event loop; the relay (relay.c) moves
+ * bytes between the buffers by the rules of SMTP. Memory per session is
+ * fixed: four SG_SESSION_BUF buffers and this struct.
+ */
+#ifndef SMTPGUARD_SESSION_H
+#define SMTPGUARD_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include "config.h"
+#include "scanner.h"
+#include "smtp.h"
+
+#define SG_SESSION_BUF	8192	/* holds the longest line the limits allow (4000) */
+#define SG_MAX_PENDING	64	/* commands awaiting a reply (PIPELINING) */
+
+struct sg_buf {
+	size_t len;
+	char data[SG_SESSION_BUF];
+};
+
+enum relay_mode {
+	RELAY_COMMANDS = 0,	/* VM lines are commands */
+	RELAY_WAIT,		/* a sync point (DATA, STARTTLS, AUTH) awaits its reply */
+	RELAY_AUTH_LINE,	/* the next VM line answers a 334 */
+	RELAY_BODY,		/* DATA: the body streams to the MX, the dot withheld */
+	RELAY_TUNNEL,		/* after STARTTLS: opaque bytes both ways */
+	RELAY_REFUSED,		/* a message was refused: no upstream, local replies */
+};
+
+/* A reply the VM is owed, in order: the MX's answer to a command, or one
+ * of the relay's own (local != NULL). */
+struct pending {
+	enum smtp_verb verb;
+	int data_end;		/* the reply to the final dot */
+	char local[160];
+	int has_local;
+};
+
+struct session;
+
+/* What an epoll event names: a session and which of its sockets. */
+struct session_ep {
+	struct session *s;
+	int side;
+};
+
+struct session {
+	int fd[2];		/* SIDE_VM, SIDE_MX */
+	struct sg_buf vm_in, mx_out, mx_in, vm_out;
+	int vm_eof, mx_eof;
+	int mx_gone;		/* upstream closed on purpose (a refused message) */
+	enum relay_mode mode;
+	struct pending pending[SG_MAX_PENDING];
+	int pend_head, pend_count;
+	int discard_line;	/* skipping the rest of an over-long line */
+	int close_after_flush;	/* end once vm_out is sent */
+	uint32_t commands;
+	uint32_t rcpts;
+	int body_started;
+	struct sg_scan scan;
+	char ref[24];		/* the current message's reference id */
+	uint64_t started_ns, last_active_ns;
+	const struct sg_config *cfg;
+	const struct sg_patterns *patterns;
+	struct sockaddr_storage vm_addr, mx_addr;
+	char vm_name[64], mx_name[64];
+	/* the worker's bookkeeping */
+	int connecting;
+	int closed;
+	uint64_t connect_deadline_ns;
+	struct session *prev, *next;
+	struct session_ep ep[2];
+};
+
+enum relay_result {
+	RELAY_CONTINUE = 0,
+	RELAY_END,
+};
+
+/* The session is connected both ways: the MX's greeting is the first reply
+ * the VM is owed. */
+void relay_start(struct session *s);
+/* Reads what the sockets have, moves it by the rules of SMTP, writes what
+ * it can. */
+enum relay_result relay_run(struct session *s);
+/* epoll interest of each side from the buffers' state. */
+uint32_t relay_interest(const struct session *s, int side);
+
+#endif
