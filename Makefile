@@ -39,8 +39,15 @@ BENCH_BINS  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 PROGS := $(BUILD)/smtpguardd $(BUILD)/smtpguardctl $(BUILD)/asan/smtpguardd \
          $(BUILD)/asan/smtpguardctl
 
-.PHONY: all deps check check-kernels demo bench clean
-all: $(BPF_OBJS) $(SKELS) $(PROGS) $(UNIT_BINS) $(UNIT_ASAN) $(BPFT_BINS) $(TOOL_BINS) $(BENCH_BINS)
+FUZZ_SRCS    := $(wildcard selftests/fuzz/fuzz_*.c)
+FUZZ_BINS    := $(patsubst selftests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_FLAGS   := -g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -Ilib \
+                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps check check-kernels demo bench fuzz clean
+all: $(BPF_OBJS) $(SKELS) $(PROGS) $(UNIT_BINS) $(UNIT_ASAN) $(BPFT_BINS) $(TOOL_BINS) \
+     $(BENCH_BINS) $(FUZZ_BINS)
 
 deps:
 	@bash scripts/deps.sh
@@ -94,6 +101,15 @@ $(BUILD)/selftests/%: selftests/tools/%.c
 $(BUILD)/bench/%: bench/%.c $(LIB_OBJS) $(SKELS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) $< $(LIB_OBJS) -o $@ $(LDLIBS_BPF)
+
+# libFuzzer targets: clang builds them with the lib sources they exercise
+$(BUILD)/fuzz/%: selftests/fuzz/%.c $(LIB_SRCS) $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_FLAGS) $< $(LIB_SRCS) -o $@ $(LDLIBS_BPF)
+
+fuzz: deps
+	$(MAKE) all
+	bash selftests/fuzz/run.sh $(BUILD) $(FUZZ_SECONDS)
 
 check: deps
 	$(MAKE) all

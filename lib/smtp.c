@@ -132,20 +132,22 @@ enum smtp_data_result smtp_data_scan(const char *buf, size_t n, int at_body_star
 				return SMTP_DATA_SMUGGLE;
 			}
 		}
-		if (buf[p] == '\r' && left >= 3 && buf[p + 1] == '.' && buf[p + 2] == '\r' &&
-		    !(p == 0 ? at_body_start : buf[p - 1] == '\n')) {
-			*body = p;	/* "<CR>.<CR>" */
+		if (buf[p] == '\r' && left >= 3 && buf[p + 1] == '.' && buf[p + 2] == '\r') {
+			*body = p;	/* "<CR>.<CR>": no real end has it */
 			return SMTP_DATA_SMUGGLE;
 		}
 	}
-	/* a trailing "\r", "\r\n" or "\n" may begin the end: hold it back, so
-	 * that every later call sees a line's break together with what follows */
-	if (n >= 2 && buf[n - 2] == '\r' && buf[n - 1] == '\n')
-		*body = n - 2;
-	else if (n >= 1 && (buf[n - 1] == '\r' || buf[n - 1] == '\n'))
-		*body = n - 1;
-	else
-		*body = n;
+	/* Every end, real or smuggled, begins with a CR or an LF and is at most
+	 * 5 bytes long: a break in the last 4 bytes may begin one that is not
+	 * complete yet. Hold back from the first such break (with a CR before
+	 * its LF), so that every later call sees it whole. */
+	*body = n;
+	for (size_t q = n > 4 ? n - 4 : 0; q < n; q++) {
+		if (buf[q] == '\r' || buf[q] == '\n') {
+			*body = buf[q] == '\n' && q > 0 && buf[q - 1] == '\r' ? q - 1 : q;
+			break;
+		}
+	}
 	return SMTP_DATA_MORE;
 }
 

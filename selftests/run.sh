@@ -44,6 +44,8 @@ for src in "$here"/unit/test_*.c; do
 		[ -x "$bin" ] && run_one "unit ${bin#$build/}" 60s "$bin"
 	done
 done
+# the SMTP and config parsers under libFuzzer, briefly (make fuzz: longer)
+run_one "fuzz (10 s a target)" 120s bash "$here/fuzz/run.sh" "$build" 10
 for bucket in lockfree locked; do
 	t="$build"/selftests/test_classifier
 	[ -x "$t" ] && run_one "bpf test_classifier $bucket" 300s "$t" $bucket
