@@ -338,6 +338,17 @@ static int set_scan_patterns(struct sg_config *cfg, char *value, char *err, size
 	return 0;
 }
 
+static int set_events_file(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	if ((value[0] != '/' && strcmp(value, "-")) || strlen(value) >= sizeof(cfg->events_file)) {
+		snprintf(err, errlen, "'%s' is not an absolute path (or - for stdout) of at most "
+			 "%zu characters", value, sizeof(cfg->events_file) - 1);
+		return -1;
+	}
+	snprintf(cfg->events_file, sizeof(cfg->events_file), "%s", value);
+	return 0;
+}
+
 static const struct {
 	const char *key;
 	sg_key_setter set;
@@ -372,6 +383,7 @@ static const struct {
 	{ "smtp_idle_timeout", set_smtp_idle_timeout },
 	{ "smtp_session_timeout", set_smtp_session_timeout },
 	{ "scan_patterns", set_scan_patterns },
+	{ "events_file", set_events_file },
 };
 
 static char *trim(char *s)

@@ -52,6 +52,7 @@ struct sg_config {
 	uint64_t smtp_idle_timeout_ns;
 	uint64_t smtp_session_timeout_ns;
 	char scan_patterns[SG_PATH_LEN];	/* empty: no pattern rules */
+	char events_file[SG_PATH_LEN];	/* JSON lines; "-" stdout; empty: none */
 };
 
 void sg_config_defaults(struct sg_config *cfg);

@@ -41,6 +41,7 @@ static const char usage_text[] =
 "  stats\n"
 "  top [--by syns|drops] [-n N]\n"
 "  fail-mode [open|closed]                    scan flows while the proxy is down\n"
+"  trace ID --events FILE                     which VM sent a message (Message-ID or ref)\n"
 "--root: the bpffs root smtpguardd pins its maps in (default " DEFAULT_ROOT ")\n";
 
 static int usage_error(const char *fmt, const char *arg)
@@ -591,6 +592,74 @@ static int cmd_fail_mode(struct ctl *ctl, int argc, char **argv, int first)
 	return 0;
 }
 
+/* A JSON string field's raw value in an event line (escapes kept). */
+static int event_field(const char *line, const char *name, char *out, size_t len)
+{
+	char key[64];
+	const char *p, *q;
+
+	snprintf(key, sizeof(key), "\"%s\":\"", name);
+	p = strstr(line, key);
+	if (!p)
+		return -1;
+	p += strlen(key);
+	for (q = p; *q && *q != '"'; q++)
+		if (*q == '\\' && q[1])
+			q++;
+	snprintf(out, len, "%.*s", (int)(q - p), p);
+	return 0;
+}
+
+/* Which VM sent a message: by its Message-ID or smtpguard's reference id. */
+static int cmd_trace(struct ctl *ctl, int argc, char **argv, int first)
+{
+	const char *events = NULL, *id;
+	struct opt_spec specs[] = { { "--events", &events } };
+	char line[8192];
+	int ret, found = 0;
+	FILE *f;
+
+	ret = parse_opts(argc, argv, first, specs, 1, 1, "trace ID --events FILE");
+	if (ret)
+		return ret;
+	id = positional_arg(argc, argv, first, 0);
+	if (!events)
+		return usage_error("'trace %s' needs --events FILE (the daemon's events_file)", id);
+	f = fopen(events, "r");
+	if (!f) {
+		sg_err("cannot open the events file %s: %s", events, strerror(errno));
+		return 2;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char ref[64], mid[600], src[80], mx[80], verdict[16], t[40];
+
+		if (!strstr(line, "\"event\":\"message\""))
+			continue;
+		if (event_field(line, "ref", ref, sizeof(ref)) ||
+		    event_field(line, "message_id", mid, sizeof(mid)))
+			continue;
+		if (strcmp(ref, id) && !(mid[0] && strstr(mid, id)))
+			continue;
+		found++;
+		if (ctl->json) {
+			fputs(line, stdout);
+			continue;
+		}
+		event_field(line, "source", src, sizeof(src));
+		event_field(line, "mx", mx, sizeof(mx));
+		event_field(line, "verdict", verdict, sizeof(verdict));
+		event_field(line, "time", t, sizeof(t));
+		printf("%s  %s -> %s  %s  ref %s  message-id %s\n", t, src, mx, verdict, ref,
+		       mid[0] ? mid : "-");
+	}
+	fclose(f);
+	if (!found) {
+		sg_err("no message with Message-ID or reference id '%s' in %s", id, events);
+		return 1;
+	}
+	return 0;
+}
+
 struct top_row {
 	struct sg_src_key key;
 	struct sg_src_state st;
@@ -697,6 +766,7 @@ static const struct command commands[] = {
 	{ "stats", NULL, cmd_stats },
 	{ "top", NULL, cmd_top },
 	{ "fail-mode", NULL, cmd_fail_mode },
+	{ "trace", NULL, cmd_trace },
 };
 
 int main(int argc, char **argv)

@@ -15,6 +15,7 @@
 #include <bpf/bpf.h>
 #include "log.h"
 #include "parse.h"
+#include "events.h"
 #include "proxy.h"
 #include "scanner.h"
 #include "session.h"
@@ -104,6 +105,8 @@ static void session_free(struct worker *w, struct session *s)
 {
 	if (s->closed)
 		return;
+	if (!s->connecting && s->commands)
+		sg_event_session(s);
 	for (int i = 0; i < 2; i++)
 		if (s->fd[i] >= 0) {
 			epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->fd[i], NULL);
@@ -440,6 +443,10 @@ struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_map
 	if (!proxy)
 		return NULL;
 	proxy->cfg = *cfg;
+	if (sg_events_open(cfg->events_file)) {
+		free(proxy);
+		return NULL;
+	}
 	if (cfg->scan_patterns[0]) {
 		char err[SG_ERR_LEN * 2];
 
@@ -493,5 +500,6 @@ void sg_proxy_stop(struct sg_proxy *proxy)
 		worker_close(&proxy->workers[i]);
 	free(proxy->workers);
 	sg_patterns_free(proxy->patterns);
+	sg_events_close();
 	free(proxy);
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include "log.h"
 #include "parse.h"
+#include "events.h"
 #include "session.h"
 
 enum { SIDE_VM = 0, SIDE_MX = 1 };
@@ -157,6 +158,8 @@ static void abort_upstream(struct session *s)
 
 static void refuse_message(struct session *s, const char *code, const char *why)
 {
+	s->refused++;
+	sg_event_message(s, code[0] == '4' ? "tempfail" : "reject", why, NULL);
 	abort_upstream(s);
 	local_reply(s, "%s smtpguard: message refused (%s); ref %s", code, why, s->ref);
 	sg_info("session %s -> %s: message %s refused: %s", s->vm_name, s->mx_name, s->ref, why);
@@ -180,11 +183,18 @@ static void relay_reply(struct session *s, const struct smtp_reply *r)
 	}
 }
 
-static void after_reply(struct session *s, struct pending *p, int code)
+static void after_reply(struct session *s, struct pending *p, int code, const char *reply)
 {
 	if (p->data_end) {
-		sg_info("session %s -> %s: message %s: the MX answered %d", s->vm_name, s->mx_name,
-			s->ref, code);
+		char first[256];
+		size_t n = strcspn(reply, "\r\n");
+
+		snprintf(first, sizeof(first), "%.*s", (int)(n < sizeof(first) - 1 ? n :
+							       sizeof(first) - 1), reply);
+		sg_info("session %s -> %s: message %s: the MX answered %s", s->vm_name, s->mx_name,
+			s->ref, first);
+		s->messages++;
+		sg_event_message(s, "accept", "clean", first);
 		s->rcpts = 0;
 		return;
 	}
@@ -260,12 +270,16 @@ static void process_mx(struct session *s)
 			continue;
 		}
 		relay_reply(s, &r);
-		consume(&s->mx_in, r.len);
 		{
 			struct pending done = *p;
+			char first[256];
+			size_t n = r.len < sizeof(first) - 1 ? r.len : sizeof(first) - 1;
 
+			memcpy(first, s->mx_in.data, n);
+			first[n] = '\0';
+			consume(&s->mx_in, r.len);
 			pending_pop(s);
-			after_reply(s, &done, r.code);
+			after_reply(s, &done, r.code, first);
 		}
 	}
 }
@@ -355,6 +369,57 @@ static void refused_command(struct session *s, enum smtp_verb verb)
 	}
 }
 
+/* The argument of a command line, without its CRLF, into out. */
+static void command_arg(const char *line, size_t len, size_t skip, char *out, size_t outlen)
+{
+	size_t end = len;
+
+	while (end > skip && (line[end - 1] == '\n' || line[end - 1] == '\r'))
+		end--;
+	while (skip < end && line[skip] == ' ')
+		skip++;
+	snprintf(out, outlen, "%.*s", (int)(end - skip), line + skip);
+}
+
+/* What the events say of the envelope: HELO name, sender, recipient domains. */
+static void note_envelope(struct session *s, enum smtp_verb verb, const char *line, size_t len)
+{
+	char arg[512], *at, *end;
+
+	switch (verb) {
+	case SMTP_HELO:
+	case SMTP_EHLO:
+		command_arg(line, len, 4, s->helo, sizeof(s->helo));
+		break;
+	case SMTP_MAIL:
+		s->rcpts = 0;
+		s->rcpt_domains[0] = '\0';
+		command_arg(line, len, 10, arg, sizeof(arg));	/* MAIL FROM: */
+		end = strchr(arg, '>');
+		if (arg[0] == '<' && end)
+			*end = '\0';
+		snprintf(s->mail_from, sizeof(s->mail_from), "%s", arg[0] == '<' ? arg + 1 : arg);
+		break;
+	case SMTP_RCPT:
+		command_arg(line, len, 8, arg, sizeof(arg));	/* RCPT TO: */
+		at = strrchr(arg, '@');
+		if (!at)
+			break;
+		end = strpbrk(at, "> ");
+		if (end)
+			*end = '\0';
+		if (!strstr(s->rcpt_domains, at + 1) &&
+		    strlen(s->rcpt_domains) + strlen(at + 1) + 2 < sizeof(s->rcpt_domains)) {
+			if (s->rcpt_domains[0])
+				strcat(s->rcpt_domains, ",");
+			strcat(s->rcpt_domains, at + 1);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
 /* The VM's commands, relayed as it batched them. */
 static void process_vm(struct session *s)
 {
@@ -415,8 +480,7 @@ static void process_vm(struct session *s)
 			refused_command(s, verb);
 			continue;
 		}
-		if (verb == SMTP_MAIL)
-			s->rcpts = 0;
+		note_envelope(s, verb, s->vm_in.data, len);
 		if (verb == SMTP_RCPT && ++s->rcpts > s->cfg->smtp_recipient_limit) {
 			consume(&s->vm_in, len);
 			local_reply(s, "452 4.5.3 smtpguard: too many recipients (the limit is %u)",

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "scanner.h"
 
 #define SG_MAX_PATTERNS 1024
@@ -119,6 +120,13 @@ static void judge_line(struct sg_scan *scan)
 	if (!scan->in_body && scan->line_len == 0) {
 		scan->in_body = 1;	/* the blank line between headers and body */
 		return;
+	}
+	if (!scan->in_body && !scan->message_id[0] && strncasecmp(scan->line, "Message-ID:", 11) == 0) {
+		const char *v = scan->line + 11;
+
+		while (*v == ' ' || *v == '\t')
+			v++;
+		snprintf(scan->message_id, sizeof(scan->message_id), "%s", v);
 	}
 	for (int i = 0; p && !scan->matched && i < p->n; i++)
 		if (p->rules[i].body == scan->in_body &&

@@ -33,6 +33,7 @@ struct sg_scan {
 	int line_overflow;
 	int matched;		/* rule number (1-based) of the first match, or 0 */
 	size_t bytes;
+	char message_id[256];	/* the Message-ID header's value, for events and trace */
 };
 
 /* Loads the rules; NULL with err (file, line, what) on error. */

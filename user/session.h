@@ -65,6 +65,10 @@ struct session {
 	int body_started;
 	struct sg_scan scan;
 	char ref[24];		/* the current message's reference id */
+	char helo[256];		/* for the events: never the body */
+	char mail_from[512];
+	char rcpt_domains[512];
+	uint32_t messages, refused;
 	uint64_t started_ns, last_active_ns;
 	const struct sg_config *cfg;
 	const struct sg_patterns *patterns;

@@ -255,7 +255,7 @@ send_mail() {
 	return $rc
 }
 
-# check_delivered NAME NODE SERVER [PORT]: sends a message from NODE and
+# check_delivered NAME NODE SERVER [PORT [SWAKS ARGS...]]: sends a message from NODE and
 # checks that it reached the MX's mailbox and that the MX saw NODE's own
 # address (the Received: header Postfix adds, and its log).
 check_delivered() {
@@ -264,7 +264,7 @@ check_delivered() {
 	*:*) want=$(lab_vm_ip6 "$node") ;;
 	*) want=$(lab_vm_ip4 "$node") ;;
 	esac
-	if ! send_mail "$node" "$server" "$port"; then
+	if ! send_mail "$node" "$server" "$port" 5 "${@:5}"; then
 		fail "$name" "swaks from $node to $server:$port failed: $(echo "$MAIL_OUT" | grep -E '^\*\*\*|<-  [45]' | head -n 2)"
 		return 1
 	fi

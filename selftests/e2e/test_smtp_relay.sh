@@ -18,7 +18,8 @@ header ^X-Campaign:.*FORBIDDEN
 body   buy-cheap-pills-[0-9]+
 PAT
 lab_start_smtpguardd main default_action=scan proxy=yes proxy_workers=2 uplink=uplink0 \
-	scan_patterns="$LAB_DIR/patterns" smtp_recipient_limit=3 smtp_message_size_limit=20000 ||
+	scan_patterns="$LAB_DIR/patterns" smtp_recipient_limit=3 smtp_message_size_limit=20000 \
+	events_file="$LAB_DIR/events.json" ||
 	e2e_abort "smtpguardd did not start"
 
 # raw_session NODE: a hand-written SMTP dialogue from NODE to the MX on
@@ -92,5 +93,31 @@ check_eq "$(lab_mx_count_mail)" "$n0" "vm-gone-mid-data-nothing-delivered"
 
 # --- and after all that, the next clean message still goes through
 check_delivered "clean-after-refusals" vm1 "$MX4"
+
+# --- the events: one JSON line per message and per session, no body
+ev=$LAB_DIR/events.json
+check_ok "events-are-json-lines" sh -c "jq -c . '$ev' >/dev/null"
+check_ge "$(jq -r 'select(.event=="message" and .verdict=="reject") | .ref' "$ev" | wc -l)" 3 \
+	"events-record-refused-messages"
+check_ge "$(jq -r 'select(.event=="session") | .source' "$ev" | wc -l)" 5 "events-record-sessions"
+check_eq "$(jq -r 'select(.event=="message" and .verdict=="accept") | .mail_from' "$ev" | head -1)" \
+	"vm1@example.org" "events-record-mail-from"
+check_eq "$(jq -r 'select(.event=="message" and .verdict=="accept") | .rcpt_domains' "$ev" | head -1)" \
+	"$LAB_MAIL_DOMAIN" "events-record-recipient-domains"
+if grep -q "buy-cheap-pills-42" "$ev"; then
+	fail "events-hold-no-body" "a body line is in the events file"
+else
+	pass "events-hold-no-body"
+fi
+# trace: by Message-ID and by reference id, back to the VM
+mid=$(jq -r 'select(.event=="message" and .verdict=="accept") | .message_id' "$ev" | tail -1)
+check_ne "$mid" "" "events-record-message-id"
+out=$(lab_ctl main trace "$mid" --events "$ev")
+check_contains "$out" "$(lab_vm_ip4 vm1)" "trace-by-message-id-finds-the-vm"
+ref=$(jq -r 'select(.event=="message" and .verdict=="reject") | .ref' "$ev" | head -1)
+out=$(lab_ctl main --json trace "$ref" --events "$ev")
+check_eq "$(echo "$out" | jq -r .source | cut -d: -f1)" "$(lab_vm_ip4 vm1)" "trace-by-ref-finds-the-vm"
+lab_ctl main trace nosuchid --events "$ev" 2>/dev/null
+check_eq "$?" 1 "trace-unknown-id-exit-1"
 
 e2e_finish
