@@ -207,7 +207,17 @@ e2e_dump_logs() {
 }
 
 e2e_finish() {
-	local t=$(( $(date +%s) - E2E_START ))
+	local t=$(( $(date +%s) - E2E_START )) name log
+	# the daemons stop here, so that a sanitizer's report at exit (a leak,
+	# say) is in their logs before the verdict
+	for log in "$LAB_DIR"/sgd-*.log; do
+		[ -f "$log" ] || continue
+		name=${log##*/sgd-}; name=${name%.log}
+		lab_stop_smtpguardd "$name" >/dev/null 2>&1
+		if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$log"; then
+			fail "sanitizer-clean-$name" "$(grep -m1 -E 'ERROR: |runtime error:' "$log")"
+		fi
+	done
 	echo "# $E2E_NAME: $E2E_PASSES passed, $E2E_FAILS failed, ${t} s"
 	[ "$E2E_FAILS" -eq 0 ] || e2e_dump_logs
 	[ "$E2E_FAILS" -eq 0 ] && exit 0
