@@ -15,3 +15,6 @@ done
 echo
 echo "== forwarded bulk TCP through the host (iperf3), ratio to no filter"
 bash "$here"/forwarding.sh "$build" || echo "forwarding.sh failed (exit $?)"
+echo
+echo "== SMTP messages/s through the proxy (smtp-source -> smtp-sink), ratio to direct"
+bash "$here"/smtp_relay.sh "$build" || echo "smtp_relay.sh failed (exit $?)"

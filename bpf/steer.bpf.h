@@ -19,7 +19,8 @@
 #include <linux/pkt_cls.h>
 
 /* The socket this host holds for the packet's flow, if any (not a listener:
- * a wildcard listener of the host itself is not ours to hand packets to). */
+ * a wildcard listener of the host itself is not ours to hand packets to; not
+ * a TIME_WAIT). */
 static __always_inline struct bpf_sock *sg_flow_socket(struct __sk_buff *skb,
 						       const struct sg_pkt *pkt,
 						       void *data_end)
@@ -52,7 +53,10 @@ static __always_inline struct bpf_sock *sg_flow_socket(struct __sk_buff *skb,
 		len = sizeof(tuple.ipv6);
 	}
 	sk = bpf_skc_lookup_tcp(skb, &tuple, len, BPF_F_CURRENT_NETNS, 0);
-	if (sk && sk->state == BPF_TCP_LISTEN) {
+	/* A TIME_WAIT left by an ended proxied session is not a live flow: the
+	 * VM may reuse the 4-tuple for a new connection, proxied (its SYN must
+	 * reach a listener) or not (the MX's answers must reach the VM). */
+	if (sk && (sk->state == BPF_TCP_LISTEN || sk->state == BPF_TCP_TIME_WAIT)) {
 		bpf_sk_release(sk);
 		return NULL;
 	}
