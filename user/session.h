@@ -80,6 +80,7 @@ struct session {
 	uint64_t connect_deadline_ns;
 	struct session *prev, *next;
 	struct session_ep ep[2];
+	uint32_t armed[2];	/* the epoll events each socket is registered for */
 };
 
 enum relay_result {
