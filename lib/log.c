@@ -17,12 +17,19 @@ void sg_log_set_verbose(int verbose)
 	log_verbose = verbose;
 }
 
+/* One write a message: the workers' lines never interleave mid-line. */
 static void sg_vlog(const char *level, const char *fmt, va_list ap)
 {
-	fprintf(stderr, "%s: %s", log_program, level);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	fflush(stderr);
+	char line[2048];
+	int n = snprintf(line, sizeof(line), "%s: %s", log_program, level);
+
+	if (n < 0 || (size_t)n >= sizeof(line))
+		n = 0;
+	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	if ((size_t)n > sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	fwrite(line, 1, (size_t)n, stderr);
 }
 
 #define SG_LOG_FN(fn, level, cond)			\

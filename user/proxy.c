@@ -162,7 +162,7 @@ static void session_tempfail(struct worker *w, struct session *s, const char *wh
 	session_free(w, s);
 }
 
-static void session_run(struct worker *w, struct session *s);
+static void session_run(struct worker *w, struct session *s, int vm_ready, int mx_ready);
 
 static void session_connected(struct worker *w, struct session *s)
 {
@@ -175,13 +175,13 @@ static void session_connected(struct worker *w, struct session *s)
 	}
 	s->connecting = 0;
 	relay_start(s);
-	session_run(w, s);
+	session_run(w, s, 1, 1);
 }
 
-static void session_run(struct worker *w, struct session *s)
+static void session_run(struct worker *w, struct session *s, int vm_ready, int mx_ready)
 {
 	s->last_active_ns = sg_now_ns();
-	if (relay_run(s) == RELAY_END) {
+	if (relay_run(s, vm_ready, mx_ready) == RELAY_END) {
 		session_free(w, s);
 		return;
 	}
@@ -201,7 +201,11 @@ static void session_event(struct worker *w, struct session_ep *ep, uint32_t even
 			session_free(w, s);	/* the VM gave up before the MX answered */
 		return;
 	}
-	session_run(w, s);
+	{
+		int ready = (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+
+		session_run(w, s, ep->side == SIDE_VM && ready, ep->side == SIDE_MX && ready);
+	}
 }
 
 static void format_addr(const struct sockaddr_storage *ss, char *buf, size_t len)

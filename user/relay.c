@@ -40,19 +40,24 @@ static void append(struct sg_buf *b, const char *data, size_t n)
 	b->len += n;
 }
 
-static int read_into(int fd, struct sg_buf *b, int *eof)
+/* Reads while there is room; *drained once the socket has nothing more for
+ * now, so that the caller does not ask again before epoll says so. */
+static int read_into(int fd, struct sg_buf *b, int *eof, int *drained)
 {
-	while (!*eof && space(b)) {
+	while (!*eof && !*drained && space(b)) {
 		ssize_t n = read(fd, b->data + b->len, space(b));
 
-		if (n > 0)
+		if (n > 0) {
+			/* a short read took all the socket had */
+			*drained = (size_t)n < space(b);
 			b->len += (size_t)n;
-		else if (n == 0)
+		} else if (n == 0) {
 			*eof = 1;
-		else if (errno == EAGAIN || errno == EINTR)
-			return 0;
-		else
+		} else if (errno == EAGAIN) {
+			*drained = 1;
+		} else if (errno != EINTR) {
 			return -1;
+		}
 	}
 	return 0;
 }
@@ -510,15 +515,17 @@ void relay_start(struct session *s)
 	s->mode = RELAY_COMMANDS;
 }
 
-enum relay_result relay_run(struct session *s)
+enum relay_result relay_run(struct session *s, int vm_ready, int mx_ready)
 {
+	int vm_drained = !vm_ready, mx_drained = !mx_ready;
+
 	for (int round = 0; round < 64; round++) {
 		size_t before = s->vm_in.len + s->mx_in.len + s->vm_out.len + s->mx_out.len;
 		int vm_eof = s->vm_eof, mx_eof = s->mx_eof;
 
-		if (read_into(s->fd[SIDE_VM], &s->vm_in, &s->vm_eof))
+		if (read_into(s->fd[SIDE_VM], &s->vm_in, &s->vm_eof, &vm_drained))
 			return RELAY_END;
-		if (!s->mx_gone && read_into(s->fd[SIDE_MX], &s->mx_in, &s->mx_eof))
+		if (!s->mx_gone && read_into(s->fd[SIDE_MX], &s->mx_in, &s->mx_eof, &mx_drained))
 			return RELAY_END;
 		process_mx(s);
 		process_vm(s);

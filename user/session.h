@@ -91,9 +91,9 @@ enum relay_result {
 /* The session is connected both ways: the MX's greeting is the first reply
  * the VM is owed. */
 void relay_start(struct session *s);
-/* Reads what the sockets have, moves it by the rules of SMTP, writes what
- * it can. */
-enum relay_result relay_run(struct session *s);
+/* Reads what the sockets have (only those epoll called ready), moves it by
+ * the rules of SMTP, writes what it can. */
+enum relay_result relay_run(struct session *s, int vm_ready, int mx_ready);
 /* epoll interest of each side from the buffers' state. */
 uint32_t relay_interest(const struct session *s, int side);
 
