@@ -379,6 +379,80 @@ EOF
 	return 1
 }
 
+# lab_start_vm_postfix VM: a real Postfix as the VM's MTA (a private
+# instance in the VM's namespace, no listener): mail given to
+# lab_vm_sendmail goes out to the MX by SMTP (relayhost [MX]), as a customer
+# VM's MTA would; its log is lab_vm_log VM.
+lab_start_vm_postfix() {
+	local vm=$1 base="$LAB_DIR/postfix-$1"
+	mkdir -p "$base/etc" "$base/queue" "$base/data"
+	chown postfix:postfix "$base/data"
+	chmod 755 "$base" "$base/etc" "$base/queue"
+	cat >"$base/etc/main.cf" <<CONF
+compatibility_level = 3.6
+config_directory = $base/etc
+queue_directory = $base/queue
+data_directory = $base/data
+syslog_name = postfix-${LAB_PREFIX}$vm
+maillog_file = $base/maillog
+maillog_file_prefixes = $LAB_DIR
+myhostname = $vm.example.org
+mydomain = example.org
+myorigin = \$myhostname
+mydestination =
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+relayhost = [$LAB_MX4]
+smtp_tls_security_level = none
+smtp_connect_timeout = 10s
+minimal_backoff_time = 1s
+maximal_backoff_time = 2s
+queue_run_delay = 1s
+alias_maps =
+alias_database =
+biff = no
+readme_directory = no
+CONF
+	cat >"$base/etc/master.cf" <<'CONF'
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+flush     unix  n       -       n       1000?   0       flush
+smtp      unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+CONF
+	lab_exec "$vm" ip link set lo up 2>/dev/null
+	if ! lab_exec "$vm" timeout 30 postfix -c "$base/etc" start >"$base/start.log" 2>&1; then
+		lab_log "Postfix did not start in $vm:"
+		sed 's/^/    /' "$base/start.log" >&2
+		return 1
+	fi
+}
+
+# lab_vm_sendmail VM SUBJECT [BODY]: hands a message to the VM's Postfix.
+lab_vm_sendmail() {
+	local vm=$1 subject=$2 body=${3:-hello}
+	printf 'From: %s@example.org\nTo: u@%s\nSubject: %s\n\n%s\n' "$vm" "$LAB_MAIL_DOMAIN" \
+		"$subject" "$body" |
+		lab_exec "$vm" timeout 20 sendmail -C "$LAB_DIR/postfix-$vm/etc" -f "$vm@example.org" \
+			"u@$LAB_MAIL_DOMAIN"
+}
+
+# lab_vm_flush VM: the VM's Postfix retries its deferred mail now.
+lab_vm_flush() {
+	lab_exec "$1" timeout 20 postqueue -c "$LAB_DIR/postfix-$1/etc" -f
+}
+
+lab_vm_log() { echo "$LAB_DIR/postfix-$1/maillog"; }
 lab_mx_log() { echo "$LAB_DIR/postfix-mx/maillog"; }
 lab_mx_maildir() { echo "$LAB_DIR/postfix-mx/mail/sink"; }
 
@@ -391,10 +465,12 @@ lab_mx_count_mail() {
 
 # lab_mx_find_mail TOKEN: path of the delivered message containing TOKEN.
 lab_mx_find_mail() {
-	local d
+	local d f
 	d=$(lab_mx_maildir)
 	[ -d "$d" ] || return 1
-	grep -rlF -- "$1" "$d/new" "$d/cur" 2>/dev/null | head -n 1
+	f=$(grep -rlF -- "$1" "$d/new" "$d/cur" 2>/dev/null | head -n 1)
+	[ -n "$f" ] || return 1
+	echo "$f"
 }
 
 # lab_start_mx_sink PORT [ADDR]: Postfix's smtp-sink on the MX (a fast SMTP

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# test_vm_postfix.sh - real Postfix on both ends through the proxy: the VM's
+# Postfix logs the MX's own reply and queue id; a refused message is the
+# VM's MTA's to handle (its log shows smtpguard's 550; the MX never has it);
+# with the MX down the VM's mail stays queued in the VM (421 from the proxy)
+# and is delivered once the MX is back: nothing lost, nothing faked.
+#   bash selftests/e2e/test_vm_postfix.sh build
+source "$(dirname "$0")/lib.sh"
+e2e_begin vm_postfix "${1:-}" 240
+
+VM1=$(lab_vm_ip4 vm1)
+
+lab_up "$E2E_PREFIX" || e2e_abort "lab_up failed"
+lab_start_mx_postfix || e2e_abort "Postfix did not start on the MX"
+lab_start_vm_postfix vm1 || e2e_abort "Postfix did not start in vm1"
+printf 'body forbidden-offer-[0-9]+\n' > "$LAB_DIR/patterns"
+lab_start_smtpguardd main default_action=scan proxy=yes uplink=uplink0 \
+	scan_patterns="$LAB_DIR/patterns" connect_timeout=3s || e2e_abort "smtpguardd did not start"
+VMLOG=$(lab_vm_log vm1)
+
+# vm_log_has REGEX: the VM's Postfix log matches
+vm_log_has() { grep -qE -- "$1" "$VMLOG" 2>/dev/null; }
+
+# --- a clean message: sent, and the VM's log carries the MX's own queue id
+st0=$(stat_get main steered)
+lab_vm_sendmail vm1 "clean-$$" || fail vm-sendmail "sendmail failed"
+if wait_for 20 vm_log_has "status=sent \(250 2\.0\.0 Ok: queued as [0-9A-F]+\)"; then
+	pass "vm-postfix-logs-sent"
+	qid=$(grep -oE "status=sent \(250 2\.0\.0 Ok: queued as [0-9A-F]+\)" "$VMLOG" | tail -1 |
+		grep -oE "[0-9A-F]+\)$" | tr -d ')')
+	check_ok "mx-log-has-the-same-queue-id" grep -q "$qid: client=unknown\[$VM1\]" "$(lab_mx_log)"
+else
+	fail "vm-postfix-logs-sent" "$(tail -n 3 "$VMLOG" 2>/dev/null)"
+fi
+check_gt "$(stat_get main steered)" "${st0:-0}" "vm-postfix-session-went-through-the-proxy"
+
+# --- a refused message: the VM's MTA gets 550 from smtpguard, the MX nothing
+n0=$(lab_mx_count_mail)
+lab_vm_sendmail vm1 "spam-$$" "get your forbidden-offer-77 today" || fail vm-sendmail-2 "sendmail failed"
+if wait_for 20 vm_log_has "said: 550 5\.7\.1 smtpguard: message refused"; then
+	pass "vm-postfix-logs-smtpguard-550"
+else
+	fail "vm-postfix-logs-smtpguard-550" "$(tail -n 3 "$VMLOG" 2>/dev/null)"
+fi
+sleep 1
+check_eq "$(lab_mx_count_mail)" "$n0" "refused-message-not-at-mx"
+
+# --- the MX down: deferred in the VM, then delivered when it is back
+lab_exec mx timeout 20 postfix -c "$LAB_DIR/postfix-mx/etc" stop >/dev/null 2>&1
+sleep 1
+n0=$(lab_mx_count_mail)
+lab_vm_sendmail vm1 "later-$$" || fail vm-sendmail-3 "sendmail failed"
+if wait_for 30 vm_log_has "status=deferred .*421 4\.4\.1 smtpguard: the MX is not reachable"; then
+	pass "mx-down-message-deferred-in-vm"
+else
+	fail "mx-down-message-deferred-in-vm" "$(tail -n 3 "$VMLOG" 2>/dev/null)"
+fi
+lab_start_mx_postfix || fail mx-restart "Postfix did not start again on the MX"
+lab_vm_flush vm1
+if wait_for 30 lab_mx_find_mail "later-$$"; then
+	pass "deferred-message-delivered-when-mx-is-back"
+else
+	lab_vm_flush vm1
+	wait_for 15 lab_mx_find_mail "later-$$" && pass "deferred-message-delivered-when-mx-is-back" ||
+		fail "deferred-message-delivered-when-mx-is-back" "$(tail -n 3 "$VMLOG" 2>/dev/null)"
+fi
+check_eq "$(lab_mx_count_mail)" "$((n0 + 1))" "delivered-exactly-once"
+
+e2e_finish
