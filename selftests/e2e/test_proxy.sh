@@ -57,10 +57,20 @@ st0=$(stat_get main steered)
 check_delivered "restarted-proxy-takes-over" vm1 "$MX4"
 check_gt "$(stat_get main steered)" "${st0:-0}" "restarted-proxy-steers"
 
-# --- fail closed: killed again, new connections are refused at once
+# --- the proxy killed mid-DATA: the MX never gets the dot, delivers nothing
+n0=$(lab_mx_count_mail)
+lab_exec vm1 timeout 20 bash -c "exec 3<>/dev/tcp/$MX4/25; printf 'EHLO vm1\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<u@$LAB_MAIL_DOMAIN>\r\nDATA\r\n' >&3; sleep 1; printf 'Subject: killed-mid-data\r\n\r\nfirst half\r\n' >&3; sleep 3; printf 'second half\r\n.\r\nQUIT\r\n' >&3 2>/dev/null; timeout 3 cat <&3 >/dev/null 2>&1; exit 0" &
+client=$!
+sleep 2
 pid=$(lab_sgd_pid main)
 kill -9 "$pid" 2>/dev/null
 wait_for_exit "$pid" 10 || fail proxy-killed-2 "smtpguardd $pid still runs"
+wait "$client" 2>/dev/null
+sleep 2
+check_eq "$(lab_mx_count_mail)" "$n0" "proxy-killed-mid-data-nothing-delivered"
+check_fails "proxy-killed-mid-data-no-half-message" lab_mx_find_mail "killed-mid-data"
+
+# --- fail closed: with the proxy gone, new connections are refused at once
 fc0=$(stat_get main fail_closed)
 check_refused "fail-closed-refuses" vm1 "$MX4"
 check_le "$MAIL_MS" 2500 "fail-closed-refuses-at-once"
