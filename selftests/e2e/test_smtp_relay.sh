@@ -3,7 +3,8 @@
 # real Postfix MX: a clean message gets the MX's own reply and queue id; a
 # message the scanner refuses never reaches the MX's mailbox and the VM gets
 # 550 with a reference id; PIPELINING; CHUNKING hidden; line, recipient and
-# size limits; an SMTP-smuggling end refused; the VM gone mid-DATA.
+# size limits; an SMTP-smuggling end refused; the VM gone mid-DATA; a
+# stalling MX answered with 421 after the idle timeout.
 #   bash selftests/e2e/test_smtp_relay.sh build
 source "$(dirname "$0")/lib.sh"
 e2e_begin smtp_relay "${1:-}" 240
@@ -19,7 +20,7 @@ body   buy-cheap-pills-[0-9]+
 PAT
 lab_start_smtpguardd main default_action=scan proxy=yes proxy_workers=2 uplink=uplink0 \
 	scan_patterns="$LAB_DIR/patterns" smtp_recipient_limit=3 smtp_message_size_limit=20000 \
-	events_file="$LAB_DIR/events.json" ||
+	events_file="$LAB_DIR/events.json" smtp_idle_timeout=3s ||
 	e2e_abort "smtpguardd did not start"
 
 # raw_session NODE: a hand-written SMTP dialogue from NODE to the MX on
@@ -119,5 +120,14 @@ out=$(lab_ctl main --json trace "$ref" --events "$ev")
 check_eq "$(echo "$out" | jq -r .source | cut -d: -f1)" "$(lab_vm_ip4 vm1)" "trace-by-ref-finds-the-vm"
 lab_ctl main trace nosuchid --events "$ev" 2>/dev/null
 check_eq "$?" 1 "trace-unknown-id-exit-1"
+
+# --- the MX stalls after DATA (smtp-sink -w): the VM gets 421 after
+# smtp_idle_timeout, not a hang; its MTA will try again later
+lab_exec mx timeout 20 postfix -c "$LAB_DIR/postfix-mx/etc" stop >/dev/null 2>&1
+lab_exec mx timeout 60 smtp-sink -w 30 -u nobody -c "$MX4:25" 100 >/dev/null 2>&1 &
+wait_for 10 lab_tcp_probe host "$MX4" 25 >/dev/null
+send_mail vm1 "$MX4" 25 20
+check_contains "$MAIL_OUT" "421 4.4.2 smtpguard: session timed out" "stalled-mx-421-after-idle-timeout"
+check_le "$MAIL_MS" 12000 "stalled-mx-answered-within-the-timeout"
 
 e2e_finish
