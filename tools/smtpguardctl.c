@@ -136,6 +136,22 @@ static const char *positional_arg(int argc, char **argv, int first, int index)
 	return NULL;
 }
 
+/* A named value (an action, a mode) into *out; a clear error otherwise. */
+static int name_arg(int (*from_name)(const char *), const char *value, const char *kind,
+		    const char *accepted, __u8 *out)
+{
+	char err[SG_ERR_LEN];
+	int v = from_name(value);
+
+	if (v < 0) {
+		snprintf(err, sizeof(err), "unknown %s '%s' (expected %s)", kind, value, accepted);
+		usage_error("%s", err);
+		return -1;
+	}
+	*out = (__u8)v;
+	return 0;
+}
+
 static int cmd_policy_add(struct ctl *ctl, int argc, char **argv, int first)
 {
 	const char *class = NULL, *tls = NULL, *source = NULL;
@@ -155,31 +171,12 @@ static int cmd_policy_add(struct ctl *ctl, int argc, char **argv, int first)
 	action_arg = positional_arg(argc, argv, first, 1);
 	if (sg_parse_prefix(prefix_arg, &prefix, err, sizeof(err)))
 		return usage_error("%s", err);
-	v = sg_action_from_name(action_arg);
-	if (v < 0) {
-		snprintf(err, sizeof(err), "unknown action '%s' (expected %s)", action_arg,
-			 SG_ACTION_NAMES);
-		return usage_error("%s", err);
-	}
-	policy.action = (__u8)v;
-	if (tls) {
-		v = sg_tls_mode_from_name(tls);
-		if (v < 0) {
-			snprintf(err, sizeof(err), "unknown TLS mode '%s' (expected %s)", tls,
-				 SG_TLS_MODE_NAMES);
-			return usage_error("%s", err);
-		}
-		policy.tls_mode = (__u8)v;
-	}
-	if (source) {
-		v = sg_source_mode_from_name(source);
-		if (v < 0) {
-			snprintf(err, sizeof(err), "unknown source mode '%s' (expected %s)",
-				 source, SG_SOURCE_MODE_NAMES);
-			return usage_error("%s", err);
-		}
-		policy.source_mode = (__u8)v;
-	}
+	if (name_arg(sg_action_from_name, action_arg, "action", SG_ACTION_NAMES, &policy.action) ||
+	    (tls && name_arg(sg_tls_mode_from_name, tls, "TLS mode", SG_TLS_MODE_NAMES,
+			     &policy.tls_mode)) ||
+	    (source && name_arg(sg_source_mode_from_name, source, "source mode",
+				SG_SOURCE_MODE_NAMES, &policy.source_mode)))
+		return EXIT_USAGE;
 	ret = open_maps(ctl);
 	if (ret)
 		return ret;
