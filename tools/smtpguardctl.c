@@ -136,6 +136,15 @@ static const char *positional_arg(int argc, char **argv, int first, int index)
 	return NULL;
 }
 
+/* A command without arguments: nothing after it, then the maps. */
+static int no_args_then_maps(struct ctl *ctl, int argc, char **argv, int first,
+			     const char *synopsis)
+{
+	int ret = parse_opts(argc, argv, first, NULL, 0, 0, synopsis);
+
+	return ret ? ret : open_maps(ctl);
+}
+
 /* A named value (an action, a mode) into *out; a clear error otherwise. */
 static int name_arg(int (*from_name)(const char *), const char *value, const char *kind,
 		    const char *accepted, __u8 *out)
@@ -258,10 +267,7 @@ static int cmd_policy_list(struct ctl *ctl, int argc, char **argv, int first)
 	__u32 zero = 0;
 	int ret, first_item = 1;
 
-	ret = parse_opts(argc, argv, first, NULL, 0, 0, "policy list");
-	if (ret)
-		return ret;
-	ret = open_maps(ctl);
+	ret = no_args_then_maps(ctl, argc, argv, first, "policy list");
 	if (ret)
 		return ret;
 	if (ctl->json)
@@ -330,10 +336,7 @@ static int cmd_rate_class_list(struct ctl *ctl, int argc, char **argv, int first
 	struct sg_rate_class rc;
 	int ret, first_item = 1;
 
-	ret = parse_opts(argc, argv, first, NULL, 0, 0, "rate-class list");
-	if (ret)
-		return ret;
-	ret = open_maps(ctl);
+	ret = no_args_then_maps(ctl, argc, argv, first, "rate-class list");
 	if (ret)
 		return ret;
 	printf(ctl->json ? "[" : "%-24s %-14s %s\n", "CLASS", "CONN", "BURST");
@@ -519,10 +522,7 @@ static int cmd_stats(struct ctl *ctl, int argc, char **argv, int first)
 	uint64_t counters[SG_STAT__COUNT];
 	int ret;
 
-	ret = parse_opts(argc, argv, first, NULL, 0, 0, "stats");
-	if (ret)
-		return ret;
-	ret = open_maps(ctl);
+	ret = no_args_then_maps(ctl, argc, argv, first, "stats");
 	if (ret)
 		return ret;
 	if (sg_stats_read(&ctl->maps, counters)) {
