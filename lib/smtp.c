@@ -111,29 +111,32 @@ static size_t break_start(const char *buf, size_t p)
 enum smtp_data_result smtp_data_scan(const char *buf, size_t n, int at_body_start,
 				     size_t *body)
 {
-	for (size_t p = 0; p < n; p++) {
+	/* Every end, real or smuggled, has a "." at its heart: look only at the
+	 * dots (memchr is many times faster than a byte loop on a body). */
+	for (const char *dot = memchr(buf, '.', n); dot;
+	     dot = memchr(dot + 1, '.', n - (size_t)(dot + 1 - buf))) {
+		size_t p = (size_t)(dot - buf), left = n - p;
 		int line_start = p == 0 ? at_body_start : buf[p - 1] == '\n';
 		int crlf_before = p == 0 || (p >= 2 && buf[p - 2] == '\r');
-		size_t left = n - p;
 
-		if (buf[p] == '.' && line_start) {
+		if (line_start) {
 			if (left < 3 && (left == 1 || buf[p + 1] == '\r')) {
 				/* "." or ".\r" at a line start: undecided; hold it with
 				 * the line break before it */
 				*body = p == 0 ? 0 : break_start(buf, p);
 				return SMTP_DATA_MORE;
 			}
-			if (buf[p + 1] == '\r' && buf[p + 2] == '\n') {
+			if (left >= 3 && buf[p + 1] == '\r' && buf[p + 2] == '\n') {
 				*body = p;
 				return crlf_before ? SMTP_DATA_END : SMTP_DATA_SMUGGLE;
 			}
-			if (buf[p + 1] == '\n') {
+			if (left >= 2 && buf[p + 1] == '\n') {
 				*body = p;	/* ".<LF>": an end only for a lenient MX */
 				return SMTP_DATA_SMUGGLE;
 			}
 		}
-		if (buf[p] == '\r' && left >= 3 && buf[p + 1] == '.' && buf[p + 2] == '\r') {
-			*body = p;	/* "<CR>.<CR>": no real end has it */
+		if (p >= 1 && left >= 2 && buf[p - 1] == '\r' && buf[p + 1] == '\r') {
+			*body = p - 1;	/* "<CR>.<CR>": no real end has it */
 			return SMTP_DATA_SMUGGLE;
 		}
 	}

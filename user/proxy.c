@@ -107,12 +107,22 @@ static void session_free(struct worker *w, struct session *s)
 		return;
 	if (!s->connecting && s->commands)
 		sg_event_session(s);
-	for (int i = 0; i < 2; i++)
-		if (s->fd[i] >= 0) {
-			epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->fd[i], NULL);
-			close(s->fd[i]);
-			s->fd[i] = -1;
+	for (int i = 0; i < 2; i++) {
+		int peer_closed = i == SIDE_VM ? s->vm_eof : s->mx_eof;
+
+		if (s->fd[i] < 0)
+			continue;
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->fd[i], NULL);
+		if (!peer_closed) {
+			/* a reset, not a FIN: no TIME_WAIT of the proxied 4-tuple
+			 * stays on the host (see relay.c, begin_drain) */
+			struct linger hard = { .l_onoff = 1, .l_linger = 0 };
+
+			setsockopt(s->fd[i], SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
 		}
+		close(s->fd[i]);
+		s->fd[i] = -1;
+	}
 	if (s->prev)
 		s->prev->next = s->next;
 	else
@@ -151,18 +161,20 @@ static void session_update(struct worker *w, struct session *s)
 
 /* The MX could not be reached: the VM's MTA gets a temporary failure and
  * keeps the message queued, as it would for an unreachable MX. */
+static void session_run(struct worker *w, struct session *s, int vm_ready, int mx_ready);
+
+/* The MX could not be reached: the VM's MTA gets a temporary failure and
+ * keeps the message queued, as it would for an unreachable MX. */
 static void session_tempfail(struct worker *w, struct session *s, const char *why)
 {
 	char reply[160];
-	int len = snprintf(reply, sizeof(reply), "421 4.4.1 smtpguard: the MX is not "
-			   "reachable (%s); try again later\r\n", why);
 
-	if (send(s->fd[SIDE_VM], reply, (size_t)len, MSG_NOSIGNAL) < 0)
-		sg_debug("telling the VM about the unreachable MX failed: %s", strerror(errno));
-	session_free(w, s);
+	snprintf(reply, sizeof(reply), "421 4.4.1 smtpguard: the MX is not reachable (%s); "
+		 "try again later\r\n", why);
+	s->connecting = 0;
+	relay_close(s, reply);
+	session_run(w, s, 1, 0);
 }
-
-static void session_run(struct worker *w, struct session *s, int vm_ready, int mx_ready);
 
 static void session_connected(struct worker *w, struct session *s)
 {
@@ -305,6 +317,8 @@ static void accept_sessions(struct worker *w, int listen_fd)
 		if (w->sessions)
 			w->sessions->prev = s;
 		w->sessions = s;
+		ep_ctl(w, EPOLL_CTL_ADD, s->fd[SIDE_VM], EPOLLRDHUP, &s->ep[SIDE_VM]);
+		s->armed[SIDE_VM] = EPOLLRDHUP;
 		if (s->fd[SIDE_MX] < 0) {
 			sg_warn("session %s -> %s: connecting upstream failed: %s", vm_s, mx_s,
 				strerror(errno));
@@ -314,9 +328,7 @@ static void accept_sessions(struct worker *w, int listen_fd)
 		s->connecting = 1;
 		s->connect_deadline_ns = sg_now_ns() + w->proxy->cfg.connect_timeout_ns;
 		sg_debug("worker %d: session %s -> %s", w->index, vm_s, mx_s);
-		ep_ctl(w, EPOLL_CTL_ADD, s->fd[SIDE_VM], EPOLLRDHUP, &s->ep[SIDE_VM]);
 		ep_ctl(w, EPOLL_CTL_ADD, s->fd[SIDE_MX], EPOLLOUT, &s->ep[SIDE_MX]);
-		s->armed[SIDE_VM] = EPOLLRDHUP;
 		s->armed[SIDE_MX] = EPOLLOUT;
 	}
 }
@@ -330,6 +342,11 @@ static void expire_sessions(struct worker *w)
 
 	for (; s; s = next) {
 		next = s->next;
+		if (s->draining) {
+			if (now > s->drain_deadline_ns)
+				session_free(w, s);
+			continue;
+		}
 		if (s->connecting) {
 			if (now > s->connect_deadline_ns)
 				session_tempfail(w, s, "connection timed out");
@@ -337,14 +354,11 @@ static void expire_sessions(struct worker *w)
 		}
 		if (now - s->last_active_ns > cfg->smtp_idle_timeout_ns ||
 		    now - s->started_ns > cfg->smtp_session_timeout_ns) {
-			static const char msg[] = "421 4.4.2 smtpguard: session timed out\r\n";
-
 			sg_info("session %s -> %s: %s timeout", s->vm_name, s->mx_name,
 				now - s->last_active_ns > cfg->smtp_idle_timeout_ns ? "idle" :
 				"session");
-			if (send(s->fd[SIDE_VM], msg, sizeof(msg) - 1, MSG_NOSIGNAL) < 0)
-				sg_debug("telling the VM about the timeout failed");
-			session_free(w, s);
+			relay_close(s, "421 4.4.2 smtpguard: session timed out\r\n");
+			session_run(w, s, 1, 0);
 		}
 	}
 }

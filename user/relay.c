@@ -515,11 +515,68 @@ void relay_start(struct session *s)
 	s->mode = RELAY_COMMANDS;
 }
 
+/*
+ * An ended session waits for its peers to close first (briefly: then it
+ * resets them). Whoever closes first keeps the 4-tuple in TIME_WAIT, and a
+ * TIME_WAIT socket on the host would take the VM's later, unproxied flows
+ * of the same 4-tuple: early demux attaches it to their packets and
+ * ip_forward drops any packet that has a socket. The VM's connection
+ * would stall for the 60 s of TIME_WAIT.
+ */
+static void begin_drain(struct session *s)
+{
+	if (s->draining)
+		return;
+	s->draining = 1;
+	s->drain_deadline_ns = sg_now_ns() + SG_DRAIN_GRACE_NS;
+	s->vm_in.len = 0;
+	s->mx_out.len = 0;
+}
+
+/* Reads and drops what a peer still sends, until it would block or ends. */
+static int discard_input(int fd, int *eof)
+{
+	char sink[4096];
+
+	while (!*eof) {
+		ssize_t n = read(fd, sink, sizeof(sink));
+
+		if (n == 0)
+			*eof = 1;
+		else if (n < 0 && errno == EAGAIN)
+			return 0;
+		else if (n < 0 && errno != EINTR)
+			return -1;
+	}
+	return 0;
+}
+
+static enum relay_result drain(struct session *s)
+{
+	if (discard_input(s->fd[SIDE_VM], &s->vm_eof) || write_from(s->fd[SIDE_VM], &s->vm_out))
+		return RELAY_END;
+	if (!s->mx_gone && discard_input(s->fd[SIDE_MX], &s->mx_eof))
+		return RELAY_END;
+	if (!s->vm_out.len && s->vm_eof && (s->mx_gone || s->mx_eof))
+		return RELAY_END;
+	return RELAY_CONTINUE;
+}
+
+void relay_close(struct session *s, const char *reply)
+{
+	size_t n = strlen(reply);
+
+	abort_upstream(s);
+	begin_drain(s);
+	if (space(&s->vm_out) >= n)
+		append(&s->vm_out, reply, n);
+}
+
 enum relay_result relay_run(struct session *s, int vm_ready, int mx_ready)
 {
 	int vm_drained = !vm_ready, mx_drained = !mx_ready;
 
-	for (int round = 0; round < 64; round++) {
+	for (int round = 0; round < 64 && !s->draining; round++) {
 		size_t before = s->vm_in.len + s->mx_in.len + s->vm_out.len + s->mx_out.len;
 		int vm_eof = s->vm_eof, mx_eof = s->mx_eof;
 
@@ -535,17 +592,18 @@ enum relay_result relay_run(struct session *s, int vm_ready, int mx_ready)
 		if (!s->mx_gone && write_from(s->fd[SIDE_MX], &s->mx_out))
 			return RELAY_END;
 		if (s->close_after_flush && !s->vm_out.len)
-			return RELAY_END;
-		/* the VM went away: mid-DATA the MX never sees the dot */
-		if (s->vm_eof && (s->mode == RELAY_BODY || (!s->vm_in.len && !s->mx_out.len)))
+			begin_drain(s);
+		/* the VM went away: mid-DATA the MX never sees the dot (the
+		 * upstream is reset); otherwise once the MX has answered all */
+		if (s->vm_eof && (s->mode == RELAY_BODY || (!s->mx_out.len && !s->pend_count)))
 			return RELAY_END;
 		if (s->mx_eof && !s->mx_gone && !s->mx_in.len && !s->vm_out.len)
-			return RELAY_END;
+			begin_drain(s);
 		if (before == s->vm_in.len + s->mx_in.len + s->vm_out.len + s->mx_out.len &&
 		    vm_eof == s->vm_eof && mx_eof == s->mx_eof)
 			break;
 	}
-	return RELAY_CONTINUE;
+	return s->draining ? drain(s) : RELAY_CONTINUE;
 }
 
 uint32_t relay_interest(const struct session *s, int side)
@@ -553,14 +611,14 @@ uint32_t relay_interest(const struct session *s, int side)
 	uint32_t ev = 0;
 
 	if (side == SIDE_VM) {
-		if (!s->vm_eof && space(&s->vm_in))
+		if (!s->vm_eof && (s->draining || space(&s->vm_in)))
 			ev |= EPOLLIN | EPOLLRDHUP;
 		if (s->vm_out.len)
 			ev |= EPOLLOUT;
 	} else if (!s->mx_gone) {
-		if (!s->mx_eof && space(&s->mx_in))
+		if (!s->mx_eof && (s->draining || space(&s->mx_in)))
 			ev |= EPOLLIN | EPOLLRDHUP;
-		if (s->mx_out.len)
+		if (s->mx_out.len && !s->draining)
 			ev |= EPOLLOUT;
 	}
 	return ev;

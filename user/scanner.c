@@ -20,6 +20,7 @@ struct rule {
 struct sg_patterns {
 	struct rule rules[SG_MAX_PATTERNS];
 	int n;
+	int body_rules;		/* none: body lines need not be assembled */
 };
 
 struct sg_patterns *sg_patterns_load(const char *path, char *err, size_t errlen)
@@ -82,6 +83,7 @@ struct sg_patterns *sg_patterns_load(const char *path, char *err, size_t errlen)
 			goto fail;
 		}
 		snprintf(r->text, sizeof(r->text), "%s %s", r->body ? "body" : "header", re);
+		p->body_rules += r->body;
 		p->n++;
 	}
 	fclose(f);
@@ -134,25 +136,44 @@ static void judge_line(struct sg_scan *scan)
 			scan->matched = i + 1;
 }
 
+/* Body lines are only looked at while a body rule could still match. */
+static int body_needs_lines(const struct sg_scan *scan)
+{
+	return scan->patterns && scan->patterns->body_rules && !scan->matched;
+}
+
+static void line_append(struct sg_scan *scan, const char *data, size_t n)
+{
+	size_t room = SG_SCAN_LINE_MAX - scan->line_len;
+
+	if (n > room) {
+		n = room;
+		scan->line_overflow = 1;
+	}
+	memcpy(scan->line + scan->line_len, data, n);
+	scan->line_len += n;
+}
+
 void sg_scan_feed(struct sg_scan *scan, const char *data, size_t n)
 {
-	scan->bytes += n;
-	for (size_t i = 0; i < n; i++) {
-		char c = data[i];
+	const char *p = data, *end = data + n;
 
-		if (c == '\n') {
-			if (scan->line_len && scan->line[scan->line_len - 1] == '\r' &&
-			    !scan->line_overflow)
-				scan->line_len--;
-			judge_line(scan);
-			scan->line_len = 0;
-			scan->line_overflow = 0;
-			continue;
-		}
-		if (scan->line_len < SG_SCAN_LINE_MAX)
-			scan->line[scan->line_len++] = c;
-		else
-			scan->line_overflow = 1;
+	scan->bytes += n;
+	while (p < end) {
+		const char *lf;
+
+		if (scan->in_body && !body_needs_lines(scan))
+			return;
+		lf = memchr(p, '\n', (size_t)(end - p));
+		line_append(scan, p, (size_t)((lf ? lf : end) - p));
+		if (!lf)
+			return;
+		if (scan->line_len && scan->line[scan->line_len - 1] == '\r' && !scan->line_overflow)
+			scan->line_len--;
+		judge_line(scan);
+		scan->line_len = 0;
+		scan->line_overflow = 0;
+		p = lf + 1;
 	}
 }
 

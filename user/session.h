@@ -18,6 +18,7 @@
 
 #define SG_SESSION_BUF	8192	/* holds the longest line the limits allow (4000) */
 #define SG_MAX_PENDING	64	/* commands awaiting a reply (PIPELINING) */
+#define SG_DRAIN_GRACE_NS 2000000000ull	/* how long an ended session waits for its peers' FIN */
 
 struct sg_buf {
 	size_t len;
@@ -60,6 +61,8 @@ struct session {
 	int pend_head, pend_count;
 	int discard_line;	/* skipping the rest of an over-long line */
 	int close_after_flush;	/* end once vm_out is sent */
+	int draining;		/* over: waiting for the peers to close first */
+	uint64_t drain_deadline_ns;
 	uint32_t commands;
 	uint32_t rcpts;
 	int body_started;
@@ -94,6 +97,10 @@ void relay_start(struct session *s);
 /* Reads what the sockets have (only those epoll called ready), moves it by
  * the rules of SMTP, writes what it can. */
 enum relay_result relay_run(struct session *s, int vm_ready, int mx_ready);
+/* Ends the session on the relay's own initiative (a timeout, an unreachable
+ * MX): the upstream is reset, the VM gets reply (with its CRLF), then the
+ * session drains. */
+void relay_close(struct session *s, const char *reply);
 /* epoll interest of each side from the buffers' state. */
 uint32_t relay_interest(const struct session *s, int side);
 

@@ -42,6 +42,30 @@ st0=$(stat_get main steered)
 check_delivered "exempt-delivers-directly" vm2 "$MX4"
 check_eq "$(stat_get main steered)" "${st0:-0}" "exempt-not-steered"
 
+# --- no TIME_WAIT of a proxied 4-tuple stays on the host: it would take the
+# packets of the VM's later direct flow with the same 4-tuple (early demux),
+# and the host would drop them for 60 s. The same VM port, proxied and then
+# direct, must go through at once.
+# greet_from_port NODE PORT: the MX's greeting to a session from that local
+# port (SO_REUSEADDR, so that the VM's own TIME_WAIT is reused: tcp_tw_reuse)
+greet_from_port() {
+	lab_exec "$1" timeout 10 perl -MIO::Socket::INET -e '
+		my $s = IO::Socket::INET->new(PeerAddr => $ARGV[0], PeerPort => 25,
+			LocalPort => $ARGV[1], ReuseAddr => 1, Timeout => 8) or die "connect: $!\n";
+		my $l = <$s>; print $l; print $s "QUIT\r\n"; <$s>;' "$MX4" "$2" 2>&1
+}
+lab_ctl main policy add "$VM2/32" scan || fail policy-add-scan "exit $?"
+st0=$(stat_get main steered)
+check_contains "$(greet_from_port vm2 40025)" "220 " "same-port-proxied"
+check_gt "$(stat_get main steered)" "${st0:-0}" "same-port-proxied-steered"
+sleep 1.5	# the VM's own TIME_WAIT may be reused after 1 s
+tw=$(lab_exec host ss -Htan state time-wait "( sport = :40025 or dport = :40025 )" | wc -l)
+check_eq "$tw" 0 "proxy-leaves-no-time-wait-on-host"
+lab_ctl main policy add "$VM2/32" exempt || fail policy-add-exempt-2 "exit $?"
+t0=$(ms_now)
+check_contains "$(greet_from_port vm2 40025)" "220 " "same-port-direct-after-proxy"
+check_le "$(( $(ms_now) - t0 ))" 3000 "same-port-direct-after-proxy-at-once"
+
 # --- the proxy killed: fail open from the next SYN on, nothing lost
 pid=$(lab_sgd_pid main)
 kill -9 "$pid" 2>/dev/null
