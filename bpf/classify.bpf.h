@@ -351,6 +351,47 @@ static __always_inline int sg_steer_or_pass(const struct sg_policy *policy,
 								     SG_VERDICT_PASS;
 }
 
+/* Steer mode suspect: is this connection of a scan sender one for the
+ * proxy? The proxy flagged the sender, it has used steer_soft_percent of
+ * its connection burst (its bucket's debt after this SYN), or the sample
+ * picked it. */
+static __always_inline int sg_is_suspect(const struct sg_src_key *sender,
+					 const struct sg_src_state *st,
+					 const struct sg_rate_class *rc,
+					 const struct sg_settings *cfg, __u64 now)
+{
+	const struct sg_src_feedback *fb = bpf_map_lookup_elem(&src_feedback, sender);
+
+	if (fb && fb->suspect_until_ns > now)
+		return 1;
+	if (st && rc && rc->conn_interval_ns && cfg->steer_soft_percent) {
+		__u64 tat = *(volatile const __u64 *)&st->tat_ns;
+		__u64 soft = (__u64)rc->conn_burst * rc->conn_interval_ns / 100 *
+			     cfg->steer_soft_percent;
+
+		if (tat > now && tat - now >= soft)
+			return 1;
+	}
+	return cfg->steer_sample && bpf_get_prandom_u32() % cfg->steer_sample == 0;
+}
+
+/* A scan SYN the rate let through: to the proxy, or (steer mode suspect,
+ * nothing suspect) on along the kernel path. */
+static __always_inline int sg_steer_syn(const struct sg_policy *policy,
+					const struct sg_src_key *sender,
+					const struct sg_src_state *st,
+					const struct sg_rate_class *rc,
+					const struct sg_settings *cfg, __u64 now)
+{
+	if (policy->action != SG_ACTION_SCAN || !cfg->steer_mark)
+		return SG_VERDICT_PASS;
+	if (cfg->steer_mode == SG_STEER_SUSPECT && !sg_is_suspect(sender, st, rc, cfg, now)) {
+		sg_count(SG_STAT_FAST_PATH);
+		return SG_VERDICT_PASS;
+	}
+	return SG_VERDICT_STEER;
+}
+
 /* The whole decision for one frame; pkt is filled for the caller's RST send.
  * can_pull: the caller can bring more of the frame into view (TC).
  * lf_ok: the program may hold the lock-free bucket (see SG_LOCKFREE). */
@@ -437,7 +478,7 @@ static __always_inline int sg_classify(void *data, void *data_end, struct sg_pkt
 	sg_sender_key(pkt, cfg, &sender);
 	st = sg_source_state(&sender, class_id, now);
 	if (!st)
-		return sg_steer_or_pass(&policy, cfg);
+		return sg_steer_syn(&policy, &sender, NULL, rc, cfg, now);
 	switch (sg_rate_check(st, rc, class_id, now, lf_ok)) {
 	case SG_RATE_OVER:
 		sg_count(SG_STAT_RATE_DROPPED);
@@ -446,7 +487,7 @@ static __always_inline int sg_classify(void *data, void *data_end, struct sg_pkt
 		sg_count(SG_STAT_PENALTY_DROPPED);
 		return sg_refuse(pkt, data_end, cfg);
 	}
-	return sg_steer_or_pass(&policy, cfg);
+	return sg_steer_syn(&policy, &sender, st, rc, cfg, now);
 }
 
 #endif /* SMTPGUARD_CLASSIFY_BPF_H */

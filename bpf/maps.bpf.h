@@ -91,4 +91,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } attachments SEC(".maps");
 
+/* Written by the daemon's proxy; the classifier reads it in steer mode
+ * suspect. Not preallocated: only senders the proxy has seen have one. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, SG_MAX_SOURCES);
+	__type(key, struct sg_src_key);
+	__type(value, struct sg_src_feedback);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} src_feedback SEC(".maps");
+
 #endif /* SMTPGUARD_MAPS_BPF_H */

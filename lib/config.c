@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /* config.c - smtpguardd's config file and --set overrides (see config.h). */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -38,6 +39,13 @@ void sg_config_defaults(struct sg_config *cfg)
 	cfg->route_table = 5347;
 	cfg->fail_mode = SG_FAIL_OPEN;
 	cfg->connect_timeout_ns = 30ULL * 1000000000ULL;
+	cfg->steer_mode = SG_STEER_ALL;
+	cfg->steer_sample = 0;
+	cfg->steer_soft_percent = 50;
+	cfg->suspect_duration_ns = 3600ULL * 1000000000ULL;
+	cfg->escalation_rejects = 5;
+	cfg->escalation_window_ns = 600ULL * 1000000000ULL;
+	cfg->escalation_penalty_ns = 3600ULL * 1000000000ULL;
 	cfg->smtp_line_limit = 2048;
 	cfg->smtp_command_limit = 1000;
 	cfg->smtp_recipient_limit = 1000;
@@ -158,6 +166,95 @@ static int set_fail_mode(struct sg_config *cfg, char *value, char *err, size_t e
 	int v = !strcmp(value, "open") ? SG_FAIL_OPEN : !strcmp(value, "closed") ? SG_FAIL_CLOSED : -1;
 
 	return set_enum(&cfg->fail_mode, v, value, "open|closed", err, errlen);
+}
+
+static int set_default_msg_rate(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	return sg_parse_limit(value, &cfg->default_msg_interval_ns, &cfg->default_msg_burst, err,
+			      errlen);
+}
+
+static int set_default_rcpt_rate(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	return sg_parse_limit(value, &cfg->default_rcpt_interval_ns, &cfg->default_rcpt_burst,
+			      err, errlen);
+}
+
+static int set_steer_mode(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	int v = !strcmp(value, "all") ? SG_STEER_ALL : !strcmp(value, "suspect") ?
+		SG_STEER_SUSPECT : -1;
+
+	return set_enum(&cfg->steer_mode, v, value, "all|suspect", err, errlen);
+}
+
+static int set_steer_sample(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	uint64_t v;
+
+	if (sg_parse_uint(value, 0, 1000000, &v, err, errlen))
+		return -1;
+	cfg->steer_sample = (uint32_t)v;
+	return 0;
+}
+
+static int set_steer_soft_percent(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	uint64_t v;
+
+	if (sg_parse_uint(value, 0, 100, &v, err, errlen))
+		return -1;
+	cfg->steer_soft_percent = (uint32_t)v;
+	return 0;
+}
+
+static int set_suspect_duration(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	return sg_parse_duration(value, &cfg->suspect_duration_ns, err, errlen);
+}
+
+static int set_relay_ip(char *field, size_t len, int family, const char *value, char *err,
+			size_t errlen)
+{
+	unsigned char buf[16];
+
+	if (inet_pton(family, value, buf) != 1 || strlen(value) >= len) {
+		snprintf(err, errlen, "'%s' is not an %s address", value,
+			 family == AF_INET ? "IPv4" : "IPv6");
+		return -1;
+	}
+	snprintf(field, len, "%s", value);
+	return 0;
+}
+
+static int set_relay_ip4(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	return set_relay_ip(cfg->relay_ip4, sizeof(cfg->relay_ip4), AF_INET, value, err, errlen);
+}
+
+static int set_relay_ip6(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	return set_relay_ip(cfg->relay_ip6, sizeof(cfg->relay_ip6), AF_INET6, value, err, errlen);
+}
+
+static int set_escalation_rejects(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	uint64_t v;
+
+	if (sg_parse_uint(value, 0, 1000000, &v, err, errlen))
+		return -1;
+	cfg->escalation_rejects = (uint32_t)v;
+	return 0;
+}
+
+static int set_escalation_window(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	return sg_parse_duration(value, &cfg->escalation_window_ns, err, errlen);
+}
+
+static int set_escalation_penalty(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	return sg_parse_duration(value, &cfg->escalation_penalty_ns, err, errlen);
 }
 
 static int set_connect_timeout(struct sg_config *cfg, char *value, char *err, size_t errlen)
@@ -363,6 +460,8 @@ static const struct {
 	{ "default_source_mode", set_default_source_mode },
 	{ "default_conn_rate", set_default_conn_rate },
 	{ "default_conn_burst", set_default_conn_burst },
+	{ "default_msg_rate", set_default_msg_rate },
+	{ "default_rcpt_rate", set_default_rcpt_rate },
 	{ "refuse", set_refuse },
 	{ "malformed", set_malformed },
 	{ "ipv6_source_prefix", set_ipv6_source_prefix },
@@ -376,6 +475,15 @@ static const struct {
 	{ "route_table", set_route_table },
 	{ "fail_mode", set_fail_mode },
 	{ "connect_timeout", set_connect_timeout },
+	{ "steer_mode", set_steer_mode },
+	{ "steer_sample", set_steer_sample },
+	{ "steer_soft_percent", set_steer_soft_percent },
+	{ "suspect_duration", set_suspect_duration },
+	{ "relay_ip4", set_relay_ip4 },
+	{ "relay_ip6", set_relay_ip6 },
+	{ "escalation_rejects", set_escalation_rejects },
+	{ "escalation_window", set_escalation_window },
+	{ "escalation_penalty", set_escalation_penalty },
 	{ "smtp_line_limit", set_smtp_line_limit },
 	{ "smtp_command_limit", set_smtp_command_limit },
 	{ "smtp_recipient_limit", set_smtp_recipient_limit },
@@ -519,5 +627,8 @@ void sg_config_to_settings(const struct sg_config *cfg, struct sg_settings *out)
 		out->v6_sender_mask[bit / 8] = 0xff;
 	out->steer_mark = cfg->proxy ? cfg->steer_mark : 0;
 	out->fail_mode = (uint8_t)cfg->fail_mode;
+	out->steer_mode = (uint8_t)cfg->steer_mode;
+	out->steer_sample = cfg->steer_sample;
+	out->steer_soft_percent = cfg->steer_soft_percent;
 	/* n_workers is written by the proxy once its listeners are in place */
 }

@@ -29,6 +29,10 @@ struct sg_config {
 	int default_source_mode;
 	uint64_t default_conn_interval_ns;
 	uint32_t default_conn_burst;
+	uint64_t default_msg_interval_ns;	/* 0: no message limit */
+	uint32_t default_msg_burst;
+	uint64_t default_rcpt_interval_ns;	/* 0: no recipient limit */
+	uint32_t default_rcpt_burst;
 	int refuse_mode;		/* enum sg_refuse_mode */
 	int malformed_mode;		/* enum sg_malformed_mode */
 	int ipv6_source_prefix;		/* IPv6 senders counted per this prefix */
@@ -44,6 +48,17 @@ struct sg_config {
 	uint32_t route_table;
 	int fail_mode;			/* enum sg_fail_mode */
 	uint64_t connect_timeout_ns;
+	int steer_mode;			/* enum sg_steer_mode */
+	uint32_t steer_sample;		/* suspect: 1 in N other connections; 0 = none */
+	uint32_t steer_soft_percent;	/* suspect: share of the connection burst used */
+	uint64_t suspect_duration_ns;	/* a flagged source is proxied this long */
+	/* source mode relay-ip: the provider's delivery addresses */
+	char relay_ip4[16];		/* dotted quad; empty: none configured */
+	char relay_ip6[46];
+	/* escalation: this many refusals within the window -> a kernel penalty */
+	uint32_t escalation_rejects;	/* 0: never */
+	uint64_t escalation_window_ns;
+	uint64_t escalation_penalty_ns;
 	/* the SMTP relay's limits and scanner */
 	uint32_t smtp_line_limit;
 	uint32_t smtp_command_limit;

@@ -61,6 +61,7 @@ static const char *const stat_names[SG_STAT__COUNT] = {
 	[SG_STAT_FAIL_OPEN] = "fail_open",
 	[SG_STAT_FAIL_CLOSED] = "fail_closed",
 	[SG_STAT_UPLINK_STEERED] = "uplink_steered",
+	[SG_STAT_FAST_PATH] = "fast_path",
 };
 
 static int name_lookup(const char *const *names, int n, const char *s)
@@ -298,6 +299,21 @@ int sg_parse_rate(const char *s, uint64_t *interval_ns, char *err, size_t errlen
 	snprintf(err, errlen, "unit '%s' in rate '%s' is unknown (expected s, min, h or d)",
 		 slash + 1, s);
 	return -1;
+}
+
+int sg_parse_limit(const char *s, uint64_t *interval_ns, uint32_t *burst, char *err,
+		   size_t errlen)
+{
+	if (strcmp(s, "none") == 0) {
+		*interval_ns = 0;
+		*burst = 0;
+		return 0;
+	}
+	if (sg_parse_rate(s, interval_ns, err, errlen))
+		return -1;
+	/* sg_parse_rate checked the count: 1 to 10^9 */
+	*burst = (uint32_t)strtoull(s, NULL, 10);
+	return 0;
 }
 
 void sg_format_rate(uint64_t interval_ns, char *buf, size_t len)

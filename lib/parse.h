@@ -36,6 +36,10 @@ void sg_format_source(const struct sg_src_key *k, unsigned int v6_prefix, char *
 /* "30/min", "5/s", "100/h" (also /sec /second /m /minute /hour): the interval
  * in ns between two events. Zero, negative or faster than 1/us is an error. */
 int sg_parse_rate(const char *s, uint64_t *interval_ns, char *err, size_t errlen);
+/* A message or recipient limit: "COUNT/UNIT" (COUNT back to back, then one
+ * every UNIT/COUNT) or "none" (interval and burst 0). */
+int sg_parse_limit(const char *s, uint64_t *interval_ns, uint32_t *burst, char *err,
+		   size_t errlen);
 /* The same rate in the largest unit that keeps it a whole count, "30/min". */
 void sg_format_rate(uint64_t interval_ns, char *buf, size_t len);
 

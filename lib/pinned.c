@@ -28,6 +28,7 @@ static const struct {
 	{ SG_MAP_STATS, offsetof(struct sg_maps, stats) },
 	{ SG_MAP_ATTACHMENTS, offsetof(struct sg_maps, attachments) },
 	{ SG_MAP_LISTENERS, offsetof(struct sg_maps, listeners) },
+	{ SG_MAP_FEEDBACK, offsetof(struct sg_maps, src_feedback) },
 };
 
 #define N_PINNED (sizeof(pinned_maps) / sizeof(pinned_maps[0]))
@@ -94,8 +95,7 @@ int sg_rate_class_find(const struct sg_maps *maps, const char *name)
 }
 
 int sg_rate_class_set(const struct sg_maps *maps, const char *name,
-		      uint64_t conn_interval_ns, uint32_t conn_burst,
-		      char *err, size_t errlen)
+		      const struct sg_rate_class *limits, char *err, size_t errlen)
 {
 	struct sg_rate_class rc;
 	int slot = sg_rate_class_find(maps, name);
@@ -127,14 +127,42 @@ int sg_rate_class_set(const struct sg_maps *maps, const char *name,
 		}
 	}
 	key = (__u32)slot;
+	rc = *limits;
+	memset(rc.name, 0, sizeof(rc.name));
 	snprintf(rc.name, sizeof(rc.name), "%s", name);
-	rc.conn_interval_ns = conn_interval_ns;
-	rc.conn_burst = conn_burst;
 	if (bpf_map_update_elem(maps->rate_classes, &key, &rc, BPF_ANY)) {
 		snprintf(err, errlen, "writing rate class %s: %s", name, strerror(errno));
 		return -1;
 	}
 	return slot;
+}
+
+void sg_policy_lookup(const struct sg_maps *maps, const __u8 *addr, int is_v6,
+		      struct sg_policy *out)
+{
+	struct sg_settings settings;
+	__u32 zero = 0;
+
+	if (is_v6) {
+		struct sg_lpm_v6_key k = { .prefixlen = 128 };
+
+		memcpy(k.addr, addr, 16);
+		if (bpf_map_lookup_elem(maps->policy_v6, &k, out) == 0)
+			return;
+	} else {
+		struct sg_lpm_v4_key k = { .prefixlen = 32 };
+
+		memcpy(k.addr, addr, 4);
+		if (bpf_map_lookup_elem(maps->policy_v4, &k, out) == 0)
+			return;
+	}
+	memset(out, 0, sizeof(*out));
+	if (bpf_map_lookup_elem(maps->settings, &zero, &settings) == 0) {
+		out->action = settings.default_action;
+		out->rate_class = settings.default_rate_class;
+		out->tls_mode = settings.default_tls_mode;
+		out->source_mode = settings.default_source_mode;
+	}
 }
 
 static int policy_key(const struct sg_maps *maps, const struct sg_prefix *p,

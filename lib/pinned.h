@@ -22,6 +22,7 @@ struct sg_maps {
 	int stats;
 	int attachments;
 	int listeners;
+	int src_feedback;
 };
 
 /* Opens every map below root; on error closes what it opened and explains
@@ -33,8 +34,11 @@ void sg_maps_close(struct sg_maps *maps);
 int sg_rate_class_find(const struct sg_maps *maps, const char *name);
 /* Creates or updates NAME; returns its slot, or -1 (table full) with err. */
 int sg_rate_class_set(const struct sg_maps *maps, const char *name,
-		      uint64_t conn_interval_ns, uint32_t conn_burst,
-		      char *err, size_t errlen);
+		      const struct sg_rate_class *limits, char *err, size_t errlen);
+/* The policy that applies to an address (network byte order, 4 or 16
+ * bytes): the longest matching prefix, else the settings' defaults. */
+void sg_policy_lookup(const struct sg_maps *maps, const __u8 *addr, int is_v6,
+		      struct sg_policy *out);
 
 int sg_policy_set(const struct sg_maps *maps, const struct sg_prefix *p,
 		  const struct sg_policy *policy, char *err, size_t errlen);

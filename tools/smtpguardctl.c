@@ -33,13 +33,15 @@ static const char usage_text[] =
 "                           ACTION: scan|exempt|passthrough|block\n"
 "  policy del PREFIX\n"
 "  policy list\n"
-"  rate-class set NAME --conn RATE --burst N   RATE: e.g. 30/min, 5/s, 100/h\n"
+"  rate-class set NAME [--conn RATE --burst N] [--msgs LIMIT] [--rcpts LIMIT]\n"
+"                           RATE: e.g. 30/min, 5/s, 100/h; a new class needs --conn, --burst\n"
+"                           LIMIT: COUNT/UNIT (COUNT at once, then one every UNIT/COUNT) or none\n"
 "  rate-class list\n"
 "  show ADDR\n"
 "  block ADDR --for DURATION                  DURATION: e.g. 30s, 10m, 2h\n"
 "  unblock ADDR\n"
 "  stats\n"
-"  top [--by syns|drops] [-n N]\n"
+"  top [--by syns|drops|msgs|rejects] [-n N]\n"
 "  fail-mode [open|closed]                    scan flows while the proxy is down\n"
 "  trace ID --events FILE                     which VM sent a message (Message-ID or ref)\n"
 "--root: the bpffs root smtpguardd pins its maps in (default " DEFAULT_ROOT ")\n";
@@ -297,38 +299,99 @@ static int cmd_policy_list(struct ctl *ctl, int argc, char **argv, int first)
 	return 0;
 }
 
+static int parse_limit_opt(const char *opt, const char *value, uint64_t *interval,
+			   uint32_t *burst)
+{
+	char err[SG_ERR_LEN], msg[SG_ERR_LEN * 2];
+
+	if (!value || !sg_parse_limit(value, interval, burst, err, sizeof(err)))
+		return 0;
+	snprintf(msg, sizeof(msg), "%s: %s", opt, err);
+	return usage_error("%s", msg);
+}
+
 static int cmd_rate_class_set(struct ctl *ctl, int argc, char **argv, int first)
 {
-	const char *conn = NULL, *burst = NULL, *name;
-	struct opt_spec specs[] = { { "--conn", &conn }, { "--burst", &burst } };
+	static const char synopsis[] = "rate-class set NAME [--conn RATE --burst N] "
+				       "[--msgs LIMIT] [--rcpts LIMIT]";
+	const char *conn = NULL, *burst = NULL, *msgs = NULL, *rcpts = NULL, *name;
+	struct opt_spec specs[] = { { "--conn", &conn }, { "--burst", &burst },
+				    { "--msgs", &msgs }, { "--rcpts", &rcpts } };
 	char err[SG_ERR_LEN], msg[SG_ERR_LEN * 2];
-	uint64_t interval, burst_n;
-	int ret;
+	struct sg_rate_class rc;
+	uint64_t conn_interval = 0, msg_interval = 0, rcpt_interval = 0, burst_n = 0;
+	uint32_t msg_burst = 0, rcpt_burst = 0;
+	int ret, slot;
 
-	ret = parse_opts(argc, argv, first, specs, 2, 1, "rate-class set NAME --conn RATE --burst N");
+	ret = parse_opts(argc, argv, first, specs, 4, 1, synopsis);
 	if (ret)
 		return ret;
 	name = positional_arg(argc, argv, first, 0);
-	if (!conn || !burst)
-		return usage_error("'rate-class set %s' needs both --conn RATE and --burst N", name);
 	if (strlen(name) >= SG_RATE_CLASS_NAME_LEN)
 		return usage_error("rate class name '%s' is longer than 23 characters", name);
-	if (sg_parse_rate(conn, &interval, err, sizeof(err))) {
+	if (!conn != !burst)
+		return usage_error("--conn and --burst go together (rate-class set %s --conn "
+				   "RATE --burst N)", name);
+	if (!conn && !msgs && !rcpts)
+		return usage_error("'rate-class set %s' changes nothing: give --conn RATE "
+				   "--burst N, --msgs LIMIT or --rcpts LIMIT", name);
+	if (conn && sg_parse_rate(conn, &conn_interval, err, sizeof(err))) {
 		snprintf(msg, sizeof(msg), "--conn: %s", err);
 		return usage_error("%s", msg);
 	}
-	if (sg_parse_uint(burst, 1, 1000000, &burst_n, err, sizeof(err))) {
+	if (burst && sg_parse_uint(burst, 1, 1000000, &burst_n, err, sizeof(err))) {
 		snprintf(msg, sizeof(msg), "--burst: %s", err);
 		return usage_error("%s", msg);
 	}
+	ret = parse_limit_opt("--msgs", msgs, &msg_interval, &msg_burst);
+	if (!ret)
+		ret = parse_limit_opt("--rcpts", rcpts, &rcpt_interval, &rcpt_burst);
+	if (ret)
+		return ret;
 	ret = open_maps(ctl);
 	if (ret)
 		return ret;
-	if (sg_rate_class_set(&ctl->maps, name, interval, (uint32_t)burst_n, err, sizeof(err)) < 0) {
+	slot = sg_rate_class_find(&ctl->maps, name);
+	memset(&rc, 0, sizeof(rc));
+	if (slot >= 0) {
+		__u32 key = (__u32)slot;
+
+		bpf_map_lookup_elem(ctl->maps.rate_classes, &key, &rc);
+	} else if (!conn) {
+		sg_err("rate class %s does not exist; a new class needs --conn RATE --burst N",
+		       name);
+		return 1;
+	}
+	if (conn) {
+		rc.conn_interval_ns = conn_interval;
+		rc.conn_burst = (uint32_t)burst_n;
+	}
+	if (msgs) {
+		rc.msg_interval_ns = msg_interval;
+		rc.msg_burst = msg_burst;
+	}
+	if (rcpts) {
+		rc.rcpt_interval_ns = rcpt_interval;
+		rc.rcpt_burst = rcpt_burst;
+	}
+	if (sg_rate_class_set(&ctl->maps, name, &rc, err, sizeof(err)) < 0) {
 		sg_err("%s", err);
 		return 1;
 	}
 	return 0;
+}
+
+/* "100/h" for a message or recipient limit, "none" without one. */
+static void format_limit(uint64_t interval, uint32_t burst, char *buf, size_t len)
+{
+	char rate[32];
+
+	if (!interval) {
+		snprintf(buf, len, "none");
+		return;
+	}
+	sg_format_rate(interval, rate, sizeof(rate));
+	snprintf(buf, len, "%u,%s", burst, rate);
 }
 
 static int cmd_rate_class_list(struct ctl *ctl, int argc, char **argv, int first)
@@ -339,20 +402,30 @@ static int cmd_rate_class_list(struct ctl *ctl, int argc, char **argv, int first
 	ret = no_args_then_maps(ctl, argc, argv, first, "rate-class list");
 	if (ret)
 		return ret;
-	printf(ctl->json ? "[" : "%-24s %-14s %s\n", "CLASS", "CONN", "BURST");
+	if (ctl->json)
+		printf("[");
+	else
+		printf("%-24s %-14s %-8s %-18s %s\n", "CLASS", "CONN", "BURST", "MSGS (BURST,RATE)",
+		       "RCPTS (BURST,RATE)");
 	for (__u32 slot = 0; slot < SG_MAX_RATE_CLASSES; slot++) {
-		char rate[32];
+		char rate[32], msgs[48], rcpts[48];
 
 		if (bpf_map_lookup_elem(ctl->maps.rate_classes, &slot, &rc) || !rc.name[0])
 			continue;
 		sg_format_rate(rc.conn_interval_ns, rate, sizeof(rate));
+		format_limit(rc.msg_interval_ns, rc.msg_burst, msgs, sizeof(msgs));
+		format_limit(rc.rcpt_interval_ns, rc.rcpt_burst, rcpts, sizeof(rcpts));
 		if (ctl->json)
 			printf("%s{\"name\":\"%.*s\",\"conn\":\"%s\",\"conn_interval_ns\":%llu,"
-			       "\"burst\":%u}", first_item ? "" : ",", (int)sizeof(rc.name),
-			       rc.name, rate, (unsigned long long)rc.conn_interval_ns, rc.conn_burst);
+			       "\"burst\":%u,\"msg_interval_ns\":%llu,\"msg_burst\":%u,"
+			       "\"rcpt_interval_ns\":%llu,\"rcpt_burst\":%u}", first_item ? "" : ",",
+			       (int)sizeof(rc.name), rc.name, rate,
+			       (unsigned long long)rc.conn_interval_ns, rc.conn_burst,
+			       (unsigned long long)rc.msg_interval_ns, rc.msg_burst,
+			       (unsigned long long)rc.rcpt_interval_ns, rc.rcpt_burst);
 		else
-			printf("%-24.*s %-14s %u\n", (int)sizeof(rc.name), rc.name, rate,
-			       rc.conn_burst);
+			printf("%-24.*s %-14s %-8u %-18s %s\n", (int)sizeof(rc.name), rc.name, rate,
+			       rc.conn_burst, msgs, rcpts);
 		first_item = 0;
 	}
 	if (ctl->json)
@@ -401,6 +474,7 @@ static int open_maps_for_source(struct ctl *ctl, const char *addr, struct sg_src
 
 static int cmd_show(struct ctl *ctl, int argc, char **argv, int first)
 {
+	struct sg_src_feedback fb;
 	struct sg_src_state st;
 	struct sg_rate_class rc;
 	struct sg_src_key key;
@@ -418,6 +492,10 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv, int first)
 	known = sg_source_read(&ctl->maps, &key, &st) == 0;
 	if (!known)
 		memset(&st, 0, sizeof(st));
+	if (bpf_map_lookup_elem(ctl->maps.src_feedback, &key, &fb))
+		memset(&fb, 0, sizeof(fb));
+	else
+		known = 1;
 	class_name(ctl, st.rate_class, cbuf, sizeof(cbuf));
 	memset(&rc, 0, sizeof(rc));
 	bpf_map_lookup_elem(ctl->maps.rate_classes, &st.rate_class, &rc);
@@ -434,14 +512,17 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv, int first)
 		printf("{\"source\":\"%s\",\"known\":%s,\"rate_class\":\"%s\",\"conn_rate\":\"%s\","
 		       "\"burst\":%u,\"tokens\":%llu,\"syns\":%llu,\"syn_drops\":%llu,"
 		       "\"penalty_remaining_ms\":%llu,\"idle_ms\":%llu,\"msgs\":%llu,"
-		       "\"rcpts\":%llu,\"rejects\":%llu,\"mx_5xx\":%llu}\n",
+		       "\"rcpts\":%llu,\"rejects\":%llu,\"tempfails\":%llu,\"mx_5xx\":%llu,"
+		       "\"penalties\":%u,\"suspect\":%s}\n",
 		       addr, known ? "true" : "false", cbuf, rate, rc.conn_burst,
 		       (unsigned long long)tokens, (unsigned long long)st.syns,
 		       (unsigned long long)st.syn_drops, (unsigned long long)penalty_ms,
 		       (unsigned long long)(known && now > st.last_seen_ns ?
 					    (now - st.last_seen_ns) / 1000000 : 0),
-		       (unsigned long long)st.msgs, (unsigned long long)st.rcpts,
-		       (unsigned long long)st.rejects, (unsigned long long)st.mx_5xx);
+		       (unsigned long long)fb.msgs, (unsigned long long)fb.rcpts,
+		       (unsigned long long)fb.rejects, (unsigned long long)fb.tempfails,
+		       (unsigned long long)fb.mx_5xx, fb.penalties,
+		       fb.suspect_until_ns > now ? "true" : "false");
 		return 0;
 	}
 	if (!known) {
@@ -461,6 +542,12 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv, int first)
 		printf("penalty:     none\n");
 	printf("last seen:   %.1f s ago\n", now > st.last_seen_ns ?
 	       (double)(now - st.last_seen_ns) / 1e9 : 0.0);
+	printf("messages:    %llu delivered (%llu recipients), %llu refused, %llu deferred, "
+	       "%llu MX 5xx\n", (unsigned long long)fb.msgs, (unsigned long long)fb.rcpts,
+	       (unsigned long long)fb.rejects, (unsigned long long)fb.tempfails,
+	       (unsigned long long)fb.mx_5xx);
+	printf("escalations: %u%s\n", fb.penalties,
+	       fb.suspect_until_ns > now ? " (suspect: its flows are proxied)" : "");
 	return 0;
 }
 
@@ -660,37 +747,96 @@ static int cmd_trace(struct ctl *ctl, int argc, char **argv, int first)
 struct top_row {
 	struct sg_src_key key;
 	struct sg_src_state st;
+	struct sg_src_feedback fb;
 };
 
-static int top_by_drops;
+enum top_order { TOP_SYNS, TOP_DROPS, TOP_MSGS, TOP_REJECTS };
+static enum top_order top_order;
+
+static uint64_t top_value(const struct top_row *r)
+{
+	switch (top_order) {
+	case TOP_DROPS:
+		return r->st.syn_drops;
+	case TOP_MSGS:
+		return r->fb.msgs;
+	case TOP_REJECTS:
+		return r->fb.rejects;
+	default:
+		return r->st.syns;
+	}
+}
 
 static int top_cmp(const void *a, const void *b)
 {
-	const struct top_row *x = a, *y = b;
-	uint64_t vx = top_by_drops ? x->st.syn_drops : x->st.syns;
-	uint64_t vy = top_by_drops ? y->st.syn_drops : y->st.syns;
+	uint64_t vx = top_value(a), vy = top_value(b);
 
 	return vx < vy ? 1 : vx > vy ? -1 : 0;
 }
 
+/* Every sender of one map (src_state or src_feedback) not listed yet,
+ * with what both maps hold of it. */
+static int top_collect(struct ctl *ctl, int map_fd, int skip_known, struct top_row **rows,
+		       size_t *nrows, size_t *cap)
+{
+	struct sg_src_key key, prev_key;
+	int have_prev = 0;
+
+	while (bpf_map_get_next_key(map_fd, have_prev ? &prev_key : NULL, &key) == 0) {
+		struct top_row *r;
+		int in_state;
+
+		prev_key = key;
+		have_prev = 1;
+		if (*nrows == *cap) {
+			struct top_row *grown;
+
+			*cap = *cap ? *cap * 2 : 256;
+			grown = realloc(*rows, *cap * sizeof(**rows));
+			if (!grown)
+				return -1;
+			*rows = grown;
+		}
+		r = &(*rows)[*nrows];
+		r->key = key;
+		in_state = sg_source_read(&ctl->maps, &key, &r->st) == 0;
+		if (skip_known && in_state)
+			continue;	/* listed from src_state already */
+		if (!in_state)
+			memset(&r->st, 0, sizeof(r->st));
+		if (bpf_map_lookup_elem(ctl->maps.src_feedback, &key, &r->fb))
+			memset(&r->fb, 0, sizeof(r->fb));
+		(*nrows)++;
+	}
+	return 0;
+}
+
 static int cmd_top(struct ctl *ctl, int argc, char **argv, int first)
 {
+	static const char *const orders[] = { "syns", "drops", "msgs", "rejects" };
 	const char *by = NULL, *count = NULL;
 	struct opt_spec specs[] = { { "--by", &by }, { "-n", &count } };
-	struct sg_src_key key, prev_key;
 	struct top_row *rows = NULL;
-	int have_prev = 0;
 	size_t nrows = 0, cap = 0;
 	char err[SG_ERR_LEN], msg[SG_ERR_LEN * 2];
 	uint64_t limit = 10;
 	int ret;
 
-	ret = parse_opts(argc, argv, first, specs, 2, 0, "top [--by syns|drops] [-n N]");
+	ret = parse_opts(argc, argv, first, specs, 2, 0,
+			 "top [--by syns|drops|msgs|rejects] [-n N]");
 	if (ret)
 		return ret;
-	if (by && strcmp(by, "syns") && strcmp(by, "drops"))
-		return usage_error("--by '%s' is not one of syns|drops", by);
-	top_by_drops = by && strcmp(by, "drops") == 0;
+	top_order = TOP_SYNS;
+	if (by) {
+		size_t o;
+
+		for (o = 0; o < sizeof(orders) / sizeof(orders[0]); o++)
+			if (strcmp(by, orders[o]) == 0)
+				break;
+		if (o == sizeof(orders) / sizeof(orders[0]))
+			return usage_error("--by '%s' is not one of syns|drops|msgs|rejects", by);
+		top_order = (enum top_order)o;
+	}
 	if (count && sg_parse_uint(count, 1, 100000, &limit, err, sizeof(err))) {
 		snprintf(msg, sizeof(msg), "-n: %s", err);
 		return usage_error("%s", msg);
@@ -698,46 +844,35 @@ static int cmd_top(struct ctl *ctl, int argc, char **argv, int first)
 	ret = open_maps(ctl);
 	if (ret)
 		return ret;
-	while (bpf_map_get_next_key(ctl->maps.src_state, have_prev ? &prev_key : NULL,
-				    &key) == 0) {
-		prev_key = key;
-		have_prev = 1;
-		if (nrows == cap) {
-			struct top_row *grown;
-
-			cap = cap ? cap * 2 : 256;
-			grown = realloc(rows, cap * sizeof(*rows));
-			if (!grown) {
-				free(rows);
-				sg_err("out of memory listing sources");
-				return 1;
-			}
-			rows = grown;
-		}
-		rows[nrows].key = key;
-		if (sg_source_read(&ctl->maps, &key, &rows[nrows].st) == 0)
-			nrows++;
+	if (top_collect(ctl, ctl->maps.src_state, 0, &rows, &nrows, &cap) ||
+	    top_collect(ctl, ctl->maps.src_feedback, 1, &rows, &nrows, &cap)) {
+		free(rows);
+		sg_err("out of memory listing sources");
+		return 1;
 	}
 	if (nrows)
 		qsort(rows, nrows, sizeof(*rows), top_cmp);
 	if (ctl->json)
 		printf("[");
 	else
-		printf("%-40s %-16s %10s %10s\n", "SOURCE", "CLASS", "SYNS", "DROPS");
+		printf("%-40s %-16s %10s %10s %10s %10s\n", "SOURCE", "CLASS", "SYNS", "DROPS",
+		       "MSGS", "REJECTS");
 	for (size_t i = 0; i < nrows && i < limit; i++) {
 		char addr[INET6_ADDRSTRLEN + 8], cbuf[SG_RATE_CLASS_NAME_LEN + 8];
+		const struct top_row *r = &rows[i];
 
-		sg_format_source(&rows[i].key, v6_source_prefix(ctl), addr, sizeof(addr));
-		class_name(ctl, rows[i].st.rate_class, cbuf, sizeof(cbuf));
+		sg_format_source(&r->key, v6_source_prefix(ctl), addr, sizeof(addr));
+		class_name(ctl, r->st.rate_class, cbuf, sizeof(cbuf));
 		if (ctl->json)
 			printf("%s{\"source\":\"%s\",\"syns\":%llu,\"syn_drops\":%llu,"
-			       "\"rate_class\":\"%s\"}", i ? "," : "", addr,
-			       (unsigned long long)rows[i].st.syns,
-			       (unsigned long long)rows[i].st.syn_drops, cbuf);
+			       "\"msgs\":%llu,\"rejects\":%llu,\"rate_class\":\"%s\"}",
+			       i ? "," : "", addr, (unsigned long long)r->st.syns,
+			       (unsigned long long)r->st.syn_drops, (unsigned long long)r->fb.msgs,
+			       (unsigned long long)r->fb.rejects, cbuf);
 		else
-			printf("%-40s %-16s %10llu %10llu\n", addr, cbuf,
-			       (unsigned long long)rows[i].st.syns,
-			       (unsigned long long)rows[i].st.syn_drops);
+			printf("%-40s %-16s %10llu %10llu %10llu %10llu\n", addr, cbuf,
+			       (unsigned long long)r->st.syns, (unsigned long long)r->st.syn_drops,
+			       (unsigned long long)r->fb.msgs, (unsigned long long)r->fb.rejects);
 	}
 	if (ctl->json)
 		printf("]\n");

@@ -126,15 +126,10 @@ int sg_loader_apply_config(struct sg_loader *ld, const struct sg_config *cfg)
 	snprintf(rc.name, sizeof(rc.name), "default");
 	rc.conn_interval_ns = cfg->default_conn_interval_ns;
 	rc.conn_burst = cfg->default_conn_burst;
-	/* keep what the proxy-side limits (later issues) hold in slot 0 */
-	{
-		struct sg_rate_class old;
-
-		if (bpf_map_lookup_elem(ld->maps.rate_classes, &zero, &old) == 0) {
-			rc.msgs_per_hour = old.msgs_per_hour;
-			rc.rcpts_per_hour = old.rcpts_per_hour;
-		}
-	}
+	rc.msg_interval_ns = cfg->default_msg_interval_ns;
+	rc.msg_burst = cfg->default_msg_burst;
+	rc.rcpt_interval_ns = cfg->default_rcpt_interval_ns;
+	rc.rcpt_burst = cfg->default_rcpt_burst;
 	if (bpf_map_update_elem(ld->maps.rate_classes, &zero, &rc, BPF_ANY)) {
 		sg_err("writing the default rate class failed: %s", strerror(errno));
 		return -1;

@@ -23,6 +23,7 @@
 #define SG_RELAY_BUF	16384	/* per direction: two per session */
 #define SG_LISTEN_BACKLOG 4096
 #define SG_MAX_EVENTS	64
+#define SG_MAX_SPARE	256	/* sessions' memory kept for reuse, per worker */
 
 enum side { SIDE_VM = 0, SIDE_MX = 1 };
 
@@ -35,6 +36,8 @@ struct worker {
 	int listen_fd[2];	/* IPv4, IPv6 */
 	struct session *sessions;
 	struct session *closed;		/* ended in this batch: events may still name them */
+	struct session *spare;		/* ended sessions' memory, for the next ones */
+	unsigned int n_spare;
 	pthread_t thread;
 	int started;
 };
@@ -42,6 +45,7 @@ struct worker {
 struct sg_proxy {
 	struct sg_config cfg;
 	struct sg_patterns *patterns;
+	struct sg_feedback *feedback;
 	int listeners_map;
 	int n;
 	struct worker *workers;
@@ -141,8 +145,43 @@ static void reap_closed(struct worker *w)
 		struct session *s = w->closed;
 
 		w->closed = s->next;
+		if (w->n_spare < SG_MAX_SPARE) {
+			s->next = w->spare;
+			w->spare = s;
+			w->n_spare++;
+		} else {
+			free(s);
+		}
+	}
+}
+
+/* A session's memory: reused when a spare is at hand (a session is larger
+ * than malloc's mmap threshold would like churned at every connection). */
+static struct session *session_alloc(struct worker *w)
+{
+	struct session *s = w->spare;
+
+	if (s) {
+		w->spare = s->next;
+		w->n_spare--;
+	} else {
+		s = malloc(sizeof(*s));
+		if (!s)
+			return NULL;
+	}
+	session_clear(s);
+	return s;
+}
+
+static void free_spares(struct worker *w)
+{
+	while (w->spare) {
+		struct session *s = w->spare;
+
+		w->spare = s->next;
 		free(s);
 	}
+	w->n_spare = 0;
 }
 
 /* Re-arms a socket only when what the relay waits for has changed: one
@@ -297,7 +336,7 @@ static void accept_sessions(struct worker *w, int listen_fd)
 		getsockname(fd, (struct sockaddr *)&mx, &mx_len);
 		format_addr(&vm, vm_s, sizeof(vm_s));
 		format_addr(&mx, mx_s, sizeof(mx_s));
-		s = calloc(1, sizeof(*s));
+		s = session_alloc(w);
 		if (!s) {
 			close(fd);
 			continue;
@@ -308,6 +347,7 @@ static void accept_sessions(struct worker *w, int listen_fd)
 		s->ep[SIDE_MX] = (struct session_ep){ s, SIDE_MX };
 		s->cfg = &w->proxy->cfg;
 		s->patterns = w->proxy->patterns;
+		s->feedback = w->proxy->feedback;
 		s->vm_addr = vm;
 		s->mx_addr = mx;
 		snprintf(s->vm_name, sizeof(s->vm_name), "%s", vm_s);
@@ -397,6 +437,7 @@ out:
 	while (w->sessions)
 		session_free(w, w->sessions);
 	reap_closed(w);
+	free_spares(w);
 	return NULL;
 }
 
@@ -486,6 +527,9 @@ struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_map
 			cfg->scan_patterns);
 	}
 	proxy->listeners_map = maps->listeners;
+	proxy->feedback = sg_feedback_new(maps, &proxy->cfg);
+	if (!proxy->feedback)
+		goto fail;
 	proxy->n = cfg->proxy_workers ? cfg->proxy_workers :
 		   (int)(cores > 0 ? (cores > SG_MAX_WORKERS ? SG_MAX_WORKERS : cores) : 1);
 	proxy->workers = calloc((size_t)proxy->n, sizeof(*proxy->workers));
@@ -525,6 +569,7 @@ void sg_proxy_stop(struct sg_proxy *proxy)
 	for (int i = 0; proxy->workers && i < proxy->n; i++)
 		worker_close(&proxy->workers[i]);
 	free(proxy->workers);
+	sg_feedback_free(proxy->feedback);
 	sg_patterns_free(proxy->patterns);
 	sg_events_close();
 	free(proxy);

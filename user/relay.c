@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -165,6 +166,8 @@ static void refuse_message(struct session *s, const char *code, const char *why)
 {
 	s->refused++;
 	sg_event_message(s, code[0] == '4' ? "tempfail" : "reject", why, NULL);
+	sg_feedback_note(s->feedback, &s->vm_addr,
+			 code[0] == '4' ? SG_FB_TEMPFAILED : SG_FB_REJECTED, 0);
 	abort_upstream(s);
 	local_reply(s, "%s smtpguard: message refused (%s); ref %s", code, why, s->ref);
 	sg_info("session %s -> %s: message %s refused: %s", s->vm_name, s->mx_name, s->ref, why);
@@ -196,14 +199,25 @@ static void after_reply(struct session *s, struct pending *p, int code, const ch
 
 		snprintf(first, sizeof(first), "%.*s", (int)(n < sizeof(first) - 1 ? n :
 							       sizeof(first) - 1), reply);
-		sg_info("session %s -> %s: message %s: the MX answered %s", s->vm_name, s->mx_name,
+		sg_debug("session %s -> %s: message %s: the MX answered %s", s->vm_name, s->mx_name,
 			s->ref, first);
 		s->messages++;
 		sg_event_message(s, "accept", "clean", first);
+		if (code >= 200 && code < 300)
+			sg_feedback_note(s->feedback, &s->vm_addr, SG_FB_DELIVERED, s->rcpts_ok);
+		else if (code >= 500)
+			sg_feedback_note(s->feedback, &s->vm_addr, SG_FB_MX_5XX, 0);
 		s->rcpts = 0;
+		s->rcpts_ok = 0;
 		return;
 	}
+	if (code >= 500 && (p->verb == SMTP_MAIL || p->verb == SMTP_RCPT || p->verb == SMTP_DATA))
+		sg_feedback_note(s->feedback, &s->vm_addr, SG_FB_MX_5XX, 0);
 	switch (p->verb) {
+	case SMTP_RCPT:
+		if (code >= 200 && code < 300)
+			s->rcpts_ok++;
+		break;
 	case SMTP_DATA:
 		if (code == 354) {
 			s->mode = RELAY_BODY;
@@ -341,6 +355,11 @@ static void process_body(struct session *s)
 		}
 		switch (sg_scan_verdict(&s->scan, reason, sizeof(reason))) {
 		case SG_ACCEPT:
+			if (sg_feedback_charge(s->feedback, &s->vm_addr, s->rcpts_ok, reason,
+					       sizeof(reason))) {
+				refuse_message(s, "451 4.7.1", reason);
+				return;
+			}
 			append(&s->mx_out, ".\r\n", 3);
 			expect_reply(s, SMTP_DATA, 1);
 			s->mode = RELAY_COMMANDS;
@@ -398,6 +417,7 @@ static void note_envelope(struct session *s, enum smtp_verb verb, const char *li
 		break;
 	case SMTP_MAIL:
 		s->rcpts = 0;
+		s->rcpts_ok = 0;
 		s->rcpt_domains[0] = '\0';
 		command_arg(line, len, 10, arg, sizeof(arg));	/* MAIL FROM: */
 		end = strchr(arg, '>');
@@ -507,6 +527,12 @@ static void process_vm(struct session *s)
 		if (verb == SMTP_DATA || verb == SMTP_STARTTLS || verb == SMTP_AUTH)
 			s->mode = RELAY_WAIT;
 	}
+}
+
+void session_clear(struct session *s)
+{
+	memset(s, 0, offsetof(struct session, pending));
+	s->vm_in.len = s->mx_out.len = s->mx_in.len = s->vm_out.len = 0;
 }
 
 void relay_start(struct session *s)

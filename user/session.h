@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include "config.h"
+#include "feedback.h"
 #include "scanner.h"
 #include "smtp.h"
 
@@ -53,18 +54,17 @@ struct session_ep {
 
 struct session {
 	int fd[2];		/* SIDE_VM, SIDE_MX */
-	struct sg_buf vm_in, mx_out, mx_in, vm_out;
 	int vm_eof, mx_eof;
 	int mx_gone;		/* upstream closed on purpose (a refused message) */
 	enum relay_mode mode;
-	struct pending pending[SG_MAX_PENDING];
-	int pend_head, pend_count;
+	int pend_head, pend_count;	/* of pending[], below */
 	int discard_line;	/* skipping the rest of an over-long line */
 	int close_after_flush;	/* end once vm_out is sent */
 	int draining;		/* over: waiting for the peers to close first */
 	uint64_t drain_deadline_ns;
 	uint32_t commands;
-	uint32_t rcpts;
+	uint32_t rcpts;		/* RCPT commands of this transaction (the limit) */
+	uint32_t rcpts_ok;	/* of those, accepted by the MX */
 	int body_started;
 	struct sg_scan scan;
 	char ref[24];		/* the current message's reference id */
@@ -75,6 +75,7 @@ struct session {
 	uint64_t started_ns, last_active_ns;
 	const struct sg_config *cfg;
 	const struct sg_patterns *patterns;
+	struct sg_feedback *feedback;
 	struct sockaddr_storage vm_addr, mx_addr;
 	char vm_name[64], mx_name[64];
 	/* the worker's bookkeeping */
@@ -84,7 +85,15 @@ struct session {
 	struct session *prev, *next;
 	struct session_ep ep[2];
 	uint32_t armed[2];	/* the epoll events each socket is registered for */
+	/* Not cleared for a new session (pending entries are cleared as they
+	 * are queued, and a buffer is its len): from here on. */
+	struct pending pending[SG_MAX_PENDING];
+	struct sg_buf vm_in, mx_out, mx_in, vm_out;
 };
+
+/* A new session's memory: the fields before pending[] cleared, the
+ * buffers empty. */
+void session_clear(struct session *s);
 
 enum relay_result {
 	RELAY_CONTINUE = 0,

@@ -24,6 +24,7 @@
 #define SG_MAP_ATTACHMENTS	"attachments"
 #define SG_MAP_OVERFLOW		"overflow_state"
 #define SG_MAP_LISTENERS	"listeners"
+#define SG_MAP_FEEDBACK		"src_feedback"
 
 #define SG_MAX_RATE_CLASSES	64
 #define SG_RATE_CLASS_NAME_LEN	24
@@ -91,6 +92,7 @@ enum sg_stat {
 	SG_STAT_FAIL_OPEN,	/* scan SYNs passed untouched: no listener */
 	SG_STAT_FAIL_CLOSED,	/* scan SYNs refused: no listener */
 	SG_STAT_UPLINK_STEERED,	/* MX replies handed to the proxy's upstream socket */
+	SG_STAT_FAST_PATH,	/* scan SYNs left on the kernel path (steer mode suspect) */
 	SG_STAT__COUNT
 };
 
@@ -112,13 +114,18 @@ struct sg_policy {
 };
 
 /* A rate class; slot 0 is "default", configured by smtpguardd. A slot with an
- * empty name is unused. conn_interval_ns == 0 means no connection limit. */
+ * empty name is unused. An interval of 0 means no limit. Each limit is a
+ * token bucket: one token earned every interval, at most burst kept.
+ * Connections are limited by the classifier, messages and recipients by the
+ * proxy (a message over either gets 451 4.7.1). */
 struct sg_rate_class {
 	char name[SG_RATE_CLASS_NAME_LEN];
-	__u64 conn_interval_ns;	/* one new connection earned every interval */
-	__u32 conn_burst;	/* connections allowed back to back */
-	__u32 msgs_per_hour;	/* fed by the proxy (later issue); 0 = unlimited */
-	__u32 rcpts_per_hour;	/* fed by the proxy (later issue); 0 = unlimited */
+	__u64 conn_interval_ns;
+	__u32 conn_burst;
+	__u32 msg_burst;
+	__u64 msg_interval_ns;
+	__u64 rcpt_interval_ns;
+	__u32 rcpt_burst;
 	__u32 pad;
 };
 
@@ -140,10 +147,26 @@ struct sg_src_state {
 	__u64 last_seen_ns;
 	__u64 syns;		/* connection attempts seen */
 	__u64 syn_drops;	/* of those, refused (rate, penalty, block) */
-	__u64 msgs;		/* fed by the proxy (later issue) */
-	__u64 rcpts;
-	__u64 rejects;
-	__u64 mx_5xx;
+};
+
+/* What the proxy learned of a sender (same key as src_state). Written by
+ * smtpguardd alone, never by the classifier, so that the lock-free bucket
+ * in src_state is never rewritten from userspace for a count; the
+ * classifier only reads suspect_until_ns (steer mode suspect). An
+ * escalation writes its penalty into src_state. */
+struct sg_src_feedback {
+	__u64 msgs;		/* messages the MX accepted */
+	__u64 rcpts;		/* their recipients */
+	__u64 rejects;		/* messages smtpguard refused (5xx verdicts) */
+	__u64 tempfails;	/* messages smtpguard deferred (451: rates) */
+	__u64 mx_5xx;		/* permanent refusals from the MX (MAIL, RCPT, DATA) */
+	__u64 msg_tat_ns;	/* message bucket (GCRA theoretical arrival time) */
+	__u64 rcpt_tat_ns;	/* recipient bucket */
+	__u64 reject_window_ns;	/* escalation: when the current window began */
+	__u32 reject_window_count;	/* rejections in that window */
+	__u32 penalties;	/* escalations so far */
+	__u64 suspect_until_ns;	/* steer mode suspect: its flows are proxied until then */
+	__u64 last_ns;
 };
 
 /* Global settings: array of one element. */
@@ -161,7 +184,18 @@ struct sg_settings {
 	__u32 steer_mark;	/* skb mark that policy routing delivers locally; 0 = no proxy */
 	__u8 n_workers;		/* proxy workers: listeners at 2*worker (IPv4) and 2*worker+1 (IPv6) */
 	__u8 fail_mode;		/* enum sg_fail_mode: no listener registered */
-	__u8 pad2[2];
+	__u8 steer_mode;	/* enum sg_steer_mode */
+	__u8 pad2;
+	__u32 steer_sample;	/* steer mode suspect: also 1 in N other connections; 0 = none */
+	__u32 steer_soft_percent;	/* steer mode suspect: also once a source has used this
+				 * share of its connection burst; 0 = never */
+};
+
+/* Which connections of scan sources the proxy sees. */
+enum sg_steer_mode {
+	SG_STEER_ALL = 0,	/* every one */
+	SG_STEER_SUSPECT = 1,	/* flagged, over the soft threshold, or sampled */
+	SG_STEER__COUNT
 };
 
 /* What a scan flow gets when no proxy listener is registered. */

@@ -95,7 +95,7 @@ ctl_ok "top" top
 # --- JSON shapes
 st=$(timeout 10 "$CTL" --root "$ROOT" --json stats 2>&1)
 check_eq "$(echo "$st" | jq -c 'keys' 2>/dev/null)" \
-	'["blocked","exempt","fail_closed","fail_open","malformed","non_smtp","passthrough","penalty_dropped","rate_dropped","rst_sent","scan","smtp","smtp_syn","state_full","steered","uplink_steered"]' \
+	'["blocked","exempt","fail_closed","fail_open","fast_path","malformed","non_smtp","passthrough","penalty_dropped","rate_dropped","rst_sent","scan","smtp","smtp_syn","state_full","steered","uplink_steered"]' \
 	"stats-json-keys"
 check_eq "$(echo "$st" | jq -r '[.[] | type] | unique | join(",")' 2>/dev/null)" number "stats-json-numbers"
 # the interface documents both "--json CMD" and "stats --json"

@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* feedback.c - per-sender feedback from the proxy to the kernel (see feedback.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include "feedback.h"
+#include "log.h"
+#include "parse.h"
+
+struct sg_feedback {
+	const struct sg_maps *maps;
+	const struct sg_config *cfg;
+	/* the workers' read-modify-writes of one sender's entry must not
+	 * interleave; a message is rare next to this lock's cost */
+	pthread_mutex_t lock;
+};
+
+struct sg_feedback *sg_feedback_new(const struct sg_maps *maps, const struct sg_config *cfg)
+{
+	struct sg_feedback *fb = calloc(1, sizeof(*fb));
+
+	if (!fb)
+		return NULL;
+	fb->maps = maps;
+	fb->cfg = cfg;
+	pthread_mutex_init(&fb->lock, NULL);
+	return fb;
+}
+
+void sg_feedback_free(struct sg_feedback *fb)
+{
+	if (!fb)
+		return;
+	pthread_mutex_destroy(&fb->lock);
+	free(fb);
+}
+
+/* The sender's key as the classifier makes it: IPv4-mapped, or the IPv6
+ * address cut to ipv6_source_prefix. */
+static void sender_key(const struct sg_feedback *fb, const struct sockaddr_storage *vm,
+		       struct sg_src_key *key)
+{
+	memset(key, 0, sizeof(*key));
+	if (vm->ss_family == AF_INET6) {
+		int bits = fb->cfg->ipv6_source_prefix;
+
+		memcpy(key->addr, &((const struct sockaddr_in6 *)vm)->sin6_addr, 16);
+		for (int i = 0; i < 16; i++)
+			if (i * 8 >= bits)
+				key->addr[i] = 0;
+	} else {
+		key->addr[10] = 0xff;
+		key->addr[11] = 0xff;
+		memcpy(key->addr + 12, &((const struct sockaddr_in *)vm)->sin_addr, 4);
+	}
+}
+
+static void sender_class(const struct sg_feedback *fb, const struct sockaddr_storage *vm,
+			 struct sg_rate_class *rc)
+{
+	struct sg_policy policy;
+	__u32 slot;
+
+	if (vm->ss_family == AF_INET6)
+		sg_policy_lookup(fb->maps, (const __u8 *)&((const struct sockaddr_in6 *)vm)->sin6_addr,
+				 1, &policy);
+	else
+		sg_policy_lookup(fb->maps, (const __u8 *)&((const struct sockaddr_in *)vm)->sin_addr,
+				 0, &policy);
+	slot = policy.rate_class;
+	if (bpf_map_lookup_elem(fb->maps->rate_classes, &slot, rc) || !rc->name[0]) {
+		slot = SG_DEFAULT_RATE_CLASS;
+		if (bpf_map_lookup_elem(fb->maps->rate_classes, &slot, rc))
+			memset(rc, 0, sizeof(*rc));
+	}
+}
+
+static void entry_read(const struct sg_feedback *fb, const struct sg_src_key *key,
+		       struct sg_src_feedback *e)
+{
+	if (bpf_map_lookup_elem(fb->maps->src_feedback, key, e))
+		memset(e, 0, sizeof(*e));
+}
+
+static void entry_write(const struct sg_feedback *fb, const struct sg_src_key *key,
+			const struct sg_src_feedback *e)
+{
+	if (bpf_map_update_elem(fb->maps->src_feedback, key, e, BPF_ANY)) {
+		char who[64];
+
+		sg_format_source(key, 0, who, sizeof(who));
+		sg_warn("feedback for %s not written: %s%s", who, strerror(errno),
+			errno == E2BIG ? " (src_feedback full)" : "");
+	}
+}
+
+/* GCRA: can cost tokens be taken from a bucket of burst tokens, one earned
+ * every interval? *tat moves only when they can. */
+static int bucket_fits(uint64_t tat, uint64_t now, uint64_t interval, uint32_t burst,
+		       uint32_t cost, uint64_t *new_tat)
+{
+	uint64_t start = tat > now ? tat : now;
+
+	if (!interval) {
+		*new_tat = tat;
+		return 1;
+	}
+	if (cost > burst)
+		cost = burst;	/* a message larger than the burst waits for a full bucket */
+	*new_tat = start + (uint64_t)cost * interval;
+	return *new_tat - now <= (uint64_t)burst * interval;
+}
+
+int sg_feedback_charge(struct sg_feedback *fb, const struct sockaddr_storage *vm,
+		       uint32_t nrcpts, char *reason, size_t len)
+{
+	struct sg_rate_class rc;
+	struct sg_src_feedback e;
+	struct sg_src_key key;
+	uint64_t now = sg_now_ns(), msg_tat, rcpt_tat;
+	int msg_ok, rcpt_ok;
+	char rate[32];
+
+	sender_class(fb, vm, &rc);
+	if (!rc.msg_interval_ns && !rc.rcpt_interval_ns)
+		return 0;
+	sender_key(fb, vm, &key);
+	pthread_mutex_lock(&fb->lock);
+	entry_read(fb, &key, &e);
+	msg_ok = bucket_fits(e.msg_tat_ns, now, rc.msg_interval_ns, rc.msg_burst, 1, &msg_tat);
+	rcpt_ok = bucket_fits(e.rcpt_tat_ns, now, rc.rcpt_interval_ns, rc.rcpt_burst,
+			      nrcpts ? nrcpts : 1, &rcpt_tat);
+	if (msg_ok && rcpt_ok) {
+		e.msg_tat_ns = msg_tat;
+		e.rcpt_tat_ns = rcpt_tat;
+		e.last_ns = now;
+		entry_write(fb, &key, &e);
+	}
+	pthread_mutex_unlock(&fb->lock);
+	if (msg_ok && rcpt_ok)
+		return 0;
+	if (!msg_ok) {
+		sg_format_rate(rc.msg_interval_ns, rate, sizeof(rate));
+		snprintf(reason, len, "over the message rate of class %.*s (%u, then %s)",
+			 (int)sizeof(rc.name), rc.name, rc.msg_burst, rate);
+	} else {
+		sg_format_rate(rc.rcpt_interval_ns, rate, sizeof(rate));
+		snprintf(reason, len, "over the recipient rate of class %.*s (%u, then %s)",
+			 (int)sizeof(rc.name), rc.name, rc.rcpt_burst, rate);
+	}
+	return -1;
+}
+
+/* N refusals within the window: the classifier refuses the sender's
+ * connections for the penalty. Called with the lock held. */
+static void escalate(struct sg_feedback *fb, const struct sg_src_key *key,
+		     struct sg_src_feedback *e, uint64_t now)
+{
+	const struct sg_config *cfg = fb->cfg;
+	char who[64], err[SG_ERR_LEN];
+
+	if (!cfg->escalation_rejects)
+		return;
+	if (!e->reject_window_ns || now - e->reject_window_ns > cfg->escalation_window_ns) {
+		e->reject_window_ns = now;
+		e->reject_window_count = 0;
+	}
+	if (++e->reject_window_count < cfg->escalation_rejects)
+		return;
+	e->reject_window_ns = 0;
+	e->reject_window_count = 0;
+	e->penalties++;
+	sg_format_source(key, 0, who, sizeof(who));
+	if (sg_source_set_penalty(fb->maps, key, now + cfg->escalation_penalty_ns, err,
+				  sizeof(err)))
+		sg_warn("escalation for %s failed: %s", who, err);
+	else
+		sg_warn("escalation: %s had %u messages refused within %llu s: its connections "
+			"are refused for %llu s", who, cfg->escalation_rejects,
+			(unsigned long long)(cfg->escalation_window_ns / 1000000000ULL),
+			(unsigned long long)(cfg->escalation_penalty_ns / 1000000000ULL));
+}
+
+void sg_feedback_note(struct sg_feedback *fb, const struct sockaddr_storage *vm,
+		      enum sg_feedback_event ev, uint32_t nrcpts)
+{
+	struct sg_src_feedback e;
+	struct sg_src_key key;
+	uint64_t now = sg_now_ns();
+
+	sender_key(fb, vm, &key);
+	pthread_mutex_lock(&fb->lock);
+	entry_read(fb, &key, &e);
+	e.last_ns = now;
+	switch (ev) {
+	case SG_FB_DELIVERED:
+		e.msgs++;
+		e.rcpts += nrcpts;
+		break;
+	case SG_FB_REJECTED:
+		e.rejects++;
+		e.suspect_until_ns = now + fb->cfg->suspect_duration_ns;
+		escalate(fb, &key, &e, now);
+		break;
+	case SG_FB_TEMPFAILED:
+		e.tempfails++;
+		e.suspect_until_ns = now + fb->cfg->suspect_duration_ns;
+		break;
+	case SG_FB_MX_5XX:
+		e.mx_5xx++;
+		break;
+	}
+	entry_write(fb, &key, &e);
+	pthread_mutex_unlock(&fb->lock);
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * feedback.h - what the proxy tells the kernel about each sender: counts of
+ * messages, recipients, refusals and MX 5xx replies (the src_feedback map,
+ * read by `smtpguardctl show` and `top`), the message and recipient rates
+ * of the sender's rate class, the escalation rule that turns repeated
+ * refusals into a penalty the classifier enforces, and the suspect flag
+ * that keeps a sender's flows on the proxy in steer mode suspect.
+ */
+#ifndef SMTPGUARD_FEEDBACK_H
+#define SMTPGUARD_FEEDBACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include "config.h"
+#include "pinned.h"
+
+enum sg_feedback_event {
+	SG_FB_DELIVERED,	/* the MX accepted a message */
+	SG_FB_REJECTED,		/* smtpguard refused one (5xx): counts towards escalation */
+	SG_FB_TEMPFAILED,	/* smtpguard deferred one (451) */
+	SG_FB_MX_5XX,		/* the MX refused a sender, recipient or message */
+};
+
+struct sg_feedback;
+
+/* maps and cfg must outlive it. */
+struct sg_feedback *sg_feedback_new(const struct sg_maps *maps, const struct sg_config *cfg);
+void sg_feedback_free(struct sg_feedback *fb);
+/* Takes one message of nrcpts recipients from the sender's message and
+ * recipient buckets; -1 (nothing taken) with the reason when either is
+ * empty: the message is to be deferred (451 4.7.1). */
+int sg_feedback_charge(struct sg_feedback *fb, const struct sockaddr_storage *vm,
+		       uint32_t nrcpts, char *reason, size_t len);
+void sg_feedback_note(struct sg_feedback *fb, const struct sockaddr_storage *vm,
+		      enum sg_feedback_event ev, uint32_t nrcpts);
+
+#endif
