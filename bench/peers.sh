@@ -42,10 +42,13 @@ peer__need_lab() {
 	fi
 }
 
-# peer__listening ADDR PORT: true when something in the host namespace listens on ADDR:PORT.
+# peer__listening ADDR PORT [PID]: true when something in the host namespace
+# (process PID, if given) listens on ADDR:PORT.
 peer__listening() {
-	lab_exec host ss -Hltn "( sport = :$2 )" 2>/dev/null | awk '{print $4}' |
-		grep -qxF "$1:$2"
+	lab_exec host ss -Hltnp "( sport = :$2 )" 2>/dev/null |
+		awk -v want="$1:$2" -v pid="${3:-}" '
+			$4 == want && (pid == "" || index($0, "pid=" pid ",")) { found = 1 }
+			END { exit !found }'
 }
 
 # ---------------------------------------------------------------- ProxSMTP
@@ -133,7 +136,7 @@ EOF
 			peer_proxsmtp_stop
 			return 1
 		fi
-		peer__listening 0.0.0.0 "$PEER_PROXSMTP_PORT" && return 0
+		peer__listening 0.0.0.0 "$PEER_PROXSMTP_PORT" "$pid" && return 0
 		sleep 0.1
 	done
 	peer_log "peer_proxsmtp_start: proxsmtpd not listening on :$PEER_PROXSMTP_PORT in $(lab_ns host) after ${PEER_READY_TIMEOUT} s; its log:"
@@ -215,11 +218,13 @@ peer_smarthost_target() { echo "$LAB_GW4:25"; }
 # directory is LAB_DIR/postfix-smarthost, which lab_down also stops.
 # Returns once it listens (0), or 1 with the reason on stderr.
 peer_smarthost_start() {
-	local base
+	local base master
 	peer__need_lab peer_smarthost_start || return 1
 	base=$(peer__smarthost_dir)
-	if lab_exec host postfix -c "$base/etc" status >/dev/null 2>&1; then
-		peer_log "peer_smarthost_start: already running ($base)"
+	master=$(cat "$base/queue/pid/master.pid" 2>/dev/null)
+	master=${master//[!0-9]/}
+	if [ -n "$master" ] && kill -0 "$master" 2>/dev/null; then
+		peer_log "peer_smarthost_start: already running ($base, master pid $master)"
 		return 1
 	fi
 	mkdir -p "$base/etc" "$base/queue" "$base/data" ||
@@ -283,8 +288,10 @@ EOF
 		[ -f "$base/maillog" ] && tail -n 20 "$base/maillog" | sed 's/^/    /' >&2
 		return 1
 	fi
+	master=$(cat "$base/queue/pid/master.pid" 2>/dev/null)
+	master=${master//[!0-9]/}
 	for _ in $(seq 1 $((PEER_READY_TIMEOUT * 10))); do
-		peer__listening "$LAB_GW4" 25 && return 0
+		peer__listening "$LAB_GW4" 25 "$master" && return 0
 		sleep 0.1
 	done
 	peer_log "peer_smarthost_start: Postfix not listening on $LAB_GW4:25 after ${PEER_READY_TIMEOUT} s; its log:"
@@ -305,8 +312,8 @@ peer_smarthost_queue_empty() {
 		-type f -print -quit 2>/dev/null)" ]
 }
 
-# peer_smarthost_stop: stops the instance (postfix stop, which waits for its
-# processes) and removes its queue. Idempotent.
+# peer_smarthost_stop: stops the instance (postfix stop, then waits for its
+# master) and deletes any message still queued. Idempotent.
 peer_smarthost_stop() {
 	local base master
 	[ -n "${LAB_DIR:-}" ] || return 0
@@ -332,8 +339,16 @@ peer_smarthost_stop() {
 			return 1
 		fi
 	fi
-	# a next start gets an empty queue; the config and log stay for a look
-	rm -rf "$base/queue" "$base/data"
+	# A next start must not deliver leftovers of this run. With Postfix
+	# stopped, deleting the files is safe (postsuper would need its
+	# postlogd to log). The queue tree stays for a faster restart.
+	rm -rf "$base/queue/maildrop/"* "$base/queue/incoming/"* "$base/queue/active/"* \
+		"$base/queue/deferred/"* "$base/queue/hold/"* "$base/queue/defer/"* \
+		"$base/queue/bounce/"* "$base/queue/trace/"*
+	if ! peer_smarthost_queue_empty; then
+		peer_log "peer_smarthost_stop: cannot empty the queue $base/queue"
+		return 1
+	fi
 	return 0
 }
 

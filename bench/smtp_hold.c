@@ -903,7 +903,7 @@ int main(int argc, char **argv)
 {
 	struct options o;
 	struct holder h = { .o = &o, .epfd = -1, .sigfd = -1 };
-	char err[DETAIL_LEN];
+	char err[512];
 	int status = 1;
 
 	parse_options(argc, argv, &o);

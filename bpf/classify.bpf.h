@@ -127,7 +127,12 @@ static __always_inline int sg_rate_check_lockfree(struct sg_src_state *st,
 
 	__sync_fetch_and_add(&st->syns, 1);
 	st->last_seen_ns = now;
-	st->rate_class = class_id;
+	if (st->rate_class != class_id) {
+		/* the operator moved the sender to another class: the debt was
+		 * counted in the old class's intervals; the new bucket starts full */
+		st->rate_class = class_id;
+		st->tat_ns = 0;
+	}
 	if (st->penalty_until_ns > now) {
 		result = SG_RATE_PENALISED;
 	} else if (rc && rc->conn_interval_ns) {
@@ -159,7 +164,10 @@ static __always_inline int sg_rate_check_locked(struct sg_src_state *st,
 	bpf_spin_lock(&st->lock);
 	st->syns++;
 	st->last_seen_ns = now;
-	st->rate_class = class_id;
+	if (st->rate_class != class_id) {
+		st->rate_class = class_id;	/* see sg_rate_check_lockfree */
+		st->tat_ns = 0;
+	}
 	if (st->penalty_until_ns > now) {
 		result = SG_RATE_PENALISED;
 	} else if (rc && rc->conn_interval_ns) {

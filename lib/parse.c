@@ -316,6 +316,28 @@ int sg_parse_limit(const char *s, uint64_t *interval_ns, uint32_t *burst, char *
 	return 0;
 }
 
+void sg_format_limit(uint64_t interval_ns, uint32_t burst, char *buf, size_t len)
+{
+	static const struct unit units[] = {
+		{ "s", NS_PER_SEC }, { "min", 60 * NS_PER_SEC }, { "h", 3600 * NS_PER_SEC },
+		{ "d", 86400 * NS_PER_SEC },
+	};
+	char rate[32];
+
+	if (!interval_ns) {
+		snprintf(buf, len, "none");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (interval_ns * burst == units[i].ns) {
+			snprintf(buf, len, "%u/%s", burst, units[i].name);
+			return;
+		}
+	}
+	sg_format_rate(interval_ns, rate, sizeof(rate));
+	snprintf(buf, len, "%s,burst=%u", rate, burst);
+}
+
 void sg_format_rate(uint64_t interval_ns, char *buf, size_t len)
 {
 	static const struct unit units[] = {

@@ -40,6 +40,8 @@ int sg_parse_rate(const char *s, uint64_t *interval_ns, char *err, size_t errlen
  * every UNIT/COUNT) or "none" (interval and burst 0). */
 int sg_parse_limit(const char *s, uint64_t *interval_ns, uint32_t *burst, char *err,
 		   size_t errlen);
+/* A limit as sg_parse_limit reads it back ("2/h", "none"). */
+void sg_format_limit(uint64_t interval_ns, uint32_t burst, char *buf, size_t len);
 /* The same rate in the largest unit that keeps it a whole count, "30/min". */
 void sg_format_rate(uint64_t interval_ns, char *buf, size_t len);
 

@@ -381,19 +381,6 @@ static int cmd_rate_class_set(struct ctl *ctl, int argc, char **argv, int first)
 	return 0;
 }
 
-/* "100/h" for a message or recipient limit, "none" without one. */
-static void format_limit(uint64_t interval, uint32_t burst, char *buf, size_t len)
-{
-	char rate[32];
-
-	if (!interval) {
-		snprintf(buf, len, "none");
-		return;
-	}
-	sg_format_rate(interval, rate, sizeof(rate));
-	snprintf(buf, len, "%u,%s", burst, rate);
-}
-
 static int cmd_rate_class_list(struct ctl *ctl, int argc, char **argv, int first)
 {
 	struct sg_rate_class rc;
@@ -405,16 +392,15 @@ static int cmd_rate_class_list(struct ctl *ctl, int argc, char **argv, int first
 	if (ctl->json)
 		printf("[");
 	else
-		printf("%-24s %-14s %-8s %-18s %s\n", "CLASS", "CONN", "BURST", "MSGS (BURST,RATE)",
-		       "RCPTS (BURST,RATE)");
+		printf("%-24s %-14s %-8s %-18s %s\n", "CLASS", "CONN", "BURST", "MSGS", "RCPTS");
 	for (__u32 slot = 0; slot < SG_MAX_RATE_CLASSES; slot++) {
 		char rate[32], msgs[48], rcpts[48];
 
 		if (bpf_map_lookup_elem(ctl->maps.rate_classes, &slot, &rc) || !rc.name[0])
 			continue;
 		sg_format_rate(rc.conn_interval_ns, rate, sizeof(rate));
-		format_limit(rc.msg_interval_ns, rc.msg_burst, msgs, sizeof(msgs));
-		format_limit(rc.rcpt_interval_ns, rc.rcpt_burst, rcpts, sizeof(rcpts));
+		sg_format_limit(rc.msg_interval_ns, rc.msg_burst, msgs, sizeof(msgs));
+		sg_format_limit(rc.rcpt_interval_ns, rc.rcpt_burst, rcpts, sizeof(rcpts));
 		if (ctl->json)
 			printf("%s{\"name\":\"%.*s\",\"conn\":\"%s\",\"conn_interval_ns\":%llu,"
 			       "\"burst\":%u,\"msg_interval_ns\":%llu,\"msg_burst\":%u,"
