@@ -485,16 +485,17 @@ static __always_inline int sg_classify(void *data, void *data_end, struct sg_pkt
 	now = sg_now(lf_ok);
 	sg_sender_key(pkt, cfg, &sender);
 	st = sg_source_state(&sender, class_id, now);
-	if (!st)
-		return sg_steer_syn(&policy, &sender, NULL, rc, cfg, now);
-	switch (sg_rate_check(st, rc, class_id, now, lf_ok)) {
-	case SG_RATE_OVER:
-		sg_count(SG_STAT_RATE_DROPPED);
-		return sg_refuse(pkt, data_end, cfg);
-	case SG_RATE_PENALISED:
-		sg_count(SG_STAT_PENALTY_DROPPED);
-		return sg_refuse(pkt, data_end, cfg);
+	if (st) {
+		switch (sg_rate_check(st, rc, class_id, now, lf_ok)) {
+		case SG_RATE_OVER:
+			sg_count(SG_STAT_RATE_DROPPED);
+			return sg_refuse(pkt, data_end, cfg);
+		case SG_RATE_PENALISED:
+			sg_count(SG_STAT_PENALTY_DROPPED);
+			return sg_refuse(pkt, data_end, cfg);
+		}
 	}
+	/* one call site: the verifier walks its branches once */
 	return sg_steer_syn(&policy, &sender, st, rc, cfg, now);
 }
 

@@ -46,6 +46,8 @@ struct sg_proxy {
 	struct sg_config cfg;
 	struct sg_patterns *patterns;
 	struct sg_feedback *feedback;
+	const struct sg_maps *maps;
+	struct sockaddr_storage relay_addr[2];	/* source mode relay-ip: IPv4, IPv6; family 0: none */
 	int listeners_map;
 	int n;
 	struct worker *workers;
@@ -279,29 +281,49 @@ static void format_addr(const struct sockaddr_storage *ss, char *buf, size_t len
 	}
 }
 
-/* The upstream leg: from the VM's own address and port (so the MX sees the
- * VM, and no host-chosen port can collide with a flow of the VM's that is
- * not proxied), to the original destination. */
-static int connect_upstream(const struct sockaddr_storage *vm, socklen_t vm_len,
+/* Where the upstream leg comes from: the VM's own address and port (source
+ * mode transparent: the MX sees the VM, and no host-chosen port can collide
+ * with a flow of the VM's that is not proxied), or the provider's delivery
+ * address (relay-ip) with a port of the host's choosing. NULL: relay-ip
+ * without a delivery address of the VM's family. */
+static const struct sockaddr_storage *upstream_source(const struct sg_proxy *proxy,
+						      const struct sockaddr_storage *vm)
+{
+	struct sg_policy policy;
+	const __u8 *addr = vm->ss_family == AF_INET6 ?
+		(const __u8 *)&((const struct sockaddr_in6 *)vm)->sin6_addr :
+		(const __u8 *)&((const struct sockaddr_in *)vm)->sin_addr;
+	const struct sockaddr_storage *relay = &proxy->relay_addr[vm->ss_family == AF_INET6];
+
+	sg_policy_lookup(proxy->maps, addr, vm->ss_family == AF_INET6, &policy);
+	if (policy.source_mode != SG_SOURCE_RELAY_IP)
+		return vm;
+	return relay->ss_family ? relay : NULL;
+}
+
+/* The upstream leg, from src (see upstream_source) to the original
+ * destination. */
+static int connect_upstream(const struct sockaddr_storage *src, socklen_t src_len,
 			    const struct sockaddr_storage *mx, socklen_t mx_len)
 {
-	int one = 1, fd = socket(vm->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1, fd = socket(src->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		return -1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (set_transparent(fd, vm->ss_family))
+	/* transparent: the source need not be an address of the host's */
+	if (set_transparent(fd, src->ss_family))
 		goto fail;
-	if (bind(fd, (const struct sockaddr *)vm, vm_len)) {
-		/* the VM's port is held here (a TIME_WAIT of an earlier session):
-		 * the VM's address with a port of the host's choosing */
-		struct sockaddr_storage any = *vm;
+	if (bind(fd, (const struct sockaddr *)src, src_len)) {
+		/* the port is held here (a TIME_WAIT of an earlier session): the
+		 * same address with a port of the host's choosing */
+		struct sockaddr_storage any = *src;
 
 		if (any.ss_family == AF_INET6)
 			((struct sockaddr_in6 *)&any)->sin6_port = 0;
 		else
 			((struct sockaddr_in *)&any)->sin_port = 0;
-		if (bind(fd, (const struct sockaddr *)&any, vm_len))
+		if (bind(fd, (const struct sockaddr *)&any, src_len))
 			goto fail;
 	}
 	if (connect(fd, (const struct sockaddr *)mx, mx_len) && errno != EINPROGRESS)
@@ -323,6 +345,7 @@ static void accept_sessions(struct worker *w, int listen_fd)
 		struct sockaddr_storage vm, mx;
 		socklen_t vm_len = sizeof(vm), mx_len = sizeof(mx);
 		char vm_s[64], mx_s[64];
+		const struct sockaddr_storage *src;
 		struct session *s;
 		int fd = accept4(listen_fd, (struct sockaddr *)&vm, &vm_len,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -342,7 +365,11 @@ static void accept_sessions(struct worker *w, int listen_fd)
 			continue;
 		}
 		s->fd[SIDE_VM] = fd;
-		s->fd[SIDE_MX] = connect_upstream(&vm, vm_len, &mx, mx_len);
+		src = upstream_source(w->proxy, &vm);
+		if (src)
+			s->fd[SIDE_MX] = connect_upstream(src, vm_len, &mx, mx_len);
+		else
+			s->fd[SIDE_MX] = -1;
 		s->ep[SIDE_VM] = (struct session_ep){ s, SIDE_VM };
 		s->ep[SIDE_MX] = (struct session_ep){ s, SIDE_MX };
 		s->cfg = &w->proxy->cfg;
@@ -359,6 +386,13 @@ static void accept_sessions(struct worker *w, int listen_fd)
 		w->sessions = s;
 		ep_ctl(w, EPOLL_CTL_ADD, s->fd[SIDE_VM], EPOLLRDHUP, &s->ep[SIDE_VM]);
 		s->armed[SIDE_VM] = EPOLLRDHUP;
+		if (!src) {
+			sg_err("session %s -> %s: the sender's policy has source mode relay-ip, but "
+			       "no relay_ip%s is configured; the VM is told to retry later", vm_s,
+			       mx_s, vm.ss_family == AF_INET6 ? "6" : "4");
+			session_tempfail(w, s, "no delivery address configured");
+			continue;
+		}
 		if (s->fd[SIDE_MX] < 0) {
 			sg_warn("session %s -> %s: connecting upstream failed: %s", vm_s, mx_s,
 				strerror(errno));
@@ -527,6 +561,19 @@ struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_map
 			cfg->scan_patterns);
 	}
 	proxy->listeners_map = maps->listeners;
+	proxy->maps = maps;
+	if (cfg->relay_ip4[0]) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&proxy->relay_addr[0];
+
+		a->sin_family = AF_INET;
+		inet_pton(AF_INET, cfg->relay_ip4, &a->sin_addr);	/* checked by the config */
+	}
+	if (cfg->relay_ip6[0]) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&proxy->relay_addr[1];
+
+		a->sin6_family = AF_INET6;
+		inet_pton(AF_INET6, cfg->relay_ip6, &a->sin6_addr);
+	}
 	proxy->feedback = sg_feedback_new(maps, &proxy->cfg);
 	if (!proxy->feedback)
 		goto fail;

@@ -112,7 +112,26 @@ check_eq "$?" 2 "fail-mode-bad-value-exit-2"
 
 # --- the MX unreachable: the VM gets a 421 from the proxy, not a hang
 lab_start_smtpguardd main default_action=scan proxy=yes proxy_workers=1 uplink=uplink0 \
-	connect_timeout=2s || e2e_abort "smtpguardd did not restart"
+	connect_timeout=2s relay_ip4=198.51.100.2 || e2e_abort "smtpguardd did not restart"
+
+# --- source mode relay-ip: the MX sees the provider's delivery address
+lab_exec host ip addr add 198.51.100.2/24 dev uplink0 2>/dev/null
+lab_ctl main policy add "$VM1/32" scan --source relay-ip || fail policy-relay-ip "exit $?"
+st0=$(stat_get main steered)
+if send_mail vm1 "$MX4" 25 5 && wait_for 10 lab_mx_find_mail "$MAIL_TOKEN"; then
+	pass "relay-ip-delivered"
+	check_ok "relay-ip-mx-sees-delivery-address" \
+		grep -qE "^Received: from .*\[198\.51\.100\.2\]" "$(lab_mx_find_mail "$MAIL_TOKEN")"
+else
+	fail "relay-ip-delivered" "$(echo "$MAIL_OUT" | grep -E '^\*\*\*|<-  [45]' | head -n 2)"
+fi
+check_gt "$(stat_get main steered)" "${st0:-0}" "relay-ip-went-through-the-proxy"
+# no relay_ip6: an IPv6 session of a relay-ip sender is deferred, not sent as the VM
+lab_ctl main policy add "$(lab_vm_ip6 vm1)/128" scan --source relay-ip || fail policy-relay-ip6 "exit $?"
+send_mail vm1 "$MX6" 25 5
+check_contains "$MAIL_OUT" "421 4.4.1" "relay-ip-without-address-deferred"
+check_contains "$(cat "$(lab_sgd_log main)")" "no relay_ip6 is configured" "relay-ip-without-address-logged"
+lab_ctl main policy del "$VM1/32" >/dev/null
 lab_exec mx ip link set dev eth0 down 2>/dev/null || lab_exec mx sh -c 'for i in /sys/class/net/*; do n=${i##*/}; [ "$n" = lo ] || ip link set dev "$n" down; done'
 send_mail vm1 "$MX4" 25 10
 check_contains "$MAIL_OUT" "421" "unreachable-mx-gets-421"
