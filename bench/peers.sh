@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# peers.sh - the two setups smtpguard is measured against (see
-# /work/shared/ANCHORS.md), run inside the lab's host namespace so that a
+# peers.sh - the two setups smtpguard is measured against (what a hosting
+# provider would run instead), run inside the lab's host namespace so that a
 # benchmark can time them in the same run as direct delivery and smtpguard:
 #   ProxSMTP 1.10 as a fully transparent proxy (nft TPROXY, the MX sees the
 #     VM's address); the VM keeps dialling the MX.
@@ -94,11 +94,11 @@ EOF
 	# to the local stack instead of forwarding them; the tproxy rule hands
 	# it new connections. The track chain only makes the namespace track
 	# connections: proxsmtpd asks SO_ORIGINAL_DST, which needs conntrack.
-	# (ANCHORS.md calls that chain "ct", a keyword nft refuses as a name.)
+	# (Not "ct": a keyword nft refuses as a chain name.)
 	# "meta mark 0": packets smtpguard's classifier already marked (its
 	# steering, fwmark 0x5347) are its own; leave them to its rule.
-	# Unlike ANCHORS.md, the socket rules are limited to port 25, so no
-	# other transparent socket in the namespace gets this mark.
+	# The socket rules are limited to port 25, so no other transparent
+	# socket in the namespace gets this mark.
 	if lab_exec host nft -f - <<EOF
 table ip $PEER_PROXSMTP_NFT_TABLE {
 	chain pre {

@@ -1,68 +1,140 @@
 #!/usr/bin/env bash
 # smtp_relay.sh - messages per second VM -> host -> MX with Postfix's
 # smtp-source in the VM (20 parallel sessions, one message each) and
-# smtp-sink on the MX: direct (the VM exempt: the kernel fast path only) and
-# through smtpguard's proxy (the VM scanned), 1 KiB and 100 KiB messages,
-# median of ROUNDS runs, as ratios to direct. Prints BENCH lines.
+# smtp-sink on the MX, 1 KiB and 100 KiB messages, for:
+#   direct     the VM exempt: the kernel fast path only (the baseline)
+#   smtpguard  the VM scanned: every session through smtpguard's proxy
+#   proxsmtp   Debian's ProxSMTP, fully transparent (nft TPROXY)
+#   smarthost  a Postfix smart host on the host, timed until the sink has
+#              every message (it accepts faster than it delivers)
+# Rounds are interleaved (direct, smtpguard, proxsmtp, smarthost, then again)
+# so that this machine's slow and fast phases hit every mode alike; the
+# median of ROUNDS runs, as a ratio to direct. Then the latency one message
+# adds through smtpguard (p50, p99 of sequential sessions, smtp_latency).
+# Prints BENCH lines.
 #   bash bench/smtp_relay.sh build
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../lab/lab.sh"
+source "$HERE/peers.sh"
 
 BUILD=${1:-build}
 PREFIX=sgbsmtp-
 ROUNDS=${SMTP_ROUNDS:-3}
 SESSIONS=20
+LATENCY_MSGS=${SMTP_LATENCY_MSGS:-400}
 
-trap 'lab_down "$PREFIX"' EXIT
+cleanup() {
+	peer_proxsmtp_stop >/dev/null 2>&1
+	peer_smarthost_stop >/dev/null 2>&1
+	lab_down "$PREFIX"
+}
+trap cleanup EXIT
 trap 'echo "smtp_relay: interrupted" >&2; exit 130' INT TERM
 [ "$(id -u)" = 0 ] || { echo "smtp_relay: must run as root" >&2; exit 1; }
 lab_init "$BUILD" || exit 1
 lab_up "$PREFIX" || { echo "smtp_relay: lab_up failed" >&2; exit 1; }
 lab_start_mx_sink 25 || exit 1
 lab_start_smtpguardd main default_action=scan proxy=yes uplink=uplink0 || exit 1
+peer_smarthost_start || { echo "smtp_relay: the Postfix smart host did not start" >&2; exit 1; }
 VM1=$(lab_vm_ip4 vm1)
 lab_ctl main rate-class set bench --conn 1000000/s --burst 1000000 >/dev/null
 MX=$LAB_MX4
 
-# one_run COUNT BYTES: msgs/s of smtp-source, or nothing on failure
-one_run() {
-	local count=$1 bytes=$2 t0 t1
+# source_rate TARGET COUNT BYTES: msgs/s of smtp-source, or nothing on failure
+source_rate() {
+	local target=$1 count=$2 bytes=$3 t0 t1
 	t0=$(date +%s%N)
 	lab_exec vm1 timeout 300 smtp-source -s "$SESSIONS" -m "$count" -l "$bytes" \
-		-f bench@example.org -t sink@example.net "$MX:25" >/dev/null 2>&1 || return 1
+		-f bench@example.org -t sink@example.net "$target" >/dev/null 2>&1 || return 1
+	t1=$(date +%s%N)
+	awk -v n="$count" -v ns=$((t1 - t0)) 'BEGIN { printf "%.0f", n / (ns / 1e9) }'
+}
+
+# smarthost_rate COUNT BYTES: msgs/s until the sink has all COUNT messages
+smarthost_rate() {
+	local count=$1 bytes=$2 t0 t1 base
+	base=$(peer_sink_count)
+	t0=$(date +%s%N)
+	lab_exec vm1 timeout 300 smtp-source -s "$SESSIONS" -m "$count" -l "$bytes" \
+		-f bench@example.org -t sink@example.net "$(peer_smarthost_target)" \
+		>/dev/null 2>&1 || return 1
+	for _ in $(seq 1 3000); do
+		[ "$(( $(peer_sink_count) - base ))" -ge "$count" ] && break
+		sleep 0.05
+	done
+	[ "$(( $(peer_sink_count) - base ))" -ge "$count" ] || return 1
 	t1=$(date +%s%N)
 	awk -v n="$count" -v ns=$((t1 - t0)) 'BEGIN { printf "%.0f", n / (ns / 1e9) }'
 }
 
 median() { sort -g | awk '{a[NR]=$1} END { if (NR) print a[int((NR + 1) / 2)] }'; }
 
-declare -A RESULT=()
-measure() {	# MODE SIZE_LABEL COUNT BYTES
-	local mode=$1 label=$2 count=$3 bytes=$4 vals=() v
-	for _ in $(seq 1 "$ROUNDS"); do
-		v=$(one_run "$count" "$bytes") && vals+=("$v")
-	done
-	RESULT[$mode-$label]=$(printf '%s\n' "${vals[@]}" | median)
+# one_run MODE COUNT BYTES: one measurement of MODE
+one_run() {
+	local mode=$1 count=$2 bytes=$3 v rc
+	case $mode in
+	direct)
+		lab_ctl main policy add "$VM1/32" exempt --class bench >/dev/null
+		source_rate "$MX:25" "$count" "$bytes" ;;
+	smtpguard)
+		lab_ctl main policy add "$VM1/32" scan --class bench >/dev/null
+		source_rate "$MX:25" "$count" "$bytes" ;;
+	proxsmtp)
+		lab_ctl main policy add "$VM1/32" exempt --class bench >/dev/null
+		peer_proxsmtp_start || return 1
+		v=$(source_rate "$MX:25" "$count" "$bytes"); rc=$?
+		peer_proxsmtp_stop
+		[ $rc -eq 0 ] && echo "$v" ;;
+	smarthost)
+		lab_ctl main policy add "$VM1/32" exempt --class bench >/dev/null
+		smarthost_rate "$count" "$bytes" ;;
+	esac
 }
 
-for size in 1k:1024:4000 100k:102400:1000; do
-	IFS=: read -r label bytes count <<<"$size"
-	lab_ctl main policy add "$VM1/32" exempt --class bench >/dev/null
-	measure direct "$label" "$count" "$bytes"
-	lab_ctl main policy add "$VM1/32" scan --class bench >/dev/null
-	s0=$(lab_ctl main --json stats | jq .steered)
-	measure smtpguard "$label" "$count" "$bytes"
-	s1=$(lab_ctl main --json stats | jq .steered)
-	echo "# $label: $((s1 - s0)) connections went through the proxy"
-done
-
-echo "# smtp-source -s $SESSIONS in the VM -> smtp-sink on the MX, median of $ROUNDS runs"
-for label in 1k 100k; do
-	d=${RESULT[direct-$label]:-}
-	for mode in direct smtpguard; do
-		v=${RESULT[$mode-$label]:-}
-		r=$(awk -v a="${v:-0}" -v b="${d:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "NA" }')
-		echo "BENCH smtp $label $mode msgs_per_s=${v:-NA} ratio=$r"
+MODES=(direct smtpguard proxsmtp smarthost)
+# messages per run, by mode and size: the slow peers get fewer
+declare -A COUNT=([direct-1k]=8000 [smtpguard-1k]=8000 [proxsmtp-1k]=600 [smarthost-1k]=2000
+	[direct-100k]=1500 [smtpguard-100k]=1500 [proxsmtp-100k]=200 [smarthost-100k]=400)
+declare -A VALUES=()
+for size in 1k:1024 100k:102400; do
+	IFS=: read -r label bytes <<<"$size"
+	for _ in $(seq 1 "$ROUNDS"); do
+		for mode in "${MODES[@]}"; do
+			v=$(one_run "$mode" "${COUNT[$mode-$label]}" "$bytes") &&
+				VALUES[$mode-$label]+="$v "
+		done
 	done
 done
+
+echo "# smtp-source -s $SESSIONS in the VM -> smtp-sink on the MX, median of $ROUNDS interleaved runs"
+for label in 1k 100k; do
+	d=$(printf '%s\n' ${VALUES[direct-$label]:-} | median)
+	for mode in "${MODES[@]}"; do
+		v=$(printf '%s\n' ${VALUES[$mode-$label]:-} | median)
+		r=$(awk -v a="${v:-0}" -v b="${d:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "NA" }')
+		echo "BENCH smtp $label $mode msgs_per_s=${v:-NA} ratio=$r runs=${VALUES[$mode-$label]:-none}"
+	done
+done
+
+# --- added latency: sequential sessions, one message each, direct vs proxied
+latency() {	# MODE: "p50 p99" in microseconds
+	local out
+	case $1 in
+	direct) lab_ctl main policy add "$VM1/32" exempt --class bench >/dev/null ;;
+	smtpguard) lab_ctl main policy add "$VM1/32" scan --class bench >/dev/null ;;
+	esac
+	out=$(lab_exec vm1 timeout 120 "$BUILD/bench/smtp_latency" -n "$LATENCY_MSGS" -s 1024 "$MX:25") ||
+		return 1
+	echo "$out" | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+		END { print v["p50_us"], v["p99_us"] }'
+}
+if [ -x "$BUILD/bench/smtp_latency" ]; then
+	read -r d50 d99 < <(latency direct)
+	read -r g50 g99 < <(latency smtpguard)
+	echo "# one 1 KiB message a session, $LATENCY_MSGS sessions one after another (smtp_latency)"
+	echo "BENCH smtp_latency direct p50_us=${d50:-NA} p99_us=${d99:-NA}"
+	echo "BENCH smtp_latency smtpguard p50_us=${g50:-NA} p99_us=${g99:-NA}"
+	awk -v a="${g50:-0}" -v b="${d50:-0}" -v c="${g99:-0}" -v d="${d99:-0}" 'BEGIN {
+		printf "BENCH smtp_latency added p50_us=%d p99_us=%d\n", a - b, c - d }'
+fi

@@ -8,6 +8,7 @@
 #   libssl-dev           TLS modes of the proxy (later issues)
 #   iproute2 nftables ethtool   namespaces, veths, tc, the lab
 #   postfix swaks        real MTAs in the lab (receiving MX, crafted sessions)
+#   proxsmtp             a peer `make bench` measures (transparent SMTP proxy)
 #   iperf3               forwarding throughput benchmark
 #   jq                   tests read smtpguardctl --json output
 #   qemu-system-x86 busybox-static cpio xz-utils zstd debian-archive-keyring
@@ -16,7 +17,7 @@
 #   libclang-rt-14-dev   ASan/UBSan runtime for `make check`
 set -euo pipefail
 pkgs=(clang llvm gcc make pkg-config libbpf-dev bpftool libxdp-dev xdp-tools
-      libelf-dev zlib1g-dev libssl-dev iproute2 nftables ethtool postfix swaks
+      libelf-dev zlib1g-dev libssl-dev iproute2 nftables ethtool postfix swaks proxsmtp
       iperf3 libclang-rt-14-dev procps psmisc jq qemu-system-x86 busybox-static cpio
       xz-utils zstd debian-archive-keyring)
 missing=()

@@ -26,7 +26,7 @@ enum { SIDE_VM = 0, SIDE_MX = 1 };
 
 static size_t space(const struct sg_buf *b)
 {
-	return sizeof(b->data) - b->len;
+	return b->cap - b->len;
 }
 
 static void consume(struct sg_buf *b, size_t n)
@@ -180,7 +180,7 @@ static void relay_reply(struct session *s, const struct smtp_reply *r)
 
 	if (p && p->verb == SMTP_EHLO && r->code == 250) {
 		static const char *const hidden[] = { "CHUNKING", "BINARYMIME" };
-		char tmp[SG_SESSION_BUF];
+		char tmp[SG_REPLY_BUF];
 		size_t n;
 
 		memcpy(tmp, s->mx_in.data, r->len);
@@ -531,8 +531,16 @@ static void process_vm(struct session *s)
 
 void session_clear(struct session *s)
 {
+	struct sg_buf *bufs[] = { &s->vm_in, &s->mx_out, &s->mx_in, &s->vm_out };
+	size_t caps[] = { SG_BODY_BUF, SG_BODY_BUF, SG_REPLY_BUF, SG_REPLY_BUF }, off = 0;
+
 	memset(s, 0, offsetof(struct session, pending));
-	s->vm_in.len = s->mx_out.len = s->mx_in.len = s->vm_out.len = 0;
+	for (int i = 0; i < 4; i++) {
+		bufs[i]->len = 0;
+		bufs[i]->cap = caps[i];
+		bufs[i]->data = s->storage + off;
+		off += caps[i];
+	}
 }
 
 void relay_start(struct session *s)

@@ -4,7 +4,7 @@
  * to the MX, four bounded buffers, and the relay's state. The worker
  * (proxy.c) owns the sockets and the event loop; the relay (relay.c) moves
  * bytes between the buffers by the rules of SMTP. Memory per session is
- * fixed: four SG_SESSION_BUF buffers and this struct.
+ * fixed: this struct, with its four buffers.
  */
 #ifndef SMTPGUARD_SESSION_H
 #define SMTPGUARD_SESSION_H
@@ -17,13 +17,17 @@
 #include "scanner.h"
 #include "smtp.h"
 
-#define SG_SESSION_BUF	8192	/* holds the longest line the limits allow (4000) */
+/* The VM-to-MX direction carries bodies: larger reads and writes mean
+ * fewer system calls and larger segments. Replies and commands fit in
+ * the smaller ones (both hold the longest line the limits allow, 4000). */
+#define SG_BODY_BUF	16384	/* vm_in, mx_out */
+#define SG_REPLY_BUF	8192	/* mx_in, vm_out */
 #define SG_MAX_PENDING	64	/* commands awaiting a reply (PIPELINING) */
 #define SG_DRAIN_GRACE_NS 2000000000ull	/* how long an ended session waits for its peers' FIN */
 
 struct sg_buf {
-	size_t len;
-	char data[SG_SESSION_BUF];
+	size_t len, cap;
+	char *data;		/* in the session's storage */
 };
 
 enum relay_mode {
@@ -89,6 +93,7 @@ struct session {
 	 * are queued, and a buffer is its len): from here on. */
 	struct pending pending[SG_MAX_PENDING];
 	struct sg_buf vm_in, mx_out, mx_in, vm_out;
+	char storage[2 * SG_BODY_BUF + 2 * SG_REPLY_BUF];
 };
 
 /* A new session's memory: the fields before pending[] cleared, the
