@@ -194,6 +194,44 @@ static void test_overrides(void)
 	ASSERT_CONTAINS(err, "nope", "--set: error names the key");
 }
 
+static void test_feedback_keys(void)
+{
+	struct sg_config cfg;
+	struct sg_settings s;
+	char err[SG_ERR_LEN * 2];
+
+	ASSERT_EQ(load_text(&cfg, "default_msg_rate = 100/h\ndefault_rcpt_rate = none\n"
+			    "steer_mode = suspect\nsteer_sample = 50\nsteer_soft_percent = 75\n"
+			    "suspect_duration = 30m\nrelay_ip4 = 203.0.113.5\n"
+			    "relay_ip6 = 2001:db8::5\nescalation_rejects = 3\n"
+			    "escalation_window = 5m\nescalation_penalty = 2h\n", err, sizeof(err)), 0,
+		  "feedback: keys load");
+	ASSERT_EQ(cfg.default_msg_interval_ns, 36000000000ULL, "feedback: 100/h is one per 36 s");
+	ASSERT_EQ(cfg.default_msg_burst, 100, "feedback: 100/h lets 100 at once");
+	ASSERT_EQ(cfg.default_rcpt_interval_ns, 0, "feedback: none is no limit");
+	ASSERT_EQ(cfg.steer_mode, SG_STEER_SUSPECT, "feedback: steer mode suspect");
+	ASSERT_STREQ(cfg.relay_ip4, "203.0.113.5", "feedback: relay_ip4");
+	ASSERT_STREQ(cfg.relay_ip6, "2001:db8::5", "feedback: relay_ip6");
+	ASSERT_EQ(cfg.escalation_rejects, 3, "feedback: escalation count");
+	ASSERT_EQ(cfg.escalation_penalty_ns, 7200000000000ULL, "feedback: escalation penalty");
+	sg_config_to_settings(&cfg, &s);
+	ASSERT_EQ(s.steer_mode, SG_STEER_SUSPECT, "feedback: settings carry the steer mode");
+	ASSERT_EQ(s.steer_sample, 50, "feedback: settings carry the sample");
+	ASSERT_EQ(s.steer_soft_percent, 75, "feedback: settings carry the soft threshold");
+
+	ASSERT_EQ(load_text(&cfg, "steer_mode = some\n", err, sizeof(err)), -1,
+		  "feedback: bad steer mode");
+	ASSERT_CONTAINS(err, "all|suspect", "feedback: steer mode error lists the modes");
+	ASSERT_EQ(load_text(&cfg, "steer_soft_percent = 101\n", err, sizeof(err)), -1,
+		  "feedback: soft threshold over 100%");
+	ASSERT_EQ(load_text(&cfg, "relay_ip4 = 2001:db8::5\n", err, sizeof(err)), -1,
+		  "feedback: IPv6 address as relay_ip4");
+	ASSERT_CONTAINS(err, "not an IPv4 address", "feedback: relay_ip4 error says why");
+	ASSERT_EQ(load_text(&cfg, "default_msg_rate = lots\n", err, sizeof(err)), -1,
+		  "feedback: bad message rate");
+	ASSERT_CONTAINS(err, "COUNT/UNIT", "feedback: message rate error shows the form");
+}
+
 int main(void)
 {
 	test_defaults();
@@ -201,5 +239,6 @@ int main(void)
 	test_errors();
 	test_overrides();
 	test_proxy_keys();
+	test_feedback_keys();
 	return test_exit_status();
 }
