@@ -5,7 +5,9 @@
 # real Postfix. Starts smtpguardd on the host and shows: an exempt VM's mail
 # delivered (the MX logs the VM's own address), a connection burst from the
 # other VM rate-limited, the blocked VM refused, its non-SMTP traffic
-# untouched, and the counters. Tears everything down at the end or on Ctrl-C.
+# untouched, a scanned VM's clean mail relayed by the proxy and its spam
+# refused before the MX commits it, and the counters. Tears everything down
+# at the end or on Ctrl-C.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lab.sh
@@ -51,8 +53,10 @@ say "host interfaces: $(lab_exec host ip -br link | awk '{print $1}' | sed 's/@.
 lab_start_mx_postfix || exit 1
 say "a private Postfix listens on the MX ($LAB_MX4, $LAB_MX6; ports 25 and 587) for @$LAB_MAIL_DOMAIN"
 
-step "Starting smtpguardd in the host (TC ingress on tap*, refuse = rst)"
-lab_start_smtpguardd main default_action=scan refuse=rst || exit 1
+step "Starting smtpguardd in the host (TC ingress on tap*, refuse = rst, the scanning proxy on)"
+printf 'body (cheap|discount)-pills\n' > "$LAB_DIR/patterns"
+lab_start_smtpguardd main default_action=scan refuse=rst proxy=yes uplink=uplink0 \
+	scan_patterns="$LAB_DIR/patterns" events_file="$LAB_DIR/events.json" || exit 1
 ROOT=$(lab_sgd_root main)
 sed 's/^/   conf| /' "$(lab_sgd_conf main)" | grep -v '^   conf| #'
 sed 's/^/   log | /' "$(lab_sgd_log main)" | grep -vi 'exclusivity flag'
@@ -108,7 +112,36 @@ echo "$out" | grep -E 'sender|receiver' | sed 's/^/   /'
 if echo "$out" | grep -q receiver; then ok "bulk TCP from the blocked VM flows"
 else bad "iperf3 failed: $(echo "$out" | tail -n 1)"; fi
 
-step "5. The counters"
+step "5. vm1 is scanned: its session is relayed by smtpguard's proxy, from vm1's own address"
+CTL policy add "$VM1/32" scan
+echo "${B}\$${N} (in vm1) swaks --server $LAB_MX4 --to demo@$LAB_MAIL_DOMAIN"
+out=$(lab_exec vm1 timeout 20 swaks --server "$LAB_MX4" --timeout 5 --helo vm1.example.org \
+	--from alice@example.org --to "demo@$LAB_MAIL_DOMAIN" --header "Subject: scanned and clean" 2>&1)
+rc=$?
+echo "$out" | grep -E '^ *(<-|->) +(220|250 2\.0\.0 Ok: queued)' | sed 's/^/   /'
+if [ $rc -eq 0 ] && echo "$out" | grep -q "queued as"; then
+	ok "the MX's own greeting and queue id reached vm1 through the proxy"
+else
+	bad "swaks exited $rc"
+fi
+
+step "6. vm1 sends spam: refused before the MX commits it; vm1 gets 550 and a reference"
+n0=$(lab_mx_count_mail)
+echo "${B}\$${N} (in vm1) swaks ... --body 'buy cheap-pills now'"
+out=$(lab_exec vm1 timeout 20 swaks --server "$LAB_MX4" --timeout 5 --helo vm1.example.org \
+	--from alice@example.org --to "demo@$LAB_MAIL_DOMAIN" --body "buy cheap-pills now" 2>&1)
+echo "$out" | grep -E '^ *<\*\* +550' | sed 's/^/   /'
+sleep 1
+ref=$(echo "$out" | grep -oE 'ref SG[0-9A-F]+' | head -n 1 | cut -d' ' -f2)
+if [ -n "$ref" ] && [ "$(lab_mx_count_mail)" -eq "$n0" ]; then
+	ok "refused with reference $ref; the MX's mailbox still holds $n0 message(s)"
+	CTL trace "$ref" --events "$LAB_DIR/events.json" | sed 's/^/   /'
+else
+	bad "the spam was not refused as described"
+fi
+CTL show "$VM1" | sed 's/^/   /'
+
+step "7. The counters"
 CTL stats | sed 's/^/   /'
 echo
 CTL top | sed 's/^/   /'
