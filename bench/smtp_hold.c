@@ -46,7 +46,6 @@
  *      bench/smtp_hold.c -o build/bench/smtp_hold
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -826,8 +825,8 @@ static void hold_sessions(struct holder *h)
 {
 	uint64_t until = h->o->hold_s ? now_ms() + h->o->hold_s * 1000 : 0;
 
-	if (h->stop)
-		return;
+	if (h->stop || h->held == 0)
+		return;		/* nothing to hold */
 	if (!until)
 		watch_stdin(h);
 	for (;;) {

@@ -2,6 +2,7 @@
 /* proxy.c - transparent relay workers (see proxy.h). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -34,6 +36,8 @@ struct worker {
 	int stop_fd;
 	int timer_fd;
 	int listen_fd[2];	/* IPv4, IPv6 */
+	int reserve_fd;		/* given up to answer a VM when descriptors run out */
+	uint64_t fd_warning_ns;
 	struct session *sessions;
 	struct session *closed;		/* ended in this batch: events may still name them */
 	struct session *spare;		/* ended sessions' memory, for the next ones */
@@ -339,6 +343,43 @@ fail:
 	return -1;
 }
 
+#define SG_BUSY_REPLY "421 4.3.2 smtpguard: this host has too many SMTP sessions open; " \
+		      "try again later\r\n"
+
+/*
+ * Out of descriptors: the connection waiting in the accept queue would keep
+ * the listener readable (epoll would wake the worker in a loop) and leave
+ * the VM without a greeting. The reserve descriptor is given up to take it
+ * off the queue, tell the VM to come back later, and close it.
+ */
+static int refuse_over_limit(struct worker *w, int listen_fd)
+{
+	uint64_t now = sg_now_ns();
+	int fd;
+
+	if (w->reserve_fd >= 0) {
+		close(w->reserve_fd);
+		w->reserve_fd = -1;
+	}
+	fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0) {
+		struct linger hard = { .l_onoff = 1, .l_linger = 0 };
+
+		if (send(fd, SG_BUSY_REPLY, sizeof(SG_BUSY_REPLY) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+			sg_debug("telling the VM the host is busy failed: %s", strerror(errno));
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
+		close(fd);
+	}
+	w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (now - w->fd_warning_ns > 10000000000ULL) {
+		w->fd_warning_ns = now;
+		sg_warn("worker %d: out of file descriptors (RLIMIT_NOFILE): new sessions get "
+			"421 until some end; raise the daemon's limit (2 descriptors a session)",
+			w->index);
+	}
+	return fd >= 0 ? 0 : -1;
+}
+
 static void accept_sessions(struct worker *w, int listen_fd)
 {
 	for (;;) {
@@ -350,6 +391,11 @@ static void accept_sessions(struct worker *w, int listen_fd)
 		int fd = accept4(listen_fd, (struct sockaddr *)&vm, &vm_len,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+			if (refuse_over_limit(w, listen_fd))
+				return;	/* not even the reserve freed one */
+			continue;
+		}
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 				sg_warn("worker %d: accept failed: %s", w->index, strerror(errno));
@@ -391,6 +437,12 @@ static void accept_sessions(struct worker *w, int listen_fd)
 			       "no relay_ip%s is configured; the VM is told to retry later", vm_s,
 			       mx_s, vm.ss_family == AF_INET6 ? "6" : "4");
 			session_tempfail(w, s, "no delivery address configured");
+			continue;
+		}
+		if (s->fd[SIDE_MX] < 0 && (errno == EMFILE || errno == ENFILE)) {
+			s->connecting = 0;
+			relay_close(s, SG_BUSY_REPLY);
+			session_run(w, s, 1, 0);
 			continue;
 		}
 		if (s->fd[SIDE_MX] < 0) {
@@ -482,6 +534,7 @@ static int worker_init(struct sg_proxy *proxy, struct worker *w, int index)
 	w->proxy = proxy;
 	w->index = index;
 	w->listen_fd[0] = w->listen_fd[1] = -1;
+	w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	w->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	w->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -532,6 +585,29 @@ static void worker_close(struct worker *w)
 		close(w->stop_fd);
 	if (w->timer_fd >= 0)
 		close(w->timer_fd);
+	if (w->reserve_fd >= 0)
+		close(w->reserve_fd);
+}
+
+/* Two descriptors a session: the soft limit a service manager leaves
+ * (often 1024) would cap the proxy at a few hundred sessions. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			sg_warn("raising the descriptor limit to %llu failed: %s",
+				(unsigned long long)rl.rlim_max, strerror(errno));
+	}
+	getrlimit(RLIMIT_NOFILE, &rl);
+	sg_info("proxy: up to about %llu concurrent sessions (RLIMIT_NOFILE %llu, 2 "
+		"descriptors a session)", (unsigned long long)(rl.rlim_cur > 128 ?
+							       (rl.rlim_cur - 64) / 2 : 0),
+		(unsigned long long)rl.rlim_cur);
 }
 
 struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_maps *maps)
@@ -560,6 +636,7 @@ struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_map
 		sg_info("scanner: %d pattern rule(s) from %s", sg_patterns_count(proxy->patterns),
 			cfg->scan_patterns);
 	}
+	raise_fd_limit();
 	proxy->listeners_map = maps->listeners;
 	proxy->maps = maps;
 	if (cfg->relay_ip4[0]) {
@@ -585,6 +662,7 @@ struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_map
 	for (int i = 0; i < proxy->n; i++) {
 		proxy->workers[i].epfd = proxy->workers[i].stop_fd = -1;
 		proxy->workers[i].timer_fd = -1;
+		proxy->workers[i].reserve_fd = -1;
 		proxy->workers[i].listen_fd[0] = proxy->workers[i].listen_fd[1] = -1;
 	}
 	for (int i = 0; i < proxy->n; i++) {
