@@ -99,6 +99,10 @@ fc0=$(stat_get main fail_closed)
 check_refused "fail-closed-refuses" vm1 "$MX4"
 check_le "$MAIL_MS" 2500 "fail-closed-refuses-at-once"
 check_gt "$(stat_get main fail_closed)" "${fc0:-0}" "fail-closed-counted"
+fc0=$(stat_get main fail_closed)
+check_refused "fail-closed-refuses-v6" vm1 "$MX6"
+check_le "$MAIL_MS" 2500 "fail-closed-refuses-v6-at-once"
+check_gt "$(stat_get main fail_closed)" "${fc0:-0}" "fail-closed-v6-counted"
 
 # --- the fail mode changed at run time with smtpguardctl
 check_eq "$(lab_ctl main fail-mode)" closed "fail-mode-shows-closed"
@@ -113,6 +117,23 @@ check_eq "$?" 2 "fail-mode-bad-value-exit-2"
 # --- the MX unreachable: the VM gets a 421 from the proxy, not a hang
 lab_start_smtpguardd main default_action=scan proxy=yes proxy_workers=1 uplink=uplink0 \
 	connect_timeout=2s relay_ip4=198.51.100.2 || e2e_abort "smtpguardd did not restart"
+
+# --- out of descriptors: the sessions over the limit get 421 4.3.2 at once,
+# the ones held are untouched, and new sessions work once some end
+lab_ctl main rate-class set many --conn 1000/s --burst 1000 >/dev/null
+lab_ctl main policy add "$VM1/32" scan --class many >/dev/null
+pid=$(lab_sgd_pid main)
+prlimit --pid "$pid" --nofile=90: || fail fd-limit-lowered "prlimit failed"
+hold=$(lab_exec vm1 timeout 30 "$LAB_BUILD/bench/smtp_hold" -n 40 -t 2 -w 5 "$MX4:25" 2>&1 </dev/null)
+held=$(echo "$hold" | grep -oE 'held=[0-9]+' | head -n 1 | cut -d= -f2)
+check_gt "${held:-0}" 5 "fd-limit-some-sessions-held"
+check_le "${held:-99}" 30 "fd-limit-not-all-sessions-held"
+check_contains "$hold" "421 4.3.2 smtpguard: this host has too many SMTP sessions open" \
+	"fd-limit-vm-told-host-is-busy"
+check_contains "$(cat "$(lab_sgd_log main)")" "out of file descriptors" "fd-limit-logged"
+check_le "$(grep -c 'out of file descriptors' "$(lab_sgd_log main)")" 4 "fd-limit-warning-not-flooded"
+check_delivered "fd-limit-new-session-after-release" vm1 "$MX4"
+prlimit --pid "$pid" --nofile=20000: 2>/dev/null || prlimit --pid "$pid" --nofile=4096: 2>/dev/null
 
 # --- source mode relay-ip: the MX sees the provider's delivery address
 lab_exec host ip addr add 198.51.100.2/24 dev uplink0 2>/dev/null
