@@ -53,4 +53,11 @@ int smtpguard_uplink(struct __sk_buff *skb)
 	return sg_steer_from_uplink(skb);
 }
 
+/* TC ingress on a bridge whose ports are ours: see sg_steer_on_bridge. */
+SEC("tc")
+int smtpguard_bridge(struct __sk_buff *skb)
+{
+	return sg_steer_on_bridge(skb);
+}
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

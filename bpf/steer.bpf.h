@@ -66,12 +66,19 @@ static __always_inline struct bpf_sock *sg_flow_socket(struct __sk_buff *skb,
 static __always_inline int sg_assign(struct __sk_buff *skb, struct bpf_sock *sk,
 				     const struct sg_settings *cfg)
 {
+	const struct sg_attachment *port;
+	__u32 ifindex = skb->ifindex;
 	int err = bpf_sk_assign(skb, sk, 0);
 
 	bpf_sk_release(sk);
 	if (err)
 		return TC_ACT_OK;	/* not assignable: the route decides */
 	skb->mark = cfg->steer_mark;
+	/* on a bridge port the frame must be the bridge's own, or the bridge
+	 * forwards it at layer 2 (the socket assignment goes with the skb) */
+	port = bpf_map_lookup_elem(&attachments, &ifindex);
+	if (port && port->bridge_port)
+		bpf_skb_store_bytes(skb, 0, port->local_mac, 6, 0);
 	return TC_ACT_OK;
 }
 
@@ -131,6 +138,45 @@ static __always_inline int sg_steer_from_uplink(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	sg_count(SG_STAT_UPLINK_STEERED);
 	return sg_assign(skb, sk, cfg);
+}
+
+/*
+ * TC ingress on a bridge whose ports are ours. With br_netfilter on, the
+ * socket a port's program assigned is gone by the time the bridge passes
+ * the frame up to the host's stack (the local TCP lookup finds no listener
+ * and answers RST). The frame arrives here still marked: it is assigned
+ * again, to the same socket (its flow's, or for a SYN the same worker's
+ * listener: the same flow hash). Unmarked frames are not ours.
+ */
+static __always_inline int sg_steer_on_bridge(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	const struct sg_settings *cfg;
+	struct sg_pkt pkt = {};
+	struct bpf_sock *sk;
+	__u32 zero = 0, slot;
+	int err, syn;
+
+	cfg = bpf_map_lookup_elem(&settings, &zero);
+	if (!cfg || !cfg->steer_mark || skb->mark != cfg->steer_mark || !cfg->n_workers)
+		return TC_ACT_OK;
+	if (sg_parse(data, data_end, &pkt) != SG_PARSE_TCP || (void *)(pkt.tcp + 1) > data_end)
+		return TC_ACT_OK;
+	syn = pkt.tcp->syn && !pkt.tcp->ack;
+	sk = sg_flow_socket(skb, &pkt, data_end);
+	if (!sk) {
+		if (!syn)
+			return TC_ACT_OK;
+		slot = 2 * (bpf_get_hash_recalc(skb) % cfg->n_workers) + (pkt.family == 10);
+		sk = bpf_map_lookup_elem(&listeners, &slot);
+		if (!sk)
+			return TC_ACT_OK;
+	}
+	err = bpf_sk_assign(skb, sk, 0);
+	bpf_sk_release(sk);
+	(void)err;	/* not assignable: the mark's route still delivers it locally */
+	return TC_ACT_OK;
 }
 
 #endif /* SMTPGUARD_STEER_BPF_H */

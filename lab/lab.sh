@@ -169,6 +169,46 @@ lab_up() {
 	lab_wait_reachable vm2 || return 1
 }
 
+# lab_make_bridged: turns the routed lab (after lab_up) into a bridged host,
+# as Proxmox's vmbr0 or a libvirt bridge: the host's br0 has the VMs' taps
+# and uplink0 as ports and an address of its own in the VMs' subnet
+# (192.0.2.2, 2001:db8:1::2); the MX's namespace is also the VMs' gateway
+# (192.0.2.1, fe80::1) on the same layer-2 segment. The host routes nothing.
+lab_make_bridged() {
+	local h m vm
+	h=$(lab_ns host); m=$(lab_ns mx)
+	{ nsenter --net="/run/netns/$h" -- sh -c '
+		sysctl -qw net.ipv4.ip_forward=0 &&
+		sysctl -qw net.ipv6.conf.all.forwarding=0' &&
+	  ip -n "$h" link add br0 type bridge &&
+	  ip -n "$h" link set br0 type bridge stp_state 0 forward_delay 0 &&
+	  for dev in uplink0 tap-vm1 tap-vm2; do
+		ip -n "$h" addr flush dev "$dev" &&
+		ip -n "$h" route flush dev "$dev" 2>/dev/null
+		ip -n "$h" -6 route flush dev "$dev" 2>/dev/null
+		ip -n "$h" link set "$dev" master br0 || return 1
+	  done &&
+	  ip -n "$h" link set br0 up &&
+	  ip -n "$h" addr add 192.0.2.2/24 dev br0 &&
+	  ip -n "$h" -6 addr add 2001:db8:1::2/64 dev br0 nodad &&
+	  ip -n "$h" route add default via "$LAB_GW4" dev br0 &&
+	  ip -n "$h" -6 route add default via 2001:db8:1::1 dev br0 &&
+	  ip -n "$m" route del default 2>/dev/null; ip -n "$m" -6 route del default 2>/dev/null
+	  ip -n "$m" addr add "$LAB_GW4/24" dev eth0 &&
+	  ip -n "$m" -6 addr add 2001:db8:1::1/64 dev eth0 nodad &&
+	  ip -n "$m" -6 addr add "$LAB_GW6/64" dev eth0 nodad; } ||
+		{ lab_log "cannot turn the lab into a bridged host"; return 1; }
+	# the gateway's MAC was the host's tap: now a bridge port, whose MAC the
+	# bridge keeps as its own, so the VMs must ask again
+	for vm in vm1 vm2 mx; do
+		ip -n "$(lab_ns "$vm")" neigh flush all 2>/dev/null
+		ip -n "$(lab_ns "$vm")" -6 neigh flush all 2>/dev/null
+	done
+	for vm in vm1 vm2; do
+		lab_wait_reachable "$vm" || return 1
+	done
+}
+
 # lab_tcp_probe NODE ADDR PORT [TIMEOUT]: one TCP connect from NODE; prints
 # and returns: "open" 0, "refused" 1 (an RST came back), "timeout" 2, or
 # "error: ..." 3 (e.g. no route). Uses bash's /dev/tcp, no extra tools.

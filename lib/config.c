@@ -266,7 +266,9 @@ static int set_attach(struct sg_config *cfg, char *value, char *err, size_t errl
 {
 	int mode = sg_attach_mode_from_name(value);
 
-	return set_enum(&cfg->attach_mode, mode == SG_ATTACH_UPLINK ? -1 : mode, value,
+	if (mode == SG_ATTACH_UPLINK || mode == SG_ATTACH_BRIDGE)
+		mode = -1;	/* the daemon's own, not a choice */
+	return set_enum(&cfg->attach_mode, mode, value,
 			"tc|xdp", err, errlen);
 }
 

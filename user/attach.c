@@ -13,6 +13,7 @@
 #include "classifier_tc.skel.h"
 #include "classifier_xdp.skel.h"
 #include "log.h"
+#include "netwatch.h"
 #include "probe.h"
 
 /* Our TC filter's identity on clsact ingress; one per interface. */
@@ -327,9 +328,11 @@ int sg_attach(struct sg_loader *ld, const struct sg_config *cfg, int ifindex,
 			}
 		}
 	}
-	if (!ret)
+	if (!ret) {
 		sg_info("attached %s to %s (ifindex %d)", sg_attach_mode_name(cfg->attach_mode),
 			ifname, ifindex);
+		sg_attach_follow_bridge(ld, ifindex);
+	}
 	return ret;
 }
 
@@ -341,7 +344,60 @@ int sg_attach_uplink(struct sg_loader *ld, int ifindex, const char *ifname)
 						      SG_ATTACH_UPLINK, fd))
 		return -1;
 	sg_info("attached uplink to %s (ifindex %d)", ifname, ifindex);
+	sg_attach_follow_bridge(ld, ifindex);
 	return 0;
+}
+
+/* The bridge program on a bridge, once. */
+static int attach_bridge(struct sg_loader *ld, int bridge)
+{
+	int fd = bpf_program__fd(ld->tc_skel->progs.smtpguard_bridge);
+	struct bpf_prog_info info = {};
+	__u32 key = (__u32)bridge, len = sizeof(info);
+	struct sg_attachment a;
+	char name[IF_NAMESIZE];
+
+	/* attached by this run already (a restart attaches its own program) */
+	if (bpf_map_lookup_elem(ld->maps.attachments, &key, &a) == 0 &&
+	    a.mode == SG_ATTACH_BRIDGE && bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+	    info.id == a.prog_id)
+		return 0;
+	if (!if_indextoname((unsigned int)bridge, name))
+		return -1;
+	if (tc_attach(fd, bridge, name) || record(&ld->maps, bridge, name, SG_ATTACH_BRIDGE, fd))
+		return -1;
+	sg_info("attached bridge to %s (ifindex %d): steered frames keep their socket with "
+		"br_netfilter on", name, bridge);
+	return 0;
+}
+
+void sg_attach_follow_bridge(struct sg_loader *ld, int ifindex)
+{
+	struct sg_attachment a;
+	__u32 key = (__u32)ifindex;
+	unsigned char mac[6];
+	int bridge, port;
+
+	if (bpf_map_lookup_elem(ld->maps.attachments, &key, &a) || a.mode == SG_ATTACH_BRIDGE)
+		return;
+	port = sg_link_bridge_mac(ifindex, mac, &bridge) == 1;
+	if (port == a.bridge_port && memcmp(mac, a.local_mac, 6) == 0)
+		return;
+	a.bridge_port = (__u8)port;
+	memcpy(a.local_mac, mac, 6);
+	if (bpf_map_update_elem(ld->maps.attachments, &key, &a, BPF_ANY)) {
+		sg_err("recording %s's bridge failed: %s", a.ifname, strerror(errno));
+		return;
+	}
+	if (!port) {
+		sg_info("%s is no longer a bridge port", a.ifname);
+		return;
+	}
+	sg_info("%s is a bridge port: frames steered to the proxy go to the bridge's address "
+		"%02x:%02x:%02x:%02x:%02x:%02x", a.ifname, mac[0], mac[1], mac[2], mac[3],
+		mac[4], mac[5]);
+	if (attach_bridge(ld, bridge))
+		sg_err("attaching the bridge program to ifindex %d failed", bridge);
 }
 
 void sg_forget(const struct sg_maps *maps, int ifindex)

@@ -18,6 +18,10 @@ int sg_attach(struct sg_loader *ld, const struct sg_config *cfg, int ifindex,
 	      const char *ifname);
 /* Attaches the uplink program (the MX's replies to the proxy) at TC ingress. */
 int sg_attach_uplink(struct sg_loader *ld, int ifindex, const char *ifname);
+/* An attached interface that is (or stopped being) a bridge port: its
+ * record gets the bridge's MAC address, and the bridge the bridge program.
+ * Called at attach and at every link event of the interface. */
+void sg_attach_follow_bridge(struct sg_loader *ld, int ifindex);
 /* Takes ours off ifindex per the recorded attachment, and forgets it. */
 int sg_detach(const struct sg_maps *maps, int ifindex);
 /* Forgets an interface that has gone (its programs went with it). */

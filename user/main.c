@@ -108,9 +108,12 @@ static void on_link(enum sg_link_event ev, int ifindex, const char *ifname, void
 		}
 		return;
 	}
-	/* a NEWLINK also comes for every state change: attach once */
-	if (live_find(d, ifindex) >= 0)
+	/* a NEWLINK also comes for every state change: attach once, but follow
+	 * the interface into (or out of) a bridge */
+	if (live_find(d, ifindex) >= 0) {
+		sg_attach_follow_bridge(&d->ld, ifindex);
 		return;
+	}
 	if (d->nlive == SG_MAX_ATTACHMENTS) {
 		sg_err("not attaching to %s: already attached to %d interfaces", ifname,
 		       SG_MAX_ATTACHMENTS);
@@ -139,8 +142,9 @@ static void reconcile(struct daemon *d)
 	for (int i = 0; i < n; i++) {
 		struct sg_attachment a;
 
-		if (bpf_map_lookup_elem(d->ld.maps.attachments, &keys[i], &a))
-			continue;
+		if (bpf_map_lookup_elem(d->ld.maps.attachments, &keys[i], &a) ||
+		    a.mode == SG_ATTACH_BRIDGE)
+			continue;	/* a bridge follows its ports */
 		if (a.mode == SG_ATTACH_UPLINK ? !uplink_matches(&d->cfg, a.ifname) :
 						 !iface_matches(&d->cfg, a.ifname)) {
 			sg_info("%s no longer matches 'interfaces': detaching", a.ifname);

@@ -88,3 +88,75 @@ int sg_netwatch_enumerate(sg_link_cb cb, void *ctx)
 	if_freenameindex(ifs);
 	return 0;
 }
+
+/* One RTM_GETLINK answer for ifindex: its master's ifindex (0: none), its
+ * kind ("bridge", "veth"... or ""), its MAC address. */
+static int link_query(int ifindex, int *master, char *kind, size_t kind_len,
+		      unsigned char mac[6])
+{
+	struct {
+		struct nlmsghdr nh;
+		struct ifinfomsg ifi;
+	} req = {
+		.nh = { .nlmsg_len = sizeof(req), .nlmsg_type = RTM_GETLINK,
+			.nlmsg_flags = NLM_F_REQUEST },
+		.ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex },
+	};
+	char buf[16384] __attribute__((aligned(NLMSG_ALIGNTO)));
+	struct nlmsghdr *nh = (struct nlmsghdr *)buf;
+	struct ifinfomsg *ifi;
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE), len;
+	ssize_t n;
+
+	*master = 0;
+	kind[0] = '\0';
+	memset(mac, 0, 6);
+	if (fd < 0)
+		return -1;
+	if (send(fd, &req, sizeof(req), 0) < 0 || (n = recv(fd, buf, sizeof(buf), 0)) < 0) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	if (!NLMSG_OK(nh, (size_t)n) || nh->nlmsg_type != RTM_NEWLINK)
+		return -1;
+	ifi = NLMSG_DATA(nh);
+	len = (int)nh->nlmsg_len - (int)NLMSG_LENGTH(sizeof(*ifi));
+	for (struct rtattr *rta = IFLA_RTA(ifi); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
+		if (rta->rta_type == IFLA_MASTER && RTA_PAYLOAD(rta) >= sizeof(int)) {
+			memcpy(master, RTA_DATA(rta), sizeof(int));
+		} else if (rta->rta_type == IFLA_ADDRESS && RTA_PAYLOAD(rta) == 6) {
+			memcpy(mac, RTA_DATA(rta), 6);
+		} else if (rta->rta_type == IFLA_LINKINFO) {
+			int ilen = (int)RTA_PAYLOAD(rta);
+
+			for (struct rtattr *in = RTA_DATA(rta); RTA_OK(in, ilen);
+			     in = RTA_NEXT(in, ilen))
+				if (in->rta_type == IFLA_INFO_KIND)
+					snprintf(kind, kind_len, "%.*s", (int)RTA_PAYLOAD(in),
+						 (const char *)RTA_DATA(in));
+		}
+	}
+	return 0;
+}
+
+int sg_link_bridge_mac(int ifindex, unsigned char mac[6], int *bridge)
+{
+	char kind[32];
+	int master, none;
+
+	*bridge = 0;
+	if (link_query(ifindex, &master, kind, sizeof(kind), mac))
+		return -1;
+	memset(mac, 0, 6);
+	if (!master)
+		return 0;
+	if (link_query(master, &none, kind, sizeof(kind), mac))
+		return -1;
+	if (strncmp(kind, "bridge", sizeof(kind)) != 0) {
+		memset(mac, 0, 6);
+		return 0;
+	}
+	*bridge = master;
+	return 1;
+}

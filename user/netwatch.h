@@ -21,5 +21,9 @@ int sg_netwatch_open(void);
 int sg_netwatch_read(int fd, sg_link_cb cb, void *ctx);
 /* Calls cb(SG_LINK_NEW) for every interface present now. */
 int sg_netwatch_enumerate(sg_link_cb cb, void *ctx);
+/* A port of a Linux bridge: 1, the bridge's MAC address (what a frame must
+ * be sent to for the bridge to pass it up to the host's own stack) and its
+ * ifindex; 0 when ifindex is not a bridge port; -1 on error. */
+int sg_link_bridge_mac(int ifindex, unsigned char mac[6], int *bridge);
 
 #endif

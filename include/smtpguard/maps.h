@@ -209,6 +209,7 @@ enum sg_attach_mode {
 	SG_ATTACH_TC = 0,
 	SG_ATTACH_XDP = 1,
 	SG_ATTACH_UPLINK = 2,	/* TC ingress on the uplink: MX replies to the proxy */
+	SG_ATTACH_BRIDGE = 3,	/* TC ingress on a bridge whose ports are ours */
 	SG_ATTACH__COUNT
 };
 
@@ -218,6 +219,12 @@ struct sg_attachment {
 	__u32 mode;		/* enum sg_attach_mode */
 	__u32 prog_id;
 	char ifname[16];
+	/* A port of a Linux bridge: a frame handed to the proxy must be
+	 * addressed to the bridge itself, or the bridge forwards it on at
+	 * layer 2 and it never reaches the host's stack. */
+	__u8 local_mac[6];	/* the bridge's MAC address */
+	__u8 bridge_port;
+	__u8 pad;
 };
 
 #endif /* SMTPGUARD_MAPS_H */
