@@ -122,7 +122,7 @@ static void session_free(struct worker *w, struct session *s)
 
 		if (s->fd[i] < 0)
 			continue;
-		epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->fd[i], NULL);
+		/* close() takes it out of the epoll set (never dup'ed) */
 		if (!peer_closed) {
 			/* a reset, not a FIN: no TIME_WAIT of the proxied 4-tuple
 			 * stays on the host (see relay.c, begin_drain) */
