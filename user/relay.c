@@ -43,10 +43,22 @@ static void append(struct sg_buf *b, const char *data, size_t n)
 
 /* Reads while there is room; *drained once the socket has nothing more for
  * now, so that the caller does not ask again before epoll says so. */
-static int read_into(int fd, struct sg_buf *b, int *eof, int *drained)
+static ssize_t plain_read(struct session *s, int side, void *buf, size_t len)
+{
+	return read(s->fd[side], buf, len);
+}
+
+static ssize_t plain_write(struct session *s, int side, const void *buf, size_t len)
+{
+	return send(s->fd[side], buf, len, MSG_NOSIGNAL);
+}
+
+const struct sg_io_ops sg_io_plain = { .read = plain_read, .write = plain_write };
+
+static int read_into(struct session *s, int side, struct sg_buf *b, int *eof, int *drained)
 {
 	while (!*eof && !*drained && space(b)) {
-		ssize_t n = read(fd, b->data + b->len, space(b));
+		ssize_t n = s->io[side]->read(s, side, b->data + b->len, space(b));
 
 		if (n > 0) {
 			/* a short read took all the socket had */
@@ -63,10 +75,10 @@ static int read_into(int fd, struct sg_buf *b, int *eof, int *drained)
 	return 0;
 }
 
-static int write_from(int fd, struct sg_buf *b)
+static int write_from(struct session *s, int side, struct sg_buf *b)
 {
 	while (b->len) {
-		ssize_t n = send(fd, b->data, b->len, MSG_NOSIGNAL);
+		ssize_t n = s->io[side]->write(s, side, b->data, b->len);
 
 		if (n > 0)
 			consume(b, (size_t)n);
@@ -535,6 +547,7 @@ void session_clear(struct session *s)
 	size_t caps[] = { SG_BODY_BUF, SG_BODY_BUF, SG_REPLY_BUF, SG_REPLY_BUF }, off = 0;
 
 	memset(s, 0, offsetof(struct session, pending));
+	s->io[SIDE_VM] = s->io[SIDE_MX] = &sg_io_plain;
 	for (int i = 0; i < 4; i++) {
 		bufs[i]->len = 0;
 		bufs[i]->cap = caps[i];
@@ -568,12 +581,12 @@ static void begin_drain(struct session *s)
 }
 
 /* Reads and drops what a peer still sends, until it would block or ends. */
-static int discard_input(int fd, int *eof)
+static int discard_input(struct session *s, int side, int *eof)
 {
 	char sink[4096];
 
 	while (!*eof) {
-		ssize_t n = read(fd, sink, sizeof(sink));
+		ssize_t n = s->io[side]->read(s, side, sink, sizeof(sink));
 
 		if (n == 0)
 			*eof = 1;
@@ -587,9 +600,9 @@ static int discard_input(int fd, int *eof)
 
 static enum relay_result drain(struct session *s)
 {
-	if (discard_input(s->fd[SIDE_VM], &s->vm_eof) || write_from(s->fd[SIDE_VM], &s->vm_out))
+	if (discard_input(s, SIDE_VM, &s->vm_eof) || write_from(s, SIDE_VM, &s->vm_out))
 		return RELAY_END;
-	if (!s->mx_gone && discard_input(s->fd[SIDE_MX], &s->mx_eof))
+	if (!s->mx_gone && discard_input(s, SIDE_MX, &s->mx_eof))
 		return RELAY_END;
 	if (!s->vm_out.len && s->vm_eof && (s->mx_gone || s->mx_eof))
 		return RELAY_END;
@@ -614,16 +627,16 @@ enum relay_result relay_run(struct session *s, int vm_ready, int mx_ready)
 		size_t before = s->vm_in.len + s->mx_in.len + s->vm_out.len + s->mx_out.len;
 		int vm_eof = s->vm_eof, mx_eof = s->mx_eof;
 
-		if (read_into(s->fd[SIDE_VM], &s->vm_in, &s->vm_eof, &vm_drained))
+		if (read_into(s, SIDE_VM, &s->vm_in, &s->vm_eof, &vm_drained))
 			return RELAY_END;
-		if (!s->mx_gone && read_into(s->fd[SIDE_MX], &s->mx_in, &s->mx_eof, &mx_drained))
+		if (!s->mx_gone && read_into(s, SIDE_MX, &s->mx_in, &s->mx_eof, &mx_drained))
 			return RELAY_END;
 		process_mx(s);
 		process_vm(s);
 		process_mx(s);	/* local replies queued by the VM's lines */
-		if (write_from(s->fd[SIDE_VM], &s->vm_out))
+		if (write_from(s, SIDE_VM, &s->vm_out))
 			return RELAY_END;
-		if (!s->mx_gone && write_from(s->fd[SIDE_MX], &s->mx_out))
+		if (!s->mx_gone && write_from(s, SIDE_MX, &s->mx_out))
 			return RELAY_END;
 		if (s->close_after_flush && !s->vm_out.len)
 			begin_drain(s);

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include "config.h"
 #include "feedback.h"
 #include "scanner.h"
@@ -50,6 +51,18 @@ struct pending {
 
 struct session;
 
+/*
+ * How one side's bytes move, read(2)/send(2)-like (>0, 0 at EOF, -1 with
+ * errno, EAGAIN when it would block). Plain sockets now; the TLS modes
+ * (terminate: OpenSSL on either side) bring their own, and the relay above
+ * stays as it is.
+ */
+struct sg_io_ops {
+	ssize_t (*read)(struct session *s, int side, void *buf, size_t len);
+	ssize_t (*write)(struct session *s, int side, const void *buf, size_t len);
+};
+extern const struct sg_io_ops sg_io_plain;
+
 /* What an epoll event names: a session and which of its sockets. */
 struct session_ep {
 	struct session *s;
@@ -58,6 +71,7 @@ struct session_ep {
 
 struct session {
 	int fd[2];		/* SIDE_VM, SIDE_MX */
+	const struct sg_io_ops *io[2];	/* how each side's bytes move */
 	int vm_eof, mx_eof;
 	int mx_gone;		/* upstream closed on purpose (a refused message) */
 	enum relay_mode mode;
