@@ -3,7 +3,9 @@
 # Postfix logs the MX's own reply and queue id; a refused message is the
 # VM's MTA's to handle (its log shows smtpguard's 550; the MX never has it);
 # with the MX down the VM's mail stays queued in the VM (421 from the proxy)
-# and is delivered once the MX is back: nothing lost, nothing faked.
+# and is delivered once the MX is back; the proxy killed while the VM's
+# Postfix is mid-DATA: the MX commits nothing, the VM retries, and the
+# message arrives exactly once: nothing lost, nothing faked.
 #   bash selftests/e2e/test_vm_postfix.sh build
 source "$(dirname "$0")/lib.sh"
 e2e_begin vm_postfix "${1:-}" 240
@@ -65,5 +67,47 @@ else
 		fail "deferred-message-delivered-when-mx-is-back" "$(tail -n 3 "$VMLOG" 2>/dev/null)"
 fi
 check_eq "$(lab_mx_count_mail)" "$((n0 + 1))" "delivered-exactly-once"
+
+# --- the proxy killed mid-DATA: the VM's egress slowed to 2 Mbit/s, so a
+# 600 KB message takes about 2.5 s; smtpguardd gets kill -9 after 1 s
+# (the bounce of the refused message above, which the MX will not relay,
+# goes first: nothing but this message in the VM's queue)
+lab_exec vm1 postsuper -c "$LAB_DIR/postfix-vm1/etc" -d ALL >/dev/null 2>&1
+lab_exec vm1 tc qdisc add dev eth0 root tbf rate 2mbit burst 16kb latency 2000ms ||
+	fail slow-vm-egress "tc tbf failed"
+n0=$(lab_mx_count_mail)
+{ printf 'From: vm1@example.org\nTo: u@%s\nSubject: killed-%s\n\n' "$LAB_MAIL_DOMAIN" "$$"
+  head -c 600000 /dev/zero | tr '\0' 'k' | fold -w 76; echo; } |
+	lab_exec vm1 timeout 20 sendmail -C "$LAB_DIR/postfix-vm1/etc" -f vm1@example.org \
+		"u@$LAB_MAIL_DOMAIN" || fail vm-sendmail-4 "sendmail failed"
+# the proxy's upstream leg is up: the body is on its way
+proxy_upstream_up() { lab_exec host ss -Htn state established "( dport = :25 )" | grep -q .; }
+wait_for 10 proxy_upstream_up || fail killed-mid-data-session "no proxied session came up"
+sleep 1
+pid=$(lab_sgd_pid main)
+kill -9 "$pid" 2>/dev/null
+wait_for_exit "$pid" 10 || fail proxy-killed "smtpguardd $pid still runs"
+lab_exec vm1 tc qdisc del dev eth0 root 2>/dev/null
+sleep 1
+check_fails "killed-mid-data-nothing-at-mx-yet" lab_mx_find_mail "killed-$$"
+if wait_for 20 vm_log_has "status=deferred .*(lost connection|Connection reset|conversation with)"; then
+	pass "killed-mid-data-deferred-in-vm"
+else
+	fail "killed-mid-data-deferred-in-vm" "$(tail -n 3 "$VMLOG" 2>/dev/null)"
+fi
+lab_start_smtpguardd main || fail proxy-restart "smtpguardd did not restart"
+lab_vm_flush vm1
+if wait_for 30 lab_mx_find_mail "killed-$$"; then
+	pass "killed-mid-data-delivered-on-retry"
+else
+	lab_vm_flush vm1
+	wait_for 15 lab_mx_find_mail "killed-$$" && pass "killed-mid-data-delivered-on-retry" ||
+		fail "killed-mid-data-delivered-on-retry" "$(tail -n 3 "$VMLOG" 2>/dev/null)"
+fi
+sleep 2
+check_eq "$(grep -l "killed-$$" "$(lab_mx_maildir)"/*/* 2>/dev/null | wc -l)" 1 \
+	"killed-mid-data-delivered-exactly-once"
+check_eq "$(lab_mx_count_mail)" "$((n0 + 1))" "killed-mid-data-one-message-at-mx"
+grep -E "status=|size=6" "$VMLOG" | tail -n 12 >&2
 
 e2e_finish
