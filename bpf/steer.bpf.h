@@ -82,13 +82,24 @@ static __always_inline int sg_assign(struct __sk_buff *skb, struct bpf_sock *sk,
 	return TC_ACT_OK;
 }
 
+/* The listener of the worker this flow hashes to (IPv4 in slot 2*w, IPv6
+ * in 2*w+1): the same for every packet of the flow, and for a SYN seen
+ * again on the bridge. */
+static __always_inline struct bpf_sock *sg_listener(struct __sk_buff *skb,
+						    const struct sg_settings *cfg, int family)
+{
+	__u32 slot = 2 * (bpf_get_hash_recalc(skb) % cfg->n_workers) + (family == 10);
+
+	return bpf_map_lookup_elem(&listeners, &slot);
+}
+
 /* A scan flow's packet from a VM. */
 static __always_inline int sg_steer_from_vm(struct __sk_buff *skb, struct sg_pkt *pkt)
 {
 	void *data_end = (void *)(long)skb->data_end;
 	const struct sg_settings *cfg;
 	struct bpf_sock *sk;
-	__u32 zero = 0, slot;
+	__u32 zero = 0;
 
 	cfg = bpf_map_lookup_elem(&settings, &zero);
 	if (!cfg || !cfg->n_workers)
@@ -99,8 +110,7 @@ static __always_inline int sg_steer_from_vm(struct __sk_buff *skb, struct sg_pkt
 	if ((void *)(pkt->tcp + 1) > data_end || !pkt->tcp->syn || pkt->tcp->ack)
 		return TC_ACT_OK;	/* not ours: a flow that began before the proxy */
 
-	slot = 2 * (bpf_get_hash_recalc(skb) % cfg->n_workers) + (pkt->family == 10);
-	sk = bpf_map_lookup_elem(&listeners, &slot);
+	sk = sg_listener(skb, cfg, pkt->family);
 	if (sk) {
 		sg_count(SG_STAT_STEERED);
 		return sg_assign(skb, sk, cfg);
@@ -155,7 +165,7 @@ static __always_inline int sg_steer_on_bridge(struct __sk_buff *skb)
 	const struct sg_settings *cfg;
 	struct sg_pkt pkt = {};
 	struct bpf_sock *sk;
-	__u32 zero = 0, slot;
+	__u32 zero = 0;
 	int err, syn;
 
 	cfg = bpf_map_lookup_elem(&settings, &zero);
@@ -168,8 +178,7 @@ static __always_inline int sg_steer_on_bridge(struct __sk_buff *skb)
 	if (!sk) {
 		if (!syn)
 			return TC_ACT_OK;
-		slot = 2 * (bpf_get_hash_recalc(skb) % cfg->n_workers) + (pkt.family == 10);
-		sk = bpf_map_lookup_elem(&listeners, &slot);
+		sk = sg_listener(skb, cfg, pkt.family);
 		if (!sk)
 			return TC_ACT_OK;
 	}
