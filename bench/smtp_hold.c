@@ -46,8 +46,6 @@
  *      bench/smtp_hold.c -o build/bench/smtp_hold
  */
 #include <errno.h>
-#include <limits.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -62,7 +60,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_PORT		"25"
+#define CLIENT_NAME		"smtp_hold"
+#define CLIENT_USAGE \
+	"usage: smtp_hold [-a] [-n COUNT] [-p PARALLEL] [-s SIZE] [-t SECONDS] [-w SECONDS] " \
+	"[-m MAXFAIL] ADDR[:PORT]"
+#include "smtp_client.h"
+
 #define DEFAULT_COUNT		100
 #define DEFAULT_PARALLEL	256
 #define DEFAULT_ACTIVE_SIZE	4096
@@ -77,7 +80,6 @@
 #define DETAIL_LEN		200
 #define MAX_EVENTS		256
 #define TICK_MS			200	/* how often set-up deadlines are checked */
-#define BODY_LINE_LEN		78
 
 #define HELO_NAME		"smtp-hold.example.org"
 #define MAIL_FROM		"hold@example.org"
@@ -85,10 +87,6 @@
 
 #define EV_STOP_SIGNAL		((uint64_t)-1)	/* epoll data of the signalfd */
 #define EV_STDIN		((uint64_t)-2)	/* and of stdin */
-
-static const char usage_line[] =
-	"usage: smtp_hold [-a] [-n COUNT] [-p PARALLEL] [-s SIZE] [-t SECONDS] [-w SECONDS] "
-	"[-m MAXFAIL] ADDR[:PORT]";
 
 struct options {
 	unsigned long count;
@@ -171,8 +169,7 @@ struct tally {
 
 struct holder {
 	const struct options *o;
-	struct sockaddr_storage addr;
-	socklen_t addr_len;
+	struct smtp_target target;
 	struct script setup, closing;
 	char *body;			/* an active session's partial message */
 	const char *quit_text;
@@ -184,58 +181,12 @@ struct holder {
 	int stop;			/* a signal came */
 };
 
-static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("smtp_hold: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n%s\n", usage_line);
-	exit(2);
-}
-
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static int parse_number(const char *s, int suffixes, unsigned long min, unsigned long max,
-			unsigned long *out)
-{
-	unsigned long v, scale = 1;
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno)
-		return -1;
-	if (suffixes && (*end == 'k' || *end == 'K'))
-		scale = 1024, end++;
-	else if (suffixes && (*end == 'm' || *end == 'M'))
-		scale = 1024 * 1024, end++;
-	if (*end || v > ULONG_MAX / scale || v * scale < min || v * scale > max)
-		return -1;
-	*out = v * scale;
-	return 0;
-}
-
-static unsigned long number_option(int opt, const char *arg, int suffixes, unsigned long min,
-				   unsigned long max, const char *what)
-{
-	unsigned long v;
-
-	if (parse_number(arg, suffixes, min, max, &v))
-		usage_error("-%c: '%s' is not %s from %lu to %lu", opt, arg, what, min, max);
-	return v;
 }
 
 static void parse_options(int argc, char **argv, struct options *o)
@@ -269,57 +220,11 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case 'm':
 			o->max_fail = number_option(opt, optarg, 0, 0, MAX_COUNT, "a count");
 			break;
-		case ':':
-			usage_error("-%c needs a value", optopt);
 		default:
-			usage_error("unknown option -%c", optopt);
+			option_error(opt);
 		}
 	}
-	if (optind != argc - 1)
-		usage_error(optind == argc ? "no server given" :
-			    "only one server, as the last argument");
-	o->server = argv[optind];
-}
-
-/* ADDR[:PORT], [ADDR6]:PORT or a bare IPv6 address, numeric or a name. */
-static int resolve_target(const char *spec, struct holder *h, char *err, size_t errlen)
-{
-	char host[256];
-	const char *port = DEFAULT_PORT, *colon;
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
-	struct addrinfo *res = NULL;
-	unsigned long port_num;
-	int rc;
-
-	if (spec[0] == '[') {
-		const char *close = strchr(spec, ']');
-
-		if (!close || (close[1] && close[1] != ':') || close == spec + 1) {
-			snprintf(err, errlen, "'%s' is not [IPV6-ADDRESS]:PORT", spec);
-			return -1;
-		}
-		snprintf(host, sizeof(host), "%.*s", (int)(close - spec - 1), spec + 1);
-		if (close[1] == ':')
-			port = close + 2;
-	} else if ((colon = strchr(spec, ':')) && !strchr(colon + 1, ':')) {
-		snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
-		port = colon + 1;
-	} else {
-		snprintf(host, sizeof(host), "%s", spec);	/* no port, or bare IPv6 */
-	}
-	if (parse_number(port, 0, 1, 65535, &port_num)) {
-		snprintf(err, errlen, "'%s' in '%s' is not a port (1-65535)", port, spec);
-		return -1;
-	}
-	rc = getaddrinfo(host, port, &hints, &res);
-	if (rc) {
-		snprintf(err, errlen, "cannot resolve '%s': %s", host, gai_strerror(rc));
-		return -1;
-	}
-	memcpy(&h->addr, res->ai_addr, res->ai_addrlen);
-	h->addr_len = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
+	o->server = server_argument(argc, argv);
 }
 
 /* Each session is one descriptor: raise the soft limit to fit them all,
@@ -368,12 +273,8 @@ static void add_step(struct script *sc, const char *name, int want, const char *
  * "." sent at the end ends the message. */
 static char *build_partial_message(size_t size, size_t *len)
 {
-	static const char headers[] =
-		"From: <" MAIL_FROM ">\r\n"
-		"To: <" RCPT_TO ">\r\n"
-		"Subject: smtp_hold\r\n"
-		"\r\n";
-	size_t hlen = sizeof(headers) - 1, pos;
+	static const char headers[] = MESSAGE_HEADERS(MAIL_FROM, RCPT_TO, "smtp_hold");
+	size_t hlen = sizeof(headers) - 1;
 	char *m;
 
 	if (size < hlen)
@@ -384,18 +285,7 @@ static char *build_partial_message(size_t size, size_t *len)
 	if (!m)
 		return NULL;
 	memcpy(m, headers, hlen);
-	pos = hlen;
-	for (size_t line = 0; pos < size; line++) {
-		size_t left = size - pos;
-		size_t chars = left - 2 < BODY_LINE_LEN ? left - 2 : BODY_LINE_LEN;
-
-		if (left - chars - 2 == 1)
-			chars--;	/* never leave a single byte for the last line */
-		for (size_t i = 0; i < chars; i++)
-			m[pos++] = (char)('a' + (line + i) % 26);
-		m[pos++] = '\r';
-		m[pos++] = '\n';
-	}
+	fill_text_lines(m + hlen, size - hlen, 1);
 	*len = size;
 	return m;
 }
@@ -504,13 +394,14 @@ static void session_start(struct holder *h, struct hold_session *s)
 	h->setting_up++;
 	h->started++;
 	s->deadline_ms = now_ms() + h->o->wait_s * 1000;
-	s->fd = socket(h->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	s->fd = socket(h->target.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->fd < 0) {
 		snprintf(detail, sizeof(detail), "socket: %s", strerror(errno));
 		session_fail(h, s, FAIL_CONNECT_ERROR, detail);
 		return;
 	}
-	if (connect(s->fd, (struct sockaddr *)&h->addr, h->addr_len) && errno != EINPROGRESS) {
+	if (connect(s->fd, (struct sockaddr *)&h->target.addr, h->target.addr_len) &&
+	    errno != EINPROGRESS) {
 		snprintf(detail, sizeof(detail), "connect: %s", strerror(errno));
 		session_fail(h, s, connect_reason(errno), detail);
 		return;
@@ -906,7 +797,7 @@ int main(int argc, char **argv)
 	int status = 1;
 
 	parse_options(argc, argv, &o);
-	if (resolve_target(o.server, &h, err, sizeof(err)))
+	if (resolve_target(o.server, &h.target, err, sizeof(err)))
 		usage_error("%s", err);
 	if (raise_fd_limit(o.count))
 		goto cleanup;

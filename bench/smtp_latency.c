@@ -26,8 +26,6 @@
  *      bench/smtp_latency.c -o build/bench/smtp_latency -lpthread
  */
 #include <errno.h>
-#include <limits.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -41,7 +39,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_PORT		"25"
+#define CLIENT_NAME		"smtp_latency"
+#define CLIENT_USAGE \
+	"usage: smtp_latency [-n COUNT] [-s SIZE] [-c CONCURRENCY] ADDR[:PORT]"
+#include "smtp_client.h"
+
 #define DEFAULT_COUNT		100
 #define DEFAULT_BODY_SIZE	1024
 #define MAX_COUNT		10000000UL	/* a latency slot each: 80 MB */
@@ -49,27 +51,17 @@
 #define MAX_CONCURRENCY		1024
 #define IO_TIMEOUT_S		30	/* connect, each reply, each write */
 #define REPLY_LINE_MAX		1024	/* RFC 5321 allows 512; be lenient */
-#define BODY_LINE_LEN		78	/* characters before each CRLF */
 #define ERR_LEN			640
 
 #define HELO_NAME		"smtp-latency.example.org"
 #define MAIL_FROM		"bench@example.org"
 #define RCPT_TO			"sink@example.net"
 
-static const char usage_line[] =
-	"usage: smtp_latency [-n COUNT] [-s SIZE] [-c CONCURRENCY] ADDR[:PORT]";
-
 struct options {
 	unsigned long count;
 	size_t body_size;
 	unsigned int concurrency;
 	const char *server;
-};
-
-struct target {
-	struct sockaddr_storage addr;
-	socklen_t addr_len;
-	char name[300];		/* as given, for messages */
 };
 
 /* A command and the reply that lets the transaction go on. */
@@ -90,7 +82,7 @@ static const struct step opening[] = {
 
 /* What all the threads share; the message is built once, read-only. */
 struct run {
-	const struct target *target;
+	const struct smtp_target *target;
 	const char *message;	/* headers, body and the final dot */
 	size_t message_len;
 	unsigned long count;
@@ -118,92 +110,12 @@ static void conn_error(struct smtp_conn *c, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("smtp_latency: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n%s\n", usage_line);
-	exit(2);
-}
-
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-/* A whole decimal number in [min, max], with an optional k or m suffix
- * (times 1024, 1024^2) when allowed; -1 when s is anything else. */
-static int parse_number(const char *s, int suffixes, unsigned long min, unsigned long max,
-			unsigned long *out)
-{
-	unsigned long v, scale = 1;
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno)
-		return -1;
-	if (suffixes && (*end == 'k' || *end == 'K'))
-		scale = 1024, end++;
-	else if (suffixes && (*end == 'm' || *end == 'M'))
-		scale = 1024 * 1024, end++;
-	if (*end || v > ULONG_MAX / scale || v * scale < min || v * scale > max)
-		return -1;
-	*out = v * scale;
-	return 0;
-}
-
-/* ADDR[:PORT], [ADDR6]:PORT or a bare IPv6 address, numeric or a name. */
-static int resolve_target(const char *spec, struct target *t, char *err, size_t errlen)
-{
-	char host[256];
-	const char *port = DEFAULT_PORT, *colon;
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
-	struct addrinfo *res = NULL;
-	unsigned long port_num;
-	int rc;
-
-	if (spec[0] == '[') {
-		const char *close = strchr(spec, ']');
-
-		if (!close || (close[1] && close[1] != ':') || close == spec + 1) {
-			snprintf(err, errlen, "'%s' is not [IPV6-ADDRESS]:PORT", spec);
-			return -1;
-		}
-		snprintf(host, sizeof(host), "%.*s", (int)(close - spec - 1), spec + 1);
-		if (close[1] == ':')
-			port = close + 2;
-	} else if ((colon = strchr(spec, ':')) && !strchr(colon + 1, ':')) {
-		snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
-		port = colon + 1;
-	} else {
-		snprintf(host, sizeof(host), "%s", spec);	/* no port, or bare IPv6 */
-	}
-	if (parse_number(port, 0, 1, 65535, &port_num)) {
-		snprintf(err, errlen, "'%s' in '%s' is not a port (1-65535)", port, spec);
-		return -1;
-	}
-	rc = getaddrinfo(host, port, &hints, &res);
-	if (rc) {
-		snprintf(err, errlen, "cannot resolve '%s': %s", host, gai_strerror(rc));
-		return -1;
-	}
-	memcpy(&t->addr, res->ai_addr, res->ai_addrlen);
-	t->addr_len = res->ai_addrlen;
-	snprintf(t->name, sizeof(t->name), "%s", spec);
-	freeaddrinfo(res);
-	return 0;
 }
 
 static void parse_options(int argc, char **argv, struct options *o)
@@ -217,10 +129,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 	while ((opt = getopt(argc, argv, ":n:s:c:")) != -1) {
 		switch (opt) {
 		case 'n':
-			if (parse_number(optarg, 0, 1, MAX_COUNT, &v))
-				usage_error("-n: '%s' is not a count from 1 to %lu", optarg,
-					    MAX_COUNT);
-			o->count = v;
+			o->count = number_option(opt, optarg, 0, 1, MAX_COUNT, "a count");
 			break;
 		case 's':
 			if (parse_number(optarg, 1, 0, MAX_BODY_SIZE, &v))
@@ -229,21 +138,15 @@ static void parse_options(int argc, char **argv, struct options *o)
 			o->body_size = v;
 			break;
 		case 'c':
-			if (parse_number(optarg, 0, 1, MAX_CONCURRENCY, &v))
-				usage_error("-c: '%s' is not a concurrency from 1 to %d", optarg,
-					    MAX_CONCURRENCY);
-			o->concurrency = (unsigned int)v;
+			o->concurrency = (unsigned int)number_option(opt, optarg, 0, 1,
+								     MAX_CONCURRENCY,
+								     "a concurrency");
 			break;
-		case ':':
-			usage_error("-%c needs a value", optopt);
 		default:
-			usage_error("unknown option -%c", optopt);
+			option_error(opt);
 		}
 	}
-	if (optind != argc - 1)
-		usage_error(optind == argc ? "no server given" :
-			    "only one server, as the last argument");
-	o->server = argv[optind];
+	o->server = server_argument(argc, argv);
 }
 
 /* Headers, then a body of exactly body_size bytes in lines of printable
@@ -251,12 +154,8 @@ static void parse_options(int argc, char **argv, struct options *o)
  * end of data. */
 static char *build_message(size_t body_size, size_t *len)
 {
-	static const char headers[] =
-		"From: <" MAIL_FROM ">\r\n"
-		"To: <" RCPT_TO ">\r\n"
-		"Subject: smtp_latency\r\n"
-		"\r\n";
-	size_t hlen = sizeof(headers) - 1, pos = 0;
+	static const char headers[] = MESSAGE_HEADERS(MAIL_FROM, RCPT_TO, "smtp_latency");
+	size_t hlen = sizeof(headers) - 1, pos;
 	char *m = malloc(hlen + body_size + 8);
 	char *body;
 
@@ -264,17 +163,8 @@ static char *build_message(size_t body_size, size_t *len)
 		return NULL;
 	memcpy(m, headers, hlen);
 	body = m + hlen;
-	for (size_t line = 0; pos < body_size; line++) {
-		size_t left = body_size - pos;
-		size_t chars = left > BODY_LINE_LEN + 2 ? BODY_LINE_LEN : left >= 2 ? left - 2 : left;
-
-		for (size_t i = 0; i < chars; i++)
-			body[pos++] = (char)('a' + (line + i) % 26);
-		if (pos + 2 <= body_size) {
-			body[pos++] = '\r';
-			body[pos++] = '\n';
-		}
-	}
+	fill_text_lines(body, body_size, 0);
+	pos = body_size;
 	/* a body that does not end its last line gets the CRLF the dot needs */
 	if (body_size && (body_size < 2 || body[body_size - 1] != '\n'))
 		memcpy(body + pos, "\r\n.\r\n", 5), pos += 5;
@@ -284,7 +174,7 @@ static char *build_message(size_t body_size, size_t *len)
 	return m;
 }
 
-static int conn_open(struct smtp_conn *c, const struct target *t)
+static int conn_open(struct smtp_conn *c, const struct smtp_target *t)
 {
 	struct timeval tv = { .tv_sec = IO_TIMEOUT_S };
 	int one = 1;
@@ -511,7 +401,7 @@ static uint64_t percentile_us(const uint64_t *sorted, unsigned long n, unsigned 
 int main(int argc, char **argv)
 {
 	struct options o;
-	struct target target;
+	struct smtp_target target;
 	struct run run = { 0 };
 	char err[ERR_LEN];
 	char *message = NULL;
