@@ -98,7 +98,7 @@ $(BUILD)/selftests/%: selftests/tools/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) $< -o $@
 
-$(BUILD)/bench/%: bench/%.c $(LIB_OBJS) $(SKELS)
+$(BUILD)/bench/%: bench/%.c $(wildcard bench/*.h) $(LIB_OBJS) $(SKELS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) $< $(LIB_OBJS) -o $@ $(LDLIBS_BPF)
 
