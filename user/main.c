@@ -225,6 +225,13 @@ static int parse_args(int argc, char **argv, struct sg_config *cfg, int *detach,
 		       config_path ? config_path : "--set");
 		return 2;
 	}
+	if (cfg->proxy && cfg->n_uplinks == 0) {
+		sg_err("%s: proxy = yes needs 'uplink': the interfaces where the MX's replies "
+		       "arrive (the one with the default route, e.g. 'uplink = eth0'; on a "
+		       "bridged host the bridge's physical port, e.g. 'uplink = eno1'); without "
+		       "it every proxied session would fail", config_path ? config_path : "--set");
+		return 2;
+	}
 	return 0;
 }
 

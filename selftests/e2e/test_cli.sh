@@ -160,6 +160,12 @@ sgd_conf_error "config-zero-rate" default_conn_rate 2 "$c"
 c=$LAB_DIR/bad-action.conf
 printf 'bpffs_root = %s\ndefault_action = allow\n' "$BADROOT" >"$c"
 sgd_conf_error "config-bad-action" default_action 2 "$c"
+c=$LAB_DIR/proxy-no-uplink.conf
+printf 'bpffs_root = %s\nproxy = yes\n' "$BADROOT" >"$c"
+sgd_conf_error "config-proxy-without-uplink" uplink "" "$c"
+c=$LAB_DIR/bad-steer.conf
+printf 'bpffs_root = %s\nsteer_mode = sometimes\n' "$BADROOT" >"$c"
+sgd_conf_error "config-bad-steer-mode" steer_mode 2 "$c"
 c=$LAB_DIR/good.conf
 printf 'bpffs_root = %s\ninterfaces = nomatch*\n' "$BADROOT" >"$c"
 rc=0; err=$(lab_exec host timeout 10 "$SGD" -c "$c" --set attach=foo 2>&1 </dev/null) || rc=$?
