@@ -68,17 +68,21 @@ static __always_inline int sg_assign(struct __sk_buff *skb, struct bpf_sock *sk,
 {
 	const struct sg_attachment *port;
 	__u32 ifindex = skb->ifindex;
-	int err = bpf_sk_assign(skb, sk, 0);
+	int err;
 
+	/* on a bridge port the frame must be the bridge's own, or the bridge
+	 * forwards it at layer 2 with the socket assigned: readdressed first,
+	 * and not steered at all if that fails */
+	port = bpf_map_lookup_elem(&attachments, &ifindex);
+	if (port && port->bridge_port && bpf_skb_store_bytes(skb, 0, port->local_mac, 6, 0)) {
+		bpf_sk_release(sk);
+		return TC_ACT_OK;
+	}
+	err = bpf_sk_assign(skb, sk, 0);
 	bpf_sk_release(sk);
 	if (err)
 		return TC_ACT_OK;	/* not assignable: the route decides */
 	skb->mark = cfg->steer_mark;
-	/* on a bridge port the frame must be the bridge's own, or the bridge
-	 * forwards it at layer 2 (the socket assignment goes with the skb) */
-	port = bpf_map_lookup_elem(&attachments, &ifindex);
-	if (port && port->bridge_port)
-		bpf_skb_store_bytes(skb, 0, port->local_mac, 6, 0);
 	return TC_ACT_OK;
 }
 

@@ -41,18 +41,23 @@ void sg_feedback_free(struct sg_feedback *fb)
 }
 
 /* The sender's key as the classifier makes it: IPv4-mapped, or the IPv6
- * address cut to ipv6_source_prefix. */
+ * address cut by the settings' sender mask (the kernel's, so that a reload
+ * that changed ipv6_source_prefix keeps both sides on the same key). */
 static void sender_key(const struct sg_feedback *fb, const struct sockaddr_storage *vm,
 		       struct sg_src_key *key)
 {
 	memset(key, 0, sizeof(*key));
 	if (vm->ss_family == AF_INET6) {
-		int bits = fb->cfg->ipv6_source_prefix;
+		struct sg_settings settings;
+		__u32 zero = 0;
 
 		memcpy(key->addr, &((const struct sockaddr_in6 *)vm)->sin6_addr, 16);
+		if (bpf_map_lookup_elem(fb->maps->settings, &zero, &settings)) {
+			memset(settings.v6_sender_mask, 0, sizeof(settings.v6_sender_mask));
+			memset(settings.v6_sender_mask, 0xff, 8);	/* a /64 */
+		}
 		for (int i = 0; i < 16; i++)
-			if (i * 8 >= bits)
-				key->addr[i] = 0;
+			key->addr[i] &= settings.v6_sender_mask[i];
 	} else {
 		key->addr[10] = 0xff;
 		key->addr[11] = 0xff;
@@ -100,7 +105,10 @@ static void entry_write(const struct sg_feedback *fb, const struct sg_src_key *k
 }
 
 /* GCRA: can cost tokens be taken from a bucket of burst tokens, one earned
- * every interval? *tat moves only when they can. */
+ * every interval? *tat moves only when they can. A message costing more
+ * than the whole burst goes once the bucket is full, and is charged in
+ * full: the debt it leaves holds the sender back for as long as its size
+ * warrants. */
 static int bucket_fits(uint64_t tat, uint64_t now, uint64_t interval, uint32_t burst,
 		       uint32_t cost, uint64_t *new_tat)
 {
@@ -110,9 +118,9 @@ static int bucket_fits(uint64_t tat, uint64_t now, uint64_t interval, uint32_t b
 		*new_tat = tat;
 		return 1;
 	}
-	if (cost > burst)
-		cost = burst;	/* a message larger than the burst waits for a full bucket */
 	*new_tat = start + (uint64_t)cost * interval;
+	if (cost > burst)
+		return tat <= now;
 	return *new_tat - now <= (uint64_t)burst * interval;
 }
 

@@ -318,8 +318,18 @@ static void reload(struct daemon *d, int argc, char **argv)
 	d->cfg.state_idle_timeout_ns = fresh.state_idle_timeout_ns;
 	memcpy(d->cfg.smtp_ports, fresh.smtp_ports, sizeof(fresh.smtp_ports));
 	d->cfg.n_smtp_ports = fresh.n_smtp_ports;
+	d->cfg.default_msg_interval_ns = fresh.default_msg_interval_ns;
+	d->cfg.default_msg_burst = fresh.default_msg_burst;
+	d->cfg.default_rcpt_interval_ns = fresh.default_rcpt_interval_ns;
+	d->cfg.default_rcpt_burst = fresh.default_rcpt_burst;
+	d->cfg.fail_mode = fresh.fail_mode;
+	d->cfg.steer_mode = fresh.steer_mode;
+	d->cfg.steer_sample = fresh.steer_sample;
+	d->cfg.steer_soft_percent = fresh.steer_soft_percent;
 	if (sg_loader_apply_config(&d->ld, &d->cfg) == 0)
-		sg_info("reloaded the settings");
+		sg_info("reloaded the settings (the proxy's own: smtp_*, scan_patterns, "
+			"events_file, relay_ip*, suspect_duration and escalation_* take effect "
+			"at the next start)");
 }
 
 int main(int argc, char **argv)

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -25,7 +27,7 @@
 #define SG_RELAY_BUF	16384	/* per direction: two per session */
 #define SG_LISTEN_BACKLOG 4096
 #define SG_MAX_EVENTS	64
-#define SG_MAX_SPARE	256	/* sessions' memory kept for reuse, per worker */
+#define SG_MAX_SPARE	64	/* sessions' memory kept for reuse, per worker (4 MB) */
 
 enum side { SIDE_VM = 0, SIDE_MX = 1 };
 
@@ -36,8 +38,8 @@ struct worker {
 	int stop_fd;
 	int timer_fd;
 	int listen_fd[2];	/* IPv4, IPv6 */
-	int reserve_fd;		/* given up to answer a VM when descriptors run out */
 	uint64_t fd_warning_ns;
+	int accept_paused;	/* out of descriptors even with the reserve: until the tick */
 	struct session *sessions;
 	struct session *closed;		/* ended in this batch: events may still name them */
 	struct session *spare;		/* ended sessions' memory, for the next ones */
@@ -51,6 +53,10 @@ struct sg_proxy {
 	struct sg_patterns *patterns;
 	struct sg_feedback *feedback;
 	const struct sg_maps *maps;
+	/* one descriptor held back for the whole process (the workers share
+	 * the descriptor table): given up to answer a VM when they run out */
+	pthread_mutex_t reserve_lock;
+	int reserve_fd;
 	struct sockaddr_storage relay_addr[2];	/* source mode relay-ip: IPv4, IPv6; family 0: none */
 	int listeners_map;
 	int n;
@@ -109,6 +115,14 @@ static int ep_ctl(struct worker *w, int op, int fd, uint32_t events, void *ptr)
 	return epoll_ctl(w->epfd, op, fd, &ev);
 }
 
+/* Bytes the socket has not had acknowledged yet (sent or not). */
+static int unsent_bytes(int fd)
+{
+	int n = 0;
+
+	return ioctl(fd, SIOCOUTQ, &n) ? 1 : n;
+}
+
 /* Ends a session: its sockets close now; the memory goes after the event
  * batch, as a later event of the same batch may still point at it. */
 static void session_free(struct worker *w, struct session *s)
@@ -123,7 +137,7 @@ static void session_free(struct worker *w, struct session *s)
 		if (s->fd[i] < 0)
 			continue;
 		/* close() takes it out of the epoll set (never dup'ed) */
-		if (!peer_closed) {
+		if (!peer_closed && (i == SIDE_MX || unsent_bytes(s->fd[i]) == 0)) {
 			/* a reset, not a FIN: no TIME_WAIT of the proxied 4-tuple
 			 * stays on the host (see relay.c, begin_drain) */
 			struct linger hard = { .l_onoff = 1, .l_linger = 0 };
@@ -252,10 +266,19 @@ static void session_event(struct worker *w, struct session_ep *ep, uint32_t even
 	if (s->closed)
 		return;
 	if (s->connecting) {
-		if (ep->side == SIDE_MX && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+		if (ep->side == SIDE_MX && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
 			session_connected(w, s);
-		else if (ep->side == SIDE_VM && (events & (EPOLLERR | EPOLLHUP)))
-			session_free(w, s);	/* the VM gave up before the MX answered */
+		} else if (ep->side == SIDE_VM && (events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP))) {
+			/* the VM gave up before the MX answered (RDHUP would
+			 * otherwise wake the worker until the connect ends) */
+			s->vm_eof = !(events & (EPOLLERR | EPOLLHUP));
+			session_free(w, s);
+		}
+		return;
+	}
+	if (ep->side == SIDE_VM && s->vm_eof && (events & (EPOLLERR | EPOLLHUP))) {
+		/* the VM is gone both ways: nothing more can reach it */
+		session_free(w, s);
 		return;
 	}
 	{
@@ -354,12 +377,14 @@ fail:
  */
 static int refuse_over_limit(struct worker *w, int listen_fd)
 {
+	struct sg_proxy *proxy = w->proxy;
 	uint64_t now = sg_now_ns();
 	int fd;
 
-	if (w->reserve_fd >= 0) {
-		close(w->reserve_fd);
-		w->reserve_fd = -1;
+	pthread_mutex_lock(&proxy->reserve_lock);
+	if (proxy->reserve_fd >= 0) {
+		close(proxy->reserve_fd);
+		proxy->reserve_fd = -1;
 	}
 	fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd >= 0) {
@@ -370,7 +395,15 @@ static int refuse_over_limit(struct worker *w, int listen_fd)
 		setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
 		close(fd);
 	}
-	w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	proxy->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	pthread_mutex_unlock(&proxy->reserve_lock);
+	if (fd < 0) {
+		/* another thread took the freed descriptor: stop listening until
+		 * the next tick rather than wake on the queued connection */
+		for (int f = 0; f < 2; f++)
+			ep_ctl(w, EPOLL_CTL_MOD, w->listen_fd[f], 0, &w->listen_fd[f]);
+		w->accept_paused = 1;
+	}
 	if (now - w->fd_warning_ns > 10000000000ULL) {
 		w->fd_warning_ns = now;
 		sg_warn("worker %d: out of file descriptors (RLIMIT_NOFILE): new sessions get "
@@ -388,6 +421,7 @@ static void accept_sessions(struct worker *w, int listen_fd)
 		char vm_s[64], mx_s[64];
 		const struct sockaddr_storage *src;
 		struct session *s;
+		int upstream_errno;
 		int fd = accept4(listen_fd, (struct sockaddr *)&vm, &vm_len,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 
@@ -416,6 +450,7 @@ static void accept_sessions(struct worker *w, int listen_fd)
 			s->fd[SIDE_MX] = connect_upstream(src, vm_len, &mx, mx_len);
 		else
 			s->fd[SIDE_MX] = -1;
+		upstream_errno = errno;
 		s->ep[SIDE_VM] = (struct session_ep){ s, SIDE_VM };
 		s->ep[SIDE_MX] = (struct session_ep){ s, SIDE_MX };
 		s->cfg = &w->proxy->cfg;
@@ -439,7 +474,7 @@ static void accept_sessions(struct worker *w, int listen_fd)
 			session_tempfail(w, s, "no delivery address configured");
 			continue;
 		}
-		if (s->fd[SIDE_MX] < 0 && (errno == EMFILE || errno == ENFILE)) {
+		if (s->fd[SIDE_MX] < 0 && (upstream_errno == EMFILE || upstream_errno == ENFILE)) {
 			s->connecting = 0;
 			relay_close(s, SG_BUSY_REPLY);
 			session_run(w, s, 1, 0);
@@ -447,8 +482,8 @@ static void accept_sessions(struct worker *w, int listen_fd)
 		}
 		if (s->fd[SIDE_MX] < 0) {
 			sg_warn("session %s -> %s: connecting upstream failed: %s", vm_s, mx_s,
-				strerror(errno));
-			session_tempfail(w, s, strerror(errno));
+				strerror(upstream_errno));
+			session_tempfail(w, s, strerror(upstream_errno));
 			continue;
 		}
 		s->connecting = 1;
@@ -511,6 +546,12 @@ static void *worker_main(void *arg)
 
 				if (read(w->timer_fd, &ticks, sizeof(ticks)) > 0)
 					expire_sessions(w);
+				if (w->accept_paused) {
+					for (int f = 0; f < 2; f++)
+						ep_ctl(w, EPOLL_CTL_MOD, w->listen_fd[f], EPOLLIN,
+						       &w->listen_fd[f]);
+					w->accept_paused = 0;
+				}
 			} else if (p == &w->listen_fd[0] || p == &w->listen_fd[1]) {
 				accept_sessions(w, *(int *)p);
 			} else {
@@ -534,7 +575,6 @@ static int worker_init(struct sg_proxy *proxy, struct worker *w, int index)
 	w->proxy = proxy;
 	w->index = index;
 	w->listen_fd[0] = w->listen_fd[1] = -1;
-	w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	w->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	w->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -585,8 +625,6 @@ static void worker_close(struct worker *w)
 		close(w->stop_fd);
 	if (w->timer_fd >= 0)
 		close(w->timer_fd);
-	if (w->reserve_fd >= 0)
-		close(w->reserve_fd);
 }
 
 /* Two descriptors a session: the soft limit a service manager leaves
@@ -619,6 +657,7 @@ struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_map
 
 	if (!proxy)
 		return NULL;
+	proxy->reserve_fd = -1;
 	proxy->cfg = *cfg;
 	if (sg_events_open(cfg->events_file)) {
 		free(proxy);
@@ -637,6 +676,8 @@ struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_map
 			cfg->scan_patterns);
 	}
 	raise_fd_limit();
+	pthread_mutex_init(&proxy->reserve_lock, NULL);
+	proxy->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	proxy->listeners_map = maps->listeners;
 	proxy->maps = maps;
 	if (cfg->relay_ip4[0]) {
@@ -662,7 +703,7 @@ struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_map
 	for (int i = 0; i < proxy->n; i++) {
 		proxy->workers[i].epfd = proxy->workers[i].stop_fd = -1;
 		proxy->workers[i].timer_fd = -1;
-		proxy->workers[i].reserve_fd = -1;
+
 		proxy->workers[i].listen_fd[0] = proxy->workers[i].listen_fd[1] = -1;
 	}
 	for (int i = 0; i < proxy->n; i++) {
@@ -694,6 +735,8 @@ void sg_proxy_stop(struct sg_proxy *proxy)
 	for (int i = 0; proxy->workers && i < proxy->n; i++)
 		worker_close(&proxy->workers[i]);
 	free(proxy->workers);
+	if (proxy->reserve_fd >= 0)
+		close(proxy->reserve_fd);
 	sg_feedback_free(proxy->feedback);
 	sg_patterns_free(proxy->patterns);
 	sg_events_close();

@@ -99,12 +99,13 @@ static struct pending *pending_push(struct session *s)
 	return p;
 }
 
-static void expect_reply(struct session *s, enum smtp_verb verb, int data_end)
+static struct pending *expect_reply(struct session *s, enum smtp_verb verb, int data_end)
 {
 	struct pending *p = pending_push(s);
 
 	p->verb = verb;
 	p->data_end = data_end;
+	return p;
 }
 
 /* A reply of the relay's own, given to the VM in its turn. */
@@ -215,12 +216,12 @@ static void after_reply(struct session *s, struct pending *p, int code, const ch
 			s->ref, first);
 		s->messages++;
 		sg_event_message(s, "accept", "clean", first);
+		/* the counts travel with the dot: a pipelined MAIL may have
+		 * begun the next transaction already */
 		if (code >= 200 && code < 300)
-			sg_feedback_note(s->feedback, &s->vm_addr, SG_FB_DELIVERED, s->rcpts_ok);
+			sg_feedback_note(s->feedback, &s->vm_addr, SG_FB_DELIVERED, p->rcpts);
 		else if (code >= 500)
 			sg_feedback_note(s->feedback, &s->vm_addr, SG_FB_MX_5XX, 0);
-		s->rcpts = 0;
-		s->rcpts_ok = 0;
 		return;
 	}
 	if (code >= 500 && (p->verb == SMTP_MAIL || p->verb == SMTP_RCPT || p->verb == SMTP_DATA))
@@ -292,7 +293,9 @@ static void process_mx(struct session *s)
 		if (space(&s->vm_out) < r.len)
 			return;	/* the VM is slow: wait */
 		p = pending_head(s);
-		if (!p || p->has_local) {
+		if (p && p->has_local)
+			return;	/* a reply of ours goes first, once vm_out has room */
+		if (!p) {
 			/* unsolicited (a 421 as the MX shuts down): relay it */
 			append(&s->vm_out, s->mx_in.data, r.len);
 			consume(&s->mx_in, r.len);
@@ -373,7 +376,7 @@ static void process_body(struct session *s)
 				return;
 			}
 			append(&s->mx_out, ".\r\n", 3);
-			expect_reply(s, SMTP_DATA, 1);
+			expect_reply(s, SMTP_DATA, 1)->rcpts = s->rcpts_ok;
 			s->mode = RELAY_COMMANDS;
 			return;
 		case SG_REJECT:
@@ -570,6 +573,15 @@ void relay_start(struct session *s)
  * ip_forward drops any packet that has a socket. The VM's connection
  * would stall for the 60 s of TIME_WAIT.
  */
+/* Every reply the VM is owed went out, or can no longer come (the MX is
+ * gone and only its replies remain). */
+static int nothing_owed(struct session *s)
+{
+	struct pending *p = pending_head(s);
+
+	return !p || (s->mx_gone && !p->has_local);
+}
+
 static void begin_drain(struct session *s)
 {
 	if (s->draining)
@@ -585,7 +597,9 @@ static int discard_input(struct session *s, int side, int *eof)
 {
 	char sink[4096];
 
-	while (!*eof) {
+	/* bounded: a peer that keeps sending must not hold the worker; the
+	 * level-triggered epoll comes back for the rest */
+	for (int i = 0; i < 16 && !*eof; i++) {
 		ssize_t n = s->io[side]->read(s, side, sink, sizeof(sink));
 
 		if (n == 0)
@@ -638,7 +652,7 @@ enum relay_result relay_run(struct session *s, int vm_ready, int mx_ready)
 			return RELAY_END;
 		if (!s->mx_gone && write_from(s, SIDE_MX, &s->mx_out))
 			return RELAY_END;
-		if (s->close_after_flush && !s->vm_out.len)
+		if (s->close_after_flush && !s->vm_out.len && nothing_owed(s))
 			begin_drain(s);
 		/* the VM went away: mid-DATA the MX never sees the dot (the
 		 * upstream is reset); otherwise once the MX has answered all */

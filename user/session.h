@@ -45,6 +45,7 @@ enum relay_mode {
 struct pending {
 	enum smtp_verb verb;
 	int data_end;		/* the reply to the final dot */
+	uint32_t rcpts;		/* with data_end: the message's accepted recipients */
 	char local[160];
 	int has_local;
 };

@@ -157,5 +157,13 @@ lab_exec mx ip link set dev eth0 down 2>/dev/null || lab_exec mx sh -c 'for i in
 send_mail vm1 "$MX4" 25 10
 check_contains "$MAIL_OUT" "421" "unreachable-mx-gets-421"
 check_le "$MAIL_MS" 8000 "unreachable-mx-421-within-connect-timeout"
+# a VM that gives up (FIN) while the MX is still being dialled: the session
+# ends, and the worker does not spin on the half-closed socket meanwhile
+pid=$(lab_sgd_pid main)
+cpu0=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+lab_exec vm1 timeout 5 bash -c "exec 3<>/dev/tcp/$MX4/25; exec 3>&-" 2>/dev/null
+sleep 2.5
+cpu1=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+check_le "$((cpu1 - cpu0))" 30 "vm-gone-while-connecting-no-busy-loop"
 
 e2e_finish
