@@ -466,7 +466,7 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv, int first)
 	struct sg_src_key key;
 	const char *addr;
 	char cbuf[SG_RATE_CLASS_NAME_LEN + 8], rate[32];
-	uint64_t now = sg_now_ns(), penalty_ms = 0, tokens = 0;
+	uint64_t now = sg_now_ns(), penalty_ms = 0, tokens = 0, last_seen;
 	int ret, known;
 
 	ret = parse_source_arg(argc, argv, first, "show ADDR", NULL, 0, &key, &addr);
@@ -482,6 +482,8 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv, int first)
 		memset(&fb, 0, sizeof(fb));
 	else
 		known = 1;
+	/* the kernel's table may have evicted it while the proxy's has not */
+	last_seen = st.last_seen_ns > fb.last_ns ? st.last_seen_ns : fb.last_ns;
 	class_name(ctl, st.rate_class, cbuf, sizeof(cbuf));
 	memset(&rc, 0, sizeof(rc));
 	bpf_map_lookup_elem(ctl->maps.rate_classes, &st.rate_class, &rc);
@@ -503,8 +505,8 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv, int first)
 		       addr, known ? "true" : "false", cbuf, rate, rc.conn_burst,
 		       (unsigned long long)tokens, (unsigned long long)st.syns,
 		       (unsigned long long)st.syn_drops, (unsigned long long)penalty_ms,
-		       (unsigned long long)(known && now > st.last_seen_ns ?
-					    (now - st.last_seen_ns) / 1000000 : 0),
+		       (unsigned long long)(known && now > last_seen ?
+					    (now - last_seen) / 1000000 : 0),
 		       (unsigned long long)fb.msgs, (unsigned long long)fb.rcpts,
 		       (unsigned long long)fb.rejects, (unsigned long long)fb.tempfails,
 		       (unsigned long long)fb.mx_5xx, fb.penalties,
@@ -526,8 +528,7 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv, int first)
 		       (unsigned long long)penalty_ms % 1000);
 	else
 		printf("penalty:     none\n");
-	printf("last seen:   %.1f s ago\n", now > st.last_seen_ns ?
-	       (double)(now - st.last_seen_ns) / 1e9 : 0.0);
+	printf("last seen:   %.1f s ago\n", now > last_seen ? (double)(now - last_seen) / 1e9 : 0.0);
 	printf("messages:    %llu delivered (%llu recipients), %llu refused, %llu deferred, "
 	       "%llu MX 5xx\n", (unsigned long long)fb.msgs, (unsigned long long)fb.rcpts,
 	       (unsigned long long)fb.rejects, (unsigned long long)fb.tempfails,

@@ -348,6 +348,21 @@ int sg_attach_uplink(struct sg_loader *ld, int ifindex, const char *ifname)
 	return 0;
 }
 
+void sg_attach_follow_bridge_ports(struct sg_loader *ld)
+{
+	__u32 keys[SG_MAX_ATTACHMENTS], key, next;
+	int n = 0, have = 0;
+
+	while (n < SG_MAX_ATTACHMENTS &&
+	       bpf_map_get_next_key(ld->maps.attachments, have ? &key : NULL, &next) == 0) {
+		keys[n++] = next;
+		key = next;
+		have = 1;
+	}
+	for (int i = 0; i < n; i++)
+		sg_attach_follow_bridge(ld, (int)keys[i]);
+}
+
 /* The bridge program on a bridge, once. */
 static int attach_bridge(struct sg_loader *ld, int bridge)
 {

@@ -22,6 +22,9 @@ int sg_attach_uplink(struct sg_loader *ld, int ifindex, const char *ifname);
  * record gets the bridge's MAC address, and the bridge the bridge program.
  * Called at attach and at every link event of the interface. */
 void sg_attach_follow_bridge(struct sg_loader *ld, int ifindex);
+/* A bridge of ours changed (its address follows its ports): every port
+ * follows it again. */
+void sg_attach_follow_bridge_ports(struct sg_loader *ld);
 /* Takes ours off ifindex per the recorded attachment, and forgets it. */
 int sg_detach(const struct sg_maps *maps, int ifindex);
 /* Forgets an interface that has gone (its programs went with it). */

@@ -215,6 +215,9 @@ void sg_feedback_note(struct sg_feedback *fb, const struct sockaddr_storage *vm,
 		e.suspect_until_ns = now + fb->cfg->suspect_duration_ns;
 		escalate(fb, &key, &e, now);
 		break;
+	case SG_FB_TOO_LARGE:
+		e.rejects++;
+		break;
 	case SG_FB_TEMPFAILED:
 		e.tempfails++;
 		e.suspect_until_ns = now + fb->cfg->suspect_duration_ns;

@@ -100,6 +100,12 @@ static void on_link(enum sg_link_event ev, int ifindex, const char *ifname, void
 		}
 		return;
 	}
+	if (bpf_map_lookup_elem(d->ld.maps.attachments, &key, &a) == 0 &&
+	    a.mode == SG_ATTACH_BRIDGE) {
+		/* a bridge's address follows its ports: its ports follow it */
+		sg_attach_follow_bridge_ports(&d->ld);
+		return;
+	}
 	if (!iface_matches(&d->cfg, ifname) && !uplink_matches(&d->cfg, ifname)) {
 		/* renamed away from our patterns */
 		if (live_find(d, ifindex) >= 0) {

@@ -180,7 +180,8 @@ static void refuse_message(struct session *s, const char *code, const char *why)
 	s->refused++;
 	sg_event_message(s, code[0] == '4' ? "tempfail" : "reject", why, NULL);
 	sg_feedback_note(s->feedback, &s->vm_addr,
-			 code[0] == '4' ? SG_FB_TEMPFAILED : SG_FB_REJECTED, 0);
+			 code[0] == '4' ? SG_FB_TEMPFAILED :
+			 strncmp(code, "552", 3) == 0 ? SG_FB_TOO_LARGE : SG_FB_REJECTED, 0);
 	abort_upstream(s);
 	local_reply(s, "%s smtpguard: message refused (%s); ref %s", code, why, s->ref);
 	sg_info("session %s -> %s: message %s refused: %s", s->vm_name, s->mx_name, s->ref, why);
