@@ -30,8 +30,6 @@ static __always_inline int sg_tc(struct __sk_buff *skb, int lf_ok)
 		return bpf_redirect(skb->ifindex, 0);
 	case SG_VERDICT_STEER:
 		return sg_steer_from_vm(skb, &pkt);
-	case SG_VERDICT_FAST:
-		return sg_keep_proxied(skb, &pkt);
 	}
 	return TC_ACT_OK;
 }

@@ -19,8 +19,6 @@ enum sg_verdict {
 	SG_VERDICT_RST,		/* the frame was rewritten into an RST to send back */
 	SG_VERDICT_RETRY,	/* headers beyond the data seen: pull them and ask again */
 	SG_VERDICT_STEER,	/* a scan flow, and a proxy is configured: TC steers it */
-	SG_VERDICT_FAST,	/* a scan SYN left on the kernel path (steer mode suspect),
-				 * unless the proxy holds its flow already (a retransmit) */
 };
 
 static __always_inline void sg_count(__u32 reason)
@@ -397,7 +395,7 @@ static __always_inline int sg_steer_syn(const struct sg_policy *policy,
 		return SG_VERDICT_PASS;
 	if (cfg->steer_mode == SG_STEER_SUSPECT && !sg_is_suspect(sender, st, rc, cfg, now)) {
 		sg_count(SG_STAT_FAST_PATH);
-		return SG_VERDICT_FAST;
+		return SG_VERDICT_PASS;
 	}
 	return SG_VERDICT_STEER;
 }

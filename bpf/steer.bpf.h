@@ -131,23 +131,6 @@ static __always_inline int sg_steer_from_vm(struct __sk_buff *skb, struct sg_pkt
 	return TC_ACT_OK;
 }
 
-/* A scan SYN the decision left on the kernel path: a retransmit of one an
- * earlier copy of which went to the proxy (it holds a request socket) stays
- * with the proxy, since the decision may differ from one SYN to the next. */
-static __always_inline int sg_keep_proxied(struct __sk_buff *skb, struct sg_pkt *pkt)
-{
-	void *data_end = (void *)(long)skb->data_end;
-	const struct sg_settings *cfg;
-	struct bpf_sock *sk;
-	__u32 zero = 0;
-
-	cfg = bpf_map_lookup_elem(&settings, &zero);
-	if (!cfg)
-		return TC_ACT_OK;
-	sk = sg_flow_socket(skb, pkt, data_end);
-	return sk ? sg_assign(skb, sk, cfg) : TC_ACT_OK;
-}
-
 /* A packet arriving on the uplink: an MX's reply to one of the proxy's
  * upstream sockets goes to that socket. Everything else passes. */
 static __always_inline int sg_steer_from_uplink(struct __sk_buff *skb)
