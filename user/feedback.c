@@ -65,19 +65,8 @@ static void sender_key(const struct sg_feedback *fb, const struct sockaddr_stora
 	}
 }
 
-static void sender_class(const struct sg_feedback *fb, const struct sockaddr_storage *vm,
-			 struct sg_rate_class *rc)
+static void sender_class(const struct sg_feedback *fb, __u32 slot, struct sg_rate_class *rc)
 {
-	struct sg_policy policy;
-	__u32 slot;
-
-	if (vm->ss_family == AF_INET6)
-		sg_policy_lookup(fb->maps, (const __u8 *)&((const struct sockaddr_in6 *)vm)->sin6_addr,
-				 1, &policy);
-	else
-		sg_policy_lookup(fb->maps, (const __u8 *)&((const struct sockaddr_in *)vm)->sin_addr,
-				 0, &policy);
-	slot = policy.rate_class;
 	if (bpf_map_lookup_elem(fb->maps->rate_classes, &slot, rc) || !rc->name[0]) {
 		slot = SG_DEFAULT_RATE_CLASS;
 		if (bpf_map_lookup_elem(fb->maps->rate_classes, &slot, rc))
@@ -125,7 +114,7 @@ static int bucket_fits(uint64_t tat, uint64_t now, uint64_t interval, uint32_t b
 }
 
 int sg_feedback_charge(struct sg_feedback *fb, const struct sockaddr_storage *vm,
-		       uint32_t nrcpts, char *reason, size_t len)
+		       uint32_t rate_class, uint32_t nrcpts, char *reason, size_t len)
 {
 	struct sg_rate_class rc;
 	struct sg_src_feedback e;
@@ -134,7 +123,7 @@ int sg_feedback_charge(struct sg_feedback *fb, const struct sockaddr_storage *vm
 	int msg_ok, rcpt_ok;
 	char rate[32];
 
-	sender_class(fb, vm, &rc);
+	sender_class(fb, rate_class, &rc);
 	if (!rc.msg_interval_ns && !rc.rcpt_interval_ns)
 		return 0;
 	sender_key(fb, vm, &key);

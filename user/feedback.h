@@ -30,10 +30,10 @@ struct sg_feedback;
 struct sg_feedback *sg_feedback_new(const struct sg_maps *maps, const struct sg_config *cfg);
 void sg_feedback_free(struct sg_feedback *fb);
 /* Takes one message of nrcpts recipients from the sender's message and
- * recipient buckets; -1 (nothing taken) with the reason when either is
- * empty: the message is to be deferred (451 4.7.1). */
+ * recipient buckets (of its rate class); -1 (nothing taken) with the reason
+ * when either is empty: the message is to be deferred (451 4.7.1). */
 int sg_feedback_charge(struct sg_feedback *fb, const struct sockaddr_storage *vm,
-		       uint32_t nrcpts, char *reason, size_t len);
+		       uint32_t rate_class, uint32_t nrcpts, char *reason, size_t len);
 void sg_feedback_note(struct sg_feedback *fb, const struct sockaddr_storage *vm,
 		      enum sg_feedback_event ev, uint32_t nrcpts);
 

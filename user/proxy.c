@@ -314,18 +314,25 @@ static void format_addr(const struct sockaddr_storage *ss, char *buf, size_t len
  * address (relay-ip) with a port of the host's choosing. NULL: relay-ip
  * without a delivery address of the VM's family. */
 static const struct sockaddr_storage *upstream_source(const struct sg_proxy *proxy,
-						      const struct sockaddr_storage *vm)
+						      const struct sockaddr_storage *vm,
+						      const struct sg_policy *policy)
 {
-	struct sg_policy policy;
+	const struct sockaddr_storage *relay = &proxy->relay_addr[vm->ss_family == AF_INET6];
+
+	if (policy->source_mode != SG_SOURCE_RELAY_IP)
+		return vm;
+	return relay->ss_family ? relay : NULL;
+}
+
+/* The VM's policy, once a session: its source mode and rate class. */
+static void vm_policy(const struct sg_proxy *proxy, const struct sockaddr_storage *vm,
+		      struct sg_policy *policy)
+{
 	const __u8 *addr = vm->ss_family == AF_INET6 ?
 		(const __u8 *)&((const struct sockaddr_in6 *)vm)->sin6_addr :
 		(const __u8 *)&((const struct sockaddr_in *)vm)->sin_addr;
-	const struct sockaddr_storage *relay = &proxy->relay_addr[vm->ss_family == AF_INET6];
 
-	sg_policy_lookup(proxy->maps, addr, vm->ss_family == AF_INET6, &policy);
-	if (policy.source_mode != SG_SOURCE_RELAY_IP)
-		return vm;
-	return relay->ss_family ? relay : NULL;
+	sg_policy_lookup(proxy->maps, addr, vm->ss_family == AF_INET6, policy);
 }
 
 /* The upstream leg, from src (see upstream_source) to the original
@@ -445,7 +452,8 @@ static void accept_sessions(struct worker *w, int listen_fd)
 			continue;
 		}
 		s->fd[SIDE_VM] = fd;
-		src = upstream_source(w->proxy, &vm);
+		vm_policy(w->proxy, &vm, &s->policy);
+		src = upstream_source(w->proxy, &vm, &s->policy);
 		if (src)
 			s->fd[SIDE_MX] = connect_upstream(src, vm_len, &mx, mx_len);
 		else

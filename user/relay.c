@@ -371,8 +371,8 @@ static void process_body(struct session *s)
 		}
 		switch (sg_scan_verdict(&s->scan, reason, sizeof(reason))) {
 		case SG_ACCEPT:
-			if (sg_feedback_charge(s->feedback, &s->vm_addr, s->rcpts_ok, reason,
-					       sizeof(reason))) {
+			if (sg_feedback_charge(s->feedback, &s->vm_addr, s->policy.rate_class,
+					       s->rcpts_ok, reason, sizeof(reason))) {
 				refuse_message(s, "451 4.7.1", reason);
 				return;
 			}

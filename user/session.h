@@ -95,6 +95,7 @@ struct session {
 	const struct sg_config *cfg;
 	const struct sg_patterns *patterns;
 	struct sg_feedback *feedback;
+	struct sg_policy policy;	/* the VM's, looked up once at accept */
 	struct sockaddr_storage vm_addr, mx_addr;
 	char vm_name[64], mx_name[64];
 	/* the worker's bookkeeping */
