@@ -6,24 +6,47 @@
 #include "log.h"
 #include "parse.h"
 
-/* The proxy's entries, once idle as long and holding nothing that still
- * runs (no bucket debt, no suspect flag; an escalation window shorter than
- * the idle time has closed). Their counts go with them, as the kernel's do. */
-static int gc_feedback(const struct sg_maps *maps, uint64_t idle_timeout_ns, uint64_t now)
+/* Whether a sender's entry may go: idle that long, holding nothing that
+ * still runs. 0 also when it cannot be read (gone meanwhile). */
+typedef int (*sg_entry_stale)(const struct sg_maps *maps, const struct sg_src_key *key,
+			      uint64_t now, uint64_t idle_timeout_ns);
+
+/* The kernel's entries: no penalty, a full bucket. */
+static int state_stale(const struct sg_maps *maps, const struct sg_src_key *key,
+		       uint64_t now, uint64_t idle_timeout_ns)
+{
+	struct sg_src_state st;
+
+	return sg_source_read(maps, key, &st) == 0 && st.penalty_until_ns <= now &&
+	       now - st.last_seen_ns >= idle_timeout_ns && st.tat_ns <= now;
+}
+
+/* The proxy's entries: no bucket debt, no suspect flag (an escalation
+ * window shorter than the idle time has closed). Their counts go with
+ * them, as the kernel's do. */
+static int feedback_stale(const struct sg_maps *maps, const struct sg_src_key *key,
+			  uint64_t now, uint64_t idle_timeout_ns)
+{
+	struct sg_src_feedback fb;
+
+	return bpf_map_lookup_elem(maps->src_feedback, key, &fb) == 0 &&
+	       now - fb.last_ns >= idle_timeout_ns && fb.msg_tat_ns <= now &&
+	       fb.rcpt_tat_ns <= now && fb.suspect_until_ns <= now;
+}
+
+/* Deletes the stale entries of one per-sender map; collected first, as
+ * deleting while walking restarts the walk. */
+static int evict(const struct sg_maps *maps, int map_fd, sg_entry_stale stale_fn,
+		 uint64_t now, uint64_t idle_timeout_ns)
 {
 	struct sg_src_key key, prev, *stale = NULL;
 	size_t nstale = 0, cap = 0;
 	int have_prev = 0, evicted = 0;
 
-	while (bpf_map_get_next_key(maps->src_feedback, have_prev ? &prev : NULL, &key) == 0) {
-		struct sg_src_feedback fb;
-
+	while (bpf_map_get_next_key(map_fd, have_prev ? &prev : NULL, &key) == 0) {
 		prev = key;
 		have_prev = 1;
-		if (bpf_map_lookup_elem(maps->src_feedback, &key, &fb))
-			continue;
-		if (now - fb.last_ns < idle_timeout_ns || fb.msg_tat_ns > now ||
-		    fb.rcpt_tat_ns > now || fb.suspect_until_ns > now)
+		if (!stale_fn(maps, &key, now, idle_timeout_ns))
 			continue;
 		if (nstale == cap) {
 			struct sg_src_key *grown;
@@ -37,47 +60,20 @@ static int gc_feedback(const struct sg_maps *maps, uint64_t idle_timeout_ns, uin
 		stale[nstale++] = key;
 	}
 	for (size_t i = 0; i < nstale; i++)
-		if (bpf_map_delete_elem(maps->src_feedback, &stale[i]) == 0)
+		if (bpf_map_delete_elem(map_fd, &stale[i]) == 0)
 			evicted++;
 	free(stale);
-	if (evicted)
-		sg_debug("evicted %d idle sender(s) from src_feedback", evicted);
 	return evicted;
 }
 
 int sg_gc_sources(const struct sg_maps *maps, uint64_t idle_timeout_ns)
 {
-	struct sg_src_key key, prev, *stale = NULL;
-	size_t nstale = 0, cap = 0;
 	uint64_t now = sg_now_ns();
-	int have_prev = 0, evicted = 0;
+	int kernel = evict(maps, maps->src_state, state_stale, now, idle_timeout_ns);
+	int proxy = evict(maps, maps->src_feedback, feedback_stale, now, idle_timeout_ns);
 
-	while (bpf_map_get_next_key(maps->src_state, have_prev ? &prev : NULL, &key) == 0) {
-		struct sg_src_state st;
-
-		prev = key;
-		have_prev = 1;
-		if (sg_source_read(maps, &key, &st))
-			continue;
-		if (st.penalty_until_ns > now || now - st.last_seen_ns < idle_timeout_ns ||
-		    st.tat_ns > now)
-			continue;
-		if (nstale == cap) {
-			struct sg_src_key *grown;
-
-			cap = cap ? cap * 2 : 1024;
-			grown = realloc(stale, cap * sizeof(*stale));
-			if (!grown)
-				break;
-			stale = grown;
-		}
-		stale[nstale++] = key;
-	}
-	for (size_t i = 0; i < nstale; i++)
-		if (bpf_map_delete_elem(maps->src_state, &stale[i]) == 0)
-			evicted++;
-	free(stale);
-	if (evicted)
-		sg_debug("evicted %d idle source(s)", evicted);
-	return evicted + gc_feedback(maps, idle_timeout_ns, now);
+	if (kernel || proxy)
+		sg_debug("evicted %d idle source(s) and %d idle sender(s) from src_feedback",
+			 kernel, proxy);
+	return kernel + proxy;
 }

@@ -131,4 +131,15 @@ check_eq "$?" 1 "new-class-without-conn-refused"
 lab_ctl main top --by spam 2>/dev/null
 check_eq "$?" 2 "top-bad-order-exit-2"
 
+# --- idle senders are evicted from both tables (the kernel's and the proxy's)
+lab_stop_smtpguardd main
+lab_start_smtpguardd main "${SGD_ARGS[@]}" state_idle_timeout=2s gc_interval=1s ||
+	e2e_abort "smtpguardd did not restart"
+lab_add_vm vm3 && lab_wait_reachable vm3 || e2e_abort "vm3 could not be added"
+VM3=$(lab_vm_ip4 vm3)
+check_delivered "gc-sender-delivers" vm3 "$MX4"
+check_eq "$(show_field "$VM3" msgs)" 1 "gc-sender-counted"
+gone() { [ "$(show_field "$VM3" known)" = false ]; }
+check_ok "gc-idle-sender-evicted-from-both" wait_for 10 gone
+
 e2e_finish
