@@ -69,11 +69,11 @@ $(BUILD)/asan/lib/%.o: lib/%.c $(LIB_HDRS)
 	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -c $< -o $@
 
 $(BUILD)/smtpguardd: $(DAEMON_SRCS) $(wildcard user/*.h) $(LIB_OBJS) $(SKELS)
-	$(CC) $(CFLAGS_COMMON) -Iuser $(DAEMON_SRCS) $(LIB_OBJS) -o $@ $(LDLIBS_XDP) -lpthread
+	$(CC) $(CFLAGS_COMMON) -Iuser $(DAEMON_SRCS) $(LIB_OBJS) -o $@ $(LDLIBS_XDP) -lssl -lcrypto -lpthread
 
 $(BUILD)/asan/smtpguardd: $(DAEMON_SRCS) $(wildcard user/*.h) $(LIB_ASAN) $(SKELS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -Iuser $(DAEMON_SRCS) $(LIB_ASAN) -o $@ $(LDLIBS_XDP) -lpthread
+	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -Iuser $(DAEMON_SRCS) $(LIB_ASAN) -o $@ $(LDLIBS_XDP) -lssl -lcrypto -lpthread
 
 $(BUILD)/smtpguardctl: $(CTL_SRCS) $(LIB_OBJS)
 	$(CC) $(CFLAGS_COMMON) $(CTL_SRCS) $(LIB_OBJS) -o $@ $(LDLIBS_BPF)

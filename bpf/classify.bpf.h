@@ -36,12 +36,14 @@ static __always_inline int sg_src_is_v4mapped(const struct sg_src_key *k)
 	return w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0x0000ffff);
 }
 
-static __always_inline int sg_is_smtp_port(const struct sg_settings *cfg, __u16 port)
+/* Which of smtp_ports the port is, as a bit (see implicit_tls_ports); 0:
+ * not an SMTP port. */
+static __always_inline __u32 sg_smtp_port_bit(const struct sg_settings *cfg, __u16 port)
 {
 	#pragma unroll
 	for (int i = 0; i < SG_MAX_SMTP_PORTS; i++) {
 		if (cfg->smtp_ports[i] == port)
-			return 1;
+			return 1u << i;
 		if (!cfg->smtp_ports[i])
 			return 0;
 	}
@@ -413,6 +415,7 @@ static __always_inline int sg_classify(void *data, void *data_end, struct sg_pkt
 	struct sg_policy policy;
 	__u32 zero = 0, class_id;
 	int parsed, syn;
+	__u32 port_bit;
 	__u64 now;
 
 	parsed = sg_parse(data, data_end, pkt);
@@ -427,7 +430,8 @@ static __always_inline int sg_classify(void *data, void *data_end, struct sg_pkt
 		return SG_VERDICT_RETRY;
 	if (parsed != SG_PARSE_TCP)
 		return sg_malformed(cfg);
-	if (!sg_is_smtp_port(cfg, bpf_ntohs(pkt->tcp->dest))) {
+	port_bit = sg_smtp_port_bit(cfg, bpf_ntohs(pkt->tcp->dest));
+	if (!port_bit) {
 		sg_count(SG_STAT_NON_SMTP);
 		return SG_VERDICT_PASS;
 	}
@@ -451,6 +455,10 @@ static __always_inline int sg_classify(void *data, void *data_end, struct sg_pkt
 	if (syn)
 		sg_count(SG_STAT_SMTP_SYN);
 	policy = sg_lookup_policy(pkt, cfg);
+	/* implicit TLS (465): the proxy could not read a byte of it, so a scan
+	 * source's flow stays in the kernel, counted and rate-limited */
+	if (policy.action == SG_ACTION_SCAN && (port_bit & cfg->implicit_tls_ports))
+		policy.action = SG_ACTION_PASSTHROUGH;
 
 	switch (policy.action) {
 	case SG_ACTION_EXEMPT:

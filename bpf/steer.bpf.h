@@ -145,7 +145,7 @@ static __always_inline int sg_steer_from_uplink(struct __sk_buff *skb)
 	if (sg_parse(data, data_end, &pkt) != SG_PARSE_TCP)
 		return TC_ACT_OK;
 	cfg = bpf_map_lookup_elem(&settings, &zero);
-	if (!cfg || !cfg->steer_mark || !sg_is_smtp_port(cfg, bpf_ntohs(pkt.tcp->source)))
+	if (!cfg || !cfg->steer_mark || !sg_smtp_port_bit(cfg, bpf_ntohs(pkt.tcp->source)))
 		return TC_ACT_OK;
 	sk = sg_flow_socket(skb, &pkt, data_end);
 	if (!sk)

@@ -335,7 +335,8 @@ lab__stop_pidfile() {
 # own config/queue/data directories under LAB_DIR/postfix-mx. Listens on the
 # MX's addresses, ports 25 and 587; accepts any recipient at example.net and
 # delivers to the Maildir LAB_DIR/postfix-mx/mail/sink/ (lab_mx_count_mail);
-# logs to LAB_DIR/postfix-mx/maillog (lab_mx_log).
+# logs to LAB_DIR/postfix-mx/maillog (lab_mx_log). With LAB_MX_TLS_CHAIN
+# ("KEY CERT", lab_make_tls_ca) it offers STARTTLS and logs TLS sessions.
 lab_start_mx_postfix() {
 	local base="$LAB_DIR/postfix-mx"
 	mkdir -p "$base/etc" "$base/queue" "$base/data" "$base/mail"
@@ -368,7 +369,13 @@ virtual_uid_maps = static:65534
 virtual_gid_maps = static:65534
 virtual_minimum_uid = 100
 smtpd_peername_lookup = no
-smtpd_tls_security_level = none
+$(if [ -n "${LAB_MX_TLS_CHAIN:-}" ]; then
+	echo "smtpd_tls_security_level = may"
+	echo "smtpd_tls_chain_files = $LAB_MX_TLS_CHAIN"
+	echo "smtpd_tls_loglevel = 1"
+else
+	echo "smtpd_tls_security_level = none"
+fi)
 smtp_tls_security_level = none
 smtpd_banner = \$myhostname ESMTP lab MX
 smtpd_client_connection_count_limit = 0
@@ -399,6 +406,7 @@ discard   unix  -       -       n       -       -       discard
 virtual   unix  -       n       n       -       -       virtual
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
 postlog   unix-dgram n  -       n       -       1       postlogd
 EOF
 	if ! lab_exec mx timeout 30 postfix -c "$base/etc" start >"$base/start.log" 2>&1; then
@@ -422,7 +430,9 @@ EOF
 # lab_start_vm_postfix VM: a real Postfix as the VM's MTA (a private
 # instance in the VM's namespace, no listener): mail given to
 # lab_vm_sendmail goes out to the MX by SMTP (relayhost [MX]), as a customer
-# VM's MTA would; its log is lab_vm_log VM.
+# VM's MTA would; its log is lab_vm_log VM. With LAB_VM_TLS_CAFILE it uses
+# STARTTLS when offered (security level may) and logs the TLS session:
+# "Trusted" for a certificate from that CA, "Untrusted" otherwise.
 lab_start_vm_postfix() {
 	local vm=$1 base="$LAB_DIR/postfix-$1"
 	mkdir -p "$base/etc" "$base/queue" "$base/data"
@@ -443,7 +453,13 @@ mydestination =
 inet_interfaces = loopback-only
 inet_protocols = ipv4
 relayhost = [$LAB_MX4]
-smtp_tls_security_level = none
+$(if [ -n "${LAB_VM_TLS_CAFILE:-}" ]; then
+	echo "smtp_tls_security_level = may"
+	echo "smtp_tls_CAfile = $LAB_VM_TLS_CAFILE"
+	echo "smtp_tls_loglevel = 1"
+else
+	echo "smtp_tls_security_level = none"
+fi)
 smtp_connect_timeout = 10s
 smtp_data_xfer_timeout = 20s
 smtp_data_done_timeout = 20s
@@ -470,6 +486,7 @@ error     unix  -       -       n       -       -       error
 retry     unix  -       -       n       -       -       error
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
 postlog   unix-dgram n  -       n       -       1       postlogd
 CONF
 	lab_exec "$vm" ip link set lo up 2>/dev/null
@@ -478,6 +495,28 @@ CONF
 		sed 's/^/    /' "$base/start.log" >&2
 		return 1
 	fi
+}
+
+# lab_make_tls_ca DIR: two test CAs and a certificate from each (ECDSA
+# P-256, valid 2 days): DIR/provider.{key,crt} for CN smtpguard.provider.test
+# from DIR/provider-ca.crt (what tls_mode terminate shows the VMs), and
+# DIR/mx.{key,crt} for mx.example.net from DIR/mx-ca.crt (the lab MX's).
+lab_make_tls_ca() {
+	local dir=$1 who cn
+	mkdir -p "$dir"
+	for who in provider mx; do
+		cn=$([ "$who" = mx ] && echo "mx.$LAB_MAIL_DOMAIN" || echo smtpguard.provider.test)
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+			-subj "/CN=lab $who CA" -keyout "$dir/$who-ca.key" -out "$dir/$who-ca.crt" \
+			>/dev/null 2>&1 || return 1
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$cn" \
+			-keyout "$dir/$who.key" -out "$dir/$who.csr" >/dev/null 2>&1 || return 1
+		printf 'subjectAltName = DNS:%s\n' "$cn" >"$dir/$who.ext"
+		openssl x509 -req -in "$dir/$who.csr" -CA "$dir/$who-ca.crt" \
+			-CAkey "$dir/$who-ca.key" -CAcreateserial -days 2 -extfile "$dir/$who.ext" \
+			-out "$dir/$who.crt" >/dev/null 2>&1 || return 1
+	done
+	chmod 644 "$dir"/*.key
 }
 
 # lab_vm_sendmail VM SUBJECT [BODY]: hands a message to the VM's Postfix.

@@ -52,6 +52,16 @@ void sg_config_defaults(struct sg_config *cfg)
 	cfg->smtp_message_size_limit = 52428800;
 	cfg->smtp_idle_timeout_ns = 300ULL * 1000000000ULL;
 	cfg->smtp_session_timeout_ns = 3600ULL * 1000000000ULL;
+	cfg->implicit_tls_ports[0] = 465;
+	cfg->n_implicit_tls_ports = 1;
+	cfg->tls_mx_verify = SG_TLS_VERIFY_NONE;
+	cfg->tls_mx_without_starttls = SG_TLS_MIRROR;
+	cfg->tls_min_version = 12;
+	/* forward secrecy and AEAD only; TLS 1.3 suites are OpenSSL's own */
+	snprintf(cfg->tls_ciphers, sizeof(cfg->tls_ciphers),
+		 "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL");
+	cfg->tls_handshake_timeout_ns = 30ULL * 1000000000ULL;
+	cfg->tls_mover = SG_MOVER_COPY;
 }
 
 typedef int (*sg_key_setter)(struct sg_config *cfg, char *value, char *err, size_t errlen);
@@ -282,7 +292,7 @@ static int set_xdp_mode(struct sg_config *cfg, char *value, char *err, size_t er
 	return 0;
 }
 
-static int set_smtp_ports(struct sg_config *cfg, char *value, char *err, size_t errlen)
+static int set_ports(uint16_t *ports, int *count, char *value, char *err, size_t errlen)
 {
 	char *save = NULL, *tok, perr[SG_ERR_LEN];
 	uint64_t port;
@@ -297,16 +307,21 @@ static int set_smtp_ports(struct sg_config *cfg, char *value, char *err, size_t 
 			snprintf(err, errlen, "port %s", perr);
 			return -1;
 		}
-		cfg->smtp_ports[n++] = (uint16_t)port;
+		ports[n++] = (uint16_t)port;
 	}
 	if (n == 0) {
 		snprintf(err, errlen, "no port given (expected e.g. '25 587')");
 		return -1;
 	}
 	for (int i = n; i < SG_MAX_SMTP_PORTS; i++)
-		cfg->smtp_ports[i] = 0;
-	cfg->n_smtp_ports = n;
+		ports[i] = 0;
+	*count = n;
 	return 0;
+}
+
+static int set_smtp_ports(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	return set_ports(cfg->smtp_ports, &cfg->n_smtp_ports, value, err, errlen);
 }
 
 static int set_default_action(struct sg_config *cfg, char *value, char *err, size_t errlen)
@@ -448,6 +463,123 @@ static int set_events_file(struct sg_config *cfg, char *value, char *err, size_t
 	return 0;
 }
 
+static int set_implicit_tls_ports(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	if (strcmp(value, "none") == 0) {
+		memset(cfg->implicit_tls_ports, 0, sizeof(cfg->implicit_tls_ports));
+		cfg->n_implicit_tls_ports = 0;
+		return 0;
+	}
+	return set_ports(cfg->implicit_tls_ports, &cfg->n_implicit_tls_ports, value, err, errlen);
+}
+
+static int set_path(char *field, size_t len, const char *value, char *err, size_t errlen)
+{
+	if (value[0] != '/' || strlen(value) >= len) {
+		snprintf(err, errlen, "'%s' is not an absolute path of at most %zu characters",
+			 value, len - 1);
+		return -1;
+	}
+	snprintf(field, len, "%s", value);
+	return 0;
+}
+
+static int set_tls_cert_file(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	return set_path(cfg->tls_cert_file, sizeof(cfg->tls_cert_file), value, err, errlen);
+}
+
+static int set_tls_key_file(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	return set_path(cfg->tls_key_file, sizeof(cfg->tls_key_file), value, err, errlen);
+}
+
+static int set_tls_ca_file(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	return set_path(cfg->tls_ca_file, sizeof(cfg->tls_ca_file), value, err, errlen);
+}
+
+static int set_tls_mx_verify(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	int v = strcmp(value, "none") == 0 ? SG_TLS_VERIFY_NONE :
+		strcmp(value, "verify") == 0 ? SG_TLS_VERIFY_PEER : -1;
+
+	return set_enum(&cfg->tls_mx_verify, v, value, "none|verify", err, errlen);
+}
+
+static int set_tls_mx_without_starttls(struct sg_config *cfg, char *value, char *err,
+				       size_t errlen)
+{
+	int v = strcmp(value, "mirror") == 0 ? SG_TLS_MIRROR :
+		strcmp(value, "require") == 0 ? SG_TLS_REQUIRE : -1;
+
+	return set_enum(&cfg->tls_mx_without_starttls, v, value, "mirror|require", err, errlen);
+}
+
+static int set_tls_min_version(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	static const struct { const char *name; int v; } versions[] = {
+		{ "TLSv1", 10 }, { "TLSv1.1", 11 }, { "TLSv1.2", 12 }, { "TLSv1.3", 13 },
+	};
+
+	for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+		if (strcmp(value, versions[i].name) == 0) {
+			cfg->tls_min_version = versions[i].v;
+			return 0;
+		}
+	}
+	snprintf(err, errlen, "'%s' is not one of TLSv1|TLSv1.1|TLSv1.2|TLSv1.3", value);
+	return -1;
+}
+
+static int set_tls_ciphers(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	if (strlen(value) >= sizeof(cfg->tls_ciphers)) {
+		snprintf(err, errlen, "longer than %zu characters", sizeof(cfg->tls_ciphers) - 1);
+		return -1;
+	}
+	snprintf(cfg->tls_ciphers, sizeof(cfg->tls_ciphers), "%s", value);
+	return 0;
+}
+
+static int set_tls_ciphersuites(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	if (strlen(value) >= sizeof(cfg->tls_ciphersuites)) {
+		snprintf(err, errlen, "longer than %zu characters",
+			 sizeof(cfg->tls_ciphersuites) - 1);
+		return -1;
+	}
+	snprintf(cfg->tls_ciphersuites, sizeof(cfg->tls_ciphersuites), "%s", value);
+	return 0;
+}
+
+static int set_tls_handshake_timeout(struct sg_config *cfg, char *value, char *err,
+				     size_t errlen)
+{
+	return sg_parse_duration(value, &cfg->tls_handshake_timeout_ns, err, errlen);
+}
+
+static const char *const mover_names[SG_MOVER__COUNT] = {
+	[SG_MOVER_COPY] = "copy",
+	[SG_MOVER_SPLICE] = "splice",
+	[SG_MOVER_SOCKMAP] = "sockmap",
+};
+
+const char *sg_tls_mover_name(int mover)
+{
+	return mover >= 0 && mover < SG_MOVER__COUNT ? mover_names[mover] : "?";
+}
+
+static int set_tls_mover(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	int v = -1;
+
+	for (int i = 0; i < SG_MOVER__COUNT; i++)
+		if (strcmp(value, mover_names[i]) == 0)
+			v = i;
+	return set_enum(&cfg->tls_mover, v, value, "copy|splice|sockmap", err, errlen);
+}
+
 static const struct {
 	const char *key;
 	sg_key_setter set;
@@ -494,6 +626,17 @@ static const struct {
 	{ "smtp_session_timeout", set_smtp_session_timeout },
 	{ "scan_patterns", set_scan_patterns },
 	{ "events_file", set_events_file },
+	{ "implicit_tls_ports", set_implicit_tls_ports },
+	{ "tls_cert_file", set_tls_cert_file },
+	{ "tls_key_file", set_tls_key_file },
+	{ "tls_ca_file", set_tls_ca_file },
+	{ "tls_mx_verify", set_tls_mx_verify },
+	{ "tls_mx_without_starttls", set_tls_mx_without_starttls },
+	{ "tls_min_version", set_tls_min_version },
+	{ "tls_ciphers", set_tls_ciphers },
+	{ "tls_ciphersuites", set_tls_ciphersuites },
+	{ "tls_handshake_timeout", set_tls_handshake_timeout },
+	{ "tls_mover", set_tls_mover },
 };
 
 static char *trim(char *s)
@@ -632,5 +775,25 @@ void sg_config_to_settings(const struct sg_config *cfg, struct sg_settings *out)
 	out->steer_mode = (uint8_t)cfg->steer_mode;
 	out->steer_sample = cfg->steer_sample;
 	out->steer_soft_percent = cfg->steer_soft_percent;
+	for (int i = 0; i < cfg->n_smtp_ports && i < SG_MAX_SMTP_PORTS; i++)
+		for (int j = 0; j < cfg->n_implicit_tls_ports; j++)
+			if (cfg->smtp_ports[i] == cfg->implicit_tls_ports[j])
+				out->implicit_tls_ports |= (uint8_t)(1u << i);
 	/* n_workers is written by the proxy once its listeners are in place */
+}
+
+int sg_config_check(const struct sg_config *cfg, const char *origin, char *err, size_t errlen)
+{
+	if (!cfg->tls_cert_file[0] != !cfg->tls_key_file[0]) {
+		snprintf(err, errlen, "%s: tls_cert_file and tls_key_file go together (the "
+			 "provider's certificate and its private key); only %s is set", origin,
+			 cfg->tls_cert_file[0] ? "tls_cert_file" : "tls_key_file");
+		return -1;
+	}
+	if (cfg->default_tls_mode == SG_TLS_TERMINATE && !cfg->tls_cert_file[0]) {
+		snprintf(err, errlen, "%s: default_tls_mode = terminate needs tls_cert_file and "
+			 "tls_key_file: the certificate the proxy shows the VMs", origin);
+		return -1;
+	}
+	return 0;
 }

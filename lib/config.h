@@ -16,6 +16,23 @@
 #define SG_MAX_IFACE_PATTERNS 32
 #define SG_PATH_LEN 256
 
+/* The proxy's TLS (see etc/smtpguard.conf, "TLS"). */
+enum sg_tls_verify {
+	SG_TLS_VERIFY_NONE = 0,	/* any certificate: what opportunistic SMTP does */
+	SG_TLS_VERIFY_PEER,	/* against tls_ca_file, for the name in the MX's greeting */
+};
+enum sg_tls_missing {
+	SG_TLS_MIRROR = 0,	/* an MX without STARTTLS: the VM is not offered it either */
+	SG_TLS_REQUIRE,		/* an MX without STARTTLS: the VM gets a 421 (tempfail) */
+};
+/* How a passthrough session's opaque bytes move after STARTTLS. */
+enum sg_tls_mover {
+	SG_MOVER_COPY = 0,	/* read(2)/write(2) through the session's buffers */
+	SG_MOVER_SPLICE,	/* splice(2) through a pipe per direction */
+	SG_MOVER_SOCKMAP,	/* sk_skb redirect between the two sockets, in the kernel */
+	SG_MOVER__COUNT
+};
+
 struct sg_config {
 	char bpffs_root[SG_PATH_LEN];
 	char interfaces[SG_MAX_IFACE_PATTERNS][16];	/* fnmatch patterns */
@@ -68,6 +85,21 @@ struct sg_config {
 	uint64_t smtp_session_timeout_ns;
 	char scan_patterns[SG_PATH_LEN];	/* empty: no pattern rules */
 	char events_file[SG_PATH_LEN];	/* JSON lines; "-" stdout; empty: none */
+	/* TLS (tls_mode per policy entry, default_tls_mode) */
+	/* ports that speak TLS from the first byte (465): when one is also in
+	 * smtp_ports, the classifier never steers it (the proxy could not read it) */
+	uint16_t implicit_tls_ports[SG_MAX_SMTP_PORTS];
+	int n_implicit_tls_ports;
+	char tls_cert_file[SG_PATH_LEN];	/* terminate: the provider's certificate (chain) */
+	char tls_key_file[SG_PATH_LEN];
+	char tls_ca_file[SG_PATH_LEN];	/* verify: the CA bundle; empty: the system's */
+	int tls_mx_verify;		/* enum sg_tls_verify */
+	int tls_mx_without_starttls;	/* enum sg_tls_missing */
+	int tls_min_version;		/* 10 (TLSv1) .. 13 (TLSv1.3) */
+	char tls_ciphers[512];		/* TLS 1.2 and older, OpenSSL cipher list */
+	char tls_ciphersuites[256];	/* TLS 1.3, OpenSSL ciphersuites */
+	uint64_t tls_handshake_timeout_ns;
+	int tls_mover;			/* enum sg_tls_mover */
 };
 
 void sg_config_defaults(struct sg_config *cfg);
@@ -76,6 +108,10 @@ int sg_config_load(struct sg_config *cfg, const char *path, char *err, size_t er
 /* One "key = value" (or "key=value"); origin and line go into errors. */
 int sg_config_set(struct sg_config *cfg, const char *assignment, const char *origin,
 		  int line, char *err, size_t errlen);
+/* Checks that span keys (ports listed twice over, TLS files for terminate);
+ * origin names the file in the error. */
+int sg_config_check(const struct sg_config *cfg, const char *origin, char *err, size_t errlen);
+const char *sg_tls_mover_name(int mover);
 /* The settings map's value derived from cfg. */
 void sg_config_to_settings(const struct sg_config *cfg, struct sg_settings *out);
 

@@ -154,6 +154,17 @@ enum smtp_data_result smtp_data_scan(const char *buf, size_t n, int at_body_star
 	return SMTP_DATA_MORE;
 }
 
+/* The keyword of an EHLO reply line (after "250-" / "250 "): its length. */
+static size_t ehlo_keyword_len(const char *line, size_t line_len)
+{
+	size_t kw_len = 0;
+
+	while (4 + kw_len < line_len && line[4 + kw_len] != ' ' && line[4 + kw_len] != '\r' &&
+	       line[4 + kw_len] != '\n')
+		kw_len++;
+	return kw_len;
+}
+
 size_t smtp_ehlo_remove(char *reply, size_t len, const char *const *keywords, int n)
 {
 	size_t in = 0, out = 0, last_start = 0;
@@ -166,11 +177,7 @@ size_t smtp_ehlo_remove(char *reply, size_t len, const char *const *keywords, in
 
 		if (!first && line_len > 4) {
 			const char *kw = reply + in + 4;
-			size_t kw_len = 0;
-
-			while (4 + kw_len < line_len && kw[kw_len] != ' ' && kw[kw_len] != '\r' &&
-			       kw[kw_len] != '\n')
-				kw_len++;
+			size_t kw_len = ehlo_keyword_len(reply + in, line_len);
 			for (int k = 0; k < n; k++)
 				if (strlen(keywords[k]) == kw_len &&
 				    strncasecmp(kw, keywords[k], kw_len) == 0)
@@ -194,4 +201,22 @@ size_t smtp_ehlo_remove(char *reply, size_t len, const char *const *keywords, in
 		p += line_len;
 	}
 	return out;
+}
+
+int smtp_ehlo_has(const char *reply, size_t len, const char *keyword)
+{
+	size_t in = 0, want = strlen(keyword);
+	int first = 1;
+
+	while (in < len) {
+		const char *lf = memchr(reply + in, '\n', len - in);
+		size_t line_len = lf ? (size_t)(lf - (reply + in)) + 1 : len - in;
+
+		if (!first && line_len > 4 && ehlo_keyword_len(reply + in, line_len) == want &&
+		    strncasecmp(reply + in + 4, keyword, want) == 0)
+			return 1;
+		first = 0;
+		in += line_len;
+	}
+	return 0;
 }

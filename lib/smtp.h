@@ -74,4 +74,8 @@ enum smtp_data_result smtp_data_scan(const char *buf, size_t n, int at_body_star
  * final "250 " separator on the new last line. Returns the new length. */
 size_t smtp_ehlo_remove(char *reply, size_t len, const char *const *keywords, int n);
 
+/* Whether an EHLO reply offers the extension (a keyword, case-insensitive;
+ * the greeting line does not count). */
+int smtp_ehlo_has(const char *reply, size_t len, const char *keyword);
+
 #endif

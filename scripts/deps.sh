@@ -5,7 +5,9 @@
 #   libbpf-dev bpftool   maps/programs, skeletons, `bpftool map dump`
 #   libxdp-dev xdp-tools XDP attach that coexists with other XDP programs
 #   libelf-dev zlib1g-dev pkg-config gcc make   libbpf's link deps, the build
-#   libssl-dev           TLS modes of the proxy (later issues)
+#   libssl-dev           the proxy's TLS (terminate), OpenSSL
+#   openssl libnet-ssleay-perl libio-socket-ssl-perl   the TLS tests: a test CA
+#                        (openssl req/x509), swaks --tls and perl TLS clients
 #   iproute2 nftables ethtool   namespaces, veths, tc, the lab
 #   postfix swaks        real MTAs in the lab (receiving MX, crafted sessions)
 #   proxsmtp             a peer `make bench` measures (transparent SMTP proxy)
@@ -19,7 +21,7 @@ set -euo pipefail
 pkgs=(clang llvm gcc make pkg-config libbpf-dev bpftool libxdp-dev xdp-tools
       libelf-dev zlib1g-dev libssl-dev iproute2 nftables ethtool postfix swaks proxsmtp
       iperf3 libclang-rt-14-dev procps psmisc jq qemu-system-x86 busybox-static cpio
-      xz-utils zstd debian-archive-keyring)
+      xz-utils zstd debian-archive-keyring openssl libnet-ssleay-perl libio-socket-ssl-perl)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -93,9 +93,24 @@ void sg_event_message(const struct session *s, const char *verdict, const char *
 	pthread_mutex_unlock(&events_lock);
 }
 
+/* How the session's TLS went: "none" (no STARTTLS), "passthrough" (a
+ * tunnel: the content after STARTTLS was not inspected), "terminate",
+ * "stripped" (STARTTLS hidden from the VM). */
+static const char *tls_outcome(const struct session *s)
+{
+	if (s->tunnel_started)
+		return "passthrough";
+	if (s->tls_phase == TLS_ON)
+		return "terminate";
+	return s->stripped ? "stripped" : "none";
+}
+
 void sg_event_session(const struct session *s)
 {
-	char t[40], src[80], mx[80], helo[300];
+	char t[40], src[80], mx[80], helo[300], tls[1400] = "";
+	/* what the relay read as SMTP; a tunnel's bytes are opaque */
+	uint64_t vm_read = s->tunnel_started ? s->inspected_bytes[0] : s->read_bytes[0];
+	uint64_t mx_read = s->tunnel_started ? s->inspected_bytes[1] : s->read_bytes[1];
 
 	if (!events)
 		return;
@@ -103,10 +118,30 @@ void sg_event_session(const struct session *s)
 	json_str(src, sizeof(src), s->vm_name);
 	json_str(mx, sizeof(mx), s->mx_name);
 	json_str(helo, sizeof(helo), s->helo);
+	if (s->tunnel_started)
+		snprintf(tls, sizeof(tls), ",\"tunnel_mover\":\"%s\",\"tunnel_bytes\":{\"from_vm\":%llu,"
+			 "\"from_mx\":%llu}", sg_tls_mover_name(s->tunnel_mover),
+			 (unsigned long long)s->tunnel_bytes[0],
+			 (unsigned long long)s->tunnel_bytes[1]);
+	else if (s->tls_phase == TLS_ON) {
+		char vm_tls[200], mx_tls[200], sni[300], mx_host[300];
+
+		json_str(vm_tls, sizeof(vm_tls), s->tls_vm);
+		json_str(mx_tls, sizeof(mx_tls), s->tls_mx);
+		json_str(sni, sizeof(sni), s->vm_sni);
+		json_str(mx_host, sizeof(mx_host), s->mx_host);
+		snprintf(tls, sizeof(tls), ",\"tls_vm\":%s,\"sni\":%s,\"resumed\":%s,\"tls_mx\":%s,"
+			 "\"mx_host\":%s,\"mx_verified\":%s", vm_tls, sni,
+			 s->tls_resumed ? "true" : "false", mx_tls, mx_host,
+			 s->mx_verified ? "true" : "false");
+	}
 	pthread_mutex_lock(&events_lock);
 	fprintf(events, "{\"event\":\"session\",\"time\":\"%s\",\"source\":%s,\"mx\":%s,"
-		"\"helo\":%s,\"commands\":%u,\"messages\":%u,\"refused\":%u,\"duration_ms\":%llu}\n",
+		"\"helo\":%s,\"commands\":%u,\"messages\":%u,\"refused\":%u,\"duration_ms\":%llu,"
+		"\"tls\":\"%s\",\"inspected\":%s,\"read_bytes\":{\"vm\":%llu,\"mx\":%llu}%s}\n",
 		t, src, mx, helo, s->commands, s->messages, s->refused,
-		(unsigned long long)((sg_now_ns() - s->started_ns) / 1000000));
+		(unsigned long long)((sg_now_ns() - s->started_ns) / 1000000), tls_outcome(s),
+		s->tunnel_started ? "false" : "true", (unsigned long long)vm_read,
+		(unsigned long long)mx_read, tls);
 	pthread_mutex_unlock(&events_lock);
 }

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "netwatch.h"
 #include "proxy.h"
+#include "tls.h"
 #include "routing.h"
 
 #define MAX_SETS 64
@@ -35,6 +36,7 @@ struct daemon {
 	int attached;		/* interfaces attached to since start */
 	int live[SG_MAX_ATTACHMENTS];	/* ifindexes attached by this run */
 	int nlive;
+	struct sg_proxy *proxy;	/* proxy = yes */
 };
 
 static int live_find(const struct daemon *d, int ifindex)
@@ -238,6 +240,10 @@ static int parse_args(int argc, char **argv, struct sg_config *cfg, int *detach,
 		       "it every proxied session would fail", config_path ? config_path : "--set");
 		return 2;
 	}
+	if (sg_config_check(cfg, config_path ? config_path : "--set", err, sizeof(err))) {
+		sg_err("%s", err);
+		return 2;
+	}
 	return 0;
 }
 
@@ -332,9 +338,12 @@ static void reload(struct daemon *d, int argc, char **argv)
 	d->cfg.steer_mode = fresh.steer_mode;
 	d->cfg.steer_sample = fresh.steer_sample;
 	d->cfg.steer_soft_percent = fresh.steer_soft_percent;
+	if (d->proxy)
+		sg_proxy_reload_tls(d->proxy, &fresh);
 	if (sg_loader_apply_config(&d->ld, &d->cfg) == 0)
 		sg_info("reloaded the settings (the proxy's own: smtp_*, scan_patterns, "
-			"events_file, relay_ip*, suspect_duration and escalation_* take effect "
+			"events_file, relay_ip*, suspect_duration, escalation_*, "
+			"tls_mx_without_starttls, tls_handshake_timeout and tls_mover take effect "
 			"at the next start)");
 }
 
@@ -350,6 +359,14 @@ int main(int argc, char **argv)
 	if (ret)
 		return ret;
 	if (check_only) {
+		char err[SG_ERR_LEN * 2];
+		struct sg_tls *tls = sg_tls_new(&d.cfg, err, sizeof(err));
+
+		if (!tls) {
+			sg_err("%s", err);
+			return 2;
+		}
+		sg_tls_free(tls);
 		sg_info("configuration is valid");
 		return 0;
 	}
@@ -383,6 +400,7 @@ int main(int argc, char **argv)
 		proxy = sg_proxy_start(&d.cfg, &d.ld.maps);
 		if (!proxy)
 			goto cleanup;
+		d.proxy = proxy;
 	}
 	reconcile(&d);
 	sg_netwatch_enumerate(on_link, &d);

@@ -23,6 +23,8 @@
 #include "proxy.h"
 #include "scanner.h"
 #include "session.h"
+#include "tls.h"
+#include "tunnel_sockmap.h"
 
 #define SG_RELAY_BUF	16384	/* per direction: two per session */
 #define SG_LISTEN_BACKLOG 4096
@@ -52,6 +54,8 @@ struct sg_proxy {
 	struct sg_config cfg;
 	struct sg_patterns *patterns;
 	struct sg_feedback *feedback;
+	struct sg_tls *tls;
+	uint64_t no_cert_warning_ns;	/* terminate asked without a certificate: last logged */
 	const struct sg_maps *maps;
 	/* one descriptor held back for the whole process (the workers share
 	 * the descriptor table): given up to answer a VM when they run out */
@@ -131,8 +135,10 @@ static void session_free(struct worker *w, struct session *s)
 		return;
 	if (!s->connecting && s->commands)
 		sg_event_session(s);
+	tunnel_release(s);
 	for (int i = 0; i < 2; i++) {
 		int peer_closed = i == SIDE_VM ? s->vm_eof : s->mx_eof;
+		int reset = 0;
 
 		if (s->fd[i] < 0)
 			continue;
@@ -143,6 +149,13 @@ static void session_free(struct worker *w, struct session *s)
 			struct linger hard = { .l_onoff = 1, .l_linger = 0 };
 
 			setsockopt(s->fd[i], SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
+			reset = 1;
+		}
+		if (s->ssl[i]) {
+			if (!reset && s->tls_phase == TLS_ON)
+				SSL_shutdown(s->ssl[i]);	/* close_notify, not waited for */
+			SSL_free(s->ssl[i]);
+			s->ssl[i] = NULL;
 		}
 		close(s->fd[i]);
 		s->fd[i] = -1;
@@ -324,7 +337,8 @@ static const struct sockaddr_storage *upstream_source(const struct sg_proxy *pro
 	return relay->ss_family ? relay : NULL;
 }
 
-/* The VM's policy, once a session: its source mode and rate class. */
+/* The VM's policy, once a session: its source mode, rate class and TLS
+ * mode. */
 static void vm_policy(const struct sg_proxy *proxy, const struct sockaddr_storage *vm,
 		      struct sg_policy *policy)
 {
@@ -333,6 +347,25 @@ static void vm_policy(const struct sg_proxy *proxy, const struct sockaddr_storag
 		(const __u8 *)&((const struct sockaddr_in *)vm)->sin_addr;
 
 	sg_policy_lookup(proxy->maps, addr, vm->ss_family == AF_INET6, policy);
+}
+
+/* The TLS mode that can apply: terminate needs the provider's certificate;
+ * without one the session's TLS passes through (the VM's mail still goes
+ * out, encrypted, uninspected), and the operator hears of it. */
+static int session_tls_mode(struct sg_proxy *proxy, int wanted, const char *vm)
+{
+	uint64_t now;
+
+	if (wanted != SG_TLS_TERMINATE || sg_tls_can_terminate(proxy->tls))
+		return wanted;
+	now = sg_now_ns();
+	if (now - proxy->no_cert_warning_ns > 60000000000ULL) {
+		proxy->no_cert_warning_ns = now;
+		sg_err("session %s: its policy says --tls terminate, but no tls_cert_file and "
+		       "tls_key_file are configured: its TLS passes through uninspected (logged "
+		       "once a minute)", vm);
+	}
+	return SG_TLS_PASSTHROUGH;
 }
 
 /* The upstream leg, from src (see upstream_source) to the original
@@ -453,6 +486,8 @@ static void accept_sessions(struct worker *w, int listen_fd)
 		}
 		s->fd[SIDE_VM] = fd;
 		vm_policy(w->proxy, &vm, &s->policy);
+		s->tls = w->proxy->tls;
+		s->tls_mode = session_tls_mode(w->proxy, s->policy.tls_mode, vm_s);
 		src = upstream_source(w->proxy, &vm, &s->policy);
 		if (src)
 			s->fd[SIDE_MX] = connect_upstream(src, vm_len, &mx, mx_len);
@@ -519,6 +554,15 @@ static void expire_sessions(struct worker *w)
 		if (s->connecting) {
 			if (now > s->connect_deadline_ns)
 				session_tempfail(w, s, "connection timed out");
+			continue;
+		}
+		if (relay_in_handshake(s)) {
+			if (now <= s->tls_deadline_ns)
+				continue;
+			if (relay_tls_timeout(s))
+				session_free(w, s);
+			else
+				session_run(w, s, 1, 0);
 			continue;
 		}
 		if (now - s->last_active_ns > cfg->smtp_idle_timeout_ns ||
@@ -703,6 +747,23 @@ struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_map
 	proxy->feedback = sg_feedback_new(maps, &proxy->cfg);
 	if (!proxy->feedback)
 		goto fail;
+	{
+		char err[SG_ERR_LEN * 2];
+
+		proxy->tls = sg_tls_new(cfg, err, sizeof(err));
+		if (!proxy->tls) {
+			sg_err("%s", err);
+			goto fail;
+		}
+		if (cfg->tls_mover == SG_MOVER_SOCKMAP && sg_sockmap_init(err, sizeof(err))) {
+			sg_err("tls_mover = sockmap: %s", err);
+			goto fail;
+		}
+		sg_info("proxy: TLS %s; passthrough tunnels move by %s",
+			sg_tls_can_terminate(proxy->tls) ? "terminate possible (provider "
+			"certificate loaded)" : "terminate not possible (no tls_cert_file)",
+			sg_tls_mover_name(cfg->tls_mover));
+	}
 	proxy->n = cfg->proxy_workers ? cfg->proxy_workers :
 		   (int)(cores > 0 ? (cores > SG_MAX_WORKERS ? SG_MAX_WORKERS : cores) : 1);
 	proxy->workers = calloc((size_t)proxy->n, sizeof(*proxy->workers));
@@ -746,7 +807,23 @@ void sg_proxy_stop(struct sg_proxy *proxy)
 	if (proxy->reserve_fd >= 0)
 		close(proxy->reserve_fd);
 	sg_feedback_free(proxy->feedback);
+	if (proxy->cfg.tls_mover == SG_MOVER_SOCKMAP)
+		sg_sockmap_exit();
+	sg_tls_free(proxy->tls);
 	sg_patterns_free(proxy->patterns);
 	sg_events_close();
 	free(proxy);
+}
+
+int sg_proxy_reload_tls(struct sg_proxy *proxy, const struct sg_config *cfg)
+{
+	char err[SG_ERR_LEN * 2];
+
+	if (sg_tls_reload(proxy->tls, cfg, err, sizeof(err))) {
+		sg_err("reload: %s; the running TLS settings stay", err);
+		return -1;
+	}
+	sg_info("reload: TLS certificate, key, CA, versions and ciphers reloaded (running "
+		"sessions keep theirs)");
+	return 0;
 }

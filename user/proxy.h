@@ -4,10 +4,8 @@
  * an IPv6 transparent listener, registered in the listeners SOCKMAP where
  * the TC classifier finds them, and relays every session it accepts to the
  * original destination from the VM's own address (IP_TRANSPARENT), event
- * driven (epoll, non-blocking sockets), with bounded buffers.
- *
- * This first cut relays bytes both ways; the SMTP dialogue, DATA scanning
- * and verdicts (issue 3) plug into the session's byte path.
+ * driven (epoll, non-blocking sockets), with bounded buffers. The SMTP
+ * dialogue is relay.c's, TLS tls.c's and tunnel.c's.
  */
 #ifndef SMTPGUARD_PROXY_H
 #define SMTPGUARD_PROXY_H
@@ -21,5 +19,8 @@ struct sg_proxy;
 struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_maps *maps);
 /* Unregisters the listeners, ends every session, joins the workers. */
 void sg_proxy_stop(struct sg_proxy *proxy);
+/* SIGHUP: the TLS contexts from cfg again (certificate, key, CA, versions,
+ * ciphers); running sessions keep theirs. -1 (logged): the old stay. */
+int sg_proxy_reload_tls(struct sg_proxy *proxy, const struct sg_config *cfg);
 
 #endif

@@ -17,12 +17,18 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include "log.h"
 #include "parse.h"
 #include "events.h"
 #include "session.h"
+#include "tls.h"
 
 enum { SIDE_VM = 0, SIDE_MX = 1 };
+
+#define SG_STARTTLS_READY "220 2.0.0 smtpguard: ready to start TLS\r\n"
 
 static size_t space(const struct sg_buf *b)
 {
@@ -53,7 +59,75 @@ static ssize_t plain_write(struct session *s, int side, const void *buf, size_t 
 	return send(s->fd[side], buf, len, MSG_NOSIGNAL);
 }
 
-const struct sg_io_ops sg_io_plain = { .read = plain_read, .write = plain_write };
+const struct sg_io_ops sg_io_plain = {
+	.read = plain_read, .write = plain_write, .short_read_drains = 1,
+};
+
+/* OpenSSL's outcome of a read, write or handshake step as errno: EAGAIN
+ * when it waits for the socket (tls_want_write says which way), EPROTO with
+ * the reason kept in tls_error. */
+static int tls_failed(struct session *s, int side, int ret)
+{
+	int e = SSL_get_error(s->ssl[side], ret);
+
+	s->tls_want_write[side] = e == SSL_ERROR_WANT_WRITE;
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		errno = EAGAIN;
+		return -1;
+	}
+	if (e == SSL_ERROR_SYSCALL && errno) {
+		snprintf(s->tls_error, sizeof(s->tls_error), "%s", strerror(errno));
+		return -1;
+	}
+	if (e == SSL_ERROR_SYSCALL) {
+		snprintf(s->tls_error, sizeof(s->tls_error), "the peer closed the connection");
+	} else {
+		long verify = SSL_get_verify_result(s->ssl[side]);
+
+		if (verify != X509_V_OK && side == SIDE_MX)
+			snprintf(s->tls_error, sizeof(s->tls_error), "certificate verification: %s",
+				 X509_verify_cert_error_string(verify));
+		else
+			sg_tls_error(s->tls_error, sizeof(s->tls_error), "TLS protocol error");
+	}
+	errno = EPROTO;
+	return -1;
+}
+
+static ssize_t tls_read(struct session *s, int side, void *buf, size_t len)
+{
+	int n;
+
+	ERR_clear_error();
+	n = SSL_read(s->ssl[side], buf, len > 65536 ? 65536 : (int)len);
+	if (n > 0) {
+		s->tls_want_write[side] = 0;
+		return n;
+	}
+	if (SSL_get_error(s->ssl[side], n) == SSL_ERROR_ZERO_RETURN)
+		return 0;	/* close_notify */
+	if (tls_failed(s, side, n) && errno == EPROTO && !strcmp(s->tls_error,
+								   "the peer closed the connection"))
+		return 0;	/* a FIN without close_notify: an end all the same */
+	return -1;
+}
+
+static ssize_t tls_write(struct session *s, int side, const void *buf, size_t len)
+{
+	int n;
+
+	ERR_clear_error();
+	n = SSL_write(s->ssl[side], buf, len > 65536 ? 65536 : (int)len);
+	if (n > 0) {
+		s->tls_want_write[side] = 0;
+		return n;
+	}
+	return tls_failed(s, side, n);
+}
+
+const struct sg_io_ops sg_io_tls = {
+	.read = tls_read, .write = tls_write, .short_read_drains = 0,
+};
 
 static int read_into(struct session *s, int side, struct sg_buf *b, int *eof, int *drained)
 {
@@ -62,8 +136,9 @@ static int read_into(struct session *s, int side, struct sg_buf *b, int *eof, in
 
 		if (n > 0) {
 			/* a short read took all the socket had */
-			*drained = (size_t)n < space(b);
+			*drained = s->io[side]->short_read_drains && (size_t)n < space(b);
 			b->len += (size_t)n;
+			s->read_bytes[side] += (uint64_t)n;
 		} else if (n == 0) {
 			*eof = 1;
 		} else if (errno == EAGAIN) {
@@ -167,6 +242,10 @@ static void abort_upstream(struct session *s)
 
 		/* a reset, not a FIN: nothing the MX could take for an end */
 		setsockopt(s->fd[SIDE_MX], SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
+		if (s->ssl[SIDE_MX]) {
+			SSL_free(s->ssl[SIDE_MX]);
+			s->ssl[SIDE_MX] = NULL;
+		}
 		close(s->fd[SIDE_MX]);	/* also leaves the worker's epoll set */
 		s->fd[SIDE_MX] = -1;
 	}
@@ -193,20 +272,65 @@ static void relay_reply(struct session *s, const struct smtp_reply *r)
 	struct pending *p = pending_head(s);
 
 	if (p && p->verb == SMTP_EHLO && r->code == 250) {
-		static const char *const hidden[] = { "CHUNKING", "BINARYMIME" };
+		/* STARTTLS last: hidden only under tls_mode strip */
+		static const char *const hidden[] = { "CHUNKING", "BINARYMIME", "STARTTLS" };
+		int strip = s->tls_mode == SG_TLS_STRIP;
 		char tmp[SG_REPLY_BUF];
 		size_t n;
 
 		memcpy(tmp, s->mx_in.data, r->len);
-		n = smtp_ehlo_remove(tmp, r->len, hidden, 2);
+		n = smtp_ehlo_remove(tmp, r->len, hidden, strip ? 3 : 2);
+		if (strip && s->mx_starttls && !s->stripped) {
+			s->stripped = 1;
+			sg_warn("session %s -> %s: STARTTLS hidden from the VM (tls_mode strip): "
+				"this session crosses the network in clear", s->vm_name, s->mx_name);
+		}
 		append(&s->vm_out, tmp, n);
 	} else {
 		append(&s->vm_out, s->mx_in.data, r->len);
 	}
 }
 
+/* The host name in the MX's greeting ("220 mx.example.org ESMTP"): the SNI
+ * and the name its certificate must hold (tls_mx_verify = verify). */
+static void note_greeting(struct session *s, const char *reply)
+{
+	size_t n;
+
+	s->greeted = 1;
+	if (strlen(reply) < 5)
+		return;
+	reply += 4;
+	n = strcspn(reply, " \r\n");
+	if (n < sizeof(s->mx_host))
+		snprintf(s->mx_host, sizeof(s->mx_host), "%.*s", (int)n, reply);
+}
+
+static void begin_mx_handshake(struct session *s)
+{
+	s->ssl[SIDE_MX] = sg_tls_client(s->tls, s->fd[SIDE_MX], s->mx_host);
+	if (!s->ssl[SIDE_MX]) {
+		sg_err("session %s -> %s: no TLS client context", s->vm_name, s->mx_name);
+		relay_close(s, "421 4.7.0 smtpguard: TLS to the MX could not start; try again "
+			    "later\r\n");
+		return;
+	}
+	if (s->mx_in.len) {
+		/* bytes after the MX's 220 and before TLS: injected, never trusted */
+		sg_warn("session %s -> %s: %zu bytes after the MX's 220 to STARTTLS dropped",
+			s->vm_name, s->mx_name, s->mx_in.len);
+		s->mx_in.len = 0;
+	}
+	s->tls_phase = TLS_MX_HANDSHAKE;
+	s->tls_deadline_ns = sg_now_ns() + s->cfg->tls_handshake_timeout_ns;
+}
+
 static void after_reply(struct session *s, struct pending *p, int code, const char *reply)
 {
+	if (!s->greeted) {
+		note_greeting(s, reply);
+		return;
+	}
 	if (p->data_end) {
 		char first[256];
 		size_t n = strcspn(reply, "\r\n");
@@ -243,7 +367,12 @@ static void after_reply(struct session *s, struct pending *p, int code, const ch
 		}
 		break;
 	case SMTP_STARTTLS:
-		s->mode = code == 220 ? RELAY_TUNNEL : RELAY_COMMANDS;
+		if (code != 220)
+			s->mode = RELAY_COMMANDS;
+		else if (s->tls_mode == SG_TLS_TERMINATE)
+			begin_mx_handshake(s);
+		else
+			s->mode = RELAY_TUNNEL;
 		break;
 	case SMTP_AUTH:
 		s->mode = code == 334 ? RELAY_AUTH_LINE : RELAY_COMMANDS;
@@ -267,13 +396,8 @@ static void process_mx(struct session *s)
 		emit_local_replies(s);
 		if (!s->mx_in.len)
 			return;
-		if (s->mode == RELAY_TUNNEL) {
-			size_t n = s->mx_in.len < space(&s->vm_out) ? s->mx_in.len : space(&s->vm_out);
-
-			append(&s->vm_out, s->mx_in.data, n);
-			consume(&s->mx_in, n);
+		if (s->mode == RELAY_TUNNEL || (s->tls_phase != TLS_NONE && s->tls_phase != TLS_ON))
 			return;
-		}
 		res = smtp_next_reply(s->mx_in.data, s->mx_in.len, s->cfg->smtp_line_limit, &r);
 		if (res == SMTP_REPLY_NONE && !space(&s->mx_in))
 			res = SMTP_REPLY_TOO_LONG;
@@ -304,7 +428,27 @@ static void process_mx(struct session *s)
 				s->close_after_flush = 1;
 			continue;
 		}
-		relay_reply(s, &r);
+		if (p->verb == SMTP_EHLO && r.code == 250)
+			s->mx_starttls = smtp_ehlo_has(s->mx_in.data, r.len, "STARTTLS");
+		if (p->verb == SMTP_EHLO && r.code == 250 && s->tls_mode == SG_TLS_TERMINATE &&
+		    s->tls_phase == TLS_NONE && !s->mx_starttls &&
+		    s->cfg->tls_mx_without_starttls == SG_TLS_REQUIRE) {
+			static const char msg[] = "421 4.7.0 smtpguard: the MX does not offer "
+						  "STARTTLS and this host sends mail to it only "
+						  "over TLS; try again later\r\n";
+
+			sg_warn("session %s -> %s: the MX offers no STARTTLS and "
+				"tls_mx_without_starttls = require: the VM is told to retry later",
+				s->vm_name, s->mx_name);
+			abort_upstream(s);
+			pending_pop(s);
+			append(&s->vm_out, msg, sizeof(msg) - 1);
+			s->close_after_flush = 1;
+			return;
+		}
+		/* terminate: the VM hears 220 once TLS to the MX holds */
+		if (!(p->verb == SMTP_STARTTLS && r.code == 220 && s->tls_mode == SG_TLS_TERMINATE))
+			relay_reply(s, &r);
 		{
 			struct pending done = *p;
 			char first[256];
@@ -469,13 +613,8 @@ static void process_vm(struct session *s)
 		enum smtp_verb verb;
 		size_t len;
 
-		if (s->mode == RELAY_TUNNEL) {
-			size_t n = s->vm_in.len < space(&s->mx_out) ? s->vm_in.len : space(&s->mx_out);
-
-			append(&s->mx_out, s->vm_in.data, n);
-			consume(&s->vm_in, n);
+		if (s->mode == RELAY_TUNNEL || (s->tls_phase != TLS_NONE && s->tls_phase != TLS_ON))
 			return;
-		}
 		if (s->mode == RELAY_BODY) {
 			process_body(s);
 			if (s->mode == RELAY_BODY)
@@ -526,6 +665,12 @@ static void process_vm(struct session *s)
 			consume(&s->vm_in, len);
 			local_reply(s, "452 4.5.3 smtpguard: too many recipients (the limit is %u)",
 				    s->cfg->smtp_recipient_limit);
+			continue;
+		}
+		if (verb == SMTP_STARTTLS && (s->tls_mode == SG_TLS_STRIP || s->tls_phase == TLS_ON)) {
+			consume(&s->vm_in, len);
+			local_reply(s, s->tls_phase == TLS_ON ? "503 5.5.1 smtpguard: TLS is already "
+				    "active" : "454 4.7.0 smtpguard: TLS not available");
 			continue;
 		}
 		if (verb == SMTP_BDAT) {
@@ -634,10 +779,154 @@ void relay_close(struct session *s, const char *reply)
 		append(&s->vm_out, reply, n);
 }
 
+int relay_in_handshake(const struct session *s)
+{
+	return !s->draining && s->tls_phase != TLS_NONE && s->tls_phase != TLS_ON;
+}
+
+/* Decrypted bytes OpenSSL holds: epoll cannot know of them. */
+static int tls_pending(const struct session *s, int side)
+{
+	return s->ssl[side] && s->tls_phase == TLS_ON && SSL_has_pending(s->ssl[side]);
+}
+
+static void tls_failure_reply(struct session *s, const char *what)
+{
+	char reply[300];
+
+	snprintf(reply, sizeof(reply), "421 4.7.0 smtpguard: TLS with the MX %s (%.120s); try "
+		 "again later\r\n", what, s->tls_error);
+	s->tls_phase = TLS_NONE;
+	relay_close(s, reply);
+}
+
+static void tls_up(struct session *s)
+{
+	const char *sni = SSL_get_servername(s->ssl[SIDE_VM], TLSEXT_NAMETYPE_host_name);
+
+	snprintf(s->vm_sni, sizeof(s->vm_sni), "%s", sni ? sni : "");
+	s->tls_resumed = SSL_session_reused(s->ssl[SIDE_VM]);
+	sg_tls_describe(s->ssl[SIDE_VM], s->tls_vm, sizeof(s->tls_vm));
+	s->io[SIDE_VM] = s->io[SIDE_MX] = &sg_io_tls;
+	s->tls_phase = TLS_ON;
+	/* SMTP starts over: the VM says EHLO again (RFC 3207) */
+	s->mode = RELAY_COMMANDS;
+	s->helo[0] = '\0';
+	sg_info("session %s -> %s: TLS terminated: VM %s%s%s%s; MX %s (%s), certificate %s",
+		s->vm_name, s->mx_name, s->tls_vm, s->vm_sni[0] ? ", SNI " : "", s->vm_sni,
+		s->tls_resumed ? ", resumed" : "", s->tls_mx, s->mx_host[0] ? s->mx_host : "?",
+		s->mx_verified ? "verified" : "not verified (tls_mx_verify = none)");
+}
+
+/* One step of the handshakes (tls_mode terminate): the MX's first, then
+ * the proxy's 220 to the VM, then the VM's. */
+static enum relay_result tls_step(struct session *s)
+{
+	int ret;
+
+	switch (s->tls_phase) {
+	case TLS_MX_HANDSHAKE:
+		ERR_clear_error();
+		ret = SSL_connect(s->ssl[SIDE_MX]);
+		if (ret != 1) {
+			if (tls_failed(s, SIDE_MX, ret) && errno == EAGAIN)
+				return RELAY_CONTINUE;
+			sg_warn("session %s -> %s: TLS with the MX (%s) failed: %s; the VM is told "
+				"to retry later", s->vm_name, s->mx_name,
+				s->mx_host[0] ? s->mx_host : "no name in its greeting", s->tls_error);
+			tls_failure_reply(s, "failed");
+			return RELAY_CONTINUE;
+		}
+		s->mx_verified = s->cfg->tls_mx_verify == SG_TLS_VERIFY_PEER;
+		sg_tls_describe(s->ssl[SIDE_MX], s->tls_mx, sizeof(s->tls_mx));
+		append(&s->vm_out, SG_STARTTLS_READY, sizeof(SG_STARTTLS_READY) - 1);
+		s->tls_phase = TLS_VM_GREETING;
+		/* fall through */
+	case TLS_VM_GREETING:
+		if (write_from(s, SIDE_VM, &s->vm_out))
+			return RELAY_END;
+		if (s->vm_out.len)
+			return RELAY_CONTINUE;
+		if (s->vm_in.len) {
+			/* sent after STARTTLS, before the 220: injected, never trusted */
+			sg_warn("session %s -> %s: %zu bytes the VM sent after STARTTLS, before "
+				"TLS, dropped", s->vm_name, s->mx_name, s->vm_in.len);
+			s->vm_in.len = 0;
+		}
+		s->ssl[SIDE_VM] = sg_tls_server(s->tls, s->fd[SIDE_VM]);
+		if (!s->ssl[SIDE_VM]) {
+			sg_err("session %s -> %s: no TLS server context", s->vm_name, s->mx_name);
+			abort_upstream(s);
+			return RELAY_END;
+		}
+		s->tls_phase = TLS_VM_HANDSHAKE;
+		s->tls_deadline_ns = sg_now_ns() + s->cfg->tls_handshake_timeout_ns;
+		/* fall through */
+	case TLS_VM_HANDSHAKE:
+		ERR_clear_error();
+		ret = SSL_accept(s->ssl[SIDE_VM]);
+		if (ret != 1) {
+			if (tls_failed(s, SIDE_VM, ret) && errno == EAGAIN)
+				return RELAY_CONTINUE;
+			sg_warn("session %s -> %s: TLS with the VM failed: %s; session ended",
+				s->vm_name, s->mx_name, s->tls_error);
+			abort_upstream(s);
+			return RELAY_END;
+		}
+		tls_up(s);
+		return RELAY_CONTINUE;
+	default:
+		return RELAY_CONTINUE;
+	}
+}
+
+int relay_tls_timeout(struct session *s)
+{
+	uint64_t secs = s->cfg->tls_handshake_timeout_ns / 1000000000ULL;
+
+	if (s->tls_phase == TLS_MX_HANDSHAKE) {
+		sg_warn("session %s -> %s: TLS handshake with the MX timed out after %llus; the "
+			"VM is told to retry later", s->vm_name, s->mx_name, (unsigned long long)secs);
+		snprintf(s->tls_error, sizeof(s->tls_error), "no answer within %llus",
+			 (unsigned long long)secs);
+		tls_failure_reply(s, "timed out");
+		return 0;
+	}
+	sg_warn("session %s -> %s: TLS handshake with the VM timed out after %llus; session "
+		"ended", s->vm_name, s->mx_name, (unsigned long long)secs);
+	abort_upstream(s);
+	return 1;
+}
+
+/* Passthrough after STARTTLS: what the relay still owes each side goes
+ * first (the 220), then the tunnel moves the rest, opaque. */
+static enum relay_result tunnel_step(struct session *s, int vm_ready, int mx_ready)
+{
+	if (write_from(s, SIDE_VM, &s->vm_out) || write_from(s, SIDE_MX, &s->mx_out))
+		return RELAY_END;
+	if (s->vm_out.len || s->mx_out.len)
+		return RELAY_CONTINUE;
+	if (!s->tunnel_started && tunnel_start(s))
+		return RELAY_END;
+	return tunnel_run(s, vm_ready, mx_ready);
+}
+
 enum relay_result relay_run(struct session *s, int vm_ready, int mx_ready)
 {
-	int vm_drained = !vm_ready, mx_drained = !mx_ready;
+	/* OpenSSL may hold decrypted bytes, or wait to write before it reads */
+	int vm_drained = !vm_ready && !tls_pending(s, SIDE_VM) && !s->tls_want_write[SIDE_VM];
+	int mx_drained = !mx_ready && !tls_pending(s, SIDE_MX) && !s->tls_want_write[SIDE_MX];
 
+	if (relay_in_handshake(s)) {
+		if (tls_step(s) == RELAY_END)
+			return RELAY_END;
+		if (relay_in_handshake(s) || s->draining)
+			return s->draining ? drain(s) : RELAY_CONTINUE;
+		/* TLS is up: records may have come with the last flight */
+		vm_drained = mx_drained = 0;
+	}
+	if (s->mode == RELAY_TUNNEL && !s->draining)
+		return tunnel_step(s, vm_ready, mx_ready);
 	for (int round = 0; round < 64 && !s->draining; round++) {
 		size_t before = s->vm_in.len + s->mx_in.len + s->vm_out.len + s->mx_out.len;
 		int vm_eof = s->vm_eof, mx_eof = s->mx_eof;
@@ -653,6 +942,9 @@ enum relay_result relay_run(struct session *s, int vm_ready, int mx_ready)
 			return RELAY_END;
 		if (!s->mx_gone && write_from(s, SIDE_MX, &s->mx_out))
 			return RELAY_END;
+		/* STARTTLS was answered: the tunnel or the handshakes take over */
+		if (s->mode == RELAY_TUNNEL || relay_in_handshake(s))
+			return relay_run(s, 1, 1);
 		if (s->close_after_flush && !s->vm_out.len && nothing_owed(s))
 			begin_drain(s);
 		/* the VM went away: mid-DATA the MX never sees the dot (the
@@ -668,19 +960,42 @@ enum relay_result relay_run(struct session *s, int vm_ready, int mx_ready)
 	return s->draining ? drain(s) : RELAY_CONTINUE;
 }
 
+static uint32_t handshake_interest(const struct session *s, int side)
+{
+	switch (s->tls_phase) {
+	case TLS_MX_HANDSHAKE:
+		return side == SIDE_MX ? EPOLLIN | (s->tls_want_write[SIDE_MX] ? EPOLLOUT : 0) : 0;
+	case TLS_VM_GREETING:
+		return side == SIDE_VM ? EPOLLOUT : 0;
+	default:	/* TLS_VM_HANDSHAKE */
+		return side == SIDE_VM ? EPOLLIN | (s->tls_want_write[SIDE_VM] ? EPOLLOUT : 0) : 0;
+	}
+}
+
 uint32_t relay_interest(const struct session *s, int side)
 {
 	uint32_t ev = 0;
 
+	if (relay_in_handshake(s))
+		return s->fd[side] >= 0 ? handshake_interest(s, side) : 0;
+	if (s->mode == RELAY_TUNNEL && !s->draining) {
+		if (side == SIDE_VM && s->vm_out.len)
+			return EPOLLOUT;
+		if (side == SIDE_MX && s->mx_out.len)
+			return EPOLLOUT;
+		if (s->vm_out.len || s->mx_out.len)
+			return 0;
+		return tunnel_interest(s, side);
+	}
 	if (side == SIDE_VM) {
 		if (!s->vm_eof && (s->draining || space(&s->vm_in)))
 			ev |= EPOLLIN | EPOLLRDHUP;
-		if (s->vm_out.len)
+		if (s->vm_out.len || s->tls_want_write[SIDE_VM])
 			ev |= EPOLLOUT;
 	} else if (!s->mx_gone) {
 		if (!s->mx_eof && (s->draining || space(&s->mx_in)))
 			ev |= EPOLLIN | EPOLLRDHUP;
-		if (s->mx_out.len && !s->draining)
+		if ((s->mx_out.len || s->tls_want_write[SIDE_MX]) && !s->draining)
 			ev |= EPOLLOUT;
 	}
 	return ev;

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <openssl/ssl.h>
 #include "config.h"
 #include "feedback.h"
 #include "scanner.h"
@@ -40,6 +41,23 @@ enum relay_mode {
 	RELAY_REFUSED,		/* a message was refused: no upstream, local replies */
 };
 
+/* tls_mode terminate: where the two handshakes stand. The MX's comes first,
+ * so the VM is told 220 only once TLS to the MX holds. */
+enum tls_phase {
+	TLS_NONE = 0,
+	TLS_MX_HANDSHAKE,	/* the MX said 220 to STARTTLS; the proxy is its client */
+	TLS_VM_GREETING,	/* the proxy's own 220 on its way to the VM */
+	TLS_VM_HANDSHAKE,	/* the proxy is the VM's server, with the provider's certificate */
+	TLS_ON,			/* both sides encrypted; SMTP starts over (EHLO) */
+};
+
+/* A passthrough tunnel's state per direction, by the side bytes come from. */
+struct tunnel_dir {
+	int pipe[2];		/* splice: read end, write end; -1 when not used */
+	size_t in_pipe;		/* splice: bytes in the pipe */
+	int shut;		/* the source ended and its end was passed on */
+};
+
 /* A reply the VM is owed, in order: the MX's answer to a command, or one
  * of the relay's own (local != NULL). */
 struct pending {
@@ -51,6 +69,7 @@ struct pending {
 };
 
 struct session;
+struct sg_tls;
 
 /*
  * How one side's bytes move, read(2)/send(2)-like (>0, 0 at EOF, -1 with
@@ -61,8 +80,12 @@ struct session;
 struct sg_io_ops {
 	ssize_t (*read)(struct session *s, int side, void *buf, size_t len);
 	ssize_t (*write)(struct session *s, int side, const void *buf, size_t len);
+	/* a read shorter than asked took all there was (a socket); a TLS
+	 * record at a time says nothing of what is left */
+	int short_read_drains;
 };
 extern const struct sg_io_ops sg_io_plain;
+extern const struct sg_io_ops sg_io_tls;
 
 /* What an epoll event names: a session and which of its sockets. */
 struct session_ep {
@@ -96,6 +119,32 @@ struct session {
 	const struct sg_patterns *patterns;
 	struct sg_feedback *feedback;
 	struct sg_policy policy;	/* the VM's, looked up once at accept */
+	struct sg_tls *tls;		/* the proxy's contexts (terminate) */
+	int greeted;			/* the MX's greeting went by */
+	/* TLS: tls_mode is the policy's, as it can apply (terminate without a
+	 * certificate configured falls back to passthrough, logged) */
+	int tls_mode;
+	enum tls_phase tls_phase;
+	SSL *ssl[2];
+	int tls_want_write[2];		/* OpenSSL waits for the socket to take bytes */
+	uint64_t tls_deadline_ns;	/* the handshake under way ends by then */
+	int mx_starttls;		/* the MX's EHLO reply offered STARTTLS */
+	int stripped;			/* STARTTLS was hidden from the VM */
+	char mx_host[256];		/* the name in the MX's greeting */
+	char vm_sni[256];		/* terminate: the name the VM asked for */
+	char tls_vm[96], tls_mx[96];	/* terminate: "TLSv1.3 TLS_AES_256_GCM_SHA384" */
+	int tls_resumed;		/* terminate: the VM resumed a session */
+	int mx_verified;		/* terminate: the MX's certificate was verified */
+	char tls_error[200];		/* the last TLS failure, for the log */
+	/* what the proxy read of each side before the tunnel (and after, for
+	 * terminate: decrypted), and the opaque bytes a tunnel moved, by the
+	 * side they came from */
+	uint64_t read_bytes[2];
+	uint64_t inspected_bytes[2];
+	uint64_t tunnel_bytes[2];
+	int tunnel_started;
+	int tunnel_mover;		/* enum sg_tls_mover */
+	struct tunnel_dir tunnel[2];
 	struct sockaddr_storage vm_addr, mx_addr;
 	char vm_name[64], mx_name[64];
 	/* the worker's bookkeeping */
@@ -133,5 +182,16 @@ enum relay_result relay_run(struct session *s, int vm_ready, int mx_ready);
 void relay_close(struct session *s, const char *reply);
 /* epoll interest of each side from the buffers' state. */
 uint32_t relay_interest(const struct session *s, int side);
+/* Whether a TLS handshake is under way (tls_deadline_ns applies). */
+int relay_in_handshake(const struct session *s);
+/* The handshake under way is past its deadline: the VM is told so where it
+ * can still read SMTP. Returns 1 when the session is to end at once. */
+int relay_tls_timeout(struct session *s);
+
+/* tunnel.c: passthrough after STARTTLS (see tunnel.c) */
+int tunnel_start(struct session *s);
+enum relay_result tunnel_run(struct session *s, int vm_ready, int mx_ready);
+uint32_t tunnel_interest(const struct session *s, int side);
+void tunnel_release(struct session *s);
 
 #endif

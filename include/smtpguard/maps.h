@@ -179,7 +179,8 @@ struct sg_settings {
 	__u8 refuse_mode;	/* enum sg_refuse_mode */
 	__u8 malformed_mode;	/* enum sg_malformed_mode */
 	__u8 v6_source_prefix;	/* IPv6 senders are counted per this prefix (48-128, /8 steps) */
-	__u8 pad;
+	__u8 implicit_tls_ports;	/* bit i: smtp_ports[i] speaks TLS from the first byte
+				 * (465): never steered, the proxy could not read it */
 	__u8 v6_sender_mask[16];	/* that prefix as a mask, applied to the address */
 	__u32 steer_mark;	/* skb mark that policy routing delivers locally; 0 = no proxy */
 	__u8 n_workers;		/* proxy workers: listeners at 2*worker (IPv4) and 2*worker+1 (IPv6) */

@@ -1,0 +1,154 @@
+#!/usr/bin/perl
+# tunnel_peer.pl - both ends of a STARTTLS tunnel for the passthrough tests:
+# after the SMTP dialogue up to STARTTLS's 220, the two ends exchange opaque
+# bytes the way a half-closing peer would, and print what they received, so
+# a test can compare byte counts and digests end to end.
+#
+#   tunnel_peer.pl server ADDR PORT REPLY_BYTES
+#       one connection: greeting, EHLO (offers STARTTLS), STARTTLS -> 220;
+#       then reads until EOF (the client's half-close), only then sends
+#       REPLY_BYTES pseudo-random bytes and closes. Prints
+#       "server got BYTES MD5" after the client's EOF.
+#   tunnel_peer.pl client ADDR PORT SEND_BYTES
+#       EHLO, STARTTLS; sends SEND_BYTES pseudo-random bytes, half-closes
+#       (shutdown SHUT_WR), reads until EOF. Prints "client sent BYTES MD5"
+#       and "client got BYTES MD5".
+#   tunnel_peer.pl handshake ADDR PORT garbage|silent
+#       EHLO, STARTTLS, then a line of garbage where a TLS ClientHello
+#       belongs, or nothing at all; prints "closed after MS ms" once the
+#       other end closes (or "not closed" after 30 s).
+# The pseudo-random stream is the same for a given size (seeded), so a
+# digest computed on one side can be checked against the other's.
+use strict;
+use warnings;
+use IO::Socket::INET;
+use Digest::MD5;
+use Socket qw(SHUT_WR);
+use Time::HiRes qw(time);
+
+my ($mode, $addr, $port, $arg) = @ARGV;
+die "usage: $0 server|client|handshake ADDR PORT N\n" unless defined $arg;
+
+sub stream_chunk {
+	my ($seed, $len) = @_;
+	my $out = '';
+	my $x = $seed;
+	while (length($out) < $len) {
+		$x = ($x * 1103515245 + 12345) & 0x7fffffff;
+		$out .= pack('N', $x);
+	}
+	return substr($out, 0, $len);
+}
+
+sub send_stream {
+	my ($sock, $total, $md5) = @_;
+	my ($sent, $seed) = (0, 7);
+	while ($sent < $total) {
+		my $n = $total - $sent > 65536 ? 65536 : $total - $sent;
+		my $buf = stream_chunk($seed++, $n);
+		$md5->add($buf);
+		my $off = 0;
+		while ($off < $n) {
+			my $w = syswrite($sock, $buf, $n - $off, $off);
+			die "write: $!\n" unless defined $w;
+			$off += $w;
+		}
+		$sent += $n;
+	}
+	return $sent;
+}
+
+sub read_all {
+	my ($sock) = @_;
+	my ($got, $md5, $buf) = (0, Digest::MD5->new, '');
+	while (1) {
+		my $n = sysread($sock, $buf, 65536);
+		die "read: $!\n" unless defined $n;
+		last if $n == 0;
+		$got += $n;
+		$md5->add($buf);
+	}
+	return ($got, $md5->hexdigest);
+}
+
+sub line {
+	my ($sock) = @_;
+	my $l = '';
+	while (1) {
+		my $c;
+		my $n = sysread($sock, $c, 1);
+		return $l if !$n;
+		$l .= $c;
+		return $l if $c eq "\n";
+	}
+}
+
+sub reply {
+	my ($sock) = @_;
+	my ($all, $l) = ('', '');
+	do { $l = line($sock); $all .= $l } while ($l =~ /^\d{3}-/);
+	return $all;
+}
+
+sub to_starttls {
+	my ($sock) = @_;
+	reply($sock) =~ /^220/ or die "no greeting\n";
+	print $sock "EHLO tunnel.example.org\r\n";
+	reply($sock) =~ /STARTTLS/ or die "no STARTTLS offered\n";
+	print $sock "STARTTLS\r\n";
+	my $r = reply($sock);
+	$r =~ /^220/ or die "STARTTLS answered: $r";
+}
+
+$| = 1;
+if ($mode eq 'server') {
+	my $l = IO::Socket::INET->new(LocalAddr => $addr, LocalPort => $port, Listen => 5,
+				      ReuseAddr => 1, Proto => 'tcp') or die "listen: $!\n";
+	print "listening\n";
+	my $c = $l->accept or die "accept: $!\n";
+	$c->autoflush(1);
+	print $c "220 tunnel.example.net ESMTP test\r\n";
+	line($c) =~ /^EHLO/i or die "no EHLO\n";
+	print $c "250-tunnel.example.net\r\n250-PIPELINING\r\n250 STARTTLS\r\n";
+	line($c) =~ /^STARTTLS/i or die "no STARTTLS\n";
+	print $c "220 2.0.0 Ready to start TLS\r\n";
+	my ($got, $digest) = read_all($c);
+	print "server got $got $digest\n";
+	my $md5 = Digest::MD5->new;
+	my $sent = send_stream($c, $arg, $md5);
+	print "server sent $sent " . $md5->hexdigest . "\n";
+	close($c);
+} elsif ($mode eq 'client') {
+	my $s = IO::Socket::INET->new(PeerAddr => $addr, PeerPort => $port, Proto => 'tcp',
+				      Timeout => 10) or die "connect: $!\n";
+	$s->autoflush(1);
+	to_starttls($s);
+	my $md5 = Digest::MD5->new;
+	my $sent = send_stream($s, $arg, $md5);
+	print "client sent $sent " . $md5->hexdigest . "\n";
+	shutdown($s, SHUT_WR) or die "shutdown: $!\n";
+	my ($got, $digest) = read_all($s);
+	print "client got $got $digest\n";
+} elsif ($mode eq 'handshake') {
+	my $s = IO::Socket::INET->new(PeerAddr => $addr, PeerPort => $port, Proto => 'tcp',
+				      Timeout => 10) or die "connect: $!\n";
+	$s->autoflush(1);
+	to_starttls($s);
+	print $s "GARBAGE INSTEAD OF A CLIENTHELLO\r\n\r\n" if $arg eq 'garbage';
+	my $t0 = time;
+	my $rin = '';
+	vec($rin, fileno($s), 1) = 1;
+	while (time - $t0 < 30) {
+		my $r = $rin;
+		next unless select($r, undef, undef, 0.1);
+		my $buf;
+		my $n = sysread($s, $buf, 4096);
+		if (!defined $n || $n == 0) {
+			printf "closed after %d ms\n", (time - $t0) * 1000;
+			exit 0;
+		}
+	}
+	print "not closed\n";
+} else {
+	die "unknown mode $mode\n";
+}

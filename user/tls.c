@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* tls.c - the proxy's OpenSSL contexts (see tls.h). */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include "log.h"
+#include "tls.h"
+
+struct sg_tls {
+	pthread_mutex_t lock;
+	SSL_CTX *server;	/* NULL: no tls_cert_file, terminate is not possible */
+	SSL_CTX *client;
+};
+
+void sg_tls_error(char *buf, size_t len, const char *fallback)
+{
+	unsigned long e = ERR_get_error();
+
+	if (!e) {
+		snprintf(buf, len, "%s", fallback);
+		return;
+	}
+	ERR_error_string_n(e, buf, len);
+	ERR_clear_error();
+}
+
+void sg_tls_describe(SSL *ssl, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s %s", SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+}
+
+static int min_proto(int version)
+{
+	switch (version) {
+	case 10:
+		return TLS1_VERSION;
+	case 11:
+		return TLS1_1_VERSION;
+	case 13:
+		return TLS1_3_VERSION;
+	default:
+		return TLS1_2_VERSION;
+	}
+}
+
+/* What both sides share: versions, ciphers, and buffers released while a
+ * session idles (an idle session keeps no 34 KiB of record buffers). */
+static int common_setup(SSL_CTX *ctx, const struct sg_config *cfg, char *err, size_t errlen)
+{
+	char why[256];
+
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+			      SSL_MODE_RELEASE_BUFFERS);
+	if (!SSL_CTX_set_min_proto_version(ctx, min_proto(cfg->tls_min_version))) {
+		sg_tls_error(why, sizeof(why), "not supported");
+		snprintf(err, errlen, "tls_min_version: %s", why);
+		return -1;
+	}
+	if (!SSL_CTX_set_cipher_list(ctx, cfg->tls_ciphers)) {
+		sg_tls_error(why, sizeof(why), "no cipher matches");
+		snprintf(err, errlen, "tls_ciphers '%s': %s (an OpenSSL cipher list, see "
+			 "`openssl ciphers -v LIST`)", cfg->tls_ciphers, why);
+		return -1;
+	}
+	if (cfg->tls_ciphersuites[0] && !SSL_CTX_set_ciphersuites(ctx, cfg->tls_ciphersuites)) {
+		sg_tls_error(why, sizeof(why), "no suite matches");
+		snprintf(err, errlen, "tls_ciphersuites '%s': %s (TLS 1.3 suites, e.g. "
+			 "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256)",
+			 cfg->tls_ciphersuites, why);
+		return -1;
+	}
+	return 0;
+}
+
+static SSL_CTX *make_server(const struct sg_config *cfg, char *err, size_t errlen)
+{
+	static const unsigned char sid_ctx[] = "smtpguard";
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	char why[256];
+
+	if (!ctx) {
+		snprintf(err, errlen, "OpenSSL could not make a server context");
+		return NULL;
+	}
+	if (common_setup(ctx, cfg, err, errlen))
+		goto fail;
+	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert_file) != 1) {
+		sg_tls_error(why, sizeof(why), "unreadable");
+		snprintf(err, errlen, "tls_cert_file %s: %s (a PEM certificate, then its chain)",
+			 cfg->tls_cert_file, why);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key_file, SSL_FILETYPE_PEM) != 1) {
+		sg_tls_error(why, sizeof(why), "unreadable");
+		snprintf(err, errlen, "tls_key_file %s: %s (a PEM private key, unencrypted)",
+			 cfg->tls_key_file, why);
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		sg_tls_error(why, sizeof(why), "mismatch");
+		snprintf(err, errlen, "tls_key_file %s is not the key of tls_cert_file %s: %s",
+			 cfg->tls_key_file, cfg->tls_cert_file, why);
+		goto fail;
+	}
+	/* resumption: a session cache and tickets (TLS 1.3 resumes by ticket) */
+	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+	SSL_CTX_sess_set_cache_size(ctx, 20000);
+	SSL_CTX_set_timeout(ctx, 3600);
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+static SSL_CTX *make_client(const struct sg_config *cfg, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	char why[256];
+
+	if (!ctx) {
+		snprintf(err, errlen, "OpenSSL could not make a client context");
+		return NULL;
+	}
+	if (common_setup(ctx, cfg, err, errlen))
+		goto fail;
+	if (cfg->tls_mx_verify == SG_TLS_VERIFY_PEER) {
+		int ok = cfg->tls_ca_file[0] ?
+			SSL_CTX_load_verify_locations(ctx, cfg->tls_ca_file, NULL) :
+			SSL_CTX_set_default_verify_paths(ctx);
+
+		if (ok != 1) {
+			sg_tls_error(why, sizeof(why), "unreadable");
+			snprintf(err, errlen, "tls_ca_file %s: %s (a PEM bundle of CA certificates)",
+				 cfg->tls_ca_file[0] ? cfg->tls_ca_file : "(the system's)", why);
+			goto fail;
+		}
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	} else {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	}
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/* New contexts from cfg, or -1 with err: nothing is changed then. */
+static int build(const struct sg_config *cfg, SSL_CTX **server, SSL_CTX **client, char *err,
+		 size_t errlen)
+{
+	*server = NULL;
+	*client = make_client(cfg, err, errlen);
+	if (!*client)
+		return -1;
+	if (cfg->tls_cert_file[0]) {
+		*server = make_server(cfg, err, errlen);
+		if (!*server) {
+			SSL_CTX_free(*client);
+			*client = NULL;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+struct sg_tls *sg_tls_new(const struct sg_config *cfg, char *err, size_t errlen)
+{
+	struct sg_tls *tls = calloc(1, sizeof(*tls));
+
+	if (!tls) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (build(cfg, &tls->server, &tls->client, err, errlen)) {
+		free(tls);
+		return NULL;
+	}
+	pthread_mutex_init(&tls->lock, NULL);
+	return tls;
+}
+
+int sg_tls_reload(struct sg_tls *tls, const struct sg_config *cfg, char *err, size_t errlen)
+{
+	SSL_CTX *server, *client, *old_server, *old_client;
+	unsigned char keys[80];
+
+	if (build(cfg, &server, &client, err, errlen))
+		return -1;
+	pthread_mutex_lock(&tls->lock);
+	/* tickets issued before the reload still resume */
+	if (server && tls->server &&
+	    SSL_CTX_get_tlsext_ticket_keys(tls->server, keys, sizeof(keys)) == 1)
+		SSL_CTX_set_tlsext_ticket_keys(server, keys, sizeof(keys));
+	old_server = tls->server;
+	old_client = tls->client;
+	tls->server = server;
+	tls->client = client;
+	pthread_mutex_unlock(&tls->lock);
+	/* sessions that hold them keep them until they end */
+	SSL_CTX_free(old_server);
+	SSL_CTX_free(old_client);
+	return 0;
+}
+
+void sg_tls_free(struct sg_tls *tls)
+{
+	if (!tls)
+		return;
+	SSL_CTX_free(tls->server);
+	SSL_CTX_free(tls->client);
+	pthread_mutex_destroy(&tls->lock);
+	free(tls);
+}
+
+int sg_tls_can_terminate(struct sg_tls *tls)
+{
+	int can;
+
+	pthread_mutex_lock(&tls->lock);
+	can = tls->server != NULL;
+	pthread_mutex_unlock(&tls->lock);
+	return can;
+}
+
+static SSL *new_ssl(struct sg_tls *tls, int server, int fd)
+{
+	SSL *ssl = NULL;
+
+	pthread_mutex_lock(&tls->lock);
+	if (server ? tls->server : tls->client)
+		ssl = SSL_new(server ? tls->server : tls->client);
+	pthread_mutex_unlock(&tls->lock);
+	if (ssl && SSL_set_fd(ssl, fd) != 1) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	return ssl;
+}
+
+SSL *sg_tls_server(struct sg_tls *tls, int fd)
+{
+	return new_ssl(tls, 1, fd);
+}
+
+SSL *sg_tls_client(struct sg_tls *tls, int fd, const char *mx_host)
+{
+	SSL *ssl = new_ssl(tls, 0, fd);
+
+	if (!ssl || !mx_host[0])
+		return ssl;
+	/* SNI is a host name, never an address literal (RFC 6066) */
+	if (strchr(mx_host, '.') && !strchr(mx_host, ':') && !strchr(mx_host, '[') &&
+	    strspn(mx_host, "0123456789.") != strlen(mx_host))
+		SSL_set_tlsext_host_name(ssl, mx_host);
+	/* with SSL_VERIFY_PEER (tls_mx_verify = verify) the name must match */
+	SSL_set1_host(ssl, mx_host);
+	return ssl;
+}
