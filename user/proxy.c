@@ -39,6 +39,8 @@ struct worker {
 	int epfd;
 	int stop_fd;
 	int timer_fd;
+	int recheck_fd;		/* sockmap tunnels whose end waits for its bytes: soon again */
+	int recheck_armed;
 	int listen_fd[2];	/* IPv4, IPv6 */
 	uint64_t fd_warning_ns;
 	int accept_paused;	/* out of descriptors even with the reserve: until the tick */
@@ -219,8 +221,16 @@ static void free_spares(struct worker *w)
 
 /* Re-arms a socket only when what the relay waits for has changed: one
  * epoll_ctl less per socket and wake-up in the common case. */
+#define SG_RECHECK_NS 2000000	/* a sockmap tunnel's end, waiting for the backlog */
+
 static void session_update(struct worker *w, struct session *s)
 {
+	if (s->tunnel_waiting && !w->recheck_armed) {
+		struct itimerspec soon = { .it_value = { 0, SG_RECHECK_NS } };
+
+		if (timerfd_settime(w->recheck_fd, 0, &soon, NULL) == 0)
+			w->recheck_armed = 1;
+	}
 	for (int side = SIDE_VM; side <= SIDE_MX; side++) {
 		uint32_t want = relay_interest(s, side);
 
@@ -556,6 +566,10 @@ static void expire_sessions(struct worker *w)
 				session_tempfail(w, s, "connection timed out");
 			continue;
 		}
+		if (tunnel_watchdog(s, now)) {
+			session_free(w, s);
+			continue;
+		}
 		if (relay_in_handshake(s)) {
 			if (now <= s->tls_deadline_ns)
 				continue;
@@ -604,6 +618,18 @@ static void *worker_main(void *arg)
 						       &w->listen_fd[f]);
 					w->accept_paused = 0;
 				}
+			} else if (p == &w->recheck_fd) {
+				uint64_t ticks;
+				struct session *s, *next;
+
+				if (read(w->recheck_fd, &ticks, sizeof(ticks)) < 0)
+					continue;
+				w->recheck_armed = 0;
+				for (s = w->sessions; s; s = next) {
+					next = s->next;
+					if (s->tunnel_waiting)
+						session_run(w, s, 0, 0);
+				}
 			} else if (p == &w->listen_fd[0] || p == &w->listen_fd[1]) {
 				accept_sessions(w, *(int *)p);
 			} else {
@@ -630,7 +656,8 @@ static int worker_init(struct sg_proxy *proxy, struct worker *w, int index)
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	w->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	w->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (w->epfd < 0 || w->stop_fd < 0 || w->timer_fd < 0 ||
+	w->recheck_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (w->epfd < 0 || w->stop_fd < 0 || w->timer_fd < 0 || w->recheck_fd < 0 ||
 	    timerfd_settime(w->timer_fd, 0, &tick, NULL)) {
 		sg_err("worker %d: creating its descriptors failed: %s", index, strerror(errno));
 		return -1;
@@ -644,6 +671,7 @@ static int worker_init(struct sg_proxy *proxy, struct worker *w, int index)
 	}
 	ep_ctl(w, EPOLL_CTL_ADD, w->stop_fd, EPOLLIN, &w->stop_fd);
 	ep_ctl(w, EPOLL_CTL_ADD, w->timer_fd, EPOLLIN, &w->timer_fd);
+	ep_ctl(w, EPOLL_CTL_ADD, w->recheck_fd, EPOLLIN, &w->recheck_fd);
 	ep_ctl(w, EPOLL_CTL_ADD, w->listen_fd[0], EPOLLIN, &w->listen_fd[0]);
 	ep_ctl(w, EPOLL_CTL_ADD, w->listen_fd[1], EPOLLIN, &w->listen_fd[1]);
 	for (int f = 0; f < 2; f++) {
@@ -677,6 +705,8 @@ static void worker_close(struct worker *w)
 		close(w->stop_fd);
 	if (w->timer_fd >= 0)
 		close(w->timer_fd);
+	if (w->recheck_fd >= 0)
+		close(w->recheck_fd);
 }
 
 /* Two descriptors a session: the soft limit a service manager leaves
@@ -772,6 +802,7 @@ struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_map
 	for (int i = 0; i < proxy->n; i++) {
 		proxy->workers[i].epfd = proxy->workers[i].stop_fd = -1;
 		proxy->workers[i].timer_fd = -1;
+		proxy->workers[i].recheck_fd = -1;
 
 		proxy->workers[i].listen_fd[0] = proxy->workers[i].listen_fd[1] = -1;
 	}

@@ -902,12 +902,13 @@ int relay_tls_timeout(struct session *s)
  * first (the 220), then the tunnel moves the rest, opaque. */
 static enum relay_result tunnel_step(struct session *s, int vm_ready, int mx_ready)
 {
+	/* before the 220 goes out: the sockmap mover needs both peers quiet */
+	if (!s->tunnel_started && tunnel_start(s))
+		return RELAY_END;
 	if (write_from(s, SIDE_VM, &s->vm_out) || write_from(s, SIDE_MX, &s->mx_out))
 		return RELAY_END;
 	if (s->vm_out.len || s->mx_out.len)
 		return RELAY_CONTINUE;
-	if (!s->tunnel_started && tunnel_start(s))
-		return RELAY_END;
 	return tunnel_run(s, vm_ready, mx_ready);
 }
 

@@ -56,6 +56,17 @@ struct tunnel_dir {
 	int pipe[2];		/* splice: read end, write end; -1 when not used */
 	size_t in_pipe;		/* splice: bytes in the pipe */
 	int shut;		/* the source ended and its end was passed on */
+	/* sockmap: the kernel moves the bytes; userspace compares what this
+	 * side received with what the other side was given, from these
+	 * baselines, to pass an end on without losing a byte */
+	uint64_t cookie;
+	uint64_t recv_base;	/* tcpi_bytes_received of this side at the start */
+	uint64_t sent_base;	/* bytes the other side had been given (acked + queued) */
+	uint64_t extra;		/* bytes userspace gave the other side since (replies, leftovers) */
+	uint64_t leftover;	/* bytes the relay had read of this side before the start */
+	uint64_t lag;		/* bytes received, not yet given to the other side */
+	uint64_t stalled_since_ns;	/* the lag has not moved since then; 0: moving */
+	uint32_t kicks;		/* the watchdog woke the kernel's backlog */
 };
 
 /* A reply the VM is owed, in order: the MX's answer to a command, or one
@@ -144,6 +155,7 @@ struct session {
 	uint64_t tunnel_bytes[2];
 	int tunnel_started;
 	int tunnel_mover;		/* enum sg_tls_mover */
+	int tunnel_waiting;		/* sockmap: an end waits for its bytes (recheck soon) */
 	struct tunnel_dir tunnel[2];
 	struct sockaddr_storage vm_addr, mx_addr;
 	char vm_name[64], mx_name[64];
@@ -190,6 +202,9 @@ int relay_tls_timeout(struct session *s);
 
 /* tunnel.c: passthrough after STARTTLS (see tunnel.c) */
 int tunnel_start(struct session *s);
+/* The worker's tick: a sockmap tunnel whose bytes stopped moving is woken,
+ * and ended (logged) when it stays stuck. Returns 1 when it is to end. */
+int tunnel_watchdog(struct session *s, uint64_t now);
 enum relay_result tunnel_run(struct session *s, int vm_ready, int mx_ready);
 uint32_t tunnel_interest(const struct session *s, int side);
 void tunnel_release(struct session *s);

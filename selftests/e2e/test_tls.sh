@@ -229,5 +229,6 @@ tunnel_check() {
 }
 tunnel_check copy
 tunnel_check splice
+tunnel_check sockmap
 
 e2e_finish
