@@ -102,6 +102,11 @@ $(BUILD)/bench/%: bench/%.c $(wildcard bench/*.h) $(LIB_OBJS) $(SKELS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) $< $(LIB_OBJS) -o $@ $(LDLIBS_BPF)
 
+# the STARTTLS benchmark's client and sinks speak TLS
+$(BUILD)/bench/smtp_tls: bench/smtp_tls.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) $< -o $@ -lssl -lcrypto -lpthread
+
 # libFuzzer targets: clang builds them with the lib sources they exercise
 $(BUILD)/fuzz/%: selftests/fuzz/%.c $(LIB_SRCS) $(LIB_HDRS)
 	@mkdir -p $(@D)

@@ -19,5 +19,8 @@ echo
 echo "== SMTP messages/s through the proxy (smtp-source -> smtp-sink), ratio to direct"
 bash "$here"/smtp_relay.sh "$build" || echo "smtp_relay.sh failed (exit $?)"
 echo
+echo "== TLS: STARTTLS msgs/s and handshakes/s (passthrough, terminate), tunnel movers, ratio to direct"
+bash "$here"/tls.sh "$build" || echo "tls.sh failed (exit $?)"
+echo
 echo "== memory per proxied session (10,000 idle, 1,000 mid-DATA; smtp_hold)"
 bash "$here"/proxy_memory.sh "$build" || echo "proxy_memory.sh failed (exit $?)"

@@ -61,7 +61,7 @@ void sg_config_defaults(struct sg_config *cfg)
 	snprintf(cfg->tls_ciphers, sizeof(cfg->tls_ciphers),
 		 "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL");
 	cfg->tls_handshake_timeout_ns = 30ULL * 1000000000ULL;
-	cfg->tls_mover = SG_MOVER_COPY;
+	cfg->tls_mover = SG_MOVER_SPLICE;	/* the fastest measured (README) */
 }
 
 typedef int (*sg_key_setter)(struct sg_config *cfg, char *value, char *err, size_t errlen);

@@ -131,9 +131,9 @@ void sg_event_session(const struct session *s)
 		json_str(sni, sizeof(sni), s->vm_sni);
 		json_str(mx_host, sizeof(mx_host), s->mx_host);
 		snprintf(tls, sizeof(tls), ",\"tls_vm\":%s,\"sni\":%s,\"resumed\":%s,\"tls_mx\":%s,"
-			 "\"mx_host\":%s,\"mx_verified\":%s", vm_tls, sni,
+			 "\"mx_host\":%s,\"mx_resumed\":%s,\"mx_verified\":%s", vm_tls, sni,
 			 s->tls_resumed ? "true" : "false", mx_tls, mx_host,
-			 s->mx_verified ? "true" : "false");
+			 s->mx_resumed ? "true" : "false", s->mx_verified ? "true" : "false");
 	}
 	pthread_mutex_lock(&events_lock);
 	fprintf(events, "{\"event\":\"session\",\"time\":\"%s\",\"source\":%s,\"mx\":%s,"

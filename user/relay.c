@@ -15,6 +15,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <time.h>
 #include <unistd.h>
 #include <openssl/err.h>
@@ -306,9 +308,20 @@ static void note_greeting(struct session *s, const char *reply)
 		snprintf(s->mx_host, sizeof(s->mx_host), "%.*s", (int)n, reply);
 }
 
+/* TLS records and tunnelled segments go out as they are written: Nagle's
+ * wait for an ACK would stall a handshake's later flights. */
+static void nodelay(int fd)
+{
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 static void begin_mx_handshake(struct session *s)
 {
-	s->ssl[SIDE_MX] = sg_tls_client(s->tls, s->fd[SIDE_MX], s->mx_host);
+	snprintf(s->tls_cache_key, sizeof(s->tls_cache_key), "%s %.250s", s->mx_name, s->mx_host);
+	nodelay(s->fd[SIDE_MX]);
+	s->ssl[SIDE_MX] = sg_tls_client(s->tls, s->fd[SIDE_MX], s->mx_host, s->tls_cache_key);
 	if (!s->ssl[SIDE_MX]) {
 		sg_err("session %s -> %s: no TLS client context", s->vm_name, s->mx_name);
 		relay_close(s, "421 4.7.0 smtpguard: TLS to the MX could not start; try again "
@@ -812,10 +825,11 @@ static void tls_up(struct session *s)
 	/* SMTP starts over: the VM says EHLO again (RFC 3207) */
 	s->mode = RELAY_COMMANDS;
 	s->helo[0] = '\0';
-	sg_info("session %s -> %s: TLS terminated: VM %s%s%s%s; MX %s (%s), certificate %s",
-		s->vm_name, s->mx_name, s->tls_vm, s->vm_sni[0] ? ", SNI " : "", s->vm_sni,
-		s->tls_resumed ? ", resumed" : "", s->tls_mx, s->mx_host[0] ? s->mx_host : "?",
-		s->mx_verified ? "verified" : "not verified (tls_mx_verify = none)");
+	sg_debug("session %s -> %s: TLS terminated: VM %s%s%s%s; MX %s%s (%s), certificate %s",
+		 s->vm_name, s->mx_name, s->tls_vm, s->vm_sni[0] ? ", SNI " : "", s->vm_sni,
+		 s->tls_resumed ? ", resumed" : "", s->tls_mx, s->mx_resumed ? ", resumed" : "",
+		 s->mx_host[0] ? s->mx_host : "?",
+		 s->mx_verified ? "verified" : "not verified (tls_mx_verify = none)");
 }
 
 /* One step of the handshakes (tls_mode terminate): the MX's first, then
@@ -838,6 +852,7 @@ static enum relay_result tls_step(struct session *s)
 			return RELAY_CONTINUE;
 		}
 		s->mx_verified = s->cfg->tls_mx_verify == SG_TLS_VERIFY_PEER;
+		s->mx_resumed = SSL_session_reused(s->ssl[SIDE_MX]);
 		sg_tls_describe(s->ssl[SIDE_MX], s->tls_mx, sizeof(s->tls_mx));
 		append(&s->vm_out, SG_STARTTLS_READY, sizeof(SG_STARTTLS_READY) - 1);
 		s->tls_phase = TLS_VM_GREETING;
@@ -853,6 +868,7 @@ static enum relay_result tls_step(struct session *s)
 				"TLS, dropped", s->vm_name, s->mx_name, s->vm_in.len);
 			s->vm_in.len = 0;
 		}
+		nodelay(s->fd[SIDE_VM]);
 		s->ssl[SIDE_VM] = sg_tls_server(s->tls, s->fd[SIDE_VM]);
 		if (!s->ssl[SIDE_VM]) {
 			sg_err("session %s -> %s: no TLS server context", s->vm_name, s->mx_name);

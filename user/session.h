@@ -142,6 +142,8 @@ struct session {
 	int mx_starttls;		/* the MX's EHLO reply offered STARTTLS */
 	int stripped;			/* STARTTLS was hidden from the VM */
 	char mx_host[256];		/* the name in the MX's greeting */
+	char tls_cache_key[320];	/* the MX's address and name: its TLS sessions */
+	int mx_resumed;			/* terminate: the MX's TLS session was resumed */
 	char vm_sni[256];		/* terminate: the name the VM asked for */
 	char tls_vm[96], tls_mx[96];	/* terminate: "TLSv1.3 TLS_AES_256_GCM_SHA384" */
 	int tls_resumed;		/* terminate: the VM resumed a session */

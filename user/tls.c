@@ -10,11 +10,61 @@
 #include "log.h"
 #include "tls.h"
 
+/* Sessions with the MXes, for resumption: a direct-mapped cache keyed by
+ * the MX's address and name (as an MTA's own session cache). */
+#define SG_MX_SESSIONS 1024
+
+struct mx_session {
+	char key[SG_TLS_CACHE_KEY];
+	SSL_SESSION *session;
+};
+
 struct sg_tls {
 	pthread_mutex_t lock;
 	SSL_CTX *server;	/* NULL: no tls_cert_file, terminate is not possible */
 	SSL_CTX *client;
+	pthread_mutex_t cache_lock;
+	struct mx_session cache[SG_MX_SESSIONS];
 };
+
+static unsigned int cache_slot(const char *key)
+{
+	unsigned int h = 2166136261u;	/* FNV-1a */
+
+	for (; *key; key++)
+		h = (h ^ (unsigned char)*key) * 16777619u;
+	return h % SG_MX_SESSIONS;
+}
+
+/* OpenSSL hands over a new session of the MX's (a TLS 1.3 ticket comes
+ * after the handshake): kept for the next connection to that MX. */
+static int keep_mx_session(SSL *ssl, SSL_SESSION *session)
+{
+	struct sg_tls *tls = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	const char *key = SSL_get_app_data(ssl);
+	struct mx_session *slot;
+
+	if (!tls || !key || !key[0])
+		return 0;
+	slot = &tls->cache[cache_slot(key)];
+	pthread_mutex_lock(&tls->cache_lock);
+	SSL_SESSION_free(slot->session);
+	snprintf(slot->key, sizeof(slot->key), "%s", key);
+	slot->session = session;
+	pthread_mutex_unlock(&tls->cache_lock);
+	return 1;	/* the reference is the cache's now */
+}
+
+static void cache_clear(struct sg_tls *tls)
+{
+	pthread_mutex_lock(&tls->cache_lock);
+	for (int i = 0; i < SG_MX_SESSIONS; i++) {
+		SSL_SESSION_free(tls->cache[i].session);
+		tls->cache[i].session = NULL;
+		tls->cache[i].key[0] = '\0';
+	}
+	pthread_mutex_unlock(&tls->cache_lock);
+}
 
 void sg_tls_error(char *buf, size_t len, const char *fallback)
 {
@@ -143,6 +193,10 @@ static SSL_CTX *make_client(const struct sg_config *cfg, char *err, size_t errle
 	} else {
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	}
+	/* resumption with the MXes: the proxy keeps the sessions itself */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
+				       SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, keep_mx_session);
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);
@@ -181,6 +235,8 @@ struct sg_tls *sg_tls_new(const struct sg_config *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	pthread_mutex_init(&tls->lock, NULL);
+	pthread_mutex_init(&tls->cache_lock, NULL);
+	SSL_CTX_set_app_data(tls->client, tls);
 	return tls;
 }
 
@@ -191,6 +247,7 @@ int sg_tls_reload(struct sg_tls *tls, const struct sg_config *cfg, char *err, si
 
 	if (build(cfg, &server, &client, err, errlen))
 		return -1;
+	SSL_CTX_set_app_data(client, tls);
 	pthread_mutex_lock(&tls->lock);
 	/* tickets issued before the reload still resume */
 	if (server && tls->server &&
@@ -204,6 +261,7 @@ int sg_tls_reload(struct sg_tls *tls, const struct sg_config *cfg, char *err, si
 	/* sessions that hold them keep them until they end */
 	SSL_CTX_free(old_server);
 	SSL_CTX_free(old_client);
+	cache_clear(tls);	/* made under the old verification settings */
 	return 0;
 }
 
@@ -211,9 +269,11 @@ void sg_tls_free(struct sg_tls *tls)
 {
 	if (!tls)
 		return;
+	cache_clear(tls);
 	SSL_CTX_free(tls->server);
 	SSL_CTX_free(tls->client);
 	pthread_mutex_destroy(&tls->lock);
+	pthread_mutex_destroy(&tls->cache_lock);
 	free(tls);
 }
 
@@ -247,11 +307,19 @@ SSL *sg_tls_server(struct sg_tls *tls, int fd)
 	return new_ssl(tls, 1, fd);
 }
 
-SSL *sg_tls_client(struct sg_tls *tls, int fd, const char *mx_host)
+SSL *sg_tls_client(struct sg_tls *tls, int fd, const char *mx_host, const char *cache_key)
 {
 	SSL *ssl = new_ssl(tls, 0, fd);
+	struct mx_session *slot = &tls->cache[cache_slot(cache_key)];
 
-	if (!ssl || !mx_host[0])
+	if (!ssl)
+		return NULL;
+	SSL_set_app_data(ssl, (void *)cache_key);
+	pthread_mutex_lock(&tls->cache_lock);
+	if (slot->session && strcmp(slot->key, cache_key) == 0)
+		SSL_set_session(ssl, slot->session);	/* takes its own reference */
+	pthread_mutex_unlock(&tls->cache_lock);
+	if (!mx_host[0])
 		return ssl;
 	/* SNI is a host name, never an address literal (RFC 6066) */
 	if (strchr(mx_host, '.') && !strchr(mx_host, ':') && !strchr(mx_host, '[') &&

@@ -26,9 +26,13 @@ void sg_tls_free(struct sg_tls *tls);
 int sg_tls_can_terminate(struct sg_tls *tls);
 /* A server-side SSL for the VM's socket (the provider's certificate). */
 SSL *sg_tls_server(struct sg_tls *tls, int fd);
+#define SG_TLS_CACHE_KEY 320
+
 /* A client-side SSL for the MX's socket; mx_host (from its greeting) is the
- * SNI and, with tls_mx_verify = verify, the name the certificate must hold. */
-SSL *sg_tls_client(struct sg_tls *tls, int fd, const char *mx_host);
+ * SNI and, with tls_mx_verify = verify, the name the certificate must hold.
+ * cache_key (the MX's address and name; it must outlive the SSL) finds a
+ * session to resume, and keeps the MX's next one. */
+SSL *sg_tls_client(struct sg_tls *tls, int fd, const char *mx_host, const char *cache_key);
 
 /* The thread's OpenSSL error queue as one line (emptied), or fallback. */
 void sg_tls_error(char *buf, size_t len, const char *fallback);

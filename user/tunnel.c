@@ -17,6 +17,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 #include "log.h"
 #include "session.h"
@@ -146,6 +148,11 @@ static void close_pipes(struct session *s)
 
 int tunnel_start(struct session *s)
 {
+	int one = 1;
+
+	/* the endpoints' segments go on as they come (no Nagle wait here) */
+	for (int side = 0; side < 2; side++)
+		setsockopt(s->fd[side], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	s->tunnel_started = 1;
 	s->tunnel_mover = s->cfg->tls_mover;
 	for (int from = 0; from < 2; from++) {
