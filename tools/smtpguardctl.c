@@ -501,6 +501,7 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv, int first)
 		       "\"burst\":%u,\"tokens\":%llu,\"syns\":%llu,\"syn_drops\":%llu,"
 		       "\"penalty_remaining_ms\":%llu,\"idle_ms\":%llu,\"msgs\":%llu,"
 		       "\"rcpts\":%llu,\"rejects\":%llu,\"tempfails\":%llu,\"mx_5xx\":%llu,"
+		       "\"sessions\":%llu,\"tls_sessions\":%llu,\"tls_uninspected\":%llu,"
 		       "\"penalties\":%u,\"suspect\":%s}\n",
 		       addr, known ? "true" : "false", cbuf, rate, rc.conn_burst,
 		       (unsigned long long)tokens, (unsigned long long)st.syns,
@@ -509,8 +510,9 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv, int first)
 					    (now - last_seen) / 1000000 : 0),
 		       (unsigned long long)fb.msgs, (unsigned long long)fb.rcpts,
 		       (unsigned long long)fb.rejects, (unsigned long long)fb.tempfails,
-		       (unsigned long long)fb.mx_5xx, fb.penalties,
-		       fb.suspect_until_ns > now ? "true" : "false");
+		       (unsigned long long)fb.mx_5xx, (unsigned long long)fb.sessions,
+		       (unsigned long long)fb.tls_sessions, (unsigned long long)fb.tls_uninspected,
+		       fb.penalties, fb.suspect_until_ns > now ? "true" : "false");
 		return 0;
 	}
 	if (!known) {
@@ -533,6 +535,9 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv, int first)
 	       "%llu MX 5xx\n", (unsigned long long)fb.msgs, (unsigned long long)fb.rcpts,
 	       (unsigned long long)fb.rejects, (unsigned long long)fb.tempfails,
 	       (unsigned long long)fb.mx_5xx);
+	printf("sessions:    %llu proxied, %llu with TLS (%llu passed through, not inspected)\n",
+	       (unsigned long long)fb.sessions, (unsigned long long)fb.tls_sessions,
+	       (unsigned long long)fb.tls_uninspected);
 	printf("escalations: %u%s\n", fb.penalties,
 	       fb.suspect_until_ns > now ? " (suspect: its flows are proxied)" : "");
 	return 0;

@@ -183,6 +183,23 @@ static void escalate(struct sg_feedback *fb, const struct sg_src_key *key,
 			(unsigned long long)(cfg->escalation_penalty_ns / 1000000000ULL));
 }
 
+void sg_feedback_session(struct sg_feedback *fb, const struct sockaddr_storage *vm, int tls,
+			 int inspected)
+{
+	struct sg_src_feedback e;
+	struct sg_src_key key;
+
+	sender_key(fb, vm, &key);
+	pthread_mutex_lock(&fb->lock);
+	entry_read(fb, &key, &e);
+	e.last_ns = sg_now_ns();
+	e.sessions++;
+	e.tls_sessions += tls ? 1 : 0;
+	e.tls_uninspected += inspected ? 0 : 1;
+	entry_write(fb, &key, &e);
+	pthread_mutex_unlock(&fb->lock);
+}
+
 void sg_feedback_note(struct sg_feedback *fb, const struct sockaddr_storage *vm,
 		      enum sg_feedback_event ev, uint32_t nrcpts)
 {

@@ -36,5 +36,9 @@ int sg_feedback_charge(struct sg_feedback *fb, const struct sockaddr_storage *vm
 		       uint32_t rate_class, uint32_t nrcpts, char *reason, size_t len);
 void sg_feedback_note(struct sg_feedback *fb, const struct sockaddr_storage *vm,
 		      enum sg_feedback_event ev, uint32_t nrcpts);
+/* A session ended: tls when it was encrypted after STARTTLS, inspected
+ * unless it was passed through. */
+void sg_feedback_session(struct sg_feedback *fb, const struct sockaddr_storage *vm, int tls,
+			 int inspected);
 
 #endif

@@ -244,6 +244,16 @@ static int parse_args(int argc, char **argv, struct sg_config *cfg, int *detach,
 		sg_err("%s", err);
 		return 2;
 	}
+	/* the certificate, key, CA file and cipher lists load, or no start */
+	{
+		struct sg_tls *tls = sg_tls_new(cfg, err, sizeof(err));
+
+		if (!tls) {
+			sg_err("%s: %s", config_path ? config_path : "--set", err);
+			return 2;
+		}
+		sg_tls_free(tls);
+	}
 	return 0;
 }
 
@@ -359,14 +369,6 @@ int main(int argc, char **argv)
 	if (ret)
 		return ret;
 	if (check_only) {
-		char err[SG_ERR_LEN * 2];
-		struct sg_tls *tls = sg_tls_new(&d.cfg, err, sizeof(err));
-
-		if (!tls) {
-			sg_err("%s", err);
-			return 2;
-		}
-		sg_tls_free(tls);
 		sg_info("configuration is valid");
 		return 0;
 	}

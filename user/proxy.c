@@ -135,8 +135,11 @@ static void session_free(struct worker *w, struct session *s)
 {
 	if (s->closed)
 		return;
-	if (!s->connecting && s->commands)
+	if (!s->connecting && s->commands) {
 		sg_event_session(s);
+		sg_feedback_session(s->feedback, &s->vm_addr,
+				    s->tunnel_started || s->tls_phase == TLS_ON, !s->tunnel_started);
+	}
 	tunnel_release(s);
 	for (int i = 0; i < 2; i++) {
 		int peer_closed = i == SIDE_VM ? s->vm_eof : s->mx_eof;

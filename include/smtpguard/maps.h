@@ -167,6 +167,9 @@ struct sg_src_feedback {
 	__u32 penalties;	/* escalations so far */
 	__u64 suspect_until_ns;	/* steer mode suspect: its flows are proxied until then */
 	__u64 last_ns;
+	__u64 sessions;		/* SMTP sessions the proxy relayed */
+	__u64 tls_sessions;	/* of those, encrypted after STARTTLS (terminated or passed through) */
+	__u64 tls_uninspected;	/* of those, passed through: their content was not seen */
 };
 
 /* Global settings: array of one element. */

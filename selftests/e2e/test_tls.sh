@@ -94,6 +94,7 @@ if vm_send passthrough-delivered "pt-$$" hello; then
 	# EHLO vm1.example.org\r\n (22) + STARTTLS\r\n (10): nothing past STARTTLS
 	check_eq "$(echo "$ev" | jq -r .read_bytes.vm)" 32 "passthrough-read-nothing-of-the-vm-past-starttls"
 	check_gt "$(echo "$ev" | jq -r .tunnel_bytes.from_vm)" 1000 "passthrough-tunnel-carried-the-tls-session"
+	check_ge "$(show_get main "$VM1" tls_uninspected)" 1 "passthrough-counted-per-sender-as-uninspected-tls"
 fi
 
 # ------------------------------------------------------------ terminate
@@ -111,6 +112,7 @@ if vm_send terminate-delivered "term-$$" hello; then
 	check_match "$(echo "$ev" | jq -r .tls_vm)" "^TLSv1\.[23] " "terminate-event-names-the-vm-tls"
 	check_eq "$(echo "$ev" | jq -r .mx_host)" "mx.$LAB_MAIL_DOMAIN" "terminate-mx-name-from-its-greeting"
 	check_eq "$(echo "$ev" | jq -r .messages)" 1 "terminate-event-counts-the-message"
+	check_ge "$(show_get main "$VM1" tls_sessions)" 2 "terminate-counted-per-sender-as-tls"
 fi
 n0=$(lab_mx_count_mail)
 if vm_send terminate-spam "spam-$$" "get your forbidden-offer-42 today"; then
@@ -146,6 +148,39 @@ if vm_send strip-delivered "strip-$$" hello; then
 	check_ok "strip-warning-logged" grep -q "STARTTLS hidden from the VM (tls_mode strip)" "$SGLOG"
 	session_event "strip-event" '"tls":"stripped"' 
 fi
+
+# ------------------------------------------------------------ SIGHUP: a new certificate, no session dropped
+# a session terminated under the old certificate stays up across the reload
+# and delivers after it; the next session gets the new certificate
+lab_ctl main policy add "$VM1/32" scan --tls terminate >/dev/null
+lab_make_tls_ca "$LAB_DIR/tls2" || e2e_abort "making the second test CA failed"
+rm -f "$LAB_DIR/hold.in"; mkfifo "$LAB_DIR/hold.in"
+lab_exec vm1 timeout 60 openssl s_client -starttls smtp -connect "$LAB_MX4:25" -quiet \
+	<"$LAB_DIR/hold.in" >"$LAB_DIR/hold.out" 2>&1 &
+hold=$!
+exec 7>"$LAB_DIR/hold.in"
+printf 'EHLO vm1.example.org\r\n' >&7
+wait_for 10 grep -q "^250 " "$LAB_DIR/hold.out" || fail "reload-held-session-up" "$(cat "$LAB_DIR/hold.out")"
+lab_write_sgd_conf main "${SGD_ARGS[@]}" tls_cert_file="$LAB_DIR/tls2/provider.crt" \
+	tls_key_file="$LAB_DIR/tls2/provider.key"
+kill -HUP "$(cat "$(lab_sgd_pidfile main)")"
+wait_for 10 grep -q "TLS certificate, key, CA, versions and ciphers reloaded" "$SGLOG" &&
+	pass "reload-logged" || fail "reload-logged" "$(tail -n 3 "$SGLOG")"
+n0=$(lab_mx_count_mail)
+printf 'MAIL FROM:<vm1@example.org>\r\nRCPT TO:<u@example.net>\r\nDATA\r\n' >&7
+sleep 0.5
+printf 'Subject: held across the reload\r\n\r\nstill here\r\n.\r\nQUIT\r\n' >&7
+exec 7>&-
+wait "$hold"
+check_match "$(cat "$LAB_DIR/hold.out")" "250 2\.0\.0 Ok: queued as" "reload-held-session-delivers-after-it"
+wait_for 10 eval '[ "$(lab_mx_count_mail)" -gt "$n0" ]' &&
+	pass "reload-held-session-message-at-mx" || fail "reload-held-session-message-at-mx" "not delivered"
+out=$(lab_exec vm1 timeout 10 openssl s_client -starttls smtp -connect "$LAB_MX4:25" \
+	-CAfile "$LAB_DIR/tls2/provider-ca.crt" -verify_return_error </dev/null 2>&1)
+check_match "$out" "Verify return code: 0 \(ok\)" "reload-new-session-gets-the-new-certificate"
+lab_write_sgd_conf main "${SGD_ARGS[@]}"
+kill -HUP "$(cat "$(lab_sgd_pidfile main)")"
+sleep 0.5
 
 # ------------------------------------------------------------ handshake failures
 lab_ctl main policy add "$VM1/32" scan --tls terminate >/dev/null

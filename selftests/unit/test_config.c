@@ -232,6 +232,62 @@ static void test_feedback_keys(void)
 	ASSERT_CONTAINS(err, "COUNT/UNIT", "feedback: message rate error shows the form");
 }
 
+static void test_tls_keys(void)
+{
+	struct sg_config cfg;
+	struct sg_settings s;
+	char err[SG_ERR_LEN * 2];
+
+	ASSERT_EQ(load_text(&cfg, "", err, sizeof(err)), 0, "tls: defaults load");
+	ASSERT_EQ(cfg.tls_mover, SG_MOVER_SPLICE, "tls: splice is the default mover");
+	ASSERT_EQ(cfg.tls_min_version, 12, "tls: TLSv1.2 at least by default");
+	ASSERT_EQ(cfg.tls_mx_without_starttls, SG_TLS_MIRROR, "tls: mirror by default");
+	ASSERT_EQ(sg_config_check(&cfg, "unit", err, sizeof(err)), 0,
+		  "tls: no certificate is fine while nothing terminates");
+	ASSERT_EQ(load_text(&cfg, "smtp_ports = 25 465 587\ntls_cert_file = /etc/c.pem\n"
+			    "tls_key_file = /etc/k.pem\ntls_mx_verify = verify\n"
+			    "tls_ca_file = /etc/ca.pem\ntls_mx_without_starttls = require\n"
+			    "tls_min_version = TLSv1.3\ntls_mover = sockmap\n"
+			    "tls_handshake_timeout = 5s\ndefault_tls_mode = terminate\n",
+			    err, sizeof(err)), 0, "tls: keys load");
+	ASSERT_EQ(cfg.tls_mx_verify, SG_TLS_VERIFY_PEER, "tls: verify");
+	ASSERT_EQ(cfg.tls_mx_without_starttls, SG_TLS_REQUIRE, "tls: require");
+	ASSERT_EQ(cfg.tls_min_version, 13, "tls: TLSv1.3");
+	ASSERT_EQ(cfg.tls_mover, SG_MOVER_SOCKMAP, "tls: sockmap mover");
+	ASSERT_EQ(cfg.tls_handshake_timeout_ns, 5000000000ULL, "tls: handshake timeout");
+	ASSERT_EQ(sg_config_check(&cfg, "unit", err, sizeof(err)), 0, "tls: terminate with a certificate");
+	sg_config_to_settings(&cfg, &s);
+	ASSERT_EQ(s.implicit_tls_ports, 1u << 1, "tls: 465, the second SMTP port, is implicit TLS");
+	ASSERT_EQ(load_text(&cfg, "smtp_ports = 25\n", err, sizeof(err)), 0, "tls: port 25 only");
+	sg_config_to_settings(&cfg, &s);
+	ASSERT_EQ(s.implicit_tls_ports, 0, "tls: 465 not an SMTP port: no implicit TLS bit");
+
+	ASSERT_EQ(load_text(&cfg, "default_tls_mode = terminate\n", err, sizeof(err)), 0,
+		  "tls: terminate by default loads");
+	ASSERT_EQ(sg_config_check(&cfg, "smtpguard.conf", err, sizeof(err)), -1,
+		  "tls: terminate by default without a certificate");
+	ASSERT_CONTAINS(err, "tls_cert_file", "tls: the error names the missing key");
+	ASSERT_EQ(load_text(&cfg, "tls_cert_file = /etc/c.pem\n", err, sizeof(err)), 0,
+		  "tls: a certificate alone loads");
+	ASSERT_EQ(sg_config_check(&cfg, "smtpguard.conf", err, sizeof(err)), -1,
+		  "tls: a certificate without its key");
+	ASSERT_CONTAINS(err, "tls_key_file", "tls: the error names the key file");
+	ASSERT_EQ(load_text(&cfg, "tls_mover = pigeon\n", err, sizeof(err)), -1, "tls: bad mover");
+	ASSERT_CONTAINS(err, "copy|splice|sockmap", "tls: mover error lists the movers");
+	ASSERT_EQ(load_text(&cfg, "tls_min_version = SSLv3\n", err, sizeof(err)), -1,
+		  "tls: SSLv3 refused");
+	ASSERT_CONTAINS(err, "TLSv1.2", "tls: version error lists the versions");
+	ASSERT_EQ(load_text(&cfg, "tls_cert_file = cert.pem\n", err, sizeof(err)), -1,
+		  "tls: relative certificate path");
+	ASSERT_CONTAINS(err, "absolute path", "tls: path error says why");
+	ASSERT_EQ(load_text(&cfg, "tls_mx_verify = strict\n", err, sizeof(err)), -1,
+		  "tls: bad verify mode");
+	ASSERT_CONTAINS(err, "none|verify", "tls: verify error lists the modes");
+	ASSERT_EQ(load_text(&cfg, "implicit_tls_ports = none\n", err, sizeof(err)), 0,
+		  "tls: no implicit TLS port");
+	ASSERT_EQ(cfg.n_implicit_tls_ports, 0, "tls: none empties the list");
+}
+
 int main(void)
 {
 	test_defaults();
@@ -240,5 +296,6 @@ int main(void)
 	test_overrides();
 	test_proxy_keys();
 	test_feedback_keys();
+	test_tls_keys();
 	return test_exit_status();
 }

@@ -124,6 +124,17 @@ static void test_ehlo(void)
 	n = smtp_ehlo_remove(r3, strlen(r3), drop, 2);
 	r3[n] = 0;
 	ASSERT_STREQ(r3, "250 mx.example\r\n", "ehlo: a one-line reply is kept");
+	{
+		const char *offer = "250-mx.example\r\n250-starttls\r\n250 SIZE 1000\r\n";
+		const char *none = "250-STARTTLS.example\r\n250-STARTTLSX\r\n250 8BITMIME\r\n";
+
+		ASSERT_EQ(smtp_ehlo_has(offer, strlen(offer), "STARTTLS"), 1,
+			  "ehlo: STARTTLS offered (any case)");
+		ASSERT_EQ(smtp_ehlo_has(none, strlen(none), "STARTTLS"), 0,
+			  "ehlo: neither the greeting line nor a longer keyword is STARTTLS");
+		ASSERT_EQ(smtp_ehlo_has(offer, strlen(offer), "SIZE"), 1,
+			  "ehlo: a keyword with parameters");
+	}
 }
 
 int main(void)
