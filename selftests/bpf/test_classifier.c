@@ -960,6 +960,28 @@ static void test_policy(const struct prog *p)
 	s = base_settings();
 	put_settings(&s);
 
+	/* implicit TLS: a scan source's flow to 465 (one of smtp_ports) stays in
+	 * the kernel as a passthrough one, counted and rate-limited */
+	s.smtp_ports[2] = 465;
+	s.implicit_tls_ports = 1u << 2;
+	put_settings(&s);
+	check(p, &(struct frame_opts){ .family = 4, .src = "100.64.0.9", .dport = 465 }, V_PASS,
+	      S_PT_SYN, "SYN to implicit-TLS 465 from a scan source is a passthrough one", NULL);
+	check(p, &(struct frame_opts){ .family = 4, .src = "100.64.0.9", .dport = 465,
+				       .flags = F_ACK }, V_PASS,
+	      SW([SG_STAT_SMTP] = 1, [SG_STAT_PASSTHROUGH] = 1),
+	      "ACK to implicit-TLS 465 from a scan source is a passthrough one", NULL);
+	check(p, &(struct frame_opts){ .family = 4, .src = "100.64.0.9" }, V_PASS, S_SCAN_SYN,
+	      "SYN to 25 from the same scan source is still scanned", NULL);
+	check(p, &(struct frame_opts){ .family = 4, .src = "192.0.2.7", .dport = 465 }, V_DROP,
+	      S_BLOCK_SYN, "SYN to implicit-TLS 465 from a blocked source is dropped", NULL);
+	s.implicit_tls_ports = 0;
+	put_settings(&s);
+	check(p, &(struct frame_opts){ .family = 4, .src = "100.64.0.9", .dport = 465 }, V_PASS,
+	      S_SCAN_SYN, "SYN to 465 not marked implicit TLS is scanned", NULL);
+	s = base_settings();
+	put_settings(&s);
+
 	/* longest prefix wins */
 	check(p, &(struct frame_opts){ .family = 4, .src = "10.1.2.3" }, V_PASS, S_EXEMPT_SYN,
 	      "SYN from 10.1.2.3 (exempt /24 inside blocked /16) is passed", NULL);

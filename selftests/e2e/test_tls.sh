@@ -31,7 +31,7 @@ lab_start_mx_postfix || e2e_abort "Postfix did not start on the MX"
 lab_start_vm_postfix vm1 || e2e_abort "Postfix did not start in vm1"
 printf 'body forbidden-offer-[0-9]+\n' > "$LAB_DIR/patterns"
 EVENTS=$LAB_DIR/events.jsonl
-SGD_ARGS=(default_action=scan proxy=yes uplink=uplink0 smtp_ports="25 2525"
+SGD_ARGS=(default_action=scan proxy=yes uplink=uplink0 smtp_ports="25 465 2525"
 	scan_patterns="$LAB_DIR/patterns" events_file="$EVENTS" connect_timeout=3s
 	tls_cert_file="$TLSDIR/provider.crt" tls_key_file="$TLSDIR/provider.key"
 	tls_handshake_timeout=3s)
@@ -78,6 +78,15 @@ vm_send() {
 
 # tls_lines_since N FILE: TLS-established lines after the first N lines
 tls_lines_since() { tail -n +"$(($1 + 1))" "$2" | grep -E "TLS connection established" || true; }
+
+# ------------------------------------------------------------ implicit TLS
+# 465 is one of smtp_ports: a scan source's connection there stays in the
+# kernel (nothing listens on the MX's 465: refused by the MX itself; had
+# the proxy taken it, it would have been accepted)
+st0=$(stat_get main steered); pt0=$(stat_get main passthrough)
+check_eq "$(lab_tcp_probe vm1 "$LAB_MX4" 465 3)" refused "implicit-tls-465-reaches-the-mx-directly"
+check_eq "$(stat_get main steered)" "$st0" "implicit-tls-465-not-steered"
+check_gt "$(stat_get main passthrough)" "${pt0:-0}" "implicit-tls-465-counted-as-passthrough"
 
 # ------------------------------------------------------------ passthrough
 lab_ctl main policy add "$VM1/32" scan --tls passthrough >/dev/null
