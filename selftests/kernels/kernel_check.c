@@ -19,7 +19,10 @@
  *  - feeds crafted frames through each program with BPF_PROG_TEST_RUN: a
  *    non-SMTP TCP SYN passes; of 3 SYNs to port 25 from one source the first
  *    2 pass and the 3rd is dropped (and the source's state says so); a SYN
- *    from the blocked /24 is dropped.
+ *    from the blocked /24 is dropped;
+ *  - loads the passthrough tunnels' sk_skb redirect program (tls_mover =
+ *    sockmap) and attaches it, as a stream verdict without a parser, to
+ *    its SOCKHASH.
  * Prints "PASS <release> <what>" / "FAIL <release> <what>: <why>" per check,
  * libbpf's warnings (a verifier log among them) as "libbpf: ..." lines, and
  * "KERNEL-CHECK-DONE" at the end; exits 1 when any check failed.
@@ -49,6 +52,7 @@
 #include "probe.h"
 #include "classifier_xdp.skel.h"
 #include "classifier_tc.skel.h"
+#include "tunnel.skel.h"
 
 #define BPFFS_MAGIC	0xcafe4a11
 #define BPFFS_DIR	"/sys/fs/bpf"
@@ -467,6 +471,23 @@ static int version_has_lockfree(const char *rel)
 	return major > 5 || (major == 5 && minor >= 12);
 }
 
+static void check_tunnel(void)
+{
+	struct tunnel *skel = tunnel__open_and_load();
+
+	if (!skel) {
+		fail("tunnel redirect program loads", "%s", strerror(errno));
+		return;
+	}
+	pass("tunnel redirect program loads");
+	if (bpf_prog_attach(bpf_program__fd(skel->progs.tunnel_verdict),
+			    bpf_map__fd(skel->maps.tunnel_socks), BPF_SK_SKB_STREAM_VERDICT, 0))
+		fail("tunnel verdict attaches to its SOCKHASH", "%s", strerror(errno));
+	else
+		pass("tunnel verdict attaches to its SOCKHASH");
+	tunnel__destroy(skel);
+}
+
 int main(void)
 {
 	struct rlimit unlimited = { RLIM_INFINITY, RLIM_INFINITY };
@@ -499,6 +520,7 @@ int main(void)
 	check_bucket(probed);
 	if (probed)
 		check_bucket(0);	/* the fallback loads where it is not needed too */
+	check_tunnel();
 done:
 	printf("KERNEL-CHECK-DONE %d failed\n", failures);
 	return failures ? 1 : 0;
