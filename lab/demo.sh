@@ -6,8 +6,9 @@
 # delivered (the MX logs the VM's own address), a connection burst from the
 # other VM rate-limited, the blocked VM refused, its non-SMTP traffic
 # untouched, a scanned VM's clean mail relayed by the proxy and its spam
-# refused before the MX commits it, and the counters. Tears everything down
-# at the end or on Ctrl-C.
+# refused before the MX commits it, the same over STARTTLS (passed through
+# unread, then terminated with the provider's certificate and scanned), and
+# the counters. Tears everything down at the end or on Ctrl-C.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lab.sh
@@ -48,15 +49,19 @@ T0=$(date +%s)
 
 step "Building the lab: vm1 $VM1 and vm2 $VM2 -> routed host -> MX $LAB_MX4"
 lab_up "$PREFIX" || exit 1
+lab_make_tls_ca "$LAB_DIR/tls" || exit 1
+LAB_MX_TLS_CHAIN="$LAB_DIR/tls/mx.key $LAB_DIR/tls/mx.crt"
 say "namespaces: $(ip netns list | awk '{print $1}' | grep "^$PREFIX" | sort | tr '\n' ' ')"
 say "host interfaces: $(lab_exec host ip -br link | awk '{print $1}' | sed 's/@.*//' | grep -v '^lo$' | tr '\n' ' ')"
 lab_start_mx_postfix || exit 1
-say "a private Postfix listens on the MX ($LAB_MX4, $LAB_MX6; ports 25 and 587) for @$LAB_MAIL_DOMAIN"
+say "a private Postfix listens on the MX ($LAB_MX4, $LAB_MX6; ports 25 and 587) for @$LAB_MAIL_DOMAIN,"
+say "offering STARTTLS with a certificate for mx.$LAB_MAIL_DOMAIN (a test CA made just now)"
 
 step "Starting smtpguardd in the host (TC ingress on tap*, refuse = rst, the scanning proxy on)"
 printf 'body (cheap|discount)-pills\n' > "$LAB_DIR/patterns"
 lab_start_smtpguardd main default_action=scan refuse=rst proxy=yes uplink=uplink0 \
-	scan_patterns="$LAB_DIR/patterns" events_file="$LAB_DIR/events.json" || exit 1
+	scan_patterns="$LAB_DIR/patterns" events_file="$LAB_DIR/events.json" \
+	tls_cert_file="$LAB_DIR/tls/provider.crt" tls_key_file="$LAB_DIR/tls/provider.key" || exit 1
 ROOT=$(lab_sgd_root main)
 sed 's/^/   conf| /' "$(lab_sgd_conf main)" | grep -v '^   conf| #'
 sed 's/^/   log | /' "$(lab_sgd_log main)" | grep -vi 'exclusivity flag'
@@ -141,7 +146,41 @@ else
 fi
 CTL show "$VM1" | sed 's/^/   /'
 
-step "7. The counters"
+step "7. Over STARTTLS, passthrough (the default): the proxy relays STARTTLS and reads nothing after it"
+CTL policy add "$VM1/32" scan --tls passthrough
+echo "${B}\$${N} (in vm1) swaks --tls --server $LAB_MX4 --to demo@$LAB_MAIL_DOMAIN"
+out=$(lab_exec vm1 timeout 20 swaks --tls --server "$LAB_MX4" --timeout 5 --helo vm1.example.org \
+	--from alice@example.org --to "demo@$LAB_MAIL_DOMAIN" --header "Subject: private" 2>&1)
+rc=$?
+echo "$out" | grep -E '^ *(=== TLS started|~> +DATA|<~ +250 2\.0\.0 Ok: queued)' | sed 's/^/   /'
+sleep 0.5
+ev=$(grep '"event":"session"' "$LAB_DIR/events.json" | tail -n 1)
+say "its session event: $(echo "$ev" | jq -c '{tls, inspected, read_bytes, tunnel_bytes}')"
+if [ $rc -eq 0 ] && [ "$(echo "$ev" | jq -r .inspected)" = false ]; then
+	ok "delivered over TLS end to end; the proxy read only the EHLO and STARTTLS"
+else
+	bad "swaks exited $rc, or the session was inspected"
+fi
+
+step "8. Over STARTTLS, terminate: the provider's certificate to vm1, TLS to the MX, spam refused inside"
+CTL policy add "$VM1/32" scan --tls terminate
+n0=$(lab_mx_count_mail)
+echo "${B}\$${N} (in vm1) swaks --tls ... --body 'buy cheap-pills now'"
+out=$(lab_exec vm1 timeout 20 swaks --tls --server "$LAB_MX4" --timeout 5 --helo vm1.example.org \
+	--from alice@example.org --to "demo@$LAB_MAIL_DOMAIN" --body "buy cheap-pills now" 2>&1)
+echo "$out" | grep -E '^ *(=== TLS started|<~?\* +550)' | sed 's/^/   /'
+cn=$(lab_exec vm1 timeout 10 openssl s_client -starttls smtp -connect "$LAB_MX4:25" </dev/null 2>/dev/null |
+	grep -m1 -oE 'subject=.*')
+say "the certificate vm1 is shown: $cn"
+grep "TLS with the MX\|TLS terminated" "$(lab_sgd_log main)" | tail -n 1 | sed 's/^/   log | /'
+sleep 1
+if echo "$out" | grep -qE '<~?\* +550 5\.7\.1' && [ "$(lab_mx_count_mail)" -eq "$n0" ]; then
+	ok "refused inside TLS; the MX's mailbox still holds $n0 message(s)"
+else
+	bad "the spam inside TLS was not refused as described"
+fi
+
+step "9. The counters"
 CTL stats | sed 's/^/   /'
 echo
 CTL top | sed 's/^/   /'

@@ -208,6 +208,18 @@ out=$(lab_exec vm1 timeout 40 perl "$PEER" handshake "$LAB_MX4" 25 silent 2>&1)
 check_match "$out" "^closed after [0-9]+ ms" "silent-handshake-closed"
 check_range "$(echo "$out" | grep -oE '[0-9]+' | head -n 1)" 2500 6000 "silent-handshake-closed-at-the-timeout"
 check_ok "silent-handshake-logged" grep -q "TLS handshake with the VM timed out after 3s" "$SGLOG"
+# an MX that says 220 to STARTTLS and never handshakes: the VM hears 421
+# once tls_handshake_timeout (3 s) is over
+lab_exec mx timeout 30 perl "$PEER" server "$LAB_MX4" 2525 0 >"$LAB_DIR/silent-mx" 2>&1 &
+silent=$!
+wait_for 5 grep -q listening "$LAB_DIR/silent-mx"
+t0=$(ms_now)
+send_mail vm1 "$LAB_MX4" 2525 10 --tls
+t1=$(( $(ms_now) - t0 ))
+check_match "$MAIL_OUT" "421 4\.7\.0 smtpguard: TLS with the MX timed out" "silent-mx-handshake-vm-gets-421"
+check_range "$t1" 2500 8000 "silent-mx-handshake-ends-at-the-timeout"
+check_ok "silent-mx-handshake-logged" grep -q "TLS handshake with the MX timed out after 3s" "$SGLOG"
+kill "$silent" 2>/dev/null; wait "$silent" 2>/dev/null
 # the MX's certificate does not verify (tls_mx_verify = verify, wrong CA)
 lab_stop_smtpguardd main >/dev/null
 lab_start_smtpguardd main "${SGD_ARGS[@]}" tls_mx_verify=verify \
