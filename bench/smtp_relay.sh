@@ -70,16 +70,35 @@ smarthost_rate() {
 
 median() { sort -g | awk '{a[NR]=$1} END { if (NR) print a[int((NR + 1) / 2)] }'; }
 
+# Where the CPU goes, per message: the whole machine's busy time, and the
+# daemon's user and system time (its kernel time is the TCP work of the two
+# sockets a proxied session adds). Set around a run by cpu_begin/cpu_end.
+busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+daemon_jiffies() { awk '{ print $14, $15 }' "/proc/$(cat "$(lab_sgd_pidfile main)")/stat"; }
+cpu_begin() { CPU_J0=$(busy_jiffies); read -r CPU_U0 CPU_S0 < <(daemon_jiffies); }
+# cpu_end MODE-LABEL COUNT: appends "machine user sys" (us per message)
+cpu_end() {
+	local j u s hz
+	j=$(busy_jiffies); read -r u s < <(daemon_jiffies); hz=$(getconf CLK_TCK)
+	CPU[$1]+="$(awk -v j=$((j - CPU_J0)) -v u=$((u - CPU_U0)) -v s=$((s - CPU_S0)) \
+		-v n="$2" -v hz="$hz" 'BEGIN { f = 1e6 / hz / n; printf "%.0f/%.0f/%.0f", j * f, u * f, s * f }') "
+}
+declare -A CPU=()
+
 # one_run MODE COUNT BYTES: one measurement of MODE
 one_run() {
 	local mode=$1 count=$2 bytes=$3 v rc
 	case $mode in
-	direct)
-		lab_ctl main policy add "$VM1/32" exempt --class bench >/dev/null
-		source_rate "$MX:25" "$count" "$bytes" ;;
-	smtpguard)
-		lab_ctl main policy add "$VM1/32" scan --class bench >/dev/null
-		source_rate "$MX:25" "$count" "$bytes" ;;
+	direct|smtpguard)
+		if [ "$mode" = direct ]; then
+			lab_ctl main policy add "$VM1/32" exempt --class bench >/dev/null
+		else
+			lab_ctl main policy add "$VM1/32" scan --class bench >/dev/null
+		fi
+		cpu_begin
+		v=$(source_rate "$MX:25" "$count" "$bytes") || return 1
+		cpu_end "$mode-$bytes" "$count"
+		echo "$v" ;;
 	proxsmtp)
 		lab_ctl main policy add "$VM1/32" exempt --class bench >/dev/null
 		peer_proxsmtp_start || return 1
@@ -101,8 +120,9 @@ for size in 1k:1024 100k:102400; do
 	IFS=: read -r label bytes <<<"$size"
 	for _ in $(seq 1 "$ROUNDS"); do
 		for mode in "${MODES[@]}"; do
-			v=$(one_run "$mode" "${COUNT[$mode-$label]}" "$bytes") &&
-				VALUES[$mode-$label]+="$v "
+			# not in a subshell: cpu_end's record must survive
+			one_run "$mode" "${COUNT[$mode-$label]}" "$bytes" >"$LAB_DIR/run.out" &&
+				VALUES[$mode-$label]+="$(cat "$LAB_DIR/run.out") "
 		done
 	done
 done
@@ -114,6 +134,24 @@ for label in 1k 100k; do
 		v=$(printf '%s\n' ${VALUES[$mode-$label]:-} | median)
 		r=$(awk -v a="${v:-0}" -v b="${d:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "NA" }')
 		echo "BENCH smtp $label $mode msgs_per_s=${v:-NA} ratio=$r runs=${VALUES[$mode-$label]:-none}"
+	done
+done
+
+# CPU per message (medians): with the machine saturated, msgs/s goes as
+# 1 / CPU per message, so direct's CPU over direct's plus the daemon's
+# kernel time alone bounds the ratio any proxy of this shape (two more TCP
+# sockets a session) can reach here, whatever its userspace does
+echo "# CPU per message, us: the whole machine, and smtpguardd's user and kernel time"
+for bytes in 1024 102400; do
+	for mode in direct smtpguard; do
+		m=$(printf '%s\n' ${CPU[$mode-$bytes]:-} | cut -d/ -f1 | median)
+		u=$(printf '%s\n' ${CPU[$mode-$bytes]:-} | cut -d/ -f2 | median)
+		k=$(printf '%s\n' ${CPU[$mode-$bytes]:-} | cut -d/ -f3 | median)
+		echo "BENCH smtp_cpu $bytes $mode machine_us_per_msg=${m:-NA} daemon_user_us=${u:-NA}" \
+			"daemon_sys_us=${k:-NA}"
+		[ "$mode" = direct ] && dm=${m:-0}
+		[ "$mode" = smtpguard ] && awk -v d="${dm:-0}" -v k="${k:-0}" -v b="$bytes" 'BEGIN {
+			if (d > 0) printf "BENCH smtp_cpu %d bound_ratio_with_no_userspace_cost=%.2f\n", b, d / (d + k) }'
 	done
 done
 

@@ -340,6 +340,8 @@ static void reload(struct daemon *d, int argc, char **argv)
 	d->cfg.state_idle_timeout_ns = fresh.state_idle_timeout_ns;
 	memcpy(d->cfg.smtp_ports, fresh.smtp_ports, sizeof(fresh.smtp_ports));
 	d->cfg.n_smtp_ports = fresh.n_smtp_ports;
+	memcpy(d->cfg.implicit_tls_ports, fresh.implicit_tls_ports, sizeof(fresh.implicit_tls_ports));
+	d->cfg.n_implicit_tls_ports = fresh.n_implicit_tls_ports;
 	d->cfg.default_msg_interval_ns = fresh.default_msg_interval_ns;
 	d->cfg.default_msg_burst = fresh.default_msg_burst;
 	d->cfg.default_rcpt_interval_ns = fresh.default_rcpt_interval_ns;
@@ -365,6 +367,10 @@ int main(int argc, char **argv)
 	struct sg_proxy *proxy = NULL;
 
 	sg_log_init("smtpguardd");
+	/* a write to a socket its peer reset is an error to handle, not a
+	 * signal that ends every session (OpenSSL and splice write without
+	 * MSG_NOSIGNAL) */
+	signal(SIGPIPE, SIG_IGN);
 	ret = parse_args(argc, argv, &d.cfg, &detach, &purge, &check_only);
 	if (ret)
 		return ret;

@@ -157,7 +157,7 @@ static void session_free(struct worker *w, struct session *s)
 			reset = 1;
 		}
 		if (s->ssl[i]) {
-			if (!reset && s->tls_phase == TLS_ON)
+			if (!reset && s->tls_phase == TLS_ON && !s->tls_fatal[i])
 				SSL_shutdown(s->ssl[i]);	/* close_notify, not waited for */
 			SSL_free(s->ssl[i]);
 			s->ssl[i] = NULL;
@@ -228,6 +228,8 @@ static void free_spares(struct worker *w)
 
 static void session_update(struct worker *w, struct session *s)
 {
+	if (s->closed)
+		return;
 	if (s->tunnel_waiting && !w->recheck_armed) {
 		struct itimerspec soon = { .it_value = { 0, SG_RECHECK_NS } };
 
@@ -237,7 +239,7 @@ static void session_update(struct worker *w, struct session *s)
 	for (int side = SIDE_VM; side <= SIDE_MX; side++) {
 		uint32_t want = relay_interest(s, side);
 
-		if (s->fd[side] < 0 || want == s->armed[side])
+		if (s->fd[side] < 0 || s->unwatched[side] || want == s->armed[side])
 			continue;
 		ep_ctl(w, EPOLL_CTL_MOD, s->fd[side], want, &s->ep[side]);
 		s->armed[side] = want;
@@ -275,13 +277,24 @@ static void session_connected(struct worker *w, struct session *s)
 	session_run(w, s, 1, 1);
 }
 
+/* Bytes that moved: what idleness is measured by (a wake-up that moved
+ * nothing, an error reported again, is not activity). */
+static uint64_t session_progress(const struct session *s)
+{
+	return s->read_bytes[0] + s->read_bytes[1] + s->written_bytes[0] + s->written_bytes[1] +
+	       s->tunnel_bytes[0] + s->tunnel_bytes[1];
+}
+
 static void session_run(struct worker *w, struct session *s, int vm_ready, int mx_ready)
 {
-	s->last_active_ns = sg_now_ns();
+	uint64_t before = session_progress(s);
+
 	if (relay_run(s, vm_ready, mx_ready) == RELAY_END) {
 		session_free(w, s);
 		return;
 	}
+	if (session_progress(s) != before)
+		s->last_active_ns = sg_now_ns();
 	session_update(w, s);
 }
 
@@ -302,9 +315,26 @@ static void session_event(struct worker *w, struct session_ep *ep, uint32_t even
 		}
 		return;
 	}
-	if (ep->side == SIDE_VM && s->vm_eof && (events & (EPOLLERR | EPOLLHUP))) {
-		/* the VM is gone both ways: nothing more can reach it */
-		session_free(w, s);
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		/*
+		 * epoll reports these whatever a socket is armed for, so they
+		 * are dealt with at once, never left to fire again: what the
+		 * side still had is read and relayed (a reply the VM is owed),
+		 * then a reset side, or a VM closed both ways, ends the
+		 * session; an MX closed both ways is no longer watched while
+		 * the VM gets what is still on its way to it.
+		 */
+		session_run(w, s, ep->side == SIDE_VM, ep->side == SIDE_MX);
+		if (s->closed)
+			return;
+		if ((events & EPOLLERR) || ep->side == SIDE_VM) {
+			session_free(w, s);
+			return;
+		}
+		s->mx_eof = 1;
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->fd[SIDE_MX], NULL);
+		s->unwatched[SIDE_MX] = 1;
+		session_run(w, s, 0, 0);
 		return;
 	}
 	{
@@ -367,13 +397,16 @@ static void vm_policy(const struct sg_proxy *proxy, const struct sockaddr_storag
  * out, encrypted, uninspected), and the operator hears of it. */
 static int session_tls_mode(struct sg_proxy *proxy, int wanted, const char *vm)
 {
-	uint64_t now;
+	uint64_t now, last;
 
 	if (wanted != SG_TLS_TERMINATE || sg_tls_can_terminate(proxy->tls))
 		return wanted;
 	now = sg_now_ns();
-	if (now - proxy->no_cert_warning_ns > 60000000000ULL) {
-		proxy->no_cert_warning_ns = now;
+	last = __atomic_load_n(&proxy->no_cert_warning_ns, __ATOMIC_RELAXED);
+	/* the workers race for it: one of them logs */
+	if (now - last > 60000000000ULL &&
+	    __atomic_compare_exchange_n(&proxy->no_cert_warning_ns, &last, now, 0, __ATOMIC_RELAXED,
+					__ATOMIC_RELAXED)) {
 		sg_err("session %s: its policy says --tls terminate, but no tls_cert_file and "
 		       "tls_key_file are configured: its TLS passes through uninspected (logged "
 		       "once a minute)", vm);

@@ -43,8 +43,14 @@ static void consume(struct sg_buf *b, size_t n)
 	b->len -= n;
 }
 
+/* Callers check the room first; a miss would write past the session, so it
+ * is cut, loudly, rather than trusted. */
 static void append(struct sg_buf *b, const char *data, size_t n)
 {
+	if (n > space(b)) {
+		sg_err("internal: %zu bytes for a buffer with room for %zu; cut", n, space(b));
+		n = space(b);
+	}
 	memcpy(b->data + b->len, data, n);
 	b->len += n;
 }
@@ -70,27 +76,28 @@ const struct sg_io_ops sg_io_plain = {
  * the reason kept in tls_error. */
 static int tls_failed(struct session *s, int side, int ret)
 {
-	int e = SSL_get_error(s->ssl[side], ret);
+	int saved = errno, e = SSL_get_error(s->ssl[side], ret);
 
 	s->tls_want_write[side] = e == SSL_ERROR_WANT_WRITE;
 	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
 		errno = EAGAIN;
 		return -1;
 	}
-	if (e == SSL_ERROR_SYSCALL && errno) {
-		snprintf(s->tls_error, sizeof(s->tls_error), "%s", strerror(errno));
+	/* no close_notify of ours after a fatal error (OpenSSL forbids it) */
+	s->tls_fatal[side] = 1;
+	if (e == SSL_ERROR_SYSCALL && saved) {
+		snprintf(s->tls_error, sizeof(s->tls_error), "%s", strerror(saved));
+		errno = saved;
 		return -1;
 	}
 	if (e == SSL_ERROR_SYSCALL) {
 		snprintf(s->tls_error, sizeof(s->tls_error), "the peer closed the connection");
+	} else if (side == SIDE_MX && (SSL_get_verify_mode(s->ssl[side]) & SSL_VERIFY_PEER) &&
+		   SSL_get_verify_result(s->ssl[side]) != X509_V_OK) {
+		snprintf(s->tls_error, sizeof(s->tls_error), "certificate verification: %s",
+			 X509_verify_cert_error_string(SSL_get_verify_result(s->ssl[side])));
 	} else {
-		long verify = SSL_get_verify_result(s->ssl[side]);
-
-		if (verify != X509_V_OK && side == SIDE_MX)
-			snprintf(s->tls_error, sizeof(s->tls_error), "certificate verification: %s",
-				 X509_verify_cert_error_string(verify));
-		else
-			sg_tls_error(s->tls_error, sizeof(s->tls_error), "TLS protocol error");
+		sg_tls_error(s->tls_error, sizeof(s->tls_error), "TLS protocol error");
 	}
 	errno = EPROTO;
 	return -1;
@@ -101,17 +108,16 @@ static ssize_t tls_read(struct session *s, int side, void *buf, size_t len)
 	int n;
 
 	ERR_clear_error();
+	errno = 0;
 	n = SSL_read(s->ssl[side], buf, len > 65536 ? 65536 : (int)len);
 	if (n > 0) {
 		s->tls_want_write[side] = 0;
 		return n;
 	}
+	/* close_notify, or (SSL_OP_IGNORE_UNEXPECTED_EOF) a bare FIN */
 	if (SSL_get_error(s->ssl[side], n) == SSL_ERROR_ZERO_RETURN)
-		return 0;	/* close_notify */
-	if (tls_failed(s, side, n) && errno == EPROTO && !strcmp(s->tls_error,
-								   "the peer closed the connection"))
-		return 0;	/* a FIN without close_notify: an end all the same */
-	return -1;
+		return 0;
+	return tls_failed(s, side, n);
 }
 
 static ssize_t tls_write(struct session *s, int side, const void *buf, size_t len)
@@ -119,6 +125,7 @@ static ssize_t tls_write(struct session *s, int side, const void *buf, size_t le
 	int n;
 
 	ERR_clear_error();
+	errno = 0;
 	n = SSL_write(s->ssl[side], buf, len > 65536 ? 65536 : (int)len);
 	if (n > 0) {
 		s->tls_want_write[side] = 0;
@@ -133,6 +140,8 @@ const struct sg_io_ops sg_io_tls = {
 
 static int read_into(struct session *s, int side, struct sg_buf *b, int *eof, int *drained)
 {
+	size_t before = b->len;
+
 	while (!*eof && !*drained && space(b)) {
 		ssize_t n = s->io[side]->read(s, side, b->data + b->len, space(b));
 
@@ -146,7 +155,11 @@ static int read_into(struct session *s, int side, struct sg_buf *b, int *eof, in
 		} else if (errno == EAGAIN) {
 			*drained = 1;
 		} else if (errno != EINTR) {
-			return -1;
+			/* what came before the error is relayed first (a reply
+			 * the VM is owed); the error then ends the side */
+			if (b->len == before)
+				return -1;
+			*eof = 1;
 		}
 	}
 	return 0;
@@ -157,9 +170,10 @@ static int write_from(struct session *s, int side, struct sg_buf *b)
 	while (b->len) {
 		ssize_t n = s->io[side]->write(s, side, b->data, b->len);
 
-		if (n > 0)
+		if (n > 0) {
 			consume(b, (size_t)n);
-		else if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			s->written_bytes[side] += (uint64_t)n;
+		} else if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return 0;
 		else
 			return -1;
@@ -447,9 +461,11 @@ static void process_mx(struct session *s)
 		    s->tls_phase == TLS_NONE && !s->mx_starttls &&
 		    s->cfg->tls_mx_without_starttls == SG_TLS_REQUIRE) {
 			static const char msg[] = "421 4.7.0 smtpguard: the MX does not offer "
-						  "STARTTLS and this host sends mail to it only "
-						  "over TLS; try again later\r\n";
+						  "STARTTLS, which this host requires; try again "
+						  "later\r\n";
 
+			if (space(&s->vm_out) < sizeof(msg) - 1)
+				return;	/* the VM is slow: wait */
 			sg_warn("session %s -> %s: the MX offers no STARTTLS and "
 				"tls_mx_without_starttls = require: the VM is told to retry later",
 				s->vm_name, s->mx_name);
@@ -458,6 +474,13 @@ static void process_mx(struct session *s)
 			append(&s->vm_out, msg, sizeof(msg) - 1);
 			s->close_after_flush = 1;
 			return;
+		}
+		if (p->verb == SMTP_STARTTLS && r.code == 220 && s->tls_mode == SG_TLS_TERMINATE &&
+		    !sg_tls_can_terminate(s->tls)) {
+			sg_err("session %s -> %s: terminate, but the certificate is gone (a reload "
+			       "without tls_cert_file): this TLS session passes through", s->vm_name,
+			       s->mx_name);
+			s->tls_mode = SG_TLS_PASSTHROUGH;
 		}
 		/* terminate: the VM hears 220 once TLS to the MX holds */
 		if (!(p->verb == SMTP_STARTTLS && r.code == 220 && s->tls_mode == SG_TLS_TERMINATE))
@@ -841,6 +864,7 @@ static enum relay_result tls_step(struct session *s)
 	switch (s->tls_phase) {
 	case TLS_MX_HANDSHAKE:
 		ERR_clear_error();
+		errno = 0;
 		ret = SSL_connect(s->ssl[SIDE_MX]);
 		if (ret != 1) {
 			if (tls_failed(s, SIDE_MX, ret) && errno == EAGAIN)
@@ -851,17 +875,27 @@ static enum relay_result tls_step(struct session *s)
 			tls_failure_reply(s, "failed");
 			return RELAY_CONTINUE;
 		}
-		s->mx_verified = s->cfg->tls_mx_verify == SG_TLS_VERIFY_PEER;
+		/* the context's own mode: a reload may have changed the config */
+		s->mx_verified = (SSL_get_verify_mode(s->ssl[SIDE_MX]) & SSL_VERIFY_PEER) &&
+				 SSL_get_verify_result(s->ssl[SIDE_MX]) == X509_V_OK;
 		s->mx_resumed = SSL_session_reused(s->ssl[SIDE_MX]);
 		sg_tls_describe(s->ssl[SIDE_MX], s->tls_mx, sizeof(s->tls_mx));
-		append(&s->vm_out, SG_STARTTLS_READY, sizeof(SG_STARTTLS_READY) - 1);
 		s->tls_phase = TLS_VM_GREETING;
 		/* fall through */
 	case TLS_VM_GREETING:
+		/* replies owed before it go first; then the 220, alone */
 		if (write_from(s, SIDE_VM, &s->vm_out))
 			return RELAY_END;
 		if (s->vm_out.len)
 			return RELAY_CONTINUE;
+		if (!s->tls_ready_sent) {
+			s->tls_ready_sent = 1;
+			append(&s->vm_out, SG_STARTTLS_READY, sizeof(SG_STARTTLS_READY) - 1);
+			if (write_from(s, SIDE_VM, &s->vm_out))
+				return RELAY_END;
+			if (s->vm_out.len)
+				return RELAY_CONTINUE;
+		}
 		if (s->vm_in.len) {
 			/* sent after STARTTLS, before the 220: injected, never trusted */
 			sg_warn("session %s -> %s: %zu bytes the VM sent after STARTTLS, before "
@@ -880,6 +914,7 @@ static enum relay_result tls_step(struct session *s)
 		/* fall through */
 	case TLS_VM_HANDSHAKE:
 		ERR_clear_error();
+		errno = 0;
 		ret = SSL_accept(s->ssl[SIDE_VM]);
 		if (ret != 1) {
 			if (tls_failed(s, SIDE_VM, ret) && errno == EAGAIN)
@@ -955,13 +990,15 @@ enum relay_result relay_run(struct session *s, int vm_ready, int mx_ready)
 		process_mx(s);
 		process_vm(s);
 		process_mx(s);	/* local replies queued by the VM's lines */
+		/* STARTTLS was answered: the tunnel or the handshakes take over,
+		 * before anything more is written (the sockmap mover puts the
+		 * sockets in its map before the VM hears the 220) */
+		if (s->mode == RELAY_TUNNEL || relay_in_handshake(s))
+			return relay_run(s, 1, 1);
 		if (write_from(s, SIDE_VM, &s->vm_out))
 			return RELAY_END;
 		if (!s->mx_gone && write_from(s, SIDE_MX, &s->mx_out))
 			return RELAY_END;
-		/* STARTTLS was answered: the tunnel or the handshakes take over */
-		if (s->mode == RELAY_TUNNEL || relay_in_handshake(s))
-			return relay_run(s, 1, 1);
 		if (s->close_after_flush && !s->vm_out.len && nothing_owed(s))
 			begin_drain(s);
 		/* the VM went away: mid-DATA the MX never sees the dot (the

@@ -138,6 +138,8 @@ struct session {
 	enum tls_phase tls_phase;
 	SSL *ssl[2];
 	int tls_want_write[2];		/* OpenSSL waits for the socket to take bytes */
+	int tls_fatal[2];		/* a fatal TLS error: no close_notify then */
+	int tls_ready_sent;		/* terminate: the proxy's 220 is on its way */
 	uint64_t tls_deadline_ns;	/* the handshake under way ends by then */
 	int mx_starttls;		/* the MX's EHLO reply offered STARTTLS */
 	int stripped;			/* STARTTLS was hidden from the VM */
@@ -153,6 +155,7 @@ struct session {
 	 * terminate: decrypted), and the opaque bytes a tunnel moved, by the
 	 * side they came from */
 	uint64_t read_bytes[2];
+	uint64_t written_bytes[2];
 	uint64_t inspected_bytes[2];
 	uint64_t tunnel_bytes[2];
 	int tunnel_started;
@@ -168,6 +171,7 @@ struct session {
 	struct session *prev, *next;
 	struct session_ep ep[2];
 	uint32_t armed[2];	/* the epoll events each socket is registered for */
+	int unwatched[2];	/* closed both ways: out of the epoll set */
 	/* Not cleared for a new session (pending entries are cleared as they
 	 * are queued, and a buffer is its len): from here on. */
 	struct pending pending[SG_MAX_PENDING];

@@ -46,6 +46,14 @@ static int keep_mx_session(SSL *ssl, SSL_SESSION *session)
 
 	if (!tls || !key || !key[0])
 		return 0;
+	/* a session made under the contexts a reload replaced is not kept:
+	 * it was not checked as the new settings say */
+	pthread_mutex_lock(&tls->lock);
+	if (SSL_get_SSL_CTX(ssl) != tls->client) {
+		pthread_mutex_unlock(&tls->lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&tls->lock);
 	slot = &tls->cache[cache_slot(key)];
 	pthread_mutex_lock(&tls->cache_lock);
 	SSL_SESSION_free(slot->session);
@@ -105,6 +113,9 @@ static int common_setup(SSL_CTX *ctx, const struct sg_config *cfg, char *err, si
 
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 			      SSL_MODE_RELEASE_BUFFERS);
+	/* a peer's FIN without close_notify is an end, not an error: many MTAs
+	 * close so after QUIT, and the reply read before it must be relayed */
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
 	if (!SSL_CTX_set_min_proto_version(ctx, min_proto(cfg->tls_min_version))) {
 		sg_tls_error(why, sizeof(why), "not supported");
 		snprintf(err, errlen, "tls_min_version: %s", why);

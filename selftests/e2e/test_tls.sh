@@ -202,11 +202,11 @@ wait_for 5 grep -q "TLS with the VM failed" "$SGLOG" &&
 # garbage where the ClientHello belongs
 out=$(lab_exec vm1 timeout 40 perl "$PEER" handshake "$LAB_MX4" 25 garbage 2>&1)
 check_match "$out" "^closed after [0-9]+ ms" "garbage-handshake-closed"
-check_le "$(echo "$out" | grep -oE '[0-9]+' | head -n 1)" 2000 "garbage-handshake-closed-at-once"
+check_le "$(echo "$out" | sed -n 's/^closed after \([0-9]*\) ms/\1/p')" 2000 "garbage-handshake-closed-at-once"
 # a VM that never starts its handshake: the timeout (3 s) ends it
 out=$(lab_exec vm1 timeout 40 perl "$PEER" handshake "$LAB_MX4" 25 silent 2>&1)
 check_match "$out" "^closed after [0-9]+ ms" "silent-handshake-closed"
-check_range "$(echo "$out" | grep -oE '[0-9]+' | head -n 1)" 2500 6000 "silent-handshake-closed-at-the-timeout"
+check_range "$(echo "$out" | sed -n 's/^closed after \([0-9]*\) ms/\1/p')" 2500 6000 "silent-handshake-closed-at-the-timeout"
 check_ok "silent-handshake-logged" grep -q "TLS handshake with the VM timed out after 3s" "$SGLOG"
 # an MX that says 220 to STARTTLS and never handshakes: the VM hears 421
 # once tls_handshake_timeout (3 s) is over
@@ -220,6 +220,15 @@ check_match "$MAIL_OUT" "421 4\.7\.0 smtpguard: TLS with the MX timed out" "sile
 check_range "$t1" 2500 8000 "silent-mx-handshake-ends-at-the-timeout"
 check_ok "silent-mx-handshake-logged" grep -q "TLS handshake with the MX timed out after 3s" "$SGLOG"
 kill "$silent" 2>/dev/null; wait "$silent" 2>/dev/null
+# an MX that closes right after its 250 without a TLS close_notify: the 250
+# still reaches the VM (it must not think its message lost, and send it again)
+lab_exec mx timeout 30 perl "$PEER" abrupt-mx "$LAB_MX4" 2525 "$TLSDIR/mx.crt" "$TLSDIR/mx.key" \
+	>"$LAB_DIR/abrupt-mx" 2>&1 &
+abrupt=$!
+wait_for 5 grep -q listening "$LAB_DIR/abrupt-mx"
+send_mail vm1 "$LAB_MX4" 2525 5 --tls
+check_match "$MAIL_OUT" "<~ +250 2\.0\.0 queued as ABRUPT" "mx-closing-without-close-notify-250-relayed"
+wait "$abrupt" 2>/dev/null
 # the MX's certificate does not verify (tls_mx_verify = verify, wrong CA)
 lab_stop_smtpguardd main >/dev/null
 lab_start_smtpguardd main "${SGD_ARGS[@]}" tls_mx_verify=verify \

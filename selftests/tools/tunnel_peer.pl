@@ -17,16 +17,21 @@
 #       EHLO, STARTTLS, then a line of garbage where a TLS ClientHello
 #       belongs, or nothing at all; prints "closed after MS ms" once the
 #       other end closes (or "not closed" after 30 s).
+#   tunnel_peer.pl abrupt-mx ADDR PORT CERT KEY
+#       an MX that offers STARTTLS, takes one message over TLS, answers its
+#       dot "250 2.0.0 queued as ABRUPT" and closes at once without a TLS
+#       close_notify, as some MTAs do: the 250 must still reach the VM.
 # The pseudo-random stream is the same for a given size (seeded), so a
 # digest computed on one side can be checked against the other's.
 use strict;
 use warnings;
 use IO::Socket::INET;
 use Digest::MD5;
-use Socket qw(SHUT_WR);
+use Socket qw(SHUT_WR IPPROTO_TCP);
+use Socket qw(TCP_CORK);
 use Time::HiRes qw(time);
 
-my ($mode, $addr, $port, $arg) = @ARGV;
+my ($mode, $addr, $port, $arg, $key) = @ARGV;
 die "usage: $0 server|client|handshake ADDR PORT N\n" unless defined $arg;
 
 sub stream_chunk {
@@ -129,6 +134,34 @@ if ($mode eq 'server') {
 	shutdown($s, SHUT_WR) or die "shutdown: $!\n";
 	my ($got, $digest) = read_all($s);
 	print "client got $got $digest\n";
+} elsif ($mode eq 'abrupt-mx') {
+	require IO::Socket::SSL;
+	my $l = IO::Socket::INET->new(LocalAddr => $addr, LocalPort => $port, Listen => 5,
+				      ReuseAddr => 1, Proto => 'tcp') or die "listen: $!\n";
+	print "listening\n";
+	my $c = $l->accept or die "accept: $!\n";
+	$c->autoflush(1);
+	print $c "220 abrupt.example.net ESMTP test\r\n";
+	line($c) =~ /^EHLO/i or die "no EHLO\n";
+	print $c "250-abrupt.example.net\r\n250 STARTTLS\r\n";
+	line($c) =~ /^STARTTLS/i or die "no STARTTLS\n";
+	print $c "220 2.0.0 Ready to start TLS\r\n";
+	IO::Socket::SSL->start_SSL($c, SSL_server => 1, SSL_cert_file => $arg,
+				   SSL_key_file => $key) or die "TLS: " . IO::Socket::SSL::errstr() . "\n";
+	while (defined(my $l = $c->getline)) {
+		if ($l =~ /^EHLO/i) { print $c "250 abrupt.example.net\r\n"; }
+		elsif ($l =~ /^DATA/i) {
+			print $c "354 go ahead\r\n";
+			while (defined(my $b = $c->getline)) { last if $b eq ".\r\n"; }
+			# corked: the 250 and the FIN leave in one segment, so
+			# the proxy reads them in one go
+			setsockopt($c, IPPROTO_TCP, TCP_CORK, 1) or die "TCP_CORK: $!\n";
+			print $c "250 2.0.0 queued as ABRUPT\r\n";
+			$c->close(SSL_no_shutdown => 1);	# no close_notify: a bare FIN
+			print "closed abruptly\n";
+			exit 0;
+		} else { print $c "250 2.0.0 ok\r\n"; }
+	}
 } elsif ($mode eq 'handshake') {
 	my $s = IO::Socket::INET->new(PeerAddr => $addr, PeerPort => $port, Proto => 'tcp',
 				      Timeout => 10) or die "connect: $!\n";
