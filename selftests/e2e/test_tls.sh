@@ -296,4 +296,30 @@ tunnel_check copy
 tunnel_check splice
 tunnel_check sockmap
 
+# a tunnel whose MX ended (FIN), then reset at the VM's next byte, while the
+# VM stays silent: the session ends at once, and the worker does not spin
+# on the reset socket (epoll reports it whatever it is armed for)
+tunnel_reset_check() {
+	local mover=$1 out pid t0 t1 srv
+	lab_stop_smtpguardd main >/dev/null
+	lab_start_smtpguardd main "${SGD_ARGS[@]}" tls_mover="$mover" ||
+		{ fail "tunnel-reset-$mover" "smtpguardd did not restart"; return; }
+	lab_ctl main policy add "$VM1/32" scan --tls passthrough >/dev/null
+	pid=$(cat "$(lab_sgd_pidfile main)")
+	lab_exec mx timeout 30 perl "$PEER" fin-then-reset "$LAB_MX4" 2525 >"$LAB_DIR/fin-$mover" 2>&1 &
+	srv=$!
+	wait_for 5 grep -q listening "$LAB_DIR/fin-$mover"
+	t0=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+	out=$(lab_exec vm1 timeout 30 perl "$PEER" poke "$LAB_MX4" 2525 4 2>&1)
+	t1=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+	check_match "$out" "^closed after [0-9]+ ms" "tunnel-reset-$mover-session-ends"
+	check_le "$(echo "$out" | sed -n 's/^closed after \([0-9]*\) ms/\1/p')" 1500 \
+		"tunnel-reset-$mover-session-ends-at-once"
+	# clock ticks of the daemon's CPU while it lasted (100 a second)
+	check_le "$((t1 - t0))" 30 "tunnel-reset-$mover-no-busy-loop"
+	kill "$srv" 2>/dev/null; wait "$srv" 2>/dev/null
+}
+tunnel_reset_check copy
+tunnel_reset_check sockmap
+
 e2e_finish

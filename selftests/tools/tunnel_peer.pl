@@ -21,18 +21,28 @@
 #       an MX that offers STARTTLS, takes one message over TLS, answers its
 #       dot "250 2.0.0 queued as ABRUPT" and closes at once without a TLS
 #       close_notify, as some MTAs do: the 250 must still reach the VM.
+#   tunnel_peer.pl fin-then-reset ADDR PORT
+#       after STARTTLS's 220: a FIN at once, then a reset (SO_LINGER 0)
+#       once a byte comes in from the other side.
+#   tunnel_peer.pl poke ADDR PORT SECONDS
+#       EHLO, STARTTLS, reads until EOF, sends one byte, then waits silently;
+#       prints "closed after MS ms" once the other end closes or resets
+#       (or "not closed" after SECONDS).
 # The pseudo-random stream is the same for a given size (seeded), so a
 # digest computed on one side can be checked against the other's.
 use strict;
 use warnings;
 use IO::Socket::INET;
 use Digest::MD5;
-use Socket qw(SHUT_WR IPPROTO_TCP);
-use Socket qw(TCP_CORK);
+use Socket qw(SHUT_WR IPPROTO_TCP SOL_SOCKET SO_LINGER);
+use Socket qw(TCP_CORK TCP_INFO);
 use Time::HiRes qw(time);
 
 my ($mode, $addr, $port, $arg, $key) = @ARGV;
-die "usage: $0 server|client|handshake ADDR PORT N\n" unless defined $arg;
+die "usage: $0 server|client|handshake|abrupt-mx|fin-then-reset|poke ADDR PORT [ARG]\n"
+	unless defined $port;
+die "$0 $mode: one more argument (see the top of this file)\n"
+	if !defined $arg && $mode ne 'fin-then-reset';
 
 sub stream_chunk {
 	my ($seed, $len) = @_;
@@ -162,6 +172,41 @@ if ($mode eq 'server') {
 			exit 0;
 		} else { print $c "250 2.0.0 ok\r\n"; }
 	}
+} elsif ($mode eq 'fin-then-reset') {
+	my $l = IO::Socket::INET->new(LocalAddr => $addr, LocalPort => $port, Listen => 5,
+				      ReuseAddr => 1, Proto => 'tcp') or die "listen: $!\n";
+	print "listening\n";
+	my $c = $l->accept or die "accept: $!\n";
+	$c->autoflush(1);
+	print $c "220 fin.example.net ESMTP test\r\n";
+	line($c) =~ /^EHLO/i or die "no EHLO\n";
+	print $c "250-fin.example.net\r\n250 STARTTLS\r\n";
+	line($c) =~ /^STARTTLS/i or die "no STARTTLS\n";
+	print $c "220 2.0.0 Ready to start TLS\r\n";
+	shutdown($c, SHUT_WR);
+	my $buf;
+	sysread($c, $buf, 1);
+	setsockopt($c, SOL_SOCKET, SO_LINGER, pack('ii', 1, 0));
+	close($c);
+	print "reset\n";
+} elsif ($mode eq 'poke') {
+	my $s = IO::Socket::INET->new(PeerAddr => $addr, PeerPort => $port, Proto => 'tcp',
+				      Timeout => 10) or die "connect: $!\n";
+	$s->autoflush(1);
+	to_starttls($s);
+	read_all($s);	# the other end's FIN: reads say EOF from now on
+	syswrite($s, "x", 1);
+	# a reset shows in the TCP state (TCP_CLOSE, 7), not in a read
+	my $t0 = time;
+	while (time - $t0 < $arg) {
+		my $info = getsockopt($s, IPPROTO_TCP, TCP_INFO);
+		if (defined $info && unpack('C', $info) == 7) {
+			printf "closed after %d ms\n", (time - $t0) * 1000;
+			exit 0;
+		}
+		select(undef, undef, undef, 0.05);
+	}
+	print "not closed\n";
 } elsif ($mode eq 'handshake') {
 	my $s = IO::Socket::INET->new(PeerAddr => $addr, PeerPort => $port, Proto => 'tcp',
 				      Timeout => 10) or die "connect: $!\n";
