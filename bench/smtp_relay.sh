@@ -137,21 +137,32 @@ for label in 1k 100k; do
 	done
 done
 
-# CPU per message (medians): with the machine saturated, msgs/s goes as
-# 1 / CPU per message, so direct's CPU over direct's plus the daemon's
-# kernel time alone bounds the ratio any proxy of this shape (two more TCP
-# sockets a session) can reach here, whatever its userspace does
+# CPU per message (medians), and how busy direct kept the machine. Where
+# direct saturates it (busy near 1), msgs/s goes as 1 / CPU per message, so
+# direct's CPU over direct's plus the daemon's kernel time alone bounds the
+# ratio any proxy of this shape (two more TCP sockets a session) can reach
+# here, whatever its userspace does; below saturation there is no bound.
 echo "# CPU per message, us: the whole machine, and smtpguardd's user and kernel time"
+cores=$(nproc)
 for bytes in 1024 102400; do
+	label=$([ "$bytes" = 1024 ] && echo 1k || echo 100k)
 	for mode in direct smtpguard; do
 		m=$(printf '%s\n' ${CPU[$mode-$bytes]:-} | cut -d/ -f1 | median)
 		u=$(printf '%s\n' ${CPU[$mode-$bytes]:-} | cut -d/ -f2 | median)
 		k=$(printf '%s\n' ${CPU[$mode-$bytes]:-} | cut -d/ -f3 | median)
-		echo "BENCH smtp_cpu $bytes $mode machine_us_per_msg=${m:-NA} daemon_user_us=${u:-NA}" \
-			"daemon_sys_us=${k:-NA}"
-		[ "$mode" = direct ] && dm=${m:-0}
-		[ "$mode" = smtpguard ] && awk -v d="${dm:-0}" -v k="${k:-0}" -v b="$bytes" 'BEGIN {
-			if (d > 0) printf "BENCH smtp_cpu %d bound_ratio_with_no_userspace_cost=%.2f\n", b, d / (d + k) }'
+		r=$(printf '%s\n' ${VALUES[$mode-$label]:-} | median)
+		busy=$(awk -v m="${m:-0}" -v r="${r:-0}" -v c="$cores" 'BEGIN { printf "%.2f", m * r / 1e6 / c }')
+		echo "BENCH smtp_cpu $bytes $mode machine_us_per_msg=${m:-NA} busy=$busy" \
+			"daemon_user_us=${u:-NA} daemon_sys_us=${k:-NA}"
+		if [ "$mode" = direct ]; then
+			dm=${m:-0}; dbusy=$busy
+		else
+			awk -v d="$dm" -v k="${k:-0}" -v b="$bytes" -v busy="$dbusy" 'BEGIN {
+				if (d > 0 && busy >= 0.9)
+					printf "BENCH smtp_cpu %d bound_ratio_with_no_userspace_cost=%.2f\n", b, d / (d + k)
+				else
+					printf "BENCH smtp_cpu %d bound_ratio_with_no_userspace_cost=NA (direct leaves the CPU idle)\n", b }'
+		fi
 	done
 done
 

@@ -214,5 +214,8 @@ int tunnel_watchdog(struct session *s, uint64_t now);
 enum relay_result tunnel_run(struct session *s, int vm_ready, int mx_ready);
 uint32_t tunnel_interest(const struct session *s, int side);
 void tunnel_release(struct session *s);
+/* What the relay had read of `from` before the tunnel, out to the other
+ * side (from userspace, whatever the mover); -1 on a send error. */
+int tunnel_flush(struct session *s, int from);
 
 #endif

@@ -47,8 +47,7 @@ static size_t held(const struct session *s, int from)
 	return b->len + s->tunnel[from].in_pipe;
 }
 
-/* Buffered bytes out to the other side; -1 on a send error. */
-static int flush(struct session *s, int from)
+int tunnel_flush(struct session *s, int from)
 {
 	struct sg_buf *b = dir_buf(s, from);
 
@@ -67,6 +66,24 @@ static int flush(struct session *s, int from)
 	return 0;
 }
 
+/* What a read (or a splice in) of n bytes from `from` means: counted, the
+ * end, or nothing more for now; -1 on an error. *held: where the bytes
+ * now wait (the buffer or the pipe). */
+static int took(struct session *s, int from, ssize_t n, size_t *held_now, int *ready)
+{
+	if (n > 0) {
+		*held_now = (size_t)n;
+		s->tunnel_bytes[from] += (uint64_t)n;
+	} else if (n == 0) {
+		*eof_of(s, from) = 1;
+	} else if (errno == EAGAIN) {
+		*ready = 0;
+	} else if (errno != EINTR) {
+		return -1;
+	}
+	return 0;
+}
+
 static int copy_dir(struct session *s, int from, int ready)
 {
 	struct sg_buf *b = dir_buf(s, from);
@@ -75,22 +92,14 @@ static int copy_dir(struct session *s, int from, int ready)
 	for (int i = 0; i < SG_TUNNEL_ROUNDS; i++) {
 		ssize_t n;
 
-		if (flush(s, from))
+		if (tunnel_flush(s, from))
 			return -1;
 		/* read again only once all is out: a slow reader slows its writer */
 		if (b->len || *eof || !ready)
 			return 0;
 		n = read(s->fd[from], b->data, b->cap);
-		if (n > 0) {
-			b->len = (size_t)n;
-			s->tunnel_bytes[from] += (uint64_t)n;
-		} else if (n == 0) {
-			*eof = 1;
-		} else if (errno == EAGAIN) {
-			ready = 0;
-		} else if (errno != EINTR) {
+		if (took(s, from, n, &b->len, &ready))
 			return -1;
-		}
 	}
 	return 0;
 }
@@ -100,7 +109,7 @@ static int splice_dir(struct session *s, int from, int ready)
 	struct tunnel_dir *d = &s->tunnel[from];
 	int *eof = eof_of(s, from);
 
-	if (flush(s, from))
+	if (tunnel_flush(s, from))
 		return -1;
 	if (dir_buf(s, from)->len)
 		return 0;
@@ -121,16 +130,8 @@ static int splice_dir(struct session *s, int from, int ready)
 			return 0;
 		n = splice(s->fd[from], NULL, d->pipe[1], NULL, SG_TUNNEL_PIPE,
 			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-		if (n > 0) {
-			d->in_pipe = (size_t)n;
-			s->tunnel_bytes[from] += (uint64_t)n;
-		} else if (n == 0) {
-			*eof = 1;
-		} else if (errno == EAGAIN) {
-			ready = 0;
-		} else if (errno != EINTR) {
+		if (took(s, from, n, &d->in_pipe, &ready))
 			return -1;
-		}
 	}
 	return 0;
 }

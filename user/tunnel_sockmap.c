@@ -150,26 +150,6 @@ fail:
 	return -1;
 }
 
-/* Bytes read by the relay before the tunnel, out from userspace. */
-static int flush_leftover(struct session *s, int from)
-{
-	struct sg_buf *b = dir_buf(s, from);
-
-	while (b->len) {
-		ssize_t n = send(s->fd[!from], b->data, b->len, MSG_NOSIGNAL);
-
-		if (n > 0) {
-			memmove(b->data, b->data + n, b->len - (size_t)n);
-			b->len -= (size_t)n;
-		} else if (n < 0 && errno == EAGAIN) {
-			return 0;
-		} else if (n < 0 && errno != EINTR) {
-			return -1;
-		}
-	}
-	return 0;
-}
-
 /* Received on `from` since the start, less what its peer has been given
  * (by the kernel); *fin: the peer of `from` has ended. */
 static int direction_lag(struct session *s, int from, uint64_t *lag, int *fin)
@@ -198,7 +178,7 @@ enum relay_result sg_sockmap_tunnel_run(struct session *s, int vm_ready, int mx_
 		uint64_t lag;
 		int fin;
 
-		if (flush_leftover(s, from))
+		if (tunnel_flush(s, from))
 			return RELAY_END;
 		if (d->shut)
 			continue;

@@ -115,18 +115,25 @@ sub to_starttls {
 	$r =~ /^220/ or die "STARTTLS answered: $r";
 }
 
-$| = 1;
-if ($mode eq 'server') {
+# The MX's side up to its 220 to STARTTLS: listens, takes one connection.
+sub accept_to_starttls {
+	my ($name) = @_;
 	my $l = IO::Socket::INET->new(LocalAddr => $addr, LocalPort => $port, Listen => 5,
 				      ReuseAddr => 1, Proto => 'tcp') or die "listen: $!\n";
 	print "listening\n";
 	my $c = $l->accept or die "accept: $!\n";
 	$c->autoflush(1);
-	print $c "220 tunnel.example.net ESMTP test\r\n";
+	print $c "220 $name ESMTP test\r\n";
 	line($c) =~ /^EHLO/i or die "no EHLO\n";
-	print $c "250-tunnel.example.net\r\n250-PIPELINING\r\n250 STARTTLS\r\n";
+	print $c "250-$name\r\n250-PIPELINING\r\n250 STARTTLS\r\n";
 	line($c) =~ /^STARTTLS/i or die "no STARTTLS\n";
 	print $c "220 2.0.0 Ready to start TLS\r\n";
+	return $c;
+}
+
+$| = 1;
+if ($mode eq 'server') {
+	my $c = accept_to_starttls('tunnel.example.net');
 	my ($got, $digest) = read_all($c);
 	print "server got $got $digest\n";
 	my $md5 = Digest::MD5->new;
@@ -146,16 +153,7 @@ if ($mode eq 'server') {
 	print "client got $got $digest\n";
 } elsif ($mode eq 'abrupt-mx') {
 	require IO::Socket::SSL;
-	my $l = IO::Socket::INET->new(LocalAddr => $addr, LocalPort => $port, Listen => 5,
-				      ReuseAddr => 1, Proto => 'tcp') or die "listen: $!\n";
-	print "listening\n";
-	my $c = $l->accept or die "accept: $!\n";
-	$c->autoflush(1);
-	print $c "220 abrupt.example.net ESMTP test\r\n";
-	line($c) =~ /^EHLO/i or die "no EHLO\n";
-	print $c "250-abrupt.example.net\r\n250 STARTTLS\r\n";
-	line($c) =~ /^STARTTLS/i or die "no STARTTLS\n";
-	print $c "220 2.0.0 Ready to start TLS\r\n";
+	my $c = accept_to_starttls('abrupt.example.net');
 	IO::Socket::SSL->start_SSL($c, SSL_server => 1, SSL_cert_file => $arg,
 				   SSL_key_file => $key) or die "TLS: " . IO::Socket::SSL::errstr() . "\n";
 	while (defined(my $l = $c->getline)) {
@@ -173,16 +171,7 @@ if ($mode eq 'server') {
 		} else { print $c "250 2.0.0 ok\r\n"; }
 	}
 } elsif ($mode eq 'fin-then-reset') {
-	my $l = IO::Socket::INET->new(LocalAddr => $addr, LocalPort => $port, Listen => 5,
-				      ReuseAddr => 1, Proto => 'tcp') or die "listen: $!\n";
-	print "listening\n";
-	my $c = $l->accept or die "accept: $!\n";
-	$c->autoflush(1);
-	print $c "220 fin.example.net ESMTP test\r\n";
-	line($c) =~ /^EHLO/i or die "no EHLO\n";
-	print $c "250-fin.example.net\r\n250 STARTTLS\r\n";
-	line($c) =~ /^STARTTLS/i or die "no STARTTLS\n";
-	print $c "220 2.0.0 Ready to start TLS\r\n";
+	my $c = accept_to_starttls('fin.example.net');
 	shutdown($c, SHUT_WR);
 	my $buf;
 	sysread($c, $buf, 1);
