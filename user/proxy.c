@@ -222,10 +222,10 @@ static void free_spares(struct worker *w)
 	w->n_spare = 0;
 }
 
-/* Re-arms a socket only when what the relay waits for has changed: one
- * epoll_ctl less per socket and wake-up in the common case. */
 #define SG_RECHECK_NS 2000000	/* a sockmap tunnel's end, waiting for the backlog */
 
+/* Re-arms a socket only when what the relay waits for has changed: one
+ * epoll_ctl less per socket and wake-up in the common case. */
 static void session_update(struct worker *w, struct session *s)
 {
 	if (s->closed)
