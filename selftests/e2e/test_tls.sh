@@ -158,6 +158,12 @@ if vm_send strip-delivered "strip-$$" hello; then
 	session_event "strip-event" '"tls":"stripped"' 
 fi
 
+# IPv6: the same, from vm1's IPv6 address to the MX's
+lab_ctl main policy add "$(lab_vm_ip6 vm1)/128" scan --tls terminate >/dev/null
+check_delivered "terminate-ipv6-delivered" vm1 "$LAB_MX6" 25 --tls
+check_match "$MAIL_OUT" "<~ +250 2\.0\.0 Ok: queued as" "terminate-ipv6-inside-tls"
+session_event "terminate-ipv6-event" '"source":"\[2001:db8:1::11\]:[0-9]+".*"tls":"terminate"'
+
 # ------------------------------------------------------------ SIGHUP: a new certificate, no session dropped
 # a session terminated under the old certificate stays up across the reload
 # and delivers after it; the next session gets the new certificate
