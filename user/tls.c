@@ -167,11 +167,14 @@ static SSL_CTX *make_server(const struct sg_config *cfg, char *err, size_t errle
 			 cfg->tls_key_file, cfg->tls_cert_file, why);
 		goto fail;
 	}
-	/* resumption: a session cache and tickets (TLS 1.3 resumes by ticket) */
+	/* resumption by tickets alone (TLS 1.3, and 1.2 with RFC 5077): no
+	 * server-side cache to fill with every VM's sessions and to sweep */
 	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
-	SSL_CTX_sess_set_cache_size(ctx, 20000);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_timeout(ctx, 3600);
+	/* one ticket after a full handshake, not OpenSSL's two: an MTA
+	 * resumes its next connection with one */
+	SSL_CTX_set_num_tickets(ctx, 1);
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);
