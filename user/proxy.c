@@ -239,9 +239,18 @@ static void session_update(struct worker *w, struct session *s)
 	for (int side = SIDE_VM; side <= SIDE_MX; side++) {
 		uint32_t want = relay_interest(s, side);
 
-		if (s->fd[side] < 0 || s->unwatched[side] || want == s->armed[side])
+		if (s->fd[side] < 0 || want == s->armed[side])
 			continue;
-		ep_ctl(w, EPOLL_CTL_MOD, s->fd[side], want, &s->ep[side]);
+		if (s->unwatched[side]) {
+			/* closed both ways: back only to read what it still has
+			 * (each wake-up then moves bytes or reaches its end) */
+			if (!(want & EPOLLIN))
+				continue;
+			ep_ctl(w, EPOLL_CTL_ADD, s->fd[side], want, &s->ep[side]);
+			s->unwatched[side] = 0;
+		} else {
+			ep_ctl(w, EPOLL_CTL_MOD, s->fd[side], want, &s->ep[side]);
+		}
 		s->armed[side] = want;
 	}
 }
@@ -288,12 +297,14 @@ static uint64_t session_progress(const struct session *s)
 static void session_run(struct worker *w, struct session *s, int vm_ready, int mx_ready)
 {
 	uint64_t before = session_progress(s);
+	enum tls_phase phase = s->tls_phase;
 
 	if (relay_run(s, vm_ready, mx_ready) == RELAY_END) {
 		session_free(w, s);
 		return;
 	}
-	if (session_progress(s) != before)
+	/* a handshake's bytes are OpenSSL's: its steps count instead */
+	if (session_progress(s) != before || s->tls_phase != phase)
 		s->last_active_ns = sg_now_ns();
 	session_update(w, s);
 }
@@ -319,22 +330,23 @@ static void session_event(struct worker *w, struct session_ep *ep, uint32_t even
 		/*
 		 * epoll reports these whatever a socket is armed for, so they
 		 * are dealt with at once, never left to fire again: what the
-		 * side still had is read and relayed (a reply the VM is owed),
-		 * then a reset side, or a VM closed both ways, ends the
-		 * session; an MX closed both ways is no longer watched while
-		 * the VM gets what is still on its way to it.
+		 * side still had is read and relayed (a reply the VM is owed).
+		 * A reset side, or a VM gone both ways from a plain session,
+		 * ends it. Otherwise (a tunnel's side closed both ways, bytes
+		 * still to move) the socket leaves the epoll set, and comes
+		 * back when the relay wants to read it again (session_update).
 		 */
 		session_run(w, s, ep->side == SIDE_VM, ep->side == SIDE_MX);
 		if (s->closed)
 			return;
-		if ((events & EPOLLERR) || ep->side == SIDE_VM) {
+		if ((events & EPOLLERR) || (ep->side == SIDE_VM && !s->tunnel_started)) {
 			session_free(w, s);
 			return;
 		}
-		s->mx_eof = 1;
-		epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->fd[SIDE_MX], NULL);
-		s->unwatched[SIDE_MX] = 1;
-		session_run(w, s, 0, 0);
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->fd[ep->side], NULL);
+		s->unwatched[ep->side] = 1;
+		s->armed[ep->side] = 0;
+		session_update(w, s);
 		return;
 	}
 	{

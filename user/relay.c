@@ -115,8 +115,10 @@ static ssize_t tls_read(struct session *s, int side, void *buf, size_t len)
 		return n;
 	}
 	/* close_notify, or (SSL_OP_IGNORE_UNEXPECTED_EOF) a bare FIN */
-	if (SSL_get_error(s->ssl[side], n) == SSL_ERROR_ZERO_RETURN)
+	if (SSL_get_error(s->ssl[side], n) == SSL_ERROR_ZERO_RETURN) {
+		s->tls_want_write[side] = 0;	/* nothing more to read, so none to retry */
 		return 0;
+	}
 	return tls_failed(s, side, n);
 }
 
@@ -428,6 +430,8 @@ static void process_mx(struct session *s)
 		res = smtp_next_reply(s->mx_in.data, s->mx_in.len, s->cfg->smtp_line_limit, &r);
 		if (res == SMTP_REPLY_NONE && !space(&s->mx_in))
 			res = SMTP_REPLY_TOO_LONG;
+		if (res == SMTP_REPLY_NONE && s->mx_eof)
+			res = SMTP_REPLY_MALFORMED;	/* it ended mid-reply: no more will come */
 		if (res == SMTP_REPLY_NONE)
 			return;
 		if (res != SMTP_REPLY_OK) {
@@ -435,7 +439,7 @@ static void process_mx(struct session *s)
 						  "malformed; try again later\r\n";
 
 			sg_warn("session %s -> %s: the MX sent a %s reply; session ended", s->vm_name,
-				s->mx_name, res == SMTP_REPLY_TOO_LONG ? "too long" : "malformed");
+				s->mx_name, res == SMTP_REPLY_TOO_LONG ? "too long" : s->mx_eof ? "cut-off" : "malformed");
 			abort_upstream(s);
 			if (space(&s->vm_out) >= sizeof(msg) - 1)
 				append(&s->vm_out, msg, sizeof(msg) - 1);
@@ -811,7 +815,8 @@ void relay_close(struct session *s, const char *reply)
 
 	abort_upstream(s);
 	begin_drain(s);
-	if (space(&s->vm_out) >= n)
+	/* a tunnel's stream is the VM's TLS: no plaintext reply goes in it */
+	if (s->mode != RELAY_TUNNEL && space(&s->vm_out) >= n)
 		append(&s->vm_out, reply, n);
 }
 

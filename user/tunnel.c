@@ -57,6 +57,7 @@ int tunnel_flush(struct session *s, int from)
 		if (n > 0) {
 			memmove(b->data, b->data + n, b->len - (size_t)n);
 			b->len -= (size_t)n;
+			s->written_bytes[!from] += (uint64_t)n;
 		} else if (n < 0 && errno == EAGAIN) {
 			return 0;
 		} else if (n < 0 && errno != EINTR) {
@@ -119,9 +120,10 @@ static int splice_dir(struct session *s, int from, int ready)
 		while (d->in_pipe) {
 			n = splice(d->pipe[0], NULL, s->fd[!from], NULL, d->in_pipe,
 				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-			if (n > 0)
+			if (n > 0) {
 				d->in_pipe -= (size_t)n;
-			else if (n < 0 && errno == EAGAIN)
+				s->written_bytes[!from] += (uint64_t)n;
+			} else if (n < 0 && errno == EAGAIN)
 				return 0;	/* the other side is full: EPOLLOUT */
 			else if (n < 0 && errno != EINTR)
 				return -1;

@@ -12,7 +12,8 @@
 #   tunnel_peer.pl client ADDR PORT SEND_BYTES
 #       EHLO, STARTTLS; sends SEND_BYTES pseudo-random bytes, half-closes
 #       (shutdown SHUT_WR), reads until EOF. Prints "client sent BYTES MD5"
-#       and "client got BYTES MD5".
+#       and "client got BYTES MD5". IPv4. With TUNNEL_PEER_SLOW=1 it reads
+#       slowly through a small receive buffer.
 #   tunnel_peer.pl handshake ADDR PORT garbage|silent
 #       EHLO, STARTTLS, then a line of garbage where a TLS ClientHello
 #       belongs, or nothing at all; prints "closed after MS ms" once the
@@ -34,7 +35,7 @@ use strict;
 use warnings;
 use IO::Socket::INET;
 use Digest::MD5;
-use Socket qw(SHUT_WR IPPROTO_TCP SOL_SOCKET SO_LINGER);
+use Socket qw(SHUT_WR IPPROTO_TCP SOL_SOCKET SO_LINGER SO_RCVBUF);
 use Socket qw(TCP_CORK TCP_INFO);
 use Time::HiRes qw(time);
 
@@ -73,11 +74,16 @@ sub send_stream {
 	return $sent;
 }
 
+# TUNNEL_PEER_SLOW=1: a slow reader (small receive buffer, a pause per
+# read), so that the proxy holds bytes for it while the other side ends
+my $slow = $ENV{TUNNEL_PEER_SLOW};
+
 sub read_all {
 	my ($sock) = @_;
 	my ($got, $md5, $buf) = (0, Digest::MD5->new, '');
 	while (1) {
-		my $n = sysread($sock, $buf, 65536);
+		select(undef, undef, undef, 0.003) if $slow;
+		my $n = sysread($sock, $buf, $slow ? 8192 : 65536);
 		die "read: $!\n" unless defined $n;
 		last if $n == 0;
 		$got += $n;
@@ -141,8 +147,10 @@ if ($mode eq 'server') {
 	print "server sent $sent " . $md5->hexdigest . "\n";
 	close($c);
 } elsif ($mode eq 'client') {
-	my $s = IO::Socket::INET->new(PeerAddr => $addr, PeerPort => $port, Proto => 'tcp',
-				      Timeout => 10) or die "connect: $!\n";
+	my $s = IO::Socket::INET->new(Proto => 'tcp') or die "socket: $!\n";
+	setsockopt($s, SOL_SOCKET, SO_RCVBUF, 16384) if $slow;
+	$s->connect(Socket::pack_sockaddr_in($port, Socket::inet_aton($addr)))
+		or die "connect: $!\n";
 	$s->autoflush(1);
 	to_starttls($s);
 	my $md5 = Digest::MD5->new;
