@@ -51,6 +51,58 @@ peer__listening() {
 			END { exit !found }'
 }
 
+# ---------------------------------------------------------------- TPROXY
+
+# peer__tproxy_up PORT [track]: nft TPROXY in the host namespace hands every
+# TCP connection from a tap-vm* interface to port 25 to a transparent
+# listener on PORT. The socket rules route packets of the proxy's own
+# transparent sockets (VM -> its accepted socket, MX -> its socket bound to
+# the VM's address) to the local stack instead of forwarding them; the
+# tproxy rule hands it new connections. "track" also makes the namespace
+# track connections, for a proxy that asks SO_ORIGINAL_DST (which needs
+# conntrack). (Not "ct": a keyword nft refuses as a chain name.)
+# "meta mark 0": packets smtpguard's classifier already marked (its
+# steering, fwmark 0x5347) are its own; leave them to its rule. The socket
+# rules are limited to port 25, so no other transparent socket in the
+# namespace gets this mark. peer__tproxy_down undoes it.
+peer__tproxy_up() {
+	local port=$1 track=
+	[ "${2:-}" = track ] && track="chain track {
+		type filter hook prerouting priority filter; policy accept;
+		ct state new counter
+	}"
+	lab_exec host nft -f - <<EOF || return 1
+table ip $PEER_PROXSMTP_NFT_TABLE {
+	chain pre {
+		type filter hook prerouting priority mangle; policy accept;
+		meta mark 0 iifname "tap-vm*" tcp dport 25 socket transparent 1 meta mark set $PEER_PROXSMTP_MARK accept
+		meta mark 0 tcp sport 25 socket transparent 1 meta mark set $PEER_PROXSMTP_MARK accept
+		meta mark 0 iifname "tap-vm*" ip saddr $PEER_VM_NET tcp dport 25 tproxy to :$port meta mark set $PEER_PROXSMTP_MARK accept
+	}
+	$track
+}
+EOF
+	lab_exec host ip rule add fwmark "$PEER_PROXSMTP_MARK" lookup "$PEER_PROXSMTP_TABLE" &&
+		lab_exec host ip route add local 0.0.0.0/0 dev lo table "$PEER_PROXSMTP_TABLE"
+}
+
+# peer__tproxy_down CALLER: removes what peer__tproxy_up made; 1 (with the
+# reason, under CALLER's name) if something could not be removed.
+peer__tproxy_down() {
+	[ -e "/run/netns/$(lab_ns host)" ] || return 0
+	if lab_exec host nft list table ip "$PEER_PROXSMTP_NFT_TABLE" >/dev/null 2>&1; then
+		lab_exec host nft delete table ip "$PEER_PROXSMTP_NFT_TABLE" ||
+			{ peer_log "$1: cannot delete nft table $PEER_PROXSMTP_NFT_TABLE"; return 1; }
+	fi
+	while lab_exec host ip rule del fwmark "$PEER_PROXSMTP_MARK" lookup "$PEER_PROXSMTP_TABLE" 2>/dev/null; do :; done
+	lab_exec host ip route flush table "$PEER_PROXSMTP_TABLE" 2>/dev/null
+	if [ -n "$(lab_exec host ip route show table "$PEER_PROXSMTP_TABLE" 2>/dev/null)" ] ||
+	   lab_exec host ip rule show | grep -q "lookup $PEER_PROXSMTP_TABLE\b"; then
+		peer_log "$1: routing table $PEER_PROXSMTP_TABLE or its fwmark rule is still there"
+		return 1
+	fi
+}
+
 # ---------------------------------------------------------------- ProxSMTP
 
 peer__proxsmtp_dir() { echo "$LAB_DIR/proxsmtp"; }
@@ -61,7 +113,7 @@ peer__proxsmtp_dir() { echo "$LAB_DIR/proxsmtp"; }
 # address the VM dialled with the VM's own source address. Returns once it
 # listens (0), or 1 with the reason on stderr after undoing what it did.
 peer_proxsmtp_start() {
-	local dir pid rule_ok=
+	local dir pid
 	peer__need_lab peer_proxsmtp_start || return 1
 	if ! command -v proxsmtpd >/dev/null; then
 		peer_log "peer_proxsmtp_start: proxsmtpd not installed (apt-get install --no-install-recommends proxsmtp)"
@@ -89,36 +141,7 @@ MaxConnections: 256
 TempDirectory: $dir/tmp
 User: _proxsmtp
 EOF
-	# The socket rules route packets of the proxy's own transparent sockets
-	# (VM -> its accepted socket, MX -> its socket bound to the VM's address)
-	# to the local stack instead of forwarding them; the tproxy rule hands
-	# it new connections. The track chain only makes the namespace track
-	# connections: proxsmtpd asks SO_ORIGINAL_DST, which needs conntrack.
-	# (Not "ct": a keyword nft refuses as a chain name.)
-	# "meta mark 0": packets smtpguard's classifier already marked (its
-	# steering, fwmark 0x5347) are its own; leave them to its rule.
-	# The socket rules are limited to port 25, so no other transparent
-	# socket in the namespace gets this mark.
-	if lab_exec host nft -f - <<EOF
-table ip $PEER_PROXSMTP_NFT_TABLE {
-	chain pre {
-		type filter hook prerouting priority mangle; policy accept;
-		meta mark 0 iifname "tap-vm*" tcp dport 25 socket transparent 1 meta mark set $PEER_PROXSMTP_MARK accept
-		meta mark 0 tcp sport 25 socket transparent 1 meta mark set $PEER_PROXSMTP_MARK accept
-		meta mark 0 iifname "tap-vm*" ip saddr $PEER_VM_NET tcp dport 25 tproxy to :$PEER_PROXSMTP_PORT meta mark set $PEER_PROXSMTP_MARK accept
-	}
-	chain track {
-		type filter hook prerouting priority filter; policy accept;
-		ct state new counter
-	}
-}
-EOF
-	then
-		lab_exec host ip rule add fwmark "$PEER_PROXSMTP_MARK" lookup "$PEER_PROXSMTP_TABLE" &&
-		lab_exec host ip route add local 0.0.0.0/0 dev lo table "$PEER_PROXSMTP_TABLE" &&
-		rule_ok=1
-	fi
-	if [ -z "$rule_ok" ]; then
+	if ! peer__tproxy_up "$PEER_PROXSMTP_PORT" track; then
 		peer_log "peer_proxsmtp_start: cannot install the nft TPROXY table, fwmark rule or local route in $(lab_ns host)"
 		peer_proxsmtp_stop
 		return 1
@@ -184,25 +207,65 @@ peer_proxsmtp_stop() {
 		kill -KILL $pids 2>/dev/null
 		sleep 0.2
 	fi
-	if [ -e "/run/netns/$(lab_ns host)" ]; then
-		if lab_exec host nft list table ip "$PEER_PROXSMTP_NFT_TABLE" >/dev/null 2>&1; then
-			lab_exec host nft delete table ip "$PEER_PROXSMTP_NFT_TABLE" ||
-				{ peer_log "peer_proxsmtp_stop: cannot delete nft table $PEER_PROXSMTP_NFT_TABLE"; rc=1; }
-		fi
-		while lab_exec host ip rule del fwmark "$PEER_PROXSMTP_MARK" lookup "$PEER_PROXSMTP_TABLE" 2>/dev/null; do :; done
-		lab_exec host ip route flush table "$PEER_PROXSMTP_TABLE" 2>/dev/null
-		if [ -n "$(lab_exec host ip route show table "$PEER_PROXSMTP_TABLE" 2>/dev/null)" ] ||
-		   lab_exec host ip rule show | grep -q "lookup $PEER_PROXSMTP_TABLE\b"; then
-			peer_log "peer_proxsmtp_stop: routing table $PEER_PROXSMTP_TABLE or its fwmark rule is still there"
-			rc=1
-		fi
-	fi
+	peer__tproxy_down peer_proxsmtp_stop || rc=1
 	if [ -n "$(peer__host_pids_named proxsmtpd)" ]; then
 		peer_log "peer_proxsmtp_stop: proxsmtpd still running in $(lab_ns host)"
 		rc=1
 	fi
 	rm -rf "$dir/tmp"
 	return $rc
+}
+
+# ---------------------------------------------------------------- bare relay
+
+PEER_RELAY_PORT=10026
+
+peer__relay_pidfile() { echo "$LAB_DIR/tcp_relay.pid"; }
+
+# peer_relay_start BUILD: bench/tcp_relay (the cheapest transparent relay:
+# copies bytes, reads no SMTP) behind the same nft TPROXY rules as ProxSMTP.
+# Returns once it listens (0), or 1 with the reason on stderr after undoing
+# what it did.
+peer_relay_start() {
+	local build=$1 pid
+	peer__need_lab peer_relay_start || return 1
+	if [ ! -x "$build/bench/tcp_relay" ]; then
+		peer_log "peer_relay_start: $build/bench/tcp_relay is not built (make $build/bench/tcp_relay)"
+		return 1
+	fi
+	if ! peer__tproxy_up "$PEER_RELAY_PORT"; then
+		peer_log "peer_relay_start: cannot install the nft TPROXY table, fwmark rule or local route in $(lab_ns host)"
+		peer_relay_stop
+		return 1
+	fi
+	nsenter --net="/run/netns/$(lab_ns host)" -- "$build/bench/tcp_relay" "$PEER_RELAY_PORT" \
+		>"$LAB_DIR/tcp_relay.log" 2>&1 </dev/null &
+	pid=$!
+	echo "$pid" >"$(peer__relay_pidfile)"
+	for _ in $(seq 1 $((PEER_READY_TIMEOUT * 10))); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			peer_log "peer_relay_start: tcp_relay exited before listening: $(cat "$LAB_DIR/tcp_relay.log")"
+			peer_relay_stop
+			return 1
+		fi
+		peer__listening 0.0.0.0 "$PEER_RELAY_PORT" "$pid" && return 0
+		sleep 0.1
+	done
+	peer_log "peer_relay_start: tcp_relay not listening on :$PEER_RELAY_PORT after ${PEER_READY_TIMEOUT} s"
+	peer_relay_stop
+	return 1
+}
+
+# peer_relay_stop: stops tcp_relay and removes the TPROXY rules. Idempotent.
+peer_relay_stop() {
+	local pid
+	[ -n "${LAB_DIR:-}" ] || return 0
+	if [ -f "$(peer__relay_pidfile)" ]; then
+		pid=$(cat "$(peer__relay_pidfile)")
+		rm -f "$(peer__relay_pidfile)"
+		kill -KILL "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	fi
+	peer__tproxy_down peer_relay_stop
 }
 
 # ---------------------------------------------------------------- smart host

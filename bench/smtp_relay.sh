@@ -4,10 +4,15 @@
 # smtp-sink on the MX, 1 KiB and 100 KiB messages, for:
 #   direct     the VM exempt: the kernel fast path only (the baseline)
 #   smtpguard  the VM scanned: every session through smtpguard's proxy
+#   bare_relay bench/tcp_relay behind nft TPROXY: the cheapest transparent
+#              relay (copies bytes, reads no SMTP), the floor of any proxy
+#              that ends the VM's TCP on the host as smtpguard must; the
+#              ratio smtpguard / bare_relay is what smtpguard's own work costs
 #   proxsmtp   Debian's ProxSMTP, fully transparent (nft TPROXY)
 #   smarthost  a Postfix smart host on the host, timed until the sink has
 #              every message (it accepts faster than it delivers)
-# Rounds are interleaved (direct, smtpguard, proxsmtp, smarthost, then again)
+# Rounds are interleaved (direct, smtpguard, bare_relay, proxsmtp, smarthost,
+# then again)
 # so that this machine's slow and fast phases hit every mode alike; the
 # median of ROUNDS runs, as a ratio to direct. Then the latency one message
 # adds through smtpguard (p50, p99 of sequential sessions, smtp_latency).
@@ -26,6 +31,7 @@ LATENCY_MSGS=${SMTP_LATENCY_MSGS:-400}
 
 cleanup() {
 	peer_proxsmtp_stop >/dev/null 2>&1
+	peer_relay_stop >/dev/null 2>&1
 	peer_smarthost_stop >/dev/null 2>&1
 	lab_down "$PREFIX"
 }
@@ -99,6 +105,12 @@ one_run() {
 		v=$(source_rate "$MX:25" "$count" "$bytes") || return 1
 		cpu_end "$mode-$bytes" "$count"
 		echo "$v" ;;
+	bare_relay)
+		lab_ctl main policy add "$VM1/32" exempt --class bench >/dev/null
+		peer_relay_start "$BUILD" || return 1
+		v=$(source_rate "$MX:25" "$count" "$bytes"); rc=$?
+		peer_relay_stop
+		[ $rc -eq 0 ] && echo "$v" ;;
 	proxsmtp)
 		lab_ctl main policy add "$VM1/32" exempt --class bench >/dev/null
 		peer_proxsmtp_start || return 1
@@ -111,10 +123,11 @@ one_run() {
 	esac
 }
 
-MODES=(direct smtpguard proxsmtp smarthost)
+MODES=(direct smtpguard bare_relay proxsmtp smarthost)
 # messages per run, by mode and size: the slow peers get fewer
-declare -A COUNT=([direct-1k]=8000 [smtpguard-1k]=8000 [proxsmtp-1k]=600 [smarthost-1k]=2000
-	[direct-100k]=1500 [smtpguard-100k]=1500 [proxsmtp-100k]=200 [smarthost-100k]=400)
+declare -A COUNT=([direct-1k]=8000 [smtpguard-1k]=8000 [bare_relay-1k]=8000 [proxsmtp-1k]=600
+	[smarthost-1k]=2000 [direct-100k]=1500 [smtpguard-100k]=1500 [bare_relay-100k]=1500
+	[proxsmtp-100k]=200 [smarthost-100k]=400)
 declare -A VALUES=()
 for size in 1k:1024 100k:102400; do
 	IFS=: read -r label bytes <<<"$size"
@@ -135,6 +148,13 @@ for label in 1k 100k; do
 		r=$(awk -v a="${v:-0}" -v b="${d:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "NA" }')
 		echo "BENCH smtp $label $mode msgs_per_s=${v:-NA} ratio=$r runs=${VALUES[$mode-$label]:-none}"
 	done
+	g=$(printf '%s\n' ${VALUES[smtpguard-$label]:-} | median)
+	f=$(printf '%s\n' ${VALUES[bare_relay-$label]:-} | median)
+	awk -v g="${g:-0}" -v f="${f:-0}" -v d="${d:-0}" -v l="$label" 'BEGIN {
+		if (f > 0 && d > 0)
+			printf "BENCH smtp %s smtpguard_vs_bare_relay ratio=%.2f (bare_relay_vs_direct=%.2f: the floor)\n", l, g / f, f / d
+		else
+			printf "BENCH smtp %s smtpguard_vs_bare_relay ratio=NA\n", l }'
 done
 
 # CPU per message (medians), and how busy direct kept the machine. Where
