@@ -272,13 +272,17 @@ static void session_tempfail(struct worker *w, struct session *s, const char *wh
 	session_run(w, s, 1, 0);
 }
 
-static void session_connected(struct worker *w, struct session *s)
+/* The upstream connect ended: writable alone means it succeeded (a
+ * failed one always reports EPOLLERR), so SO_ERROR is asked only then. */
+static void session_connected(struct worker *w, struct session *s, uint32_t events)
 {
 	int err = 0;
 	socklen_t len = sizeof(err);
 
-	if (getsockopt(s->fd[SIDE_MX], SOL_SOCKET, SO_ERROR, &err, &len) || err) {
-		session_tempfail(w, s, strerror(err ? err : errno));
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		if (getsockopt(s->fd[SIDE_MX], SOL_SOCKET, SO_ERROR, &err, &len))
+			err = errno;
+		session_tempfail(w, s, strerror(err ? err : ECONNRESET));
 		return;
 	}
 	s->connecting = 0;
@@ -317,7 +321,7 @@ static void session_event(struct worker *w, struct session_ep *ep, uint32_t even
 		return;
 	if (s->connecting) {
 		if (ep->side == SIDE_MX && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
-			session_connected(w, s);
+			session_connected(w, s, events);
 		} else if (ep->side == SIDE_VM && (events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP))) {
 			/* the VM gave up before the MX answered (RDHUP would
 			 * otherwise wake the worker until the connect ends) */
