@@ -778,6 +778,37 @@ static void begin_drain(struct session *s)
 	s->mx_out.len = 0;
 }
 
+/*
+ * Follows the lines a draining VM sends for a QUIT. An MTA told 421 often
+ * says QUIT and waits for an answer; answered 221, it closes first (so no
+ * TIME_WAIT of the proxied 4-tuple stays on the host) at once, instead of
+ * at the drain's grace. The match: 0 at a line's start, 1-4 letters of
+ * QUIT seen, 4 also through trailing blanks, -1 another line.
+ */
+static void drain_note_quit(struct session *s, const char *buf, size_t n)
+{
+	static const char quit[] = "quit";
+	static const char bye[] = "221 2.0.0 smtpguard: closing the connection\r\n";
+	int m = s->drain_quit_match;
+
+	for (size_t i = 0; i < n && !s->drain_quit_answered; i++) {
+		char c = buf[i];
+
+		if (c == '\n') {
+			if (m == 4 && s->mode != RELAY_TUNNEL && space(&s->vm_out) >= sizeof(bye) - 1) {
+				append(&s->vm_out, bye, sizeof(bye) - 1);
+				s->drain_quit_answered = 1;
+			}
+			m = 0;
+		} else if (m >= 0 && m < 4) {
+			m = (c | 0x20) == quit[m] ? m + 1 : -1;
+		} else if (m == 4 && c != ' ' && c != '\r') {
+			m = -1;
+		}
+	}
+	s->drain_quit_match = m;
+}
+
 /* Reads and drops what a peer still sends, until it would block or ends. */
 static int discard_input(struct session *s, int side, int *eof)
 {
@@ -788,6 +819,8 @@ static int discard_input(struct session *s, int side, int *eof)
 	for (int i = 0; i < 16 && !*eof; i++) {
 		ssize_t n = s->io[side]->read(s, side, sink, sizeof(sink));
 
+		if (n > 0 && side == SIDE_VM)
+			drain_note_quit(s, sink, (size_t)n);
 		if (n == 0)
 			*eof = 1;
 		else if (n < 0 && errno == EAGAIN)

@@ -115,6 +115,8 @@ struct session {
 	int close_after_flush;	/* end once vm_out is sent */
 	int draining;		/* over: waiting for the peers to close first */
 	uint64_t drain_deadline_ns;
+	int drain_quit_match;	/* how much of a QUIT line the VM sent while draining */
+	int drain_quit_answered;
 	uint32_t commands;
 	uint32_t rcpts;		/* RCPT commands of this transaction (the limit) */
 	uint32_t rcpts_ok;	/* of those, accepted by the MX */

@@ -116,7 +116,22 @@ check_eq "$?" 2 "fail-mode-bad-value-exit-2"
 
 # --- the MX unreachable: the VM gets a 421 from the proxy, not a hang
 lab_start_smtpguardd main default_action=scan proxy=yes proxy_workers=1 uplink=uplink0 \
-	connect_timeout=2s relay_ip4=198.51.100.2 || e2e_abort "smtpguardd did not restart"
+	connect_timeout=2s relay_ip4=198.51.100.2 smtp_ports=25,2525 ||
+	e2e_abort "smtpguardd did not restart"
+
+# --- the MX refuses the connection (nothing listens on 2525 there): the VM
+# gets a 421 naming the reason at once, not after the connect timeout; its
+# QUIT after the 421 is answered 221, so it closes first at once (swaks
+# waits for that answer: unanswered, it waited out the 2 s drain grace) and
+# no TIME_WAIT of the proxied 4-tuple stays on the host
+send_mail vm1 "$MX4" 2525 10
+check_contains "$MAIL_OUT" "421 4.4.1 smtpguard: the MX is not reachable (Connection refused)" \
+	"refused-mx-gets-421"
+check_contains "$MAIL_OUT" "<-  221 2.0.0 smtpguard: closing the connection" \
+	"refused-mx-quit-answered"
+check_le "$MAIL_MS" 1500 "refused-mx-421-at-once"
+check_eq "$(lab_exec host ss -Htan state time-wait "( sport = :2525 or dport = :2525 )" | wc -l)" 0 \
+	"refused-mx-no-time-wait-on-host"
 
 # --- out of descriptors: the sessions over the limit get 421 4.3.2 at once,
 # the ones held are untouched, and new sessions work once some end
