@@ -28,16 +28,33 @@ static const struct {
 	{ "STARTTLS", SMTP_STARTTLS }, { "AUTH", SMTP_AUTH },
 };
 
-enum smtp_verb smtp_verb_of(const char *line, size_t len)
+/* Blanks as MTAs split commands on: Postfix's tokenizer takes any white
+ * space, so "DATA<TAB>" and " DATA" are DATA to it and must be to us. */
+static int smtp_blank(char c)
 {
-	size_t w = 0;
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
 
-	while (w < len && line[w] != ' ' && line[w] != '\r' && line[w] != '\n')
+enum smtp_verb smtp_verb_of(const char *line, size_t len, size_t *arg)
+{
+	size_t start = 0, w;
+	enum smtp_verb verb = SMTP_UNKNOWN;
+
+	while (start < len && smtp_blank(line[start]))
+		start++;
+	w = start;
+	while (w < len && !smtp_blank(line[w]))
 		w++;
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		if (strlen(verbs[i].name) == w && strncasecmp(line, verbs[i].name, w) == 0)
-			return verbs[i].verb;
-	return SMTP_UNKNOWN;
+		if (strlen(verbs[i].name) == w - start &&
+		    strncasecmp(line + start, verbs[i].name, w - start) == 0)
+			verb = verbs[i].verb;
+	if (arg) {
+		while (w < len && smtp_blank(line[w]))
+			w++;
+		*arg = w;
+	}
+	return verb;
 }
 
 const char *smtp_verb_name(enum smtp_verb verb)

@@ -33,8 +33,10 @@ enum smtp_line_result {
  * SMTP_LINE_TOO_LONG. */
 enum smtp_line_result smtp_next_line(const char *buf, size_t n, size_t max, size_t *len);
 
-/* The verb of a command line (case-insensitive, as RFC 5321 says). */
-enum smtp_verb smtp_verb_of(const char *line, size_t len);
+/* The verb of a command line (case-insensitive, as RFC 5321 says; split
+ * at any blank, leading blanks skipped, as lenient MTAs read it), and, if
+ * arg is not NULL, where its argument starts (past the blanks after it). */
+enum smtp_verb smtp_verb_of(const char *line, size_t len, size_t *arg);
 const char *smtp_verb_name(enum smtp_verb verb);
 
 struct smtp_reply {

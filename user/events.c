@@ -79,8 +79,8 @@ void sg_event_message(const struct session *s, const char *verdict, const char *
 	json_str(src, sizeof(src), s->vm_name);
 	json_str(mx, sizeof(mx), s->mx_name);
 	json_str(helo, sizeof(helo), s->helo);
-	json_str(from, sizeof(from), s->mail_from);
-	json_str(domains, sizeof(domains), s->rcpt_domains);
+	json_str(from, sizeof(from), s->msg_mail_from);
+	json_str(domains, sizeof(domains), s->msg_rcpt_domains);
 	json_str(mid, sizeof(mid), s->scan.message_id);
 	json_str(reply, sizeof(reply), mx_reply ? mx_reply : "");
 	json_str(why, sizeof(why), reason ? reason : "");
@@ -88,7 +88,7 @@ void sg_event_message(const struct session *s, const char *verdict, const char *
 	fprintf(events, "{\"event\":\"message\",\"time\":\"%s\",\"source\":%s,\"mx\":%s,"
 		"\"helo\":%s,\"mail_from\":%s,\"rcpts\":%u,\"rcpt_domains\":%s,\"size\":%zu,"
 		"\"message_id\":%s,\"ref\":\"%s\",\"verdict\":\"%s\",\"reason\":%s,"
-		"\"mx_reply\":%s}\n", t, src, mx, helo, from, s->rcpts, domains, s->scan.bytes,
+		"\"mx_reply\":%s}\n", t, src, mx, helo, from, s->msg_rcpts, domains, s->scan.bytes,
 		mid, s->ref, verdict, why, reply);
 	pthread_mutex_unlock(&events_lock);
 }

@@ -409,6 +409,10 @@ static void after_reply(struct session *s, struct pending *p, int code, const ch
 	case SMTP_QUIT:
 		s->close_after_flush = 1;
 		break;
+	case SMTP_UNKNOWN:
+		if (s->mode == RELAY_WAIT)
+			s->mode = RELAY_COMMANDS;
+		break;
 	default:
 		break;
 	}
@@ -458,6 +462,25 @@ static void process_mx(struct session *s)
 			if (r.code == 421)
 				s->close_after_flush = 1;
 			continue;
+		}
+		if (r.code >= 300 && r.code < 400 &&
+		    !(p->verb == SMTP_DATA && !p->data_end && r.code == 354) &&
+		    !(p->verb == SMTP_AUTH && r.code == 334)) {
+			/* the MX waits for more than the command the relay sent
+			 * (it read a line as DATA that the relay did not, say):
+			 * what follows would pass unread, so it all ends here */
+			static const char msg[] = "421 4.3.0 smtpguard: the MX's reply did not "
+						  "match the command; try again later\r\n";
+
+			if (space(&s->vm_out) < sizeof(msg) - 1)
+				return;
+			sg_warn("session %s -> %s: the MX answered %d to %s: it reads the session "
+				"differently from smtpguard; session ended", s->vm_name, s->mx_name,
+				r.code, p->data_end ? "the end of data" : smtp_verb_name(p->verb));
+			abort_upstream(s);
+			append(&s->vm_out, msg, sizeof(msg) - 1);
+			s->close_after_flush = 1;
+			return;
 		}
 		if (p->verb == SMTP_EHLO && r.code == 250)
 			s->mx_starttls = smtp_ehlo_has(s->mx_in.data, r.len, "STARTTLS");
@@ -537,6 +560,9 @@ static void process_body(struct session *s)
 		sent = send_body(s, body);
 		if (sent < body || r == SMTP_DATA_MORE)
 			return;
+		memcpy(s->msg_mail_from, s->mail_from, sizeof(s->msg_mail_from));
+		memcpy(s->msg_rcpt_domains, s->rcpt_domains, sizeof(s->msg_rcpt_domains));
+		s->msg_rcpts = s->rcpts_ok;
 		if (r == SMTP_DATA_SMUGGLE) {
 			refuse_message(s, "554 5.5.0", "a bare CR or LF next to the end-of-data dot");
 			s->close_after_flush = 1;	/* the rest of the stream is not trusted */
@@ -593,47 +619,71 @@ static void refused_command(struct session *s, enum smtp_verb verb)
 	}
 }
 
-/* The argument of a command line, without its CRLF, into out. */
-static void command_arg(const char *line, size_t len, size_t skip, char *out, size_t outlen)
+/* The argument of a command line from skip (past a keyword such as
+ * "FROM:", when it is there, and the blanks after it), without its CRLF,
+ * into out. */
+static void command_arg(const char *line, size_t len, size_t skip, const char *keyword,
+			char *out, size_t outlen)
 {
-	size_t end = len;
+	size_t end = len, k = keyword ? strlen(keyword) : 0;
 
 	while (end > skip && (line[end - 1] == '\n' || line[end - 1] == '\r'))
 		end--;
-	while (skip < end && line[skip] == ' ')
+	if (k && end - skip >= k && strncasecmp(line + skip, keyword, k) == 0)
+		skip += k;
+	while (skip < end && (line[skip] == ' ' || line[skip] == '\t'))
 		skip++;
 	snprintf(out, outlen, "%.*s", (int)(end - skip), line + skip);
 }
 
+/* Is domain already in the comma-separated list (whole names, any case)? */
+static int domain_listed(const char *list, const char *domain)
+{
+	size_t n = strlen(domain);
+
+	for (const char *p = list; *p;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+		if (len == n && strncasecmp(p, domain, n) == 0)
+			return 1;
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	return 0;
+}
+
 /* What the events say of the envelope: HELO name, sender, recipient domains. */
-static void note_envelope(struct session *s, enum smtp_verb verb, const char *line, size_t len)
+static void note_envelope(struct session *s, enum smtp_verb verb, const char *line, size_t len,
+			  size_t arg_off)
 {
 	char arg[512], *at, *end;
 
 	switch (verb) {
 	case SMTP_HELO:
 	case SMTP_EHLO:
-		command_arg(line, len, 4, s->helo, sizeof(s->helo));
+		command_arg(line, len, arg_off, NULL, s->helo, sizeof(s->helo));
 		break;
 	case SMTP_MAIL:
 		s->rcpts = 0;
 		s->rcpts_ok = 0;
 		s->rcpt_domains[0] = '\0';
-		command_arg(line, len, 10, arg, sizeof(arg));	/* MAIL FROM: */
+		command_arg(line, len, arg_off, "FROM:", arg, sizeof(arg));
 		end = strchr(arg, '>');
 		if (arg[0] == '<' && end)
 			*end = '\0';
 		snprintf(s->mail_from, sizeof(s->mail_from), "%s", arg[0] == '<' ? arg + 1 : arg);
 		break;
 	case SMTP_RCPT:
-		command_arg(line, len, 8, arg, sizeof(arg));	/* RCPT TO: */
+		command_arg(line, len, arg_off, "TO:", arg, sizeof(arg));
 		at = strrchr(arg, '@');
 		if (!at)
 			break;
-		end = strpbrk(at, "> ");
+		end = strpbrk(at, "> \t");
 		if (end)
 			*end = '\0';
-		if (!strstr(s->rcpt_domains, at + 1) &&
+		if (!domain_listed(s->rcpt_domains, at + 1) &&
 		    strlen(s->rcpt_domains) + strlen(at + 1) + 2 < sizeof(s->rcpt_domains)) {
 			if (s->rcpt_domains[0])
 				strcat(s->rcpt_domains, ",");
@@ -651,7 +701,7 @@ static void process_vm(struct session *s)
 	while (!s->close_after_flush) {
 		enum smtp_line_result res;
 		enum smtp_verb verb;
-		size_t len;
+		size_t len, arg_off;
 
 		if (s->mode == RELAY_TUNNEL || (s->tls_phase != TLS_NONE && s->tls_phase != TLS_ON))
 			return;
@@ -694,13 +744,13 @@ static void process_vm(struct session *s)
 			s->mode = RELAY_WAIT;
 			continue;
 		}
-		verb = smtp_verb_of(s->vm_in.data, len);
+		verb = smtp_verb_of(s->vm_in.data, len, &arg_off);
 		if (s->mode == RELAY_REFUSED) {
 			consume(&s->vm_in, len);
 			refused_command(s, verb);
 			continue;
 		}
-		note_envelope(s, verb, s->vm_in.data, len);
+		note_envelope(s, verb, s->vm_in.data, len, arg_off);
 		if (verb == SMTP_RCPT && ++s->rcpts > s->cfg->smtp_recipient_limit) {
 			consume(&s->vm_in, len);
 			local_reply(s, "452 4.5.3 smtpguard: too many recipients (the limit is %u)",
@@ -724,8 +774,11 @@ static void process_vm(struct session *s)
 		append(&s->mx_out, s->vm_in.data, len);
 		consume(&s->vm_in, len);
 		expect_reply(s, verb, 0);
-		/* sync points: what follows depends on their reply */
-		if (verb == SMTP_DATA || verb == SMTP_STARTTLS || verb == SMTP_AUTH)
+		/* sync points: what follows depends on their reply; an unknown
+		 * command too, so that nothing is sent past one the MX takes
+		 * for more than the relay knows (after_reply's 3xx check) */
+		if (verb == SMTP_DATA || verb == SMTP_STARTTLS || verb == SMTP_AUTH ||
+		    verb == SMTP_UNKNOWN)
 			s->mode = RELAY_WAIT;
 	}
 }

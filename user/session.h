@@ -126,6 +126,11 @@ struct session {
 	char helo[256];		/* for the events: never the body */
 	char mail_from[512];
 	char rcpt_domains[512];
+	/* the envelope of the message whose dot is out, as it was then: the
+	 * VM may pipeline the next MAIL and RCPTs before the MX answers it */
+	char msg_mail_from[512];
+	char msg_rcpt_domains[512];
+	uint32_t msg_rcpts;		/* its recipients the MX accepted */
 	uint32_t messages, refused;
 	uint64_t started_ns, last_active_ns;
 	const struct sg_config *cfg;

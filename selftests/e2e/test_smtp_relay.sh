@@ -20,8 +20,13 @@ body   buy-cheap-pills-[0-9]+
 PAT
 lab_start_smtpguardd main default_action=scan proxy=yes proxy_workers=2 uplink=uplink0 \
 	scan_patterns="$LAB_DIR/patterns" smtp_recipient_limit=3 smtp_message_size_limit=20000 \
-	events_file="$LAB_DIR/events.json" smtp_idle_timeout=3s ||
+	events_file="$LAB_DIR/events.json" smtp_idle_timeout=3s escalation_rejects=100 ||
 	e2e_abort "smtpguardd did not start"
+# this test opens more sessions than the default connection burst allows
+# (and has more messages refused than the default escalation allows)
+lab_ctl main rate-class set many --conn 1000/s --burst 1000 >/dev/null
+lab_ctl main policy add "$(lab_vm_ip4 vm1)/32" scan --class many >/dev/null ||
+	e2e_abort "policy add failed"
 
 # raw_session NODE: a hand-written SMTP dialogue from NODE to the MX on
 # stdin; prints what the server said
@@ -85,6 +90,40 @@ out=$(printf 'EHLO vm1\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<u@example.net>\r
 check_contains "$out" "554 5.5.0" "smuggling-end-refused"
 sleep 1
 check_eq "$(lab_mx_count_mail)" "$n0" "smuggled-message-not-delivered"
+
+# --- DATA as Postfix reads it: with a tab after it, or a blank before it,
+# it is still DATA, so the body is scanned (unread, each body line would go
+# out as an "unknown command" and the MX would queue the message unscanned)
+i=0
+for variant in 'DATA\t' ' DATA' 'data \t'; do
+	i=$((i + 1))
+	n0=$(lab_mx_count_mail)
+	out=$(printf "EHLO vm1\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<u@example.net>\r\n$variant\r\n" |
+		cat - <(sleep 1; printf 'Subject: tab\r\n\r\nbuy-cheap-pills-7\r\n.\r\nQUIT\r\n') |
+		raw_session vm1)
+	name=$(printf '%s' "$variant" | sed 's/\\t/<TAB>/; s/ /<SP>/')
+	check_contains "$out" "550 5.7.1" "data-variant-$i-scanned ($name)"
+	sleep 1
+	check_eq "$(lab_mx_count_mail)" "$n0" "data-variant-$i-not-delivered ($name)"
+done
+# RCPT with a tab: counted against the recipient limit like any other
+out=$(printf 'EHLO vm1\r\nMAIL FROM:<a@example.org>\r\nRCPT\tTO:<u1@example.net>\r\nRCPT TO:<u2@example.net>\r\nRCPT TO:<u3@example.net>\r\nRCPT\tTO:<u4@example.net>\r\nQUIT\r\n' | raw_session vm1)
+check_contains "$out" "452 4.5.3 smtpguard: too many recipients" "rcpt-with-tab-counted"
+
+# --- pipelined transactions: each message's event carries its own envelope
+# (the VM sends the next MAIL and RCPTs before the MX answers the first dot);
+# recipient domains are listed once each, in any case, as whole names
+# ("example.net" is not taken for part of "t.example.net", which the MX
+# refuses); rcpts counts the recipients the MX accepted
+out=$(printf 'EHLO vm1\r\nMAIL FROM:<first@example.org>\r\nRCPT TO:<w@t.example.net>\r\nRCPT TO:<u@example.net>\r\nRCPT TO:<v@EXAMPLE.NET>\r\nDATA\r\n' |
+	cat - <(sleep 1; printf 'Subject: p1\r\n\r\none\r\n.\r\nMAIL FROM:<second@example.org>\r\nRCPT TO:<w@example.net>\r\nDATA\r\n'
+		sleep 1; printf 'Subject: p2\r\n\r\ntwo\r\n.\r\nQUIT\r\n') | raw_session vm1)
+check_eq "$(printf '%s' "$out" | grep -c '^250 2.0.0 Ok: queued')" 2 "pipelined-transactions-both-queued"
+ev1=$(jq -c 'select(.event=="message" and .mail_from=="first@example.org")' "$LAB_DIR/events.json" | tail -1)
+check_eq "$(echo "$ev1" | jq -r .rcpt_domains)" "t.example.net,example.net" "pipelined-event-own-recipient-domains"
+check_eq "$(echo "$ev1" | jq -r .rcpts)" 2 "pipelined-event-own-recipient-count"
+ev2=$(jq -c 'select(.event=="message" and .mail_from=="second@example.org")' "$LAB_DIR/events.json" | tail -1)
+check_eq "$(echo "$ev2" | jq -r .rcpt_domains)" "example.net" "pipelined-second-event-own-envelope"
 
 # --- the VM gone mid-DATA: the MX delivers nothing
 n0=$(lab_mx_count_mail)

@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (smtp_next_line(buf, size, 512, &len) == SMTP_LINE_OK)
 		check(len >= 1 && len <= size && len <= 512 && buf[len - 1] == '\n');
-	(void)smtp_verb_name(smtp_verb_of(buf, size));
+	(void)smtp_verb_name(smtp_verb_of(buf, size, NULL));
 
 	if (smtp_next_reply(buf, size, 512, &reply) == SMTP_REPLY_OK)
 		check(reply.len <= size && reply.code >= 200 && reply.code <= 599 &&

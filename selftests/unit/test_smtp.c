@@ -18,13 +18,29 @@ static void test_lines(void)
 	ASSERT_EQ(smtp_next_line(S("EHLO vm\n"), 512, &len), SMTP_LINE_OK, "line: bare LF ends a line");
 	ASSERT_EQ(smtp_next_line(S("0123456789"), 10, &len), SMTP_LINE_TOO_LONG, "line: no LF within max is too long");
 	ASSERT_EQ(smtp_next_line(S("012345678\n"), 10, &len), SMTP_LINE_OK, "line: LF at max is fine");
-	ASSERT_EQ(smtp_verb_of(S("ehlo vm.example\r\n")), SMTP_EHLO, "verb: lower-case ehlo");
-	ASSERT_EQ(smtp_verb_of(S("MAIL FROM:<a@b>\r\n")), SMTP_MAIL, "verb: MAIL");
-	ASSERT_EQ(smtp_verb_of(S("DATA\r\n")), SMTP_DATA, "verb: DATA");
-	ASSERT_EQ(smtp_verb_of(S("STARTTLS\r\n")), SMTP_STARTTLS, "verb: STARTTLS");
-	ASSERT_EQ(smtp_verb_of(S("DATAX\r\n")), SMTP_UNKNOWN, "verb: DATAX is not DATA");
-	ASSERT_EQ(smtp_verb_of(S("XCLIENT ADDR=1\r\n")), SMTP_UNKNOWN, "verb: unknown verbs are unknown");
-	ASSERT_EQ(smtp_verb_of(S("")), SMTP_UNKNOWN, "verb: empty line");
+	ASSERT_EQ(smtp_verb_of(S("ehlo vm.example\r\n"), NULL), SMTP_EHLO, "verb: lower-case ehlo");
+	ASSERT_EQ(smtp_verb_of(S("MAIL FROM:<a@b>\r\n"), NULL), SMTP_MAIL, "verb: MAIL");
+	ASSERT_EQ(smtp_verb_of(S("DATA\r\n"), NULL), SMTP_DATA, "verb: DATA");
+	ASSERT_EQ(smtp_verb_of(S("STARTTLS\r\n"), NULL), SMTP_STARTTLS, "verb: STARTTLS");
+	ASSERT_EQ(smtp_verb_of(S("DATAX\r\n"), NULL), SMTP_UNKNOWN, "verb: DATAX is not DATA");
+	ASSERT_EQ(smtp_verb_of(S("XCLIENT ADDR=1\r\n"), NULL), SMTP_UNKNOWN, "verb: unknown verbs are unknown");
+	ASSERT_EQ(smtp_verb_of(S(""), NULL), SMTP_UNKNOWN, "verb: empty line");
+	/* read as Postfix reads them: otherwise a "DATA<TAB>" the MX answers
+	 * 354 would pass as an unknown command, its body unscanned */
+	ASSERT_EQ(smtp_verb_of(S("DATA\t\r\n"), NULL), SMTP_DATA, "verb: DATA and a tab");
+	ASSERT_EQ(smtp_verb_of(S(" DATA\r\n"), NULL), SMTP_DATA, "verb: a blank before DATA");
+	ASSERT_EQ(smtp_verb_of(S("\tdata \r\n"), NULL), SMTP_DATA, "verb: tab, data, blank");
+	ASSERT_EQ(smtp_verb_of(S("RCPT\tTO:<a@b>\r\n"), NULL), SMTP_RCPT, "verb: RCPT and a tab");
+	ASSERT_EQ(smtp_verb_of(S("DATA\n"), NULL), SMTP_DATA, "verb: DATA and a bare LF");
+	ASSERT_EQ(smtp_verb_of(S("   \r\n"), NULL), SMTP_UNKNOWN, "verb: only blanks");
+	{
+		size_t arg = 0;
+
+		ASSERT_EQ(smtp_verb_of(S(" MAIL \t FROM:<a@b>\r\n"), &arg), SMTP_MAIL, "verb: spaced MAIL");
+		ASSERT_EQ(arg, 8, "verb: its argument starts past the blanks");
+		ASSERT_EQ(smtp_verb_of(S("QUIT"), &arg), SMTP_QUIT, "verb: QUIT without CRLF");
+		ASSERT_EQ(arg, 4, "verb: no argument: at the end");
+	}
 }
 
 static void test_replies(void)
