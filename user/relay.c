@@ -158,8 +158,11 @@ static int read_into(struct session *s, int side, struct sg_buf *b, int *eof, in
 			*drained = 1;
 		} else if (errno != EINTR) {
 			/* what came before the error is relayed first (a reply
-			 * the VM is owed); the error then ends the side */
-			if (b->len == before)
+			 * the VM is owed); the error then ends the side. A plain
+			 * MX that failed is an end the VM hears of (mx_lost). */
+			if (side == SIDE_MX && s->io[side] == &sg_io_plain)
+				s->mx_errno = errno;
+			else if (b->len == before)
 				return -1;
 			*eof = 1;
 		}
@@ -455,6 +458,7 @@ static void process_mx(struct session *s)
 		p = pending_head(s);
 		if (p && p->has_local)
 			return;	/* a reply of ours goes first, once vm_out has room */
+		s->mx_said_bye = r.code == 221 || r.code == 421;
 		if (!p) {
 			/* unsolicited (a 421 as the MX shuts down): relay it */
 			append(&s->vm_out, s->mx_in.data, r.len);
@@ -1040,6 +1044,30 @@ int relay_tls_timeout(struct session *s)
 	return 1;
 }
 
+/*
+ * The MX's side ended and all it said has reached the VM. Unless its last
+ * word was a goodbye (221, 421), the VM hears why in SMTP, at once: a VM
+ * mid-DATA or waiting for a reply would otherwise get only a closed
+ * connection, after the drain's grace.
+ */
+static void mx_ended(struct session *s)
+{
+	char reply[200];
+
+	if (s->mx_said_bye && !s->mx_errno) {
+		begin_drain(s);
+		return;
+	}
+	if (s->mx_errno)
+		snprintf(reply, sizeof(reply), "421 4.4.2 smtpguard: the connection to the MX "
+			 "failed (%s); try again later\r\n", strerror(s->mx_errno));
+	else
+		snprintf(reply, sizeof(reply), "421 4.4.2 smtpguard: the MX closed the "
+			 "connection; try again later\r\n");
+	sg_debug("session %s -> %s: %.*s", s->vm_name, s->mx_name, (int)strlen(reply) - 2, reply);
+	relay_close(s, reply);
+}
+
 /* Passthrough after STARTTLS: what the relay still owes each side goes
  * first (the 220), then the tunnel moves the rest, opaque. */
 static enum relay_result tunnel_step(struct session *s, int vm_ready, int mx_ready)
@@ -1088,8 +1116,13 @@ enum relay_result relay_run(struct session *s, int vm_ready, int mx_ready)
 			return relay_run(s, 1, 1);
 		if (write_from(s, SIDE_VM, &s->vm_out))
 			return RELAY_END;
-		if (!s->mx_gone && write_from(s, SIDE_MX, &s->mx_out))
-			return RELAY_END;
+		if (!s->mx_gone && write_from(s, SIDE_MX, &s->mx_out)) {
+			if (s->io[SIDE_MX] != &sg_io_plain)
+				return RELAY_END;
+			s->mx_errno = errno ? errno : EPIPE;
+			s->mx_eof = 1;
+			s->mx_out.len = 0;
+		}
 		if (s->close_after_flush && !s->vm_out.len && nothing_owed(s))
 			begin_drain(s);
 		/* the VM went away: mid-DATA the MX never sees the dot (the
@@ -1097,7 +1130,7 @@ enum relay_result relay_run(struct session *s, int vm_ready, int mx_ready)
 		if (s->vm_eof && (s->mode == RELAY_BODY || (!s->mx_out.len && !s->pend_count)))
 			return RELAY_END;
 		if (s->mx_eof && !s->mx_gone && !s->mx_in.len && !s->vm_out.len)
-			begin_drain(s);
+			mx_ended(s);
 		if (before == s->vm_in.len + s->mx_in.len + s->vm_out.len + s->mx_out.len &&
 		    vm_eof == s->vm_eof && mx_eof == s->mx_eof)
 			break;

@@ -109,6 +109,8 @@ struct session {
 	const struct sg_io_ops *io[2];	/* how each side's bytes move */
 	int vm_eof, mx_eof;
 	int mx_gone;		/* upstream closed on purpose (a refused message) */
+	int mx_said_bye;	/* the MX's last word was a 221 or 421 */
+	int mx_errno;		/* the plain upstream failed (a reset, say) */
 	enum relay_mode mode;
 	int pend_head, pend_count;	/* of pending[], below */
 	int discard_line;	/* skipping the rest of an over-long line */

@@ -164,9 +164,35 @@ check_eq "$?" 1 "trace-unknown-id-exit-1"
 # smtp_idle_timeout, not a hang; its MTA will try again later
 lab_exec mx timeout 20 postfix -c "$LAB_DIR/postfix-mx/etc" stop >/dev/null 2>&1
 lab_exec mx timeout 60 smtp-sink -w 30 -u nobody -c "$MX4:25" 100 >/dev/null 2>&1 &
+sink_pid=$!
 wait_for 10 lab_tcp_probe host "$MX4" 25 >/dev/null
 send_mail vm1 "$MX4" 25 20
 check_contains "$MAIL_OUT" "421 4.4.2 smtpguard: session timed out" "stalled-mx-421-after-idle-timeout"
 check_le "$MAIL_MS" 12000 "stalled-mx-answered-within-the-timeout"
+# (lab_exec in the background is a subshell: the sink is found by name)
+for p in $(ip netns pids "$(lab_ns mx)"); do
+	[ "$(cat "/proc/$p/comm" 2>/dev/null)" = smtp-sink ] && kill "$p" 2>/dev/null
+done
+wait "$sink_pid" 2>/dev/null
+
+# --- the MX goes away mid-session: the VM is told at once, in SMTP, why
+# (not just a closed connection after the drain's grace), and its MTA keeps
+# the message for later
+for mode in reset-in-data close-in-data close-at-mail; do
+	lab_exec mx timeout 20 perl "$(dirname "$0")/../tools/failing_mx.pl" "$mode" "$MX4" 25 1 \
+		>"$LAB_DIR/failing_mx.out" 2>&1 &
+	fmx_pid=$!
+	# (not a probe connection: it would be the one the MX fails)
+	wait_for 10 sh -c "ip netns exec $(lab_ns mx) ss -Hltn 'sport = :25' | grep -q ."
+	send_mail vm1 "$MX4" 25 10
+	case $mode in
+	reset-in-data) want="421 4.4.2 smtpguard: the connection to the MX failed (Connection reset by peer)" ;;
+	*) want="421 4.4.2 smtpguard: the MX closed the connection" ;;
+	esac
+	check_contains "$MAIL_OUT" "$want" "mx-$mode-vm-told-421"
+	check_le "$MAIL_MS" 2500 "mx-$mode-vm-told-at-once"
+	wait "$fmx_pid" 2>/dev/null
+	check_contains "$(cat "$LAB_DIR/failing_mx.out")" "failed 1" "mx-$mode-the-mx-did-fail"
+done
 
 e2e_finish
