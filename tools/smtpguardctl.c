@@ -674,16 +674,34 @@ static int event_field(const char *line, const char *name, char *out, size_t len
 	char key[64];
 	const char *p, *q;
 
+	size_t n = 0;
+
 	snprintf(key, sizeof(key), "\"%s\":\"", name);
 	p = strstr(line, key);
-	if (!p)
+	if (!p || !len)
 		return -1;
 	p += strlen(key);
-	for (q = p; *q && *q != '"'; q++)
-		if (*q == '\\' && q[1])
+	/* unescaped as the daemon escaped it (\" and \\; \uXXXX kept) */
+	for (q = p; *q && *q != '"'; q++) {
+		if (*q == '\\' && (q[1] == '"' || q[1] == '\\'))
 			q++;
-	snprintf(out, len, "%.*s", (int)(q - p), p);
+		if (n + 1 < len)
+			out[n++] = *q;
+	}
+	out[n] = '\0';
 	return 0;
+}
+
+/* Message-IDs compare whole, with or without their angle brackets. */
+static int same_message_id(const char *a, const char *b)
+{
+	size_t la, lb;
+
+	a += *a == '<';
+	b += *b == '<';
+	la = strlen(a) - (a[0] && a[strlen(a) - 1] == '>');
+	lb = strlen(b) - (b[0] && b[strlen(b) - 1] == '>');
+	return la && la == lb && strncmp(a, b, la) == 0;
 }
 
 /* Which VM sent a message: by its Message-ID or smtpguard's reference id. */
@@ -714,7 +732,7 @@ static int cmd_trace(struct ctl *ctl, int argc, char **argv, int first)
 		if (event_field(line, "ref", ref, sizeof(ref)) ||
 		    event_field(line, "message_id", mid, sizeof(mid)))
 			continue;
-		if (strcmp(ref, id) && !(mid[0] && strstr(mid, id)))
+		if (strcmp(ref, id) && !same_message_id(mid, id))
 			continue;
 		found++;
 		if (ctl->json) {

@@ -32,7 +32,41 @@ void sg_events_close(void)
 	events = NULL;
 }
 
-/* A JSON string of s, quoted, control characters escaped, cut at max. */
+/* The length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong
+ * forms, no surrogates, nothing past U+10FFFF), or 0. */
+static size_t utf8_len(const unsigned char *s)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (s[0] == 0xe0)
+		lo = 0xa0;
+	else if (s[0] == 0xed)
+		hi = 0x9f;
+	else if (s[0] == 0xf0)
+		lo = 0x90;
+	else if (s[0] == 0xf4)
+		hi = 0x8f;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+/* A JSON string of s, quoted, control characters escaped, cut at max
+ * (never inside a character). What a VM or an MX sent need not be UTF-8:
+ * a byte that is not part of a well-formed character becomes U+FFFD, so
+ * that every line stays valid JSON. */
 static void json_str(char *out, size_t len, const char *s)
 {
 	size_t o = 0;
@@ -40,17 +74,29 @@ static void json_str(char *out, size_t len, const char *s)
 	if (len < 3)
 		return;
 	out[o++] = '"';
-	for (; *s && o + 7 < len; s++) {
+	while (*s && o + 7 < len) {
 		unsigned char c = (unsigned char)*s;
+		size_t n;
 
 		if (c == '"' || c == '\\') {
 			out[o++] = '\\';
 			out[o++] = (char)c;
 		} else if (c < 0x20 || c == 0x7f) {
 			o += (size_t)snprintf(out + o, len - o, "\\u%04x", c);
-		} else {
+		} else if (c < 0x80) {
 			out[o++] = (char)c;
+		} else if ((n = utf8_len((const unsigned char *)s)) != 0) {
+			if (o + n + 2 > len)
+				break;
+			memcpy(out + o, s, n);
+			o += n;
+			s += n;
+			continue;
+		} else {
+			memcpy(out + o, "\\ufffd", 6);
+			o += 6;
 		}
+		s++;
 	}
 	out[o++] = '"';
 	out[o] = '\0';

@@ -404,7 +404,8 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	if (d.cfg.proxy) {
-		sg_routing_install(&d.cfg);
+		if (sg_routing_install(&d.cfg))
+			goto cleanup;
 		proxy = sg_proxy_start(&d.cfg, &d.ld.maps);
 		if (!proxy)
 			goto cleanup;
@@ -451,6 +452,8 @@ int main(int argc, char **argv)
 	if (d.cfg.detach_on_exit) {
 		if (sg_detach_all(&d.ld.maps))
 			ret = 1;
+		if (d.cfg.proxy)
+			sg_routing_remove(&d.cfg);
 		sg_info("stopped; detached from every interface");
 	} else {
 		sg_info("stopped; the classifier stays attached and the maps stay pinned "

@@ -631,14 +631,21 @@ static void expire_sessions(struct worker *w)
 				session_run(w, s, 1, 0);
 			continue;
 		}
-		if (now - s->last_active_ns > cfg->smtp_idle_timeout_ns ||
-		    now - s->started_ns > cfg->smtp_session_timeout_ns) {
-			sg_info("session %s -> %s: %s timeout", s->vm_name, s->mx_name,
-				now - s->last_active_ns > cfg->smtp_idle_timeout_ns ? "idle" :
-				"session");
-			relay_close(s, "421 4.4.2 smtpguard: session timed out\r\n");
-			session_run(w, s, 1, 0);
+		if (relay_awaiting_dot_reply(s)) {
+			uint64_t wait = cfg->smtp_idle_timeout_ns > SG_DOT_REPLY_TIMEOUT_NS ?
+				cfg->smtp_idle_timeout_ns : SG_DOT_REPLY_TIMEOUT_NS;
+
+			if (now - s->last_active_ns <= wait)
+				continue;
+		} else if (now - s->last_active_ns <= cfg->smtp_idle_timeout_ns &&
+			   now - s->started_ns <= cfg->smtp_session_timeout_ns) {
+			continue;
 		}
+		sg_info("session %s -> %s: %s timeout", s->vm_name, s->mx_name,
+			relay_awaiting_dot_reply(s) ? "the MX's answer to the end of data: 10-minute" :
+			now - s->last_active_ns > cfg->smtp_idle_timeout_ns ? "idle" : "session");
+		relay_close(s, "421 4.4.2 smtpguard: session timed out\r\n");
+		session_run(w, s, 1, 0);
 	}
 }
 

@@ -13,7 +13,9 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -244,12 +246,26 @@ static void emit_local_replies(struct session *s)
 	}
 }
 
+/* A message's reference id: the time, a random number drawn once a
+ * process (so that a restart within the second, or another host, does not
+ * hand out the same ids again), and a counter. */
 static void new_reference(struct session *s)
 {
-	static atomic_uint counter;
-	unsigned int n = atomic_fetch_add(&counter, 1);
+	static atomic_uint counter, salt;
+	unsigned int n = atomic_fetch_add(&counter, 1), r = atomic_load(&salt);
 
-	snprintf(s->ref, sizeof(s->ref), "SG%08lX%04X", (unsigned long)time(NULL), n & 0xffff);
+	if (!r) {
+		unsigned int fresh = 0, none = 0;
+
+		if (getrandom(&fresh, sizeof(fresh), 0) != sizeof(fresh))
+			fresh = (unsigned int)getpid() ^ (unsigned int)sg_now_ns();
+		fresh |= 1;
+		if (!atomic_compare_exchange_strong(&salt, &none, fresh))
+			fresh = none;	/* another worker drew first */
+		r = fresh;
+	}
+	snprintf(s->ref, sizeof(s->ref), "SG%08lX%04X%04X", (unsigned long)time(NULL),
+		 r & 0xffff, n & 0xffff);
 }
 
 /* The upstream goes away without the final dot: the MX discards the
@@ -728,6 +744,21 @@ static void process_vm(struct session *s)
 		if (res == SMTP_LINE_NONE)
 			return;
 		if (res == SMTP_LINE_TOO_LONG) {
+			if (s->mode == RELAY_AUTH_LINE) {
+				/* the MX waits for this SASL line: answered here, the
+				 * VM's next line would go to it as the answer */
+				local_reply(s, "421 4.7.0 smtpguard: authentication line too long "
+					    "(the limit is %u bytes)", s->cfg->smtp_line_limit);
+				s->close_after_flush = 1;
+				return;
+			}
+			/* a command, as far as the limit on them goes */
+			if (++s->commands > s->cfg->smtp_command_limit) {
+				local_reply(s, "421 4.7.0 smtpguard: too many commands in one "
+					    "session (%u)", s->cfg->smtp_command_limit);
+				s->close_after_flush = 1;
+				return;
+			}
 			local_reply(s, "500 5.5.2 smtpguard: line too long (the limit is %u bytes)",
 				    s->cfg->smtp_line_limit);
 			s->discard_line = 1;
@@ -771,7 +802,8 @@ static void process_vm(struct session *s)
 			/* CHUNKING is not offered; a chunk's bytes cannot be told
 			 * from commands, so the session ends */
 			consume(&s->vm_in, len);
-			local_reply(s, "502 5.5.1 smtpguard: BDAT is not offered; use DATA");
+			local_reply(s, "421 4.5.0 smtpguard: BDAT is not offered (use DATA); closing "
+				    "the connection");
 			s->close_after_flush = 1;
 			return;
 		}
@@ -908,6 +940,14 @@ void relay_close(struct session *s, const char *reply)
 	/* a tunnel's stream is the VM's TLS: no plaintext reply goes in it */
 	if (s->mode != RELAY_TUNNEL && space(&s->vm_out) >= n)
 		append(&s->vm_out, reply, n);
+}
+
+int relay_awaiting_dot_reply(const struct session *s)
+{
+	for (int i = 0; i < s->pend_count; i++)
+		if (s->pending[(s->pend_head + i) % SG_MAX_PENDING].data_end)
+			return 1;
+	return 0;
 }
 
 int relay_in_handshake(const struct session *s)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include "log.h"
 #include "routing.h"
 
@@ -44,7 +45,7 @@ static int read_sysctl(const char *path)
 	return v;
 }
 
-static void rule_and_route(const struct sg_config *cfg, const char *family, int add)
+static int rule_and_route(const struct sg_config *cfg, const char *family, int add)
 {
 	char mark[16], table[16];
 	char *rule_del[] = { "ip", (char *)family, "rule", "del", "fwmark", mark, "lookup",
@@ -60,11 +61,16 @@ static void rule_and_route(const struct sg_config *cfg, const char *family, int 
 	/* one rule, however often the daemon starts */
 	while (run_ip(rule_del, 1) == 0)
 		;
-	if (add && run_ip(rule_add, 0))
+	if (add && run_ip(rule_add, 0)) {
 		sg_err("adding the rule 'ip %s rule add fwmark %s lookup %s' failed", family,
 		       mark, table);
-	if (run_ip(route, !add) && add)
+		return -1;
+	}
+	if (run_ip(route, !add) && add) {
 		sg_err("adding the local route of table %s (%s) failed", table, family);
+		return -1;
+	}
+	return 0;
 }
 
 int sg_routing_install(const struct sg_config *cfg)
@@ -74,11 +80,26 @@ int sg_routing_install(const struct sg_config *cfg)
 			"flows; set it to 0");
 	if (read_sysctl("/proc/sys/net/ipv4/ip_forward") != 1)
 		sg_warn("net.ipv4.ip_forward is not 1: this host does not route its VMs' traffic");
-	rule_and_route(cfg, "-4", 1);
-	rule_and_route(cfg, "-6", 1);
+	/* without them steered flows are forwarded with a socket attached,
+	 * and dropped: every scanned VM's mail would hang */
+	if (rule_and_route(cfg, "-4", 1))
+		goto fail;
+	if (access("/proc/sys/net/ipv6", F_OK)) {
+		sg_info("policy routing: fwmark 0x%x -> table %u (local delivery), IPv4 only "
+			"(IPv6 is disabled on this host)", cfg->steer_mark, cfg->route_table);
+		return 0;
+	}
+	if (rule_and_route(cfg, "-6", 1))
+		goto fail;
 	sg_info("policy routing: fwmark 0x%x -> table %u (local delivery), IPv4 and IPv6",
 		cfg->steer_mark, cfg->route_table);
 	return 0;
+fail:
+	sg_err("the proxy cannot receive steered flows without its policy routing (is 'ip' "
+	       "from iproute2 installed, and does smtpguardd have CAP_NET_ADMIN? is "
+	       "route_table %u or steer_mark 0x%x taken?)", cfg->route_table, cfg->steer_mark);
+	sg_routing_remove(cfg);
+	return -1;
 }
 
 void sg_routing_remove(const struct sg_config *cfg)

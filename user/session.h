@@ -207,6 +207,11 @@ enum relay_result relay_run(struct session *s, int vm_ready, int mx_ready);
  * MX): the upstream is reset, the VM gets reply (with its CRLF), then the
  * session drains. */
 void relay_close(struct session *s, const char *reply);
+/* The final dot is out and the MX has not answered it: the message may be
+ * being committed, so no timeout but the MX's own (RFC 5321's 10 minutes)
+ * may end the session now, or the VM would send it again. */
+int relay_awaiting_dot_reply(const struct session *s);
+#define SG_DOT_REPLY_TIMEOUT_NS (600ULL * 1000000000ULL)
 /* epoll interest of each side from the buffers' state. */
 uint32_t relay_interest(const struct session *s, int side);
 /* Whether a TLS handshake is under way (tls_deadline_ns applies). */

@@ -110,6 +110,11 @@ done
 out=$(printf 'EHLO vm1\r\nMAIL FROM:<a@example.org>\r\nRCPT\tTO:<u1@example.net>\r\nRCPT TO:<u2@example.net>\r\nRCPT TO:<u3@example.net>\r\nRCPT\tTO:<u4@example.net>\r\nQUIT\r\n' | raw_session vm1)
 check_contains "$out" "452 4.5.3 smtpguard: too many recipients" "rcpt-with-tab-counted"
 
+# --- BDAT (CHUNKING is not offered): its chunk cannot be told from
+# commands, so the session ends with a 421, not a 5xx the VM would bounce on
+out=$(printf 'EHLO vm1\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<u@example.net>\r\nBDAT 5 LAST\r\nhello' | raw_session vm1)
+check_contains "$out" "421 4.5.0 smtpguard: BDAT is not offered (use DATA)" "bdat-421"
+
 # --- pipelined transactions: each message's event carries its own envelope
 # (the VM sends the next MAIL and RCPTs before the MX answers the first dot);
 # recipient domains are listed once each, in any case, as whole names
@@ -124,6 +129,16 @@ check_eq "$(echo "$ev1" | jq -r .rcpt_domains)" "t.example.net,example.net" "pip
 check_eq "$(echo "$ev1" | jq -r .rcpts)" 2 "pipelined-event-own-recipient-count"
 ev2=$(jq -c 'select(.event=="message" and .mail_from=="second@example.org")' "$LAB_DIR/events.json" | tail -1)
 check_eq "$(echo "$ev2" | jq -r .rcpt_domains)" "example.net" "pipelined-second-event-own-envelope"
+
+# --- what a VM sends need not be UTF-8 (the MX checks commands, not the
+# body): the events stay valid UTF-8 JSON; a stray byte becomes U+FFFD, a
+# well-formed character is kept
+printf 'EHLO vm1\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<u@example.net>\r\nDATA\r\n' |
+	cat - <(sleep 1; printf 'Message-ID: <\xc3\xa9t\xc3\xa9-\xe9\xff@example.org>\r\nSubject: x\r\n\r\nbuy-cheap-pills-3\r\n.\r\nQUIT\r\n') |
+	raw_session vm1 >/dev/null
+check_ok "events-valid-utf8" iconv -f UTF-8 -t UTF-8 -o /dev/null "$LAB_DIR/events.json"
+check_eq "$(jq -r 'select(.event=="message") | .message_id' "$LAB_DIR/events.json" | grep -- '-.*@example.org' | tail -1)" \
+	"<$(printf '\xc3\xa9t\xc3\xa9-\xef\xbf\xbd\xef\xbf\xbd')@example.org>" "events-utf8-kept-stray-bytes-replaced"
 
 # --- the VM gone mid-DATA: the MX delivers nothing
 n0=$(lab_mx_count_mail)
@@ -154,6 +169,12 @@ mid=$(jq -r 'select(.event=="message" and .verdict=="accept") | .message_id' "$e
 check_ne "$mid" "" "events-record-message-id"
 out=$(lab_ctl main trace "$mid" --events "$ev")
 check_contains "$out" "$(lab_vm_ip4 vm1)" "trace-by-message-id-finds-the-vm"
+bare=${mid#<}
+bare=${bare%>}
+out=$(lab_ctl main trace "$bare" --events "$ev")
+check_contains "$out" "$(lab_vm_ip4 vm1)" "trace-by-message-id-without-brackets"
+lab_ctl main trace "${bare:0:6}" --events "$ev" >/dev/null 2>&1
+check_eq "$?" 1 "trace-part-of-a-message-id-matches-nothing"
 ref=$(jq -r 'select(.event=="message" and .verdict=="reject") | .ref' "$ev" | head -1)
 out=$(lab_ctl main --json trace "$ref" --events "$ev")
 check_eq "$(echo "$out" | jq -r .source | cut -d: -f1)" "$(lab_vm_ip4 vm1)" "trace-by-ref-finds-the-vm"
@@ -194,5 +215,18 @@ for mode in reset-in-data close-in-data close-at-mail; do
 	wait "$fmx_pid" 2>/dev/null
 	check_contains "$(cat "$LAB_DIR/failing_mx.out")" "failed 1" "mx-$mode-the-mx-did-fail"
 done
+
+# --- an MX slow to answer the final dot (its filter at work) is waited for
+# past smtp_idle_timeout (3 s here), as RFC 5321 asks (10 minutes): timed
+# out, the VM would send again a message the MX may have committed
+lab_exec mx timeout 30 perl "$(dirname "$0")/../tools/failing_mx.pl" slow-dot "$MX4" 25 1 6 \
+	>"$LAB_DIR/failing_mx.out" 2>&1 &
+fmx_pid=$!
+wait_for 10 sh -c "ip netns exec $(lab_ns mx) ss -Hltn 'sport = :25' | grep -q ."
+send_mail vm1 "$MX4" 25 20
+check_contains "$MAIL_OUT" "<-  250 2.0.0 queued as SLOW" "slow-dot-answer-reaches-the-vm"
+check_ge "$MAIL_MS" 5500 "slow-dot-waited-for"
+wait "$fmx_pid" 2>/dev/null
+
 
 e2e_finish

@@ -6,17 +6,21 @@
 #                   the connection (SO_LINGER 0)
 #   close-in-data   the same, but closes it (a FIN) without a word
 #   close-at-mail   closes it (a FIN) instead of answering MAIL FROM
-# Prints "failed N" to stdout after each connection it failed.
-#   failing_mx.pl MODE ADDR PORT [COUNT]
+#   slow-dot        takes the whole message, and answers its final dot
+#                   "250 2.0.0 queued as SLOW" only after DELAY seconds (an
+#                   MX whose content filter is slow), then serves QUIT
+# Prints "failed N" (or "served N") to stdout after each connection.
+#   failing_mx.pl MODE ADDR PORT [COUNT [DELAY]]
 use strict;
 use warnings;
 use IO::Socket::INET;
 use Socket qw(SOL_SOCKET SO_LINGER);
 
-my ($mode, $addr, $port, $count) = @ARGV;
-die "usage: $0 reset-in-data|close-in-data|close-at-mail ADDR PORT [COUNT]\n"
-	unless defined $port && $mode =~ /^(reset-in-data|close-in-data|close-at-mail)$/;
+my ($mode, $addr, $port, $count, $delay) = @ARGV;
+die "usage: $0 reset-in-data|close-in-data|close-at-mail|slow-dot ADDR PORT [COUNT [DELAY]]\n"
+	unless defined $port && $mode =~ /^(reset-in-data|close-in-data|close-at-mail|slow-dot)$/;
 $count //= 1;
+$delay //= 0;
 $| = 1;
 
 my $listener = IO::Socket::INET->new(LocalAddr => $addr, LocalPort => $port, Listen => 16,
@@ -34,6 +38,13 @@ for my $n (1 .. $count) {
 	print $sock "220 failing.example ESMTP\r\n";
 	my $in_data = 0;
 	while (defined(my $line = <$sock>)) {
+		if ($in_data && $mode eq 'slow-dot') {
+			next unless $line eq ".\r\n";
+			sleep($delay);
+			print $sock "250 2.0.0 queued as SLOW\r\n";
+			$in_data = 0;
+			next;
+		}
 		if ($in_data) {
 			# some of the body has come: now fail
 			fail_now($sock);
@@ -60,5 +71,5 @@ for my $n (1 .. $count) {
 			print $sock "250 Ok\r\n";
 		}
 	}
-	print "failed $n\n";
+	print $mode eq 'slow-dot' ? "served $n\n" : "failed $n\n";
 }
