@@ -622,8 +622,9 @@ static int cmd_stats(struct ctl *ctl, int argc, char **argv, int first)
 	return 0;
 }
 
-/* The fail mode of scan flows while no proxy listener is registered; the
- * daemon's config sets it again at its next start. */
+/* The fail mode of scan flows while no proxy listener is registered; it
+ * holds over a reload (SIGHUP) unless the config file's fail_mode changed,
+ * and the config sets it again at the daemon's next start. */
 static int cmd_fail_mode(struct ctl *ctl, int argc, char **argv, int first)
 {
 	struct sg_settings s;

@@ -37,6 +37,7 @@ struct daemon {
 	int live[SG_MAX_ATTACHMENTS];	/* ifindexes attached by this run */
 	int nlive;
 	struct sg_proxy *proxy;	/* proxy = yes */
+	int file_fail_mode;	/* what the config file last said */
 };
 
 static int live_find(const struct daemon *d, int ifindex)
@@ -346,7 +347,18 @@ static void reload(struct daemon *d, int argc, char **argv)
 	d->cfg.default_msg_burst = fresh.default_msg_burst;
 	d->cfg.default_rcpt_interval_ns = fresh.default_rcpt_interval_ns;
 	d->cfg.default_rcpt_burst = fresh.default_rcpt_burst;
-	d->cfg.fail_mode = fresh.fail_mode;
+	/* a `smtpguardctl fail-mode` holds over a reload, until the file's
+	 * own fail_mode changes */
+	if (fresh.fail_mode != d->file_fail_mode) {
+		d->cfg.fail_mode = fresh.fail_mode;
+	} else {
+		struct sg_settings live;
+		__u32 zero = 0;
+
+		if (bpf_map_lookup_elem(d->ld.maps.settings, &zero, &live) == 0)
+			d->cfg.fail_mode = live.fail_mode;
+	}
+	d->file_fail_mode = fresh.fail_mode;
 	d->cfg.steer_mode = fresh.steer_mode;
 	d->cfg.steer_sample = fresh.steer_sample;
 	d->cfg.steer_soft_percent = fresh.steer_soft_percent;
@@ -393,6 +405,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	ret = 1;
+	d.file_fail_mode = d.cfg.fail_mode;
 	if (sg_loader_apply_config(&d.ld, &d.cfg))
 		goto cleanup;
 	sig_fd = make_signalfd();

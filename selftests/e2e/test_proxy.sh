@@ -133,6 +133,16 @@ check_le "$MAIL_MS" 1500 "refused-mx-421-at-once"
 check_eq "$(lab_exec host ss -Htan state time-wait "( sport = :2525 or dport = :2525 )" | wc -l)" 0 \
 	"refused-mx-no-time-wait-on-host"
 
+# --- a fail mode set at run time holds over a reload (SIGHUP) that does not
+# change the file's own fail_mode
+lab_ctl main fail-mode closed >/dev/null || fail fail-mode-closed-set "exit $?"
+reloads=$(grep -c "reloaded the settings" "$(lab_sgd_log main)")
+kill -HUP "$(lab_sgd_pid main)"
+wait_for 10 sh -c "[ \$(grep -c 'reloaded the settings' '$(lab_sgd_log main)') -gt $reloads ]" ||
+	fail fail-mode-reload "no reload logged"
+check_eq "$(lab_ctl main fail-mode)" closed "fail-mode-set-at-run-time-holds-over-reload"
+lab_ctl main fail-mode open >/dev/null
+
 # --- out of descriptors: the sessions over the limit get 421 4.3.2 at once,
 # the ones held are untouched, and new sessions work once some end
 lab_ctl main rate-class set many --conn 1000/s --burst 1000 >/dev/null
