@@ -12,24 +12,32 @@
 static FILE *events;
 static pthread_mutex_t events_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* Opens path (empty: no events) and swaps it in; the old file is closed
+ * once no worker writes to it. */
 int sg_events_open(const char *path)
 {
-	if (!path[0])
-		return 0;
-	events = strcmp(path, "-") ? fopen(path, "a") : stdout;
-	if (!events) {
-		sg_err("cannot open events_file %s: %s", path, strerror(errno));
-		return -1;
+	FILE *f = NULL, *old;
+
+	if (path[0]) {
+		f = strcmp(path, "-") ? fopen(path, "a") : stdout;
+		if (!f) {
+			sg_err("cannot open events_file %s: %s", path, strerror(errno));
+			return -1;
+		}
+		setvbuf(f, NULL, _IOLBF, 0);
 	}
-	setvbuf(events, NULL, _IOLBF, 0);
+	pthread_mutex_lock(&events_lock);
+	old = events;
+	events = f;
+	pthread_mutex_unlock(&events_lock);
+	if (old && old != stdout)
+		fclose(old);
 	return 0;
 }
 
 void sg_events_close(void)
 {
-	if (events && events != stdout)
-		fclose(events);
-	events = NULL;
+	sg_events_open("");
 }
 
 /* The length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong
@@ -131,11 +139,12 @@ void sg_event_message(const struct session *s, const char *verdict, const char *
 	json_str(reply, sizeof(reply), mx_reply ? mx_reply : "");
 	json_str(why, sizeof(why), reason ? reason : "");
 	pthread_mutex_lock(&events_lock);
-	fprintf(events, "{\"event\":\"message\",\"time\":\"%s\",\"source\":%s,\"mx\":%s,"
-		"\"helo\":%s,\"mail_from\":%s,\"rcpts\":%u,\"rcpt_domains\":%s,\"size\":%zu,"
-		"\"message_id\":%s,\"ref\":\"%s\",\"verdict\":\"%s\",\"reason\":%s,"
-		"\"mx_reply\":%s}\n", t, src, mx, helo, from, s->msg_rcpts, domains, s->scan.bytes,
-		mid, s->ref, verdict, why, reply);
+	if (events)
+		fprintf(events, "{\"event\":\"message\",\"time\":\"%s\",\"source\":%s,\"mx\":%s,"
+			"\"helo\":%s,\"mail_from\":%s,\"rcpts\":%u,\"rcpt_domains\":%s,\"size\":%zu,"
+			"\"message_id\":%s,\"ref\":\"%s\",\"verdict\":\"%s\",\"reason\":%s,"
+			"\"mx_reply\":%s}\n", t, src, mx, helo, from, s->msg_rcpts, domains, s->scan.bytes,
+			mid, s->ref, verdict, why, reply);
 	pthread_mutex_unlock(&events_lock);
 }
 
@@ -182,12 +191,13 @@ void sg_event_session(const struct session *s)
 			 s->mx_resumed ? "true" : "false", s->mx_verified ? "true" : "false");
 	}
 	pthread_mutex_lock(&events_lock);
-	fprintf(events, "{\"event\":\"session\",\"time\":\"%s\",\"source\":%s,\"mx\":%s,"
-		"\"helo\":%s,\"commands\":%u,\"messages\":%u,\"refused\":%u,\"duration_ms\":%llu,"
-		"\"tls\":\"%s\",\"inspected\":%s,\"read_bytes\":{\"vm\":%llu,\"mx\":%llu}%s}\n",
-		t, src, mx, helo, s->commands, s->messages, s->refused,
-		(unsigned long long)((sg_now_ns() - s->started_ns) / 1000000), tls_outcome(s),
-		s->tunnel_started ? "false" : "true", (unsigned long long)vm_read,
-		(unsigned long long)mx_read, tls);
+	if (events)
+		fprintf(events, "{\"event\":\"session\",\"time\":\"%s\",\"source\":%s,\"mx\":%s,"
+			"\"helo\":%s,\"commands\":%u,\"messages\":%u,\"refused\":%u,\"duration_ms\":%llu,"
+			"\"tls\":\"%s\",\"inspected\":%s,\"read_bytes\":{\"vm\":%llu,\"mx\":%llu}%s}\n",
+			t, src, mx, helo, s->commands, s->messages, s->refused,
+			(unsigned long long)((sg_now_ns() - s->started_ns) / 1000000), tls_outcome(s),
+			s->tunnel_started ? "false" : "true", (unsigned long long)vm_read,
+			(unsigned long long)mx_read, tls);
 	pthread_mutex_unlock(&events_lock);
 }

@@ -19,6 +19,7 @@
 #include <bpf/bpf.h>
 #include "attach.h"
 #include "config.h"
+#include "events.h"
 #include "gc.h"
 #include "instance.h"
 #include "loader.h"
@@ -362,11 +363,15 @@ static void reload(struct daemon *d, int argc, char **argv)
 	d->cfg.steer_mode = fresh.steer_mode;
 	d->cfg.steer_sample = fresh.steer_sample;
 	d->cfg.steer_soft_percent = fresh.steer_soft_percent;
-	if (d->proxy)
+	if (d->proxy) {
 		sg_proxy_reload_tls(d->proxy, &fresh);
+		/* reopened, so that a rotated file is left for the new one */
+		if (sg_events_open(fresh.events_file))
+			sg_err("events go on to the file opened before the reload");
+	}
 	if (sg_loader_apply_config(&d->ld, &d->cfg) == 0)
 		sg_info("reloaded the settings (the proxy's own: smtp_*, scan_patterns, "
-			"events_file, relay_ip*, suspect_duration, escalation_*, "
+			"relay_ip*, suspect_duration, escalation_*, "
 			"tls_mx_without_starttls, tls_handshake_timeout and tls_mover take effect "
 			"at the next start)");
 }

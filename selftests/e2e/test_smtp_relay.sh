@@ -181,6 +181,19 @@ check_eq "$(echo "$out" | jq -r .source | cut -d: -f1)" "$(lab_vm_ip4 vm1)" "tra
 lab_ctl main trace nosuchid --events "$ev" 2>/dev/null
 check_eq "$?" 1 "trace-unknown-id-exit-1"
 
+# --- a reload (SIGHUP) reopens events_file: after logrotate moved it away,
+# new events go to a new file of that name, none to the moved one
+mv "$ev" "$ev.1"
+reloads=$(grep -c "reloaded the settings" "$(lab_sgd_log main)")
+kill -HUP "$(lab_sgd_pid main)"
+wait_for 10 sh -c "[ \$(grep -c 'reloaded the settings' '$(lab_sgd_log main)') -gt $reloads ]" ||
+	fail events-reload "no reload logged"
+lines=$(wc -l <"$ev.1")
+check_delivered "delivered-after-events-reopened" vm1 "$MX4"
+wait_for 5 grep -q '"event":"session"' "$ev"
+check_ok "events-reopened-after-rotation" grep -q '"event":"message"' "$ev"
+check_eq "$(wc -l <"$ev.1")" "$lines" "events-not-written-to-rotated-file"
+
 # --- the MX stalls after DATA (smtp-sink -w): the VM gets 421 after
 # smtp_idle_timeout, not a hang; its MTA will try again later
 lab_exec mx timeout 20 postfix -c "$LAB_DIR/postfix-mx/etc" stop >/dev/null 2>&1
