@@ -133,28 +133,23 @@ enum smtp_data_result smtp_data_scan(const char *buf, size_t n, int at_body_star
 	for (const char *dot = memchr(buf, '.', n); dot;
 	     dot = memchr(dot + 1, '.', n - (size_t)(dot + 1 - buf))) {
 		size_t p = (size_t)(dot - buf), left = n - p;
-		int line_start = p == 0 ? at_body_start : buf[p - 1] == '\n';
-		int crlf_before = p == 0 || (p >= 2 && buf[p - 2] == '\r');
+		/* a line break before and after it under some MX's reading (a
+		 * bare CR or LF counts): only CRLF "." CRLF is the end */
+		int break_before = p == 0 ? at_body_start : buf[p - 1] == '\n' || buf[p - 1] == '\r';
+		int crlf_before = p == 0 || (p >= 2 && buf[p - 2] == '\r' && buf[p - 1] == '\n');
 
-		if (line_start) {
-			if (left < 3 && (left == 1 || buf[p + 1] == '\r')) {
-				/* "." or ".\r" at a line start: undecided; hold it with
-				 * the line break before it */
-				*body = p == 0 ? 0 : break_start(buf, p);
-				return SMTP_DATA_MORE;
-			}
-			if (left >= 3 && buf[p + 1] == '\r' && buf[p + 2] == '\n') {
-				*body = p;
-				return crlf_before ? SMTP_DATA_END : SMTP_DATA_SMUGGLE;
-			}
-			if (left >= 2 && buf[p + 1] == '\n') {
-				*body = p;	/* ".<LF>": an end only for a lenient MX */
-				return SMTP_DATA_SMUGGLE;
-			}
+		if (!break_before)
+			continue;
+		if (left == 1 || (left == 2 && buf[p + 1] == '\r')) {
+			/* "." or ".\r" after a break: undecided; hold it with the
+			 * line break before it */
+			*body = p == 0 ? 0 : break_start(buf, p);
+			return SMTP_DATA_MORE;
 		}
-		if (p >= 1 && left >= 2 && buf[p - 1] == '\r' && buf[p + 1] == '\r') {
-			*body = p - 1;	/* "<CR>.<CR>": no real end has it */
-			return SMTP_DATA_SMUGGLE;
+		if (buf[p + 1] == '\r' || buf[p + 1] == '\n') {
+			*body = p;
+			return crlf_before && buf[p + 1] == '\r' && buf[p + 2] == '\n' ?
+			       SMTP_DATA_END : SMTP_DATA_SMUGGLE;
 		}
 	}
 	/* Every end, real or smuggled, begins with a CR or an LF and is at most

@@ -113,6 +113,32 @@ static int bucket_fits(uint64_t tat, uint64_t now, uint64_t interval, uint32_t b
 	return *new_tat - now <= (uint64_t)burst * interval;
 }
 
+int sg_feedback_check_message(struct sg_feedback *fb, const struct sockaddr_storage *vm,
+			      uint32_t rate_class, char *reason, size_t len)
+{
+	struct sg_rate_class rc;
+	struct sg_src_feedback e;
+	struct sg_src_key key;
+	uint64_t now = sg_now_ns(), tat;
+	char rate[32];
+	int ok;
+
+	sender_class(fb, rate_class, &rc);
+	if (!rc.msg_interval_ns)
+		return 0;
+	sender_key(fb, vm, &key);
+	pthread_mutex_lock(&fb->lock);
+	entry_read(fb, &key, &e);
+	ok = bucket_fits(e.msg_tat_ns, now, rc.msg_interval_ns, rc.msg_burst, 1, &tat);
+	pthread_mutex_unlock(&fb->lock);
+	if (ok)
+		return 0;
+	sg_format_rate(rc.msg_interval_ns, rate, sizeof(rate));
+	snprintf(reason, len, "over the message rate of class %.*s (%u, then %s)",
+		 (int)sizeof(rc.name), rc.name, rc.msg_burst, rate);
+	return -1;
+}
+
 int sg_feedback_charge(struct sg_feedback *fb, const struct sockaddr_storage *vm,
 		       uint32_t rate_class, uint32_t nrcpts, char *reason, size_t len)
 {

@@ -34,6 +34,11 @@ void sg_feedback_free(struct sg_feedback *fb);
  * when either is empty: the message is to be deferred (451 4.7.1). */
 int sg_feedback_charge(struct sg_feedback *fb, const struct sockaddr_storage *vm,
 		       uint32_t rate_class, uint32_t nrcpts, char *reason, size_t len);
+/* Would the sender's message bucket take one message now? Takes nothing:
+ * asked at MAIL FROM, so that a sender over its rate is deferred before its
+ * body goes to the MX; -1 with the reason when it would not. */
+int sg_feedback_check_message(struct sg_feedback *fb, const struct sockaddr_storage *vm,
+			      uint32_t rate_class, char *reason, size_t len);
 void sg_feedback_note(struct sg_feedback *fb, const struct sockaddr_storage *vm,
 		      enum sg_feedback_event ev, uint32_t nrcpts);
 /* A session ended: tls when it was encrypted after STARTTLS, inspected

@@ -620,6 +620,35 @@ static void process_body(struct session *s)
 	}
 }
 
+/*
+ * A sender over its message rate is deferred at MAIL FROM, before its body
+ * goes to the MX (which would otherwise see it cut off at every message);
+ * the MAIL is not relayed, so the MX starts no transaction. Not while the
+ * MX has yet to answer a dot: that message's event is still to be written.
+ * The charge itself stays at the dot (sg_feedback_charge).
+ */
+static int over_message_rate(struct session *s)
+{
+	char reason[200];
+
+	if (s->mx_gone || relay_awaiting_dot_reply(s) ||
+	    !sg_feedback_check_message(s->feedback, &s->vm_addr, s->policy.rate_class, reason,
+				       sizeof(reason)))
+		return 0;
+	new_reference(s);
+	sg_scan_begin(&s->scan, s->patterns);
+	memcpy(s->msg_mail_from, s->mail_from, sizeof(s->msg_mail_from));
+	s->msg_rcpt_domains[0] = '\0';
+	s->msg_rcpts = 0;
+	s->refused++;
+	sg_event_message(s, "tempfail", reason, NULL);
+	sg_feedback_note(s->feedback, &s->vm_addr, SG_FB_TEMPFAILED, 0);
+	local_reply(s, "451 4.7.1 smtpguard: message refused (%s); ref %s", reason, s->ref);
+	sg_info("session %s -> %s: message %s deferred at MAIL FROM: %s", s->vm_name, s->mx_name,
+		s->ref, reason);
+	return 1;
+}
+
 /* After a refused message the upstream is gone: the relay answers. */
 static void refused_command(struct session *s, enum smtp_verb verb)
 {
@@ -786,6 +815,10 @@ static void process_vm(struct session *s)
 			continue;
 		}
 		note_envelope(s, verb, s->vm_in.data, len, arg_off);
+		if (verb == SMTP_MAIL && over_message_rate(s)) {
+			consume(&s->vm_in, len);
+			continue;
+		}
 		if (verb == SMTP_RCPT && ++s->rcpts > s->cfg->smtp_recipient_limit) {
 			consume(&s->vm_in, len);
 			local_reply(s, "452 4.5.3 smtpguard: too many recipients (the limit is %u)",

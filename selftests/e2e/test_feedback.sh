@@ -72,6 +72,9 @@ n0=$(lab_mx_count_mail)
 send_mail vm1 "$MX4" 25 5
 check_match "$MAIL_OUT" "<\*\* 451 4\.7\.1 smtpguard: message refused \(over the message rate of class slow.*\); ref SG[0-9A-F]+" \
 	"over-message-rate-gets-451"
+# at MAIL FROM: the body never goes to the MX to be cut off there
+check_ok "over-message-rate-deferred-at-mail-from" sh -c \
+	"printf '%s' \"\$1\" | grep -A1 -- '-> MAIL FROM' | grep -q '<\*\* 451 4.7.1'" _ "$MAIL_OUT"
 sleep 1
 check_eq "$(lab_mx_count_mail)" "$n0" "deferred-message-not-at-mx"
 check_eq "$(show_field "$VM1" tempfails)" 1 "show-counts-deferred-message"

@@ -31,7 +31,7 @@ lab_ctl main policy add "$(lab_vm_ip4 vm1)/32" scan --class many >/dev/null ||
 # raw_session NODE: a hand-written SMTP dialogue from NODE to the MX on
 # stdin; prints what the server said
 raw_session() {
-	lab_exec "$1" timeout 15 bash -c "exec 3<>/dev/tcp/$MX4/25; cat >&3; timeout 5 cat <&3"
+	lab_exec "$1" timeout 15 bash -c "exec 3<>/dev/tcp/$MX4/25; cat >&3 2>/dev/null; timeout 5 cat <&3"
 }
 
 # --- a clean message: the MX's own reply and queue id reach the VM

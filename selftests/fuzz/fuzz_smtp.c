@@ -4,7 +4,8 @@
  * every byte a VM or an MX sends: command lines and verbs, replies, the end
  * of DATA across chunk splits, EHLO extension removal. Besides "no crash",
  * it checks the parsers' promises: lengths within the input, a reply's code
- * in 200-599, the DATA end found at the same place however the body is cut.
+ * in 200-599, the DATA end found at the same place however the body is cut,
+ * and no byte released to the MX that some MX could take for an end.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,6 +16,24 @@ static void check(int ok)
 {
 	if (!ok)
 		abort();
+}
+
+static int is_break(char c)
+{
+	return c == '\r' || c == '\n';
+}
+
+/* The safety promise of the DATA scan: of buf[0..size), the first released
+ * bytes (what goes to the MX) hold no dot that some MX could read as a lone
+ * line (a CR or LF, or the body's start, before it; a CR or LF after it,
+ * looking into what is not released yet). */
+static int released_is_safe(const char *buf, size_t size, size_t released)
+{
+	for (size_t i = 0; i < released; i++)
+		if (buf[i] == '.' && (i == 0 || is_break(buf[i - 1])) && i + 1 < size &&
+		    is_break(buf[i + 1]))
+			return 0;
+	return 1;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -37,11 +56,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check(body1 <= size);
 	if (r1 == SMTP_DATA_END)
 		check(body1 + 3 <= size && !memcmp(buf + body1, ".\r\n", 3));
+	check(released_is_safe(buf, size, body1));
 	cut = size ? data[0] % (size + 1) : 0;
 	r2 = smtp_data_scan(buf, cut, 1, &body2);
 	if (r2 == SMTP_DATA_MORE && r1 != SMTP_DATA_MORE) {
 		size_t held = body2;
 
+		check(released_is_safe(buf, size, held));
 		r2 = smtp_data_scan(buf + held, size - held, held == 0, &body2);
 		check(r2 == r1 && held + body2 == body1);
 	}

@@ -95,6 +95,22 @@ static void test_data(void)
 		  "data: <CR>.<CR> is refused");
 	ASSERT_EQ(smtp_data_scan(S("\n.\r\n"), 0, &body), SMTP_DATA_SMUGGLE,
 		  "data: a held bare LF before the dot is refused");
+	/* and the ones an MX that ends lines at a bare CR would see */
+	ASSERT_EQ(smtp_data_scan(S("hello\r\n.\rMAIL"), 1, &body), SMTP_DATA_SMUGGLE,
+		  "data: <CR><LF>.<CR> then more is refused");
+	ASSERT_EQ(smtp_data_scan(S("hello\n.\rMAIL"), 1, &body), SMTP_DATA_SMUGGLE,
+		  "data: <LF>.<CR> then more is refused");
+	ASSERT_EQ(smtp_data_scan(S("hello\r.\nMAIL"), 1, &body), SMTP_DATA_SMUGGLE,
+		  "data: <CR>.<LF> is refused");
+	ASSERT_EQ(smtp_data_scan(S("hello\r.\r\nMAIL"), 1, &body), SMTP_DATA_SMUGGLE,
+		  "data: <CR>.<CR><LF> is refused");
+	ASSERT_EQ(smtp_data_scan(S("a\r.b\r\nc"), 1, &body), SMTP_DATA_MORE,
+		  "data: a dot after a bare CR, mid-line, is body");
+	ASSERT_EQ(smtp_data_scan(S("a\r\n..\r\nc"), 1, &body), SMTP_DATA_MORE,
+		  "data: a stuffed dot line is body");
+	ASSERT_EQ(smtp_data_scan(S("a\r\n.\r"), 1, &body), SMTP_DATA_MORE,
+		  "data: <CR><LF>.<CR> at the end waits");
+	ASSERT_EQ(body, 1, "data: and is held from its line break");
 }
 
 /* Every split of a message into two chunks finds the same end. */
