@@ -162,7 +162,7 @@ static const char *tls_outcome(const struct session *s)
 
 void sg_event_session(const struct session *s)
 {
-	char t[40], src[80], mx[80], helo[300], tls[1400] = "";
+	char t[40], src[80], mx[80], helo[300], tls[1400] = "", detail[200];
 	/* what the relay read as SMTP; a tunnel's bytes are opaque */
 	uint64_t vm_read = s->tunnel_started ? s->inspected_bytes[0] : s->read_bytes[0];
 	uint64_t mx_read = s->tunnel_started ? s->inspected_bytes[1] : s->read_bytes[1];
@@ -190,13 +190,17 @@ void sg_event_session(const struct session *s)
 			 s->tls_resumed ? "true" : "false", mx_tls, mx_host,
 			 s->mx_resumed ? "true" : "false", s->mx_verified ? "true" : "false");
 	}
+	json_str(detail, sizeof(detail), s->end_detail);
 	pthread_mutex_lock(&events_lock);
 	if (events)
 		fprintf(events, "{\"event\":\"session\",\"time\":\"%s\",\"source\":%s,\"mx\":%s,"
 			"\"helo\":%s,\"commands\":%u,\"messages\":%u,\"refused\":%u,\"duration_ms\":%llu,"
-			"\"tls\":\"%s\",\"inspected\":%s,\"read_bytes\":{\"vm\":%llu,\"mx\":%llu}%s}\n",
+			"\"end\":\"%s\"%s%s,\"tls\":\"%s\",\"inspected\":%s,"
+			"\"read_bytes\":{\"vm\":%llu,\"mx\":%llu}%s}\n",
 			t, src, mx, helo, s->commands, s->messages, s->refused,
-			(unsigned long long)((sg_now_ns() - s->started_ns) / 1000000), tls_outcome(s),
+			(unsigned long long)((sg_now_ns() - s->started_ns) / 1000000),
+			s->end ? s->end : "closed", s->end_detail[0] ? ",\"error\":" : "",
+			s->end_detail[0] ? detail : "", tls_outcome(s),
 			s->tunnel_started ? "false" : "true", (unsigned long long)vm_read,
 			(unsigned long long)mx_read, tls);
 	pthread_mutex_unlock(&events_lock);

@@ -135,7 +135,7 @@ static void session_free(struct worker *w, struct session *s)
 {
 	if (s->closed)
 		return;
-	if (!s->connecting && s->commands) {
+	if (!s->connecting && (s->commands || s->end)) {
 		sg_event_session(s);
 		sg_feedback_session(s->feedback, &s->vm_addr,
 				    s->tunnel_started || s->tls_phase == TLS_ON, !s->tunnel_started);
@@ -267,6 +267,8 @@ static void session_tempfail(struct worker *w, struct session *s, const char *wh
 
 	snprintf(reply, sizeof(reply), "421 4.4.1 smtpguard: the MX is not reachable (%s); "
 		 "try again later\r\n", why);
+	s->end = "mx_unreachable";
+	snprintf(s->end_detail, sizeof(s->end_detail), "%s", why);
 	s->connecting = 0;
 	relay_close(s, reply);
 	session_run(w, s, 1, 0);
@@ -641,9 +643,10 @@ static void expire_sessions(struct worker *w)
 			   now - s->started_ns <= cfg->smtp_session_timeout_ns) {
 			continue;
 		}
-		sg_info("session %s -> %s: %s timeout", s->vm_name, s->mx_name,
-			relay_awaiting_dot_reply(s) ? "the MX's answer to the end of data: 10-minute" :
-			now - s->last_active_ns > cfg->smtp_idle_timeout_ns ? "idle" : "session");
+		s->end = relay_awaiting_dot_reply(s) ? "dot_reply_timeout" :
+			 now - s->last_active_ns > cfg->smtp_idle_timeout_ns ? "idle_timeout" :
+			 "session_timeout";
+		sg_info("session %s -> %s: %s", s->vm_name, s->mx_name, s->end);
 		relay_close(s, "421 4.4.2 smtpguard: session timed out\r\n");
 		session_run(w, s, 1, 0);
 	}

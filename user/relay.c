@@ -500,6 +500,7 @@ static void process_mx(struct session *s)
 			abort_upstream(s);
 			append(&s->vm_out, msg, sizeof(msg) - 1);
 			s->close_after_flush = 1;
+			s->end = "mx_out_of_step";
 			return;
 		}
 		if (p->verb == SMTP_EHLO && r.code == 250)
@@ -786,6 +787,7 @@ static void process_vm(struct session *s)
 				local_reply(s, "421 4.7.0 smtpguard: too many commands in one "
 					    "session (%u)", s->cfg->smtp_command_limit);
 				s->close_after_flush = 1;
+				s->end = "command_limit";
 				return;
 			}
 			local_reply(s, "500 5.5.2 smtpguard: line too long (the limit is %u bytes)",
@@ -799,6 +801,7 @@ static void process_vm(struct session *s)
 			local_reply(s, "421 4.7.0 smtpguard: too many commands in one session (%u)",
 				    s->cfg->smtp_command_limit);
 			s->close_after_flush = 1;
+			s->end = "command_limit";
 			return;
 		}
 		if (s->mode == RELAY_AUTH_LINE) {
@@ -1131,12 +1134,16 @@ static void mx_ended(struct session *s)
 		begin_drain(s);
 		return;
 	}
-	if (s->mx_errno)
+	if (s->mx_errno) {
 		snprintf(reply, sizeof(reply), "421 4.4.2 smtpguard: the connection to the MX "
 			 "failed (%s); try again later\r\n", strerror(s->mx_errno));
-	else
+		s->end = "mx_failed";
+		snprintf(s->end_detail, sizeof(s->end_detail), "%s", strerror(s->mx_errno));
+	} else {
 		snprintf(reply, sizeof(reply), "421 4.4.2 smtpguard: the MX closed the "
 			 "connection; try again later\r\n");
+		s->end = "mx_closed";
+	}
 	sg_debug("session %s -> %s: %.*s", s->vm_name, s->mx_name, (int)strlen(reply) - 2, reply);
 	relay_close(s, reply);
 }

@@ -110,6 +110,10 @@ struct session {
 	int vm_eof, mx_eof;
 	int mx_gone;		/* upstream closed on purpose (a refused message) */
 	int mx_said_bye;	/* the MX's last word was a 221 or 421 */
+	/* why smtpguard ended it, for its event ("mx_unreachable", ...);
+	 * NULL: the peers ended it (QUIT, a close) */
+	const char *end;
+	char end_detail[96];
 	int mx_errno;		/* the plain upstream failed (a reset, say) */
 	enum relay_mode mode;
 	int pend_head, pend_count;	/* of pending[], below */

@@ -242,4 +242,20 @@ check_ge "$MAIL_MS" 5500 "slow-dot-waited-for"
 wait "$fmx_pid" 2>/dev/null
 
 
+# --- the session events say how each ended, also when no command came:
+# nothing listens on the MX now, so the next VM session is refused there
+send_mail vm1 "$MX4" 25 5
+check_contains "$MAIL_OUT" "421 4.4.1 smtpguard: the MX is not reachable" "mx-gone-421"
+wait_for 5 grep -q '"end":"mx_unreachable"' "$ev"
+check_eq "$(jq -r 'select(.event=="session" and .end=="mx_unreachable") | .error' "$ev" | tail -1)" \
+	"Connection refused" "session-event-mx-unreachable-why"
+check_ge "$(jq -c 'select(.event=="session" and .end=="idle_timeout")' "$ev" | wc -l)" 1 \
+	"session-event-idle-timeout"
+check_eq "$(jq -r 'select(.event=="session" and .end=="mx_failed") | .error' "$ev" | tail -1)" \
+	"Connection reset by peer" "session-event-mx-failed-why"
+check_ge "$(jq -c 'select(.event=="session" and .end=="mx_closed")' "$ev" | wc -l)" 2 \
+	"session-event-mx-closed"
+check_ge "$(jq -c 'select(.event=="session" and .end=="closed")' "$ev" | wc -l)" 1 \
+	"session-event-closed-by-peers"
+
 e2e_finish
