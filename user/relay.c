@@ -658,11 +658,14 @@ static void refused_command(struct session *s, enum smtp_verb verb)
 		local_reply(s, "221 2.0.0 Bye");
 		s->close_after_flush = 1;
 		break;
-	case SMTP_RSET:
 	case SMTP_NOOP:
 		local_reply(s, "250 2.0.0 Ok");
 		break;
 	default:
+		/* RSET too: a 250 would invite an MTA that caches connections
+		 * to keep this one for its next message, which could only be
+		 * refused (the MX's side is gone); a failed RSET makes it open a
+		 * new connection instead */
 		local_reply(s, "421 4.7.0 smtpguard: this session ended with a refused message; "
 			    "reconnect to send others");
 		s->close_after_flush = 1;

@@ -91,6 +91,17 @@ check_contains "$out" "554 5.5.0" "smuggling-end-refused"
 sleep 1
 check_eq "$(lab_mx_count_mail)" "$n0" "smuggled-message-not-delivered"
 
+# --- after a refused message the MX's side is gone: a RSET (an MTA that
+# caches connections asking to keep this one) is answered 421, so that the
+# next message goes over a new connection instead of being refused here
+out=$(printf 'EHLO vm1\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<u@example.net>\r\nDATA\r\n' |
+	cat - <(sleep 1; printf 'Subject: r\r\n\r\nbuy-cheap-pills-9\r\n.\r\nNOOP\r\nRSET\r\n') |
+	raw_session vm1)
+check_contains "$out" "550 5.7.1" "refused-then-rset-refused"
+check_contains "$out" "250 2.0.0 Ok" "refused-then-noop-250"
+check_contains "$out" "421 4.7.0 smtpguard: this session ended with a refused message" \
+	"refused-then-rset-421"
+
 # --- DATA as Postfix reads it: with a tab after it, or a blank before it,
 # it is still DATA, so the body is scanned (unread, each body line would go
 # out as an "unknown command" and the MX would queue the message unscanned)
