@@ -724,21 +724,32 @@ static int worker_init(struct sg_proxy *proxy, struct worker *w, int index)
 		sg_err("worker %d: creating its descriptors failed: %s", index, strerror(errno));
 		return -1;
 	}
-	w->listen_fd[0] = make_listener(AF_INET);
-	w->listen_fd[1] = make_listener(AF_INET6);
-	if (w->listen_fd[0] < 0 || w->listen_fd[1] < 0) {
-		sg_err("worker %d: a transparent listener could not be made: %s (IP_TRANSPARENT "
-		       "needs CAP_NET_ADMIN)", index, strerror(errno));
-		return -1;
+	for (int f = 0; f < 2; f++) {
+		w->listen_fd[f] = make_listener(f ? AF_INET6 : AF_INET);
+		/* a host booted without IPv6 proxies IPv4 alone */
+		if (w->listen_fd[f] < 0 && f && errno == EAFNOSUPPORT) {
+			if (index == 0)
+				sg_warn("proxy: IPv6 is not available on this host: IPv4 "
+					"sessions only");
+			continue;
+		}
+		if (w->listen_fd[f] < 0) {
+			sg_err("worker %d: a transparent IPv%d listener could not be made: %s "
+			       "(IP_TRANSPARENT needs CAP_NET_ADMIN)", index, f ? 6 : 4,
+			       strerror(errno));
+			return -1;
+		}
 	}
 	ep_ctl(w, EPOLL_CTL_ADD, w->stop_fd, EPOLLIN, &w->stop_fd);
 	ep_ctl(w, EPOLL_CTL_ADD, w->timer_fd, EPOLLIN, &w->timer_fd);
 	ep_ctl(w, EPOLL_CTL_ADD, w->recheck_fd, EPOLLIN, &w->recheck_fd);
-	ep_ctl(w, EPOLL_CTL_ADD, w->listen_fd[0], EPOLLIN, &w->listen_fd[0]);
-	ep_ctl(w, EPOLL_CTL_ADD, w->listen_fd[1], EPOLLIN, &w->listen_fd[1]);
 	for (int f = 0; f < 2; f++) {
 		__u32 slot = (__u32)(2 * index + f);
 		__u64 value = (__u64)w->listen_fd[f];	/* an 8-byte value: fd as u64 */
+
+		if (w->listen_fd[f] < 0)
+			continue;
+		ep_ctl(w, EPOLL_CTL_ADD, w->listen_fd[f], EPOLLIN, &w->listen_fd[f]);
 
 		if (bpf_map_update_elem(proxy->listeners_map, &slot, &value, BPF_ANY)) {
 			sg_err("worker %d: registering its listener in the SOCKMAP failed: %s",
