@@ -652,6 +652,21 @@ static void expire_sessions(struct worker *w)
 	}
 }
 
+/* smtpguardd stops: a VM in a plain SMTP session, owed no half-sent reply,
+ * hears why (best effort: one non-blocking write) before its connection
+ * closes; one mid-DATA reads it after its dot, and tries again later. */
+static void session_goodbye(struct session *s)
+{
+	static const char bye[] = "421 4.3.2 smtpguard: shutting down; try again later\r\n";
+
+	s->end = "shutdown";
+	if (s->connecting || s->draining || s->tunnel_started || s->tls_phase != TLS_NONE ||
+	    s->vm_out.len || s->fd[SIDE_VM] < 0)
+		return;
+	if (send(s->fd[SIDE_VM], bye, sizeof(bye) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
+		s->written_bytes[SIDE_VM] += sizeof(bye) - 1;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -701,8 +716,10 @@ static void *worker_main(void *arg)
 		reap_closed(w);
 	}
 out:
-	while (w->sessions)
+	while (w->sessions) {
+		session_goodbye(w->sessions);
 		session_free(w, w->sessions);
+	}
 	reap_closed(w);
 	free_spares(w);
 	return NULL;

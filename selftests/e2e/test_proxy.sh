@@ -143,6 +143,19 @@ wait_for 10 sh -c "[ \$(grep -c 'reloaded the settings' '$(lab_sgd_log main)') -
 check_eq "$(lab_ctl main fail-mode)" closed "fail-mode-set-at-run-time-holds-over-reload"
 lab_ctl main fail-mode open >/dev/null
 
+# --- smtpguardd stopped (SIGTERM) under a live session: the VM hears why
+lab_exec vm1 timeout 10 bash -c "exec 3<>/dev/tcp/$MX4/25; printf 'EHLO vm1\r\n' >&3; timeout 8 cat <&3" \
+	>"$LAB_DIR/goodbye.out" 2>/dev/null &
+client=$!
+sleep 1
+lab_stop_smtpguardd main
+wait "$client" 2>/dev/null
+check_contains "$(cat "$LAB_DIR/goodbye.out")" "421 4.3.2 smtpguard: shutting down; try again later" \
+	"stopped-daemon-tells-the-vm"
+lab_start_smtpguardd main default_action=scan proxy=yes proxy_workers=1 uplink=uplink0 \
+	connect_timeout=2s relay_ip4=198.51.100.2 smtp_ports=25,2525 ||
+	e2e_abort "smtpguardd did not restart"
+
 # --- out of descriptors: the sessions over the limit get 421 4.3.2 at once,
 # the ones held are untouched, and new sessions work once some end
 lab_ctl main rate-class set many --conn 1000/s --burst 1000 >/dev/null
