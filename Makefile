@@ -86,6 +86,16 @@ $(BUILD)/selftests/test_%: selftests/unit/test_%.c selftests/test.h $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) -Iselftests $< $(LIB_OBJS) -o $@ $(LDLIBS_BPF)
 
+# the scanner is the daemon's: its test links its two files
+SCANNER_SRCS := user/scanner.c user/scan_patterns.c
+$(BUILD)/selftests/test_scanner: selftests/unit/test_scanner.c selftests/test.h $(SCANNER_SRCS) user/scanner.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) -Iselftests -Iuser $< $(SCANNER_SRCS) -o $@
+
+$(BUILD)/asan/selftests/test_scanner: selftests/unit/test_scanner.c selftests/test.h $(SCANNER_SRCS) user/scanner.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -Iselftests -Iuser $< $(SCANNER_SRCS) -o $@
+
 $(BUILD)/asan/selftests/test_%: selftests/unit/test_%.c selftests/test.h $(LIB_ASAN)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -Iselftests $< $(LIB_ASAN) -o $@ $(LDLIBS_BPF)

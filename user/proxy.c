@@ -55,6 +55,7 @@ struct worker {
 struct sg_proxy {
 	struct sg_config cfg;
 	struct sg_patterns *patterns;
+	struct sg_scanner scanner;	/* its engines: the patterns, if any */
 	struct sg_feedback *feedback;
 	struct sg_tls *tls;
 	uint64_t no_cert_warning_ns;	/* terminate asked without a certificate: last logged */
@@ -561,7 +562,7 @@ static void accept_sessions(struct worker *w, int listen_fd)
 		s->ep[SIDE_VM] = (struct session_ep){ s, SIDE_VM };
 		s->ep[SIDE_MX] = (struct session_ep){ s, SIDE_MX };
 		s->cfg = &w->proxy->cfg;
-		s->patterns = w->proxy->patterns;
+		s->scanner = &w->proxy->scanner;
 		s->feedback = w->proxy->feedback;
 		s->vm_addr = vm;
 		s->mx_addr = mx;
@@ -846,6 +847,7 @@ struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_map
 		}
 		sg_info("scanner: %d pattern rule(s) from %s", sg_patterns_count(proxy->patterns),
 			cfg->scan_patterns);
+		sg_scanner_add(&proxy->scanner, &sg_pattern_engine, proxy->patterns);
 	}
 	raise_fd_limit();
 	pthread_mutex_init(&proxy->reserve_lock, NULL);

@@ -373,6 +373,21 @@ static void begin_mx_handshake(struct session *s)
 	s->tls_deadline_ns = sg_now_ns() + s->cfg->tls_handshake_timeout_ns;
 }
 
+/* A message begins (its 354, or its deferral at MAIL FROM): the engines
+ * are told its envelope. */
+static void scan_begin(struct session *s)
+{
+	struct sg_envelope env = {
+		.vm = s->vm_name,
+		.helo = s->helo,
+		.mail_from = s->mail_from,
+		.rcpt_domains = s->rcpt_domains,
+		.rcpts = s->rcpts_ok,
+	};
+
+	sg_scan_begin(&s->scan, s->scanner, &env);
+}
+
 static void after_reply(struct session *s, struct pending *p, int code, const char *reply)
 {
 	if (!s->greeted) {
@@ -409,7 +424,7 @@ static void after_reply(struct session *s, struct pending *p, int code, const ch
 			s->mode = RELAY_BODY;
 			s->body_started = 0;
 			new_reference(s);
-			sg_scan_begin(&s->scan, s->patterns);
+			scan_begin(s);
 		} else {
 			s->mode = RELAY_COMMANDS;
 		}
@@ -637,7 +652,7 @@ static int over_message_rate(struct session *s)
 				       sizeof(reason)))
 		return 0;
 	new_reference(s);
-	sg_scan_begin(&s->scan, s->patterns);
+	scan_begin(s);
 	memcpy(s->msg_mail_from, s->mail_from, sizeof(s->msg_mail_from));
 	s->msg_rcpt_domains[0] = '\0';
 	s->msg_rcpts = 0;

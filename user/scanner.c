@@ -1,122 +1,46 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
-/* scanner.c - the built-in pattern scanner (see scanner.h). */
-#include <ctype.h>
-#include <errno.h>
-#include <regex.h>
+/* scanner.c - a message cut into lines for the engines, and their verdict
+ * (see scanner.h). */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include "scanner.h"
 
-#define SG_MAX_PATTERNS 1024
-
-struct rule {
-	int body;		/* 0: header lines, 1: body lines */
-	regex_t re;
-	char text[128];		/* for the reason */
-};
-
-struct sg_patterns {
-	struct rule rules[SG_MAX_PATTERNS];
-	int n;
-	int body_rules;		/* none: body lines need not be assembled */
-};
-
-struct sg_patterns *sg_patterns_load(const char *path, char *err, size_t errlen)
+int sg_scanner_add(struct sg_scanner *scanner, const struct sg_engine *engine,
+		   const void *config)
 {
-	struct sg_patterns *p = calloc(1, sizeof(*p));
-	char line[4096];
-	int lineno = 0;
-	FILE *f;
-
-	if (!p) {
-		snprintf(err, errlen, "out of memory loading %s", path);
-		return NULL;
-	}
-	f = fopen(path, "r");
-	if (!f) {
-		snprintf(err, errlen, "cannot open scan_patterns file %s: %s", path, strerror(errno));
-		free(p);
-		return NULL;
-	}
-	while (fgets(line, sizeof(line), f)) {
-		char *s = line, *re;
-		struct rule *r;
-		int rc;
-
-		lineno++;
-		line[strcspn(line, "\r\n")] = '\0';
-		while (isspace((unsigned char)*s))
-			s++;
-		if (!*s || *s == '#')
-			continue;
-		if (p->n == SG_MAX_PATTERNS) {
-			snprintf(err, errlen, "%s, line %d: more than %d rules", path, lineno,
-				 SG_MAX_PATTERNS);
-			goto fail;
-		}
-		r = &p->rules[p->n];
-		if (!strncmp(s, "header", 6) && isspace((unsigned char)s[6])) {
-			r->body = 0;
-			re = s + 6;
-		} else if (!strncmp(s, "body", 4) && isspace((unsigned char)s[4])) {
-			r->body = 1;
-			re = s + 4;
-		} else {
-			snprintf(err, errlen, "%s, line %d: a rule is 'header REGEX' or 'body REGEX', "
-				 "not '%.40s'", path, lineno, s);
-			goto fail;
-		}
-		while (isspace((unsigned char)*re))
-			re++;
-		if (!*re) {
-			snprintf(err, errlen, "%s, line %d: the rule has no pattern", path, lineno);
-			goto fail;
-		}
-		rc = regcomp(&r->re, re, REG_EXTENDED | REG_ICASE | REG_NOSUB);
-		if (rc) {
-			char msg[128];
-
-			regerror(rc, &r->re, msg, sizeof(msg));
-			snprintf(err, errlen, "%s, line %d: pattern '%.60s': %s", path, lineno, re, msg);
-			goto fail;
-		}
-		snprintf(r->text, sizeof(r->text), "%s %s", r->body ? "body" : "header", re);
-		p->body_rules += r->body;
-		p->n++;
-	}
-	fclose(f);
-	return p;
-fail:
-	fclose(f);
-	sg_patterns_free(p);
-	return NULL;
+	if (scanner->n == SG_MAX_ENGINES)
+		return -1;
+	scanner->engines[scanner->n] = engine;
+	scanner->configs[scanner->n] = config;
+	scanner->n++;
+	return 0;
 }
 
-void sg_patterns_free(struct sg_patterns *p)
+void sg_scan_begin(struct sg_scan *scan, const struct sg_scanner *scanner,
+		   const struct sg_envelope *env)
 {
-	if (!p)
-		return;
-	for (int i = 0; i < p->n; i++)
-		regfree(&p->rules[i].re);
-	free(p);
+	memset(scan, 0, offsetof(struct sg_scan, state));
+	scan->scanner = scanner;
+	for (int i = 0; scanner && i < scanner->n; i++) {
+		memset(scan->state[i], 0, SG_ENGINE_STATE);
+		scanner->engines[i]->begin(scan->state[i], scanner->configs[i], env);
+	}
 }
 
-int sg_patterns_count(const struct sg_patterns *p)
+/* Is an engine still looking? Body lines are not even assembled once none
+ * is (the headers always are: the Message-ID is among them). */
+static int engines_looking(const struct sg_scan *scan)
 {
-	return p ? p->n : 0;
-}
-
-void sg_scan_begin(struct sg_scan *scan, const struct sg_patterns *patterns)
-{
-	memset(scan, 0, sizeof(*scan));
-	scan->patterns = patterns;
+	for (int i = 0; scan->scanner && i < scan->scanner->n; i++)
+		if (!scan->done[i])
+			return 1;
+	return 0;
 }
 
 static void judge_line(struct sg_scan *scan)
 {
-	const struct sg_patterns *p = scan->patterns;
+	const struct sg_scanner *sc = scan->scanner;
 
 	scan->line[scan->line_len] = '\0';
 	if (!scan->in_body && scan->line_len == 0) {
@@ -130,16 +54,10 @@ static void judge_line(struct sg_scan *scan)
 			v++;
 		snprintf(scan->message_id, sizeof(scan->message_id), "%s", v);
 	}
-	for (int i = 0; p && !scan->matched && i < p->n; i++)
-		if (p->rules[i].body == scan->in_body &&
-		    regexec(&p->rules[i].re, scan->line, 0, NULL, 0) == 0)
-			scan->matched = i + 1;
-}
-
-/* Body lines are only looked at while a body rule could still match. */
-static int body_needs_lines(const struct sg_scan *scan)
-{
-	return scan->patterns && scan->patterns->body_rules && !scan->matched;
+	for (int i = 0; sc && i < sc->n; i++)
+		if (!scan->done[i])
+			scan->done[i] = sc->engines[i]->line(scan->state[i], sc->configs[i], scan->line,
+							     scan->line_len, scan->in_body);
 }
 
 static void line_append(struct sg_scan *scan, const char *data, size_t n)
@@ -162,7 +80,7 @@ void sg_scan_feed(struct sg_scan *scan, const char *data, size_t n)
 	while (p < end) {
 		const char *lf;
 
-		if (scan->in_body && !body_needs_lines(scan))
+		if (scan->in_body && !engines_looking(scan))
 			return;
 		lf = memchr(p, '\n', (size_t)(end - p));
 		line_append(scan, p, (size_t)((lf ? lf : end) - p));
@@ -179,11 +97,16 @@ void sg_scan_feed(struct sg_scan *scan, const char *data, size_t n)
 
 enum sg_verdict_kind sg_scan_verdict(struct sg_scan *scan, char *reason, size_t len)
 {
-	if (scan->line_len)
+	const struct sg_scanner *sc = scan->scanner;
+
+	if (scan->line_len && (!scan->in_body || engines_looking(scan)))
 		judge_line(scan);	/* a last line without its break */
-	if (scan->matched) {
-		snprintf(reason, len, "matches %s", scan->patterns->rules[scan->matched - 1].text);
-		return SG_REJECT;
+	for (int i = 0; sc && i < sc->n; i++) {
+		enum sg_verdict_kind v = sc->engines[i]->verdict(scan->state[i], sc->configs[i],
+								reason, len);
+
+		if (v != SG_ACCEPT)
+			return v;
 	}
 	snprintf(reason, len, "clean");
 	return SG_ACCEPT;

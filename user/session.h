@@ -140,7 +140,7 @@ struct session {
 	uint32_t messages, refused;
 	uint64_t started_ns, last_active_ns;
 	const struct sg_config *cfg;
-	const struct sg_patterns *patterns;
+	const struct sg_scanner *scanner;	/* the proxy's engines */
 	struct sg_feedback *feedback;
 	struct sg_policy policy;	/* the VM's, looked up once at accept */
 	struct sg_tls *tls;		/* the proxy's contexts (terminate) */
