@@ -124,6 +124,29 @@ check_eq "$(lab_ctl main --json top --by rejects -n 1 | jq -r '.[0].source')" "$
 	"top-by-rejects"
 check_contains "$(lab_ctl main top --by rejects)" "REJECTS" "top-table-has-rejects"
 
+# --- the recipient rate: 3 at once, then one an hour; recipients the MX
+# accepted are counted, and the MX's refusals (5xx) too
+lab_ctl main rate-class set fewrcpts --conn 100/s --burst 100 --rcpts 3/h >/dev/null ||
+	fail rate-class-rcpts "exit $?"
+lab_ctl main policy add "$VM1/32" scan --class fewrcpts >/dev/null || fail policy-fewrcpts "exit $?"
+r0=$(show_field "$VM1" rcpts)
+x0=$(show_field "$VM1" mx_5xx)
+send_mail vm1 "$MX4" 25 5 --to "u1@$LAB_MAIL_DOMAIN,u2@$LAB_MAIL_DOMAIN"
+check_match "$MAIL_OUT" "<-  250 2.0.0 Ok: queued" "within-recipient-rate-delivered"
+check_eq "$(show_field "$VM1" rcpts)" "$((r0 + 2))" "show-counts-accepted-recipients"
+n0=$(lab_mx_count_mail)
+send_mail vm1 "$MX4" 25 5 --to "u3@$LAB_MAIL_DOMAIN,u4@$LAB_MAIL_DOMAIN"
+check_match "$MAIL_OUT" "<\*\* 451 4\.7\.1 smtpguard: message refused \(over the recipient rate of class fewrcpts.*\); ref SG[0-9A-F]+" \
+	"over-recipient-rate-gets-451"
+sleep 1
+check_eq "$(lab_mx_count_mail)" "$n0" "over-recipient-rate-not-at-mx"
+# a message the MX refuses (5xx): over its message_size_limit (10 MB),
+# within smtpguard's (50 MB)
+head -c 11000000 /dev/zero | tr '\0' 'a' | fold -w 76 >"$LAB_DIR/big.txt"
+send_mail vm1 "$MX4" 25 20 --body "$LAB_DIR/big.txt"
+check_match "$MAIL_OUT" "<\*\* 552 " "mx-refuses-message"
+check_gt "$(show_field "$VM1" mx_5xx)" "${x0:-0}" "show-counts-mx-5xx"
+
 # --- bad arguments: a clear error, exit 2
 lab_ctl main rate-class set slow --msgs lots 2>/dev/null
 check_eq "$?" 2 "rate-class-bad-msgs-exit-2"
