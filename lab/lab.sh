@@ -644,7 +644,7 @@ lab_start_smtpguardd() {
 	pid=$!
 	echo "$pid" >"$(lab_sgd_pidfile "$name")"
 	for _ in $(seq 1 $((LAB_READY_TIMEOUT * 10))); do
-		if grep -q 'ready' "$log" 2>/dev/null; then
+		if grep -q '^smtpguardd: ready:' "$log" 2>/dev/null; then
 			return 0
 		fi
 		if ! kill -0 "$pid" 2>/dev/null; then

@@ -136,7 +136,7 @@ sgd_conf_error() {
 		lab_exec host timeout 10 "$SGD" -c "$conf" --detach --purge >/dev/null 2>&1
 		return
 	fi
-	if printf '%s' "$err" | grep -q 'ready'; then
+	if printf '%s' "$err" | grep -q '^smtpguardd: ready:'; then
 		fail "$name" "smtpguardd got ready despite the error"; return
 	fi
 	local miss=()

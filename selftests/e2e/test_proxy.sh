@@ -190,6 +190,22 @@ lab_ctl main policy add "$(lab_vm_ip6 vm1)/128" scan --source relay-ip || fail p
 send_mail vm1 "$MX6" 25 5
 check_contains "$MAIL_OUT" "421 4.4.1" "relay-ip-without-address-deferred"
 check_contains "$(cat "$(lab_sgd_log main)")" "no relay_ip6 is configured" "relay-ip-without-address-logged"
+# with relay_ip6: the MX sees the provider's IPv6 delivery address
+lab_exec host ip -6 addr add 2001:db8:2::2/64 dev uplink0 nodad 2>/dev/null
+lab_stop_smtpguardd main
+lab_start_smtpguardd main default_action=scan proxy=yes proxy_workers=1 uplink=uplink0 \
+	connect_timeout=2s relay_ip4=198.51.100.2 relay_ip6=2001:db8:2::2 smtp_ports=25,2525 ||
+	e2e_abort "smtpguardd did not restart"
+lab_ctl main policy add "$(lab_vm_ip6 vm1)/128" scan --source relay-ip >/dev/null ||
+	fail policy-relay-ip6-again "exit $?"
+if send_mail vm1 "$MX6" 25 5 && wait_for 10 lab_mx_find_mail "$MAIL_TOKEN"; then
+	pass "relay-ip6-delivered"
+	check_ok "relay-ip6-mx-sees-delivery-address" \
+		grep -qiE "^Received: from .*\[IPv6:2001:db8:2::2\]" "$(lab_mx_find_mail "$MAIL_TOKEN")"
+else
+	fail "relay-ip6-delivered" "$(echo "$MAIL_OUT" | tail -n 5)"
+fi
+lab_ctl main policy del "$(lab_vm_ip6 vm1)/128" >/dev/null
 lab_ctl main policy del "$VM1/32" >/dev/null
 lab_exec mx ip link set dev eth0 down 2>/dev/null || lab_exec mx sh -c 'for i in /sys/class/net/*; do n=${i##*/}; [ "$n" = lo ] || ip link set dev "$n" down; done'
 send_mail vm1 "$MX4" 25 10
