@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
@@ -636,6 +637,22 @@ static void process_body(struct session *s)
 	}
 }
 
+/* The SIZE= a MAIL FROM declares (RFC 1870), or 0. */
+static unsigned long long declared_size(const char *line, size_t len)
+{
+	char buf[1024];
+	const char *p;
+
+	snprintf(buf, sizeof(buf), "%.*s", (int)(len < sizeof(buf) ? len : sizeof(buf) - 1),
+		 line);
+	/* the parameters follow the path: a quoted local part may hold anything */
+	p = strchr(buf, '>');
+	for (p = p ? p : buf; (p = strcasestr(p, "SIZE=")) != NULL; p += 5)
+		if (p > buf && (p[-1] == ' ' || p[-1] == '\t'))
+			return strtoull(p + 5, NULL, 10);
+	return 0;
+}
+
 /*
  * A sender over its message rate is deferred at MAIL FROM, before its body
  * goes to the MX (which would otherwise see it cut off at every message);
@@ -838,6 +855,15 @@ static void process_vm(struct session *s)
 		note_envelope(s, verb, s->vm_in.data, len, arg_off);
 		if (verb == SMTP_MAIL && over_message_rate(s)) {
 			consume(&s->vm_in, len);
+			continue;
+		}
+		if (verb == SMTP_MAIL && declared_size(s->vm_in.data, len) >
+					     s->cfg->smtp_message_size_limit) {
+			/* declared too large (RFC 1870): refused before its body
+			 * is sent, as the MX itself would */
+			consume(&s->vm_in, len);
+			local_reply(s, "552 5.3.4 smtpguard: message size exceeds the limit of %llu "
+				    "bytes", (unsigned long long)s->cfg->smtp_message_size_limit);
 			continue;
 		}
 		if (verb == SMTP_RCPT && ++s->rcpts > s->cfg->smtp_recipient_limit) {

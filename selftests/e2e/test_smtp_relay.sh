@@ -76,6 +76,13 @@ out=$(printf 'EHLO vm1\r\nNOOP %s\r\nNOOP\r\nQUIT\r\n' "$long" | raw_session vm1
 check_contains "$out" "500 5.5.2 smtpguard: line too long" "long-line-500"
 check_contains "$out" "221" "session-goes-on-after-long-line"
 
+# --- a MAIL FROM that declares a size over the limit (RFC 1870): 552 at
+# once, its body never sent; one within it goes on
+out=$(printf 'EHLO vm1\r\nMAIL FROM:<a@example.org> SIZE=30000\r\nMAIL FROM:<a@example.org> SIZE=100\r\nQUIT\r\n' | raw_session vm1)
+check_contains "$out" "552 5.3.4 smtpguard: message size exceeds the limit of 20000 bytes" \
+	"declared-size-over-limit-552"
+check_contains "$out" "250 2.1.0" "declared-size-within-limit-goes-on"
+
 # --- the size limit: 552, nothing delivered
 n0=$(lab_mx_count_mail)
 big=$(head -c 30000 /dev/zero | tr '\0' 'y' | fold -w 70)
