@@ -173,17 +173,24 @@ check_le "$(grep -c 'out of file descriptors' "$(lab_sgd_log main)")" 4 "fd-limi
 check_delivered "fd-limit-new-session-after-release" vm1 "$MX4"
 prlimit --pid "$pid" --nofile=20000: 2>/dev/null || prlimit --pid "$pid" --nofile=4096: 2>/dev/null
 
+# check_relay_ip_delivered NAME MX RECEIVED_RE: a message from vm1 to MX
+# reaches the mailbox, and the MX's Received line names the delivery address
+check_relay_ip_delivered() {
+	local name=$1 mx=$2 want=$3
+	if send_mail vm1 "$mx" 25 5 && wait_for 10 lab_mx_find_mail "$MAIL_TOKEN"; then
+		pass "$name-delivered"
+		check_ok "$name-mx-sees-delivery-address" \
+			grep -qiE "^Received: from .*$want" "$(lab_mx_find_mail "$MAIL_TOKEN")"
+	else
+		fail "$name-delivered" "$(echo "$MAIL_OUT" | tail -n 5)"
+	fi
+}
+
 # --- source mode relay-ip: the MX sees the provider's delivery address
 lab_exec host ip addr add 198.51.100.2/24 dev uplink0 2>/dev/null
 lab_ctl main policy add "$VM1/32" scan --source relay-ip || fail policy-relay-ip "exit $?"
 st0=$(stat_get main steered)
-if send_mail vm1 "$MX4" 25 5 && wait_for 10 lab_mx_find_mail "$MAIL_TOKEN"; then
-	pass "relay-ip-delivered"
-	check_ok "relay-ip-mx-sees-delivery-address" \
-		grep -qE "^Received: from .*\[198\.51\.100\.2\]" "$(lab_mx_find_mail "$MAIL_TOKEN")"
-else
-	fail "relay-ip-delivered" "$(echo "$MAIL_OUT" | grep -E '^\*\*\*|<-  [45]' | head -n 2)"
-fi
+check_relay_ip_delivered relay-ip "$MX4" '\[198\.51\.100\.2\]'
 check_gt "$(stat_get main steered)" "${st0:-0}" "relay-ip-went-through-the-proxy"
 # no relay_ip6: an IPv6 session of a relay-ip sender is deferred, not sent as the VM
 lab_ctl main policy add "$(lab_vm_ip6 vm1)/128" scan --source relay-ip || fail policy-relay-ip6 "exit $?"
@@ -198,13 +205,7 @@ lab_start_smtpguardd main default_action=scan proxy=yes proxy_workers=1 uplink=u
 	e2e_abort "smtpguardd did not restart"
 lab_ctl main policy add "$(lab_vm_ip6 vm1)/128" scan --source relay-ip >/dev/null ||
 	fail policy-relay-ip6-again "exit $?"
-if send_mail vm1 "$MX6" 25 5 && wait_for 10 lab_mx_find_mail "$MAIL_TOKEN"; then
-	pass "relay-ip6-delivered"
-	check_ok "relay-ip6-mx-sees-delivery-address" \
-		grep -qiE "^Received: from .*\[IPv6:2001:db8:2::2\]" "$(lab_mx_find_mail "$MAIL_TOKEN")"
-else
-	fail "relay-ip6-delivered" "$(echo "$MAIL_OUT" | tail -n 5)"
-fi
+check_relay_ip_delivered relay-ip6 "$MX6" '\[IPv6:2001:db8:2::2\]'
 lab_ctl main policy del "$(lab_vm_ip6 vm1)/128" >/dev/null
 lab_ctl main policy del "$VM1/32" >/dev/null
 lab_exec mx ip link set dev eth0 down 2>/dev/null || lab_exec mx sh -c 'for i in /sys/class/net/*; do n=${i##*/}; [ "$n" = lo ] || ip link set dev "$n" down; done'
