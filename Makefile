@@ -7,8 +7,15 @@ CC           ?= gcc
 CLANG        ?= clang
 BPFTOOL      ?= bpftool
 
-CFLAGS_COMMON := -O2 -g -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE \
-                 -Iinclude -Ilib -I$(BUILD)/skel
+# Every file compiles alone (one object each) and sees only its own room
+# and the rooms below it, so includes run one way (README, "Layout"):
+#   include/ <- lib/ <- scan/ <- proxy/ <- daemon/;  tools/ sees lib/ alone.
+CFLAGS_BASE   := -O2 -g -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE
+INC_lib       := -Iinclude -Ilib
+INC_scan      := $(INC_lib) -Iscan
+INC_proxy     := $(INC_scan) -Iproxy -I$(BUILD)/skel
+INC_daemon    := $(INC_proxy) -Idaemon
+CFLAGS_COMMON := $(CFLAGS_BASE) $(INC_lib) -I$(BUILD)/skel
 LDLIBS_BPF    := -lbpf -lelf -lz
 LDLIBS_XDP    := -lxdp $(LDLIBS_BPF)
 SAN_FLAGS     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -19,12 +26,18 @@ BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS      := $(patsubst bpf/%.bpf.c,$(BUILD)/skel/%.skel.h,$(BPF_SRCS))
 BPF_HDRS   := $(wildcard bpf/*.h) $(wildcard include/smtpguard/*.h)
 
-LIB_SRCS   := $(wildcard lib/*.c)
-LIB_HDRS   := $(wildcard lib/*.h) $(wildcard include/smtpguard/*.h)
-LIB_OBJS   := $(patsubst lib/%.c,$(BUILD)/lib/%.o,$(LIB_SRCS))
-LIB_ASAN   := $(patsubst lib/%.c,$(BUILD)/asan/lib/%.o,$(LIB_SRCS))
-
-DAEMON_SRCS := $(wildcard user/*.c)
+# the daemon's rooms, in include order; room R's objects: $(R_OBJS), and
+# under ASan/UBSan $(R_ASAN)
+ROOMS := lib scan proxy daemon
+$(foreach r,$(ROOMS),$(eval $(r)_SRCS := $(wildcard $(r)/*.c)))
+$(foreach r,$(ROOMS),$(eval $(r)_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$($(r)_SRCS))))
+$(foreach r,$(ROOMS),$(eval $(r)_ASAN := $(patsubst %.c,$(BUILD)/asan/obj/%.o,$($(r)_SRCS))))
+LIB_SRCS := $(lib_SRCS)
+LIB_HDRS := $(wildcard lib/*.h) $(wildcard include/smtpguard/*.h)
+LIB_OBJS := $(lib_OBJS)
+LIB_ASAN := $(lib_ASAN)
+DAEMON_OBJS := $(daemon_OBJS) $(proxy_OBJS) $(scan_OBJS) $(lib_OBJS)
+DAEMON_ASAN := $(daemon_ASAN) $(proxy_ASAN) $(scan_ASAN) $(lib_ASAN)
 CTL_SRCS    := $(wildcard tools/*.c)
 UNIT_SRCS   := $(wildcard selftests/unit/test_*.c)
 UNIT_BINS   := $(patsubst selftests/unit/%.c,$(BUILD)/selftests/%,$(UNIT_SRCS))
@@ -60,20 +73,24 @@ $(BUILD)/skel/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	@mkdir -p $(@D)
 	$(BPFTOOL) gen skeleton $< name $(subst -,_,$*) > $@
 
-$(BUILD)/lib/%.o: lib/%.c $(LIB_HDRS)
+# one object per file, with its room's include path (proxy and daemon
+# objects may include BPF skeletons, so they wait for them)
+$(BUILD)/obj/%.o: %.c | $(SKELS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_COMMON) -c $< -o $@
+	$(CC) $(CFLAGS_BASE) -MMD -MP $(INC_$(firstword $(subst /, ,$*))) -c $< -o $@
 
-$(BUILD)/asan/lib/%.o: lib/%.c $(LIB_HDRS)
+$(BUILD)/asan/obj/%.o: %.c | $(SKELS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -c $< -o $@
+	$(CC) $(CFLAGS_BASE) -MMD -MP $(SAN_FLAGS) $(INC_$(firstword $(subst /, ,$*))) -c $< -o $@
 
-$(BUILD)/smtpguardd: $(DAEMON_SRCS) $(wildcard user/*.h) $(LIB_OBJS) $(SKELS)
-	$(CC) $(CFLAGS_COMMON) -Iuser $(DAEMON_SRCS) $(LIB_OBJS) -o $@ $(LDLIBS_XDP) -lssl -lcrypto -lpthread
+-include $(shell find $(BUILD)/obj $(BUILD)/asan/obj -name '*.d' 2>/dev/null)
 
-$(BUILD)/asan/smtpguardd: $(DAEMON_SRCS) $(wildcard user/*.h) $(LIB_ASAN) $(SKELS)
+$(BUILD)/smtpguardd: $(DAEMON_OBJS)
+	$(CC) $(CFLAGS_BASE) $^ -o $@ $(LDLIBS_XDP) -lssl -lcrypto -lpthread
+
+$(BUILD)/asan/smtpguardd: $(DAEMON_ASAN)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -Iuser $(DAEMON_SRCS) $(LIB_ASAN) -o $@ $(LDLIBS_XDP) -lssl -lcrypto -lpthread
+	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) $^ -o $@ $(LDLIBS_XDP) -lssl -lcrypto -lpthread
 
 $(BUILD)/smtpguardctl: $(CTL_SRCS) $(LIB_OBJS)
 	$(CC) $(CFLAGS_COMMON) $(CTL_SRCS) $(LIB_OBJS) -o $@ $(LDLIBS_BPF)
@@ -86,15 +103,14 @@ $(BUILD)/selftests/test_%: selftests/unit/test_%.c selftests/test.h $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) -Iselftests $< $(LIB_OBJS) -o $@ $(LDLIBS_BPF)
 
-# the scanner is the daemon's: its test links its two files
-SCANNER_SRCS := user/scanner.c user/scan_patterns.c
-$(BUILD)/selftests/test_scanner: selftests/unit/test_scanner.c selftests/test.h $(SCANNER_SRCS) user/scanner.h
+# the scanning stage's test links its room
+$(BUILD)/selftests/test_scanner: selftests/unit/test_scanner.c selftests/test.h $(scan_OBJS) $(LIB_OBJS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_COMMON) -Iselftests -Iuser $< $(SCANNER_SRCS) -o $@
+	$(CC) $(CFLAGS_BASE) $(INC_scan) -Iselftests $< $(scan_OBJS) $(LIB_OBJS) -o $@ $(LDLIBS_BPF)
 
-$(BUILD)/asan/selftests/test_scanner: selftests/unit/test_scanner.c selftests/test.h $(SCANNER_SRCS) user/scanner.h
+$(BUILD)/asan/selftests/test_scanner: selftests/unit/test_scanner.c selftests/test.h $(scan_ASAN) $(LIB_ASAN)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -Iselftests -Iuser $< $(SCANNER_SRCS) -o $@
+	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) $(INC_scan) -Iselftests $< $(scan_ASAN) $(LIB_ASAN) -o $@ $(LDLIBS_BPF)
 
 $(BUILD)/asan/selftests/test_%: selftests/unit/test_%.c selftests/test.h $(LIB_ASAN)
 	@mkdir -p $(@D)
