@@ -8,13 +8,12 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <getopt.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
-#include <sys/timerfd.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include "attach.h"
@@ -24,6 +23,7 @@
 #include "instance.h"
 #include "loader.h"
 #include "log.h"
+#include "loop.h"
 #include "netwatch.h"
 #include "proxy.h"
 #include "tls.h"
@@ -303,22 +303,6 @@ static int make_signalfd(void)
 	return signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
-static int make_timer(uint64_t interval_ns)
-{
-	struct itimerspec its = {
-		.it_interval = { (time_t)(interval_ns / 1000000000ULL),
-				 (long)(interval_ns % 1000000000ULL) },
-	};
-	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-
-	its.it_value = its.it_interval;
-	if (fd >= 0 && timerfd_settime(fd, 0, &its, NULL)) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /* SIGHUP: settings from the file again (attachment keys need a restart). */
 static void reload(struct daemon *d, int argc, char **argv)
 {
@@ -376,11 +360,53 @@ static void reload(struct daemon *d, int argc, char **argv)
 			"at the next start)");
 }
 
+/* The main thread's loop: signals, interfaces that come and go, the GC. */
+struct main_loop {
+	struct daemon *d;
+	int argc;
+	char **argv;
+	struct sg_loop *loop;
+	struct sg_watch signals, links;
+	struct sg_timer gc;
+	int running;
+};
+
+static void on_signal(struct sg_watch *watch, uint32_t events)
+{
+	struct main_loop *m = watch->ctx;
+	struct signalfd_siginfo si;
+
+	(void)events;
+	while (read(watch->fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			reload(m->d, m->argc, m->argv);
+		else
+			m->running = 0;
+	}
+}
+
+static void on_links(struct sg_watch *watch, uint32_t events)
+{
+	struct main_loop *m = watch->ctx;
+
+	(void)events;
+	sg_netwatch_read(watch->fd, on_link, m->d);
+}
+
+static void on_gc(struct sg_timer *timer)
+{
+	struct main_loop *m = timer->ctx;
+
+	sg_loop_timer_in(m->loop, &m->gc, m->d->cfg.gc_interval_ns);
+	sg_gc_sources(&m->d->ld.maps, m->d->cfg.state_idle_timeout_ns);
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon d = {};
+	struct main_loop m = { .d = &d, .argc = argc, .argv = argv, .running = 1 };
 	int detach = 0, purge = 0, check_only = 0, ret;
-	int sig_fd = -1, nl_fd = -1, gc_fd = -1, lock_fd = -1, running = 1;
+	int sig_fd = -1, nl_fd = -1, lock_fd = -1;
 	struct sg_proxy *proxy = NULL;
 
 	sg_log_init("smtpguardd");
@@ -413,11 +439,20 @@ int main(int argc, char **argv)
 	d.file_fail_mode = d.cfg.fail_mode;
 	if (sg_loader_apply_config(&d.ld, &d.cfg))
 		goto cleanup;
+	m.loop = sg_loop_new();
 	sig_fd = make_signalfd();
 	nl_fd = sg_netwatch_open();
-	gc_fd = make_timer(d.cfg.gc_interval_ns);
-	if (sig_fd < 0 || nl_fd < 0 || gc_fd < 0) {
-		sg_err("setting up signal, netlink or timer descriptors failed: %s",
+	if (!m.loop || sig_fd < 0 || nl_fd < 0) {
+		sg_err("setting up the event loop, signal or netlink descriptors failed: %s",
+		       strerror(errno));
+		goto cleanup;
+	}
+	sg_watch_init(&m.signals, sig_fd, on_signal, &m);
+	sg_watch_init(&m.links, nl_fd, on_links, &m);
+	sg_timer_init(&m.gc, on_gc, &m);
+	if (sg_loop_watch(m.loop, &m.signals, EPOLLIN) || sg_loop_watch(m.loop, &m.links, EPOLLIN) ||
+	    sg_loop_timer_in(m.loop, &m.gc, d.cfg.gc_interval_ns)) {
+		sg_err("registering the signal and netlink descriptors failed: %s",
 		       strerror(errno));
 		goto cleanup;
 	}
@@ -434,36 +469,10 @@ int main(int argc, char **argv)
 	sg_info("ready: %d interface(s) attached at %s, maps pinned at %s", d.attached,
 		sg_attach_mode_name(d.cfg.attach_mode), d.cfg.bpffs_root);
 
-	while (running) {
-		struct pollfd fds[3] = {
-			{ .fd = sig_fd, .events = POLLIN },
-			{ .fd = nl_fd, .events = POLLIN },
-			{ .fd = gc_fd, .events = POLLIN },
-		};
-
-		if (poll(fds, 3, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			sg_err("poll failed: %s", strerror(errno));
+	while (m.running) {
+		if (sg_loop_run_once(m.loop, UINT64_MAX) < 0) {
+			sg_err("the main event loop failed: %s", strerror(errno));
 			break;
-		}
-		if (fds[0].revents & POLLIN) {
-			struct signalfd_siginfo si;
-
-			while (read(sig_fd, &si, sizeof(si)) == sizeof(si)) {
-				if (si.ssi_signo == SIGHUP)
-					reload(&d, argc, argv);
-				else
-					running = 0;
-			}
-		}
-		if (fds[1].revents & POLLIN)
-			sg_netwatch_read(nl_fd, on_link, &d);
-		if (fds[2].revents & POLLIN) {
-			uint64_t ticks;
-
-			if (read(gc_fd, &ticks, sizeof(ticks)) == sizeof(ticks))
-				sg_gc_sources(&d.ld.maps, d.cfg.state_idle_timeout_ns);
 		}
 	}
 	ret = 0;
@@ -479,12 +488,11 @@ int main(int argc, char **argv)
 	}
 cleanup:
 	sg_proxy_stop(proxy);
+	sg_loop_free(m.loop);
 	if (sig_fd >= 0)
 		close(sig_fd);
 	if (nl_fd >= 0)
 		close(nl_fd);
-	if (gc_fd >= 0)
-		close(gc_fd);
 	sg_loader_close(&d.ld);
 	close(lock_fd);
 	return ret;

@@ -9,7 +9,7 @@
 #ifndef SMTPGUARD_EVENTS_H
 #define SMTPGUARD_EVENTS_H
 
-#include "session.h"
+#include "relay.h"
 
 int sg_events_open(const char *path);
 void sg_events_close(void);

@@ -2,20 +2,22 @@
 /*
  * session.h - one relayed SMTP session: the VM's socket, the upstream socket
  * to the MX, four bounded buffers, and the relay's state. The worker
- * (proxy.c) owns the sockets and the event loop; the relay (relay.c) moves
- * bytes between the buffers by the rules of SMTP. Memory per session is
- * fixed: this struct, with its four buffers.
+ * (worker.h) owns the sockets and runs them in its event loop; the relay
+ * (relay.h) moves bytes between the buffers by the rules of SMTP. Memory
+ * per session is fixed: this struct, with its four buffers.
  */
 #ifndef SMTPGUARD_SESSION_H
 #define SMTPGUARD_SESSION_H
 
 #include <stddef.h>
+#include <string.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <openssl/ssl.h>
 #include "config.h"
 #include "feedback.h"
+#include "loop.h"
 #include "scanner.h"
 #include "smtp.h"
 
@@ -26,6 +28,10 @@
 #define SG_REPLY_BUF	8192	/* mx_in, vm_out */
 #define SG_MAX_PENDING	64	/* commands awaiting a reply (PIPELINING) */
 #define SG_DRAIN_GRACE_NS 2000000000ull	/* how long an ended session waits for its peers' FIN */
+
+/* A session's two peers: the index of fd[], io[], watch[] and the per-side
+ * counts. */
+enum sg_side { SIDE_VM = 0, SIDE_MX = 1 };
 
 struct sg_buf {
 	size_t len, cap;
@@ -97,12 +103,6 @@ struct sg_io_ops {
 };
 extern const struct sg_io_ops sg_io_plain;
 extern const struct sg_io_ops sg_io_tls;
-
-/* What an epoll event names: a session and which of its sockets. */
-struct session_ep {
-	struct session *s;
-	int side;
-};
 
 struct session {
 	int fd[2];		/* SIDE_VM, SIDE_MX */
@@ -182,9 +182,9 @@ struct session {
 	int closed;
 	uint64_t connect_deadline_ns;
 	struct session *prev, *next;
-	struct session_ep ep[2];
-	uint32_t armed[2];	/* the epoll events each socket is registered for */
-	int unwatched[2];	/* closed both ways: out of the epoll set */
+	struct worker *worker;
+	struct sg_watch watch[2];	/* each socket in the worker's loop */
+	int unwatched[2];	/* closed both ways: out of the loop until there is more to read */
 	/* Not cleared for a new session (pending entries are cleared as they
 	 * are queued, and a buffer is its len): from here on. */
 	struct pending pending[SG_MAX_PENDING];
@@ -193,47 +193,22 @@ struct session {
 };
 
 /* A new session's memory: the fields before pending[] cleared, the
- * buffers empty. */
+ * buffers empty, no sockets. */
 void session_clear(struct session *s);
 
-enum relay_result {
-	RELAY_CONTINUE = 0,
-	RELAY_END,
-};
+static inline size_t buf_space(const struct sg_buf *b)
+{
+	return b->cap - b->len;
+}
 
-/* The session is connected both ways: the MX's greeting is the first reply
- * the VM is owed. */
-void relay_start(struct session *s);
-/* Reads what the sockets have (only those epoll called ready), moves it by
- * the rules of SMTP, writes what it can. */
-enum relay_result relay_run(struct session *s, int vm_ready, int mx_ready);
-/* Ends the session on the relay's own initiative (a timeout, an unreachable
- * MX): the upstream is reset, the VM gets reply (with its CRLF), then the
- * session drains. */
-void relay_close(struct session *s, const char *reply);
-/* The final dot is out and the MX has not answered it: the message may be
- * being committed, so no timeout but the MX's own (RFC 5321's 10 minutes)
- * may end the session now, or the VM would send it again. */
-int relay_awaiting_dot_reply(const struct session *s);
-#define SG_DOT_REPLY_TIMEOUT_NS (600ULL * 1000000000ULL)
-/* epoll interest of each side from the buffers' state. */
-uint32_t relay_interest(const struct session *s, int side);
-/* Whether a TLS handshake is under way (tls_deadline_ns applies). */
-int relay_in_handshake(const struct session *s);
-/* The handshake under way is past its deadline: the VM is told so where it
- * can still read SMTP. Returns 1 when the session is to end at once. */
-int relay_tls_timeout(struct session *s);
+static inline void buf_consume(struct sg_buf *b, size_t n)
+{
+	memmove(b->data, b->data + n, b->len - n);
+	b->len -= n;
+}
 
-/* tunnel.c: passthrough after STARTTLS (see tunnel.c) */
-int tunnel_start(struct session *s);
-/* The worker's tick: a sockmap tunnel whose bytes stopped moving is woken,
- * and ended (logged) when it stays stuck. Returns 1 when it is to end. */
-int tunnel_watchdog(struct session *s, uint64_t now);
-enum relay_result tunnel_run(struct session *s, int vm_ready, int mx_ready);
-uint32_t tunnel_interest(const struct session *s, int side);
-void tunnel_release(struct session *s);
-/* What the relay had read of `from` before the tunnel, out to the other
- * side (from userspace, whatever the mover); -1 on a send error. */
-int tunnel_flush(struct session *s, int from);
+/* Callers check the room first; a miss would write past the session, so
+ * it is cut (and said, by the caller's build of log.h) rather than trusted. */
+void buf_append(struct sg_buf *b, const char *data, size_t n);
 
 #endif

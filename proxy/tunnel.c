@@ -21,10 +21,8 @@
 #include <netinet/tcp.h>
 #include <unistd.h>
 #include "log.h"
-#include "session.h"
+#include "relay.h"
 #include "tunnel_sockmap.h"
-
-enum { SIDE_VM = 0, SIDE_MX = 1 };
 
 #define SG_TUNNEL_PIPE	(256 * 1024)	/* splice: asked of each pipe */
 #define SG_TUNNEL_ROUNDS 32		/* per wake-up and direction; epoll comes back */

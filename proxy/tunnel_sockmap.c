@@ -32,8 +32,6 @@
 #include "tunnel.skel.h"
 #include "tunnel_sockmap.h"
 
-enum { SIDE_VM = 0, SIDE_MX = 1 };
-
 /* TCP states in which the peer's FIN has arrived (include/net/tcp_states.h) */
 enum { ST_TIME_WAIT = 6, ST_CLOSE = 7, ST_CLOSE_WAIT = 8, ST_LAST_ACK = 9, ST_CLOSING = 11 };
 

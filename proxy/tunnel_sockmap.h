@@ -10,7 +10,7 @@
 #define SMTPGUARD_TUNNEL_SOCKMAP_H
 
 #include <stdint.h>
-#include "session.h"
+#include "relay.h"
 
 /* Loads the redirect program and its maps (once, at the proxy's start, when
  * tls_mover = sockmap); -1 with err. */

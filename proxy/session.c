@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * session.c - a session's life in its worker (see worker.h): its memory,
+ * its two sockets in the worker's loop, the relay run when one of them
+ * wakes, and its end (the sockets close at once, the memory after the
+ * batch of events, its event and feedback written).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
+#include <unistd.h>
+#include "events.h"
+#include "log.h"
+#include "parse.h"
+#include "worker.h"
+
+#define SG_RECHECK_NS 2000000	/* a sockmap tunnel's end, waiting for the backlog */
+
+static void session_ready(struct sg_watch *watch, uint32_t events);
+
+void session_clear(struct session *s)
+{
+	struct sg_buf *bufs[] = { &s->vm_in, &s->mx_out, &s->mx_in, &s->vm_out };
+	size_t caps[] = { SG_BODY_BUF, SG_BODY_BUF, SG_REPLY_BUF, SG_REPLY_BUF }, off = 0;
+
+	memset(s, 0, offsetof(struct session, pending));
+	s->fd[SIDE_VM] = s->fd[SIDE_MX] = -1;
+	s->io[SIDE_VM] = s->io[SIDE_MX] = &sg_io_plain;
+	for (int i = 0; i < 4; i++) {
+		bufs[i]->len = 0;
+		bufs[i]->cap = caps[i];
+		bufs[i]->data = s->storage + off;
+		off += caps[i];
+	}
+}
+
+/* Bytes the socket has not had acknowledged yet (sent or not). */
+static int unsent_bytes(int fd)
+{
+	int n = 0;
+
+	return ioctl(fd, SIOCOUTQ, &n) ? 1 : n;
+}
+
+void session_free(struct worker *w, struct session *s)
+{
+	if (s->closed)
+		return;
+	if (!s->connecting && (s->commands || s->end)) {
+		sg_event_session(s);
+		sg_feedback_session(s->feedback, &s->vm_addr,
+				    s->tunnel_started || s->tls_phase == TLS_ON, !s->tunnel_started);
+	}
+	tunnel_release(s);
+	for (int i = 0; i < 2; i++) {
+		int peer_closed = i == SIDE_VM ? s->vm_eof : s->mx_eof;
+		int reset = 0;
+
+		if (s->fd[i] < 0)
+			continue;
+		if (!peer_closed && (i == SIDE_MX || unsent_bytes(s->fd[i]) == 0)) {
+			/* a reset, not a FIN: no TIME_WAIT of the proxied 4-tuple
+			 * stays on the host (see drain.c) */
+			struct linger hard = { .l_onoff = 1, .l_linger = 0 };
+
+			setsockopt(s->fd[i], SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
+			reset = 1;
+		}
+		if (s->ssl[i]) {
+			if (!reset && s->tls_phase == TLS_ON && !s->tls_fatal[i])
+				SSL_shutdown(s->ssl[i]);	/* close_notify, not waited for */
+			SSL_free(s->ssl[i]);
+			s->ssl[i] = NULL;
+		}
+		/* close() takes it out of the epoll set (never dup'ed) */
+		close(s->fd[i]);
+		sg_watch_closed(&s->watch[i]);
+		s->fd[i] = -1;
+	}
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		w->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->closed = 1;
+	s->prev = NULL;
+	s->next = w->closed;
+	w->closed = s;
+}
+
+void session_reap(struct worker *w)
+{
+	while (w->closed) {
+		struct session *s = w->closed;
+
+		w->closed = s->next;
+		if (w->n_spare < SG_MAX_SPARE) {
+			s->next = w->spare;
+			w->spare = s;
+			w->n_spare++;
+		} else {
+			free(s);
+		}
+	}
+}
+
+/* A session is larger than malloc's mmap threshold would like churned at
+ * every connection: ended ones are kept for the next. */
+struct session *session_alloc(struct worker *w)
+{
+	struct session *s = w->spare;
+
+	if (s) {
+		w->spare = s->next;
+		w->n_spare--;
+	} else {
+		s = malloc(sizeof(*s));
+		if (!s)
+			return NULL;
+	}
+	session_clear(s);
+	s->worker = w;
+	for (int side = SIDE_VM; side <= SIDE_MX; side++)
+		sg_watch_init(&s->watch[side], -1, session_ready, s);
+	return s;
+}
+
+void session_free_spares(struct worker *w)
+{
+	while (w->spare) {
+		struct session *s = w->spare;
+
+		w->spare = s->next;
+		free(s);
+	}
+	w->n_spare = 0;
+}
+
+void session_adopt(struct worker *w, struct session *s)
+{
+	s->next = w->sessions;
+	if (w->sessions)
+		w->sessions->prev = s;
+	w->sessions = s;
+}
+
+/* Each socket's interest from what the relay waits for; the loop makes no
+ * system call when it is unchanged (the common case). */
+static void session_update(struct worker *w, struct session *s)
+{
+	if (s->closed)
+		return;
+	if (s->tunnel_waiting && !sg_timer_armed(&w->recheck))
+		sg_loop_timer_in(w->loop, &w->recheck, SG_RECHECK_NS);
+	for (int side = SIDE_VM; side <= SIDE_MX; side++) {
+		struct sg_watch *watch = &s->watch[side];
+		uint32_t want = relay_interest(s, side);
+
+		if (s->fd[side] < 0)
+			continue;
+		if (watch->fd != s->fd[side])
+			sg_watch_init(watch, s->fd[side], session_ready, s);
+		/* closed both ways, out of the loop: back only to read what it
+		 * still has (each wake-up then moves bytes or reaches its end) */
+		if (!watch->registered && !(want & EPOLLIN) && s->unwatched[side])
+			continue;
+		if (sg_loop_watch(w->loop, watch, want) == 0)
+			s->unwatched[side] = 0;
+	}
+}
+
+void session_tempfail(struct worker *w, struct session *s, const char *why)
+{
+	char reply[160];
+
+	snprintf(reply, sizeof(reply), "421 4.4.1 smtpguard: the MX is not reachable (%s); "
+		 "try again later\r\n", why);
+	s->end = "mx_unreachable";
+	snprintf(s->end_detail, sizeof(s->end_detail), "%s", why);
+	s->connecting = 0;
+	relay_close(s, reply);
+	session_run(w, s, 1, 0);
+}
+
+/* The upstream connect ended: writable alone means it succeeded (a
+ * failed one always reports EPOLLERR), so SO_ERROR is asked only then. */
+static void session_connected(struct worker *w, struct session *s, uint32_t events)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		if (getsockopt(s->fd[SIDE_MX], SOL_SOCKET, SO_ERROR, &err, &len))
+			err = errno;
+		session_tempfail(w, s, strerror(err ? err : ECONNRESET));
+		return;
+	}
+	s->connecting = 0;
+	relay_start(s);
+	session_run(w, s, 1, 1);
+}
+
+/* Bytes that moved: what idleness is measured by (a wake-up that moved
+ * nothing, an error reported again, is not activity). */
+static uint64_t session_progress(const struct session *s)
+{
+	return s->read_bytes[0] + s->read_bytes[1] + s->written_bytes[0] + s->written_bytes[1] +
+	       s->tunnel_bytes[0] + s->tunnel_bytes[1];
+}
+
+void session_run(struct worker *w, struct session *s, int vm_ready, int mx_ready)
+{
+	uint64_t before = session_progress(s);
+	enum tls_phase phase = s->tls_phase;
+
+	if (relay_run(s, vm_ready, mx_ready) == RELAY_END) {
+		session_free(w, s);
+		return;
+	}
+	/* a handshake's bytes are OpenSSL's: its steps count instead */
+	if (session_progress(s) != before || s->tls_phase != phase)
+		s->last_active_ns = sg_now_ns();
+	session_update(w, s);
+}
+
+/* One of the session's sockets woke the loop. */
+static void session_ready(struct sg_watch *watch, uint32_t events)
+{
+	struct session *s = watch->ctx;
+	struct worker *w = s->worker;
+	int side = watch == &s->watch[SIDE_VM] ? SIDE_VM : SIDE_MX;
+
+	if (s->closed)
+		return;
+	if (s->connecting) {
+		if (side == SIDE_MX && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+			session_connected(w, s, events);
+		} else if (side == SIDE_VM && (events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP))) {
+			/* the VM gave up before the MX answered (RDHUP would
+			 * otherwise wake the worker until the connect ends) */
+			s->vm_eof = !(events & (EPOLLERR | EPOLLHUP));
+			session_free(w, s);
+		}
+		return;
+	}
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		/*
+		 * epoll reports these whatever a socket is armed for, so they
+		 * are dealt with at once, never left to fire again: what the
+		 * side still had is read and relayed (a reply the VM is owed).
+		 * A reset side, or a VM gone both ways from a plain session,
+		 * ends it. Otherwise (a tunnel's side closed both ways, bytes
+		 * still to move) the socket leaves the loop, and comes back
+		 * when the relay wants to read it again (session_update).
+		 */
+		session_run(w, s, side == SIDE_VM, side == SIDE_MX);
+		if (s->closed)
+			return;
+		if ((events & EPOLLERR) || (side == SIDE_VM && !s->tunnel_started)) {
+			session_free(w, s);
+			return;
+		}
+		sg_loop_unwatch(w->loop, &s->watch[side]);
+		s->unwatched[side] = 1;
+		session_update(w, s);
+		return;
+	}
+	{
+		int ready = (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+
+		session_run(w, s, side == SIDE_VM && ready, side == SIDE_MX && ready);
+	}
+}
+
+/* smtpguardd stops: a VM in a plain SMTP session, owed no half-sent reply,
+ * hears why (best effort: one non-blocking write) before its connection
+ * closes; one mid-DATA reads it after its dot, and tries again later. */
+void session_goodbye(struct session *s)
+{
+	static const char bye[] = "421 4.3.2 smtpguard: shutting down; try again later\r\n";
+
+	s->end = "shutdown";
+	if (s->connecting || s->draining || s->tunnel_started || s->tls_phase != TLS_NONE ||
+	    s->vm_out.len || s->fd[SIDE_VM] < 0)
+		return;
+	if (send(s->fd[SIDE_VM], bye, sizeof(bye) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
+		s->written_bytes[SIDE_VM] += sizeof(bye) - 1;
+}

@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * worker.c - a proxy worker (see worker.h): one thread running one event
+ * loop, in which its listeners, its sessions' sockets, its timers and the
+ * stop signal are registered; a 1 s tick ends the sessions past their
+ * deadlines.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include "log.h"
+#include "parse.h"
+#include "worker.h"
+
+#define SG_TICK_NS 1000000000ULL
+
+/* The worker's 1 s tick: connects, idle sessions and long sessions. */
+static void expire_sessions(struct worker *w)
+{
+	const struct sg_config *cfg = &w->proxy->cfg;
+	uint64_t now = sg_now_ns();
+	struct session *s = w->sessions, *next;
+
+	for (; s; s = next) {
+		next = s->next;
+		if (s->draining) {
+			if (now > s->drain_deadline_ns)
+				session_free(w, s);
+			continue;
+		}
+		if (s->connecting) {
+			if (now > s->connect_deadline_ns)
+				session_tempfail(w, s, "connection timed out");
+			continue;
+		}
+		if (tunnel_watchdog(s, now)) {
+			session_free(w, s);
+			continue;
+		}
+		if (relay_in_handshake(s)) {
+			if (now <= s->tls_deadline_ns)
+				continue;
+			if (relay_tls_timeout(s))
+				session_free(w, s);
+			else
+				session_run(w, s, 1, 0);
+			continue;
+		}
+		if (relay_awaiting_dot_reply(s)) {
+			uint64_t wait = cfg->smtp_idle_timeout_ns > SG_DOT_REPLY_TIMEOUT_NS ?
+				cfg->smtp_idle_timeout_ns : SG_DOT_REPLY_TIMEOUT_NS;
+
+			if (now - s->last_active_ns <= wait)
+				continue;
+		} else if (now - s->last_active_ns <= cfg->smtp_idle_timeout_ns &&
+			   now - s->started_ns <= cfg->smtp_session_timeout_ns) {
+			continue;
+		}
+		s->end = relay_awaiting_dot_reply(s) ? "dot_reply_timeout" :
+			 now - s->last_active_ns > cfg->smtp_idle_timeout_ns ? "idle_timeout" :
+			 "session_timeout";
+		sg_info("session %s -> %s: %s", s->vm_name, s->mx_name, s->end);
+		relay_close(s, "421 4.4.2 smtpguard: session timed out\r\n");
+		session_run(w, s, 1, 0);
+	}
+}
+
+static void on_tick(struct sg_timer *t)
+{
+	struct worker *w = t->ctx;
+
+	sg_loop_timer_in(w->loop, &w->tick, SG_TICK_NS);
+	expire_sessions(w);
+	if (w->accept_paused)
+		listener_pause(w, 1);
+}
+
+/* Sockmap tunnels whose end waits for the kernel's backlog: again, soon. */
+static void on_recheck(struct sg_timer *t)
+{
+	struct worker *w = t->ctx;
+	struct session *s, *next;
+
+	for (s = w->sessions; s; s = next) {
+		next = s->next;
+		if (s->tunnel_waiting)
+			session_run(w, s, 0, 0);
+	}
+}
+
+static void on_stop(struct sg_watch *watch, uint32_t events)
+{
+	struct worker *w = watch->ctx;
+
+	(void)events;
+	w->stopping = 1;
+}
+
+void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	while (!w->stopping) {
+		if (sg_loop_run_once(w->loop, UINT64_MAX) < 0) {
+			sg_err("worker %d: its event loop failed: %s", w->index, strerror(errno));
+			break;
+		}
+		session_reap(w);
+	}
+	while (w->sessions) {
+		session_goodbye(w->sessions);
+		session_free(w, w->sessions);
+	}
+	session_reap(w);
+	session_free_spares(w);
+	return NULL;
+}
+
+int worker_init(struct sg_proxy *proxy, struct worker *w, int index)
+{
+	w->proxy = proxy;
+	w->index = index;
+	w->listen_fd[0] = w->listen_fd[1] = -1;
+	w->loop = sg_loop_new();
+	w->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!w->loop || w->stop_fd < 0) {
+		sg_err("worker %d: creating its event loop failed: %s", index, strerror(errno));
+		return -1;
+	}
+	sg_watch_init(&w->stop_watch, w->stop_fd, on_stop, w);
+	sg_timer_init(&w->tick, on_tick, w);
+	sg_timer_init(&w->recheck, on_recheck, w);
+	if (sg_loop_watch(w->loop, &w->stop_watch, EPOLLIN) ||
+	    sg_loop_timer_in(w->loop, &w->tick, SG_TICK_NS)) {
+		sg_err("worker %d: registering its stop signal and tick failed: %s", index,
+		       strerror(errno));
+		return -1;
+	}
+	for (int f = 0; f < 2; f++) {
+		__u32 slot = (__u32)(2 * index + f);
+		__u64 value;	/* an 8-byte value: fd as u64 */
+
+		w->listen_fd[f] = listener_open(f ? AF_INET6 : AF_INET);
+		/* a host booted without IPv6 proxies IPv4 alone */
+		if (w->listen_fd[f] < 0 && f && errno == EAFNOSUPPORT) {
+			if (index == 0)
+				sg_warn("proxy: IPv6 is not available on this host: IPv4 "
+					"sessions only");
+			continue;
+		}
+		if (w->listen_fd[f] < 0) {
+			sg_err("worker %d: a transparent IPv%d listener could not be made: %s "
+			       "(IP_TRANSPARENT needs CAP_NET_ADMIN)", index, f ? 6 : 4,
+			       strerror(errno));
+			return -1;
+		}
+		sg_watch_init(&w->listen_watch[f], w->listen_fd[f], listener_ready, w);
+		if (sg_loop_watch(w->loop, &w->listen_watch[f], EPOLLIN)) {
+			sg_err("worker %d: watching its listener failed: %s", index,
+			       strerror(errno));
+			return -1;
+		}
+		value = (__u64)w->listen_fd[f];
+		if (bpf_map_update_elem(proxy->listeners_map, &slot, &value, BPF_ANY)) {
+			sg_err("worker %d: registering its listener in the SOCKMAP failed: %s",
+			       index, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void worker_close(struct worker *w)
+{
+	for (int f = 0; f < 2; f++)
+		if (w->listen_fd[f] >= 0)
+			close(w->listen_fd[f]);	/* leaves the SOCKMAP by itself */
+	if (w->started) {
+		uint64_t one = 1;
+
+		if (write(w->stop_fd, &one, sizeof(one)) < 0)
+			sg_warn("worker %d: stop signal failed: %s", w->index, strerror(errno));
+		pthread_join(w->thread, NULL);
+	}
+	if (w->stop_fd >= 0)
+		close(w->stop_fd);
+	sg_loop_free(w->loop);
+	w->loop = NULL;
+}

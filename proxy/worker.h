@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * worker.h - the proxy's insides, shared by its files: the proxy (struct
+ * sg_proxy: configuration, engines, contexts, workers), a worker (one
+ * thread, one event loop, two transparent listeners, its sessions), and
+ * the session lifecycle a worker runs.
+ *
+ *   proxy.c     start, stop, reload of the whole
+ *   worker.c    a worker's thread, loop and 1 s tick (deadlines)
+ *   listener.c  the transparent listeners: accept, the upstream connect
+ *   session.c   a session's memory, its sockets in the loop, its end
+ *
+ * A session's path: listener.c accepts it and connects upstream;
+ * session.c runs the relay (relay.c and the relay_*.c files) whenever one
+ * of its sockets, or an engine it waits for, wakes it; worker.c ends the
+ * ones past their deadlines.
+ */
+#ifndef SMTPGUARD_WORKER_H
+#define SMTPGUARD_WORKER_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include "config.h"
+#include "loop.h"
+#include "pinned.h"
+#include "scanner.h"
+#include "relay.h"
+
+#define SG_MAX_SPARE	64	/* sessions' memory kept for reuse, per worker (4 MB) */
+
+struct worker {
+	struct sg_proxy *proxy;
+	int index;
+	struct sg_loop *loop;
+	int stop_fd;		/* an eventfd: the proxy stops */
+	struct sg_watch stop_watch;
+	int stopping;
+	struct sg_timer tick;	/* 1 s: connect, idle, session and drain deadlines */
+	struct sg_timer recheck;	/* soon: sockmap tunnels whose end waits for its bytes */
+	int listen_fd[2];	/* IPv4, IPv6 */
+	struct sg_watch listen_watch[2];
+	uint64_t fd_warning_ns;
+	int accept_paused;	/* out of descriptors even with the reserve: until the tick */
+	struct session *sessions;
+	struct session *closed;		/* ended in this batch: events may still name them */
+	struct session *spare;		/* ended sessions' memory, for the next ones */
+	unsigned int n_spare;
+	pthread_t thread;
+	int started;
+};
+
+struct sg_proxy {
+	struct sg_config cfg;
+	struct sg_patterns *patterns;
+	struct sg_scanner scanner;	/* its engines: the patterns, if any */
+	struct sg_feedback *feedback;
+	struct sg_tls *tls;
+	uint64_t no_cert_warning_ns;	/* terminate asked without a certificate: last logged */
+	const struct sg_maps *maps;
+	/* one descriptor held back for the whole process (the workers share
+	 * the descriptor table): given up to answer a VM when they run out */
+	pthread_mutex_t reserve_lock;
+	int reserve_fd;
+	struct sockaddr_storage relay_addr[2];	/* source mode relay-ip: IPv4, IPv6; family 0: none */
+	int listeners_map;
+	int n;
+	struct worker *workers;
+};
+
+/* worker.c */
+int worker_init(struct sg_proxy *proxy, struct worker *w, int index);
+void *worker_main(void *arg);
+void worker_close(struct worker *w);
+
+/* listener.c */
+/* A transparent listener on loopback (the classifier steers SYNs to it);
+ * -1 with errno. */
+int listener_open(int family);
+/* The listener's watch callback: takes every waiting connection. */
+void listener_ready(struct sg_watch *watch, uint32_t events);
+/* Pauses (0) or resumes (1) both listeners of a worker. */
+void listener_pause(struct worker *w, int listening);
+
+/* session.c */
+/* A new session's memory (reused when a spare is at hand); NULL: none. */
+struct session *session_alloc(struct worker *w);
+/* Its first socket (the VM's) is in the loop: the session is the worker's. */
+void session_adopt(struct worker *w, struct session *s);
+/* Ends it: the sockets close now, the memory after the batch (reap). */
+void session_free(struct worker *w, struct session *s);
+void session_reap(struct worker *w);
+void session_free_spares(struct worker *w);
+/* Runs the relay over what is ready, then the sockets' interest. */
+void session_run(struct worker *w, struct session *s, int vm_ready, int mx_ready);
+/* The MX could not be reached: the VM is told to retry later. */
+void session_tempfail(struct worker *w, struct session *s, const char *why);
+/* smtpguardd stops: a VM in a plain SMTP session hears why. */
+void session_goodbye(struct session *s);
+
+#endif
