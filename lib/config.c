@@ -52,6 +52,8 @@ void sg_config_defaults(struct sg_config *cfg)
 	cfg->smtp_message_size_limit = 52428800;
 	cfg->smtp_idle_timeout_ns = 300ULL * 1000000000ULL;
 	cfg->smtp_session_timeout_ns = 3600ULL * 1000000000ULL;
+	cfg->scan_timeout_ns = 60ULL * 1000000000ULL;
+	cfg->scan_timeout_action = SG_SCAN_TEMPFAIL;
 	cfg->implicit_tls_ports[0] = 465;
 	cfg->n_implicit_tls_ports = 1;
 	cfg->tls_mx_verify = SG_TLS_VERIFY_NONE;
@@ -452,6 +454,19 @@ static int set_scan_patterns(struct sg_config *cfg, char *value, char *err, size
 	return 0;
 }
 
+static int set_scan_timeout(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	return sg_parse_duration(value, &cfg->scan_timeout_ns, err, errlen);
+}
+
+static int set_scan_timeout_action(struct sg_config *cfg, char *value, char *err, size_t errlen)
+{
+	int v = !strcmp(value, "tempfail") ? SG_SCAN_TEMPFAIL : !strcmp(value, "accept") ?
+		SG_SCAN_ACCEPT : -1;
+
+	return set_enum(&cfg->scan_timeout_action, v, value, "tempfail|accept", err, errlen);
+}
+
 static int set_events_file(struct sg_config *cfg, char *value, char *err, size_t errlen)
 {
 	if ((value[0] != '/' && strcmp(value, "-")) || strlen(value) >= sizeof(cfg->events_file)) {
@@ -625,6 +640,8 @@ static const struct {
 	{ "smtp_idle_timeout", set_smtp_idle_timeout },
 	{ "smtp_session_timeout", set_smtp_session_timeout },
 	{ "scan_patterns", set_scan_patterns },
+	{ "scan_timeout", set_scan_timeout },
+	{ "scan_timeout_action", set_scan_timeout_action },
 	{ "events_file", set_events_file },
 	{ "implicit_tls_ports", set_implicit_tls_ports },
 	{ "tls_cert_file", set_tls_cert_file },

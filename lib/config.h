@@ -33,6 +33,12 @@ enum sg_tls_mover {
 	SG_MOVER__COUNT
 };
 
+/* What a message gets when an engine fails or passes scan_timeout. */
+enum sg_scan_action {
+	SG_SCAN_TEMPFAIL = 0,	/* 451: the VM's MTA keeps it and tries again */
+	SG_SCAN_ACCEPT,		/* the dot goes to the MX unjudged (fail open) */
+};
+
 struct sg_config {
 	char bpffs_root[SG_PATH_LEN];
 	char interfaces[SG_MAX_IFACE_PATTERNS][16];	/* fnmatch patterns */
@@ -84,6 +90,8 @@ struct sg_config {
 	uint64_t smtp_idle_timeout_ns;
 	uint64_t smtp_session_timeout_ns;
 	char scan_patterns[SG_PATH_LEN];	/* empty: no pattern rules */
+	uint64_t scan_timeout_ns;	/* the dot withheld this long at most for a verdict */
+	int scan_timeout_action;	/* enum sg_scan_action: an engine failed or too slow */
 	char events_file[SG_PATH_LEN];	/* JSON lines; "-" stdout; empty: none */
 	/* TLS (tls_mode per policy entry, default_tls_mode) */
 	/* ports that speak TLS from the first byte (465): when one is also in

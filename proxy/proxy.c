@@ -54,6 +54,8 @@ struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_map
 		free(proxy);
 		return NULL;
 	}
+	proxy->scanner.failure_action = cfg->scan_timeout_action == SG_SCAN_ACCEPT ? SG_ACCEPT :
+					SG_TEMPFAIL;
 	if (cfg->scan_patterns[0]) {
 		char err[SG_ERR_LEN * 2];
 

@@ -75,7 +75,8 @@ enum relay_result relay_run(struct session *s, int vm_ready, int mx_ready)
 			begin_drain(s);
 		/* the VM went away: mid-DATA the MX never sees the dot (the
 		 * upstream is reset); otherwise once the MX has answered all */
-		if (s->vm_eof && (s->mode == RELAY_BODY || (!s->mx_out.len && !s->pend_count)))
+		if (s->vm_eof && (s->mode == RELAY_BODY || s->mode == RELAY_VERDICT ||
+				  (!s->mx_out.len && !s->pend_count)))
 			return RELAY_END;
 		if (s->mx_eof && !s->mx_gone && !s->mx_in.len && !s->vm_out.len)
 			mx_ended(s);

@@ -89,8 +89,8 @@ void process_vm(struct session *s);
 
 /* relay_data.c */
 void process_body(struct session *s);
-/* A message begins (its 354, or its deferral at MAIL FROM): a new
- * reference id, and the engines told its envelope. */
+/* A message begins: a new reference id, and (at its 354) the engines
+ * told its envelope. */
 void new_reference(struct session *s);
 void scan_begin(struct session *s);
 /* smtpguard refuses the message: the upstream aborted, the event and the

@@ -45,7 +45,7 @@ static int over_message_rate(struct session *s)
 				       sizeof(reason)))
 		return 0;
 	new_reference(s);
-	scan_begin(s);
+	sg_scan_begin(&s->scan, NULL, NULL, NULL);	/* no body: nothing for the engines */
 	memcpy(s->msg_mail_from, s->mail_from, sizeof(s->msg_mail_from));
 	s->msg_rcpt_domains[0] = '\0';
 	s->msg_rcpts = 0;
@@ -166,9 +166,9 @@ void process_vm(struct session *s)
 
 		if (s->mode == RELAY_TUNNEL || (s->tls_phase != TLS_NONE && s->tls_phase != TLS_ON))
 			return;
-		if (s->mode == RELAY_BODY) {
+		if (s->mode == RELAY_BODY || s->mode == RELAY_VERDICT) {
 			process_body(s);
-			if (s->mode == RELAY_BODY)
+			if (s->mode == RELAY_BODY || s->mode == RELAY_VERDICT)
 				return;
 			continue;
 		}

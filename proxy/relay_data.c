@@ -40,6 +40,7 @@ void new_reference(struct session *s)
 
 void refuse_message(struct session *s, const char *code, const char *why)
 {
+	sg_scan_end(&s->scan);	/* engines still judging are let go */
 	s->refused++;
 	sg_event_message(s, code[0] == '4' ? "tempfail" : "reject", why, NULL);
 	sg_feedback_note(s->feedback, &s->vm_addr,
@@ -51,8 +52,16 @@ void refuse_message(struct session *s, const char *code, const char *why)
 	s->mode = RELAY_REFUSED;
 }
 
-/* A message begins (its 354, or its deferral at MAIL FROM): the engines
- * are told its envelope. */
+/* A waiting engine answered: the session runs again from the loop, not
+ * from within the engine's callback. */
+static void scan_wake(void *owner)
+{
+	struct session *s = owner;
+
+	sg_loop_timer_in(s->loop, &s->wake, 0);
+}
+
+/* A message begins (its 354): the engines are told its envelope. */
 void scan_begin(struct session *s)
 {
 	struct sg_envelope env = {
@@ -62,8 +71,10 @@ void scan_begin(struct session *s)
 		.rcpt_domains = s->rcpt_domains,
 		.rcpts = s->rcpts_ok,
 	};
+	struct sg_scan_host host = { .loop = s->loop, .wake = scan_wake, .owner = s };
 
-	sg_scan_begin(&s->scan, s->scanner, &env);
+	s->scan_timed_out = 0;
+	sg_scan_begin(&s->scan, s->scanner, &env, &host);
 }
 
 /* Body bytes buf[0..n) to the MX; n is cut back so that a line break is
@@ -89,13 +100,71 @@ static size_t send_body(struct session *s, size_t n)
 	return n;
 }
 
+/* The verdict is in: the dot goes to the MX, or the message is refused. */
+static void apply_verdict(struct session *s, const struct sg_verdict *v)
+{
+	char reason[SG_REASON_LEN];
+
+	s->mode = RELAY_COMMANDS;
+	switch (v->kind) {
+	case SG_ACCEPT:
+		if (sg_feedback_charge(s->feedback, &s->vm_addr, s->policy.rate_class, s->rcpts_ok,
+				       reason, sizeof(reason))) {
+			refuse_message(s, "451 4.7.1", reason);
+			return;
+		}
+		buf_append(&s->mx_out, ".\r\n", 3);
+		expect_reply(s, SMTP_DATA, 1)->rcpts = s->rcpts_ok;
+		return;
+	case SG_REJECT:
+		refuse_message(s, "550 5.7.1", v->reason);
+		return;
+	case SG_TEMPFAIL:
+		refuse_message(s, "451 4.7.1", v->reason);
+		return;
+	}
+}
+
+/*
+ * The dot has come and is withheld (RELAY_VERDICT) until every engine has
+ * answered. One that waits wakes the session when it has; past
+ * scan_timeout the scanner's failure action (scan_timeout_action) decides.
+ */
+static void await_verdict(struct session *s)
+{
+	struct sg_verdict v;
+
+	if (s->scan_timed_out) {
+		char why[64];
+
+		snprintf(why, sizeof(why), "the scan took longer than %llus",
+			 (unsigned long long)(s->cfg->scan_timeout_ns / 1000000000ULL));
+		sg_scan_end(&s->scan);
+		sg_scan_failure(&s->scan, &v, why);
+		sg_warn("session %s -> %s: message %s: %s; scan_timeout_action = %s", s->vm_name,
+			s->mx_name, s->ref, why, v.kind == SG_ACCEPT ? "accept" : "tempfail");
+		if (v.kind == SG_ACCEPT)
+			snprintf(v.reason, sizeof(v.reason), "accepted: %s", why);
+	} else if (sg_scan_verdict(&s->scan, &v) == SG_ENGINE_WAIT) {
+		if (!sg_timer_armed(&s->scan_deadline))
+			sg_loop_timer_in(s->loop, &s->scan_deadline, s->cfg->scan_timeout_ns);
+		return;
+	}
+	sg_loop_timer_cancel(s->loop, &s->scan_deadline);
+	apply_verdict(s, &v);
+}
+
 void process_body(struct session *s)
 {
+	if (s->mode == RELAY_VERDICT) {
+		await_verdict(s);
+		return;
+	}
 	for (;;) {
 		size_t body, sent;
 		enum smtp_data_result r = smtp_data_scan(s->vm_in.data, s->vm_in.len,
 							 !s->body_started, &body);
-		char reason[200];
+		char reason[SG_REASON_LEN];
 
 		sent = send_body(s, body);
 		if (sent < body || r == SMTP_DATA_MORE)
@@ -119,23 +188,8 @@ void process_body(struct session *s)
 			refuse_message(s, "552 5.3.4", reason);
 			return;
 		}
-		switch (sg_scan_verdict(&s->scan, reason, sizeof(reason))) {
-		case SG_ACCEPT:
-			if (sg_feedback_charge(s->feedback, &s->vm_addr, s->policy.rate_class,
-					       s->rcpts_ok, reason, sizeof(reason))) {
-				refuse_message(s, "451 4.7.1", reason);
-				return;
-			}
-			buf_append(&s->mx_out, ".\r\n", 3);
-			expect_reply(s, SMTP_DATA, 1)->rcpts = s->rcpts_ok;
-			s->mode = RELAY_COMMANDS;
-			return;
-		case SG_REJECT:
-			refuse_message(s, "550 5.7.1", reason);
-			return;
-		case SG_TEMPFAIL:
-			refuse_message(s, "451 4.7.1", reason);
-			return;
-		}
+		s->mode = RELAY_VERDICT;
+		await_verdict(s);
+		return;
 	}
 }

@@ -22,6 +22,23 @@
 
 static void session_ready(struct sg_watch *watch, uint32_t events);
 
+/* A waiting engine has answered (relay_data.c arms this). */
+static void session_woken(struct sg_timer *t)
+{
+	struct session *s = t->ctx;
+
+	session_run(s->worker, s, 0, 0);
+}
+
+/* scan_timeout passed with the dot withheld: the failure action decides. */
+static void session_scan_deadline(struct sg_timer *t)
+{
+	struct session *s = t->ctx;
+
+	s->scan_timed_out = 1;
+	session_run(s->worker, s, 0, 0);
+}
+
 void session_clear(struct session *s)
 {
 	struct sg_buf *bufs[] = { &s->vm_in, &s->mx_out, &s->mx_in, &s->vm_out };
@@ -56,6 +73,9 @@ void session_free(struct worker *w, struct session *s)
 				    s->tunnel_started || s->tls_phase == TLS_ON, !s->tunnel_started);
 	}
 	tunnel_release(s);
+	sg_scan_end(&s->scan);	/* engines still judging let go of the message */
+	sg_loop_timer_cancel(w->loop, &s->wake);
+	sg_loop_timer_cancel(w->loop, &s->scan_deadline);
 	for (int i = 0; i < 2; i++) {
 		int peer_closed = i == SIDE_VM ? s->vm_eof : s->mx_eof;
 		int reset = 0;
@@ -125,8 +145,11 @@ struct session *session_alloc(struct worker *w)
 	}
 	session_clear(s);
 	s->worker = w;
+	s->loop = w->loop;
 	for (int side = SIDE_VM; side <= SIDE_MX; side++)
 		sg_watch_init(&s->watch[side], -1, session_ready, s);
+	sg_timer_init(&s->wake, session_woken, s);
+	sg_timer_init(&s->scan_deadline, session_scan_deadline, s);
 	return s;
 }
 

@@ -43,6 +43,7 @@ enum relay_mode {
 	RELAY_WAIT,		/* a sync point (DATA, STARTTLS, AUTH) awaits its reply */
 	RELAY_AUTH_LINE,	/* the next VM line answers a 334 */
 	RELAY_BODY,		/* DATA: the body streams to the MX, the dot withheld */
+	RELAY_VERDICT,		/* the dot has come: withheld until the engines' verdict */
 	RELAY_TUNNEL,		/* after STARTTLS: opaque bytes both ways */
 	RELAY_REFUSED,		/* a message was refused: no upstream, local replies */
 };
@@ -128,6 +129,9 @@ struct session {
 	uint32_t rcpts_ok;	/* of those, accepted by the MX */
 	int body_started;
 	struct sg_scan scan;
+	struct sg_timer scan_deadline;	/* RELAY_VERDICT: scan_timeout from the dot */
+	int scan_timed_out;
+	struct sg_timer wake;		/* a waiting engine answered: run again */
 	char ref[24];		/* the current message's reference id */
 	char helo[256];		/* for the events: never the body */
 	char mail_from[512];
@@ -183,6 +187,7 @@ struct session {
 	uint64_t connect_deadline_ns;
 	struct session *prev, *next;
 	struct worker *worker;
+	struct sg_loop *loop;		/* the worker's: sockets, timers, engines */
 	struct sg_watch watch[2];	/* each socket in the worker's loop */
 	int unwatched[2];	/* closed both ways: out of the loop until there is more to read */
 	/* Not cleared for a new session (pending entries are cleared as they

@@ -50,6 +50,8 @@ static void expire_sessions(struct worker *w)
 				session_run(w, s, 1, 0);
 			continue;
 		}
+		if (s->mode == RELAY_VERDICT)
+			continue;	/* the dot is withheld: scan_timeout bounds it */
 		if (relay_awaiting_dot_reply(s)) {
 			uint64_t wait = cfg->smtp_idle_timeout_ns > SG_DOT_REPLY_TIMEOUT_NS ?
 				cfg->smtp_idle_timeout_ns : SG_DOT_REPLY_TIMEOUT_NS;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
-/* scan_patterns.c - the built-in pattern engine (see scanner.h): header
+/* patterns.c - the built-in pattern engine (see scanner.h): header
  * and body rules, POSIX extended regular expressions, case-insensitive. */
 #include <ctype.h>
 #include <errno.h>
@@ -14,7 +14,7 @@
 struct rule {
 	int body;		/* 0: header lines, 1: body lines */
 	regex_t re;
-	char text[128];		/* for the reason */
+	int line;		/* in the file: the reason names it, never the pattern */
 };
 
 struct sg_patterns {
@@ -82,7 +82,7 @@ struct sg_patterns *sg_patterns_load(const char *path, char *err, size_t errlen)
 			snprintf(err, errlen, "%s, line %d: pattern '%.60s': %s", path, lineno, re, msg);
 			goto fail;
 		}
-		snprintf(r->text, sizeof(r->text), "%s %s", r->body ? "body" : "header", re);
+		r->line = lineno;
 		p->body_rules += r->body;
 		p->n++;
 	}
@@ -113,13 +113,12 @@ struct pattern_state {
 	int matched;		/* rule number (1-based), or 0 */
 };
 
-_Static_assert(sizeof(struct pattern_state) <= SG_ENGINE_STATE, "pattern state too large");
-
-static void pattern_begin(void *state, const void *config, const struct sg_envelope *env)
+static int pattern_begin(const void *config, const struct sg_envelope *env, void **state)
 {
-	(void)state;
 	(void)config;
 	(void)env;
+	*state = calloc(1, sizeof(struct pattern_state));
+	return *state ? SG_ENGINE_DONE : SG_ENGINE_ERROR;
 }
 
 static int pattern_line(void *state, const void *config, const char *line, size_t len,
@@ -140,16 +139,31 @@ static int pattern_line(void *state, const void *config, const char *line, size_
 	return 0;
 }
 
-static enum sg_verdict_kind pattern_verdict(void *state, const void *config, char *reason,
-					    size_t len)
+/* The reply names the rule by its line, not its pattern: a sender trying
+ * variations must not be told what to avoid. */
+static int pattern_verdict(void *state, const void *config, struct sg_scan *scan,
+			   struct sg_verdict *v)
 {
 	const struct sg_patterns *p = config;
 	const struct pattern_state *st = state;
+	const struct rule *r;
 
-	if (!st->matched)
-		return SG_ACCEPT;
-	snprintf(reason, len, "matches %s", p->rules[st->matched - 1].text);
-	return SG_REJECT;
+	(void)scan;
+	if (!st->matched) {
+		v->kind = SG_ACCEPT;
+		return SG_ENGINE_DONE;
+	}
+	r = &p->rules[st->matched - 1];
+	v->kind = SG_REJECT;
+	snprintf(v->reason, sizeof(v->reason), "matches the %s rule on line %d",
+		 r->body ? "body" : "header", r->line);
+	return SG_ENGINE_DONE;
+}
+
+static void pattern_release(void *state, const void *config)
+{
+	(void)config;
+	free(state);
 }
 
 const struct sg_engine sg_pattern_engine = {
@@ -157,4 +171,5 @@ const struct sg_engine sg_pattern_engine = {
 	.begin = pattern_begin,
 	.line = pattern_line,
 	.verdict = pattern_verdict,
+	.release = pattern_release,
 };

@@ -18,13 +18,19 @@ int sg_scanner_add(struct sg_scanner *scanner, const struct sg_engine *engine,
 }
 
 void sg_scan_begin(struct sg_scan *scan, const struct sg_scanner *scanner,
-		   const struct sg_envelope *env)
+		   const struct sg_envelope *env, const struct sg_scan_host *host)
 {
-	memset(scan, 0, offsetof(struct sg_scan, state));
+	memset(scan, 0, sizeof(*scan));
 	scan->scanner = scanner;
+	if (host)
+		scan->host = *host;
 	for (int i = 0; scanner && i < scanner->n; i++) {
-		memset(scan->state[i], 0, SG_ENGINE_STATE);
-		scanner->engines[i]->begin(scan->state[i], scanner->configs[i], env);
+		if (scanner->engines[i]->begin(scanner->configs[i], env, &scan->state[i]) < 0) {
+			/* out of this message: its verdict is the failure action */
+			scan->done[i] = 1;
+			continue;
+		}
+		scan->live[i] = 1;
 	}
 }
 
@@ -95,19 +101,98 @@ void sg_scan_feed(struct sg_scan *scan, const char *data, size_t n)
 	}
 }
 
-enum sg_verdict_kind sg_scan_verdict(struct sg_scan *scan, char *reason, size_t len)
+static void release(struct sg_scan *scan, int i)
 {
 	const struct sg_scanner *sc = scan->scanner;
 
-	if (scan->line_len && (!scan->in_body || engines_looking(scan)))
-		judge_line(scan);	/* a last line without its break */
-	for (int i = 0; sc && i < sc->n; i++) {
-		enum sg_verdict_kind v = sc->engines[i]->verdict(scan->state[i], sc->configs[i],
-								reason, len);
+	if (!scan->live[i])
+		return;
+	scan->live[i] = 0;
+	sc->engines[i]->release(scan->state[i], sc->configs[i]);
+	scan->state[i] = NULL;
+}
 
-		if (v != SG_ACCEPT)
-			return v;
+void sg_scan_end(struct sg_scan *scan)
+{
+	for (int i = 0; scan->scanner && i < scan->scanner->n; i++)
+		release(scan, i);
+	scan->waiting = 0;
+}
+
+void sg_scan_failure(const struct sg_scan *scan, struct sg_verdict *v, const char *why)
+{
+	v->kind = scan->scanner ? scan->scanner->failure_action : SG_TEMPFAIL;
+	snprintf(v->reason, sizeof(v->reason), "%s", why);
+}
+
+void sg_scan_engine_done(struct sg_scan *scan, const struct sg_verdict *v)
+{
+	if (!scan->waiting || scan->answered)
+		return;
+	scan->answer = *v;
+	scan->answered = 1;
+	if (scan->host.wake)
+		scan->host.wake(scan->host.owner);
+}
+
+/* The outcome of engine i, given or waited for: 1 to judge the next one,
+ * 0 with *v the message's verdict, -1 to wait. */
+static int judge(struct sg_scan *scan, int i, struct sg_verdict *v)
+{
+	const struct sg_scanner *sc = scan->scanner;
+	char why[SG_REASON_LEN];
+	int step;
+
+	if (scan->waiting) {
+		if (!scan->answered)
+			return -1;
+		*v = scan->answer;
+		scan->waiting = scan->answered = 0;
+		step = SG_ENGINE_DONE;
+	} else if (!scan->live[i]) {
+		step = SG_ENGINE_ERROR;	/* it failed at the message's start */
+	} else {
+		memset(v, 0, sizeof(*v));
+		step = sc->engines[i]->verdict(scan->state[i], sc->configs[i], scan, v);
+		if (step == SG_ENGINE_WAIT) {
+			scan->waiting = 1;
+			/* it may have answered from within its own call */
+			return scan->answered ? judge(scan, i, v) : -1;
+		}
 	}
-	snprintf(reason, len, "clean");
-	return SG_ACCEPT;
+	release(scan, i);
+	if (step < 0) {
+		snprintf(why, sizeof(why), "the %s engine failed", sc->engines[i]->name);
+		sg_scan_failure(scan, v, why);
+		scan->failed = sc->engines[i]->name;
+	}
+	return v->kind == SG_ACCEPT ? 1 : 0;
+}
+
+int sg_scan_verdict(struct sg_scan *scan, struct sg_verdict *v)
+{
+	const struct sg_scanner *sc = scan->scanner;
+
+	if (!scan->ended) {
+		scan->ended = 1;
+		if (scan->line_len && (!scan->in_body || engines_looking(scan)))
+			judge_line(scan);	/* a last line without its break */
+	}
+	for (; sc && scan->judging < sc->n; scan->judging++) {
+		int next = judge(scan, scan->judging, v);
+
+		if (next < 0)
+			return SG_ENGINE_WAIT;
+		if (next == 0) {
+			scan->judging = sc->n;
+			sg_scan_end(scan);
+			return SG_ENGINE_DONE;
+		}
+	}
+	v->kind = SG_ACCEPT;
+	if (scan->failed)
+		snprintf(v->reason, sizeof(v->reason), "accepted: the %s engine failed", scan->failed);
+	else
+		snprintf(v->reason, sizeof(v->reason), "clean");
+	return SG_ENGINE_DONE;
 }

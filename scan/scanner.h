@@ -1,35 +1,48 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * scanner.h - the verdict on a message, judged while it streams to the MX.
+ * scanner.h - the scanning stage: the verdict on a message, judged while it
+ * streams to the MX, the final dot withheld until it is given.
  *
  * The relay feeds each message as it arrives (headers, then body,
- * dot-stuffing as sent) and asks for the verdict before the final dot goes
- * out. The scanner cuts the stream into lines (judged by their first
+ * dot-stuffing as sent) and asks for the verdict once the dot has come.
+ * The scanner cuts the stream into lines (judged by their first
  * SG_SCAN_LINE_MAX bytes), notes what every engine and the events need (the
  * size, the Message-ID), and hands each line to its engines, in order.
  * The first engine that does not accept gives the verdict and its reason.
  *
- * An engine (struct sg_engine) plugs in with three calls and a per-message
- * state of at most SG_ENGINE_STATE bytes, kept in the session, so that a
- * session's memory stays bounded whatever the engines. It is told the
- * envelope at the start. The built-in one is the pattern engine
- * (scan_patterns.c); later ones (a content scanner behind a socket, say)
- * are added to the same sg_scanner at the proxy's start.
+ * An engine (struct sg_engine) may answer at once, or wait on something
+ * outside (a milter, a content scanner): its verdict call returns
+ * SG_ENGINE_WAIT, it registers what it waits on in the session's event loop
+ * (scan->host.loop), and once it knows, it calls sg_scan_engine_done, which
+ * wakes the session through the loop; the relay then asks for the verdict
+ * again. The steps follow HAProxy's filters: negative on error, 0 to wait,
+ * positive to go on. An engine that fails, or a message whose verdict takes
+ * longer than scan_timeout, gets the scanner's failure action
+ * (scan_timeout_action: tempfail, or accept). Engines keep per-message
+ * state they allocate in begin and free in release, which is always called
+ * once begin has succeeded: at the verdict, at the deadline, or when the
+ * session ends first.
  */
 #ifndef SMTPGUARD_SCANNER_H
 #define SMTPGUARD_SCANNER_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include "loop.h"
 
 #define SG_SCAN_LINE_MAX 998	/* RFC 5322's line limit: longer lines are judged by their start */
 #define SG_MAX_ENGINES 4
-#define SG_ENGINE_STATE 64	/* bytes of per-message state an engine may keep */
+#define SG_REASON_LEN 200
 
 enum sg_verdict_kind {
 	SG_ACCEPT = 0,
 	SG_REJECT,		/* 550 5.7.1: never committed by the MX */
 	SG_TEMPFAIL,		/* 451 4.7.1: the VM's MTA keeps it queued */
+};
+
+struct sg_verdict {
+	enum sg_verdict_kind kind;
+	char reason[SG_REASON_LEN];	/* short, for the reply and the log: never a rule's pattern */
 };
 
 /* What an engine is told of a message besides its lines. */
@@ -41,18 +54,34 @@ struct sg_envelope {
 	uint32_t rcpts;			/* recipients the MX accepted */
 };
 
+/* An engine step's outcome. */
+enum {
+	SG_ENGINE_ERROR = -1,	/* the engine failed: the failure action applies */
+	SG_ENGINE_WAIT = 0,	/* it will call sg_scan_engine_done */
+	SG_ENGINE_DONE = 1,	/* the verdict is given */
+};
+
+struct sg_scan;
+
 struct sg_engine {
 	const char *name;
-	/* A message begins: state is SG_ENGINE_STATE zeroed bytes. */
-	void (*begin)(void *state, const void *config, const struct sg_envelope *env);
+	/* A message begins; *state is NULL: an engine that keeps state per
+	 * message allocates it here. SG_ENGINE_ERROR: the engine failed (no
+	 * release follows); otherwise SG_ENGINE_DONE. */
+	int (*begin)(const void *config, const struct sg_envelope *env, void **state);
 	/* One line, without its line break (NUL-terminated at len), of the
 	 * headers or of the body. Returns nonzero once the engine has decided
 	 * and wants no more lines. */
 	int (*line)(void *state, const void *config, const char *line, size_t len,
 		    int in_body);
-	/* The verdict, and a short reason for the reply and the log. */
-	enum sg_verdict_kind (*verdict)(void *state, const void *config, char *reason,
-					size_t len);
+	/* The message has ended, its dot withheld: SG_ENGINE_DONE with *v
+	 * filled, SG_ENGINE_WAIT (sg_scan_engine_done comes later, from the
+	 * loop), or SG_ENGINE_ERROR. */
+	int (*verdict)(void *state, const void *config, struct sg_scan *scan,
+		       struct sg_verdict *v);
+	/* The message is over for this engine: what it allocated and
+	 * registered goes (a pending answer it no longer waits for). */
+	void (*release)(void *state, const void *config);
 };
 
 /* The engines of a proxy, in the order they judge; built once at start. */
@@ -60,6 +89,7 @@ struct sg_scanner {
 	const struct sg_engine *engines[SG_MAX_ENGINES];
 	const void *configs[SG_MAX_ENGINES];
 	int n;
+	enum sg_verdict_kind failure_action;	/* an engine failed or was too slow */
 };
 
 /* Adds an engine with its configuration (which must outlive the scanner);
@@ -67,24 +97,50 @@ struct sg_scanner {
 int sg_scanner_add(struct sg_scanner *scanner, const struct sg_engine *engine,
 		   const void *config);
 
+/* What the scan's owner (the relay) gives its engines. */
+struct sg_scan_host {
+	struct sg_loop *loop;	/* where a waiting engine registers its sockets and timers */
+	void (*wake)(void *owner);	/* called by sg_scan_engine_done */
+	void *owner;
+};
+
 /* One message's scan. */
 struct sg_scan {
 	const struct sg_scanner *scanner;
+	struct sg_scan_host host;
 	int in_body;
 	char line[SG_SCAN_LINE_MAX + 1];
 	size_t line_len;
 	int line_overflow;
 	size_t bytes;
 	char message_id[256];	/* the Message-ID header's value, for events and trace */
-	int done[SG_MAX_ENGINES];	/* the engine has decided */
-	_Alignas(max_align_t) unsigned char state[SG_MAX_ENGINES][SG_ENGINE_STATE];
+	int ended;		/* the last line was judged: verdicts are being asked */
+	int judging;		/* the engine whose verdict is asked (in order) */
+	int waiting;		/* that engine answered SG_ENGINE_WAIT */
+	int answered;		/* and has since called sg_scan_engine_done */
+	struct sg_verdict answer;	/* what it said */
+	const char *failed;	/* the name of an engine that failed, accepted for it */
+	int live[SG_MAX_ENGINES];	/* begun, not yet released */
+	int done[SG_MAX_ENGINES];	/* the engine has decided: no more lines */
+	void *state[SG_MAX_ENGINES];
 };
 
-/* scanner may be NULL (no engine: every message is accepted). */
+/* scanner may be NULL (no engine: every message is accepted). host may be
+ * NULL when no engine waits (a test). */
 void sg_scan_begin(struct sg_scan *scan, const struct sg_scanner *scanner,
-		   const struct sg_envelope *env);
+		   const struct sg_envelope *env, const struct sg_scan_host *host);
 void sg_scan_feed(struct sg_scan *scan, const char *data, size_t n);
-enum sg_verdict_kind sg_scan_verdict(struct sg_scan *scan, char *reason, size_t len);
+/* After the last line: SG_ENGINE_DONE with *v (every engine released), or
+ * SG_ENGINE_WAIT (ask again once the host is woken). */
+int sg_scan_verdict(struct sg_scan *scan, struct sg_verdict *v);
+/* A waiting engine's verdict (from its own callback in the loop): kept,
+ * and the host woken. */
+void sg_scan_engine_done(struct sg_scan *scan, const struct sg_verdict *v);
+/* The scan ends without a verdict (a deadline, the session's end): every
+ * engine still begun is released. Safe to call twice. */
+void sg_scan_end(struct sg_scan *scan);
+/* The scanner's failure action as a verdict, with why. */
+void sg_scan_failure(const struct sg_scan *scan, struct sg_verdict *v, const char *why);
 
 /* The built-in pattern engine (scan_patterns.c), configured by a file of
  * "header REGEX" and "body REGEX" lines (POSIX extended, case-insensitive;

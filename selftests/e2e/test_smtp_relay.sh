@@ -50,7 +50,7 @@ check_contains "$MAIL_OUT" "PIPELINING" "ehlo-keeps-pipelining"
 # --- a body pattern: refused, never committed by the MX
 n0=$(lab_mx_count_mail)
 send_mail vm1 "$MX4" 25 5 --body "hello buy-cheap-pills-42 now"
-check_match "$MAIL_OUT" "<\*\* 550 5\.7\.1 smtpguard: message refused \(matches body .*\); ref SG[0-9A-F]+" \
+check_match "$MAIL_OUT" "<\*\* 550 5\.7\.1 smtpguard: message refused \(matches the body rule on line [0-9]+\); ref SG[0-9A-F]+" \
 	"body-pattern-refused-550-with-ref"
 sleep 1
 check_eq "$(lab_mx_count_mail)" "$n0" "refused-message-not-in-mx-mailbox"
