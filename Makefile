@@ -49,6 +49,9 @@ TOOL_BINS   := $(patsubst selftests/tools/%.c,$(BUILD)/selftests/%,$(TOOL_SRCS))
 BENCH_SRCS  := $(wildcard bench/*.c)
 BENCH_BINS  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
+# the relay driven over socketpairs by scripted dialogues (selftests/relay)
+RELAY_TESTS := $(BUILD)/selftests/test_relay $(BUILD)/asan/selftests/test_relay
+
 PROGS := $(BUILD)/smtpguardd $(BUILD)/smtpguardctl $(BUILD)/asan/smtpguardd \
          $(BUILD)/asan/smtpguardctl
 
@@ -59,8 +62,8 @@ FUZZ_FLAGS   := -g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude 
 FUZZ_SECONDS ?= 60
 
 .PHONY: all deps check check-kernels demo bench fuzz clean
-all: $(BPF_OBJS) $(SKELS) $(PROGS) $(UNIT_BINS) $(UNIT_ASAN) $(BPFT_BINS) $(TOOL_BINS) \
-     $(BENCH_BINS) $(FUZZ_BINS)
+all: $(BPF_OBJS) $(SKELS) $(PROGS) $(UNIT_BINS) $(UNIT_ASAN) $(RELAY_TESTS) $(BPFT_BINS) \
+     $(TOOL_BINS) $(BENCH_BINS) $(FUZZ_BINS)
 
 deps:
 	@bash scripts/deps.sh
@@ -111,6 +114,16 @@ $(BUILD)/selftests/test_scanner: selftests/unit/test_scanner.c selftests/test.h 
 $(BUILD)/asan/selftests/test_scanner: selftests/unit/test_scanner.c selftests/test.h $(scan_ASAN) $(LIB_ASAN)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) $(INC_scan) -Iselftests $< $(scan_ASAN) $(LIB_ASAN) -o $@ $(LDLIBS_BPF)
+
+# the relay's test links the proxy room (not its daemon): sessions run in
+# the test's own event loop
+$(BUILD)/selftests/test_relay: selftests/relay/test_relay.c selftests/test.h $(proxy_OBJS) $(scan_OBJS) $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) $(INC_proxy) -Iselftests $< $(proxy_OBJS) $(scan_OBJS) $(LIB_OBJS) -o $@ $(LDLIBS_BPF) -lssl -lcrypto -lpthread
+
+$(BUILD)/asan/selftests/test_relay: selftests/relay/test_relay.c selftests/test.h $(proxy_ASAN) $(scan_ASAN) $(LIB_ASAN)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) $(INC_proxy) -Iselftests $< $(proxy_ASAN) $(scan_ASAN) $(LIB_ASAN) -o $@ $(LDLIBS_BPF) -lssl -lcrypto -lpthread
 
 $(BUILD)/asan/selftests/test_%: selftests/unit/test_%.c selftests/test.h $(LIB_ASAN)
 	@mkdir -p $(@D)

@@ -348,10 +348,17 @@ static void reload(struct daemon *d, int argc, char **argv)
 	d->cfg.steer_sample = fresh.steer_sample;
 	d->cfg.steer_soft_percent = fresh.steer_soft_percent;
 	if (d->proxy) {
-		sg_proxy_reload_tls(d->proxy, &fresh);
-		/* reopened, so that a rotated file is left for the new one */
-		if (sg_events_open(fresh.events_file))
-			sg_err("events go on to the file opened before the reload");
+		/* the file's TLS, pattern and events keys, until the config
+		 * table applies every live key */
+		memcpy(d->cfg.tls_cert_file, fresh.tls_cert_file, sizeof(fresh.tls_cert_file));
+		memcpy(d->cfg.tls_key_file, fresh.tls_key_file, sizeof(fresh.tls_key_file));
+		memcpy(d->cfg.tls_ca_file, fresh.tls_ca_file, sizeof(fresh.tls_ca_file));
+		d->cfg.tls_mx_verify = fresh.tls_mx_verify;
+		d->cfg.tls_min_version = fresh.tls_min_version;
+		memcpy(d->cfg.tls_ciphers, fresh.tls_ciphers, sizeof(fresh.tls_ciphers));
+		memcpy(d->cfg.tls_ciphersuites, fresh.tls_ciphersuites, sizeof(fresh.tls_ciphersuites));
+		memcpy(d->cfg.events_file, fresh.events_file, sizeof(fresh.events_file));
+		sg_proxy_reload(d->proxy, &d->cfg);
 	}
 	if (sg_loader_apply_config(&d->ld, &d->cfg) == 0)
 		sg_info("reloaded the settings (the proxy's own: smtp_*, scan_patterns, "

@@ -14,7 +14,12 @@
 
 struct sg_feedback {
 	const struct sg_maps *maps;
-	const struct sg_config *cfg;
+	/* the running configuration's, copied under the lock (a reload
+	 * changes them while the workers read them) */
+	uint32_t escalation_rejects;
+	uint64_t escalation_window_ns;
+	uint64_t escalation_penalty_ns;
+	uint64_t suspect_duration_ns;
 	/* the workers' read-modify-writes of one sender's entry must not
 	 * interleave; a message is rare next to this lock's cost */
 	pthread_mutex_t lock;
@@ -27,9 +32,19 @@ struct sg_feedback *sg_feedback_new(const struct sg_maps *maps, const struct sg_
 	if (!fb)
 		return NULL;
 	fb->maps = maps;
-	fb->cfg = cfg;
 	pthread_mutex_init(&fb->lock, NULL);
+	sg_feedback_configure(fb, cfg);
 	return fb;
+}
+
+void sg_feedback_configure(struct sg_feedback *fb, const struct sg_config *cfg)
+{
+	pthread_mutex_lock(&fb->lock);
+	fb->escalation_rejects = cfg->escalation_rejects;
+	fb->escalation_window_ns = cfg->escalation_window_ns;
+	fb->escalation_penalty_ns = cfg->escalation_penalty_ns;
+	fb->suspect_duration_ns = cfg->suspect_duration_ns;
+	pthread_mutex_unlock(&fb->lock);
 }
 
 void sg_feedback_free(struct sg_feedback *fb)
@@ -123,6 +138,8 @@ int sg_feedback_check_message(struct sg_feedback *fb, const struct sockaddr_stor
 	char rate[32];
 	int ok;
 
+	if (!fb)
+		return 0;
 	sender_class(fb, rate_class, &rc);
 	if (!rc.msg_interval_ns)
 		return 0;
@@ -149,6 +166,8 @@ int sg_feedback_charge(struct sg_feedback *fb, const struct sockaddr_storage *vm
 	int msg_ok, rcpt_ok;
 	char rate[32];
 
+	if (!fb)
+		return 0;
 	sender_class(fb, rate_class, &rc);
 	if (!rc.msg_interval_ns && !rc.rcpt_interval_ns)
 		return 0;
@@ -184,29 +203,28 @@ int sg_feedback_charge(struct sg_feedback *fb, const struct sockaddr_storage *vm
 static void escalate(struct sg_feedback *fb, const struct sg_src_key *key,
 		     struct sg_src_feedback *e, uint64_t now)
 {
-	const struct sg_config *cfg = fb->cfg;
 	char who[64], err[SG_ERR_LEN];
 
-	if (!cfg->escalation_rejects)
+	if (!fb->escalation_rejects)
 		return;
-	if (!e->reject_window_ns || now - e->reject_window_ns > cfg->escalation_window_ns) {
+	if (!e->reject_window_ns || now - e->reject_window_ns > fb->escalation_window_ns) {
 		e->reject_window_ns = now;
 		e->reject_window_count = 0;
 	}
-	if (++e->reject_window_count < cfg->escalation_rejects)
+	if (++e->reject_window_count < fb->escalation_rejects)
 		return;
 	e->reject_window_ns = 0;
 	e->reject_window_count = 0;
 	e->penalties++;
 	sg_format_source(key, 0, who, sizeof(who));
-	if (sg_source_set_penalty(fb->maps, key, now + cfg->escalation_penalty_ns, err,
+	if (sg_source_set_penalty(fb->maps, key, now + fb->escalation_penalty_ns, err,
 				  sizeof(err)))
 		sg_warn("escalation for %s failed: %s", who, err);
 	else
 		sg_warn("escalation: %s had %u messages refused within %llu s: its connections "
-			"are refused for %llu s", who, cfg->escalation_rejects,
-			(unsigned long long)(cfg->escalation_window_ns / 1000000000ULL),
-			(unsigned long long)(cfg->escalation_penalty_ns / 1000000000ULL));
+			"are refused for %llu s", who, fb->escalation_rejects,
+			(unsigned long long)(fb->escalation_window_ns / 1000000000ULL),
+			(unsigned long long)(fb->escalation_penalty_ns / 1000000000ULL));
 }
 
 void sg_feedback_session(struct sg_feedback *fb, const struct sockaddr_storage *vm, int tls,
@@ -215,6 +233,8 @@ void sg_feedback_session(struct sg_feedback *fb, const struct sockaddr_storage *
 	struct sg_src_feedback e;
 	struct sg_src_key key;
 
+	if (!fb)
+		return;
 	sender_key(fb, vm, &key);
 	pthread_mutex_lock(&fb->lock);
 	entry_read(fb, &key, &e);
@@ -233,6 +253,8 @@ void sg_feedback_note(struct sg_feedback *fb, const struct sockaddr_storage *vm,
 	struct sg_src_key key;
 	uint64_t now = sg_now_ns();
 
+	if (!fb)
+		return;
 	sender_key(fb, vm, &key);
 	pthread_mutex_lock(&fb->lock);
 	entry_read(fb, &key, &e);
@@ -244,7 +266,7 @@ void sg_feedback_note(struct sg_feedback *fb, const struct sockaddr_storage *vm,
 		break;
 	case SG_FB_REJECTED:
 		e.rejects++;
-		e.suspect_until_ns = now + fb->cfg->suspect_duration_ns;
+		e.suspect_until_ns = now + fb->suspect_duration_ns;
 		escalate(fb, &key, &e, now);
 		break;
 	case SG_FB_TOO_LARGE:
@@ -252,7 +274,7 @@ void sg_feedback_note(struct sg_feedback *fb, const struct sockaddr_storage *vm,
 		break;
 	case SG_FB_TEMPFAILED:
 		e.tempfails++;
-		e.suspect_until_ns = now + fb->cfg->suspect_duration_ns;
+		e.suspect_until_ns = now + fb->suspect_duration_ns;
 		break;
 	case SG_FB_MX_5XX:
 		e.mx_5xx++;

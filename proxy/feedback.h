@@ -26,9 +26,12 @@ enum sg_feedback_event {
 
 struct sg_feedback;
 
-/* maps and cfg must outlive it. */
+/* maps must outlive it. A NULL feedback (the relay's tests) counts nothing
+ * and limits nothing. */
 struct sg_feedback *sg_feedback_new(const struct sg_maps *maps, const struct sg_config *cfg);
 void sg_feedback_free(struct sg_feedback *fb);
+/* The escalation and suspect settings from cfg (at start and reload). */
+void sg_feedback_configure(struct sg_feedback *fb, const struct sg_config *cfg);
 /* Takes one message of nrcpts recipients from the sender's message and
  * recipient buckets (of its rate class); -1 (nothing taken) with the reason
  * when either is empty: the message is to be deferred (451 4.7.1). */

@@ -92,11 +92,11 @@ static void format_addr(const struct sockaddr_storage *ss, char *buf, size_t len
  * with a flow of the VM's that is not proxied), or the provider's delivery
  * address (relay-ip) with a port of the host's choosing. NULL: relay-ip
  * without a delivery address of the VM's family. */
-static const struct sockaddr_storage *upstream_source(const struct sg_proxy *proxy,
+static const struct sockaddr_storage *upstream_source(const struct sg_generation *g,
 						      const struct sockaddr_storage *vm,
 						      const struct sg_policy *policy)
 {
-	const struct sockaddr_storage *relay = &proxy->relay_addr[vm->ss_family == AF_INET6];
+	const struct sockaddr_storage *relay = &g->relay_addr[vm->ss_family == AF_INET6];
 
 	if (policy->source_mode != SG_SOURCE_RELAY_IP)
 		return vm;
@@ -252,17 +252,18 @@ static void accept_sessions(struct worker *w, int listen_fd)
 			continue;
 		}
 		s->fd[SIDE_VM] = fd;
+		s->generation = generation_get(w->proxy);
+		s->cfg = &s->generation->cfg;
+		s->scanner = &s->generation->scanner;
 		vm_policy(w->proxy, &vm, &s->policy);
 		s->tls = w->proxy->tls;
 		s->tls_mode = session_tls_mode(w->proxy, s->policy.tls_mode, vm_s);
-		src = upstream_source(w->proxy, &vm, &s->policy);
+		src = upstream_source(s->generation, &vm, &s->policy);
 		if (src)
 			s->fd[SIDE_MX] = connect_upstream(src, vm_len, &mx, mx_len);
 		else
 			s->fd[SIDE_MX] = -1;
 		upstream_errno = errno;
-		s->cfg = &w->proxy->cfg;
-		s->scanner = &w->proxy->scanner;
 		s->feedback = w->proxy->feedback;
 		s->vm_addr = vm;
 		s->mx_addr = mx;
@@ -294,7 +295,7 @@ static void accept_sessions(struct worker *w, int listen_fd)
 			continue;
 		}
 		s->connecting = 1;
-		s->connect_deadline_ns = sg_now_ns() + w->proxy->cfg.connect_timeout_ns;
+		s->connect_deadline_ns = sg_now_ns() + s->cfg->connect_timeout_ns;
 		sg_debug("worker %d: session %s -> %s", w->index, vm_s, mx_s);
 		s->watch[SIDE_MX].fd = s->fd[SIDE_MX];
 		if (sg_loop_watch(w->loop, &s->watch[SIDE_MX], EPOLLOUT)) {

@@ -49,44 +49,32 @@ struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_map
 	if (!proxy)
 		return NULL;
 	proxy->reserve_fd = -1;
-	proxy->cfg = *cfg;
+	pthread_mutex_init(&proxy->generation_lock, NULL);
+	pthread_mutex_init(&proxy->reserve_lock, NULL);
+	proxy->tls_mover = cfg->tls_mover;
 	if (sg_events_open(cfg->events_file)) {
 		free(proxy);
 		return NULL;
 	}
-	proxy->scanner.failure_action = cfg->scan_timeout_action == SG_SCAN_ACCEPT ? SG_ACCEPT :
-					SG_TEMPFAIL;
-	if (cfg->scan_patterns[0]) {
+	{
 		char err[SG_ERR_LEN * 2];
 
-		proxy->patterns = sg_patterns_load(cfg->scan_patterns, err, sizeof(err));
-		if (!proxy->patterns) {
+		proxy->generation = generation_new(cfg, err, sizeof(err));
+		if (!proxy->generation) {
 			sg_err("%s", err);
+			sg_events_close();
 			free(proxy);
 			return NULL;
 		}
-		sg_info("scanner: %d pattern rule(s) from %s", sg_patterns_count(proxy->patterns),
-			cfg->scan_patterns);
-		sg_scanner_add(&proxy->scanner, &sg_pattern_engine, proxy->patterns);
+		if (cfg->scan_patterns[0])
+			sg_info("scanner: %d pattern rule(s) from %s",
+				sg_patterns_count(proxy->generation->patterns), cfg->scan_patterns);
 	}
 	raise_fd_limit();
-	pthread_mutex_init(&proxy->reserve_lock, NULL);
 	proxy->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	proxy->listeners_map = maps->listeners;
 	proxy->maps = maps;
-	if (cfg->relay_ip4[0]) {
-		struct sockaddr_in *a = (struct sockaddr_in *)&proxy->relay_addr[0];
-
-		a->sin_family = AF_INET;
-		inet_pton(AF_INET, cfg->relay_ip4, &a->sin_addr);	/* checked by the config */
-	}
-	if (cfg->relay_ip6[0]) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&proxy->relay_addr[1];
-
-		a->sin6_family = AF_INET6;
-		inet_pton(AF_INET6, cfg->relay_ip6, &a->sin6_addr);
-	}
-	proxy->feedback = sg_feedback_new(maps, &proxy->cfg);
+	proxy->feedback = sg_feedback_new(maps, cfg);
 	if (!proxy->feedback)
 		goto fail;
 	{
@@ -147,23 +135,41 @@ void sg_proxy_stop(struct sg_proxy *proxy)
 	if (proxy->reserve_fd >= 0)
 		close(proxy->reserve_fd);
 	sg_feedback_free(proxy->feedback);
-	if (proxy->cfg.tls_mover == SG_MOVER_SOCKMAP)
+	if (proxy->tls_mover == SG_MOVER_SOCKMAP)
 		sg_sockmap_exit();
 	sg_tls_free(proxy->tls);
-	sg_patterns_free(proxy->patterns);
+	generation_put(proxy->generation);
 	sg_events_close();
 	free(proxy);
 }
 
-int sg_proxy_reload_tls(struct sg_proxy *proxy, const struct sg_config *cfg)
+int sg_proxy_reload(struct sg_proxy *proxy, const struct sg_config *cfg)
 {
 	char err[SG_ERR_LEN * 2];
+	struct sg_generation *g = generation_new(cfg, err, sizeof(err));
+	int ret = 0;
 
+	if (g) {
+		generation_publish(proxy, g);
+		sg_feedback_configure(proxy->feedback, cfg);
+		if (cfg->scan_patterns[0])
+			sg_info("reload: scanner: %d pattern rule(s) from %s",
+				sg_patterns_count(g->patterns), cfg->scan_patterns);
+	} else {
+		sg_err("reload: %s; new sessions keep the running proxy settings and rules", err);
+		ret = -1;
+	}
 	if (sg_tls_reload(proxy->tls, cfg, err, sizeof(err))) {
 		sg_err("reload: %s; the running TLS settings stay", err);
-		return -1;
+		ret = -1;
 	}
-	sg_info("reload: TLS certificate, key, CA, versions and ciphers reloaded (running "
-		"sessions keep theirs)");
-	return 0;
+	/* reopened, so that a rotated file is left for the new one */
+	if (sg_events_open(cfg->events_file)) {
+		sg_err("reload: events go on to the file opened before");
+		ret = -1;
+	}
+	if (!ret)
+		sg_info("reload: new sessions take the proxy's settings, rules and TLS contexts "
+			"(running sessions keep theirs)");
+	return ret;
 }

@@ -19,8 +19,11 @@ struct sg_proxy;
 struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_maps *maps);
 /* Unregisters the listeners, ends every session, joins the workers. */
 void sg_proxy_stop(struct sg_proxy *proxy);
-/* SIGHUP: the TLS contexts from cfg again (certificate, key, CA, versions,
- * ciphers); running sessions keep theirs. -1 (logged): the old stay. */
-int sg_proxy_reload_tls(struct sg_proxy *proxy, const struct sg_config *cfg);
+/* SIGHUP: the proxy's part of the running configuration, cfg (its live
+ * keys already applied by the caller): new sessions take it, with the TLS
+ * contexts, the pattern rules and the events file made anew from it;
+ * running sessions keep what they began with, so none is dropped. -1
+ * (logged): what failed to load stays as it was. */
+int sg_proxy_reload(struct sg_proxy *proxy, const struct sg_config *cfg);
 
 #endif

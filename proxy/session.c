@@ -107,6 +107,8 @@ void session_free(struct worker *w, struct session *s)
 		w->sessions = s->next;
 	if (s->next)
 		s->next->prev = s->prev;
+	generation_put(s->generation);
+	s->generation = NULL;
 	s->closed = 1;
 	s->prev = NULL;
 	s->next = w->closed;

@@ -143,8 +143,9 @@ struct session {
 	uint32_t msg_rcpts;		/* its recipients the MX accepted */
 	uint32_t messages, refused;
 	uint64_t started_ns, last_active_ns;
+	struct sg_generation *generation;	/* counted: cfg and scanner are in it */
 	const struct sg_config *cfg;
-	const struct sg_scanner *scanner;	/* the proxy's engines */
+	const struct sg_scanner *scanner;	/* its engines */
 	struct sg_feedback *feedback;
 	struct sg_policy policy;	/* the VM's, looked up once at accept */
 	struct sg_tls *tls;		/* the proxy's contexts (terminate) */

@@ -21,11 +21,12 @@
 /* The worker's 1 s tick: connects, idle sessions and long sessions. */
 static void expire_sessions(struct worker *w)
 {
-	const struct sg_config *cfg = &w->proxy->cfg;
 	uint64_t now = sg_now_ns();
 	struct session *s = w->sessions, *next;
 
 	for (; s; s = next) {
+		const struct sg_config *cfg = s->cfg;
+
 		next = s->next;
 		if (s->draining) {
 			if (now > s->drain_deadline_ns)

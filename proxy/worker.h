@@ -6,6 +6,7 @@
  * the session lifecycle a worker runs.
  *
  *   proxy.c     start, stop, reload of the whole
+ *   generation.c  the configuration and engines sessions run with
  *   worker.c    a worker's thread, loop and 1 s tick (deadlines)
  *   listener.c  the transparent listeners: accept, the upstream connect
  *   session.c   a session's memory, its sockets in the loop, its end
@@ -50,10 +51,20 @@ struct worker {
 	int started;
 };
 
-struct sg_proxy {
+/* What sessions run with (generation.c): the one a session began with
+ * stays its own until it ends. */
+struct sg_generation {
+	int refs;		/* the proxy's, and one a session (atomic) */
 	struct sg_config cfg;
 	struct sg_patterns *patterns;
 	struct sg_scanner scanner;	/* its engines: the patterns, if any */
+	struct sockaddr_storage relay_addr[2];	/* source mode relay-ip: IPv4, IPv6; family 0: none */
+};
+
+struct sg_proxy {
+	pthread_mutex_t generation_lock;
+	struct sg_generation *generation;	/* for new sessions */
+	int tls_mover;		/* as at start (a restart key) */
 	struct sg_feedback *feedback;
 	struct sg_tls *tls;
 	uint64_t no_cert_warning_ns;	/* terminate asked without a certificate: last logged */
@@ -62,11 +73,19 @@ struct sg_proxy {
 	 * the descriptor table): given up to answer a VM when they run out */
 	pthread_mutex_t reserve_lock;
 	int reserve_fd;
-	struct sockaddr_storage relay_addr[2];	/* source mode relay-ip: IPv4, IPv6; family 0: none */
 	int listeners_map;
 	int n;
 	struct worker *workers;
 };
+
+/* generation.c */
+/* A generation from cfg (the pattern file loaded); NULL with err. */
+struct sg_generation *generation_new(const struct sg_config *cfg, char *err, size_t errlen);
+/* The current generation, counted for the caller (a new session). */
+struct sg_generation *generation_get(struct sg_proxy *proxy);
+void generation_put(struct sg_generation *g);
+/* g becomes current; the proxy's count of the old one is dropped. */
+void generation_publish(struct sg_proxy *proxy, struct sg_generation *g);
 
 /* worker.c */
 int worker_init(struct sg_proxy *proxy, struct worker *w, int index);

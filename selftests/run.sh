@@ -38,11 +38,20 @@ summary=$(mktemp)
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
+# first, whatever the filter: a missing package is named as such, not as a
+# later test's error
+filter='' run_one "dependencies" 30s bash "$here/deps_check.sh"
+
 for src in "$here"/unit/test_*.c; do
 	t=$(basename "$src" .c)
 	for bin in "$build/selftests/$t" "$build/asan/selftests/$t"; do
 		[ -x "$bin" ] && run_one "unit ${bin#$build/}" 60s "$bin"
 	done
+done
+# the relay, driven over socketpairs by scripted dialogues (milliseconds
+# each, no namespaces), plain and under ASan/UBSan
+for bin in "$build/selftests/test_relay" "$build/asan/selftests/test_relay"; do
+	[ -x "$bin" ] && run_one "relay dialogues ${bin#$build/}" 120s "$bin" "$here/relay"
 done
 # the SMTP and config parsers under libFuzzer, briefly (make fuzz: longer)
 run_one "fuzz (10 s a target)" 120s bash "$here/fuzz/run.sh" "$build" 10
