@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * tunnel.bpf.c - the sockmap mover of passthrough tunnels (tls_mover =
- * sockmap, user/tunnel_sockmap.c). Both sockets of a tunnel sit in
+ * sockmap, proxy/tunnel_sockmap.c). Both sockets of a tunnel sit in
  * tunnel_socks, keyed by their socket cookie, and tunnel_peers names each
  * one's peer; the stream verdict sends every segment a socket receives out
  * of its peer, so the bytes of a TLS session the proxy does not terminate

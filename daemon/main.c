@@ -30,6 +30,8 @@
 #include "routing.h"
 
 #define MAX_SETS 64
+/* every key's name, joined by ", " */
+#define SG_CONFIG_NAMES_LEN 2048
 
 struct daemon {
 	struct sg_config cfg;
@@ -61,11 +63,13 @@ static const char usage_text[] =
 "usage: smtpguardd -c FILE [--set key=value]... [-v]\n"
 "       smtpguardd -c FILE [--set key=value]... --detach [--purge]\n"
 "       smtpguardd -c FILE [--set key=value]... --check-config\n"
+"       smtpguardd --list-keys\n"
 "  -c FILE        config file (keys and defaults: etc/smtpguard.conf)\n"
 "  --set K=V      override a config key (repeatable)\n"
 "  --detach       remove every program this instance attached, then exit\n"
 "  --purge        with --detach: also remove the pinned maps (policy, state)\n"
 "  --check-config validate the configuration and exit\n"
+"  --list-keys    print every key, its default and whether SIGHUP applies it\n"
 "  -v             verbose\n";
 
 static int matches_any(char patterns[][16], int n, const char *name)
@@ -163,6 +167,18 @@ static void reconcile(struct daemon *d)
 	}
 }
 
+/* --list-keys: the table in lib/config.c, one key a line. */
+static void list_keys(void)
+{
+	size_t n;
+	const struct sg_config_key *keys = sg_config_keys(&n);
+
+	for (size_t i = 0; i < n; i++)
+		printf("%s =%s%s  (reload: %s)\n", keys[i].name, keys[i].default_text[0] ? " " : "",
+		       keys[i].default_text,
+		       keys[i].reload == SG_RELOAD_LIVE ? "live" : "restart");
+}
+
 static int parse_args(int argc, char **argv, struct sg_config *cfg, int *detach,
 		      int *purge, int *check_only)
 {
@@ -171,6 +187,7 @@ static int parse_args(int argc, char **argv, struct sg_config *cfg, int *detach,
 		{ "detach", no_argument, NULL, 'd' },
 		{ "purge", no_argument, NULL, 'p' },
 		{ "check-config", no_argument, NULL, 'k' },
+		{ "list-keys", no_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -204,6 +221,9 @@ static int parse_args(int argc, char **argv, struct sg_config *cfg, int *detach,
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
+			exit(0);
+		case 'l':
+			list_keys();
 			exit(0);
 		default:
 			fputs(usage_text, stderr);
@@ -303,40 +323,37 @@ static int make_signalfd(void)
 	return signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
-/* SIGHUP: settings from the file again (attachment keys need a restart). */
+/*
+ * SIGHUP: the file again. A file with an error changes nothing. Otherwise
+ * every live key (lib/config.c's table says which) applies at once: the
+ * classifier's settings and default rate class are written again, and new
+ * proxy sessions take the proxy's keys; the restart keys keep what the
+ * daemon started with, and the log names those that changed.
+ */
 static void reload(struct daemon *d, int argc, char **argv)
 {
-	struct sg_config fresh;
-	int detach = 0, purge = 0, check = 0;
+	struct sg_config fresh, before;
+	char names[SG_CONFIG_NAMES_LEN];
+	int detach = 0, purge = 0, check = 0, n, ok;
 
 	optind = 1;
 	if (parse_args(argc, argv, &fresh, &detach, &purge, &check)) {
 		sg_err("reload: keeping the running configuration");
 		return;
 	}
-	d->cfg.default_action = fresh.default_action;
-	d->cfg.default_tls_mode = fresh.default_tls_mode;
-	d->cfg.default_source_mode = fresh.default_source_mode;
-	d->cfg.default_conn_interval_ns = fresh.default_conn_interval_ns;
-	d->cfg.default_conn_burst = fresh.default_conn_burst;
-	d->cfg.refuse_mode = fresh.refuse_mode;
-	d->cfg.malformed_mode = fresh.malformed_mode;
-	d->cfg.ipv6_source_prefix = fresh.ipv6_source_prefix;
-	d->cfg.detach_on_exit = fresh.detach_on_exit;
-	d->cfg.state_idle_timeout_ns = fresh.state_idle_timeout_ns;
-	memcpy(d->cfg.smtp_ports, fresh.smtp_ports, sizeof(fresh.smtp_ports));
-	d->cfg.n_smtp_ports = fresh.n_smtp_ports;
-	memcpy(d->cfg.implicit_tls_ports, fresh.implicit_tls_ports, sizeof(fresh.implicit_tls_ports));
-	d->cfg.n_implicit_tls_ports = fresh.n_implicit_tls_ports;
-	d->cfg.default_msg_interval_ns = fresh.default_msg_interval_ns;
-	d->cfg.default_msg_burst = fresh.default_msg_burst;
-	d->cfg.default_rcpt_interval_ns = fresh.default_rcpt_interval_ns;
-	d->cfg.default_rcpt_burst = fresh.default_rcpt_burst;
+	/* the running fail_mode may be smtpguardctl's: what changed is the
+	 * file's own */
+	before = d->cfg;
+	before.fail_mode = d->file_fail_mode;
+	n = sg_config_changed(&before, &fresh, SG_RELOAD_RESTART, names, sizeof(names));
+	if (n)
+		sg_warn("reload: %s changed; %s effect at the next start", names,
+			n == 1 ? "it takes" : "they take");
+	n = sg_config_changed(&before, &fresh, SG_RELOAD_LIVE, names, sizeof(names));
+	sg_config_apply_live(&d->cfg, &fresh);
 	/* a `smtpguardctl fail-mode` holds over a reload, until the file's
 	 * own fail_mode changes */
-	if (fresh.fail_mode != d->file_fail_mode) {
-		d->cfg.fail_mode = fresh.fail_mode;
-	} else {
+	if (fresh.fail_mode == d->file_fail_mode) {
 		struct sg_settings live;
 		__u32 zero = 0;
 
@@ -344,27 +361,18 @@ static void reload(struct daemon *d, int argc, char **argv)
 			d->cfg.fail_mode = live.fail_mode;
 	}
 	d->file_fail_mode = fresh.fail_mode;
-	d->cfg.steer_mode = fresh.steer_mode;
-	d->cfg.steer_sample = fresh.steer_sample;
-	d->cfg.steer_soft_percent = fresh.steer_soft_percent;
-	if (d->proxy) {
-		/* the file's TLS, pattern and events keys, until the config
-		 * table applies every live key */
-		memcpy(d->cfg.tls_cert_file, fresh.tls_cert_file, sizeof(fresh.tls_cert_file));
-		memcpy(d->cfg.tls_key_file, fresh.tls_key_file, sizeof(fresh.tls_key_file));
-		memcpy(d->cfg.tls_ca_file, fresh.tls_ca_file, sizeof(fresh.tls_ca_file));
-		d->cfg.tls_mx_verify = fresh.tls_mx_verify;
-		d->cfg.tls_min_version = fresh.tls_min_version;
-		memcpy(d->cfg.tls_ciphers, fresh.tls_ciphers, sizeof(fresh.tls_ciphers));
-		memcpy(d->cfg.tls_ciphersuites, fresh.tls_ciphersuites, sizeof(fresh.tls_ciphersuites));
-		memcpy(d->cfg.events_file, fresh.events_file, sizeof(fresh.events_file));
-		sg_proxy_reload(d->proxy, &d->cfg);
-	}
-	if (sg_loader_apply_config(&d->ld, &d->cfg) == 0)
-		sg_info("reloaded the settings (the proxy's own: smtp_*, scan_patterns, "
-			"relay_ip*, suspect_duration, escalation_*, "
-			"tls_mx_without_starttls, tls_handshake_timeout and tls_mover take effect "
-			"at the next start)");
+	if (n)
+		sg_info("reload: %d key(s) changed: %s", n, names);
+	else
+		sg_info("reload: no key changed");
+	ok = sg_loader_apply_config(&d->ld, &d->cfg) == 0;
+	if (d->proxy && sg_proxy_reload(d->proxy, &d->cfg))
+		ok = 0;
+	/* a reload's last line, which scripts (and the e2e tests) wait for */
+	if (ok)
+		sg_info("reloaded the settings");
+	else
+		sg_warn("reload: done, except what the errors above name");
 }
 
 /* The main thread's loop: signals, interfaces that come and go, the GC. */

@@ -2,8 +2,11 @@
 /*
  * config.h - smtpguardd's configuration: a Postfix-style file ("key = value",
  * "#" comments, a line starting with white space continues the previous one)
- * and "--set key=value" overrides. Every key, its default and meaning are
- * documented once, in etc/smtpguard.conf. Errors name the file, the line, the
+ * and "--set key=value" overrides. One table in config.c holds a row per key
+ * (its type, field, bounds, default and reload scope), and parsing, the
+ * defaults, --list-keys and what SIGHUP applies all follow from it;
+ * etc/smtpguard.conf documents every key once, with the same default text
+ * (test_config checks the two agree). Errors name the file, the line, the
  * key and the accepted values.
  */
 #ifndef SMTPGUARD_CONFIG_H
@@ -14,6 +17,7 @@
 #include <smtpguard/maps.h>
 
 #define SG_MAX_IFACE_PATTERNS 32
+#define SG_PATTERN_LEN 16	/* an interface pattern fits an interface name (IFNAMSIZ) */
 #define SG_PATH_LEN 256
 
 /* The proxy's TLS (see etc/smtpguard.conf, "TLS"). */
@@ -41,7 +45,7 @@ enum sg_scan_action {
 
 struct sg_config {
 	char bpffs_root[SG_PATH_LEN];
-	char interfaces[SG_MAX_IFACE_PATTERNS][16];	/* fnmatch patterns */
+	char interfaces[SG_MAX_IFACE_PATTERNS][SG_PATTERN_LEN];	/* fnmatch patterns */
 	int n_interfaces;
 	int attach_mode;		/* enum sg_attach_mode */
 	int xdp_generic;		/* xdp_mode = generic */
@@ -56,6 +60,7 @@ struct sg_config {
 	uint32_t default_msg_burst;
 	uint64_t default_rcpt_interval_ns;	/* 0: no recipient limit */
 	uint32_t default_rcpt_burst;
+	uint32_t default_max_sessions;	/* a sender's concurrent proxy sessions; 0: no limit */
 	int refuse_mode;		/* enum sg_refuse_mode */
 	int malformed_mode;		/* enum sg_malformed_mode */
 	int ipv6_source_prefix;		/* IPv6 senders counted per this prefix */
@@ -65,7 +70,7 @@ struct sg_config {
 	/* the scanning proxy */
 	int proxy;			/* steer scan flows to the proxy */
 	int proxy_workers;
-	char uplinks[SG_MAX_IFACE_PATTERNS][16];	/* where the MX's replies arrive */
+	char uplinks[SG_MAX_IFACE_PATTERNS][SG_PATTERN_LEN];	/* MX replies arrive here */
 	int n_uplinks;
 	uint32_t steer_mark;
 	uint32_t route_table;
@@ -89,6 +94,8 @@ struct sg_config {
 	uint64_t smtp_message_size_limit;
 	uint64_t smtp_idle_timeout_ns;
 	uint64_t smtp_session_timeout_ns;
+	uint32_t smtp_min_data_rate;	/* bytes/s a body must keep up; 0: no minimum */
+	uint64_t shutdown_timeout_ns;	/* a stop waits this long for owed replies to dots */
 	char scan_patterns[SG_PATH_LEN];	/* empty: no pattern rules */
 	uint64_t scan_timeout_ns;	/* the dot withheld this long at most for a verdict */
 	int scan_timeout_action;	/* enum sg_scan_action: an engine failed or too slow */
@@ -110,6 +117,50 @@ struct sg_config {
 	int tls_mover;			/* enum sg_tls_mover */
 };
 
+/* How a key's text is read, and what its field in struct sg_config holds. */
+enum sg_key_type {
+	SG_KEY_BOOL,		/* int: yes|no (on|off, true|false, 1|0) */
+	SG_KEY_UINT,		/* an integer field of any size: a whole number in [min, max] */
+	SG_KEY_DURATION,	/* uint64_t ns: 500ms, 30s, 10m, 2h, 1d */
+	SG_KEY_RATE,		/* uint64_t ns between two events: COUNT/UNIT */
+	SG_KEY_LIMIT,		/* COUNT/UNIT or none: the interval, and the burst beside it */
+	SG_KEY_ENUM,		/* int: the index of the value's name in names */
+	SG_KEY_PATH,		/* char[]: an absolute path of at most max characters */
+	SG_KEY_PATH_OR_DASH,	/* the same, or "-" (stdout) */
+	SG_KEY_STRING,		/* char[]: any text that fits */
+	SG_KEY_PORTS,		/* uint16_t[]: ports 1-65535, and their count */
+	SG_KEY_PORTS_OR_NONE,	/* the same, or "none" for no port */
+	SG_KEY_IFACES,		/* char[][16]: interface patterns, and their count */
+	SG_KEY_IPV4,		/* char[]: an IPv4 address as written */
+	SG_KEY_IPV6,		/* char[]: an IPv6 address as written */
+	SG_KEY_CUSTOM,		/* set() reads it: the few keys no type above fits */
+};
+
+/* What SIGHUP does with a key whose value in the file changed. */
+enum sg_reload_scope {
+	SG_RELOAD_LIVE,		/* applied at once (new proxy sessions take it) */
+	SG_RELOAD_RESTART,	/* read at start only: the reload logs that it waits */
+};
+
+/* One key: a row of the table in config.c. A key whose field goes with a
+ * second one (a port list and its count, a limit's interval and burst) names
+ * both, so that a reload compares and copies them together. */
+struct sg_config_key {
+	const char *name;
+	enum sg_key_type type;
+	enum sg_reload_scope reload;
+	const char *default_text;	/* as etc/smtpguard.conf shows it; "": unset */
+	size_t offset, size;		/* the field in struct sg_config */
+	size_t pair_offset, pair_size;	/* the field that goes with it; size 0: none */
+	uint64_t min, max;		/* UINT: the range; PATH*: max, the longest (0: all) */
+	const char *const *names;	/* ENUM: a value's name at its index; NULL ends */
+	int (*set)(void *field, char *value, char *err, size_t errlen);	/* CUSTOM */
+};
+
+/* The table, in the order etc/smtpguard.conf documents the keys. */
+const struct sg_config_key *sg_config_keys(size_t *count);
+
+/* Every key at its default_text. */
 void sg_config_defaults(struct sg_config *cfg);
 /* Reads FILE into cfg. */
 int sg_config_load(struct sg_config *cfg, const char *path, char *err, size_t errlen);
@@ -119,6 +170,16 @@ int sg_config_set(struct sg_config *cfg, const char *assignment, const char *ori
 /* Checks that span keys (ports listed twice over, TLS files for terminate);
  * origin names the file in the error. */
 int sg_config_check(const struct sg_config *cfg, const char *origin, char *err, size_t errlen);
+
+/* The keys of scope whose fields differ between a and b, their names joined
+ * by ", " into names (cut short with "..." if it does not fit); returns how
+ * many. */
+int sg_config_changed(const struct sg_config *a, const struct sg_config *b,
+		      enum sg_reload_scope scope, char *names, size_t len);
+/* SIGHUP: every live key's fields from fresh into running; the restart keys
+ * keep what the daemon started with. */
+void sg_config_apply_live(struct sg_config *running, const struct sg_config *fresh);
+
 const char *sg_tls_mover_name(int mover);
 /* The settings map's value derived from cfg. */
 void sg_config_to_settings(const struct sg_config *cfg, struct sg_settings *out);

@@ -106,6 +106,13 @@ int sg_rate_class_set(const struct sg_maps *maps, const char *name,
 			 name, SG_RATE_CLASS_NAME_LEN - 1);
 		return -1;
 	}
+	for (const char *c = name; *c; c++) {
+		if (!sg_rate_class_name_char(*c)) {
+			snprintf(err, errlen, "rate class name '%s' may hold letters, digits, '.', "
+				 "'_' and '-' only (it is quoted in SMTP replies)", name);
+			return -1;
+		}
+	}
 	if (slot < 0) {
 		/* slot 0 is reserved for "default", which smtpguardd writes */
 		for (key = 1; key < SG_MAX_RATE_CLASSES; key++) {

@@ -32,7 +32,15 @@ void sg_maps_close(struct sg_maps *maps);
 
 /* Rate classes: slot of NAME, or -1. */
 int sg_rate_class_find(const struct sg_maps *maps, const char *name);
-/* Creates or updates NAME; returns its slot, or -1 (table full) with err. */
+/* A rate class's name holds letters, digits, '.', '_' and '-' only: it is
+ * quoted in SMTP replies, where a CR or LF would split the reply. */
+static inline int sg_rate_class_name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '_' || c == '-';
+}
+/* Creates or updates NAME (a bad name, or a full table: -1 with err);
+ * returns its slot. */
 int sg_rate_class_set(const struct sg_maps *maps, const char *name,
 		      const struct sg_rate_class *limits, char *err, size_t errlen);
 /* The policy that applies to an address (network byte order, 4 or 16

@@ -17,6 +17,17 @@ enum smtp_line_result smtp_next_line(const char *buf, size_t n, size_t max, size
 	return n >= max ? SMTP_LINE_TOO_LONG : SMTP_LINE_NONE;
 }
 
+int smtp_line_clean(const char *line, size_t len)
+{
+	size_t body = len;
+
+	if (body && line[body - 1] == '\n')
+		body--;
+	if (body && line[body - 1] == '\r')
+		body--;
+	return !memchr(line, '\r', body) && !memchr(line, '\0', body);
+}
+
 static const struct {
 	const char *name;
 	enum smtp_verb verb;
@@ -25,7 +36,7 @@ static const struct {
 	{ "RCPT", SMTP_RCPT }, { "DATA", SMTP_DATA }, { "BDAT", SMTP_BDAT },
 	{ "RSET", SMTP_RSET }, { "NOOP", SMTP_NOOP }, { "QUIT", SMTP_QUIT },
 	{ "VRFY", SMTP_VRFY }, { "EXPN", SMTP_EXPN }, { "HELP", SMTP_HELP },
-	{ "STARTTLS", SMTP_STARTTLS }, { "AUTH", SMTP_AUTH },
+	{ "STARTTLS", SMTP_STARTTLS }, { "AUTH", SMTP_AUTH }, { "BURL", SMTP_BURL },
 };
 
 /* Blanks as MTAs split commands on: Postfix's tokenizer takes any white

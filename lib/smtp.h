@@ -20,6 +20,7 @@ enum smtp_verb {
 	SMTP_UNKNOWN = 0,	/* relayed as it is; the MX answers it */
 	SMTP_HELO, SMTP_EHLO, SMTP_MAIL, SMTP_RCPT, SMTP_DATA, SMTP_BDAT, SMTP_RSET,
 	SMTP_NOOP, SMTP_QUIT, SMTP_VRFY, SMTP_EXPN, SMTP_HELP, SMTP_STARTTLS, SMTP_AUTH,
+	SMTP_BURL,
 };
 
 enum smtp_line_result {
@@ -32,6 +33,10 @@ enum smtp_line_result {
  * LF), SMTP_LINE_NONE if it is not complete and still within max, or
  * SMTP_LINE_TOO_LONG. */
 enum smtp_line_result smtp_next_line(const char *buf, size_t n, size_t max, size_t *len);
+/* A command line (len bytes through its LF) with no CR but the one before
+ * its LF, and no NUL. A lax MX may split "NOOP<CR>DATA" into two commands
+ * where the relay sees one, so such a line is refused, never relayed. */
+int smtp_line_clean(const char *line, size_t len);
 
 /* The verb of a command line (case-insensitive, as RFC 5321 says; split
  * at any blank, leading blanks skipped, as lenient MTAs read it), and, if

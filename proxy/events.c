@@ -1,43 +1,219 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
-/* events.c - the JSON event log (see events.h). */
+/*
+ * events.c - the JSON event log (see events.h). A worker formats its line
+ * and queues it; one writer thread writes the queue to the file. A slow
+ * disk or a blocked stdout never stalls a worker: when the queue is full
+ * the line is dropped, counted, and the count logged. The file holds
+ * customers' envelopes: it is created 0640, never through a symbolic link.
+ */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include "events.h"
 #include "log.h"
 #include "parse.h"
 
-static FILE *events;
-static pthread_mutex_t events_lock = PTHREAD_MUTEX_INITIALIZER;
+#define SG_EVENTS_QUEUE (4u << 20)	/* bytes of lines waiting for the file */
+#define SG_EVENT_LINE	4096		/* the longest line (fields are cut before) */
+#define SG_DROP_LOG_NS	10000000000ULL	/* drops are logged at most this often */
 
-/* Opens path (empty: no events) and swaps it in; the old file is closed
- * once no worker writes to it. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t queued;	/* lines to write, or stop */
+	pthread_cond_t idle;	/* the writer is not inside write(2) */
+	char *ring;
+	size_t head, len;
+	int fd;			/* -1: no events */
+	int writing;
+	int stop;
+	int running;
+	pthread_t thread;
+	uint64_t dropped;	/* lines the full queue could not take */
+} q = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.queued = PTHREAD_COND_INITIALIZER,
+	.idle = PTHREAD_COND_INITIALIZER,
+	.fd = -1,
+};
+
+static void write_all(int fd, const char *p, size_t n)
+{
+	static uint64_t warned_ns;
+
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			uint64_t now = sg_now_ns();
+
+			if (now - warned_ns > SG_DROP_LOG_NS) {
+				warned_ns = now;
+				sg_err("events: writing the events file failed: %s; lines are lost "
+				       "until it works again", w < 0 ? strerror(errno) : "no progress");
+			}
+			return;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+static void *writer_main(void *arg)
+{
+	uint64_t reported = 0, last_log_ns = 0;
+
+	(void)arg;
+	pthread_mutex_lock(&q.lock);
+	for (;;) {
+		size_t chunk;
+		int fd;
+
+		while (!q.len && !q.stop) {
+			struct timespec until;
+
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += 1;
+			pthread_cond_timedwait(&q.queued, &q.lock, &until);
+			if (q.dropped != reported && sg_now_ns() - last_log_ns > SG_DROP_LOG_NS) {
+				sg_warn("events: %llu line(s) dropped so far: the events file does "
+					"not keep up", (unsigned long long)q.dropped);
+				reported = q.dropped;
+				last_log_ns = sg_now_ns();
+			}
+		}
+		if (!q.len)
+			break;	/* stopped, and everything written */
+		chunk = q.len < SG_EVENTS_QUEUE - q.head ? q.len : SG_EVENTS_QUEUE - q.head;
+		fd = q.fd;
+		q.writing = 1;
+		pthread_mutex_unlock(&q.lock);
+		if (fd >= 0)
+			write_all(fd, q.ring + q.head, chunk);
+		pthread_mutex_lock(&q.lock);
+		q.head = (q.head + chunk) % SG_EVENTS_QUEUE;
+		q.len -= chunk;
+		q.writing = 0;
+		pthread_cond_broadcast(&q.idle);
+	}
+	pthread_mutex_unlock(&q.lock);
+	return NULL;
+}
+
+/* One line to the queue; never waits for the file. */
+static void enqueue(const char *line, size_t n)
+{
+	size_t tail;
+
+	pthread_mutex_lock(&q.lock);
+	if (q.fd < 0 || !q.running) {
+		pthread_mutex_unlock(&q.lock);
+		return;
+	}
+	if (SG_EVENTS_QUEUE - q.len < n) {
+		q.dropped++;
+		pthread_mutex_unlock(&q.lock);
+		return;
+	}
+	tail = (q.head + q.len) % SG_EVENTS_QUEUE;
+	if (n <= SG_EVENTS_QUEUE - tail) {
+		memcpy(q.ring + tail, line, n);
+	} else {
+		size_t first = SG_EVENTS_QUEUE - tail;
+
+		memcpy(q.ring + tail, line, first);
+		memcpy(q.ring, line + first, n - first);
+	}
+	q.len += n;
+	pthread_cond_signal(&q.queued);
+	pthread_mutex_unlock(&q.lock);
+}
+
+/* The events file: appended to, created 0640 (envelopes are the
+ * customers'), refused when it is a link or not a regular file. */
+static int open_events_file(const char *path)
+{
+	struct stat st;
+	int fd;
+
+	if (!strcmp(path, "-"))
+		return STDOUT_FILENO;
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		sg_err("cannot open events_file %s: %s%s", path, strerror(errno),
+		       errno == ELOOP ? " (it is a symbolic link: name the file itself)" : "");
+		return -1;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		sg_err("events_file %s is not a regular file", path);
+		close(fd);
+		return -1;
+	}
+	if ((st.st_mode & 0777) != 0640 && fchmod(fd, 0640))
+		sg_warn("events_file %s: making it mode 0640 failed: %s; others may read it",
+			path, strerror(errno));
+	return fd;
+}
+
 int sg_events_open(const char *path)
 {
-	FILE *f = NULL, *old;
+	int fd = path[0] ? open_events_file(path) : -1, old;
 
-	if (path[0]) {
-		f = strcmp(path, "-") ? fopen(path, "a") : stdout;
-		if (!f) {
-			sg_err("cannot open events_file %s: %s", path, strerror(errno));
+	if (path[0] && fd < 0)
+		return -1;
+	pthread_mutex_lock(&q.lock);
+	if (fd >= 0 && !q.running) {
+		if (!q.ring)
+			q.ring = malloc(SG_EVENTS_QUEUE);
+		q.stop = 0;
+		if (!q.ring || pthread_create(&q.thread, NULL, writer_main, NULL)) {
+			pthread_mutex_unlock(&q.lock);
+			sg_err("events: starting the events writer failed");
+			if (fd > STDERR_FILENO)
+				close(fd);
 			return -1;
 		}
-		setvbuf(f, NULL, _IOLBF, 0);
+		q.running = 1;
 	}
-	pthread_mutex_lock(&events_lock);
-	old = events;
-	events = f;
-	pthread_mutex_unlock(&events_lock);
-	if (old && old != stdout)
-		fclose(old);
+	/* the old descriptor is closed once no write is under way on it */
+	while (q.writing)
+		pthread_cond_wait(&q.idle, &q.lock);
+	old = q.fd;
+	__atomic_store_n(&q.fd, fd, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&q.lock);
+	if (old > STDERR_FILENO)
+		close(old);
 	return 0;
 }
 
 void sg_events_close(void)
 {
-	sg_events_open("");
+	int running;
+
+	/* what is queued is written first */
+	pthread_mutex_lock(&q.lock);
+	running = q.running;
+	q.stop = 1;
+	pthread_cond_signal(&q.queued);
+	pthread_mutex_unlock(&q.lock);
+	if (running)
+		pthread_join(q.thread, NULL);
+	pthread_mutex_lock(&q.lock);
+	if (q.fd > STDERR_FILENO)
+		close(q.fd);
+	__atomic_store_n(&q.fd, -1, __ATOMIC_RELAXED);
+	q.running = 0;
+	q.head = q.len = 0;
+	free(q.ring);
+	q.ring = NULL;
+	pthread_mutex_unlock(&q.lock);
 }
 
 /* The length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong
@@ -81,6 +257,8 @@ static void json_str(char *out, size_t len, const char *s)
 
 	if (len < 3)
 		return;
+	if (!s)
+		s = "";
 	out[o++] = '"';
 	while (*s && o + 7 < len) {
 		unsigned char c = (unsigned char)*s;
@@ -121,87 +299,71 @@ static void now_iso(char *buf, size_t len)
 	snprintf(buf + strlen(buf), len - strlen(buf), ".%03ldZ", ts.tv_nsec / 1000000);
 }
 
-void sg_event_message(const struct session *s, const char *verdict, const char *reason,
-		      const char *mx_reply)
+void sg_event_message(const struct sg_message_event *e)
 {
 	char t[40], src[80], mx[80], helo[300], from[600], domains[600], mid[600], reply[600],
-	     why[600];
+	     why[600], ref[40], line[SG_EVENT_LINE];
+	int n;
 
-	if (!events)
-		return;
+	if (__atomic_load_n(&q.fd, __ATOMIC_RELAXED) < 0)
+		return;	/* no events; a reload that opens a file catches the next line */
 	now_iso(t, sizeof(t));
-	json_str(src, sizeof(src), s->vm_name);
-	json_str(mx, sizeof(mx), s->mx_name);
-	json_str(helo, sizeof(helo), s->helo);
-	json_str(from, sizeof(from), s->msg_mail_from);
-	json_str(domains, sizeof(domains), s->msg_rcpt_domains);
-	json_str(mid, sizeof(mid), s->scan.message_id);
-	json_str(reply, sizeof(reply), mx_reply ? mx_reply : "");
-	json_str(why, sizeof(why), reason ? reason : "");
-	pthread_mutex_lock(&events_lock);
-	if (events)
-		fprintf(events, "{\"event\":\"message\",\"time\":\"%s\",\"source\":%s,\"mx\":%s,"
-			"\"helo\":%s,\"mail_from\":%s,\"rcpts\":%u,\"rcpt_domains\":%s,\"size\":%zu,"
-			"\"message_id\":%s,\"ref\":\"%s\",\"verdict\":\"%s\",\"reason\":%s,"
-			"\"mx_reply\":%s}\n", t, src, mx, helo, from, s->msg_rcpts, domains, s->scan.bytes,
-			mid, s->ref, verdict, why, reply);
-	pthread_mutex_unlock(&events_lock);
+	json_str(src, sizeof(src), e->source);
+	json_str(mx, sizeof(mx), e->mx);
+	json_str(helo, sizeof(helo), e->helo);
+	json_str(from, sizeof(from), e->mail_from);
+	json_str(domains, sizeof(domains), e->rcpt_domains);
+	json_str(mid, sizeof(mid), e->message_id);
+	json_str(reply, sizeof(reply), e->mx_reply);
+	json_str(why, sizeof(why), e->reason);
+	json_str(ref, sizeof(ref), e->ref);
+	n = snprintf(line, sizeof(line), "{\"event\":\"message\",\"time\":\"%s\",\"source\":%s,"
+		     "\"mx\":%s,\"helo\":%s,\"mail_from\":%s,\"rcpts\":%u,\"rcpt_domains\":%s,"
+		     "\"size\":%llu,\"message_id\":%s,\"ref\":%s,\"verdict\":\"%s\",\"reason\":%s,"
+		     "\"mx_reply\":%s}\n", t, src, mx, helo, from, e->rcpts, domains,
+		     (unsigned long long)e->size, mid, ref, e->verdict, why, reply);
+	if (n > 0 && (size_t)n < sizeof(line))
+		enqueue(line, (size_t)n);
 }
 
-/* How the session's TLS went: "none" (no STARTTLS), "passthrough" (a
- * tunnel: the content after STARTTLS was not inspected), "terminate",
- * "stripped" (STARTTLS hidden from the VM). */
-static const char *tls_outcome(const struct session *s)
+void sg_event_session(const struct sg_session_event *e)
 {
-	if (s->tunnel_started)
-		return "passthrough";
-	if (s->tls_phase == TLS_ON)
-		return "terminate";
-	return s->stripped ? "stripped" : "none";
-}
+	char t[40], src[80], mx[80], helo[300], tls[1400] = "", detail[200], end[80],
+	     line[SG_EVENT_LINE];
+	int n;
 
-void sg_event_session(const struct session *s)
-{
-	char t[40], src[80], mx[80], helo[300], tls[1400] = "", detail[200];
-	/* what the relay read as SMTP; a tunnel's bytes are opaque */
-	uint64_t vm_read = s->tunnel_started ? s->inspected_bytes[0] : s->read_bytes[0];
-	uint64_t mx_read = s->tunnel_started ? s->inspected_bytes[1] : s->read_bytes[1];
-
-	if (!events)
+	if (__atomic_load_n(&q.fd, __ATOMIC_RELAXED) < 0)
 		return;
 	now_iso(t, sizeof(t));
-	json_str(src, sizeof(src), s->vm_name);
-	json_str(mx, sizeof(mx), s->mx_name);
-	json_str(helo, sizeof(helo), s->helo);
-	if (s->tunnel_started)
+	json_str(src, sizeof(src), e->source);
+	json_str(mx, sizeof(mx), e->mx);
+	json_str(helo, sizeof(helo), e->helo);
+	json_str(end, sizeof(end), e->end ? e->end : "closed");
+	if (e->tunnel_mover) {
 		snprintf(tls, sizeof(tls), ",\"tunnel_mover\":\"%s\",\"tunnel_bytes\":{\"from_vm\":%llu,"
-			 "\"from_mx\":%llu}", sg_tls_mover_name(s->tunnel_mover),
-			 (unsigned long long)s->tunnel_bytes[0],
-			 (unsigned long long)s->tunnel_bytes[1]);
-	else if (s->tls_phase == TLS_ON) {
+			 "\"from_mx\":%llu}", e->tunnel_mover,
+			 (unsigned long long)e->tunnel_from_vm, (unsigned long long)e->tunnel_from_mx);
+	} else if (e->tls_vm) {
 		char vm_tls[200], mx_tls[200], sni[300], mx_host[300];
 
-		json_str(vm_tls, sizeof(vm_tls), s->tls_vm);
-		json_str(mx_tls, sizeof(mx_tls), s->tls_mx);
-		json_str(sni, sizeof(sni), s->vm_sni);
-		json_str(mx_host, sizeof(mx_host), s->mx_host);
+		json_str(vm_tls, sizeof(vm_tls), e->tls_vm);
+		json_str(mx_tls, sizeof(mx_tls), e->tls_mx);
+		json_str(sni, sizeof(sni), e->sni);
+		json_str(mx_host, sizeof(mx_host), e->mx_host);
 		snprintf(tls, sizeof(tls), ",\"tls_vm\":%s,\"sni\":%s,\"resumed\":%s,\"tls_mx\":%s,"
 			 "\"mx_host\":%s,\"mx_resumed\":%s,\"mx_verified\":%s", vm_tls, sni,
-			 s->tls_resumed ? "true" : "false", mx_tls, mx_host,
-			 s->mx_resumed ? "true" : "false", s->mx_verified ? "true" : "false");
+			 e->resumed ? "true" : "false", mx_tls, mx_host,
+			 e->mx_resumed ? "true" : "false", e->mx_verified ? "true" : "false");
 	}
-	json_str(detail, sizeof(detail), s->end_detail);
-	pthread_mutex_lock(&events_lock);
-	if (events)
-		fprintf(events, "{\"event\":\"session\",\"time\":\"%s\",\"source\":%s,\"mx\":%s,"
-			"\"helo\":%s,\"commands\":%u,\"messages\":%u,\"refused\":%u,\"duration_ms\":%llu,"
-			"\"end\":\"%s\"%s%s,\"tls\":\"%s\",\"inspected\":%s,"
-			"\"read_bytes\":{\"vm\":%llu,\"mx\":%llu}%s}\n",
-			t, src, mx, helo, s->commands, s->messages, s->refused,
-			(unsigned long long)((sg_now_ns() - s->started_ns) / 1000000),
-			s->end ? s->end : "closed", s->end_detail[0] ? ",\"error\":" : "",
-			s->end_detail[0] ? detail : "", tls_outcome(s),
-			s->tunnel_started ? "false" : "true", (unsigned long long)vm_read,
-			(unsigned long long)mx_read, tls);
-	pthread_mutex_unlock(&events_lock);
+	json_str(detail, sizeof(detail), e->error);
+	n = snprintf(line, sizeof(line), "{\"event\":\"session\",\"time\":\"%s\",\"source\":%s,"
+		     "\"mx\":%s,\"helo\":%s,\"commands\":%u,\"messages\":%u,\"refused\":%u,"
+		     "\"duration_ms\":%llu,\"end\":%s%s%s,\"tls\":\"%s\",\"inspected\":%s,"
+		     "\"read_bytes\":{\"vm\":%llu,\"mx\":%llu}%s}\n",
+		     t, src, mx, helo, e->commands, e->messages, e->refused,
+		     (unsigned long long)e->duration_ms, end, e->error && e->error[0] ? ",\"error\":" : "",
+		     e->error && e->error[0] ? detail : "", e->tls, e->inspected ? "true" : "false",
+		     (unsigned long long)e->read_vm, (unsigned long long)e->read_mx, tls);
+	if (n > 0 && (size_t)n < sizeof(line))
+		enqueue(line, (size_t)n);
 }

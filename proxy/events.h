@@ -9,13 +9,42 @@
 #ifndef SMTPGUARD_EVENTS_H
 #define SMTPGUARD_EVENTS_H
 
-#include "relay.h"
+#include <stdint.h>
 
+/* One message: delivered (the MX's reply to its dot), refused by
+ * smtpguard, or deferred. Strings may be NULL (written empty). */
+struct sg_message_event {
+	const char *source, *mx;	/* "address:port" */
+	const char *helo, *mail_from, *rcpt_domains, *message_id, *ref;
+	uint32_t rcpts;			/* recipients the MX accepted */
+	uint64_t size;
+	const char *verdict;		/* "accept" (the MX's reply decides), "reject", "tempfail" */
+	const char *reason;
+	const char *mx_reply;		/* the first line of the MX's reply to the dot, or "unknown" */
+};
+
+/* One session, as it ended. */
+struct sg_session_event {
+	const char *source, *mx, *helo;
+	uint32_t commands, messages, refused;
+	uint64_t duration_ms;
+	const char *end;		/* "closed", or why smtpguard ended it */
+	const char *error;		/* what failed, or NULL */
+	const char *tls;		/* "none", "passthrough", "terminate", "stripped" */
+	int inspected;			/* 0: a tunnel carried what came after STARTTLS */
+	uint64_t read_vm, read_mx;	/* what the relay read as SMTP */
+	/* passthrough */
+	const char *tunnel_mover;	/* NULL: no tunnel */
+	uint64_t tunnel_from_vm, tunnel_from_mx;
+	/* terminate */
+	const char *tls_vm, *tls_mx, *sni, *mx_host;
+	int resumed, mx_resumed, mx_verified;
+};
+
+/* Opens path (empty: no events; "-": stdout) and swaps it in. */
 int sg_events_open(const char *path);
 void sg_events_close(void);
-/* verdict: "accept" (the MX's reply decides), "reject", "tempfail" */
-void sg_event_message(const struct session *s, const char *verdict, const char *reason,
-		      const char *mx_reply);
-void sg_event_session(const struct session *s);
+void sg_event_message(const struct sg_message_event *e);
+void sg_event_session(const struct sg_session_event *e);
 
 #endif

@@ -89,6 +89,35 @@ static void sender_class(const struct sg_feedback *fb, __u32 slot, struct sg_rat
 	}
 }
 
+/* The class's name for a reply: the map may hold anything (smtpguardctl
+ * checks names, another writer of the map need not), and a CR or LF in an
+ * SMTP reply would split it. */
+static void class_label(const struct sg_rate_class *rc, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < sizeof(rc->name) && rc->name[i] && o + 1 < len; i++) {
+		char c = rc->name[i];
+
+		out[o++] = sg_rate_class_name_char(c) ? c : '?';
+	}
+	out[o] = '\0';
+}
+
+void sg_feedback_sender(struct sg_feedback *fb, const struct sockaddr_storage *vm,
+			uint32_t rate_class, struct sg_src_key *key, uint32_t *max_sessions)
+{
+	struct sg_rate_class rc;
+
+	*max_sessions = 0;
+	memset(key, 0, sizeof(*key));
+	if (!fb)
+		return;
+	sender_key(fb, vm, key);
+	sender_class(fb, rate_class, &rc);
+	*max_sessions = rc.max_sessions;
+}
+
 static void entry_read(const struct sg_feedback *fb, const struct sg_src_key *key,
 		       struct sg_src_feedback *e)
 {
@@ -135,7 +164,7 @@ int sg_feedback_check_message(struct sg_feedback *fb, const struct sockaddr_stor
 	struct sg_src_feedback e;
 	struct sg_src_key key;
 	uint64_t now = sg_now_ns(), tat;
-	char rate[32];
+	char rate[32], label[SG_RATE_CLASS_NAME_LEN];
 	int ok;
 
 	if (!fb)
@@ -151,8 +180,9 @@ int sg_feedback_check_message(struct sg_feedback *fb, const struct sockaddr_stor
 	if (ok)
 		return 0;
 	sg_format_rate(rc.msg_interval_ns, rate, sizeof(rate));
-	snprintf(reason, len, "over the message rate of class %.*s (%u, then %s)",
-		 (int)sizeof(rc.name), rc.name, rc.msg_burst, rate);
+	class_label(&rc, label, sizeof(label));
+	snprintf(reason, len, "over the message rate of class %s (%u, then %s)", label,
+		 rc.msg_burst, rate);
 	return -1;
 }
 
@@ -164,7 +194,7 @@ int sg_feedback_charge(struct sg_feedback *fb, const struct sockaddr_storage *vm
 	struct sg_src_key key;
 	uint64_t now = sg_now_ns(), msg_tat, rcpt_tat;
 	int msg_ok, rcpt_ok;
-	char rate[32];
+	char rate[32], label[SG_RATE_CLASS_NAME_LEN];
 
 	if (!fb)
 		return 0;
@@ -188,12 +218,14 @@ int sg_feedback_charge(struct sg_feedback *fb, const struct sockaddr_storage *vm
 		return 0;
 	if (!msg_ok) {
 		sg_format_rate(rc.msg_interval_ns, rate, sizeof(rate));
-		snprintf(reason, len, "over the message rate of class %.*s (%u, then %s)",
-			 (int)sizeof(rc.name), rc.name, rc.msg_burst, rate);
+		class_label(&rc, label, sizeof(label));
+		snprintf(reason, len, "over the message rate of class %s (%u, then %s)", label,
+			 rc.msg_burst, rate);
 	} else {
 		sg_format_rate(rc.rcpt_interval_ns, rate, sizeof(rate));
-		snprintf(reason, len, "over the recipient rate of class %.*s (%u, then %s)",
-			 (int)sizeof(rc.name), rc.name, rc.rcpt_burst, rate);
+		class_label(&rc, label, sizeof(label));
+		snprintf(reason, len, "over the recipient rate of class %s (%u, then %s)", label,
+			 rc.rcpt_burst, rate);
 	}
 	return -1;
 }
@@ -278,6 +310,9 @@ void sg_feedback_note(struct sg_feedback *fb, const struct sockaddr_storage *vm,
 		break;
 	case SG_FB_MX_5XX:
 		e.mx_5xx++;
+		break;
+	case SG_FB_SESSION_REFUSED:
+		e.sessions_refused++;
 		break;
 	}
 	entry_write(fb, &key, &e);

@@ -22,6 +22,7 @@ enum sg_feedback_event {
 	SG_FB_TOO_LARGE,	/* refused for its size (552): counted, but not abuse */
 	SG_FB_TEMPFAILED,	/* smtpguard deferred one (451) */
 	SG_FB_MX_5XX,		/* the MX refused a sender, recipient or message */
+	SG_FB_SESSION_REFUSED,	/* a session over its rate class's session limit */
 };
 
 struct sg_feedback;
@@ -44,6 +45,10 @@ int sg_feedback_check_message(struct sg_feedback *fb, const struct sockaddr_stor
 			      uint32_t rate_class, char *reason, size_t len);
 void sg_feedback_note(struct sg_feedback *fb, const struct sockaddr_storage *vm,
 		      enum sg_feedback_event ev, uint32_t nrcpts);
+/* The sender's key as the classifier makes it, and the session limit of
+ * its rate class (0: none; also without feedback). */
+void sg_feedback_sender(struct sg_feedback *fb, const struct sockaddr_storage *vm,
+			uint32_t rate_class, struct sg_src_key *key, uint32_t *max_sessions);
 /* A session ended: tls when it was encrypted after STARTTLS, inspected
  * unless it was passed through. */
 void sg_feedback_session(struct sg_feedback *fb, const struct sockaddr_storage *vm, int tls,

@@ -214,10 +214,49 @@ static int refuse_over_limit(struct worker *w, int listen_fd)
 	if (now - w->fd_warning_ns > 10000000000ULL) {
 		w->fd_warning_ns = now;
 		sg_warn("worker %d: out of file descriptors (RLIMIT_NOFILE): new sessions get "
-			"421 until some end; raise the daemon's limit (2 descriptors a session)",
+			"421 until some end; raise the daemon's limit (2 descriptors a session, 6 "
+			"while TLS passes through by splice)",
 			w->index);
 	}
 	return fd >= 0 ? 0 : -1;
+}
+
+/*
+ * A sender holds no more sessions than its rate class's session limit
+ * (without feedback, as in the relay's tests: default_max_sessions),
+ * across the workers: over it, the session is answered 421 and counted
+ * (smtpguardctl show), and logged at most once a minute a worker.
+ */
+int session_admit(struct worker *w, struct session *s)
+{
+	uint32_t max;
+	uint64_t now;
+	char reply[160];
+
+	sg_feedback_sender(w->proxy->feedback, &s->vm_addr, s->policy.rate_class, &s->sender,
+			   &max);
+	if (!w->proxy->feedback)
+		max = s->cfg->default_max_sessions;
+	if (sg_sources_enter(w->proxy->sources, &s->sender, max) == 0) {
+		s->sender_counted = 1;
+		return 0;
+	}
+	sg_feedback_note(w->proxy->feedback, &s->vm_addr, SG_FB_SESSION_REFUSED, 0);
+	now = sg_now_ns();
+	if (now - w->limit_warning_ns > 60000000000ULL) {
+		char who[64];
+
+		w->limit_warning_ns = now;
+		sg_format_source(&s->sender, 0, who, sizeof(who));
+		sg_warn("worker %d: %s holds %u sessions, its rate class's limit: more are "
+			"refused with 421 (logged once a minute)", w->index, who, max);
+	}
+	snprintf(reply, sizeof(reply), "421 4.7.0 smtpguard: too many concurrent sessions from "
+		 "this sender (the limit is %u); try again later\r\n", max);
+	s->end = "session_limit";
+	s->connecting = 0;
+	relay_close(s, reply);
+	return -1;
 }
 
 static void accept_sessions(struct worker *w, int listen_fd)
@@ -228,7 +267,7 @@ static void accept_sessions(struct worker *w, int listen_fd)
 		char vm_s[64], mx_s[64];
 		const struct sockaddr_storage *src;
 		struct session *s;
-		int upstream_errno;
+		int upstream_errno, admitted;
 		int fd = accept4(listen_fd, (struct sockaddr *)&vm, &vm_len,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 
@@ -258,14 +297,15 @@ static void accept_sessions(struct worker *w, int listen_fd)
 		vm_policy(w->proxy, &vm, &s->policy);
 		s->tls = w->proxy->tls;
 		s->tls_mode = session_tls_mode(w->proxy, s->policy.tls_mode, vm_s);
+		s->vm_addr = vm;
+		admitted = session_admit(w, s) == 0;
 		src = upstream_source(s->generation, &vm, &s->policy);
-		if (src)
+		if (src && admitted)
 			s->fd[SIDE_MX] = connect_upstream(src, vm_len, &mx, mx_len);
 		else
 			s->fd[SIDE_MX] = -1;
 		upstream_errno = errno;
 		s->feedback = w->proxy->feedback;
-		s->vm_addr = vm;
 		s->mx_addr = mx;
 		snprintf(s->vm_name, sizeof(s->vm_name), "%s", vm_s);
 		snprintf(s->mx_name, sizeof(s->mx_name), "%s", mx_s);
@@ -275,6 +315,10 @@ static void accept_sessions(struct worker *w, int listen_fd)
 		if (sg_loop_watch(w->loop, &s->watch[SIDE_VM], EPOLLRDHUP))
 			sg_warn("worker %d: session %s -> %s: watching the VM's socket failed: %s",
 				w->index, vm_s, mx_s, strerror(errno));
+		if (!admitted) {
+			session_run(w, s, 1, 0);	/* its 421, then the drain */
+			continue;
+		}
 		if (!src) {
 			sg_err("session %s -> %s: the sender's policy has source mode relay-ip, but "
 			       "no relay_ip%s is configured; the VM is told to retry later", vm_s,

@@ -18,10 +18,12 @@
 #include "tunnel_sockmap.h"
 #include "worker.h"
 
-/* Two descriptors a session: the soft limit a service manager leaves
- * (often 1024) would cap the proxy at a few hundred sessions. */
-static void raise_fd_limit(void)
+/* Two descriptors a session, six for a tunnel that splices (a pipe each
+ * way): the soft limit a service manager leaves (often 1024) would cap the
+ * proxy at a few hundred sessions. */
+static void raise_fd_limit(int tls_mover)
 {
+	int per_session = tls_mover == SG_MOVER_SPLICE ? 6 : 2;
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl))
@@ -33,10 +35,10 @@ static void raise_fd_limit(void)
 				(unsigned long long)rl.rlim_max, strerror(errno));
 	}
 	getrlimit(RLIMIT_NOFILE, &rl);
-	sg_info("proxy: up to about %llu concurrent sessions (RLIMIT_NOFILE %llu, 2 "
-		"descriptors a session)", (unsigned long long)(rl.rlim_cur > 128 ?
-							       (rl.rlim_cur - 64) / 2 : 0),
-		(unsigned long long)rl.rlim_cur);
+	sg_info("proxy: up to about %llu concurrent sessions (RLIMIT_NOFILE %llu; 2 descriptors "
+		"a session, %d for one whose TLS passes through by %s)",
+		(unsigned long long)(rl.rlim_cur > 128 ? (rl.rlim_cur - 64) / per_session : 0),
+		(unsigned long long)rl.rlim_cur, per_session, sg_tls_mover_name(tls_mover));
 }
 
 struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_maps *maps)
@@ -70,12 +72,13 @@ struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_map
 			sg_info("scanner: %d pattern rule(s) from %s",
 				sg_patterns_count(proxy->generation->patterns), cfg->scan_patterns);
 	}
-	raise_fd_limit();
+	raise_fd_limit(cfg->tls_mover);
 	proxy->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	proxy->listeners_map = maps->listeners;
 	proxy->maps = maps;
 	proxy->feedback = sg_feedback_new(maps, cfg);
-	if (!proxy->feedback)
+	proxy->sources = sg_sources_new();
+	if (!proxy->feedback || !proxy->sources)
 		goto fail;
 	{
 		char err[SG_ERR_LEN * 2];
@@ -135,6 +138,7 @@ void sg_proxy_stop(struct sg_proxy *proxy)
 	if (proxy->reserve_fd >= 0)
 		close(proxy->reserve_fd);
 	sg_feedback_free(proxy->feedback);
+	sg_sources_free(proxy->sources);
 	if (proxy->tls_mover == SG_MOVER_SOCKMAP)
 		sg_sockmap_exit();
 	sg_tls_free(proxy->tls);
@@ -169,7 +173,7 @@ int sg_proxy_reload(struct sg_proxy *proxy, const struct sg_config *cfg)
 		ret = -1;
 	}
 	if (!ret)
-		sg_info("reload: new sessions take the proxy's settings, rules and TLS contexts "
-			"(running sessions keep theirs)");
+		sg_info("reload: proxy settings, pattern rules, TLS certificate, key, CA, versions "
+			"and ciphers reloaded for new sessions (running sessions keep theirs)");
 	return ret;
 }

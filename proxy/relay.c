@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <sys/epoll.h>
+#include "log.h"
 #include "relay.h"
 
 void relay_start(struct session *s)
@@ -20,14 +21,51 @@ void relay_start(struct session *s)
  * first (the 220), then the tunnel moves the rest, opaque. */
 static enum relay_result tunnel_step(struct session *s, int vm_ready, int mx_ready)
 {
-	/* before the 220 goes out: the sockmap mover needs both peers quiet */
-	if (!s->tunnel_started && tunnel_start(s))
-		return RELAY_END;
+	if (!s->tunnel_started) {
+		/* Bytes either side sent after STARTTLS and before the other
+		 * could have heard its answer are not TLS: they would reach the
+		 * peer as if sent inside it (CVE-2011-0411's class). Dropped,
+		 * as terminate drops them. */
+		for (int from = SIDE_VM; from <= SIDE_MX; from++) {
+			struct sg_buf *b = from == SIDE_VM ? &s->vm_in : &s->mx_in;
+
+			if (!b->len)
+				continue;
+			sg_warn("session %s -> %s: %zu bytes the %s sent after STARTTLS, before "
+				"TLS, dropped", s->vm_name, s->mx_name, b->len,
+				from == SIDE_VM ? "VM" : "MX");
+			b->len = 0;
+		}
+		/* before the 220 goes out: the sockmap mover needs both peers
+		 * quiet */
+		if (tunnel_start(s))
+			return RELAY_END;
+	}
 	if (write_from(s, SIDE_VM, &s->vm_out) || write_from(s, SIDE_MX, &s->mx_out))
 		return RELAY_END;
 	if (s->vm_out.len || s->mx_out.len)
 		return RELAY_CONTINUE;
 	return tunnel_run(s, vm_ready, mx_ready);
+}
+
+/*
+ * The VM's side failed (a reset) or can no longer be written to. With a
+ * dot at the MX and its reply owed, the session goes on without the VM
+ * until that reply comes: the MX may commit the message, and its event
+ * must say so. Otherwise the session ends. 0: it goes on.
+ */
+static int vm_lost(struct session *s)
+{
+	if (!relay_awaiting_dot_reply(s))
+		return -1;
+	if (!s->vm_gone)
+		sg_debug("session %s -> %s: the VM went away; waiting for the MX's reply to the "
+			 "dot", s->vm_name, s->mx_name);
+	s->vm_gone = 1;
+	s->vm_eof = 1;
+	s->vm_in.len = 0;
+	s->vm_out.len = 0;
+	return 0;
 }
 
 enum relay_result relay_run(struct session *s, int vm_ready, int mx_ready)
@@ -50,7 +88,7 @@ enum relay_result relay_run(struct session *s, int vm_ready, int mx_ready)
 		size_t before = s->vm_in.len + s->mx_in.len + s->vm_out.len + s->mx_out.len;
 		int vm_eof = s->vm_eof, mx_eof = s->mx_eof;
 
-		if (read_into(s, SIDE_VM, &s->vm_in, &s->vm_eof, &vm_drained))
+		if (read_into(s, SIDE_VM, &s->vm_in, &s->vm_eof, &vm_drained) && vm_lost(s))
 			return RELAY_END;
 		if (!s->mx_gone && read_into(s, SIDE_MX, &s->mx_in, &s->mx_eof, &mx_drained))
 			return RELAY_END;
@@ -62,7 +100,9 @@ enum relay_result relay_run(struct session *s, int vm_ready, int mx_ready)
 		 * sockets in its map before the VM hears the 220) */
 		if (s->mode == RELAY_TUNNEL || relay_in_handshake(s))
 			return relay_run(s, 1, 1);
-		if (write_from(s, SIDE_VM, &s->vm_out))
+		if (s->vm_gone)
+			s->vm_out.len = 0;	/* replies nobody reads */
+		if (write_from(s, SIDE_VM, &s->vm_out) && vm_lost(s))
 			return RELAY_END;
 		if (!s->mx_gone && write_from(s, SIDE_MX, &s->mx_out)) {
 			if (s->io[SIDE_MX] != &sg_io_plain)
@@ -103,6 +143,8 @@ uint32_t relay_interest(const struct session *s, int side)
 		return tunnel_interest(s, side);
 	}
 	if (side == SIDE_VM) {
+		if (s->vm_gone)
+			return 0;
 		if (!s->vm_eof && (s->draining || buf_space(&s->vm_in)))
 			ev |= EPOLLIN | EPOLLRDHUP;
 		if (s->vm_out.len || s->tls_want_write[SIDE_VM])

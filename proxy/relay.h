@@ -16,7 +16,9 @@
 #ifndef SMTPGUARD_RELAY_H
 #define SMTPGUARD_RELAY_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include "feedback.h"
 #include "session.h"
 
 enum relay_result {
@@ -38,6 +40,10 @@ void relay_close(struct session *s, const char *reply);
  * being committed, so no timeout but the MX's own (RFC 5321's 10 minutes)
  * may end the session now, or the VM would send it again. */
 int relay_awaiting_dot_reply(const struct session *s);
+/* When the oldest dot still owed its reply went out; 0: none is. */
+uint64_t relay_dot_sent_ns(const struct session *s);
+/* The message's body arrives slower than smtp_min_data_rate. */
+int relay_body_too_slow(const struct session *s, uint64_t now);
 #define SG_DOT_REPLY_TIMEOUT_NS (600ULL * 1000000000ULL)
 /* The epoll interest of each side from the buffers' state. */
 uint32_t relay_interest(const struct session *s, int side);
@@ -89,13 +95,37 @@ void process_vm(struct session *s);
 
 /* relay_data.c */
 void process_body(struct session *s);
-/* A message begins: a new reference id, and (at its 354) the engines
- * told its envelope. */
-void new_reference(struct session *s);
-void scan_begin(struct session *s);
+/* A message's reference id ("SG" and 16 hex digits) into buf. */
+void new_reference(char *buf, size_t len);
+/* The transaction's body begins (the MX's 354): a reference id, and the
+ * engines told its envelope. */
+void body_begin(struct session *s, struct sg_tx *tx);
 /* smtpguard refuses the message: the upstream aborted, the event and the
  * feedback written, the VM told code (e.g. "550 5.7.1") and why. */
 void refuse_message(struct session *s, const char *code, const char *why);
+
+/* transaction.c */
+/* A free transaction, TX_OPENING with a new id; NULL when both are in use. */
+struct sg_tx *tx_new(struct session *s);
+/* The transaction a reply concerns; NULL when it has ended since. */
+struct sg_tx *tx_find(struct session *s, uint32_t id);
+void tx_end(struct session *s, struct sg_tx *tx);
+/* A RCPT relayed under tx: counted, its domain noted for the reply p. */
+void tx_rcpt_asked(struct sg_tx *tx, const char *line, size_t len, size_t arg_off,
+		   struct pending *p);
+/* The MX accepted the RCPT of p. */
+void tx_rcpt_accepted(struct sg_tx *tx, const struct pending *p);
+/* The message event of tx. */
+void tx_event(struct session *s, const struct sg_tx *tx, const char *verdict,
+	      const char *reason, const char *mx_reply);
+/* The session ends: each dot the MX never answered gets its event, with
+ * the reply "unknown". */
+void tx_unanswered(struct session *s);
+/* The argument of a command line past keyword ("FROM:", or NULL) and the
+ * blanks, without its line break; MAIL FROM's sender without brackets. */
+void command_arg(const char *line, size_t len, size_t skip, const char *keyword, char *out,
+		 size_t outlen);
+void mail_sender(const char *line, size_t len, size_t arg_off, char *out, size_t outlen);
 
 /* starttls.c */
 /* The MX said 220 to STARTTLS: the proxy becomes its TLS client. */

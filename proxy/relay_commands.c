@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * relay_commands.c - the VM's commands, relayed as it batched them
- * (PIPELINING), read as Postfix reads them; the limits (line length,
- * commands, recipients, declared size, the sender's message rate) are
- * answered here, and the envelope is noted for the events and engines.
+ * (PIPELINING), read as Postfix reads them. Every line is checked first
+ * (its length, stray CR or NUL, the command limit); then its verb's row in
+ * a table (OpenSMTPD's smtp_session.c is the model) may answer it here (a
+ * limit, a refusal) or let it go to the MX, noting what it changes (the
+ * transaction, the HELO name) and whether what follows must wait for its
+ * reply (a sync point).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +15,24 @@
 #include "events.h"
 #include "log.h"
 #include "relay.h"
+
+/* What a check says of a command. */
+enum check {
+	CMD_RELAY = 0,		/* to the MX */
+	CMD_ANSWERED,		/* answered here, consumed */
+	CMD_LATER,		/* not now: it waits in vm_in for a reply to come */
+};
+
+struct command {
+	enum smtp_verb verb;
+	/* may answer the command itself; NULL: relayed as it is */
+	enum check (*check)(struct session *s, const char *line, size_t len, size_t arg);
+	/* it is on its way to the MX, with the reply it is owed */
+	void (*sent)(struct session *s, const char *line, size_t len, size_t arg,
+		     struct pending *p);
+	/* what follows depends on its reply: nothing more goes out before it */
+	int sync;
+};
 
 /* The SIZE= a MAIL FROM declares (RFC 1870), or 0. */
 static unsigned long long declared_size(const char *line, size_t len)
@@ -30,32 +51,177 @@ static unsigned long long declared_size(const char *line, size_t len)
 }
 
 /*
- * A sender over its message rate is deferred at MAIL FROM, before its body
- * goes to the MX (which would otherwise see it cut off at every message);
- * the MAIL is not relayed, so the MX starts no transaction. Not while the
- * MX has yet to answer a dot: that message's event is still to be written.
- * The charge itself stays at the dot (sg_feedback_charge).
+ * A message refused at its MAIL FROM, which is not relayed: the MX starts
+ * no transaction, and one already open stays as it was. It still is a
+ * message smtpguard refused: an event, the feedback, a reference id.
  */
-static int over_message_rate(struct session *s)
+static void refuse_at_mail(struct session *s, const char *line, size_t len, size_t arg,
+			   const char *code, enum sg_feedback_event fb, const char *why)
 {
-	char reason[200];
+	char sender[512], ref[24];
+	struct sg_message_event e = {
+		.source = s->vm_name, .mx = s->mx_name, .helo = s->helo,
+		.mail_from = sender, .ref = ref, .reason = why,
+		.verdict = code[0] == '4' ? "tempfail" : "reject",
+	};
 
-	if (s->mx_gone || relay_awaiting_dot_reply(s) ||
-	    !sg_feedback_check_message(s->feedback, &s->vm_addr, s->policy.rate_class, reason,
-				       sizeof(reason)))
-		return 0;
-	new_reference(s);
-	sg_scan_begin(&s->scan, NULL, NULL, NULL);	/* no body: nothing for the engines */
-	memcpy(s->msg_mail_from, s->mail_from, sizeof(s->msg_mail_from));
-	s->msg_rcpt_domains[0] = '\0';
-	s->msg_rcpts = 0;
+	mail_sender(line, len, arg, sender, sizeof(sender));
+	new_reference(ref, sizeof(ref));
 	s->refused++;
-	sg_event_message(s, "tempfail", reason, NULL);
-	sg_feedback_note(s->feedback, &s->vm_addr, SG_FB_TEMPFAILED, 0);
-	local_reply(s, "451 4.7.1 smtpguard: message refused (%s); ref %s", reason, s->ref);
-	sg_info("session %s -> %s: message %s deferred at MAIL FROM: %s", s->vm_name, s->mx_name,
-		s->ref, reason);
-	return 1;
+	sg_event_message(&e);
+	sg_feedback_note(s->feedback, &s->vm_addr, fb, 0);
+	local_reply(s, "%s smtpguard: message refused (%s); ref %s", code, why, ref);
+	sg_info("session %s -> %s: message %s refused at MAIL FROM: %s", s->vm_name, s->mx_name,
+		ref, why);
+}
+
+static enum check check_mail(struct session *s, const char *line, size_t len, size_t arg)
+{
+	char why[200];
+	unsigned long long size = declared_size(line, len);
+
+	/* a sender over its message rate: deferred before its body goes to
+	 * the MX (the charge itself is at the dot, sg_feedback_charge) */
+	if (sg_feedback_check_message(s->feedback, &s->vm_addr, s->policy.rate_class, why,
+				      sizeof(why))) {
+		refuse_at_mail(s, line, len, arg, "451 4.7.1", SG_FB_TEMPFAILED, why);
+		return CMD_ANSWERED;
+	}
+	/* declared too large (RFC 1870): refused before its body is sent, as
+	 * the MX itself would */
+	if (size > s->cfg->smtp_message_size_limit) {
+		snprintf(why, sizeof(why), "a declared size of %llu bytes is over the limit of "
+			 "%llu", size, (unsigned long long)s->cfg->smtp_message_size_limit);
+		refuse_at_mail(s, line, len, arg, "552 5.3.4", SG_FB_TOO_LARGE, why);
+		return CMD_ANSWERED;
+	}
+	/* both transactions in use (one's dot awaits its reply): this MAIL
+	 * waits for that reply */
+	for (int i = 0; i < SG_MAX_TX; i++)
+		if (s->tx[i].state == TX_FREE)
+			return CMD_RELAY;
+	return CMD_LATER;
+}
+
+static void sent_mail(struct session *s, const char *line, size_t len, size_t arg,
+		      struct pending *p)
+{
+	struct sg_tx *tx = tx_new(s);	/* check_mail made sure of a free one */
+
+	mail_sender(line, len, arg, tx->mail_from, sizeof(tx->mail_from));
+	p->tx_id = tx->id;
+	if (s->tx_cur) {
+		/* one is open at the MX: whether this MAIL replaces it (a lax
+		 * MX) or is refused (503) is the MX's to say, and the RCPTs
+		 * after it count against whichever it is */
+		s->mode = RELAY_WAIT;
+		return;
+	}
+	s->tx_cur = tx;
+}
+
+static enum check check_rcpt(struct session *s, const char *line, size_t len, size_t arg)
+{
+	(void)line;
+	(void)len;
+	(void)arg;
+	if (!s->tx_cur || s->tx_cur->rcpts_sent < s->cfg->smtp_recipient_limit)
+		return CMD_RELAY;
+	local_reply(s, "452 4.5.3 smtpguard: too many recipients (the limit is %u)",
+		    s->cfg->smtp_recipient_limit);
+	return CMD_ANSWERED;
+}
+
+static void sent_rcpt(struct session *s, const char *line, size_t len, size_t arg,
+		      struct pending *p)
+{
+	if (!s->tx_cur)
+		return;	/* no transaction: the MX refuses it */
+	p->tx_id = s->tx_cur->id;
+	tx_rcpt_asked(s->tx_cur, line, len, arg, p);
+}
+
+static void sent_data(struct session *s, const char *line, size_t len, size_t arg,
+		      struct pending *p)
+{
+	(void)line;
+	(void)len;
+	(void)arg;
+	p->tx_id = s->tx_cur ? s->tx_cur->id : 0;
+}
+
+/* HELO, EHLO and RSET end the transaction at the MX (RFC 5321, 4.1.4). */
+static void sent_reset(struct session *s, const char *line, size_t len, size_t arg,
+		       struct pending *p)
+{
+	(void)p;
+	if (p->verb != SMTP_RSET)
+		command_arg(line, len, arg, NULL, s->helo, sizeof(s->helo));
+	tx_end(s, s->tx_cur);
+}
+
+static enum check check_starttls(struct session *s, const char *line, size_t len, size_t arg)
+{
+	(void)line;
+	(void)len;
+	(void)arg;
+	if (s->tls_phase == TLS_ON)
+		local_reply(s, "503 5.5.1 smtpguard: TLS is already active");
+	else if (s->tls_mode == SG_TLS_STRIP)
+		local_reply(s, "454 4.7.0 smtpguard: TLS not available");
+	else
+		return CMD_RELAY;
+	return CMD_ANSWERED;
+}
+
+/* CHUNKING is not offered; a chunk's bytes cannot be told from commands,
+ * so the session ends. */
+static enum check check_bdat(struct session *s, const char *line, size_t len, size_t arg)
+{
+	(void)line;
+	(void)len;
+	(void)arg;
+	local_reply(s, "421 4.5.0 smtpguard: BDAT is not offered (use DATA); closing the "
+		    "connection");
+	s->close_after_flush = 1;
+	return CMD_ANSWERED;
+}
+
+/* BURL (RFC 4468) has the MX fetch the message from elsewhere: a body the
+ * scanner would never see. It is not offered. */
+static enum check check_burl(struct session *s, const char *line, size_t len, size_t arg)
+{
+	(void)line;
+	(void)len;
+	(void)arg;
+	local_reply(s, "502 5.5.1 smtpguard: BURL is not offered (use DATA)");
+	return CMD_ANSWERED;
+}
+
+static const struct command commands[] = {
+	{ SMTP_HELO, NULL, sent_reset, 0 },
+	{ SMTP_EHLO, NULL, sent_reset, 0 },
+	{ SMTP_MAIL, check_mail, sent_mail, 0 },
+	{ SMTP_RCPT, check_rcpt, sent_rcpt, 0 },
+	{ SMTP_DATA, NULL, sent_data, 1 },
+	{ SMTP_BDAT, check_bdat, NULL, 0 },
+	{ SMTP_BURL, check_burl, NULL, 0 },
+	{ SMTP_RSET, NULL, sent_reset, 0 },
+	{ SMTP_STARTTLS, check_starttls, NULL, 1 },
+	{ SMTP_AUTH, NULL, NULL, 1 },
+	/* an unknown command: nothing goes out past one the MX may take for
+	 * more than the relay knows (relay_replies.c's 3xx check) */
+	{ SMTP_UNKNOWN, NULL, NULL, 1 },
+};
+
+static const struct command *command_of(enum smtp_verb verb)
+{
+	static const struct command plain = { SMTP_NOOP, NULL, NULL, 0 };
+
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (commands[i].verb == verb)
+			return &commands[i];
+	return &plain;	/* NOOP, QUIT, VRFY, EXPN, HELP */
 }
 
 /* After a refused message the upstream is gone: the relay answers. */
@@ -80,89 +246,68 @@ static void refused_command(struct session *s, enum smtp_verb verb)
 	}
 }
 
-/* The argument of a command line from skip (past a keyword such as
- * "FROM:", when it is there, and the blanks after it), without its CRLF,
- * into out. */
-static void command_arg(const char *line, size_t len, size_t skip, const char *keyword,
-			char *out, size_t outlen)
+/* The session ends with reply (no CRLF), after what the VM is owed. */
+static void end_with(struct session *s, const char *end, const char *reply)
 {
-	size_t end = len, k = keyword ? strlen(keyword) : 0;
-
-	while (end > skip && (line[end - 1] == '\n' || line[end - 1] == '\r'))
-		end--;
-	if (k && end - skip >= k && strncasecmp(line + skip, keyword, k) == 0)
-		skip += k;
-	while (skip < end && (line[skip] == ' ' || line[skip] == '\t'))
-		skip++;
-	snprintf(out, outlen, "%.*s", (int)(end - skip), line + skip);
+	local_reply(s, "%s", reply);
+	s->close_after_flush = 1;
+	if (end)
+		s->end = end;
 }
 
-/* Is domain already in the comma-separated list (whole names, any case)? */
-static int domain_listed(const char *list, const char *domain)
+/*
+ * Checks every line must pass, whatever it is; nonzero: it was answered
+ * (or the session ends). During an AUTH exchange the MX waits for the
+ * line: answered here, the VM's next line would go to it as the answer,
+ * so a bad one ends the session.
+ */
+static int bad_line(struct session *s, enum smtp_line_result res, size_t len)
 {
-	size_t n = strlen(domain);
+	char reply[200];
+	int clean = res == SMTP_LINE_OK && smtp_line_clean(s->vm_in.data, len);
 
-	for (const char *p = list; *p;) {
-		const char *comma = strchr(p, ',');
-		size_t len = comma ? (size_t)(comma - p) : strlen(p);
-
-		if (len == n && strncasecmp(p, domain, n) == 0)
-			return 1;
-		if (!comma)
-			break;
-		p = comma + 1;
+	if (res == SMTP_LINE_TOO_LONG)
+		snprintf(reply, sizeof(reply), "500 5.5.2 smtpguard: line too long (the limit is "
+			 "%u bytes)", s->cfg->smtp_line_limit);
+	else if (!clean)
+		snprintf(reply, sizeof(reply), "501 5.5.2 smtpguard: a CR or NUL inside a command "
+			 "line");
+	if (s->mode == RELAY_AUTH_LINE && (res == SMTP_LINE_TOO_LONG || !clean)) {
+		end_with(s, NULL, "421 4.7.0 smtpguard: malformed authentication line; closing "
+			 "the connection");
+		return 1;
+	}
+	/* a command, as far as the limit on them goes, refused or not */
+	if (++s->commands > s->cfg->smtp_command_limit) {
+		snprintf(reply, sizeof(reply), "421 4.7.0 smtpguard: too many commands in one "
+			 "session (%u)", s->cfg->smtp_command_limit);
+		end_with(s, "command_limit", reply);
+		return 1;
+	}
+	if (res == SMTP_LINE_TOO_LONG) {
+		local_reply(s, "%s", reply);
+		s->discard_line = 1;
+		return 1;
+	}
+	if (!clean) {
+		sg_info("session %s -> %s: a command with a stray CR or NUL refused", s->vm_name,
+			s->mx_name);
+		buf_consume(&s->vm_in, len);
+		local_reply(s, "%s", reply);
+		return 1;
 	}
 	return 0;
-}
-
-/* What the events say of the envelope: HELO name, sender, recipient domains. */
-static void note_envelope(struct session *s, enum smtp_verb verb, const char *line, size_t len,
-			  size_t arg_off)
-{
-	char arg[512], *at, *end;
-
-	switch (verb) {
-	case SMTP_HELO:
-	case SMTP_EHLO:
-		command_arg(line, len, arg_off, NULL, s->helo, sizeof(s->helo));
-		break;
-	case SMTP_MAIL:
-		s->rcpts = 0;
-		s->rcpts_ok = 0;
-		s->rcpt_domains[0] = '\0';
-		command_arg(line, len, arg_off, "FROM:", arg, sizeof(arg));
-		end = strchr(arg, '>');
-		if (arg[0] == '<' && end)
-			*end = '\0';
-		snprintf(s->mail_from, sizeof(s->mail_from), "%s", arg[0] == '<' ? arg + 1 : arg);
-		break;
-	case SMTP_RCPT:
-		command_arg(line, len, arg_off, "TO:", arg, sizeof(arg));
-		at = strrchr(arg, '@');
-		if (!at)
-			break;
-		end = strpbrk(at, "> \t");
-		if (end)
-			*end = '\0';
-		if (!domain_listed(s->rcpt_domains, at + 1) &&
-		    strlen(s->rcpt_domains) + strlen(at + 1) + 2 < sizeof(s->rcpt_domains)) {
-			if (s->rcpt_domains[0])
-				strcat(s->rcpt_domains, ",");
-			strcat(s->rcpt_domains, at + 1);
-		}
-		break;
-	default:
-		break;
-	}
 }
 
 /* The VM's commands, relayed as it batched them. */
 void process_vm(struct session *s)
 {
 	while (!s->close_after_flush) {
+		const struct command *cmd;
+		struct pending *p;
 		enum smtp_line_result res;
 		enum smtp_verb verb;
-		size_t len, arg_off;
+		size_t len = 0, arg;
 
 		if (s->mode == RELAY_TUNNEL || (s->tls_phase != TLS_NONE && s->tls_phase != TLS_ON))
 			return;
@@ -184,37 +329,10 @@ void process_vm(struct session *s)
 		res = smtp_next_line(s->vm_in.data, s->vm_in.len, s->cfg->smtp_line_limit, &len);
 		if (res == SMTP_LINE_NONE)
 			return;
-		if (res == SMTP_LINE_TOO_LONG) {
-			if (s->mode == RELAY_AUTH_LINE) {
-				/* the MX waits for this SASL line: answered here, the
-				 * VM's next line would go to it as the answer */
-				local_reply(s, "421 4.7.0 smtpguard: authentication line too long "
-					    "(the limit is %u bytes)", s->cfg->smtp_line_limit);
-				s->close_after_flush = 1;
-				return;
-			}
-			/* a command, as far as the limit on them goes */
-			if (++s->commands > s->cfg->smtp_command_limit) {
-				local_reply(s, "421 4.7.0 smtpguard: too many commands in one "
-					    "session (%u)", s->cfg->smtp_command_limit);
-				s->close_after_flush = 1;
-				s->end = "command_limit";
-				return;
-			}
-			local_reply(s, "500 5.5.2 smtpguard: line too long (the limit is %u bytes)",
-				    s->cfg->smtp_line_limit);
-			s->discard_line = 1;
+		if (!s->mx_gone && res == SMTP_LINE_OK && buf_space(&s->mx_out) < len)
+			return;
+		if (bad_line(s, res, len))
 			continue;
-		}
-		if (!s->mx_gone && buf_space(&s->mx_out) < len)
-			return;
-		if (++s->commands > s->cfg->smtp_command_limit) {
-			local_reply(s, "421 4.7.0 smtpguard: too many commands in one session (%u)",
-				    s->cfg->smtp_command_limit);
-			s->close_after_flush = 1;
-			s->end = "command_limit";
-			return;
-		}
 		if (s->mode == RELAY_AUTH_LINE) {
 			buf_append(&s->mx_out, s->vm_in.data, len);
 			buf_consume(&s->vm_in, len);
@@ -222,55 +340,29 @@ void process_vm(struct session *s)
 			s->mode = RELAY_WAIT;
 			continue;
 		}
-		verb = smtp_verb_of(s->vm_in.data, len, &arg_off);
+		verb = smtp_verb_of(s->vm_in.data, len, &arg);
 		if (s->mode == RELAY_REFUSED) {
 			buf_consume(&s->vm_in, len);
 			refused_command(s, verb);
 			continue;
 		}
-		note_envelope(s, verb, s->vm_in.data, len, arg_off);
-		if (verb == SMTP_MAIL && over_message_rate(s)) {
-			buf_consume(&s->vm_in, len);
-			continue;
-		}
-		if (verb == SMTP_MAIL && declared_size(s->vm_in.data, len) >
-					     s->cfg->smtp_message_size_limit) {
-			/* declared too large (RFC 1870): refused before its body
-			 * is sent, as the MX itself would */
-			buf_consume(&s->vm_in, len);
-			local_reply(s, "552 5.3.4 smtpguard: message size exceeds the limit of %llu "
-				    "bytes", (unsigned long long)s->cfg->smtp_message_size_limit);
-			continue;
-		}
-		if (verb == SMTP_RCPT && ++s->rcpts > s->cfg->smtp_recipient_limit) {
-			buf_consume(&s->vm_in, len);
-			local_reply(s, "452 4.5.3 smtpguard: too many recipients (the limit is %u)",
-				    s->cfg->smtp_recipient_limit);
-			continue;
-		}
-		if (verb == SMTP_STARTTLS && (s->tls_mode == SG_TLS_STRIP || s->tls_phase == TLS_ON)) {
-			buf_consume(&s->vm_in, len);
-			local_reply(s, s->tls_phase == TLS_ON ? "503 5.5.1 smtpguard: TLS is already "
-				    "active" : "454 4.7.0 smtpguard: TLS not available");
-			continue;
-		}
-		if (verb == SMTP_BDAT) {
-			/* CHUNKING is not offered; a chunk's bytes cannot be told
-			 * from commands, so the session ends */
-			buf_consume(&s->vm_in, len);
-			local_reply(s, "421 4.5.0 smtpguard: BDAT is not offered (use DATA); closing "
-				    "the connection");
-			s->close_after_flush = 1;
+		cmd = command_of(verb);
+		switch (cmd->check ? cmd->check(s, s->vm_in.data, len, arg) : CMD_RELAY) {
+		case CMD_LATER:
+			s->commands--;	/* counted again when it is taken */
 			return;
+		case CMD_ANSWERED:
+			buf_consume(&s->vm_in, len);
+			continue;
+		case CMD_RELAY:
+			break;
 		}
 		buf_append(&s->mx_out, s->vm_in.data, len);
+		p = expect_reply(s, verb, 0);
+		if (cmd->sent)
+			cmd->sent(s, s->vm_in.data, len, arg, p);
 		buf_consume(&s->vm_in, len);
-		expect_reply(s, verb, 0);
-		/* sync points: what follows depends on their reply; an unknown
-		 * command too, so that nothing is sent past one the MX takes
-		 * for more than the relay knows (after_reply's 3xx check) */
-		if (verb == SMTP_DATA || verb == SMTP_STARTTLS || verb == SMTP_AUTH ||
-		    verb == SMTP_UNKNOWN)
+		if (cmd->sync)
 			s->mode = RELAY_WAIT;
 	}
 }

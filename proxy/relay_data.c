@@ -19,7 +19,7 @@
 /* A message's reference id: the time, a random number drawn once a
  * process (so that a restart within the second, or another host, does not
  * hand out the same ids again), and a counter. */
-void new_reference(struct session *s)
+void new_reference(char *buf, size_t len)
 {
 	static atomic_uint counter, salt;
 	unsigned int n = atomic_fetch_add(&counter, 1), r = atomic_load(&salt);
@@ -34,21 +34,29 @@ void new_reference(struct session *s)
 			fresh = none;	/* another worker drew first */
 		r = fresh;
 	}
-	snprintf(s->ref, sizeof(s->ref), "SG%08lX%04X%04X", (unsigned long)time(NULL),
-		 r & 0xffff, n & 0xffff);
+	snprintf(buf, len, "SG%08lX%04X%04X", (unsigned long)time(NULL), r & 0xffff, n & 0xffff);
 }
 
+/* The message in TX_BODY is refused: its transaction ends with it. */
 void refuse_message(struct session *s, const char *code, const char *why)
 {
+	struct sg_tx *tx = s->tx_cur;
+	const char *ref = tx ? tx->ref : "";
+
 	sg_scan_end(&s->scan);	/* engines still judging are let go */
 	s->refused++;
-	sg_event_message(s, code[0] == '4' ? "tempfail" : "reject", why, NULL);
+	if (tx) {
+		snprintf(tx->message_id, sizeof(tx->message_id), "%s", s->scan.message_id);
+		tx->size = s->scan.bytes;
+		tx_event(s, tx, code[0] == '4' ? "tempfail" : "reject", why, NULL);
+	}
 	sg_feedback_note(s->feedback, &s->vm_addr,
 			 code[0] == '4' ? SG_FB_TEMPFAILED :
 			 strncmp(code, "552", 3) == 0 ? SG_FB_TOO_LARGE : SG_FB_REJECTED, 0);
 	abort_upstream(s);
-	local_reply(s, "%s smtpguard: message refused (%s); ref %s", code, why, s->ref);
-	sg_info("session %s -> %s: message %s refused: %s", s->vm_name, s->mx_name, s->ref, why);
+	local_reply(s, "%s smtpguard: message refused (%s); ref %s", code, why, ref);
+	sg_info("session %s -> %s: message %s refused: %s", s->vm_name, s->mx_name, ref, why);
+	tx_end(s, tx);
 	s->mode = RELAY_REFUSED;
 }
 
@@ -61,32 +69,60 @@ static void scan_wake(void *owner)
 	sg_loop_timer_in(s->loop, &s->wake, 0);
 }
 
-/* A message begins (its 354): the engines are told its envelope. */
-void scan_begin(struct session *s)
+void body_begin(struct session *s, struct sg_tx *tx)
 {
 	struct sg_envelope env = {
 		.vm = s->vm_name,
 		.helo = s->helo,
-		.mail_from = s->mail_from,
-		.rcpt_domains = s->rcpt_domains,
-		.rcpts = s->rcpts_ok,
+		.mail_from = tx->mail_from,
+		.rcpt_domains = tx->rcpt_domains,
+		.rcpts = tx->rcpts_ok,
 	};
 	struct sg_scan_host host = { .loop = s->loop, .wake = scan_wake, .owner = s };
 
+	tx->state = TX_BODY;
+	tx->body_started = 0;
+	tx->body_ns = sg_now_ns();
+	new_reference(tx->ref, sizeof(tx->ref));
+	s->tx_cur = tx;
 	s->scan_timed_out = 0;
+	s->mode = RELAY_BODY;
 	sg_scan_begin(&s->scan, s->scanner, &env, &host);
 }
 
-/* Body bytes buf[0..n) to the MX; n is cut back so that a line break is
- * never sent apart from what follows it (see smtp_data_scan). */
+/*
+ * How much of a body chunk may go now: at most want bytes, and never
+ * ending with a line break, which must stay with what follows it (a "."
+ * after it may be the end; see smtp_data_scan). If the first want bytes
+ * are all breaks, up to max are taken to reach one that is not; 0: none
+ * is.
+ */
+static size_t chunk_end(const char *d, size_t want, size_t max)
+{
+	size_t n = want;
+
+	while (n && (d[n - 1] == '\n' || d[n - 1] == '\r'))
+		n--;
+	if (n)
+		return n;
+	for (n = want + 1; n <= max; n++)
+		if (d[n - 1] != '\n' && d[n - 1] != '\r')
+			return n;
+	return 0;
+}
+
+/* Body bytes vm_in[0..n) to the MX, as much as mx_out and this wake-up's
+ * scan chunk allow (see chunk_end); the bytes sent. */
 static size_t send_body(struct session *s, size_t n)
 {
-	size_t room = buf_space(&s->mx_out);
+	size_t room = buf_space(&s->mx_out), cap = room < s->scan_chunk ? room : s->scan_chunk;
 
-	if (n > room) {
-		n = room;
-		while (n && (s->vm_in.data[n - 1] == '\n' || s->vm_in.data[n - 1] == '\r'))
-			n--;
+	if (n > cap) {
+		size_t k = chunk_end(s->vm_in.data, cap, n < room ? n : room);
+
+		/* nothing but breaks up to the body's end: the body whole is
+		 * safe (smtp_data_scan holds back what could begin an end) */
+		n = k ? k : n <= room ? n : 0;
 	}
 	if (!n)
 		return 0;
@@ -94,27 +130,55 @@ static size_t send_body(struct session *s, size_t n)
 	if (!s->mx_gone)
 		buf_append(&s->mx_out, s->vm_in.data, n);
 	buf_consume(&s->vm_in, n);
-	s->body_started = 1;
+	s->tx_cur->body_started = 1;
 	if (s->scan.bytes > s->cfg->smtp_message_size_limit && !s->mx_gone)
 		abort_upstream(s);	/* the rest is read and dropped; 552 at the end */
 	return n;
 }
 
+/*
+ * The scan of one session must not hold its worker (the other tenants'
+ * sessions wait meanwhile): the body goes through in chunks sized so that
+ * one takes about SG_SCAN_CHUNK_NS to scan (halved when slower, doubled
+ * when much faster, from SG_BODY_BUF down to SG_SCAN_CHUNK_MIN), and after
+ * SG_SCAN_SLICE_NS of scanning in one wake-up the session yields: it runs
+ * again from the loop, after what else is ready.
+ */
+#define SG_SCAN_CHUNK_NS	250000ULL
+#define SG_SCAN_SLICE_NS	2000000ULL
+#define SG_SCAN_CHUNK_MIN	256
+
+static void adapt_chunk(struct session *s, uint64_t took_ns)
+{
+	if (took_ns > 2 * SG_SCAN_CHUNK_NS && s->scan_chunk > SG_SCAN_CHUNK_MIN)
+		s->scan_chunk /= 2;
+	else if (took_ns < SG_SCAN_CHUNK_NS / 4 && s->scan_chunk < SG_BODY_BUF)
+		s->scan_chunk *= 2;
+}
+
 /* The verdict is in: the dot goes to the MX, or the message is refused. */
 static void apply_verdict(struct session *s, const struct sg_verdict *v)
 {
+	struct sg_tx *tx = s->tx_cur;
 	char reason[SG_REASON_LEN];
 
 	s->mode = RELAY_COMMANDS;
 	switch (v->kind) {
 	case SG_ACCEPT:
-		if (sg_feedback_charge(s->feedback, &s->vm_addr, s->policy.rate_class, s->rcpts_ok,
+		if (sg_feedback_charge(s->feedback, &s->vm_addr, s->policy.rate_class, tx->rcpts_ok,
 				       reason, sizeof(reason))) {
 			refuse_message(s, "451 4.7.1", reason);
 			return;
 		}
 		buf_append(&s->mx_out, ".\r\n", 3);
-		expect_reply(s, SMTP_DATA, 1)->rcpts = s->rcpts_ok;
+		/* the MX's transaction ends with the dot, whatever its reply:
+		 * the VM's next MAIL opens another */
+		tx->state = TX_DOT;
+		tx->dot_ns = sg_now_ns();
+		snprintf(tx->message_id, sizeof(tx->message_id), "%s", s->scan.message_id);
+		tx->size = s->scan.bytes;
+		expect_reply(s, SMTP_DATA, 1)->tx_id = tx->id;
+		s->tx_cur = NULL;
 		return;
 	case SG_REJECT:
 		refuse_message(s, "550 5.7.1", v->reason);
@@ -142,7 +206,7 @@ static void await_verdict(struct session *s)
 		sg_scan_end(&s->scan);
 		sg_scan_failure(&s->scan, &v, why);
 		sg_warn("session %s -> %s: message %s: %s; scan_timeout_action = %s", s->vm_name,
-			s->mx_name, s->ref, why, v.kind == SG_ACCEPT ? "accept" : "tempfail");
+			s->mx_name, s->tx_cur->ref, why, v.kind == SG_ACCEPT ? "accept" : "tempfail");
 		if (v.kind == SG_ACCEPT)
 			snprintf(v.reason, sizeof(v.reason), "accepted: %s", why);
 	} else if (sg_scan_verdict(&s->scan, &v) == SG_ENGINE_WAIT) {
@@ -154,8 +218,26 @@ static void await_verdict(struct session *s)
 	apply_verdict(s, &v);
 }
 
+/* A body must keep coming at smtp_min_data_rate (Postfix's
+ * smtpd_min_data_rate): one trickled a byte at a time would hold the
+ * session, and its descriptors, for as long as the VM likes. The first
+ * SG_DATA_GRACE_S seconds are free (a slow start, a large first write). */
+#define SG_DATA_GRACE_S 10
+int relay_body_too_slow(const struct session *s, uint64_t now)
+{
+	uint64_t secs;
+
+	if (s->mode != RELAY_BODY || !s->tx_cur || !s->cfg->smtp_min_data_rate)
+		return 0;
+	secs = (now - s->tx_cur->body_ns) / 1000000000ULL;
+	return secs > SG_DATA_GRACE_S &&
+	       s->scan.bytes < (uint64_t)s->cfg->smtp_min_data_rate * (secs - SG_DATA_GRACE_S);
+}
+
 void process_body(struct session *s)
 {
+	uint64_t slice_start = sg_now_ns(), before, after = slice_start;
+
 	if (s->mode == RELAY_VERDICT) {
 		await_verdict(s);
 		return;
@@ -163,15 +245,23 @@ void process_body(struct session *s)
 	for (;;) {
 		size_t body, sent;
 		enum smtp_data_result r = smtp_data_scan(s->vm_in.data, s->vm_in.len,
-							 !s->body_started, &body);
+							 !s->tx_cur->body_started, &body);
 		char reason[SG_REASON_LEN];
 
+		before = after;
 		sent = send_body(s, body);
+		after = sg_now_ns();
+		if (sent)
+			adapt_chunk(s, after - before);
+		if (sent && sent < body && buf_space(&s->mx_out)) {
+			/* cut by the scan chunk, not by the MX's pace */
+			if (after - slice_start < SG_SCAN_SLICE_NS)
+				continue;
+			sg_loop_timer_in(s->loop, &s->wake, 0);	/* yield */
+			return;
+		}
 		if (sent < body || r == SMTP_DATA_MORE)
 			return;
-		memcpy(s->msg_mail_from, s->mail_from, sizeof(s->msg_mail_from));
-		memcpy(s->msg_rcpt_domains, s->rcpt_domains, sizeof(s->msg_rcpt_domains));
-		s->msg_rcpts = s->rcpts_ok;
 		if (r == SMTP_DATA_SMUGGLE) {
 			refuse_message(s, "554 5.5.0", "a bare CR or LF next to the end-of-data dot");
 			s->close_after_flush = 1;	/* the rest of the stream is not trusted */

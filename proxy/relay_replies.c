@@ -18,14 +18,16 @@ static void relay_reply(struct session *s, const struct smtp_reply *r)
 	struct pending *p = pending_head(s);
 
 	if (p && p->verb == SMTP_EHLO && r->code == 250) {
-		/* STARTTLS last: hidden only under tls_mode strip */
-		static const char *const hidden[] = { "CHUNKING", "BINARYMIME", "STARTTLS" };
+		/* BDAT's and BURL's bodies would pass unread; STARTTLS last:
+		 * hidden only under tls_mode strip */
+		static const char *const hidden[] = { "CHUNKING", "BINARYMIME", "BURL",
+						      "STARTTLS" };
 		int strip = s->tls_mode == SG_TLS_STRIP;
 		char tmp[SG_REPLY_BUF];
 		size_t n;
 
 		memcpy(tmp, s->mx_in.data, r->len);
-		n = smtp_ehlo_remove(tmp, r->len, hidden, strip ? 3 : 2);
+		n = smtp_ehlo_remove(tmp, r->len, hidden, strip ? 4 : 3);
 		if (strip && s->mx_starttls && !s->stripped) {
 			s->stripped = 1;
 			sg_warn("session %s -> %s: STARTTLS hidden from the VM (tls_mode strip): "
@@ -52,46 +54,109 @@ static void note_greeting(struct session *s, const char *reply)
 		snprintf(s->mx_host, sizeof(s->mx_host), "%.*s", (int)n, reply);
 }
 
+/* The MX failed, or it and the relay no longer agree on where the session
+ * is: the upstream is aborted, the VM told why, the session ends. 0: no
+ * room for the reply yet (the VM is slow), so nothing was done. */
+static int mx_fault(struct session *s, const char *reply, const char *end)
+{
+	size_t n = strlen(reply);
+
+	if (buf_space(&s->vm_out) < n)
+		return 0;
+	abort_upstream(s);
+	buf_append(&s->vm_out, reply, n);
+	s->close_after_flush = 1;
+	if (end)
+		s->end = end;
+	return 1;
+}
+
+/* The MX waits for more than the relay sent it (it read a line as DATA
+ * that the relay did not, say): what followed would pass unread. */
+static int relay_out_of_step(struct session *s, const struct pending *p, int code)
+{
+	if (!mx_fault(s, "421 4.3.0 smtpguard: the MX's reply did not match the command; try "
+		      "again later\r\n", "mx_out_of_step"))
+		return 0;
+	sg_warn("session %s -> %s: the MX answered %d to %s: it reads the session differently "
+		"from smtpguard; session ended", s->vm_name, s->mx_name, code,
+		!p ? "nothing (unsolicited)" : p->data_end ? "the end of data" :
+		smtp_verb_name(p->verb));
+	return 1;
+}
+
+/* The MX answered the dot: the message's event, its sender's counts. */
+static void dot_answered(struct session *s, struct sg_tx *tx, int code, const char *reply)
+{
+	char first[256];
+	size_t n = strcspn(reply, "\r\n");
+
+	snprintf(first, sizeof(first), "%.*s", (int)(n < sizeof(first) - 1 ? n : sizeof(first) - 1),
+		 reply);
+	if (!tx)
+		return;	/* its event was written already (cannot happen) */
+	sg_debug("session %s -> %s: message %s: the MX answered %s", s->vm_name, s->mx_name,
+		 tx->ref, first);
+	s->messages++;
+	tx_event(s, tx, "accept", "clean", first);
+	if (code >= 200 && code < 300)
+		sg_feedback_note(s->feedback, &s->vm_addr, SG_FB_DELIVERED, tx->rcpts_ok);
+	else if (code >= 500)
+		sg_feedback_note(s->feedback, &s->vm_addr, SG_FB_MX_5XX, 0);
+	tx_end(s, tx);
+}
+
+/* The MX answered a MAIL: a transaction is open only if it said yes. */
+static void mail_answered(struct session *s, struct sg_tx *tx, int code)
+{
+	if (!tx)
+		return;
+	if (code < 200 || code >= 300) {
+		tx_end(s, tx);	/* one open before it stays open */
+		return;
+	}
+	/* a second MAIL the MX took (a lax one): it replaced the first */
+	if (s->tx_cur && s->tx_cur != tx)
+		tx_end(s, s->tx_cur);
+	tx->state = TX_OPEN;
+	s->tx_cur = tx;
+}
+
 static void after_reply(struct session *s, struct pending *p, int code, const char *reply)
 {
+	struct sg_tx *tx = tx_find(s, p->tx_id);
+
 	if (!s->greeted) {
 		note_greeting(s, reply);
 		return;
 	}
 	if (p->data_end) {
-		char first[256];
-		size_t n = strcspn(reply, "\r\n");
-
-		snprintf(first, sizeof(first), "%.*s", (int)(n < sizeof(first) - 1 ? n :
-							       sizeof(first) - 1), reply);
-		sg_debug("session %s -> %s: message %s: the MX answered %s", s->vm_name, s->mx_name,
-			s->ref, first);
-		s->messages++;
-		sg_event_message(s, "accept", "clean", first);
-		/* the counts travel with the dot: a pipelined MAIL may have
-		 * begun the next transaction already */
-		if (code >= 200 && code < 300)
-			sg_feedback_note(s->feedback, &s->vm_addr, SG_FB_DELIVERED, p->rcpts);
-		else if (code >= 500)
-			sg_feedback_note(s->feedback, &s->vm_addr, SG_FB_MX_5XX, 0);
+		dot_answered(s, tx, code, reply);
 		return;
 	}
 	if (code >= 500 && (p->verb == SMTP_MAIL || p->verb == SMTP_RCPT || p->verb == SMTP_DATA))
 		sg_feedback_note(s->feedback, &s->vm_addr, SG_FB_MX_5XX, 0);
 	switch (p->verb) {
+	case SMTP_MAIL:
+		mail_answered(s, tx, code);
+		if (s->mode == RELAY_WAIT)
+			s->mode = RELAY_COMMANDS;
+		break;
 	case SMTP_RCPT:
-		if (code >= 200 && code < 300)
-			s->rcpts_ok++;
+		if (tx && code >= 200 && code < 300)
+			tx_rcpt_accepted(tx, p);
 		break;
 	case SMTP_DATA:
-		if (code == 354) {
-			s->mode = RELAY_BODY;
-			s->body_started = 0;
-			new_reference(s);
-			scan_begin(s);
-		} else {
-			s->mode = RELAY_COMMANDS;
+		s->mode = RELAY_COMMANDS;
+		if (code != 354)
+			break;
+		/* a lax MX that takes DATA with no transaction of the relay's:
+		 * the body still is one, with an empty envelope */
+		if (!tx && !(tx = tx_new(s))) {
+			relay_out_of_step(s, p, code);
+			break;
 		}
+		body_begin(s, tx);
 		break;
 	case SMTP_STARTTLS:
 		if (code != 220)
@@ -137,15 +202,11 @@ void process_mx(struct session *s)
 		if (res == SMTP_REPLY_NONE)
 			return;
 		if (res != SMTP_REPLY_OK) {
-			static const char msg[] = "421 4.3.0 smtpguard: the MX's reply was "
-						  "malformed; try again later\r\n";
-
-			sg_warn("session %s -> %s: the MX sent a %s reply; session ended", s->vm_name,
-				s->mx_name, res == SMTP_REPLY_TOO_LONG ? "too long" : s->mx_eof ? "cut-off" : "malformed");
-			abort_upstream(s);
-			if (buf_space(&s->vm_out) >= sizeof(msg) - 1)
-				buf_append(&s->vm_out, msg, sizeof(msg) - 1);
-			s->close_after_flush = 1;
+			if (mx_fault(s, "421 4.3.0 smtpguard: the MX's reply was malformed; try "
+				     "again later\r\n", NULL))
+				sg_warn("session %s -> %s: the MX sent a %s reply; session ended",
+					s->vm_name, s->mx_name, res == SMTP_REPLY_TOO_LONG ?
+					"too long" : s->mx_eof ? "cut-off" : "malformed");
 			return;
 		}
 		if (buf_space(&s->vm_out) < r.len)
@@ -153,6 +214,15 @@ void process_mx(struct session *s)
 		p = pending_head(s);
 		if (p && p->has_local)
 			return;	/* a reply of ours goes first, once vm_out has room */
+		/* a 3xx asks for more than the command it answers (or, with
+		 * nothing pending, for something): only DATA's 354 and AUTH's
+		 * 334 are what the relay asked for */
+		if (r.code >= 300 && r.code < 400 &&
+		    !(p && p->verb == SMTP_DATA && !p->data_end && r.code == 354) &&
+		    !(p && p->verb == SMTP_AUTH && r.code == 334)) {
+			relay_out_of_step(s, p, r.code);
+			return;
+		}
 		s->mx_said_bye = r.code == 221 || r.code == 421;
 		if (!p) {
 			/* unsolicited (a 421 as the MX shuts down): relay it */
@@ -162,44 +232,18 @@ void process_mx(struct session *s)
 				s->close_after_flush = 1;
 			continue;
 		}
-		if (r.code >= 300 && r.code < 400 &&
-		    !(p->verb == SMTP_DATA && !p->data_end && r.code == 354) &&
-		    !(p->verb == SMTP_AUTH && r.code == 334)) {
-			/* the MX waits for more than the command the relay sent
-			 * (it read a line as DATA that the relay did not, say):
-			 * what follows would pass unread, so it all ends here */
-			static const char msg[] = "421 4.3.0 smtpguard: the MX's reply did not "
-						  "match the command; try again later\r\n";
-
-			if (buf_space(&s->vm_out) < sizeof(msg) - 1)
-				return;
-			sg_warn("session %s -> %s: the MX answered %d to %s: it reads the session "
-				"differently from smtpguard; session ended", s->vm_name, s->mx_name,
-				r.code, p->data_end ? "the end of data" : smtp_verb_name(p->verb));
-			abort_upstream(s);
-			buf_append(&s->vm_out, msg, sizeof(msg) - 1);
-			s->close_after_flush = 1;
-			s->end = "mx_out_of_step";
-			return;
-		}
 		if (p->verb == SMTP_EHLO && r.code == 250)
 			s->mx_starttls = smtp_ehlo_has(s->mx_in.data, r.len, "STARTTLS");
 		if (p->verb == SMTP_EHLO && r.code == 250 && s->tls_mode == SG_TLS_TERMINATE &&
 		    s->tls_phase == TLS_NONE && !s->mx_starttls &&
 		    s->cfg->tls_mx_without_starttls == SG_TLS_REQUIRE) {
-			static const char msg[] = "421 4.7.0 smtpguard: the MX does not offer "
-						  "STARTTLS, which this host requires; try again "
-						  "later\r\n";
-
-			if (buf_space(&s->vm_out) < sizeof(msg) - 1)
+			if (!mx_fault(s, "421 4.7.0 smtpguard: the MX does not offer STARTTLS, "
+				      "which this host requires; try again later\r\n", NULL))
 				return;	/* the VM is slow: wait */
 			sg_warn("session %s -> %s: the MX offers no STARTTLS and "
 				"tls_mx_without_starttls = require: the VM is told to retry later",
 				s->vm_name, s->mx_name);
-			abort_upstream(s);
 			pending_pop(s);
-			buf_append(&s->vm_out, msg, sizeof(msg) - 1);
-			s->close_after_flush = 1;
 			return;
 		}
 		if (p->verb == SMTP_STARTTLS && r.code == 220 && s->tls_mode == SG_TLS_TERMINATE &&

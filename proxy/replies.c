@@ -67,10 +67,17 @@ void emit_local_replies(struct session *s)
 
 int relay_awaiting_dot_reply(const struct session *s)
 {
-	for (int i = 0; i < s->pend_count; i++)
-		if (s->pending[(s->pend_head + i) % SG_MAX_PENDING].data_end)
-			return 1;
-	return 0;
+	return relay_dot_sent_ns(s) != 0;
+}
+
+uint64_t relay_dot_sent_ns(const struct session *s)
+{
+	uint64_t first = 0;
+
+	for (int i = 0; i < SG_MAX_TX; i++)
+		if (s->tx[i].state == TX_DOT && (!first || s->tx[i].dot_ns < first))
+			first = s->tx[i].dot_ns;
+	return first;
 }
 
 /* Every reply the VM is owed went out, or can no longer come (the MX is

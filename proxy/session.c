@@ -46,6 +46,7 @@ void session_clear(struct session *s)
 
 	memset(s, 0, offsetof(struct session, pending));
 	s->fd[SIDE_VM] = s->fd[SIDE_MX] = -1;
+	s->scan_chunk = SG_BODY_BUF;
 	s->io[SIDE_VM] = s->io[SIDE_MX] = &sg_io_plain;
 	for (int i = 0; i < 4; i++) {
 		bufs[i]->len = 0;
@@ -63,12 +64,54 @@ static int unsent_bytes(int fd)
 	return ioctl(fd, SIOCOUTQ, &n) ? 1 : n;
 }
 
+/* How the session's TLS went: "none" (no STARTTLS), "passthrough" (a
+ * tunnel: the content after STARTTLS was not inspected), "terminate",
+ * "stripped" (STARTTLS hidden from the VM). */
+static const char *tls_outcome(const struct session *s)
+{
+	if (s->tunnel_started)
+		return "passthrough";
+	if (s->tls_phase == TLS_ON)
+		return "terminate";
+	return s->stripped ? "stripped" : "none";
+}
+
+static void session_event(const struct session *s)
+{
+	struct sg_session_event e = {
+		.source = s->vm_name, .mx = s->mx_name, .helo = s->helo,
+		.commands = s->commands, .messages = s->messages, .refused = s->refused,
+		.duration_ms = (sg_now_ns() - s->started_ns) / 1000000,
+		.end = s->end, .error = s->end_detail,
+		.tls = tls_outcome(s), .inspected = !s->tunnel_started,
+		/* what the relay read as SMTP; a tunnel's bytes are opaque */
+		.read_vm = s->tunnel_started ? s->inspected_bytes[SIDE_VM] : s->read_bytes[SIDE_VM],
+		.read_mx = s->tunnel_started ? s->inspected_bytes[SIDE_MX] : s->read_bytes[SIDE_MX],
+	};
+
+	if (s->tunnel_started) {
+		e.tunnel_mover = sg_tls_mover_name(s->tunnel_mover);
+		e.tunnel_from_vm = s->tunnel_bytes[SIDE_VM];
+		e.tunnel_from_mx = s->tunnel_bytes[SIDE_MX];
+	} else if (s->tls_phase == TLS_ON) {
+		e.tls_vm = s->tls_vm;
+		e.tls_mx = s->tls_mx;
+		e.sni = s->vm_sni;
+		e.mx_host = s->mx_host;
+		e.resumed = s->tls_resumed;
+		e.mx_resumed = s->mx_resumed;
+		e.mx_verified = s->mx_verified;
+	}
+	sg_event_session(&e);
+}
+
 void session_free(struct worker *w, struct session *s)
 {
 	if (s->closed)
 		return;
+	tx_unanswered(s);	/* dots the MX never answered: "unknown" */
 	if (!s->connecting && (s->commands || s->end)) {
-		sg_event_session(s);
+		session_event(s);
 		sg_feedback_session(s->feedback, &s->vm_addr,
 				    s->tunnel_started || s->tls_phase == TLS_ON, !s->tunnel_started);
 	}
@@ -107,6 +150,9 @@ void session_free(struct worker *w, struct session *s)
 		w->sessions = s->next;
 	if (s->next)
 		s->next->prev = s->prev;
+	if (s->sender_counted)
+		sg_sources_leave(w->proxy->sources, &s->sender);
+	s->sender_counted = 0;
 	generation_put(s->generation);
 	s->generation = NULL;
 	s->closed = 1;
@@ -286,6 +332,12 @@ static void session_ready(struct sg_watch *watch, uint32_t events)
 		session_run(w, s, side == SIDE_VM, side == SIDE_MX);
 		if (s->closed)
 			return;
+		if (side == SIDE_VM && s->vm_gone) {
+			/* the MX's reply to a dot is still owed */
+			sg_loop_unwatch(w->loop, &s->watch[side]);
+			s->unwatched[side] = 1;
+			return;
+		}
 		if ((events & EPOLLERR) || (side == SIDE_VM && !s->tunnel_started)) {
 			session_free(w, s);
 			return;

@@ -76,12 +76,47 @@ struct tunnel_dir {
 	uint32_t kicks;		/* the watchdog woke the kernel's backlog */
 };
 
+#define SG_MAX_TX	2	/* transactions at once: one whose dot awaits its reply, the next */
+
+/*
+ * One mail transaction as the MX sees it (transaction.c): opened by the
+ * MX's 2xx to MAIL, ended by its reply to the dot, an RSET, a new EHLO or
+ * smtpguard's refusal. Under PIPELINING the VM may open the next while the
+ * previous one's dot awaits its reply, so each keeps its own envelope and
+ * counts; the replies that concern it find it by its id.
+ */
+enum tx_state {
+	TX_FREE = 0,
+	TX_OPENING,		/* MAIL sent, not yet answered */
+	TX_OPEN,		/* the MX accepted MAIL: RCPTs and DATA apply to it */
+	TX_BODY,		/* 354: the body streams, then the dot waits for a verdict */
+	TX_DOT,			/* the dot went to the MX: its reply is owed */
+};
+
+struct sg_tx {
+	enum tx_state state;
+	uint32_t id;		/* unique in the session: pending replies name it */
+	char ref[24];		/* the message's reference id (from its 354) */
+	char mail_from[512];
+	char rcpt_domains[512];	/* the domains the MX accepted, comma-separated */
+	char rcpt_asked[512];	/* the domains of the RCPTs sent (pending.domain_*) */
+	uint32_t rcpts_sent;	/* RCPTs relayed under it: smtp_recipient_limit */
+	uint32_t rcpts_ok;	/* of those, accepted by the MX */
+	int body_started;
+	char message_id[256];	/* at its dot, from the scan */
+	uint64_t size;
+	uint64_t body_ns;	/* when its 354 came */
+	uint64_t dot_ns;	/* when its dot went out */
+};
+
 /* A reply the VM is owed, in order: the MX's answer to a command, or one
- * of the relay's own (local != NULL). */
+ * of the relay's own (has_local). */
 struct pending {
 	enum smtp_verb verb;
 	int data_end;		/* the reply to the final dot */
-	uint32_t rcpts;		/* with data_end: the message's accepted recipients */
+	uint32_t tx_id;		/* the transaction it concerns (MAIL, RCPT, DATA, dot) */
+	uint16_t domain_off;	/* RCPT: its domain in the transaction's rcpt_asked */
+	uint8_t domain_len;
 	char local[160];
 	int has_local;
 };
@@ -109,6 +144,7 @@ struct session {
 	int fd[2];		/* SIDE_VM, SIDE_MX */
 	const struct sg_io_ops *io[2];	/* how each side's bytes move */
 	int vm_eof, mx_eof;
+	int vm_gone;		/* the VM failed while a dot's reply was owed: the MX's is awaited */
 	int mx_gone;		/* upstream closed on purpose (a refused message) */
 	int mx_said_bye;	/* the MX's last word was a 221 or 421 */
 	/* why smtpguard ended it, for its event ("mx_unreachable", ...);
@@ -125,22 +161,15 @@ struct session {
 	int drain_quit_match;	/* how much of a QUIT line the VM sent while draining */
 	int drain_quit_answered;
 	uint32_t commands;
-	uint32_t rcpts;		/* RCPT commands of this transaction (the limit) */
-	uint32_t rcpts_ok;	/* of those, accepted by the MX */
-	int body_started;
-	struct sg_scan scan;
+	struct sg_tx tx[SG_MAX_TX];
+	struct sg_tx *tx_cur;	/* the transaction the VM's RCPT and DATA apply to */
+	uint32_t tx_ids;	/* the last id given */
+	struct sg_scan scan;	/* of the transaction in TX_BODY */
 	struct sg_timer scan_deadline;	/* RELAY_VERDICT: scan_timeout from the dot */
 	int scan_timed_out;
-	struct sg_timer wake;		/* a waiting engine answered: run again */
-	char ref[24];		/* the current message's reference id */
+	struct sg_timer wake;		/* run again from the loop: an engine answered, or a yield */
+	size_t scan_chunk;		/* body bytes scanned at a time (relay_data.c) */
 	char helo[256];		/* for the events: never the body */
-	char mail_from[512];
-	char rcpt_domains[512];
-	/* the envelope of the message whose dot is out, as it was then: the
-	 * VM may pipeline the next MAIL and RCPTs before the MX answers it */
-	char msg_mail_from[512];
-	char msg_rcpt_domains[512];
-	uint32_t msg_rcpts;		/* its recipients the MX accepted */
 	uint32_t messages, refused;
 	uint64_t started_ns, last_active_ns;
 	struct sg_generation *generation;	/* counted: cfg and scanner are in it */
@@ -148,6 +177,8 @@ struct session {
 	const struct sg_scanner *scanner;	/* its engines */
 	struct sg_feedback *feedback;
 	struct sg_policy policy;	/* the VM's, looked up once at accept */
+	struct sg_src_key sender;	/* the classifier's key of the VM */
+	int sender_counted;		/* in the proxy's sessions per sender */
 	struct sg_tls *tls;		/* the proxy's contexts (terminate) */
 	int greeted;			/* the MX's greeting went by */
 	/* TLS: tls_mode is the policy's, as it can apply (terminate without a

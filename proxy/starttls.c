@@ -84,6 +84,7 @@ static void tls_up(struct session *s)
 	/* SMTP starts over: the VM says EHLO again (RFC 3207) */
 	s->mode = RELAY_COMMANDS;
 	s->helo[0] = '\0';
+	tx_end(s, s->tx_cur);
 	sg_debug("session %s -> %s: TLS terminated: VM %s%s%s%s; MX %s%s (%s), certificate %s",
 		 s->vm_name, s->mx_name, s->tls_vm, s->vm_sni[0] ? ", SNI " : "", s->vm_sni,
 		 s->tls_resumed ? ", resumed" : "", s->tls_mx, s->mx_resumed ? ", resumed" : "",

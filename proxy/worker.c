@@ -18,7 +18,33 @@
 
 #define SG_TICK_NS 1000000000ULL
 
-/* The worker's 1 s tick: connects, idle sessions and long sessions. */
+/* The session ends past one of its deadlines (s->end names it); the VM
+ * hears which, and tries again later. */
+static void timed_out(struct session *s, uint64_t now)
+{
+	const struct sg_config *cfg = s->cfg;
+	char why[120], reply[200];
+
+	if (!strcmp(s->end, "dot_reply_timeout"))
+		snprintf(why, sizeof(why), "the MX did not answer the end of data within %llus",
+			 (unsigned long long)(SG_DOT_REPLY_TIMEOUT_NS / 1000000000ULL));
+	else if (!strcmp(s->end, "session_timeout"))
+		snprintf(why, sizeof(why), "the session lasted longer than %llus",
+			 (unsigned long long)(cfg->smtp_session_timeout_ns / 1000000000ULL));
+	else if (!strcmp(s->end, "data_too_slow"))
+		snprintf(why, sizeof(why), "the message arrives slower than %u bytes/s",
+			 cfg->smtp_min_data_rate);
+	else
+		snprintf(why, sizeof(why), "nothing moved for %llus",
+			 (unsigned long long)((now - s->last_active_ns) / 1000000000ULL));
+	snprintf(reply, sizeof(reply), "421 4.4.2 smtpguard: session timed out (%s); try again "
+		 "later\r\n", why);
+	sg_info("session %s -> %s: %s: %s", s->vm_name, s->mx_name, s->end, why);
+	relay_close(s, reply);
+}
+
+/* The worker's 1 s tick: connects, handshakes, tunnels and the sessions'
+ * deadlines. */
 static void expire_sessions(struct worker *w)
 {
 	uint64_t now = sg_now_ns();
@@ -51,23 +77,25 @@ static void expire_sessions(struct worker *w)
 				session_run(w, s, 1, 0);
 			continue;
 		}
-		if (s->mode == RELAY_VERDICT)
-			continue;	/* the dot is withheld: scan_timeout bounds it */
-		if (relay_awaiting_dot_reply(s)) {
-			uint64_t wait = cfg->smtp_idle_timeout_ns > SG_DOT_REPLY_TIMEOUT_NS ?
-				cfg->smtp_idle_timeout_ns : SG_DOT_REPLY_TIMEOUT_NS;
-
-			if (now - s->last_active_ns <= wait)
+		if (relay_dot_sent_ns(s)) {
+			/* RFC 5321's 10 minutes for the MX's reply to a dot, from
+			 * the dot, and no other timeout: the VM would send again
+			 * a message the MX may have committed */
+			if (now - relay_dot_sent_ns(s) <= SG_DOT_REPLY_TIMEOUT_NS)
 				continue;
-		} else if (now - s->last_active_ns <= cfg->smtp_idle_timeout_ns &&
-			   now - s->started_ns <= cfg->smtp_session_timeout_ns) {
+			s->end = "dot_reply_timeout";
+		} else if (s->mode == RELAY_VERDICT) {
+			continue;	/* the dot is withheld: scan_timeout bounds it */
+		} else if (now - s->started_ns > cfg->smtp_session_timeout_ns) {
+			s->end = "session_timeout";
+		} else if (now - s->last_active_ns > cfg->smtp_idle_timeout_ns) {
+			s->end = "idle_timeout";
+		} else if (relay_body_too_slow(s, now)) {
+			s->end = "data_too_slow";
+		} else {
 			continue;
 		}
-		s->end = relay_awaiting_dot_reply(s) ? "dot_reply_timeout" :
-			 now - s->last_active_ns > cfg->smtp_idle_timeout_ns ? "idle_timeout" :
-			 "session_timeout";
-		sg_info("session %s -> %s: %s", s->vm_name, s->mx_name, s->end);
-		relay_close(s, "421 4.4.2 smtpguard: session timed out\r\n");
+		timed_out(s, now);
 		session_run(w, s, 1, 0);
 	}
 }
@@ -103,6 +131,53 @@ static void on_stop(struct sg_watch *watch, uint32_t events)
 	w->stopping = 1;
 }
 
+/* Whether a stop waits for the session: the MX's reply to a dot is owed
+ * (a 421 now would have the VM send again a message the MX may have
+ * committed), or that reply is still on its way to the VM. */
+static int owed_at_stop(const struct session *s)
+{
+	return !s->draining && (relay_awaiting_dot_reply(s) || s->vm_out.len);
+}
+
+void worker_stop_sessions(struct worker *w)
+{
+	struct sg_generation *g = generation_get(w->proxy);
+	uint64_t deadline = sg_now_ns() + g->cfg.shutdown_timeout_ns, now;
+	unsigned int waited = 0;
+
+	generation_put(g);
+	for (;;) {
+		struct session *s, *next;
+
+		for (s = w->sessions; s; s = next) {
+			next = s->next;
+			if (owed_at_stop(s))
+				continue;
+			session_goodbye(s);
+			session_free(w, s);
+		}
+		session_reap(w);
+		now = sg_now_ns();
+		if (!w->sessions || now >= deadline)
+			break;
+		if (!waited++)
+			sg_info("worker %d: waiting up to %llus for the MX's replies to messages "
+				"already sent", w->index,
+				(unsigned long long)((deadline - now) / 1000000000ULL));
+		if (sg_loop_run_once(w->loop, deadline - now < 100000000ULL ? deadline - now :
+				     100000000ULL) < 0)
+			break;
+	}
+	if (w->sessions)
+		sg_warn("worker %d: stopping with replies still owed (shutdown_timeout): their "
+			"messages are logged with the reply unknown", w->index);
+	while (w->sessions) {
+		session_goodbye(w->sessions);
+		session_free(w, w->sessions);
+	}
+	session_reap(w);
+}
+
 void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -114,11 +189,7 @@ void *worker_main(void *arg)
 		}
 		session_reap(w);
 	}
-	while (w->sessions) {
-		session_goodbye(w->sessions);
-		session_free(w, w->sessions);
-	}
-	session_reap(w);
+	worker_stop_sessions(w);
 	session_free_spares(w);
 	return NULL;
 }

@@ -27,6 +27,7 @@
 #include "pinned.h"
 #include "scanner.h"
 #include "relay.h"
+#include "sources.h"
 
 #define SG_MAX_SPARE	64	/* sessions' memory kept for reuse, per worker (4 MB) */
 
@@ -42,6 +43,7 @@ struct worker {
 	int listen_fd[2];	/* IPv4, IPv6 */
 	struct sg_watch listen_watch[2];
 	uint64_t fd_warning_ns;
+	uint64_t limit_warning_ns;	/* a sender at its session limit: last logged */
 	int accept_paused;	/* out of descriptors even with the reserve: until the tick */
 	struct session *sessions;
 	struct session *closed;		/* ended in this batch: events may still name them */
@@ -66,6 +68,7 @@ struct sg_proxy {
 	struct sg_generation *generation;	/* for new sessions */
 	int tls_mover;		/* as at start (a restart key) */
 	struct sg_feedback *feedback;
+	struct sg_sources *sources;	/* sessions per sender, for their limit */
 	struct sg_tls *tls;
 	uint64_t no_cert_warning_ns;	/* terminate asked without a certificate: last logged */
 	const struct sg_maps *maps;
@@ -98,6 +101,9 @@ void worker_close(struct worker *w);
 int listener_open(int family);
 /* The listener's watch callback: takes every waiting connection. */
 void listener_ready(struct sg_watch *watch, uint32_t events);
+/* A new session's sender under its session limit: counted, 0. Over it:
+ * the VM is told 421 (relay_close: run the session to send it), -1. */
+int session_admit(struct worker *w, struct session *s);
 /* Pauses (0) or resumes (1) both listeners of a worker. */
 void listener_pause(struct worker *w, int listening);
 
@@ -116,5 +122,10 @@ void session_run(struct worker *w, struct session *s, int vm_ready, int mx_ready
 void session_tempfail(struct worker *w, struct session *s, const char *why);
 /* smtpguardd stops: a VM in a plain SMTP session hears why. */
 void session_goodbye(struct session *s);
+
+/* worker.c: the proxy stops. Sessions owed the MX's reply to a dot run on
+ * in the worker's loop for up to shutdown_timeout; the others hear 421 and
+ * close at once; then the rest close. */
+void worker_stop_sessions(struct worker *w);
 
 #endif

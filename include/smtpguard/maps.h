@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * maps.h - the one definition of every map key, value and enum that the BPF
- * classifier (bpf/) and userspace (user/, tools/, selftests/) share.
+ * classifier (bpf/) and userspace (lib/, proxy/, daemon/, tools/, selftests/) share.
  *
  * Compiled by clang -target bpf and by gcc; uses only fixed-width UAPI types.
  * Addresses are kept in network byte order. IPv4 sources are stored in the
@@ -39,7 +39,7 @@
 
 /* What happens to the port-25 traffic of a source. */
 enum sg_action {
-	SG_ACTION_SCAN = 0,		/* rate-limited; steered to the proxy (later issue) */
+	SG_ACTION_SCAN = 0,		/* rate-limited; steered to the proxy (proxy = yes) */
 	SG_ACTION_EXEMPT = 1,		/* never limited, never inspected */
 	SG_ACTION_PASSTHROUGH = 2,	/* counted and rate-limited, never inspected */
 	SG_ACTION_BLOCK = 3,		/* every port-25 packet dropped */
@@ -126,7 +126,7 @@ struct sg_rate_class {
 	__u64 msg_interval_ns;
 	__u64 rcpt_interval_ns;
 	__u32 rcpt_burst;
-	__u32 pad;
+	__u32 max_sessions;	/* concurrent sessions a sender holds on the proxy; 0: no limit */
 };
 
 /* A sender: an IPv4 address (IPv4-mapped), or an IPv6 address cut to the
@@ -170,6 +170,7 @@ struct sg_src_feedback {
 	__u64 sessions;		/* SMTP sessions the proxy relayed */
 	__u64 tls_sessions;	/* of those, encrypted after STARTTLS (terminated or passed through) */
 	__u64 tls_uninspected;	/* of those, passed through: their content was not seen */
+	__u64 sessions_refused;	/* refused at the session limit of its rate class */
 };
 
 /* Global settings: array of one element. */

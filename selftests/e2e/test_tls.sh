@@ -179,7 +179,7 @@ wait_for 10 grep -q "^250 " "$LAB_DIR/hold.out" || fail "reload-held-session-up"
 lab_write_sgd_conf main "${SGD_ARGS[@]}" tls_cert_file="$LAB_DIR/tls2/provider.crt" \
 	tls_key_file="$LAB_DIR/tls2/provider.key"
 kill -HUP "$(cat "$(lab_sgd_pidfile main)")"
-wait_for 10 grep -q "TLS certificate, key, CA, versions and ciphers reloaded" "$SGLOG" &&
+wait_for 10 grep -q "TLS certificate, key, CA, versions and ciphers reloaded for new sessions" "$SGLOG" &&
 	pass "reload-logged" || fail "reload-logged" "$(tail -n 3 "$SGLOG")"
 n0=$(lab_mx_count_mail)
 printf 'MAIL FROM:<vm1@example.org>\r\nRCPT TO:<u@example.net>\r\nDATA\r\n' >&7

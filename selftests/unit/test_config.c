@@ -1,7 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /* test_config.c - unit tests of smtpguardd's config file and --set parsing:
  * defaults, comments and continuation lines, every error naming the file,
- * the line, the key and what is accepted. */
+ * the line, the key and what is accepted; the key table (each default
+ * parses, each key writes its own field only, a reload's comparison and
+ * copy); and etc/smtpguard.conf against the table: every key, its default
+ * and the keys a reload leaves for the next start. The .conf is $SG_CONF,
+ * else etc/smtpguard.conf under the working directory or above the test's
+ * binary. */
+#include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -288,6 +295,421 @@ static void test_tls_keys(void)
 	ASSERT_EQ(cfg.n_implicit_tls_ports, 0, "tls: none empties the list");
 }
 
+static void test_defaults_kept(void)
+{
+	struct sg_config cfg;
+
+	/* the values the hand-written defaults had before the table */
+	sg_config_defaults(&cfg);
+	ASSERT_STREQ(cfg.interfaces[1], "vnet*", "defaults kept: vnet*");
+	ASSERT_EQ(cfg.xdp_generic, 0, "defaults kept: xdp_mode = native");
+	ASSERT_EQ(cfg.n_smtp_ports, 1, "defaults kept: one SMTP port");
+	ASSERT_EQ(cfg.default_tls_mode, SG_TLS_PASSTHROUGH, "defaults kept: default_tls_mode");
+	ASSERT_EQ(cfg.default_source_mode, SG_SOURCE_TRANSPARENT, "defaults kept: source mode");
+	ASSERT_EQ(cfg.default_conn_interval_ns, 1000000000ULL, "defaults kept: 60/min");
+	ASSERT_EQ(cfg.default_conn_burst, 20, "defaults kept: burst 20");
+	ASSERT_EQ(cfg.default_msg_interval_ns, 0, "defaults kept: no message limit");
+	ASSERT_EQ(cfg.default_rcpt_burst, 0, "defaults kept: no recipient limit");
+	ASSERT_EQ(cfg.state_idle_timeout_ns, 3600ULL * 1000000000ULL, "defaults kept: idle 1h");
+	ASSERT_EQ(cfg.gc_interval_ns, 60ULL * 1000000000ULL, "defaults kept: GC every 60s");
+	ASSERT_EQ(cfg.proxy, 0, "defaults kept: proxy = no");
+	ASSERT_EQ(cfg.proxy_workers, 0, "defaults kept: a worker per core");
+	ASSERT_EQ(cfg.n_uplinks, 0, "defaults kept: no uplink");
+	ASSERT_EQ(cfg.steer_mark, 0x5347, "defaults kept: steer_mark");
+	ASSERT_EQ(cfg.route_table, 5347, "defaults kept: route_table");
+	ASSERT_EQ(cfg.fail_mode, SG_FAIL_OPEN, "defaults kept: fail open");
+	ASSERT_EQ(cfg.connect_timeout_ns, 30ULL * 1000000000ULL, "defaults kept: connect 30s");
+	ASSERT_EQ(cfg.steer_mode, SG_STEER_ALL, "defaults kept: steer all");
+	ASSERT_EQ(cfg.steer_sample, 0, "defaults kept: no sample");
+	ASSERT_EQ(cfg.steer_soft_percent, 50, "defaults kept: soft 50%");
+	ASSERT_EQ(cfg.suspect_duration_ns, 3600ULL * 1000000000ULL, "defaults kept: suspect 1h");
+	ASSERT_STREQ(cfg.relay_ip4, "", "defaults kept: no relay_ip4");
+	ASSERT_EQ(cfg.escalation_rejects, 5, "defaults kept: 5 rejects");
+	ASSERT_EQ(cfg.escalation_window_ns, 600ULL * 1000000000ULL, "defaults kept: window 10m");
+	ASSERT_EQ(cfg.escalation_penalty_ns, 3600ULL * 1000000000ULL, "defaults kept: penalty 1h");
+	ASSERT_EQ(cfg.smtp_line_limit, 2048, "defaults kept: line limit");
+	ASSERT_EQ(cfg.smtp_command_limit, 1000, "defaults kept: command limit");
+	ASSERT_EQ(cfg.smtp_recipient_limit, 1000, "defaults kept: recipient limit");
+	ASSERT_EQ(cfg.smtp_message_size_limit, 52428800, "defaults kept: 50 MiB messages");
+	ASSERT_EQ(cfg.smtp_idle_timeout_ns, 300ULL * 1000000000ULL, "defaults kept: idle 300s");
+	ASSERT_EQ(cfg.smtp_session_timeout_ns, 3600ULL * 1000000000ULL,
+		  "defaults kept: session 3600s");
+	ASSERT_STREQ(cfg.scan_patterns, "", "defaults kept: no pattern file");
+	ASSERT_EQ(cfg.scan_timeout_ns, 60ULL * 1000000000ULL, "defaults kept: scan_timeout 60s");
+	ASSERT_EQ(cfg.scan_timeout_action, SG_SCAN_TEMPFAIL, "defaults kept: tempfail");
+	ASSERT_STREQ(cfg.events_file, "", "defaults kept: no events file");
+	ASSERT_EQ(cfg.n_implicit_tls_ports, 1, "defaults kept: one implicit TLS port");
+	ASSERT_EQ(cfg.implicit_tls_ports[0], 465, "defaults kept: 465");
+	ASSERT_STREQ(cfg.tls_cert_file, "", "defaults kept: no certificate");
+	ASSERT_EQ(cfg.tls_mx_verify, SG_TLS_VERIFY_NONE, "defaults kept: verify none");
+	ASSERT_STREQ(cfg.tls_ciphers,
+		     "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL",
+		     "defaults kept: cipher list");
+	ASSERT_STREQ(cfg.tls_ciphersuites, "", "defaults kept: OpenSSL's TLS 1.3 suites");
+	ASSERT_EQ(cfg.tls_handshake_timeout_ns, 30ULL * 1000000000ULL,
+		  "defaults kept: handshake 30s");
+}
+
+static void test_table_defaults(void)
+{
+	struct sg_config defaults, cfg;
+	char err[SG_ERR_LEN * 2], line[1024], names[2048];
+	size_t n;
+	const struct sg_config_key *keys = sg_config_keys(&n);
+	int bad = 0, unset_nonzero = 0, changed = 0;
+
+	sg_config_defaults(&defaults);
+	for (size_t i = 0; i < n; i++) {
+		const char *field = (const char *)&defaults + keys[i].offset;
+
+		if (!keys[i].default_text[0]) {
+			/* unset: the field is all zero */
+			for (size_t b = 0; b < keys[i].size; b++)
+				unset_nonzero += field[b] != 0;
+			continue;
+		}
+		cfg = defaults;
+		snprintf(line, sizeof(line), "%s = %s", keys[i].name, keys[i].default_text);
+		if (sg_config_set(&cfg, line, "table", 0, err, sizeof(err))) {
+			printf("# %s\n", err);
+			bad++;
+		}
+		changed += sg_config_changed(&defaults, &cfg, SG_RELOAD_LIVE, names, sizeof(names));
+		changed += sg_config_changed(&defaults, &cfg, SG_RELOAD_RESTART, names,
+					     sizeof(names));
+	}
+	ASSERT_EQ(n, 58, "table: 58 keys");
+	ASSERT_EQ(bad, 0, "table: every default parses");
+	ASSERT_EQ(changed, 0, "table: a key set to its default changes nothing");
+	ASSERT_EQ(unset_nonzero, 0, "table: a key without a default is all zero");
+}
+
+/* Two rows naming the same bytes would copy and compare each other's. */
+static void test_table_fields_apart(void)
+{
+	size_t n, overlaps = 0, outside = 0;
+	const struct sg_config_key *keys = sg_config_keys(&n);
+
+	for (size_t i = 0; i < n; i++) {
+		size_t ranges[2][2] = {
+			{ keys[i].offset, keys[i].offset + keys[i].size },
+			{ keys[i].pair_offset, keys[i].pair_offset + keys[i].pair_size },
+		};
+
+		outside += ranges[0][1] > sizeof(struct sg_config) ||
+			   ranges[1][1] > sizeof(struct sg_config) || keys[i].size == 0;
+		for (size_t j = 0; j < n; j++) {
+			size_t other[2][2] = {
+				{ keys[j].offset, keys[j].offset + keys[j].size },
+				{ keys[j].pair_offset, keys[j].pair_offset + keys[j].pair_size },
+			};
+
+			for (int a = 0; a < 2; a++)
+				for (int b = 0; b < 2; b++)
+					if ((i != j || a != b) && ranges[a][0] < ranges[a][1] &&
+					    other[b][0] < other[b][1] && ranges[a][0] < other[b][1] &&
+					    other[b][0] < ranges[a][1])
+						overlaps++;
+		}
+	}
+	ASSERT_EQ(overlaps, 0, "table: no two fields overlap");
+	ASSERT_EQ(outside, 0, "table: every field lies within struct sg_config");
+}
+
+/* A value other than the default for every key: each must change its own
+ * row, and no other (the row's offset and size are its field's). */
+static const struct { const char *key, *value; } samples[] = {
+	{ "bpffs_root", "/sys/fs/bpf/other" }, { "interfaces", "eth1" },
+	{ "attach", "xdp" }, { "xdp_mode", "generic" }, { "smtp_ports", "25 587" },
+	{ "implicit_tls_ports", "none" }, { "default_action", "block" },
+	{ "default_tls_mode", "terminate" }, { "default_source_mode", "relay-ip" },
+	{ "default_conn_rate", "5/s" }, { "default_conn_burst", "3" },
+	{ "default_msg_rate", "10/h" }, { "default_rcpt_rate", "100/h" },
+	{ "refuse", "rst" }, { "malformed", "pass" }, { "ipv6_source_prefix", "56" },
+	{ "detach_on_exit", "yes" }, { "state_idle_timeout", "2h" }, { "gc_interval", "5s" },
+	{ "proxy", "yes" }, { "proxy_workers", "4" }, { "uplink", "eth0" },
+	{ "steer_mark", "0x10" }, { "route_table", "100" }, { "fail_mode", "closed" },
+	{ "connect_timeout", "5s" }, { "steer_mode", "suspect" }, { "steer_soft_percent", "75" },
+	{ "steer_sample", "10" }, { "suspect_duration", "10m" }, { "relay_ip4", "192.0.2.1" },
+	{ "relay_ip6", "2001:db8::1" }, { "escalation_rejects", "0" },
+	{ "escalation_window", "1m" }, { "escalation_penalty", "1d" },
+	{ "smtp_line_limit", "1000" }, { "smtp_command_limit", "50" },
+	{ "smtp_recipient_limit", "5" }, { "smtp_message_size_limit", "1048576" },
+	{ "smtp_idle_timeout", "60s" }, { "smtp_session_timeout", "10m" },
+	{ "smtp_min_data_rate", "0" }, { "shutdown_timeout", "5s" },
+	{ "default_max_sessions", "0" },
+	{ "scan_patterns", "/etc/smtpguard/patterns" }, { "scan_timeout", "5s" },
+	{ "scan_timeout_action", "accept" }, { "events_file", "-" }, { "tls_mover", "copy" },
+	{ "tls_cert_file", "/etc/c.pem" }, { "tls_key_file", "/etc/k.pem" },
+	{ "tls_mx_verify", "verify" }, { "tls_ca_file", "/etc/ca.pem" },
+	{ "tls_mx_without_starttls", "require" }, { "tls_min_version", "TLSv1.3" },
+	{ "tls_ciphers", "HIGH" }, { "tls_ciphersuites", "TLS_AES_128_GCM_SHA256" },
+	{ "tls_handshake_timeout", "10s" },
+};
+
+static void test_each_key_alone(void)
+{
+	struct sg_config defaults, cfg;
+	char err[SG_ERR_LEN * 2], line[1024], live[2048], restart[2048], got[4200];
+	size_t n, nsamples = sizeof(samples) / sizeof(samples[0]);
+	const struct sg_config_key *keys = sg_config_keys(&n);
+
+	sg_config_defaults(&defaults);
+	for (size_t i = 0; i < n; i++) {
+		const char *value = NULL;
+		char name[256];
+
+		for (size_t j = 0; j < nsamples; j++)
+			if (strcmp(samples[j].key, keys[i].name) == 0)
+				value = samples[j].value;
+		cfg = defaults;
+		snprintf(line, sizeof(line), "%s = %s", keys[i].name, value ? value : "");
+		if (!value) {
+			snprintf(got, sizeof(got), "no sample value in samples[]");
+		} else if (sg_config_set(&cfg, line, "sample", 0, err, sizeof(err))) {
+			snprintf(got, sizeof(got), "%s", err);
+		} else {
+			sg_config_changed(&defaults, &cfg, SG_RELOAD_LIVE, live, sizeof(live));
+			sg_config_changed(&defaults, &cfg, SG_RELOAD_RESTART, restart,
+					  sizeof(restart));
+			snprintf(got, sizeof(got), "%s%s%s", live, live[0] && restart[0] ? ", " : "",
+				 restart);
+		}
+		snprintf(name, sizeof(name), "table: '%.100s' changes %s alone", line, keys[i].name);
+		ASSERT_STREQ(got, keys[i].name, name);
+		snprintf(name, sizeof(name), "table: %s changes as a %s key", keys[i].name,
+			 keys[i].reload == SG_RELOAD_LIVE ? "live" : "restart");
+		if (value)
+			ASSERT_STREQ(keys[i].reload == SG_RELOAD_LIVE ? live : restart,
+				     keys[i].name, name);
+	}
+	ASSERT_EQ(nsamples, n, "table: a sample for every key, no more");
+}
+
+static void test_reload_scope(void)
+{
+	struct sg_config running, fresh;
+	char err[SG_ERR_LEN * 2], names[2048];
+
+	ASSERT_EQ(load_text(&running, "smtp_ports = 25 587\ninterfaces = tap*\n", err,
+			    sizeof(err)), 0, "reload: the running config loads");
+	ASSERT_EQ(load_text(&fresh, "smtp_ports = 25\ninterfaces = tap* vnet*\nproxy_workers = 2\n"
+			    "smtp_line_limit = 1000\ntls_ciphers = HIGH\n", err, sizeof(err)), 0,
+		  "reload: the file as changed loads");
+	ASSERT_EQ(sg_config_changed(&running, &fresh, SG_RELOAD_RESTART, names, sizeof(names)), 2,
+		  "reload: two restart keys changed");
+	ASSERT_STREQ(names, "interfaces, proxy_workers", "reload: the restart keys, named");
+	ASSERT_EQ(sg_config_changed(&running, &fresh, SG_RELOAD_LIVE, names, sizeof(names)), 3,
+		  "reload: three live keys changed");
+	ASSERT_STREQ(names, "smtp_ports, smtp_line_limit, tls_ciphers",
+		     "reload: the live keys, named (a port list with its count)");
+	sg_config_apply_live(&running, &fresh);
+	ASSERT_EQ(running.n_smtp_ports, 1, "reload: a port list comes with its count");
+	ASSERT_EQ(running.smtp_ports[1], 0, "reload: and with its emptied slots");
+	ASSERT_EQ(running.smtp_line_limit, 1000, "reload: a live key applied");
+	ASSERT_STREQ(running.tls_ciphers, "HIGH", "reload: a live string applied");
+	ASSERT_EQ(running.n_interfaces, 1, "reload: a restart key keeps its running value");
+	ASSERT_EQ(running.proxy_workers, 0, "reload: proxy_workers waits for the restart");
+	ASSERT_EQ(sg_config_changed(&running, &fresh, SG_RELOAD_LIVE, names, sizeof(names)), 0,
+		  "reload: no live key differs after the copy");
+	ASSERT_STREQ(names, "", "reload: no live key named");
+	ASSERT_EQ(sg_config_changed(&running, &fresh, SG_RELOAD_RESTART, names, sizeof(names)), 2,
+		  "reload: the restart keys still wait");
+
+	/* a limit is its interval and its burst: 10/h and 20/2h share one */
+	ASSERT_EQ(load_text(&running, "default_msg_rate = 10/h\n", err, sizeof(err)), 0,
+		  "reload: 10/h loads");
+	ASSERT_EQ(load_text(&fresh, "default_msg_rate = 20/2h\n", err, sizeof(err)), -1,
+		  "reload: 20/2h is not a rate");
+	ASSERT_EQ(load_text(&fresh, "default_msg_rate = 240/d\n", err, sizeof(err)), 0,
+		  "reload: 240/d loads (the interval of 10/h)");
+	ASSERT_EQ(sg_config_changed(&running, &fresh, SG_RELOAD_LIVE, names, sizeof(names)), 1,
+		  "reload: the same interval with another burst is a change");
+	sg_config_apply_live(&running, &fresh);
+	ASSERT_EQ(running.default_msg_burst, 240, "reload: a limit's burst comes with it");
+
+	/* a short buffer keeps the count and says it was cut */
+	ASSERT_EQ(load_text(&running, "", err, sizeof(err)), 0, "reload: defaults");
+	ASSERT_EQ(load_text(&fresh, "smtp_line_limit = 1000\nsmtp_command_limit = 50\n", err,
+			    sizeof(err)), 0, "reload: two keys changed");
+	ASSERT_EQ(sg_config_changed(&running, &fresh, SG_RELOAD_LIVE, names, 20), 2,
+		  "reload: a short buffer still counts every key");
+	ASSERT_STREQ(names, "smtp_line_limit,...", "reload: a short buffer ends in ...");
+}
+
+/* The map enums' names are smtpguardctl's too (parse.c): the same list. */
+static void test_enum_names_agree(void)
+{
+	static const struct {
+		const char *key;
+		int count;
+		const char *(*name)(int);
+		size_t offset;
+	} enums[] = {
+		{ "default_action", SG_ACTION__COUNT, sg_action_name,
+		  offsetof(struct sg_config, default_action) },
+		{ "default_tls_mode", SG_TLS__COUNT, sg_tls_mode_name,
+		  offsetof(struct sg_config, default_tls_mode) },
+		{ "default_source_mode", SG_SOURCE__COUNT, sg_source_mode_name,
+		  offsetof(struct sg_config, default_source_mode) },
+		{ "refuse", SG_REFUSE__COUNT, sg_refuse_mode_name,
+		  offsetof(struct sg_config, refuse_mode) },
+		{ "malformed", SG_MALFORMED__COUNT, sg_malformed_mode_name,
+		  offsetof(struct sg_config, malformed_mode) },
+	};
+	char err[SG_ERR_LEN * 2], line[128];
+	struct sg_config cfg;
+	int disagree = 0;
+
+	for (size_t e = 0; e < sizeof(enums) / sizeof(enums[0]); e++) {
+		for (int v = 0; v < enums[e].count; v++) {
+			sg_config_defaults(&cfg);
+			snprintf(line, sizeof(line), "%s = %s", enums[e].key, enums[e].name(v));
+			if (sg_config_set(&cfg, line, "enum", 0, err, sizeof(err)) ||
+			    *(int *)((char *)&cfg + enums[e].offset) != v) {
+				printf("# %s: %s\n", line, err);
+				disagree++;
+			}
+		}
+	}
+	ASSERT_EQ(disagree, 0, "enums: the config's names are smtpguardctl's");
+}
+
+/* etc/smtpguard.conf: $SG_CONF, else under the working directory (make
+ * check runs from the repository's root), else above the binary
+ * (build/selftests/, build/asan/selftests/). */
+static FILE *open_conf(char *path, size_t len)
+{
+	const char *env = getenv("SG_CONF");
+	char exe[PATH_MAX];
+	ssize_t n;
+
+	if (env) {
+		snprintf(path, len, "%s", env);
+		return fopen(path, "r");
+	}
+	snprintf(path, len, "etc/smtpguard.conf");
+	if (access(path, R_OK) == 0)
+		return fopen(path, "r");
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return NULL;
+	exe[n] = '\0';
+	for (char *slash = strrchr(exe, '/'); slash; slash = strrchr(exe, '/')) {
+		*slash = '\0';
+		snprintf(path, len, "%s/etc/smtpguard.conf", exe);
+		if (access(path, R_OK) == 0)
+			return fopen(path, "r");
+	}
+	return NULL;
+}
+
+/* Runs of blanks as one space, none at either end. */
+static void squeeze(char *s)
+{
+	char *out = s;
+
+	for (char *in = s; *in; in++) {
+		if (isspace((unsigned char)*in)) {
+			if (out > s && out[-1] != ' ')
+				*out++ = ' ';
+		} else {
+			*out++ = *in;
+		}
+	}
+	while (out > s && out[-1] == ' ')
+		out--;
+	*out = '\0';
+}
+
+#define CONF_KEYS_MAX 128
+
+static void test_conf_documents_table(void)
+{
+	static char comments[65536];
+	char path[PATH_MAX + 32], line[1024], shown[CONF_KEYS_MAX][2][512];
+	char restart[2048] = "", unknown[1024] = "";
+	size_t n, nshown = 0, used = 0;
+	const struct sg_config_key *keys = sg_config_keys(&n);
+	const char *phrase = "keys that take effect only at the next start:";
+	FILE *f = open_conf(path, sizeof(path));
+	char *list, *end, *save = NULL;
+
+	if (!ASSERT_TRUE(f != NULL, "conf: etc/smtpguard.conf found (run from the repository's "
+			 "root, or set SG_CONF=path)"))
+		return;
+	/* "#key = value" and "key = value" lines show a key; every other
+	 * comment line is prose */
+	while (fgets(line, sizeof(line), f)) {
+		char *text = line + (line[0] == '#'), *eq = strchr(text, '=');
+		size_t klen = strspn(text, "abcdefghijklmnopqrstuvwxyz0123456789_");
+
+		if (klen && eq && text + klen + strspn(text + klen, " \t") == eq &&
+		    nshown < CONF_KEYS_MAX) {
+			snprintf(shown[nshown][0], sizeof(shown[0][0]), "%.*s", (int)klen, text);
+			snprintf(shown[nshown][1], sizeof(shown[0][1]), "%s", eq + 1);
+			squeeze(shown[nshown++][1]);
+		} else if (line[0] == '#') {
+			used += (size_t)snprintf(comments + used, sizeof(comments) - used, "%s ",
+						 line + 1);
+			if (used >= sizeof(comments))
+				used = sizeof(comments) - 1;
+		}
+	}
+	fclose(f);
+	squeeze(comments);
+
+	for (size_t i = 0; i < n; i++) {
+		char name[160], want[512], got[512] = "(not shown as '#key = default')";
+		int times = 0;
+
+		for (size_t j = 0; j < nshown; j++)
+			if (strcmp(shown[j][0], keys[i].name) == 0 && times++ == 0)
+				snprintf(got, sizeof(got), "%s", shown[j][1]);
+		if (times > 1)
+			snprintf(got, sizeof(got), "(shown %d times)", times);
+		snprintf(want, sizeof(want), "%s", keys[i].default_text);
+		squeeze(want);
+		snprintf(name, sizeof(name), "conf: shows %s once, with the table's default",
+			 keys[i].name);
+		ASSERT_STREQ(got, want, name);
+	}
+	for (size_t j = 0; j < nshown; j++) {
+		int known = 0;
+
+		for (size_t i = 0; i < n; i++)
+			known |= strcmp(shown[j][0], keys[i].name) == 0;
+		if (!known)
+			snprintf(unknown + strlen(unknown), sizeof(unknown) - strlen(unknown),
+				 "%s%.64s", unknown[0] ? ", " : "", shown[j][0]);
+	}
+	ASSERT_STREQ(unknown, "", "conf: shows no key the table lacks");
+
+	/* the one sentence that lists what a reload leaves for the restart */
+	list = strstr(comments, phrase);
+	if (!ASSERT_TRUE(list != NULL, "conf: says which keys take effect only at the next start"))
+		return;
+	list += strlen(phrase);
+	end = strchr(list, '.');
+	if (end)
+		*end = '\0';
+	for (char *tok = strtok_r(list, " ,", &save); tok; tok = strtok_r(NULL, " ,", &save)) {
+		if (strcmp(tok, "and") == 0)
+			continue;
+		snprintf(restart + strlen(restart), sizeof(restart) - strlen(restart), "%s%s",
+			 restart[0] ? ", " : "", tok);
+	}
+	{
+		char want[2048] = "";
+
+		for (size_t i = 0; i < n; i++)
+			if (keys[i].reload == SG_RELOAD_RESTART)
+				snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s%s",
+					 want[0] ? ", " : "", keys[i].name);
+		ASSERT_STREQ(restart, want, "conf: the restart keys it lists are the table's");
+	}
+}
+
 int main(void)
 {
 	test_defaults();
@@ -297,5 +719,12 @@ int main(void)
 	test_proxy_keys();
 	test_feedback_keys();
 	test_tls_keys();
+	test_defaults_kept();
+	test_table_defaults();
+	test_table_fields_apart();
+	test_each_key_alone();
+	test_reload_scope();
+	test_enum_names_agree();
+	test_conf_documents_table();
 	return test_exit_status();
 }

@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * transaction.c - a session's mail transactions (struct sg_tx, session.h),
+ * followed by the MX's replies: a MAIL opens one only when the MX accepts
+ * it, its RCPTs count against the recipient limit from then on, and a
+ * recipient's domain is its only once the MX accepted it. A MAIL the MX
+ * refused, or one smtpguard answered itself, changes nothing of the one
+ * already open. Every transaction whose dot reached the MX gets its
+ * message event, with the MX's reply or "unknown".
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include "events.h"
+#include "relay.h"
+
+struct sg_tx *tx_new(struct session *s)
+{
+	for (int i = 0; i < SG_MAX_TX; i++) {
+		struct sg_tx *tx = &s->tx[i];
+
+		if (tx->state != TX_FREE)
+			continue;
+		memset(tx, 0, sizeof(*tx));
+		tx->state = TX_OPENING;
+		tx->id = ++s->tx_ids;
+		return tx;
+	}
+	return NULL;
+}
+
+struct sg_tx *tx_find(struct session *s, uint32_t id)
+{
+	for (int i = 0; id && i < SG_MAX_TX; i++)
+		if (s->tx[i].state != TX_FREE && s->tx[i].id == id)
+			return &s->tx[i];
+	return NULL;
+}
+
+void tx_end(struct session *s, struct sg_tx *tx)
+{
+	if (!tx)
+		return;
+	if (s->tx_cur == tx)
+		s->tx_cur = NULL;
+	tx->state = TX_FREE;
+}
+
+/* The argument of a command line from skip (past a keyword such as
+ * "FROM:", when it is there, and the blanks after it), without its CRLF,
+ * into out. */
+void command_arg(const char *line, size_t len, size_t skip, const char *keyword, char *out,
+		 size_t outlen)
+{
+	size_t end = len, k = keyword ? strlen(keyword) : 0;
+
+	while (end > skip && (line[end - 1] == '\n' || line[end - 1] == '\r'))
+		end--;
+	if (k && end - skip >= k && strncasecmp(line + skip, keyword, k) == 0)
+		skip += k;
+	while (skip < end && (line[skip] == ' ' || line[skip] == '\t'))
+		skip++;
+	snprintf(out, outlen, "%.*s", (int)(end - skip), line + skip);
+}
+
+void mail_sender(const char *line, size_t len, size_t arg_off, char *out, size_t outlen)
+{
+	char arg[512], *end;
+
+	command_arg(line, len, arg_off, "FROM:", arg, sizeof(arg));
+	end = strchr(arg, '>');
+	if (arg[0] == '<' && end)
+		*end = '\0';
+	snprintf(out, outlen, "%s", arg[0] == '<' ? arg + 1 : arg);
+}
+
+/* Where domain is in the comma-separated list (whole names, any case), or
+ * -1. */
+static int domain_at(const char *list, const char *domain, size_t n)
+{
+	for (const char *p = list; *p;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+		if (len == n && strncasecmp(p, domain, n) == 0)
+			return (int)(p - list);
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	return -1;
+}
+
+/* Adds domain to the list unless it is there; its offset, or -1 when the
+ * list is full. */
+static int domain_add(char *list, size_t size, const char *domain, size_t n)
+{
+	int at = domain_at(list, domain, n);
+	size_t used = strlen(list);
+
+	if (at >= 0)
+		return at;
+	if (!n || used + n + 2 > size)
+		return -1;
+	if (used)
+		list[used++] = ',';
+	memcpy(list + used, domain, n);
+	list[used + n] = '\0';
+	return (int)used;
+}
+
+void tx_rcpt_asked(struct sg_tx *tx, const char *line, size_t len, size_t arg_off,
+		   struct pending *p)
+{
+	char arg[512], *at, *end;
+	int off;
+
+	tx->rcpts_sent++;
+	command_arg(line, len, arg_off, "TO:", arg, sizeof(arg));
+	at = strrchr(arg, '@');
+	if (!at)
+		return;
+	end = strpbrk(at, "> \t");
+	if (end)
+		*end = '\0';
+	off = domain_add(tx->rcpt_asked, sizeof(tx->rcpt_asked), at + 1, strlen(at + 1));
+	if (off < 0 || strlen(at + 1) > UINT8_MAX)
+		return;
+	p->domain_off = (uint16_t)off;
+	p->domain_len = (uint8_t)strlen(at + 1);
+}
+
+void tx_rcpt_accepted(struct sg_tx *tx, const struct pending *p)
+{
+	tx->rcpts_ok++;
+	if (p->domain_len)
+		domain_add(tx->rcpt_domains, sizeof(tx->rcpt_domains),
+			   tx->rcpt_asked + p->domain_off, p->domain_len);
+}
+
+void tx_event(struct session *s, const struct sg_tx *tx, const char *verdict,
+	      const char *reason, const char *mx_reply)
+{
+	struct sg_message_event e = {
+		.source = s->vm_name,
+		.mx = s->mx_name,
+		.helo = s->helo,
+		.mail_from = tx->mail_from,
+		.rcpt_domains = tx->rcpt_domains,
+		.rcpts = tx->rcpts_ok,
+		.message_id = tx->message_id,
+		.size = tx->size,
+		.ref = tx->ref,
+		.verdict = verdict,
+		.reason = reason,
+		.mx_reply = mx_reply,
+	};
+
+	sg_event_message(&e);
+}
+
+void tx_unanswered(struct session *s)
+{
+	for (int i = 0; i < SG_MAX_TX; i++) {
+		struct sg_tx *tx = &s->tx[i];
+
+		if (tx->state != TX_DOT)
+			continue;
+		s->messages++;
+		tx_event(s, tx, "accept", "clean", "unknown");
+		tx_end(s, tx);
+	}
+}

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * ctl.h - what smtpguardctl's files share: the CLI's state (the root and
+ * its maps), argument parsing with errors that say what to fix, and the
+ * commands, one file a group:
+ *
+ *   smtpguardctl.c  usage, the table of commands, main
+ *   ctl_args.c      options, positional arguments, the maps opened
+ *   ctl_policy.c    policy add|del|list, rate-class set|list
+ *   ctl_sources.c   show, block, unblock, top: per-sender state
+ *   ctl_state.c     stats, fail-mode, trace
+ *
+ * Exit status: 0 done; 1 the change could not be made (e.g. a table full);
+ * 2 (EXIT_USAGE) bad arguments, or no smtpguard maps at the root.
+ */
+#ifndef SMTPGUARD_CTL_H
+#define SMTPGUARD_CTL_H
+
+#include <stddef.h>
+#include <smtpguard/maps.h>
+#include "pinned.h"
+
+#define EXIT_USAGE 2
+#define DEFAULT_ROOT "/sys/fs/bpf/smtpguard"
+
+struct ctl {
+	const char *root;
+	int json;
+	struct sg_maps maps;
+};
+
+struct opt_spec {
+	const char *name;
+	const char **value;
+};
+
+/* ctl_args.c */
+/* fmt names what is wrong (one %s: arg); EXIT_USAGE. */
+int usage_error(const char *fmt, const char *arg);
+int open_maps(struct ctl *ctl);
+/* The name of rate class slot, or its number. */
+void class_name(const struct ctl *ctl, __u32 slot, char *buf, size_t len);
+/* The command's options (specs) and exactly npositional arguments from
+ * argv[first]; EXIT_USAGE (said) when they do not fit synopsis. */
+int parse_opts(int argc, char **argv, int first, struct opt_spec *specs, int nspecs,
+	       int npositional, const char *synopsis);
+const char *positional_arg(int argc, char **argv, int first, int index);
+int no_args_then_maps(struct ctl *ctl, int argc, char **argv, int first,
+		      const char *synopsis);
+/* A name (an action, a TLS mode...) into *out through from_name. */
+int name_arg(int (*from_name)(const char *), const char *value, const char *kind,
+	     const char *accepted, __u8 *out);
+/* ADDR, the one positional argument of cmd, as a sender key. */
+int parse_source_arg(int argc, char **argv, int first, const char *cmd,
+		     struct opt_spec *specs, int nspecs, struct sg_src_key *key,
+		     const char **addr);
+/* The prefix IPv6 senders are counted by, from the daemon's settings. */
+unsigned int v6_source_prefix(const struct ctl *ctl);
+/* Opens the maps, then cuts the (already valid) address to the sender key
+ * the classifier uses. */
+int open_maps_for_source(struct ctl *ctl, const char *addr, struct sg_src_key *key);
+
+/* the commands: argv[first] is the command's first argument */
+int cmd_policy_add(struct ctl *ctl, int argc, char **argv, int first);
+int cmd_policy_del(struct ctl *ctl, int argc, char **argv, int first);
+int cmd_policy_list(struct ctl *ctl, int argc, char **argv, int first);
+int cmd_rate_class_set(struct ctl *ctl, int argc, char **argv, int first);
+int cmd_rate_class_list(struct ctl *ctl, int argc, char **argv, int first);
+int cmd_show(struct ctl *ctl, int argc, char **argv, int first);
+int cmd_block(struct ctl *ctl, int argc, char **argv, int first);
+int cmd_unblock(struct ctl *ctl, int argc, char **argv, int first);
+int cmd_top(struct ctl *ctl, int argc, char **argv, int first);
+int cmd_stats(struct ctl *ctl, int argc, char **argv, int first);
+int cmd_fail_mode(struct ctl *ctl, int argc, char **argv, int first);
+int cmd_trace(struct ctl *ctl, int argc, char **argv, int first);
+
+#endif

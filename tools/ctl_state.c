@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* ctl_state.c - stats, fail-mode and trace by Message-ID (see ctl.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include "ctl.h"
+#include "log.h"
+#include "parse.h"
+
+int cmd_stats(struct ctl *ctl, int argc, char **argv, int first)
+{
+	uint64_t counters[SG_STAT__COUNT];
+	int ret;
+
+	ret = no_args_then_maps(ctl, argc, argv, first, "stats");
+	if (ret)
+		return ret;
+	if (sg_stats_read(&ctl->maps, counters)) {
+		sg_err("reading the stats map at %s failed", ctl->root);
+		return 1;
+	}
+	if (ctl->json)
+		printf("{");
+	for (int i = 0; i < SG_STAT__COUNT; i++) {
+		if (ctl->json)
+			printf("%s\"%s\":%llu", i ? "," : "", sg_stat_name(i),
+			       (unsigned long long)counters[i]);
+		else
+			printf("%-16s %llu\n", sg_stat_name(i), (unsigned long long)counters[i]);
+	}
+	if (ctl->json)
+		printf("}\n");
+	return 0;
+}
+
+/* The fail mode of scan flows while no proxy listener is registered; it
+ * holds over a reload (SIGHUP) unless the config file's fail_mode changed,
+ * and the config sets it again at the daemon's next start. Without an
+ * argument it is shown. */
+int cmd_fail_mode(struct ctl *ctl, int argc, char **argv, int first)
+{
+	const char *mode = positional_arg(argc, argv, first, 0);
+	struct sg_settings s;
+	__u32 zero = 0;
+	int ret, v = -1;
+
+	ret = parse_opts(argc, argv, first, NULL, 0, mode ? 1 : 0, "fail-mode [open|closed]");
+	if (ret)
+		return ret;
+	if (mode) {
+		v = !strcmp(mode, "open") ? SG_FAIL_OPEN : !strcmp(mode, "closed") ?
+		    SG_FAIL_CLOSED : -1;
+		if (v < 0)
+			return usage_error("fail mode '%s' is not one of open|closed", mode);
+	}
+	ret = open_maps(ctl);
+	if (ret)
+		return ret;
+	if (bpf_map_lookup_elem(ctl->maps.settings, &zero, &s)) {
+		sg_err("reading the settings at %s failed", ctl->root);
+		return 1;
+	}
+	if (!mode) {
+		printf(ctl->json ? "{\"fail_mode\":\"%s\"}\n" : "%s\n",
+		       s.fail_mode == SG_FAIL_CLOSED ? "closed" : "open");
+		return 0;
+	}
+	s.fail_mode = (__u8)v;
+	if (bpf_map_update_elem(ctl->maps.settings, &zero, &s, BPF_ANY)) {
+		sg_err("writing the settings at %s failed: %s", ctl->root, strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+/* A JSON string field's raw value in an event line (escapes kept). */
+static int event_field(const char *line, const char *name, char *out, size_t len)
+{
+	char key[64];
+	const char *p, *q;
+
+	size_t n = 0;
+
+	snprintf(key, sizeof(key), "\"%s\":\"", name);
+	p = strstr(line, key);
+	if (!p || !len)
+		return -1;
+	p += strlen(key);
+	/* unescaped as the daemon escaped it (\" and \\; \uXXXX kept) */
+	for (q = p; *q && *q != '"'; q++) {
+		if (*q == '\\' && (q[1] == '"' || q[1] == '\\'))
+			q++;
+		if (n + 1 < len)
+			out[n++] = *q;
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+/* Message-IDs compare whole, with or without their angle brackets. */
+static int same_message_id(const char *a, const char *b)
+{
+	size_t la, lb;
+
+	a += *a == '<';
+	b += *b == '<';
+	la = strlen(a) - (a[0] && a[strlen(a) - 1] == '>');
+	lb = strlen(b) - (b[0] && b[strlen(b) - 1] == '>');
+	return la && la == lb && strncmp(a, b, la) == 0;
+}
+
+/* Which VM sent a message: by its Message-ID or smtpguard's reference id. */
+int cmd_trace(struct ctl *ctl, int argc, char **argv, int first)
+{
+	const char *events = NULL, *id;
+	struct opt_spec specs[] = { { "--events", &events } };
+	char line[8192];
+	int ret, found = 0;
+	FILE *f;
+
+	ret = parse_opts(argc, argv, first, specs, 1, 1, "trace ID --events FILE");
+	if (ret)
+		return ret;
+	id = positional_arg(argc, argv, first, 0);
+	if (!events)
+		return usage_error("'trace %s' needs --events FILE (the daemon's events_file)", id);
+	f = fopen(events, "r");
+	if (!f) {
+		sg_err("cannot open the events file %s: %s", events, strerror(errno));
+		return 2;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char ref[64], mid[600], src[80], mx[80], verdict[16], t[40];
+
+		if (!strstr(line, "\"event\":\"message\""))
+			continue;
+		if (event_field(line, "ref", ref, sizeof(ref)) ||
+		    event_field(line, "message_id", mid, sizeof(mid)))
+			continue;
+		if (strcmp(ref, id) && !same_message_id(mid, id))
+			continue;
+		found++;
+		if (ctl->json) {
+			fputs(line, stdout);
+			continue;
+		}
+		event_field(line, "source", src, sizeof(src));
+		event_field(line, "mx", mx, sizeof(mx));
+		event_field(line, "verdict", verdict, sizeof(verdict));
+		event_field(line, "time", t, sizeof(t));
+		printf("%s  %s -> %s  %s  ref %s  message-id %s\n", t, src, mx, verdict, ref,
+		       mid[0] ? mid : "-");
+	}
+	fclose(f);
+	if (!found) {
+		sg_err("no message with Message-ID or reference id '%s' in %s", id, events);
+		return 1;
+	}
+	return 0;
+}
