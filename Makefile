@@ -61,7 +61,7 @@ FUZZ_FLAGS   := -g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude 
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps check check-kernels demo bench fuzz clean
+.PHONY: all deps check check-fresh check-kernels demo bench fuzz clean
 all: $(BPF_OBJS) $(SKELS) $(PROGS) $(UNIT_BINS) $(UNIT_ASAN) $(RELAY_TESTS) $(BPFT_BINS) \
      $(TOOL_BINS) $(BENCH_BINS) $(FUZZ_BINS)
 
@@ -158,6 +158,11 @@ fuzz: deps
 check: deps
 	$(MAKE) all
 	bash selftests/run.sh $(BUILD)
+
+# a fresh Debian 12 root (debootstrap) runs `make deps && make check` from a
+# clean clone of HEAD: what a new machine needs, proven (not part of check)
+check-fresh:
+	bash scripts/check-fresh.sh $(FRESH_ARGS)
 
 check-kernels: deps
 	$(MAKE) all
