@@ -176,6 +176,7 @@ static void apply_verdict(struct session *s, const struct sg_verdict *v)
 		tx->state = TX_DOT;
 		tx->dot_ns = sg_now_ns();
 		snprintf(tx->message_id, sizeof(tx->message_id), "%s", s->scan.message_id);
+		snprintf(tx->reason, sizeof(tx->reason), "%s", v->reason);
 		tx->size = s->scan.bytes;
 		expect_reply(s, SMTP_DATA, 1)->tx_id = tx->id;
 		s->tx_cur = NULL;

@@ -98,7 +98,7 @@ static void dot_answered(struct session *s, struct sg_tx *tx, int code, const ch
 	sg_debug("session %s -> %s: message %s: the MX answered %s", s->vm_name, s->mx_name,
 		 tx->ref, first);
 	s->messages++;
-	tx_event(s, tx, "accept", "clean", first);
+	tx_event(s, tx, "accept", tx->reason[0] ? tx->reason : "clean", first);
 	if (code >= 200 && code < 300)
 		sg_feedback_note(s->feedback, &s->vm_addr, SG_FB_DELIVERED, tx->rcpts_ok);
 	else if (code >= 500)
@@ -223,13 +223,18 @@ void process_mx(struct session *s)
 			relay_out_of_step(s, p, r.code);
 			return;
 		}
+		/* with nothing pending only a 421 may come (RFC 5321, 3.8):
+		 * any other reply would leave the VM one reply behind */
+		if (!p && r.code != 421) {
+			relay_out_of_step(s, p, r.code);
+			return;
+		}
 		s->mx_said_bye = r.code == 221 || r.code == 421;
 		if (!p) {
-			/* unsolicited (a 421 as the MX shuts down): relay it */
+			/* the MX shuts down: its 421 is relayed, and the end */
 			buf_append(&s->vm_out, s->mx_in.data, r.len);
 			buf_consume(&s->mx_in, r.len);
-			if (r.code == 421)
-				s->close_after_flush = 1;
+			s->close_after_flush = 1;
 			continue;
 		}
 		if (p->verb == SMTP_EHLO && r.code == 250)

@@ -104,6 +104,8 @@ struct sg_tx {
 	uint32_t rcpts_ok;	/* of those, accepted by the MX */
 	int body_started;
 	char message_id[256];	/* at its dot, from the scan */
+	char reason[SG_REASON_LEN];	/* at its dot: why it went ("clean", or "accepted:
+					 * ..." when scan_timeout_action let it through) */
 	uint64_t size;
 	uint64_t body_ns;	/* when its 354 came */
 	uint64_t dot_ns;	/* when its dot went out */

@@ -168,7 +168,7 @@ void tx_unanswered(struct session *s)
 		if (tx->state != TX_DOT)
 			continue;
 		s->messages++;
-		tx_event(s, tx, "accept", "clean", "unknown");
+		tx_event(s, tx, "accept", tx->reason[0] ? tx->reason : "clean", "unknown");
 		tx_end(s, tx);
 	}
 }

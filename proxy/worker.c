@@ -43,11 +43,8 @@ static void timed_out(struct session *s, uint64_t now)
 	relay_close(s, reply);
 }
 
-/* The worker's 1 s tick: connects, handshakes, tunnels and the sessions'
- * deadlines. */
-static void expire_sessions(struct worker *w)
+void worker_expire(struct worker *w, uint64_t now)
 {
-	uint64_t now = sg_now_ns();
 	struct session *s = w->sessions, *next;
 
 	for (; s; s = next) {
@@ -105,7 +102,7 @@ static void on_tick(struct sg_timer *t)
 	struct worker *w = t->ctx;
 
 	sg_loop_timer_in(w->loop, &w->tick, SG_TICK_NS);
-	expire_sessions(w);
+	worker_expire(w, sg_now_ns());
 	if (w->accept_paused)
 		listener_pause(w, 1);
 }

@@ -153,12 +153,13 @@ static int judge(struct sg_scan *scan, int i, struct sg_verdict *v)
 		step = SG_ENGINE_ERROR;	/* it failed at the message's start */
 	} else {
 		memset(v, 0, sizeof(*v));
+		/* waiting from before the call: an answer given from within it
+		 * (sg_scan_engine_done) is kept */
+		scan->waiting = 1;
 		step = sc->engines[i]->verdict(scan->state[i], sc->configs[i], scan, v);
-		if (step == SG_ENGINE_WAIT) {
-			scan->waiting = 1;
-			/* it may have answered from within its own call */
+		if (step == SG_ENGINE_WAIT)
 			return scan->answered ? judge(scan, i, v) : -1;
-		}
+		scan->waiting = scan->answered = 0;
 	}
 	release(scan, i);
 	if (step < 0) {
