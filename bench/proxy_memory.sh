@@ -85,8 +85,9 @@ restart_daemon() {
 		lab_stop_smtpguardd main || die "smtpguardd did not stop on SIGTERM"
 		lab_start_smtpguardd main || die "smtpguardd did not restart"
 	else
-		lab_start_smtpguardd main default_action=scan proxy=yes uplink=uplink0 ||
-			die "smtpguardd did not start"
+		# thousands of sessions from one VM: no per-sender session limit
+		lab_start_smtpguardd main default_action=scan proxy=yes uplink=uplink0 \
+			default_max_sessions=0 || die "smtpguardd did not start"
 	fi
 	pid=$(lab_sgd_pid main)
 	if [ -n "$SGD_NOFILE" ]; then

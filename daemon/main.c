@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include "attach.h"
+#include "daemon.h"
 #include "config.h"
 #include "events.h"
 #include "gc.h"
@@ -30,34 +31,6 @@
 #include "routing.h"
 
 #define MAX_SETS 64
-/* every key's name, joined by ", " */
-#define SG_CONFIG_NAMES_LEN 2048
-
-struct daemon {
-	struct sg_config cfg;
-	struct sg_loader ld;
-	int attached;		/* interfaces attached to since start */
-	int live[SG_MAX_ATTACHMENTS];	/* ifindexes attached by this run */
-	int nlive;
-	struct sg_proxy *proxy;	/* proxy = yes */
-	int file_fail_mode;	/* what the config file last said */
-};
-
-static int live_find(const struct daemon *d, int ifindex)
-{
-	for (int i = 0; i < d->nlive; i++)
-		if (d->live[i] == ifindex)
-			return i;
-	return -1;
-}
-
-static void live_remove(struct daemon *d, int ifindex)
-{
-	int i = live_find(d, ifindex);
-
-	if (i >= 0)
-		d->live[i] = d->live[--d->nlive];
-}
 
 static const char usage_text[] =
 "usage: smtpguardd -c FILE [--set key=value]... [-v]\n"
@@ -72,101 +45,6 @@ static const char usage_text[] =
 "  --list-keys    print every key, its default and whether SIGHUP applies it\n"
 "  -v             verbose\n";
 
-static int matches_any(char patterns[][16], int n, const char *name)
-{
-	for (int i = 0; i < n; i++)
-		if (fnmatch(patterns[i], name, 0) == 0)
-			return 1;
-	return 0;
-}
-
-/* A VM-facing interface of this instance. */
-static int iface_matches(struct sg_config *cfg, const char *name)
-{
-	return matches_any(cfg->interfaces, cfg->n_interfaces, name);
-}
-
-/* An uplink, where the MX's replies to the proxy arrive. */
-static int uplink_matches(struct sg_config *cfg, const char *name)
-{
-	return cfg->proxy && !iface_matches(cfg, name) &&
-	       matches_any(cfg->uplinks, cfg->n_uplinks, name);
-}
-
-static void on_link(enum sg_link_event ev, int ifindex, const char *ifname, void *ctx)
-{
-	struct daemon *d = ctx;
-	struct sg_attachment a;
-	__u32 key = (__u32)ifindex;
-
-	if (ev == SG_LINK_GONE) {
-		live_remove(d, ifindex);
-		if (bpf_map_lookup_elem(d->ld.maps.attachments, &key, &a) == 0) {
-			sg_info("let go of %s (ifindex %d): the interface is gone", a.ifname,
-				ifindex);
-			sg_forget(&d->ld.maps, ifindex);
-		}
-		return;
-	}
-	if (bpf_map_lookup_elem(d->ld.maps.attachments, &key, &a) == 0 &&
-	    a.mode == SG_ATTACH_BRIDGE) {
-		/* a bridge's address follows its ports: its ports follow it */
-		sg_attach_follow_bridge_ports(&d->ld);
-		return;
-	}
-	if (!iface_matches(&d->cfg, ifname) && !uplink_matches(&d->cfg, ifname)) {
-		/* renamed away from our patterns */
-		if (live_find(d, ifindex) >= 0) {
-			sg_detach(&d->ld.maps, ifindex);
-			live_remove(d, ifindex);
-		}
-		return;
-	}
-	/* a NEWLINK also comes for every state change: attach once, but follow
-	 * the interface into (or out of) a bridge */
-	if (live_find(d, ifindex) >= 0) {
-		sg_attach_follow_bridge(&d->ld, ifindex);
-		return;
-	}
-	if (d->nlive == SG_MAX_ATTACHMENTS) {
-		sg_err("not attaching to %s: already attached to %d interfaces", ifname,
-		       SG_MAX_ATTACHMENTS);
-		return;
-	}
-	if ((uplink_matches(&d->cfg, ifname) ? sg_attach_uplink(&d->ld, ifindex, ifname) :
-	     sg_attach(&d->ld, &d->cfg, ifindex, ifname)) == 0) {
-		d->live[d->nlive++] = ifindex;
-		d->attached++;
-	}
-}
-
-/* Attachments recorded by an earlier run whose interface no longer matches
- * (config changed) are taken off; those that still match are refreshed. */
-static void reconcile(struct daemon *d)
-{
-	__u32 keys[SG_MAX_ATTACHMENTS], key, next;
-	int n = 0, have = 0;
-
-	while (n < SG_MAX_ATTACHMENTS &&
-	       bpf_map_get_next_key(d->ld.maps.attachments, have ? &key : NULL, &next) == 0) {
-		keys[n++] = next;
-		key = next;
-		have = 1;
-	}
-	for (int i = 0; i < n; i++) {
-		struct sg_attachment a;
-
-		if (bpf_map_lookup_elem(d->ld.maps.attachments, &keys[i], &a) ||
-		    a.mode == SG_ATTACH_BRIDGE)
-			continue;	/* a bridge follows its ports */
-		if (a.mode == SG_ATTACH_UPLINK ? !uplink_matches(&d->cfg, a.ifname) :
-						 !iface_matches(&d->cfg, a.ifname)) {
-			sg_info("%s no longer matches 'interfaces': detaching", a.ifname);
-			sg_detach(&d->ld.maps, (int)keys[i]);
-		}
-	}
-}
-
 /* --list-keys: the table in lib/config.c, one key a line. */
 static void list_keys(void)
 {
@@ -179,7 +57,7 @@ static void list_keys(void)
 		       keys[i].reload == SG_RELOAD_LIVE ? "live" : "restart");
 }
 
-static int parse_args(int argc, char **argv, struct sg_config *cfg, int *detach,
+int daemon_parse_args(int argc, char **argv, struct sg_config *cfg, int *detach,
 		      int *purge, int *check_only)
 {
 	static const struct option longopts[] = {
@@ -323,58 +201,6 @@ static int make_signalfd(void)
 	return signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
-/*
- * SIGHUP: the file again. A file with an error changes nothing. Otherwise
- * every live key (lib/config.c's table says which) applies at once: the
- * classifier's settings and default rate class are written again, and new
- * proxy sessions take the proxy's keys; the restart keys keep what the
- * daemon started with, and the log names those that changed.
- */
-static void reload(struct daemon *d, int argc, char **argv)
-{
-	struct sg_config fresh, before;
-	char names[SG_CONFIG_NAMES_LEN];
-	int detach = 0, purge = 0, check = 0, n, ok;
-
-	optind = 1;
-	if (parse_args(argc, argv, &fresh, &detach, &purge, &check)) {
-		sg_err("reload: keeping the running configuration");
-		return;
-	}
-	/* the running fail_mode may be smtpguardctl's: what changed is the
-	 * file's own */
-	before = d->cfg;
-	before.fail_mode = d->file_fail_mode;
-	n = sg_config_changed(&before, &fresh, SG_RELOAD_RESTART, names, sizeof(names));
-	if (n)
-		sg_warn("reload: %s changed; %s effect at the next start", names,
-			n == 1 ? "it takes" : "they take");
-	n = sg_config_changed(&before, &fresh, SG_RELOAD_LIVE, names, sizeof(names));
-	sg_config_apply_live(&d->cfg, &fresh);
-	/* a `smtpguardctl fail-mode` holds over a reload, until the file's
-	 * own fail_mode changes */
-	if (fresh.fail_mode == d->file_fail_mode) {
-		struct sg_settings live;
-		__u32 zero = 0;
-
-		if (bpf_map_lookup_elem(d->ld.maps.settings, &zero, &live) == 0)
-			d->cfg.fail_mode = live.fail_mode;
-	}
-	d->file_fail_mode = fresh.fail_mode;
-	if (n)
-		sg_info("reload: %d key(s) changed: %s", n, names);
-	else
-		sg_info("reload: no key changed");
-	ok = sg_loader_apply_config(&d->ld, &d->cfg) == 0;
-	if (d->proxy && sg_proxy_reload(d->proxy, &d->cfg))
-		ok = 0;
-	/* a reload's last line, which scripts (and the e2e tests) wait for */
-	if (ok)
-		sg_info("reloaded the settings");
-	else
-		sg_warn("reload: done, except what the errors above name");
-}
-
 /* The main thread's loop: signals, interfaces that come and go, the GC. */
 struct main_loop {
 	struct daemon *d;
@@ -394,7 +220,7 @@ static void on_signal(struct sg_watch *watch, uint32_t events)
 	(void)events;
 	while (read(watch->fd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP)
-			reload(m->d, m->argc, m->argv);
+			daemon_reload(m->d, m->argc, m->argv);
 		else
 			m->running = 0;
 	}
@@ -405,7 +231,7 @@ static void on_links(struct sg_watch *watch, uint32_t events)
 	struct main_loop *m = watch->ctx;
 
 	(void)events;
-	sg_netwatch_read(watch->fd, on_link, m->d);
+	sg_netwatch_read(watch->fd, daemon_on_link, m->d);
 }
 
 static void on_gc(struct sg_timer *timer)
@@ -429,7 +255,7 @@ int main(int argc, char **argv)
 	 * signal that ends every session (OpenSSL and splice write without
 	 * MSG_NOSIGNAL) */
 	signal(SIGPIPE, SIG_IGN);
-	ret = parse_args(argc, argv, &d.cfg, &detach, &purge, &check_only);
+	ret = daemon_parse_args(argc, argv, &d.cfg, &detach, &purge, &check_only);
 	if (ret)
 		return ret;
 	if (check_only) {
@@ -479,8 +305,8 @@ int main(int argc, char **argv)
 			goto cleanup;
 		d.proxy = proxy;
 	}
-	reconcile(&d);
-	sg_netwatch_enumerate(on_link, &d);
+	daemon_reconcile(&d);
+	sg_netwatch_enumerate(daemon_on_link, &d);
 	sg_info("ready: %d interface(s) attached at %s, maps pinned at %s", d.attached,
 		sg_attach_mode_name(d.cfg.attach_mode), d.cfg.bpffs_root);
 
