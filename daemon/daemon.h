@@ -2,7 +2,8 @@
 /*
  * daemon.h - the control plane's state and what its files share:
  *
- *   main.c        arguments, start, the main thread's loop, stop
+ *   main.c        start, the main thread's loop, stop, --detach
+ *   args.c        the command line and the config file it names
  *   interfaces.c  which interfaces are attached to, as they come and go
  *   reload.c      SIGHUP: the config file again
  *
@@ -27,7 +28,7 @@ struct daemon {
 	int file_fail_mode;	/* what the config file last said */
 };
 
-/* main.c: the command line (and the config file it names) into cfg; 0, or
+/* args.c: the command line (and the config file it names) into cfg; 0, or
  * the exit status after an error (said). */
 int daemon_parse_args(int argc, char **argv, struct sg_config *cfg, int *detach, int *purge,
 		      int *check_only);
