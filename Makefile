@@ -117,11 +117,11 @@ $(BUILD)/asan/selftests/test_scanner: selftests/unit/test_scanner.c selftests/te
 
 # the relay's test links the proxy room (not its daemon): sessions run in
 # the test's own event loop
-$(BUILD)/selftests/test_relay: selftests/relay/test_relay.c selftests/test.h $(proxy_OBJS) $(scan_OBJS) $(LIB_OBJS)
+$(BUILD)/selftests/test_relay: selftests/relay/test_relay.c selftests/relay/rig.h selftests/test.h $(proxy_OBJS) $(scan_OBJS) $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) $(INC_proxy) -Iselftests $< $(proxy_OBJS) $(scan_OBJS) $(LIB_OBJS) -o $@ $(LDLIBS_BPF) -lssl -lcrypto -lpthread
 
-$(BUILD)/asan/selftests/test_relay: selftests/relay/test_relay.c selftests/test.h $(proxy_ASAN) $(scan_ASAN) $(LIB_ASAN)
+$(BUILD)/asan/selftests/test_relay: selftests/relay/test_relay.c selftests/relay/rig.h selftests/test.h $(proxy_ASAN) $(scan_ASAN) $(LIB_ASAN)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) $(INC_proxy) -Iselftests $< $(proxy_ASAN) $(scan_ASAN) $(LIB_ASAN) -o $@ $(LDLIBS_BPF) -lssl -lcrypto -lpthread
 
@@ -140,6 +140,12 @@ $(BUILD)/selftests/%: selftests/tools/%.c
 $(BUILD)/bench/%: bench/%.c $(wildcard bench/*.h) $(LIB_OBJS) $(SKELS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) $< $(LIB_OBJS) -o $@ $(LDLIBS_BPF)
+
+# the scan's fairness runs the relay's sessions in a worker of its own, as
+# the relay's test does (selftests/relay/rig.h): it links the proxy room
+$(BUILD)/bench/scan_fairness: bench/scan_fairness.c selftests/relay/rig.h $(proxy_OBJS) $(scan_OBJS) $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) $(INC_proxy) -Iselftests/relay $< $(proxy_OBJS) $(scan_OBJS) $(LIB_OBJS) -o $@ $(LDLIBS_BPF) -lssl -lcrypto -lpthread
 
 # the STARTTLS benchmark's client and sinks speak TLS
 $(BUILD)/bench/smtp_tls: bench/smtp_tls.c

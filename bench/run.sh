@@ -19,6 +19,9 @@ echo
 echo "== SMTP messages/s through the proxy (smtp-source -> smtp-sink), ratio to direct"
 bash "$here"/smtp_relay.sh "$build" || echo "smtp_relay.sh failed (exit $?)"
 echo
+echo "== one session's scan and its worker's other sessions: NOOP round trips while a 1 MiB body is scanned"
+"$build"/bench/scan_fairness || echo "scan_fairness failed (exit $?)"
+echo
 echo "== TLS: STARTTLS msgs/s and handshakes/s (passthrough, terminate), tunnel movers, ratio to direct"
 bash "$here"/tls.sh "$build" || echo "tls.sh failed (exit $?)"
 echo

@@ -3,11 +3,16 @@
  * events.c - the JSON event log (see events.h). A worker formats its line
  * and queues it; one writer thread writes the queue to the file. A slow
  * disk or a blocked stdout never stalls a worker: when the queue is full
- * the line is dropped, counted, and the count logged. The file holds
- * customers' envelopes: it is created 0640, never through a symbolic link.
+ * the line is dropped, counted, and the count logged; nor does it stall a
+ * stop or a reopen: the writer waits for room with poll(2) and writes what
+ * a pipe takes at once, and gives up on a file that takes nothing for
+ * SG_EVENTS_STALL_NS while one waits. The file holds customers' envelopes:
+ * it is created 0640, never through a symbolic link.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +27,7 @@
 #define SG_EVENTS_QUEUE (4u << 20)	/* bytes of lines waiting for the file */
 #define SG_EVENT_LINE	4096		/* the longest line (fields are cut before) */
 #define SG_DROP_LOG_NS	10000000000ULL	/* drops are logged at most this often */
+#define SG_EVENTS_STALL_NS 1000000000ULL	/* a stop or reopen waits this long for a stuck file */
 
 static struct {
 	pthread_mutex_t lock;
@@ -30,8 +36,10 @@ static struct {
 	char *ring;
 	size_t head, len;
 	int fd;			/* -1: no events */
+	int regular;		/* fd is a regular file: it never waits for a reader */
 	int writing;
 	int stop;
+	int reopen;		/* sg_events_open waits for the writer */
 	int running;
 	pthread_t thread;
 	uint64_t dropped;	/* lines the full queue could not take */
@@ -42,14 +50,60 @@ static struct {
 	.fd = -1,
 };
 
-static void write_all(int fd, const char *p, size_t n)
+/* Lines in p[0..n), for the count of those dropped. */
+static uint64_t lines_in(const char *p, size_t n)
+{
+	uint64_t lines = 0;
+
+	for (const char *e = p + n; (p = memchr(p, '\n', (size_t)(e - p))) != NULL; p++)
+		lines++;
+	return lines;
+}
+
+/* At most PIPE_BUF bytes of p[0..n), whole lines (a line is shorter): a
+ * pipe takes them at once, all or nothing, so a reader never gets half a
+ * line, even of a writer that gives up. */
+static size_t whole_lines(const char *p, size_t n)
+{
+	const char *lf;
+
+	if (n <= PIPE_BUF)
+		return n;
+	lf = memrchr(p, '\n', PIPE_BUF);
+	return lf ? (size_t)(lf - p) + 1 : PIPE_BUF;
+}
+
+/* Writes p[0..n) to fd, never blocked in write(2) for long: it waits for
+ * room with poll(2), and a pipe or socket is given at most PIPE_BUF bytes
+ * a write (whole lines), which it takes at once. -1: the file took nothing for
+ * SG_EVENTS_STALL_NS while a stop or reopen waited; the rest is not
+ * written. */
+static int write_all(int fd, int regular, const char *p, size_t n)
 {
 	static uint64_t warned_ns;
+	uint64_t stalled_since = 0;
 
 	while (n) {
-		ssize_t w = write(fd, p, n);
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		ssize_t w;
+		int ready = regular ? 1 : poll(&pfd, 1, 100);
 
-		if (w < 0 && errno == EINTR)
+		if (ready < 0 && errno == EINTR)
+			continue;
+		if (ready == 0) {
+			uint64_t now = sg_now_ns();
+
+			if (!__atomic_load_n(&q.stop, __ATOMIC_RELAXED) &&
+			    !__atomic_load_n(&q.reopen, __ATOMIC_RELAXED))
+				continue;
+			if (!stalled_since)
+				stalled_since = now;
+			if (now - stalled_since > SG_EVENTS_STALL_NS)
+				return -1;
+			continue;
+		}
+		w = write(fd, p, regular ? n : whole_lines(p, n));
+		if (w < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (w <= 0) {
 			uint64_t now = sg_now_ns();
@@ -59,11 +113,13 @@ static void write_all(int fd, const char *p, size_t n)
 				sg_err("events: writing the events file failed: %s; lines are lost "
 				       "until it works again", w < 0 ? strerror(errno) : "no progress");
 			}
-			return;
+			return 0;
 		}
+		stalled_since = 0;
 		p += w;
 		n -= (size_t)w;
 	}
+	return 0;
 }
 
 static void *writer_main(void *arg)
@@ -74,7 +130,7 @@ static void *writer_main(void *arg)
 	pthread_mutex_lock(&q.lock);
 	for (;;) {
 		size_t chunk;
-		int fd;
+		int fd, regular, stuck;
 
 		while (!q.len && !q.stop) {
 			struct timespec until;
@@ -93,11 +149,26 @@ static void *writer_main(void *arg)
 			break;	/* stopped, and everything written */
 		chunk = q.len < SG_EVENTS_QUEUE - q.head ? q.len : SG_EVENTS_QUEUE - q.head;
 		fd = q.fd;
+		regular = q.regular;
 		q.writing = 1;
 		pthread_mutex_unlock(&q.lock);
-		if (fd >= 0)
-			write_all(fd, q.ring + q.head, chunk);
+		stuck = fd >= 0 && write_all(fd, regular, q.ring + q.head, chunk);
 		pthread_mutex_lock(&q.lock);
+		if (stuck) {
+			/* the file took nothing while a stop or reopen waited: the
+			 * chunk is dropped, and at a stop all that is queued (it
+			 * would wait for the same file) */
+			uint64_t lost = lines_in(q.ring + q.head, chunk);
+
+			if (q.stop) {
+				lost += lines_in(q.ring, q.len - chunk);
+				chunk = q.len;
+			}
+			q.dropped += lost;
+			sg_warn("events: the events file took nothing for %llus: %llu line(s) "
+				"dropped", (unsigned long long)(SG_EVENTS_STALL_NS / 1000000000ULL),
+				(unsigned long long)lost);
+		}
 		q.head = (q.head + chunk) % SG_EVENTS_QUEUE;
 		q.len -= chunk;
 		q.writing = 0;
@@ -145,7 +216,13 @@ static int open_events_file(const char *path)
 
 	if (!strcmp(path, "-"))
 		return STDOUT_FILENO;
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+	/* O_NONBLOCK: a FIFO nobody reads fails (ENXIO) instead of waiting
+	 * for a reader; cleared once the file is known to be a regular one */
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0640);
+	if (fd < 0 && errno == ENXIO) {
+		sg_err("events_file %s is not a regular file", path);
+		return -1;
+	}
 	if (fd < 0) {
 		sg_err("cannot open events_file %s: %s%s", path, strerror(errno),
 		       errno == ELOOP ? " (it is a symbolic link: name the file itself)" : "");
@@ -156,6 +233,7 @@ static int open_events_file(const char *path)
 		close(fd);
 		return -1;
 	}
+	fcntl(fd, F_SETFL, O_APPEND);
 	if ((st.st_mode & 0777) != 0640 && fchmod(fd, 0640))
 		sg_warn("events_file %s: making it mode 0640 failed: %s; others may read it",
 			path, strerror(errno));
@@ -182,10 +260,14 @@ int sg_events_open(const char *path)
 		}
 		q.running = 1;
 	}
-	/* the old descriptor is closed once no write is under way on it */
+	/* the old descriptor is closed once no write is under way on it (a
+	 * stuck one is given up on: write_all) */
+	__atomic_store_n(&q.reopen, 1, __ATOMIC_RELAXED);
 	while (q.writing)
 		pthread_cond_wait(&q.idle, &q.lock);
+	__atomic_store_n(&q.reopen, 0, __ATOMIC_RELAXED);
 	old = q.fd;
+	q.regular = fd >= 0 && fd != STDOUT_FILENO;	/* open_events_file made sure */
 	__atomic_store_n(&q.fd, fd, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&q.lock);
 	if (old > STDERR_FILENO)
@@ -200,7 +282,7 @@ void sg_events_close(void)
 	/* what is queued is written first */
 	pthread_mutex_lock(&q.lock);
 	running = q.running;
-	q.stop = 1;
+	__atomic_store_n(&q.stop, 1, __ATOMIC_RELAXED);	/* write_all reads it unlocked */
 	pthread_cond_signal(&q.queued);
 	pthread_mutex_unlock(&q.lock);
 	if (running)

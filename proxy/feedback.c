@@ -57,7 +57,8 @@ void sg_feedback_free(struct sg_feedback *fb)
 
 /* The sender's key as the classifier makes it: IPv4-mapped, or the IPv6
  * address cut by the settings' sender mask (the kernel's, so that a reload
- * that changed ipv6_source_prefix keeps both sides on the same key). */
+ * that changed ipv6_source_prefix keeps both sides on the same key; a /64
+ * without feedback, as in the relay's tests). */
 static void sender_key(const struct sg_feedback *fb, const struct sockaddr_storage *vm,
 		       struct sg_src_key *key)
 {
@@ -67,7 +68,7 @@ static void sender_key(const struct sg_feedback *fb, const struct sockaddr_stora
 		__u32 zero = 0;
 
 		memcpy(key->addr, &((const struct sockaddr_in6 *)vm)->sin6_addr, 16);
-		if (bpf_map_lookup_elem(fb->maps->settings, &zero, &settings)) {
+		if (!fb || bpf_map_lookup_elem(fb->maps->settings, &zero, &settings)) {
 			memset(settings.v6_sender_mask, 0, sizeof(settings.v6_sender_mask));
 			memset(settings.v6_sender_mask, 0xff, 8);	/* a /64 */
 		}
@@ -110,10 +111,9 @@ void sg_feedback_sender(struct sg_feedback *fb, const struct sockaddr_storage *v
 	struct sg_rate_class rc;
 
 	*max_sessions = 0;
-	memset(key, 0, sizeof(*key));
+	sender_key(fb, vm, key);	/* without feedback too: the sessions per sender */
 	if (!fb)
 		return;
-	sender_key(fb, vm, key);
 	sender_class(fb, rate_class, &rc);
 	*max_sessions = rc.max_sessions;
 }

@@ -243,6 +243,11 @@ void process_body(struct session *s)
 		await_verdict(s);
 		return;
 	}
+	/* it yielded: the body goes on from the wake-up, after the others'
+	 * turn; not from relay_run's next round, nor from its VM's socket
+	 * (always readable while the VM sends: a slice more each time) */
+	if (sg_timer_armed(&s->wake))
+		return;
 	for (;;) {
 		size_t body, sent;
 		enum smtp_data_result r = smtp_data_scan(s->vm_in.data, s->vm_in.len,

@@ -46,7 +46,10 @@ void session_clear(struct session *s)
 
 	memset(s, 0, offsetof(struct session, pending));
 	s->fd[SIDE_VM] = s->fd[SIDE_MX] = -1;
-	s->scan_chunk = SG_BODY_BUF;
+	/* small at first: the scan's cost per byte is not known yet (the
+	 * rules, the lines), and a first chunk too slow would hold the worker
+	 * before adapt_chunk could halve it; it doubles while fast */
+	s->scan_chunk = 1024;
 	s->io[SIDE_VM] = s->io[SIDE_MX] = &sg_io_plain;
 	for (int i = 0; i < 4; i++) {
 		bufs[i]->len = 0;

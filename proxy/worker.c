@@ -158,9 +158,9 @@ void worker_stop_sessions(struct worker *w)
 		if (!w->sessions || now >= deadline)
 			break;
 		if (!waited++)
-			sg_info("worker %d: waiting up to %llus for the MX's replies to messages "
+			sg_info("worker %d: waiting up to %llu ms for the MX's replies to messages "
 				"already sent", w->index,
-				(unsigned long long)((deadline - now) / 1000000000ULL));
+				(unsigned long long)((deadline - now + 999999) / 1000000ULL));
 		if (sg_loop_run_once(w->loop, deadline - now < 100000000ULL ? deadline - now :
 				     100000000ULL) < 0)
 			break;

@@ -49,6 +49,9 @@ ctl_error "bad-rate-unit" 'rate|5/fortnight|unit' rate-class set x --conn 5/fort
 ctl_error "bad-burst" 'burst' rate-class set x --conn 5/s --burst abc
 ctl_error "negative-burst" 'burst' rate-class set x --conn 5/s --burst -1
 ctl_error "missing-burst-value" 'burst|missing|value' rate-class set x --conn 5/s --burst
+# a class's name is quoted in SMTP replies: no blank, no CR
+ctl_error "rate-class-name-blank" "letters, digits, '\.', '_' and '-'" rate-class set 'bad name' --conn 5/s --burst 5
+ctl_error "rate-class-name-cr" "letters, digits, '\.', '_' and '-'" rate-class set "$(printf 'bad\rname')" --conn 5/s --burst 5
 ctl_error "bad-duration" 'duration|10x' block "$VM1" --for 10x
 ctl_error "zero-duration" 'duration|0s' block "$VM1" --for 0s
 ctl_error "bad-address-show" 'address|192\.0\.2\.300' show 192.0.2.300

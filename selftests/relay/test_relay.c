@@ -7,17 +7,19 @@
  *
  *   test_relay DIR [NAME...]
  *
- * runs every DIR/ *.dialogue (sorted; or only the NAMEs given). Each one
- * gets a session of its own, as listener.c would hand it to a worker, whose
- * two sockets are socketpairs: the test holds the other ends, the VM's and
- * the MX's, and plays both peers in one thread, pumping the worker's event
- * loop between steps until what a step waits for happens (or its timeout
- * passes: only a failing step ever waits that long).
+ * runs the checks of the events file (proxy/events.c, below: "events" as a
+ * NAME runs them alone), then every DIR/ *.dialogue (sorted; or only the
+ * NAMEs given). Each one gets a worker of its own (rig.h) and sessions in
+ * it, as listener.c would hand them over, whose two sockets are
+ * socketpairs: the test holds the other ends, the VMs' and the MXs', and
+ * plays every peer in one thread, pumping the worker's event loop between
+ * steps until what a step waits for happens (or its timeout passes: only a
+ * failing step ever waits that long).
  *
  * Every check prints "PASS FILE:LINE STEP" or "FAIL FILE:LINE STEP: why"
  * (test.h); a failed step ends its dialogue (later ones would cascade).
  * After the last step, each dialogue checks that its peers had read every
- * byte they were sent, that the session ends once both peers close, and
+ * byte they were sent, that every session ends once its peers close, and
  * that every engine state begun was released exactly once.
  *
  * The grammar (also in selftests/relay/README). One step a line; blank
@@ -66,18 +68,31 @@
  *   SIDE reset              SIDE closes with bytes unread (SO_LINGER 0): on AF_UNIX
  *                           that is what makes the relay's read fail with
  *                           ECONNRESET, so it waits for an unread byte first
+ * Sessions:
+ *   session NAME [from ADDRESS]   the steps after it act on session NAME,
+ *                           opened if new (from 192.0.2.10 unless ADDRESS,
+ *                           IPv4 or IPv6, port 40000 and up), admitted or
+ *                           refused at its sender's limit as accept_sessions
+ *                           does (refused: no MX). Until the first one, the
+ *                           steps act on "main", opened at the first step.
  * The relay:
  *   wait DURATION           the loop runs DURATION
  *   tick DURATION           the worker's tick runs as if DURATION had passed (its
  *                           deadlines: idle, session, dot reply, drain grace);
  *                           needs the worker_expire hook (README)
- *   session ended | alive   the relay has ended the session (it left the worker),
- *                           or not (after what was ready has run)
+ *   stop                    worker_stop_sessions: the loop runs within it until
+ *                           the dots' replies came or shutdown_timeout passed;
+ *                           every session has ended after
+ *   after DURATION SIDE> TEXT | SIDE>> RAW   SIDE sends from a timer on the
+ *                           worker's loop, DURATION from now (during a stop)
+ *   session ended | alive   the relay has ended the current session (it left
+ *                           the worker), or not (after what was ready has run)
  *   event TYPE[#N] KEY=GLOB...   the last (or the N-th, from 1) events line of
  *                           TYPE (message, session) has fields KEY whose values
  *                           (a JSON string unquoted, or a number as written)
  *                           match GLOB; KEY="GLOB WITH BLANKS"
- *   events TYPE COUNT       exactly COUNT lines of TYPE were written
+ *   events TYPE COUNT       exactly COUNT lines of TYPE were written (the writer
+ *                           thread's lag is waited for)
  *   engines begun=N released=M   the test engines' states so far
  * Words reserved after "SIDE<": nothing, closed, "..." ("[c]losed" matches
  * a line "closed").
@@ -89,9 +104,10 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,27 +115,24 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include "events.h"
 #include "log.h"
 #include "parse.h"
 #include "worker.h"
+#include "rig.h"
 #include "test.h"
 
-/*
- * The worker's 1 s tick (connect, idle, session, dot-reply and drain
- * deadlines) at a time the test chooses, so that a dialogue can step past
- * a deadline without waiting for it: a hook proposed for proxy/worker.c
- * (expire_sessions made this, taking now). Weak: until it is there, the
- * "tick" step says so, and the rest runs.
- */
-void worker_expire(struct worker *w, uint64_t now) __attribute__((weak));
 
 #define MS			1000000ULL
 #define STEP_TIMEOUT_NS		(2000 * MS)
 #define NOTHING_NS		(100 * MS)
 #define TEARDOWN_NS		(3000 * MS)
 #define PUMP_SLICE_NS		(20 * MS)
+#define EVENTS_GRACE_NS		(20 * MS)	/* the events writer thread's lag */
 #define SETTLE_LIMIT		10000	/* loop rounds with work: more is a busy loop */
 #define WHY_LEN			2048
 #define STATE_MAGIC		0x5e551011u
@@ -170,6 +183,29 @@ struct peer {
 	int skip;		/* "SIDE< ...": lines may be skipped */
 };
 
+/* One of the dialogue's sessions, as the VM and the MX see it. */
+struct conn {
+	char name[32];		/* "main": the one a dialogue gets without a "session" step */
+	char vm_ip[64];
+	struct session *s;	/* NULL once it ended */
+	int ended;
+	int admitted;		/* under its sender's session limit: it has an MX */
+	struct peer peer[2];	/* SIDE_VM, SIDE_MX */
+};
+
+/* A send a peer makes from a timer on the worker's loop: "after". */
+struct later {
+	struct sg_timer timer;
+	struct run *r;
+	struct conn *c;
+	int side;
+	char *data;
+	size_t len;
+};
+
+#define MAX_CONNS	8
+#define MAX_LATER	8
+
 struct run {
 	const char *file;	/* the dialogue's name, for the checks */
 	int lineno;
@@ -182,14 +218,14 @@ struct run {
 	char patterns[8192];	/* the scan_patterns file's text */
 	int tls_mode;
 	uint64_t timeout_ns;
-	int started;		/* the session is up: no set-up lines any more */
-	struct sg_proxy proxy;
-	struct worker w;
-	struct session *s;	/* NULL once it ended */
-	int ended;
-	struct peer peer[2];	/* SIDE_VM, SIDE_MX */
-	char events_path[64];
-	char patterns_path[64];
+	int started;		/* the worker is up: no set-up lines any more */
+	struct rig rig;		/* the worker, its proxy and events file */
+	struct conn conn[MAX_CONNS];
+	int n_conns;
+	struct conn *c;		/* the session the steps act on */
+	struct later later[MAX_LATER];
+	int n_later;
+	char later_why[256];	/* a send from a timer failed: the next step says so */
 	int begun, released, bad_release;
 	char why[WHY_LEN];	/* a failed step's reason */
 };
@@ -339,20 +375,25 @@ static const struct sg_engine test_engines[ENG__COUNT] = {
 
 /* ------------------------------------------------------ the event loop */
 
-/* The session has left the worker: it ended (its memory may be a spare
- * now, never touched again). */
+/* Sessions that have left the worker have ended (their memory may be a
+ * spare now, never touched again); called after anything that runs the
+ * loop, and before a new session takes a spare. */
 static void note_end(struct run *r)
 {
-	if (!r->ended && !r->w.sessions) {
-		r->ended = 1;
-		r->s = NULL;
+	for (int i = 0; i < r->n_conns; i++) {
+		struct conn *c = &r->conn[i];
+
+		if (!c->ended && !rig_live(&r->rig, c->s)) {
+			c->ended = 1;
+			c->s = NULL;
+		}
 	}
-	session_reap(&r->w);
+	session_reap(&r->rig.w);
 }
 
 static int pump(struct run *r, uint64_t max_wait_ns)
 {
-	int n = sg_loop_run_once(r->w.loop, max_wait_ns);
+	int n = sg_loop_run_once(r->rig.w.loop, max_wait_ns);
 
 	note_end(r);
 	return n;
@@ -389,14 +430,16 @@ static const char *mode_name(enum relay_mode m)
 /* The relay's state, for a failure's reason. */
 static void relay_state(struct run *r, char *out, size_t len)
 {
-	const struct session *s = r->s;
+	const struct session *s = r->c ? r->c->s : NULL;
 
-	if (r->ended || !s) {
-		snprintf(out, len, "[the session has ended]");
+	if (!s) {
+		snprintf(out, len, "[the session%s%s has ended]", r->n_conns > 1 ? " " : "",
+			 r->n_conns > 1 ? r->c->name : "");
 		return;
 	}
-	snprintf(out, len, "[relay: mode %s, %d replies owed, vm_in %zu mx_out %zu mx_in %zu "
-		 "vm_out %zu bytes%s%s%s%s%s]", mode_name(s->mode), s->pend_count, s->vm_in.len,
+	snprintf(out, len, "[relay%s%s: mode %s, %d replies owed, vm_in %zu mx_out %zu mx_in %zu "
+		 "vm_out %zu bytes%s%s%s%s%s]", r->n_conns > 1 ? " of " : "",
+		 r->n_conns > 1 ? r->c->name : "", mode_name(s->mode), s->pend_count, s->vm_in.len,
 		 s->mx_out.len, s->mx_in.len, s->vm_out.len, s->vm_eof ? ", VM ended" : "",
 		 s->mx_eof ? ", MX ended" : "", s->mx_gone ? ", upstream aborted" : "",
 		 s->draining ? ", draining" : "", s->close_after_flush ? ", closing" : "");
@@ -439,14 +482,22 @@ static void peer_consume(struct peer *p, size_t n)
 	p->len -= n;
 }
 
+/* A step on a side that has no socket: why. */
+static int no_socket(struct run *r, int side)
+{
+	if (side == SIDE_MX && !r->c->admitted)
+		return fail(r, "the session was refused at its sender's session limit: it has no MX");
+	return fail(r, "the %s's socket is closed (by the dialogue)", r->c->peer[side].name);
+}
+
 static int peer_send(struct run *r, int side, const char *data, size_t len)
 {
-	struct peer *p = &r->peer[side];
+	struct peer *p = &r->c->peer[side];
 	uint64_t deadline = sg_now_ns() + r->timeout_ns;
 	size_t off = 0;
 
 	if (p->fd < 0)
-		return fail(r, "the %s's socket is closed", p->name);
+		return no_socket(r, side);
 	while (off < len) {
 		ssize_t n = send(p->fd, data + off, len - off, MSG_NOSIGNAL);
 		char st[300];
@@ -474,7 +525,7 @@ static int peer_send(struct run *r, int side, const char *data, size_t len)
  * where the relay stands. */
 static int fail_got(struct run *r, int side, const char *want, const char *got, size_t n)
 {
-	struct peer *p = &r->peer[side];
+	struct peer *p = &r->c->peer[side];
 	char g[600], st[300];
 
 	relay_state(r, st, sizeof(st));
@@ -493,13 +544,13 @@ static int fail_got(struct run *r, int side, const char *want, const char *got, 
 /* SIDE< PATTERN */
 static int expect_line(struct run *r, int side, const char *pattern)
 {
-	struct peer *p = &r->peer[side];
+	struct peer *p = &r->c->peer[side];
 	uint64_t deadline = sg_now_ns() + r->timeout_ns;
 	char want[600];
 
 	snprintf(want, sizeof(want), "a line matching \"%s\"", pattern);
 	if (p->fd < 0)
-		return fail(r, "the %s's socket is closed", p->name);
+		return no_socket(r, side);
 	for (;;) {
 		char *lf;
 
@@ -531,13 +582,13 @@ static int expect_line(struct run *r, int side, const char *pattern)
 /* SIDE<< RAW */
 static int expect_raw(struct run *r, int side, const char *raw, size_t n)
 {
-	struct peer *p = &r->peer[side];
+	struct peer *p = &r->c->peer[side];
 	uint64_t deadline = sg_now_ns() + r->timeout_ns;
 	char want[600], w[500];
 
 	snprintf(want, sizeof(want), "\"%s\"", show(raw, n, 200, w, sizeof(w)));
 	if (p->fd < 0)
-		return fail(r, "the %s's socket is closed", p->name);
+		return no_socket(r, side);
 	for (;;) {
 		peer_fill(p);
 		if (p->skip) {
@@ -567,11 +618,11 @@ static int expect_raw(struct run *r, int side, const char *raw, size_t n)
 /* SIDE< nothing [DURATION] */
 static int expect_nothing(struct run *r, int side, uint64_t ns)
 {
-	struct peer *p = &r->peer[side];
+	struct peer *p = &r->c->peer[side];
 	char want[64];
 
 	if (p->fd < 0)
-		return fail(r, "the %s's socket is closed", p->name);
+		return no_socket(r, side);
 	if (p->skip) {
 		settle(r);
 		peer_fill(p);
@@ -589,11 +640,11 @@ static int expect_nothing(struct run *r, int side, uint64_t ns)
 /* SIDE< closed */
 static int expect_closed(struct run *r, int side)
 {
-	struct peer *p = &r->peer[side];
+	struct peer *p = &r->c->peer[side];
 	uint64_t deadline = sg_now_ns() + r->timeout_ns;
 
 	if (p->fd < 0)
-		return fail(r, "the %s's socket is closed (by the dialogue)", p->name);
+		return no_socket(r, side);
 	for (;;) {
 		peer_fill(p);
 		if (p->skip)
@@ -614,7 +665,7 @@ static int expect_closed(struct run *r, int side)
  * surplus line is. */
 static int peer_unchecked(struct run *r, int side)
 {
-	struct peer *p = &r->peer[side];
+	struct peer *p = &r->c->peer[side];
 	char g[600];
 
 	peer_fill(p);
@@ -635,10 +686,10 @@ static void peer_close(struct peer *p)
 /* SIDE close: a FIN (nothing left unread, or AF_UNIX would reset). */
 static int side_close(struct run *r, int side)
 {
-	struct peer *p = &r->peer[side];
+	struct peer *p = &r->c->peer[side];
 
 	if (p->fd < 0)
-		return fail(r, "the %s's socket is closed already", p->name);
+		return no_socket(r, side);
 	settle(r);
 	if (peer_unchecked(r, side))
 		return -1;
@@ -652,13 +703,13 @@ static int side_close(struct run *r, int side)
  * ECONNRESET at the relay's next read (as a TCP RST would). */
 static int side_reset(struct run *r, int side)
 {
-	struct peer *p = &r->peer[side];
+	struct peer *p = &r->c->peer[side];
 	struct linger hard = { .l_onoff = 1, .l_linger = 0 };
 	uint64_t deadline = sg_now_ns() + r->timeout_ns;
 	int unread = 0;
 
 	if (p->fd < 0)
-		return fail(r, "the %s's socket is closed already", p->name);
+		return no_socket(r, side);
 	while (ioctl(p->fd, FIONREAD, &unread) == 0 && unread == 0) {
 		if (sg_now_ns() > deadline)
 			return fail(r, "the %s had no unread byte to reset with (an AF_UNIX close "
@@ -737,7 +788,7 @@ static int events_of(struct run *r, const char *type, int nth, char *line, size_
 {
 	char buf[8192], prefix[64];
 	int count = 0;
-	FILE *f = fopen(r->events_path, "r");
+	FILE *f = fopen(r->rig.events_path, "r");
 
 	if (!f)
 		return 0;
@@ -919,100 +970,147 @@ static int parse_engine(struct run *r, const char *p)
 
 /* ------------------------------------------------------------ the session */
 
-static void write_file(const char *path, const char *text)
+/* The worker, as the dialogue's set-up lines made it: its configuration,
+ * pattern rules and engines. */
+static int start_rig(struct run *r)
 {
-	FILE *f = fopen(path, "w");
-
-	if (f) {
-		fputs(text, f);
-		fclose(f);
-	}
-}
-
-/* What listener.c's accept_sessions does for a session, over socketpairs:
- * the MX's greeting is the first reply owed. */
-static int start_session(struct run *r)
-{
-	struct sockaddr_in *vm, *mx;
-	struct sg_generation *g;
-	struct session *s;
 	char err[512];
-	int vm_pair[2], mx_pair[2], fd;
 
 	r->started = 1;
-	r->w.loop = sg_loop_new();
-	if (!r->w.loop)
-		return fail(r, "sg_loop_new: %s", strerror(errno));
-	r->w.proxy = &r->proxy;
-	r->w.listen_fd[0] = r->w.listen_fd[1] = r->w.stop_fd = -1;
-	r->proxy.reserve_fd = -1;
-	pthread_mutex_init(&r->proxy.generation_lock, NULL);
-	pthread_mutex_init(&r->proxy.reserve_lock, NULL);
-	if (r->patterns[0]) {
-		char set[128];
-
-		snprintf(r->patterns_path, sizeof(r->patterns_path), "/tmp/sg-relay-patterns-XXXXXX");
-		fd = mkstemp(r->patterns_path);
-		if (fd < 0)
-			return fail(r, "mkstemp: %s", strerror(errno));
-		close(fd);
-		write_file(r->patterns_path, r->patterns);
-		snprintf(set, sizeof(set), "scan_patterns = %s", r->patterns_path);
-		if (sg_config_set(&r->cfg, set, r->file, 0, err, sizeof(err)))
-			return fail(r, "%s", err);
-	}
-	if (sg_config_check(&r->cfg, r->file, err, sizeof(err)))
+	if (rig_start(&r->rig, &r->cfg, r->patterns, r->file, err, sizeof(err)))
 		return fail(r, "%s", err);
-	snprintf(r->events_path, sizeof(r->events_path), "/tmp/sg-relay-events-XXXXXX");
-	fd = mkstemp(r->events_path);
-	if (fd < 0)
-		return fail(r, "mkstemp: %s", strerror(errno));
-	close(fd);
-	if (sg_events_open(r->events_path))
-		return fail(r, "sg_events_open %s failed", r->events_path);
-	g = generation_new(&r->cfg, err, sizeof(err));
-	if (!g)
-		return fail(r, "generation_new: %s", err);
-	r->proxy.generation = g;
 	for (int i = 0; i < r->n_engines; i++)
-		sg_scanner_add(&g->scanner, &test_engines[r->engines[i].kind], &r->engines[i]);
+		sg_scanner_add(&r->rig.proxy.generation->scanner, &test_engines[r->engines[i].kind],
+			       &r->engines[i]);
+	return 0;
+}
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, vm_pair) ||
-	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, mx_pair))
-		return fail(r, "socketpair: %s", strerror(errno));
-	r->peer[SIDE_VM] = (struct peer){ .name = "VM", .fd = vm_pair[1] };
-	r->peer[SIDE_MX] = (struct peer){ .name = "MX", .fd = mx_pair[1] };
-	s = session_alloc(&r->w);
-	if (!s)
-		return fail(r, "session_alloc: out of memory");
-	r->s = s;
-	s->fd[SIDE_VM] = vm_pair[0];
-	s->fd[SIDE_MX] = mx_pair[0];
-	s->generation = generation_get(&r->proxy);
-	s->cfg = &s->generation->cfg;
-	s->scanner = &s->generation->scanner;
-	s->tls_mode = r->tls_mode;
-	vm = (struct sockaddr_in *)&s->vm_addr;
-	vm->sin_family = AF_INET;
-	vm->sin_port = htons(40000);
-	inet_pton(AF_INET, "192.0.2.10", &vm->sin_addr);
-	mx = (struct sockaddr_in *)&s->mx_addr;
-	mx->sin_family = AF_INET;
-	mx->sin_port = htons(25);
-	inet_pton(AF_INET, "198.51.100.25", &mx->sin_addr);
-	snprintf(s->vm_name, sizeof(s->vm_name), "192.0.2.10:40000");
-	snprintf(s->mx_name, sizeof(s->mx_name), "198.51.100.25:25");
-	s->started_ns = s->last_active_ns = sg_now_ns();
-	session_adopt(&r->w, s);
-	s->watch[SIDE_VM].fd = s->fd[SIDE_VM];
-	s->watch[SIDE_MX].fd = s->fd[SIDE_MX];
-	if (sg_loop_watch(r->w.loop, &s->watch[SIDE_VM], EPOLLRDHUP) ||
-	    sg_loop_watch(r->w.loop, &s->watch[SIDE_MX], EPOLLIN))
-		return fail(r, "sg_loop_watch: %s", strerror(errno));
-	relay_start(s);
-	session_run(&r->w, s, 1, 1);
+/* A new session, the current one: from vm_ip (port 40000 and up, one a
+ * session) to the MX, admitted as listener.c's accept_sessions would
+ * (the MX's greeting is its first reply owed), or refused at its sender's
+ * session limit (it has no MX then). */
+static int open_conn(struct run *r, const char *name, const char *vm_ip)
+{
+	struct conn *c;
+	char err[512];
+	int fds[2], ret;
+
+	if (!r->started && start_rig(r))
+		return -1;
+	if (r->n_conns == MAX_CONNS)
+		return fail(r, "syntax: more than %d sessions in one dialogue", MAX_CONNS);
+	note_end(r);	/* before session_alloc takes an ended one's memory */
+	c = &r->conn[r->n_conns];
+	memset(c, 0, sizeof(*c));
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	snprintf(c->vm_ip, sizeof(c->vm_ip), "%s", vm_ip);
+	c->peer[SIDE_VM] = (struct peer){ .name = "VM", .fd = -1 };
+	c->peer[SIDE_MX] = (struct peer){ .name = "MX", .fd = -1 };
+	ret = rig_session(&r->rig, vm_ip, 40000 + r->n_conns, r->tls_mode, fds, &c->s, err,
+			  sizeof(err));
+	if (ret < 0)
+		return fail(r, "%s", err);
+	r->n_conns++;
+	r->c = c;
+	c->admitted = ret == 0;
+	c->peer[SIDE_VM].fd = fds[SIDE_VM];
+	c->peer[SIDE_MX].fd = fds[SIDE_MX];
 	note_end(r);
 	return settle(r);
+}
+
+/* session NAME [from ADDRESS]: to the session NAME, opened if new. */
+static int step_session(struct run *r, const char *p)
+{
+	char name[64], word[64], ip[64] = "192.0.2.10";
+	int from = 0;
+
+	p = next_token(p, name, sizeof(name));
+	if (!p)
+		return fail(r, "syntax: session NAME [from ADDRESS] | session ended | session alive");
+	if ((p = next_token(p, word, sizeof(word))) != NULL) {
+		if (strcmp(word, "from") || !(p = next_token(p, ip, sizeof(ip))) ||
+		    next_token(p, word, sizeof(word)))
+			return fail(r, "syntax: session NAME [from ADDRESS]");
+		from = 1;
+	}
+	for (int i = 0; i < r->n_conns; i++) {
+		if (strcmp(r->conn[i].name, name))
+			continue;
+		if (from && strcmp(r->conn[i].vm_ip, ip))
+			return fail(r, "syntax: session %s is from %s already", name,
+				    r->conn[i].vm_ip);
+		r->c = &r->conn[i];
+		return 0;
+	}
+	if (strlen(name) >= sizeof(r->conn[0].name))
+		return fail(r, "syntax: a session's name is at most %zu characters",
+			    sizeof(r->conn[0].name) - 1);
+	return open_conn(r, name, ip);
+}
+
+/* A send from a timer (see "after"). */
+static void later_send(struct sg_timer *t)
+{
+	struct later *l = t->ctx;
+	struct peer *p = &l->c->peer[l->side];
+	ssize_t n = p->fd < 0 ? -1 : send(p->fd, l->data, l->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	if (n != (ssize_t)l->len && !l->r->later_why[0])
+		snprintf(l->r->later_why, sizeof(l->r->later_why), "the %s's send from a timer "
+			 "(after) failed: %s", p->name, p->fd < 0 ? "its socket is closed" :
+			 n < 0 ? strerror(errno) : "its socket was full");
+	free(l->data);
+	l->data = NULL;
+}
+
+/* after DURATION SIDE> TEXT | SIDE>> RAW: SIDE sends it from a timer on the
+ * worker's loop, DURATION from now: whatever runs the loop then (a "stop",
+ * a "wait", a step that waits) has it sent meanwhile. */
+static int step_after(struct run *r, const char *p)
+{
+	char when[32], raw[4096];
+	struct later *l;
+	uint64_t ns;
+	long n;
+	int side;
+
+	p = next_token(p, when, sizeof(when));
+	if (!p)
+		return fail(r, "syntax: after DURATION SIDE> TEXT | SIDE>> RAW");
+	if (duration(r, when, &ns))
+		return -1;
+	p = skip_blanks(p);
+	if (strncmp(p, "vm>", 3) && strncmp(p, "mx>", 3))
+		return fail(r, "syntax: after DURATION SIDE> TEXT | SIDE>> RAW");
+	side = p[0] == 'v' ? SIDE_VM : SIDE_MX;
+	if (p[3] == '>') {
+		p += 4;
+		if (*p == ' ')
+			p++;
+		n = unescape(p, raw, sizeof(raw));
+		if (n <= 0)
+			return fail(r, "syntax: nothing to send, or a bad escape");
+	} else {
+		p += 3;
+		if (*p == ' ')
+			p++;
+		n = snprintf(raw, sizeof(raw), "%s\r\n", p);
+		if (n >= (long)sizeof(raw))
+			return fail(r, "syntax: too long");
+	}
+	if (r->n_later == MAX_LATER)
+		return fail(r, "syntax: more than %d sends from a timer in one dialogue", MAX_LATER);
+	l = &r->later[r->n_later++];
+	*l = (struct later){ .r = r, .c = r->c, .side = side, .len = (size_t)n };
+	l->data = malloc((size_t)n);
+	if (!l->data)
+		return fail(r, "out of memory");
+	memcpy(l->data, raw, (size_t)n);
+	sg_timer_init(&l->timer, later_send, l);
+	if (sg_loop_timer_in(r->rig.w.loop, &l->timer, ns))
+		return fail(r, "sg_loop_timer_in: %s", strerror(errno));
+	return 0;
 }
 
 /* --------------------------------------------------------------- the steps */
@@ -1056,9 +1154,20 @@ static int wait_ended(struct run *r, uint64_t ns)
 	uint64_t deadline = sg_now_ns() + ns;
 
 	settle(r);
-	while (!r->ended && sg_now_ns() < deadline)
+	while (!r->c->ended && sg_now_ns() < deadline)
 		pump(r, PUMP_SLICE_NS);
-	return r->ended;
+	return r->c->ended;
+}
+
+/* Every session has ended, or ns passed. */
+static int wait_all_ended(struct run *r, uint64_t ns)
+{
+	uint64_t deadline = sg_now_ns() + ns;
+
+	settle(r);
+	while (r->rig.w.sessions && sg_now_ns() < deadline)
+		pump(r, PUMP_SLICE_NS);
+	return !r->rig.w.sessions;
 }
 
 /* event TYPE[#N] KEY=GLOB... : until it holds, or the timeout. */
@@ -1112,19 +1221,29 @@ static int step_event(struct run *r, const char *p)
 	}
 }
 
-/* events TYPE COUNT */
+/* events TYPE COUNT: the writer thread writes the lines a moment after
+ * they are made, so fewer are waited for (up to the timeout), and a count
+ * reached is read again a little later for a line still on its way. */
 static int step_events(struct run *r, const char *p)
 {
 	char type[64], n[32], line[8192];
-	int count;
+	uint64_t deadline = sg_now_ns() + r->timeout_ns;
+	int count, want;
 
 	p = next_token(p, type, sizeof(type));
 	if (!p || !next_token(p, n, sizeof(n)))
 		return fail(r, "syntax: events TYPE COUNT");
+	want = atoi(n);
 	if (settle(r))
 		return -1;
-	count = events_of(r, type, 0, line, sizeof(line));
-	if (count != atoi(n))
+	while ((count = events_of(r, type, 0, line, sizeof(line))) < want &&
+	       sg_now_ns() < deadline)
+		pump(r, PUMP_SLICE_NS);
+	if (count == want) {
+		pump_for(r, EVENTS_GRACE_NS);
+		count = events_of(r, type, 0, line, sizeof(line));
+	}
+	if (count != want)
 		return fail(r, "%d %s event(s) written, want %s; the last: %s", count, type, n,
 			    line[0] ? line : "(none)");
 	return 1;
@@ -1280,7 +1399,7 @@ static int step_side(struct run *r, int side, const char *p)
 		if (!strcmp(p, "closed"))
 			return expect_closed(r, side);
 		if (!strcmp(p, "...")) {
-			r->peer[side].skip = 1;
+			r->c->peer[side].skip = 1;
 			return 0;
 		}
 		if (!strcmp(p, "nothing") || !strncmp(p, "nothing ", 8)) {
@@ -1298,9 +1417,9 @@ static int step_side(struct run *r, int side, const char *p)
 	if (!strcmp(word, "reset"))
 		return side_reset(r, side);
 	if (!strcmp(word, "shutdown")) {
-		if (r->peer[side].fd < 0)
-			return fail(r, "the %s's socket is closed", r->peer[side].name);
-		shutdown(r->peer[side].fd, SHUT_WR);
+		if (r->c->peer[side].fd < 0)
+			return no_socket(r, side);
+		shutdown(r->c->peer[side].fd, SHUT_WR);
 		return settle(r);
 	}
 	if (!strcmp(word, "blob"))
@@ -1323,7 +1442,17 @@ static int run_step(struct run *r, const char *line)
 		return duration(r, skip_blanks(line + 8), &r->timeout_ns);
 	if (setup_line(r, line, &err))
 		return err;
-	if (!r->started && start_session(r))
+	if (r->later_why[0]) {
+		fail(r, "%s", r->later_why);
+		r->later_why[0] = '\0';
+		return -1;
+	}
+	p = next_token(line, word, sizeof(word));
+	if (!strcmp(word, "session") && strcmp(skip_blanks(p), "ended") &&
+	    strcmp(skip_blanks(p), "alive"))
+		return step_session(r, p);
+	/* the dialogue's steps act on one session until it opens others */
+	if (!r->n_conns && open_conn(r, "main", "192.0.2.10"))
 		return -1;
 	if (!strncmp(line, "repeat ", 7)) {
 		/* repeat N STEP: one check however many times it runs */
@@ -1351,7 +1480,6 @@ static int run_step(struct run *r, const char *line)
 		return step_side(r, SIDE_VM, line + 2);
 	if (!strncmp(line, "mx", 2) && strchr("<> ", line[2]))
 		return step_side(r, SIDE_MX, line + 2);
-	p = next_token(line, word, sizeof(word));
 	if (!strcmp(word, "wait")) {
 		uint64_t ns;
 
@@ -1374,7 +1502,7 @@ static int run_step(struct run *r, const char *line)
 		if (!strcmp(p, "alive")) {
 			if (settle(r))
 				return -1;
-			return r->ended ? fail(r, "the session has ended") : 1;
+			return r->c->ended ? fail(r, "the session has ended") : 1;
 		}
 		return fail(r, "syntax: session ended|alive");
 	}
@@ -1383,11 +1511,16 @@ static int run_step(struct run *r, const char *line)
 
 		if (duration(r, skip_blanks(p), &ns))
 			return -1;
-		if (!worker_expire)
-			return fail(r, "the tick step needs worker_expire(w, now) in proxy/worker.c "
-				    "(selftests/relay/README, \"Hooks\")");
-		if (!r->ended)
-			worker_expire(&r->w, sg_now_ns() + ns);
+		worker_expire(&r->rig.w, sg_now_ns() + ns);
+		note_end(r);
+		return settle(r);
+	}
+	if (!strcmp(word, "after"))
+		return step_after(r, p);
+	if (!strcmp(word, "stop")) {
+		/* the loop runs within, until the owed replies came or
+		 * shutdown_timeout passed; every session has ended after */
+		worker_stop_sessions(&r->rig.w);
 		note_end(r);
 		return settle(r);
 	}
@@ -1412,36 +1545,54 @@ static void check_name(char *out, size_t len, const struct run *r, const char *s
 		snprintf(out, len, "%s:%d %.100s", r->file, r->lineno, step);
 }
 
-/* Both peers close; the session must end, its engines let go. */
+/* Every peer closes; every session must end, its engines let go. */
 static void teardown(struct run *r, int failed)
 {
 	char name[256], why[WHY_LEN];
+	int many = r->n_conns > 1;
 
-	if (r->started && !failed) {
+	if (r->n_conns && !failed) {
+		int unchecked = 0;
+
 		snprintf(name, sizeof(name), "%s: every byte the peers got was checked", r->file);
 		settle(r);
-		if (peer_unchecked(r, SIDE_VM) || peer_unchecked(r, SIDE_MX))
-			test_report(false, name, r->why);
-		else
-			test_report(true, name, "");
-	}
-	if (r->w.loop) {
-		snprintf(name, sizeof(name), "%s: the session ends once both peers close", r->file);
-		for (int side = SIDE_VM; side <= SIDE_MX; side++) {
-			peer_fill(&r->peer[side]);	/* a FIN, not a reset */
-			if (r->peer[side].fd >= 0)
-				shutdown(r->peer[side].fd, SHUT_WR);
-			peer_close(&r->peer[side]);
+		for (int i = 0; i < r->n_conns && !unchecked; i++) {
+			r->c = &r->conn[i];
+			unchecked = peer_unchecked(r, SIDE_VM) || peer_unchecked(r, SIDE_MX);
+			if (unchecked && many) {
+				snprintf(why, sizeof(why), "%s", r->why);
+				fail(r, "session %s: %s", r->c->name, why);
+			}
 		}
-		if (!r->s && !r->ended) {
-			/* the set-up failed before the session was made */
-		} else if (wait_ended(r, TEARDOWN_NS)) {
+		test_report(!unchecked, name, unchecked ? r->why : "");
+	}
+	if (r->rig.w.loop) {
+		snprintf(name, sizeof(name), "%s: %s", r->file, many ?
+			 "every session ends once its peers close" :
+			 "the session ends once both peers close");
+		for (int i = 0; i < r->n_conns; i++) {
+			for (int side = SIDE_VM; side <= SIDE_MX; side++) {
+				struct peer *p = &r->conn[i].peer[side];
+
+				peer_fill(p);	/* a FIN, not a reset */
+				if (p->fd >= 0)
+					shutdown(p->fd, SHUT_WR);
+				peer_close(p);
+			}
+		}
+		if (!r->n_conns) {
+			/* the set-up failed before a session was made */
+		} else if (wait_all_ended(r, TEARDOWN_NS)) {
 			if (!failed)
 				test_report(true, name, "");
 		} else {
+			for (int i = 0; i < r->n_conns; i++)
+				if (!r->conn[i].ended)
+					r->c = &r->conn[i];
 			relay_state(r, why, sizeof(why));
 			test_report(false, name, why);
-			session_free(&r->w, r->s);
+			while (r->rig.w.sessions)
+				session_free(&r->rig.w, r->rig.w.sessions);
 			note_end(r);
 		}
 		snprintf(name, sizeof(name), "%s: every engine state released once (%d begun)",
@@ -1450,22 +1601,13 @@ static void teardown(struct run *r, int failed)
 			 "live", r->begun, r->released, r->bad_release);
 		if (r->n_engines)
 			test_report(r->begun == r->released && !r->bad_release, name, why);
-		session_free_spares(&r->w);
-		sg_loop_free(r->w.loop);
 	}
-	sg_events_close();
-	if (r->proxy.generation)
-		generation_put(r->proxy.generation);
-	if (r->w.proxy) {
-		pthread_mutex_destroy(&r->proxy.generation_lock);
-		pthread_mutex_destroy(&r->proxy.reserve_lock);
-	}
-	if (r->events_path[0])
-		unlink(r->events_path);
-	if (r->patterns_path[0])
-		unlink(r->patterns_path);
-	for (int side = SIDE_VM; side <= SIDE_MX; side++)
-		free(r->peer[side].buf);
+	rig_stop(&r->rig);	/* what did not end is ended here */
+	for (int i = 0; i < r->n_later; i++)
+		free(r->later[i].data);
+	for (int i = 0; i < r->n_conns; i++)
+		for (int side = SIDE_VM; side <= SIDE_MX; side++)
+			free(r->conn[i].peer[side].buf);
 }
 
 /* The steps of dir/file (the dialogue, or a file it includes); -1 once
@@ -1529,7 +1671,6 @@ static void run_dialogue(const char *dir, const char *file)
 	r->file = file;
 	r->timeout_ns = STEP_TIMEOUT_NS;
 	r->tls_mode = SG_TLS_PASSTHROUGH;
-	r->peer[SIDE_VM].fd = r->peer[SIDE_MX].fd = -1;
 	sg_config_defaults(&r->cfg);
 	/* the relay's log lines say which dialogue they belong to */
 	snprintf(program, sizeof(program), "test_relay %s", file);
@@ -1541,6 +1682,323 @@ static void run_dialogue(const char *dir, const char *file)
 	}
 	teardown(r, failed);
 	free(r);
+}
+
+/* ------------------------------------------------------- the events file */
+
+/*
+ * proxy/events.c, apart from any dialogue ("test_relay DIR events" runs it
+ * alone): the file is created 0640 whatever the umask, never opened through
+ * a link, nor when it is a FIFO or a directory; a line written reads back
+ * whole; a writer that cannot keep up never blocks the workers' calls.
+ */
+#define EVENTS_CALLS		100000
+#define EVENTS_CALLS_MAX_NS	(1000 * MS)	/* all of them, with the writer stuck */
+#define EVENTS_CLOSE_MAX_NS	(2000 * MS)	/* a stop gives a stuck file that long */
+#define EVENTS_FIFO_MAX_NS	(500 * MS)
+
+static const struct sg_message_event events_sample = {
+	.source = "192.0.2.10:40000", .mx = "198.51.100.25:25", .helo = "vm1.example.org",
+	.mail_from = "alice@example.org", .rcpts = 2, .rcpt_domains = "example.net,example.com",
+	.size = 1234, .message_id = "<1@vm1.example.org>", .ref = "SG0000000000000000",
+	.verdict = "accept", .reason = "clean", .mx_reply = "250 2.0.0 Ok: queued as 4F2A1",
+};
+
+static mode_t mode_of(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) ? (mode_t)-1 : st.st_mode & 07777;
+}
+
+/* The file's text (NUL-terminated) into buf. */
+static size_t read_text(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = 0;
+
+	if (f) {
+		n = fread(buf, 1, len - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+	return n;
+}
+
+static void events_modes(const char *dir)
+{
+	char path[300], name[200], why[200];
+	mode_t old = umask(0);
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/created.log", dir);
+	snprintf(why, sizeof(why), "sg_events_open failed");
+	if (sg_events_open(path) == 0)
+		snprintf(why, sizeof(why), "its mode is %04o", (unsigned)mode_of(path));
+	sg_events_close();
+	test_report(mode_of(path) == 0640, "events: a new file is created 0640 under umask 0", why);
+
+	snprintf(path, sizeof(path), "%s/existing.log", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0666);
+	if (fd >= 0)
+		close(fd);
+	snprintf(why, sizeof(why), "sg_events_open failed");
+	if (sg_events_open(path) == 0)
+		snprintf(why, sizeof(why), "its mode is %04o", (unsigned)mode_of(path));
+	sg_events_close();
+	snprintf(name, sizeof(name), "events: an existing file of mode 0666 is made 0640");
+	test_report(mode_of(path) == 0640, name, why);
+	umask(old);
+}
+
+static void events_refusals(const char *dir)
+{
+	char path[300], target[300], why[200];
+	int reader, ret;
+
+	/* a link to a file, and one to a file that is not there */
+	snprintf(target, sizeof(target), "%s/target.log", dir);
+	snprintf(path, sizeof(path), "%s/link.log", dir);
+	close(open(target, O_WRONLY | O_CREAT | O_EXCL, 0600));
+	if (symlink(target, path))
+		perror("symlink");
+	ret = sg_events_open(path);
+	if (!ret) {
+		sg_event_message(&events_sample);
+		sg_events_close();
+	}
+	{
+		struct stat st;
+		long long size = stat(target, &st) ? -1 : (long long)st.st_size;
+
+		snprintf(why, sizeof(why), "sg_events_open returned %d; the link's target has %lld "
+			 "bytes", ret, size);
+		test_report(ret == -1 && size == 0, "events: a symbolic link to a file is refused",
+			    why);
+	}
+	snprintf(target, sizeof(target), "%s/nowhere.log", dir);
+	snprintf(path, sizeof(path), "%s/dangling.log", dir);
+	if (symlink(target, path))
+		perror("symlink");
+	ret = sg_events_open(path);
+	if (!ret)
+		sg_events_close();
+	snprintf(why, sizeof(why), "sg_events_open returned %d; the link's target %s", ret,
+		 mode_of(target) == (mode_t)-1 ? "was not made" : "was made");
+	test_report(ret == -1 && mode_of(target) == (mode_t)-1,
+		    "events: a symbolic link to nowhere is refused, its target not made", why);
+
+	ret = sg_events_open(dir);
+	if (!ret)
+		sg_events_close();
+	snprintf(why, sizeof(why), "sg_events_open returned %d", ret);
+	test_report(ret == -1, "events: a directory is refused", why);
+
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	if (mkfifo(path, 0600))
+		perror("mkfifo");
+	reader = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	ret = sg_events_open(path);
+	if (!ret)
+		sg_events_close();
+	if (reader >= 0)
+		close(reader);
+	snprintf(why, sizeof(why), "sg_events_open returned %d", ret);
+	test_report(ret == -1, "events: a FIFO (with a reader) is refused", why);
+}
+
+/* A FIFO nobody reads: open(2) for writing waits for a reader, so it is
+ * tried in a child, given EVENTS_FIFO_MAX_NS. */
+static void events_fifo_no_reader(const char *dir)
+{
+	char path[300], why[200];
+	uint64_t deadline = sg_now_ns() + EVENTS_FIFO_MAX_NS;
+	int status = 0, done = 0;
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0)
+		_exit(sg_events_open(path) == -1 ? 0 : 1);
+	while (pid > 0 && !(done = waitpid(pid, &status, WNOHANG) == pid) && sg_now_ns() < deadline)
+		usleep(10000);
+	if (pid > 0 && !done) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		snprintf(why, sizeof(why), "sg_events_open had not returned after %llu ms: open(2) "
+			 "waits for a reader (no O_NONBLOCK)",
+			 (unsigned long long)(EVENTS_FIFO_MAX_NS / MS));
+	} else {
+		snprintf(why, sizeof(why), "the child exited %d", WIFEXITED(status) ?
+			 WEXITSTATUS(status) : -1);
+	}
+	test_report(done && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "events: a FIFO with no reader is refused at once, not waited on", why);
+}
+
+static void events_line(const char *dir)
+{
+	static char text[16384];
+	char path[300], value[300], why[400];
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/line.log", dir);
+	if (sg_events_open(path)) {
+		test_report(false, "events: a message line is written and reads back",
+			    "sg_events_open failed");
+		return;
+	}
+	sg_event_message(&events_sample);
+	sg_events_close();	/* what is queued is written first */
+	n = read_text(path, text, sizeof(text));
+	snprintf(why, sizeof(why), "the file holds: %.300s", text);
+	test_report(n > 2 && text[n - 1] == '\n' && !memchr(text, '\n', n - 1) &&
+		    !strncmp(text, "{\"event\":\"message\"", 18) &&
+		    json_field(text, "mail_from", value, sizeof(value)) &&
+		    !strcmp(value, "alice@example.org") &&
+		    json_field(text, "mx_reply", value, sizeof(value)) &&
+		    !strcmp(value, "250 2.0.0 Ok: queued as 4F2A1") &&
+		    json_field(text, "rcpts", value, sizeof(value)) && !strcmp(value, "2"),
+		    "events: a message line is written and reads back", why);
+}
+
+static void *events_closer(void *arg)
+{
+	(void)arg;
+	sg_events_close();
+	return NULL;
+}
+
+/*
+ * The events to "-" with stdout a pipe nobody reads: the writer thread
+ * blocks in write(2) once the pipe is full, and the callers must not wait
+ * for it. Nothing may be printed meanwhile (stdout is the pipe): the
+ * results are reported once it is back.
+ */
+static void events_stuck_writer(void)
+{
+	uint64_t t0, calls_ns, close_ns = 0;
+	size_t bytes = 0, lines = 0, bad = 0, line_len = 0;
+	int pipe_fd[2], saved, in_pipe = -1, pipe_size, closed = 0;
+	char why[400], name[200], buf[65536], first = 0, last = 0;
+	pthread_t closer;
+	struct timespec until;
+
+	if (pipe2(pipe_fd, O_CLOEXEC)) {
+		test_report(false, "events: a stuck writer", strerror(errno));
+		return;
+	}
+	fflush(stdout);
+	saved = dup(STDOUT_FILENO);
+	dup2(pipe_fd[1], STDOUT_FILENO);
+	close(pipe_fd[1]);
+	if (sg_events_open("-")) {
+		dup2(saved, STDOUT_FILENO);
+		close(saved);
+		close(pipe_fd[0]);
+		test_report(false, "events: a stuck writer", "sg_events_open(\"-\") failed");
+		return;
+	}
+	t0 = sg_now_ns();
+	for (int i = 0; i < EVENTS_CALLS; i++)
+		sg_event_message(&events_sample);
+	calls_ns = sg_now_ns() - t0;
+	usleep(50000);	/* the writer has filled the pipe, and waits */
+	ioctl(pipe_fd[0], FIONREAD, &in_pipe);
+	pipe_size = fcntl(pipe_fd[0], F_GETPIPE_SZ);
+
+	/* the close, with the writer stuck; then the pipe is read, which
+	 * lets a stuck writer go on (and a close waiting for it return) */
+	t0 = sg_now_ns();
+	pthread_create(&closer, NULL, events_closer, NULL);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += (long)EVENTS_CLOSE_MAX_NS;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	if (pthread_timedjoin_np(closer, NULL, &until) == 0) {
+		closed = 1;
+		close_ns = sg_now_ns() - t0;
+	}
+	fcntl(pipe_fd[0], F_SETFL, O_NONBLOCK);
+	for (int joined = closed;;) {
+		ssize_t n = read(pipe_fd[0], buf, sizeof(buf));
+
+		if (n > 0) {
+			/* whole lines: each begins with '{' and ends in "}\n" */
+			for (ssize_t i = 0; i < n; i++) {
+				if (buf[i] != '\n') {
+					if (!line_len++)
+						first = buf[i];
+					last = buf[i];
+					continue;
+				}
+				lines++;
+				bad += first != '{' || last != '}';
+				line_len = 0;
+			}
+			bytes += (size_t)n;
+			continue;
+		}
+		if (joined)
+			break;
+		if (pthread_tryjoin_np(closer, NULL) == 0) {
+			joined = 1;
+			continue;	/* what the writer wrote before it ended */
+		}
+		usleep(1000);
+	}
+	close(pipe_fd[0]);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+
+	printf("# events: %d calls with the writer stuck took %llu ms; %zu lines (%zu bytes) "
+	       "went through, the rest were dropped\n", EVENTS_CALLS,
+	       (unsigned long long)(calls_ns / MS), lines, bytes);
+	snprintf(name, sizeof(name), "events: %d lines made with the writer stuck take under "
+		 "%llu ms (none waits for it)", EVENTS_CALLS,
+		 (unsigned long long)(EVENTS_CALLS_MAX_NS / MS));
+	snprintf(why, sizeof(why), "they took %llu ms", (unsigned long long)(calls_ns / MS));
+	test_report(calls_ns < EVENTS_CALLS_MAX_NS, name, why);
+	snprintf(why, sizeof(why), "%d bytes in a pipe of %d", in_pipe, pipe_size);
+	test_report(in_pipe >= 0 && in_pipe <= pipe_size,
+		    "events: the stuck pipe holds only what fit", why);
+	snprintf(why, sizeof(why), "%zu lines of %d went through, %zu not whole, %s", lines,
+		 EVENTS_CALLS, bad, line_len ? "the last one cut" : "the last one whole");
+	test_report(lines > 0 && lines < EVENTS_CALLS && !bad && !line_len,
+		    "events: the queue dropped what it could not hold, whole lines went through",
+		    why);
+	snprintf(why, sizeof(why), "sg_events_close had not returned after %llu ms: it joins the "
+		 "writer thread, blocked in write(2) on the full pipe (it returned once the pipe "
+		 "was read)", (unsigned long long)(EVENTS_CLOSE_MAX_NS / MS));
+	if (closed)
+		snprintf(why, sizeof(why), "it took %llu ms", (unsigned long long)(close_ns / MS));
+	test_report(closed, "events: sg_events_close returns while the writer is stuck", why);
+}
+
+static void events_checks(void)
+{
+	char dir[] = "/tmp/sg-relay-events-test-XXXXXX";
+	const char *names[] = { "created.log", "existing.log", "target.log", "link.log",
+				"dangling.log", "fifo", "line.log" };
+
+	sg_log_init("test_relay events");
+	if (!mkdtemp(dir)) {
+		test_report(false, "events: a temporary directory", strerror(errno));
+		return;
+	}
+	events_modes(dir);
+	events_refusals(dir);
+	events_fifo_no_reader(dir);
+	events_line(dir);
+	events_stuck_writer();
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char path[300];
+
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		unlink(path);
+	}
+	rmdir(dir);
 }
 
 static int is_dialogue(const struct dirent *d)
@@ -1561,10 +2019,15 @@ int main(int argc, char **argv)
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc > 2) {
-		for (int i = 2; i < argc; i++)
-			run_dialogue(argv[1], argv[i]);
+		for (int i = 2; i < argc; i++) {
+			if (!strcmp(argv[i], "events"))
+				events_checks();
+			else
+				run_dialogue(argv[1], argv[i]);
+		}
 		return test_exit_status();
 	}
+	events_checks();
 	n = scandir(argv[1], &names, is_dialogue, alphasort);
 	if (n < 0) {
 		fprintf(stderr, "%s: cannot read %s: %s\n", argv[0], argv[1], strerror(errno));
