@@ -115,15 +115,17 @@ $(BUILD)/asan/selftests/test_scanner: selftests/unit/test_scanner.c selftests/te
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) $(INC_scan) -Iselftests $< $(scan_ASAN) $(LIB_ASAN) -o $@ $(LDLIBS_BPF)
 
-# the relay's test links the proxy room (not its daemon): sessions run in
-# the test's own event loop
-$(BUILD)/selftests/test_relay: selftests/relay/test_relay.c selftests/relay/rig.h selftests/test.h $(proxy_OBJS) $(scan_OBJS) $(LIB_OBJS)
+# the relay's test (its .c files together) links the proxy room, not its
+# daemon: sessions run in the test's own event loop
+RELAY_TEST_SRCS := $(wildcard selftests/relay/*.c)
+RELAY_TEST_HDRS := $(wildcard selftests/relay/*.h) selftests/test.h
+$(BUILD)/selftests/test_relay: $(RELAY_TEST_SRCS) $(RELAY_TEST_HDRS) $(proxy_OBJS) $(scan_OBJS) $(LIB_OBJS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_BASE) $(INC_proxy) -Iselftests $< $(proxy_OBJS) $(scan_OBJS) $(LIB_OBJS) -o $@ $(LDLIBS_BPF) -lssl -lcrypto -lpthread
+	$(CC) $(CFLAGS_BASE) $(INC_proxy) -Iselftests $(RELAY_TEST_SRCS) $(proxy_OBJS) $(scan_OBJS) $(LIB_OBJS) -o $@ $(LDLIBS_BPF) -lssl -lcrypto -lpthread
 
-$(BUILD)/asan/selftests/test_relay: selftests/relay/test_relay.c selftests/relay/rig.h selftests/test.h $(proxy_ASAN) $(scan_ASAN) $(LIB_ASAN)
+$(BUILD)/asan/selftests/test_relay: $(RELAY_TEST_SRCS) $(RELAY_TEST_HDRS) $(proxy_ASAN) $(scan_ASAN) $(LIB_ASAN)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) $(INC_proxy) -Iselftests $< $(proxy_ASAN) $(scan_ASAN) $(LIB_ASAN) -o $@ $(LDLIBS_BPF) -lssl -lcrypto -lpthread
+	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) $(INC_proxy) -Iselftests $(RELAY_TEST_SRCS) $(proxy_ASAN) $(scan_ASAN) $(LIB_ASAN) -o $@ $(LDLIBS_BPF) -lssl -lcrypto -lpthread
 
 $(BUILD)/asan/selftests/test_%: selftests/unit/test_%.c selftests/test.h $(LIB_ASAN)
 	@mkdir -p $(@D)
