@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * rig.h - a proxy worker without its daemon, for the relay's dialogue test
- * (test_relay.c) and its benchmarks (bench/scan_fairness.c): one event
- * loop, a generation made from a configuration (its pattern rules), the
- * sessions counted per sender, the events file, and sessions set up the
- * way listener.c's accept_sessions sets them up, over socketpairs whose
- * other ends the caller holds and plays: the VM and the MX.
+ * (test_relay: its sessions.c) and its benchmarks (bench/scan_fairness.c):
+ * one event loop, a generation made from a configuration (its pattern
+ * rules), the sessions counted per sender, the events file, and sessions
+ * set up the way listener.c's accept_sessions sets them up, over
+ * socketpairs whose other ends the caller holds and plays: the VM and the
+ * MX.
  *
  *   struct rig g = { 0 };
  *   rig_start(&g, &cfg, "body spam\n", "bench", err, sizeof(err));
@@ -14,7 +15,7 @@
  *   rig_stop(&g);
  *
  * No feedback (no BPF maps): a sender's session limit is
- * default_max_sessions. Header-only, so that each program stays one file
+ * default_max_sessions. Header-only, so that a benchmark stays one file
  * in the Makefile's rules (Cilium's bpf/tests/pktgen.h is shared by its
  * tests and benchmarks the same way).
  */
