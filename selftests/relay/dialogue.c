@@ -60,6 +60,9 @@
  *                           does (refused: no MX). Until the first one, the
  *                           steps act on "main", opened at the first step.
  * The relay:
+ *   hold STEP               STEP's send leaves the loop alone (read at "once")
+ *   once                    the loop runs one round: what is ready now
+ *   mode NAME               the current session's relay mode, as it stands
  *   wait DURATION           the loop runs DURATION
  *   tick DURATION           the worker's tick runs as if DURATION had passed (its
  *                           deadlines: idle, session, dot reply, drain grace);
@@ -352,6 +355,15 @@ static int run_step(struct run *r, const char *line)
 		return step_side(r, SIDE_MX, line + 2);
 	if (!strcmp(word, "wait"))
 		return step_wait(r, p);
+	if (!strcmp(word, "hold")) {
+		/* the send that follows on this line leaves the loop alone */
+		r->hold = 1;
+		return run_step(r, skip_blanks(p));
+	}
+	if (!strcmp(word, "once"))
+		return step_once(r);
+	if (!strcmp(word, "mode"))
+		return step_mode(r, p);
 	if (!strcmp(word, "session"))
 		return step_session_state(r, p);
 	if (!strcmp(word, "tick"))

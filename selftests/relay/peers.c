@@ -120,6 +120,10 @@ static int peer_send(struct run *r, int side, const char *data, size_t len)
 		}
 		pump(r, PUMP_SLICE_NS);
 	}
+	if (r->hold) {
+		r->hold = 0;
+		return 0;	/* the relay reads it when the loop next runs */
+	}
 	return settle(r);
 }
 

@@ -123,6 +123,7 @@ struct run {
 	int n_later;
 	char later_why[256];	/* a send from a timer failed: the next step says so */
 	int begun, released, bad_release;
+	int hold;		/* "hold": the next send leaves the loop alone */
 	char why[WHY_LEN];	/* a failed step's reason */
 };
 
@@ -150,6 +151,10 @@ int open_conn(struct run *r, const char *name, const char *vm_ip);
 int wait_all_ended(struct run *r, uint64_t ns);
 int step_session(struct run *r, const char *p);
 int step_session_state(struct run *r, const char *p);
+/* once: the loop runs one round (what is ready now); mode NAME: the
+ * current session's relay mode, as it stands (the loop does not run) */
+int step_once(struct run *r);
+int step_mode(struct run *r, const char *p);
 
 /* peers.c: the VMs and the MXs */
 void peer_fill(struct peer *p);

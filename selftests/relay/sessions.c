@@ -208,3 +208,25 @@ int step_session_state(struct run *r, const char *p)
 	}
 	return fail(r, "syntax: session ended|alive");
 }
+
+int step_once(struct run *r)
+{
+	pump(r, 0);
+	return 0;
+}
+
+int step_mode(struct run *r, const char *p)
+{
+	const struct session *s = r->c ? r->c->s : NULL;
+	char st[300];
+
+	p = skip_blanks(p);
+	if (!*p)
+		return fail(r, "syntax: mode NAME (COMMANDS, WAIT, BODY, VERDICT, ...)");
+	if (!s)
+		return fail(r, "the session has ended: it has no mode");
+	if (!strcmp(mode_name(s->mode), p))
+		return 1;
+	relay_state(r, st, sizeof(st));
+	return fail(r, "the relay is in %s, not %s %s", mode_name(s->mode), p, st);
+}
