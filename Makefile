@@ -1,7 +1,7 @@
 # smtpguard - top-level build. `make` builds everything; `make check` runs every
 # test; `make demo` runs the lab demo; `make bench` the benchmarks. deps first.
 
-ARCH_TRIPLET := $(shell gcc -dumpmachine)
+ARCH_TRIPLET := $(shell gcc -dumpmachine 2>/dev/null)
 BUILD        ?= build
 CC           ?= gcc
 CLANG        ?= clang

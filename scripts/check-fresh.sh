@@ -61,6 +61,9 @@ case $root in
 esac
 [ "$clone" -eq 1 ] || [ "$reuse" -eq 1 ] || { echo "check-fresh: --no-clone needs --reuse" >&2; exit 2; }
 log=$root.log
+# one run a root at a time (the second would delete or reuse the first's)
+exec 8>"$root.lock"
+flock -n 8 || { echo "check-fresh: another run uses $root (lock $root.lock)" >&2; exit 2; }
 started=$SECONDS
 
 exec > >(tee -i "$log") 2>&1
@@ -85,26 +88,32 @@ kill_root_procs() {
 	done
 }
 
+inroot_pid=
 finish() {
 	local rc=$? left
 	trap - EXIT INT TERM
 	kill_root_procs
+	# in_root's namespace unmounts and ends once its chroot has
+	[ -z "$inroot_pid" ] || wait "$inroot_pid" 2>/dev/null || true
 	left=$(mounts_under_root)
 	if [ -n "$left" ]; then
 		say "mounts left under $root:"; echo "$left"
 		[ "$rc" -ne 0 ] || rc=1
 	fi
 	say "$((SECONDS - started)) s in all; log: $log"
-	exec >&- 2>&-
+	exec 5>&- 6>&- >&- 2>&-
 	wait "$tee_pid" 2>/dev/null || true
 	exit "$rc"
 }
 trap finish EXIT
-trap 'exit 130' INT TERM
+trap 'say "interrupted (SIGINT)"; exit 130' INT
+trap 'say "interrupted (SIGTERM)"; exit 143' TERM
 
 # in_root SHELL_COMMAND: runs it in the root (chroot) with a clean
-# environment, in a private mount namespace holding the root's mounts.
+# environment, in a private mount namespace holding the root's mounts; in the
+# background, so that a signal to this script is handled (finish) at once.
 in_root() {
+	local rc=0
 	unshare --mount --propagation private -- bash -c '
 		set -eu
 		root=$1 cmd=$2
@@ -123,10 +132,16 @@ in_root() {
 		mkdir -p "$root/run/lock" "$root/run/netns"
 		chmod 1777 "$root/run/lock"
 		rc=0
-		chroot "$root" /usr/bin/env -i HOME=/root TERM="${TERM:-dumb}" CI=true \
+		# (--default-signal: SIGINT as in a login shell, not ignored as
+		# in a background job)
+		chroot "$root" /usr/bin/env -i --default-signal HOME=/root TERM="${TERM:-dumb}" CI=true \
 			PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-			DEBIAN_FRONTEND=noninteractive bash -c "$cmd" || rc=$?
-		exit $rc' in_root "$root" "$1"
+			bash -c "$cmd" || rc=$?
+		exit $rc' in_root "$root" "$1" &
+	inroot_pid=$!
+	wait "$inroot_pid" || rc=$?
+	inroot_pid=
+	return "$rc"
 }
 
 # --------------------------------------------------------------- the root
@@ -176,7 +191,8 @@ else
 	printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
 	chmod 755 "$root/usr/sbin/policy-rc.d"
 	say "installing what a new user has before make deps: make git ca-certificates"
-	in_root 'apt-get update -qq && apt-get install -y -qq --no-install-recommends make git ca-certificates >/dev/null'
+	in_root 'export DEBIAN_FRONTEND=noninteractive && apt-get update -qq &&
+		apt-get install -y -qq --no-install-recommends make git ca-certificates >/dev/null'
 	touch "$complete"
 fi
 # what the Debian installer writes and debootstrap does not: the machine's
@@ -209,11 +225,14 @@ fi
 say "chroot $root: cd /root/smtpguard && $cmd"
 t0=$SECONDS
 out=$(mktemp)
-set +e
-in_root "cd /root/smtpguard && $cmd" 2>&1 | tee -i "$out"
-rc=${PIPESTATUS[0]}
-set -e
-result=$(grep -aE '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+exec 7> >(tee -i "$out")
+out_tee=$!
+exec 5>&1 6>&2 >&7 2>&7 7>&-	# (fds finish can close: a trap may end this)
+rc=0
+in_root "cd /root/smtpguard && $cmd" || rc=$?
+exec >&5 2>&6 5>&- 6>&-
+wait "$out_tee" 2>/dev/null || true
+result=$(grep -aE '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1 || true)
 rm -f "$out"
 say "${result:-no \"N passed, N failed\" line}; exit status $rc after $((SECONDS - t0)) s"
 exit "$rc"
