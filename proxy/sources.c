@@ -103,16 +103,3 @@ void sg_sources_leave(struct sg_sources *t, const struct sg_src_key *key)
 	}
 	pthread_mutex_unlock(&t->lock);
 }
-
-uint32_t sg_sources_held(struct sg_sources *t, const struct sg_src_key *key)
-{
-	unsigned int b = bucket_of(key);
-	uint32_t n = 0;
-
-	pthread_mutex_lock(&t->lock);
-	for (struct source *e = t->bucket[b]; e; e = e->next)
-		if (!memcmp(&e->key, key, sizeof(*key)))
-			n = e->sessions;
-	pthread_mutex_unlock(&t->lock);
-	return n;
-}

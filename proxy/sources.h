@@ -18,7 +18,5 @@ void sg_sources_free(struct sg_sources *t);
 int sg_sources_enter(struct sg_sources *t, const struct sg_src_key *key, uint32_t max);
 /* One of its sessions ended. */
 void sg_sources_leave(struct sg_sources *t, const struct sg_src_key *key);
-/* How many it holds now. */
-uint32_t sg_sources_held(struct sg_sources *t, const struct sg_src_key *key);
 
 #endif
