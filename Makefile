@@ -18,6 +18,8 @@ INC_daemon    := $(INC_proxy) -Idaemon
 CFLAGS_COMMON := $(CFLAGS_BASE) $(INC_lib) -I$(BUILD)/skel
 LDLIBS_BPF    := -lbpf -lelf -lz
 LDLIBS_XDP    := -lxdp $(LDLIBS_BPF)
+# what the scanning stage's engines link (scan/)
+LDLIBS_SCAN   := -lhs -lpcre2-8 -lm
 SAN_FLAGS     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 BPF_CFLAGS    := -O2 -g -Wall -Werror -target bpf -mcpu=v3 -Iinclude -I/usr/include/$(ARCH_TRIPLET)
 
@@ -89,11 +91,11 @@ $(BUILD)/asan/obj/%.o: %.c | $(SKELS)
 -include $(shell find $(BUILD)/obj $(BUILD)/asan/obj -name '*.d' 2>/dev/null)
 
 $(BUILD)/smtpguardd: $(DAEMON_OBJS)
-	$(CC) $(CFLAGS_BASE) $^ -o $@ $(LDLIBS_XDP) -lssl -lcrypto -lpthread
+	$(CC) $(CFLAGS_BASE) $^ -o $@ $(LDLIBS_SCAN) $(LDLIBS_XDP) -lssl -lcrypto -lpthread
 
 $(BUILD)/asan/smtpguardd: $(DAEMON_ASAN)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) $^ -o $@ $(LDLIBS_XDP) -lssl -lcrypto -lpthread
+	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) $^ -o $@ $(LDLIBS_SCAN) $(LDLIBS_XDP) -lssl -lcrypto -lpthread
 
 $(BUILD)/smtpguardctl: $(CTL_SRCS) $(LIB_OBJS)
 	$(CC) $(CFLAGS_COMMON) $(CTL_SRCS) $(LIB_OBJS) -o $@ $(LDLIBS_BPF)
@@ -106,14 +108,15 @@ $(BUILD)/selftests/test_%: selftests/unit/test_%.c selftests/test.h $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) -Iselftests $< $(LIB_OBJS) -o $@ $(LDLIBS_BPF)
 
-# the scanning stage's test links its room
-$(BUILD)/selftests/test_scanner: selftests/unit/test_scanner.c selftests/test.h $(scan_OBJS) $(LIB_OBJS)
+# the scanning stage's tests (test_scanner, test_scan_*) link its room
+SCAN_UNIT := $(filter selftests/unit/test_scanner.c selftests/unit/test_scan_%.c,$(UNIT_SRCS))
+$(patsubst selftests/unit/%.c,$(BUILD)/selftests/%,$(SCAN_UNIT)): $(BUILD)/selftests/%: selftests/unit/%.c selftests/test.h $(scan_OBJS) $(LIB_OBJS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_BASE) $(INC_scan) -Iselftests $< $(scan_OBJS) $(LIB_OBJS) -o $@ $(LDLIBS_BPF)
+	$(CC) $(CFLAGS_BASE) $(INC_scan) -Iselftests $< $(scan_OBJS) $(LIB_OBJS) -o $@ $(LDLIBS_SCAN) $(LDLIBS_BPF)
 
-$(BUILD)/asan/selftests/test_scanner: selftests/unit/test_scanner.c selftests/test.h $(scan_ASAN) $(LIB_ASAN)
+$(patsubst selftests/unit/%.c,$(BUILD)/asan/selftests/%,$(SCAN_UNIT)): $(BUILD)/asan/selftests/%: selftests/unit/%.c selftests/test.h $(scan_ASAN) $(LIB_ASAN)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) $(INC_scan) -Iselftests $< $(scan_ASAN) $(LIB_ASAN) -o $@ $(LDLIBS_BPF)
+	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) $(INC_scan) -Iselftests $< $(scan_ASAN) $(LIB_ASAN) -o $@ $(LDLIBS_SCAN) $(LDLIBS_BPF)
 
 # the relay's test (its .c files together) links the proxy room, not its
 # daemon: sessions run in the test's own event loop
@@ -121,11 +124,11 @@ RELAY_TEST_SRCS := $(wildcard selftests/relay/*.c)
 RELAY_TEST_HDRS := $(wildcard selftests/relay/*.h) selftests/test.h
 $(BUILD)/selftests/test_relay: $(RELAY_TEST_SRCS) $(RELAY_TEST_HDRS) $(proxy_OBJS) $(scan_OBJS) $(LIB_OBJS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_BASE) $(INC_proxy) -Iselftests $(RELAY_TEST_SRCS) $(proxy_OBJS) $(scan_OBJS) $(LIB_OBJS) -o $@ $(LDLIBS_BPF) -lssl -lcrypto -lpthread
+	$(CC) $(CFLAGS_BASE) $(INC_proxy) -Iselftests $(RELAY_TEST_SRCS) $(proxy_OBJS) $(scan_OBJS) $(LIB_OBJS) -o $@ $(LDLIBS_SCAN) $(LDLIBS_BPF) -lssl -lcrypto -lpthread
 
 $(BUILD)/asan/selftests/test_relay: $(RELAY_TEST_SRCS) $(RELAY_TEST_HDRS) $(proxy_ASAN) $(scan_ASAN) $(LIB_ASAN)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) $(INC_proxy) -Iselftests $(RELAY_TEST_SRCS) $(proxy_ASAN) $(scan_ASAN) $(LIB_ASAN) -o $@ $(LDLIBS_BPF) -lssl -lcrypto -lpthread
+	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) $(INC_proxy) -Iselftests $(RELAY_TEST_SRCS) $(proxy_ASAN) $(scan_ASAN) $(LIB_ASAN) -o $@ $(LDLIBS_SCAN) $(LDLIBS_BPF) -lssl -lcrypto -lpthread
 
 $(BUILD)/asan/selftests/test_%: selftests/unit/test_%.c selftests/test.h $(LIB_ASAN)
 	@mkdir -p $(@D)
@@ -147,17 +150,23 @@ $(BUILD)/bench/%: bench/%.c $(wildcard bench/*.h) $(LIB_OBJS) $(SKELS)
 # the relay's test does (selftests/relay/rig.h): it links the proxy room
 $(BUILD)/bench/scan_fairness: bench/scan_fairness.c selftests/relay/rig.h $(proxy_OBJS) $(scan_OBJS) $(LIB_OBJS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_BASE) $(INC_proxy) -Iselftests/relay $< $(proxy_OBJS) $(scan_OBJS) $(LIB_OBJS) -o $@ $(LDLIBS_BPF) -lssl -lcrypto -lpthread
+	$(CC) $(CFLAGS_BASE) $(INC_proxy) -Iselftests/relay $< $(proxy_OBJS) $(scan_OBJS) $(LIB_OBJS) -o $@ $(LDLIBS_SCAN) $(LDLIBS_BPF) -lssl -lcrypto -lpthread
 
 # the STARTTLS benchmark's client and sinks speak TLS
 $(BUILD)/bench/smtp_tls: bench/smtp_tls.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) $< -o $@ -lssl -lcrypto -lpthread
 
-# libFuzzer targets: clang builds them with the lib sources they exercise
+# libFuzzer targets: clang builds them with the lib sources they exercise;
+# fuzz_scan_* with the scanning stage's too
+SCAN_HDRS := $(wildcard scan/*.h)
 $(BUILD)/fuzz/%: selftests/fuzz/%.c $(LIB_SRCS) $(LIB_HDRS)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) $< $(LIB_SRCS) -o $@ $(LDLIBS_BPF)
+
+$(BUILD)/fuzz/fuzz_scan_%: selftests/fuzz/fuzz_scan_%.c $(scan_SRCS) $(SCAN_HDRS) $(LIB_SRCS) $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_FLAGS) -Iscan $< $(scan_SRCS) $(LIB_SRCS) -o $@ $(LDLIBS_SCAN) $(LDLIBS_BPF)
 
 fuzz: deps
 	$(MAKE) all

@@ -18,6 +18,14 @@ if [ ${#missing[@]} -gt 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 	apt-get update -qq
+	# the packages' own services (postfix, rspamd, clamd, freshclam) are
+	# not started: the lab runs its own instances in namespaces, and a
+	# system freshclam would reach for the network
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+		chmod +x /usr/sbin/policy-rc.d
+		trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+	fi
 	# --no-install-recommends: what we use of a package's recommendations is
 	# in deps.list in its own right (swaks's IPv6 and TLS modules)
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

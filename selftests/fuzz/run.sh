@@ -7,7 +7,10 @@ build=${1:-build}
 seconds=${2:-10}
 here=$(cd "$(dirname "$0")" && pwd)
 rc=0
-for target in smtp config; do
+# every target: selftests/fuzz/fuzz_NAME.c, its seeds in seeds/NAME/
+for src in "$here"/fuzz_*.c; do
+	target=$(basename "$src" .c)
+	target=${target#fuzz_}
 	bin=$build/fuzz/fuzz_$target
 	if [ ! -x "$bin" ]; then
 		echo "FAIL fuzz-$target: $bin was not built (make fuzz builds it)"
