@@ -146,6 +146,11 @@ $(BUILD)/bench/%: bench/%.c $(wildcard bench/*.h) $(LIB_OBJS) $(SKELS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) $< $(LIB_OBJS) -o $@ $(LDLIBS_BPF)
 
+# the scanning stage's benchmarks (bench/scan_*.c) link its room
+$(BUILD)/bench/scan_%: bench/scan_%.c $(wildcard bench/*.h) $(scan_OBJS) $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) $(INC_scan) $< $(scan_OBJS) $(LIB_OBJS) -o $@ $(LDLIBS_SCAN) $(LDLIBS_BPF)
+
 # the scan's fairness runs the relay's sessions in a worker of its own, as
 # the relay's test does (selftests/relay/rig.h): it links the proxy room
 $(BUILD)/bench/scan_fairness: bench/scan_fairness.c selftests/relay/rig.h $(proxy_OBJS) $(scan_OBJS) $(LIB_OBJS)
