@@ -5,6 +5,7 @@
  * refused message is aborted upstream (the MX never gets the dot, so never
  * commits it) and the VM is told why, with a reference id.
  */
+#include <arpa/inet.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -69,16 +70,45 @@ static void scan_wake(void *owner)
 	sg_loop_timer_in(s->loop, &s->wake, 0);
 }
 
+/* The VM's address alone (an IPv4-mapped one as IPv4), and its port. */
+static uint16_t vm_address(const struct sockaddr_storage *a, char *buf, size_t len)
+{
+	const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)a;
+	const struct sockaddr_in *a4 = (const struct sockaddr_in *)a;
+
+	buf[0] = '\0';
+	if (a->ss_family == AF_INET) {
+		inet_ntop(AF_INET, &a4->sin_addr, buf, (socklen_t)len);
+		return ntohs(a4->sin_port);
+	}
+	if (a->ss_family != AF_INET6)
+		return 0;
+	if (IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr))
+		inet_ntop(AF_INET, &a6->sin6_addr.s6_addr[12], buf, (socklen_t)len);
+	else
+		inet_ntop(AF_INET6, &a6->sin6_addr, buf, (socklen_t)len);
+	return ntohs(a6->sin6_port);
+}
+
+/* The envelope's strings are the engines' during their begin only. */
 void body_begin(struct session *s, struct sg_tx *tx)
 {
+	char vm_ip[INET6_ADDRSTRLEN];
+	uint16_t vm_port = vm_address(&s->vm_addr, vm_ip, sizeof(vm_ip));
 	struct sg_envelope env = {
 		.vm = s->vm_name,
+		.vm_ip = vm_ip,
+		.vm_port = vm_port,
 		.helo = s->helo,
 		.mail_from = tx->mail_from,
 		.rcpt_domains = tx->rcpt_domains,
+		.rcpt_addrs = tx->rcpt_addrs,
 		.rcpts = tx->rcpts_ok,
+		.ref = tx->ref,
 	};
-	struct sg_scan_host host = { .loop = s->loop, .wake = scan_wake, .owner = s };
+	struct sg_scan_host host = {
+		.loop = s->loop, .wake = scan_wake, .owner = s, .sessions = s->engine_sessions,
+	};
 
 	tx->state = TX_BODY;
 	tx->body_started = 0;
@@ -255,6 +285,8 @@ void process_body(struct session *s)
 		char reason[SG_REASON_LEN];
 
 		before = after;
+		if (sg_scan_held(&s->scan))
+			return;	/* an engine is behind: it wakes the session */
 		sent = send_body(s, body);
 		after = sg_now_ns();
 		if (sent)

@@ -120,6 +120,7 @@ void session_free(struct worker *w, struct session *s)
 	}
 	tunnel_release(s);
 	sg_scan_end(&s->scan);	/* engines still judging let go of the message */
+	sg_scan_session_end(s->scanner, s->engine_sessions);
 	sg_loop_timer_cancel(w->loop, &s->wake);
 	sg_loop_timer_cancel(w->loop, &s->scan_deadline);
 	for (int i = 0; i < 2; i++) {

@@ -100,6 +100,8 @@ struct sg_tx {
 	char mail_from[512];
 	char rcpt_domains[512];	/* the domains the MX accepted, comma-separated */
 	char rcpt_asked[512];	/* the domains of the RCPTs sent (pending.domain_*) */
+	char rcpt_asked_addrs[1024];	/* their addresses, one a line (pending.addr_*) */
+	char rcpt_addrs[1024];	/* of those, the ones the MX accepted, one a line: the engines' */
 	uint32_t rcpts_sent;	/* RCPTs relayed under it: smtp_recipient_limit */
 	uint32_t rcpts_ok;	/* of those, accepted by the MX */
 	int body_started;
@@ -119,6 +121,8 @@ struct pending {
 	uint32_t tx_id;		/* the transaction it concerns (MAIL, RCPT, DATA, dot) */
 	uint16_t domain_off;	/* RCPT: its domain in the transaction's rcpt_asked */
 	uint8_t domain_len;
+	uint16_t addr_off;	/* and its address in rcpt_asked_addrs */
+	uint16_t addr_len;
 	char local[160];
 	int has_local;
 };
@@ -177,6 +181,7 @@ struct session {
 	struct sg_generation *generation;	/* counted: cfg and scanner are in it */
 	const struct sg_config *cfg;
 	const struct sg_scanner *scanner;	/* its engines */
+	void *engine_sessions[SG_MAX_ENGINES];	/* what they keep for the session */
 	struct sg_feedback *feedback;
 	struct sg_policy policy;	/* the VM's, looked up once at accept */
 	struct sg_src_key sender;	/* the classifier's key of the VM */

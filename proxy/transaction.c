@@ -110,20 +110,41 @@ static int domain_add(char *list, size_t size, const char *domain, size_t n)
 	return (int)used;
 }
 
+/* Adds a line to a list of lines (addresses); its offset, or -1 when it
+ * does not fit. */
+static int line_add(char *list, size_t size, const char *item, size_t n)
+{
+	size_t used = strlen(list);
+
+	if (!n || used + n + 2 > size)
+		return -1;
+	if (used)
+		list[used++] = '\n';
+	memcpy(list + used, item, n);
+	list[used + n] = '\0';
+	return (int)used;
+}
+
 void tx_rcpt_asked(struct sg_tx *tx, const char *line, size_t len, size_t arg_off,
 		   struct pending *p)
 {
-	char arg[512], *at, *end;
+	char arg[512], *addr, *at, *end;
 	int off;
 
 	tx->rcpts_sent++;
 	command_arg(line, len, arg_off, "TO:", arg, sizeof(arg));
-	at = strrchr(arg, '@');
-	if (!at)
-		return;
-	end = strpbrk(at, "> \t");
+	addr = arg + (arg[0] == '<');
+	end = strpbrk(addr, "> \t");
 	if (end)
 		*end = '\0';
+	at = strrchr(addr, '@');
+	if (!at)
+		return;
+	off = line_add(tx->rcpt_asked_addrs, sizeof(tx->rcpt_asked_addrs), addr, strlen(addr));
+	if (off >= 0) {
+		p->addr_off = (uint16_t)off;
+		p->addr_len = (uint16_t)strlen(addr);
+	}
 	off = domain_add(tx->rcpt_asked, sizeof(tx->rcpt_asked), at + 1, strlen(at + 1));
 	if (off < 0 || strlen(at + 1) > UINT8_MAX)
 		return;
@@ -137,6 +158,9 @@ void tx_rcpt_accepted(struct sg_tx *tx, const struct pending *p)
 	if (p->domain_len)
 		domain_add(tx->rcpt_domains, sizeof(tx->rcpt_domains),
 			   tx->rcpt_asked + p->domain_off, p->domain_len);
+	if (p->addr_len)
+		line_add(tx->rcpt_addrs, sizeof(tx->rcpt_addrs),
+			 tx->rcpt_asked_addrs + p->addr_off, p->addr_len);
 }
 
 void tx_event(struct session *s, const struct sg_tx *tx, const char *verdict,

@@ -113,8 +113,11 @@ struct pattern_state {
 	int matched;		/* rule number (1-based), or 0 */
 };
 
-static int pattern_begin(const void *config, const struct sg_envelope *env, void **state)
+static int pattern_begin(const void *config, struct sg_scan *scan, const struct sg_envelope *env,
+			 void **session, void **state)
 {
+	(void)scan;
+	(void)session;
 	(void)config;
 	(void)env;
 	*state = calloc(1, sizeof(struct pattern_state));

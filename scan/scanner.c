@@ -25,7 +25,10 @@ void sg_scan_begin(struct sg_scan *scan, const struct sg_scanner *scanner,
 	if (host)
 		scan->host = *host;
 	for (int i = 0; scanner && i < scanner->n; i++) {
-		if (scanner->engines[i]->begin(scanner->configs[i], env, &scan->state[i]) < 0) {
+		void **session = scan->host.sessions ? &scan->host.sessions[i] : &scan->no_session[i];
+
+		if (scanner->engines[i]->begin(scanner->configs[i], scan, env, session,
+					       &scan->state[i]) < 0) {
 			/* out of this message: its verdict is the failure action */
 			scan->done[i] = 1;
 			continue;
@@ -34,12 +37,12 @@ void sg_scan_begin(struct sg_scan *scan, const struct sg_scanner *scanner,
 	}
 }
 
-/* Is an engine still looking? Body lines are not even assembled once none
- * is (the headers always are: the Message-ID is among them). */
+/* Is a line engine still looking? Body lines are not even assembled once
+ * none is (the headers always are: the Message-ID is among them). */
 static int engines_looking(const struct sg_scan *scan)
 {
 	for (int i = 0; scan->scanner && i < scan->scanner->n; i++)
-		if (!scan->done[i])
+		if (!scan->done[i] && scan->scanner->engines[i]->line)
 			return 1;
 	return 0;
 }
@@ -61,9 +64,59 @@ static void judge_line(struct sg_scan *scan)
 		snprintf(scan->message_id, sizeof(scan->message_id), "%s", v);
 	}
 	for (int i = 0; sc && i < sc->n; i++)
-		if (!scan->done[i])
+		if (!scan->done[i] && sc->engines[i]->line)
 			scan->done[i] = sc->engines[i]->line(scan->state[i], sc->configs[i], scan->line,
 							     scan->line_len, scan->in_body);
+}
+
+static void deliver_data(struct sg_scan *scan, const char *data, size_t n)
+{
+	const struct sg_scanner *sc = scan->scanner;
+
+	for (int i = 0; sc && i < sc->n; i++)
+		if (!scan->done[i] && sc->engines[i]->data)
+			scan->done[i] = sc->engines[i]->data(scan->state[i], sc->configs[i], data, n);
+}
+
+/* The data engines' bytes: runs between stuffed dots, each dot that begins
+ * a line taken out (RFC 5321 4.5.2), however the stream is cut. */
+static void feed_data(struct sg_scan *scan, const char *p, size_t n)
+{
+	const char *end = p + n;
+
+	while (p < end) {
+		const char *run, *lf;
+
+		if (!scan->data_midline) {
+			scan->data_midline = 1;
+			if (*p == '.') {
+				p++;
+				continue;
+			}
+		}
+		run = p;
+		for (;;) {
+			lf = memchr(p, '\n', (size_t)(end - p));
+			if (!lf) {
+				p = end;
+				break;
+			}
+			p = lf + 1;
+			if (p == end || *p == '.') {
+				scan->data_midline = 0;
+				break;
+			}
+		}
+		deliver_data(scan, run, (size_t)(p - run));
+	}
+}
+
+static int data_engines(const struct sg_scan *scan)
+{
+	for (int i = 0; scan->scanner && i < scan->scanner->n; i++)
+		if (!scan->done[i] && scan->scanner->engines[i]->data)
+			return 1;
+	return 0;
 }
 
 static void line_append(struct sg_scan *scan, const char *data, size_t n)
@@ -83,6 +136,8 @@ void sg_scan_feed(struct sg_scan *scan, const char *data, size_t n)
 	const char *p = data, *end = data + n;
 
 	scan->bytes += n;
+	if (data_engines(scan))
+		feed_data(scan, data, n);
 	while (p < end) {
 		const char *lf;
 
@@ -108,6 +163,7 @@ static void release(struct sg_scan *scan, int i)
 	if (!scan->live[i])
 		return;
 	scan->live[i] = 0;
+	scan->held[i] = 0;
 	sc->engines[i]->release(scan->state[i], sc->configs[i]);
 	scan->state[i] = NULL;
 }
@@ -117,6 +173,36 @@ void sg_scan_end(struct sg_scan *scan)
 	for (int i = 0; scan->scanner && i < scan->scanner->n; i++)
 		release(scan, i);
 	scan->waiting = 0;
+	if (!scan->host.sessions)	/* nobody keeps them past the message */
+		sg_scan_session_end(scan->scanner, scan->no_session);
+}
+
+void sg_scan_hold(struct sg_scan *scan, const void *state, int on)
+{
+	for (int i = 0; scan->scanner && i < scan->scanner->n; i++) {
+		if (!scan->live[i] || scan->state[i] != state || scan->held[i] == !!on)
+			continue;
+		scan->held[i] = !!on;
+		if (!on && scan->host.wake)
+			scan->host.wake(scan->host.owner);
+	}
+}
+
+int sg_scan_held(const struct sg_scan *scan)
+{
+	for (int i = 0; scan->scanner && i < scan->scanner->n; i++)
+		if (scan->held[i])
+			return 1;
+	return 0;
+}
+
+void sg_scan_session_end(const struct sg_scanner *scanner, void **sessions)
+{
+	for (int i = 0; scanner && sessions && i < scanner->n; i++) {
+		if (sessions[i] && scanner->engines[i]->session_end)
+			scanner->engines[i]->session_end(sessions[i], scanner->configs[i]);
+		sessions[i] = NULL;
+	}
 }
 
 void sg_scan_failure(const struct sg_scan *scan, struct sg_verdict *v, const char *why)
@@ -190,6 +276,7 @@ int sg_scan_verdict(struct sg_scan *scan, struct sg_verdict *v)
 			return SG_ENGINE_DONE;
 		}
 	}
+	sg_scan_end(scan);
 	v->kind = SG_ACCEPT;
 	if (scan->failed)
 		snprintf(v->reason, sizeof(v->reason), "accepted: the %s engine failed", scan->failed);

@@ -31,8 +31,11 @@ static void engine_answer(struct sg_timer *t)
 	sg_scan_engine_done(st->scan, &st->cfg->verdict);
 }
 
-static int engine_begin(const void *config, const struct sg_envelope *env, void **state)
+static int engine_begin(const void *config, struct sg_scan *scan, const struct sg_envelope *env,
+		void **session, void **state)
 {
+	(void)scan;
+	(void)session;
 	const struct engine_cfg *cfg = config;
 	struct engine_state *st;
 

@@ -61,8 +61,11 @@ struct counting_state {
 	int from_listed;
 };
 
-static int counting_begin(const void *config, const struct sg_envelope *env, void **state)
+static int counting_begin(const void *config, struct sg_scan *scan, const struct sg_envelope *env,
+		void **session, void **state)
 {
+	(void)scan;
+	(void)session;
 	struct counting_state *st = calloc(1, sizeof(*st));
 
 	if (!st)
@@ -136,8 +139,11 @@ static void waiting_answers(struct sg_timer *t)
 	sg_scan_engine_done(st->scan, &v);
 }
 
-static int waiting_begin(const void *config, const struct sg_envelope *env, void **state)
+static int waiting_begin(const void *config, struct sg_scan *scan, const struct sg_envelope *env,
+		void **session, void **state)
 {
+	(void)scan;
+	(void)session;
 	struct waiting_state *st = calloc(1, sizeof(*st));
 
 	(void)env;
@@ -274,6 +280,139 @@ static void test_waiting(const struct sg_patterns *p, struct sg_scan *scan)
 	sg_loop_free(loop);
 }
 
+/* An engine that reads data: keeps what it is given (to compare with the
+ * message unstuffed), holds the body after its first bytes, counts its
+ * messages in its session slot. */
+struct data_state {
+	char got[512];
+	size_t len;
+	int calls;
+};
+
+struct data_session {
+	int messages;
+};
+
+static int data_sessions_alive, data_wakes;
+
+static int data_begin(const void *config, struct sg_scan *scan, const struct sg_envelope *env,
+		      void **session, void **state)
+{
+	struct data_session *ds = *session;
+
+	(void)config;
+	(void)scan;
+	(void)env;
+	if (!ds) {
+		ds = calloc(1, sizeof(*ds));
+		if (!ds)
+			return SG_ENGINE_ERROR;
+		data_sessions_alive++;
+		*session = ds;
+	}
+	ds->messages++;
+	*state = calloc(1, sizeof(struct data_state));
+	return *state ? SG_ENGINE_DONE : SG_ENGINE_ERROR;
+}
+
+static int data_data(void *state, const void *config, const char *data, size_t n)
+{
+	struct data_state *st = state;
+
+	(void)config;
+	st->calls++;
+	if (st->len + n < sizeof(st->got)) {
+		memcpy(st->got + st->len, data, n);
+		st->len += n;
+	}
+	return 0;
+}
+
+static int data_verdict(void *state, const void *config, struct sg_scan *scan,
+			struct sg_verdict *v)
+{
+	(void)state;
+	(void)config;
+	(void)scan;
+	v->kind = SG_ACCEPT;
+	return SG_ENGINE_DONE;
+}
+
+static void data_release(void *state, const void *config)
+{
+	(void)config;
+	free(state);
+}
+
+static void data_session_end(void *session, const void *config)
+{
+	(void)config;
+	free(session);
+	data_sessions_alive--;
+}
+
+static const struct sg_engine data_engine = {
+	.name = "data", .begin = data_begin, .data = data_data, .verdict = data_verdict,
+	.release = data_release, .session_end = data_session_end,
+};
+
+static void count_wake(void *owner)
+{
+	(void)owner;
+	data_wakes++;
+}
+
+static void test_data(struct sg_scan *scan)
+{
+	static const char stuffed[] = "Subject: x\r\n\r\n..one\r\n.\r\n...\r\nmid.dle\r\n..";
+	static const char unstuffed[] = "Subject: x\r\n\r\n.one\r\n\r\n..\r\nmid.dle\r\n.";
+	struct sg_scanner sc = { .failure_action = SG_TEMPFAIL };
+	void *sessions[SG_MAX_ENGINES] = { 0 };
+	struct sg_scan_host host = { .wake = count_wake, .sessions = sessions };
+	struct sg_verdict v;
+	int all_same = 1, few_calls = 1;
+
+	sg_scanner_add(&sc, &data_engine, NULL);
+	for (size_t chunk = 1; chunk < sizeof(stuffed); chunk++) {
+		struct data_state *st;
+
+		sg_scan_begin(scan, &sc, &test_env, &host);
+		st = scan->state[0];
+		for (size_t off = 0; off < sizeof(stuffed) - 1; off += chunk)
+			sg_scan_feed(scan, stuffed + off,
+				     sizeof(stuffed) - 1 - off < chunk ? sizeof(stuffed) - 1 - off : chunk);
+		if (st->len != sizeof(unstuffed) - 1 || memcmp(st->got, unstuffed, st->len))
+			all_same = 0;
+		if (chunk == sizeof(stuffed) - 1 && st->calls > 6)
+			few_calls = 0;	/* one run between stuffed dots */
+		sg_scan_verdict(scan, &v);
+	}
+	ASSERT_TRUE(all_same, "data: every byte, dot-stuffing undone, in any chunks");
+	ASSERT_TRUE(few_calls, "data: whole runs between stuffed dots, not a call a line");
+	ASSERT_EQ(((struct data_session *)sessions[0])->messages, (int)sizeof(stuffed) - 1,
+		  "data: one session slot kept across the session's messages");
+
+	sg_scan_begin(scan, &sc, &test_env, &host);
+	ASSERT_EQ(sg_scan_held(scan), 0, "hold: not held at the start");
+	sg_scan_hold(scan, scan->state[0], 1);
+	ASSERT_EQ(sg_scan_held(scan), 1, "hold: held by its engine");
+	sg_scan_hold(scan, (void *)&sc, 0);
+	ASSERT_EQ(sg_scan_held(scan), 1, "hold: not let go by a stranger");
+	data_wakes = 0;
+	sg_scan_hold(scan, scan->state[0], 0);
+	ASSERT_EQ(sg_scan_held(scan) * 10 + data_wakes, 1, "hold: let go, the host woken once");
+	sg_scan_hold(scan, scan->state[0], 1);
+	sg_scan_end(scan);
+	ASSERT_EQ(sg_scan_held(scan), 0, "hold: a released engine holds nothing");
+	sg_scan_session_end(&sc, sessions);
+	ASSERT_EQ(data_sessions_alive, 0, "session: its slot let go at its end");
+	ASSERT_TRUE(sessions[0] == NULL, "session: the slot emptied");
+
+	sg_scan_begin(scan, &sc, &test_env, NULL);
+	sg_scan_verdict(scan, &v);
+	ASSERT_EQ(data_sessions_alive, 0, "session: without a host's slots, let go with the message");
+}
+
 int main(void)
 {
 	static const char clean[] = "Message-ID: <m1@example.org>\r\nSubject: hello\r\n\r\n"
@@ -331,6 +470,7 @@ int main(void)
 	ASSERT_EQ(sg_scanner_add(&sc, &counting_engine, "x"), -1, "scanner: a fifth is refused");
 
 	test_waiting(p, scan);
+	test_data(scan);
 	free(scan);
 	sg_patterns_free(p);
 	return test_exit_status();
