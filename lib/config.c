@@ -143,6 +143,33 @@ static int set_tls_min_version(void *field, char *value, char *err, size_t errle
 	return -1;
 }
 
+static const char *const milter_action_names[] = {
+	[SG_MILTER_TEMPFAIL] = "tempfail", [SG_MILTER_ACCEPT] = "accept",
+	[SG_MILTER_REJECT] = "reject", NULL,
+};
+
+/* Postfix's milters: addresses apart by blanks or commas, each checked. */
+static int set_milters(void *field, char *value, char *err, size_t errlen)
+{
+	struct sg_milter_list *list = field;
+	char *save = NULL;
+
+	memset(list, 0, sizeof(*list));
+	for (char *m = strtok_r(value, " \t,", &save); m; m = strtok_r(NULL, " \t,", &save)) {
+		struct sockaddr_storage addr;
+		socklen_t len;
+
+		if (list->n == SG_MAX_MILTERS) {
+			snprintf(err, errlen, "more than %d milters", SG_MAX_MILTERS);
+			return -1;
+		}
+		if (sg_parse_milter_address(m, &addr, &len, err, errlen))
+			return -1;
+		snprintf(list->addr[list->n++], SG_MILTER_ADDR_LEN, "%s", m);
+	}
+	return 0;
+}
+
 #define FIELD_SIZE(member) sizeof(((struct sg_config *)0)->member)
 /* A row: name, type, field, reload scope, default text, then what the type
  * needs: RANGE for UINT, .names for ENUM, WITH for a field that goes with it
@@ -223,6 +250,13 @@ static const struct sg_config_key config_keys[] = {
 	KEY("scan_timeout", DURATION, scan_timeout_ns, LIVE, "60s"),
 	KEY("scan_timeout_action", ENUM, scan_timeout_action, LIVE, "tempfail",
 	    .names = scan_action_names),
+	/* Postfix's names and defaults */
+	KEY("milters", CUSTOM, milters, LIVE, "", .set = set_milters),
+	KEY("milter_connect_timeout", DURATION, milter_connect_timeout_ns, LIVE, "30s"),
+	KEY("milter_command_timeout", DURATION, milter_command_timeout_ns, LIVE, "30s"),
+	KEY("milter_content_timeout", DURATION, milter_content_timeout_ns, LIVE, "300s"),
+	KEY("milter_default_action", ENUM, milter_default_action, LIVE, "tempfail",
+	    .names = milter_action_names),
 	KEY("events_file", PATH_OR_DASH, events_file, LIVE, ""),
 	/* splice: the fastest measured (README) */
 	KEY("tls_mover", ENUM, tls_mover, RESTART, "splice", .names = mover_names),

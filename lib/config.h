@@ -37,6 +37,22 @@ enum sg_tls_mover {
 	SG_MOVER__COUNT
 };
 
+/* The milters a message is judged by, in order (milters = ...). */
+#define SG_MAX_MILTERS 3
+#define SG_MILTER_ADDR_LEN 112	/* unix: and a sun_path */
+struct sg_milter_list {
+	char addr[SG_MAX_MILTERS][SG_MILTER_ADDR_LEN];
+	int n;
+};
+
+/* What a milter that fails (cannot be reached, is too slow, breaks the
+ * protocol) means for the message: milter_default_action, as Postfix's. */
+enum sg_milter_action {
+	SG_MILTER_TEMPFAIL = 0,
+	SG_MILTER_ACCEPT,
+	SG_MILTER_REJECT,
+};
+
 /* What a message gets when an engine fails or passes scan_timeout. */
 enum sg_scan_action {
 	SG_SCAN_TEMPFAIL = 0,	/* 451: the VM's MTA keeps it and tries again */
@@ -99,6 +115,11 @@ struct sg_config {
 	char scan_patterns[SG_PATH_LEN];	/* empty: no pattern rules */
 	uint64_t scan_timeout_ns;	/* the dot withheld this long at most for a verdict */
 	int scan_timeout_action;	/* enum sg_scan_action: an engine failed or too slow */
+	struct sg_milter_list milters;
+	uint64_t milter_connect_timeout_ns;
+	uint64_t milter_command_timeout_ns;	/* a reply to each command but the body's */
+	uint64_t milter_content_timeout_ns;	/* to body chunks and the end of the message */
+	int milter_default_action;	/* enum sg_milter_action */
 	char events_file[SG_PATH_LEN];	/* JSON lines; "-" stdout; empty: none */
 	/* TLS (tls_mode per policy entry, default_tls_mode) */
 	/* ports that speak TLS from the first byte (465): when one is also in

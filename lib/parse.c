@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /* parse.c - addresses, prefixes, rates, durations and names (see parse.h). */
 #include <arpa/inet.h>
+#include <stddef.h>
+#include <sys/un.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -402,4 +404,74 @@ uint64_t sg_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+int sg_parse_milter_address(const char *s, struct sockaddr_storage *addr, socklen_t *len,
+			    char *err, size_t errlen)
+{
+	char host[64];
+	const char *port;
+	uint64_t portnum;
+	size_t n;
+
+	memset(addr, 0, sizeof(*addr));
+	if (strncmp(s, "unix:", 5) == 0) {
+		struct sockaddr_un *un = (struct sockaddr_un *)addr;
+
+		n = strlen(s + 5);
+		if (s[5] != '/' || n >= sizeof(un->sun_path)) {
+			snprintf(err, errlen, "'%s': a unix milter is unix:/absolute/path, "
+				 "shorter than %zu bytes", s, sizeof(un->sun_path));
+			return -1;
+		}
+		un->sun_family = AF_UNIX;
+		memcpy(un->sun_path, s + 5, n + 1);
+		*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+		return 0;
+	}
+	if (strncmp(s, "inet:", 5) != 0) {
+		snprintf(err, errlen, "'%s' is not a milter address: inet:127.0.0.1:11332, "
+			 "inet:[::1]:11332 or unix:/run/milter.sock", s);
+		return -1;
+	}
+	s += 5;
+	if (*s == '[') {
+		const char *close = strchr(s, ']');
+
+		n = close ? (size_t)(close - s - 1) : 0;
+		port = close && close[1] == ':' ? close + 2 : NULL;
+		s++;
+	} else {
+		port = strrchr(s, ':');
+		n = port ? (size_t)(port - s) : 0;
+		port = port ? port + 1 : NULL;
+	}
+	if (!port || !n || n >= sizeof(host)) {
+		snprintf(err, errlen, "'inet:%s': an inet milter is inet:ADDRESS:PORT "
+			 "(an IPv6 address in brackets)", s);
+		return -1;
+	}
+	memcpy(host, s, n);
+	host[n] = '\0';
+	if (sg_parse_uint(port, 1, 65535, &portnum, err, errlen))
+		return -1;
+	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)addr)->sin_addr) == 1) {
+		struct sockaddr_in *in = (struct sockaddr_in *)addr;
+
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)portnum);
+		*len = sizeof(*in);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)addr)->sin6_addr) == 1) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)addr;
+
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)portnum);
+		*len = sizeof(*in6);
+		return 0;
+	}
+	snprintf(err, errlen, "'%s' is not a numeric IPv4 or IPv6 address (milters are "
+		 "reached without name lookups)", host);
+	return -1;
 }

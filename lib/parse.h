@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <smtpguard/maps.h>
 
 #define SG_ERR_LEN 256
@@ -77,5 +78,11 @@ extern const char SG_SOURCE_MODE_NAMES[];
 
 /* CLOCK_MONOTONIC in ns, the classifier's clock. */
 uint64_t sg_now_ns(void);
+
+/* A milter's address as Postfix writes it: inet:IPV4:PORT,
+ * inet:[IPV6]:PORT or unix:/absolute/path (no host names: they would need a
+ * lookup on the session's path). */
+int sg_parse_milter_address(const char *s, struct sockaddr_storage *addr, socklen_t *len,
+			    char *err, size_t errlen);
 
 #endif

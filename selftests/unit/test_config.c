@@ -295,6 +295,38 @@ static void test_tls_keys(void)
 	ASSERT_EQ(cfg.n_implicit_tls_ports, 0, "tls: none empties the list");
 }
 
+static void test_milter_keys(void)
+{
+	struct sg_config cfg;
+	char err[SG_ERR_LEN];
+
+	sg_config_defaults(&cfg);
+	ASSERT_EQ(cfg.milters.n, 0, "milters: none by default");
+	ASSERT_EQ(cfg.milter_default_action, SG_MILTER_TEMPFAIL, "milters: tempfail by default");
+	ASSERT_EQ(sg_config_set(&cfg, "milters = inet:127.0.0.1:11332, inet:[::1]:11333 "
+				"unix:/run/clamav/clamav-milter.ctl", "t", 1, err, sizeof(err)), 0,
+		  "milters: three, apart by blanks and commas");
+	ASSERT_EQ(cfg.milters.n, 3, "milters: three kept");
+	ASSERT_STREQ(cfg.milters.addr[1], "inet:[::1]:11333", "milters: in order");
+	ASSERT_EQ(sg_config_set(&cfg, "milters = inet:1.2.3.4:1 inet:1.2.3.4:2 inet:1.2.3.4:3 "
+				"inet:1.2.3.4:4", "t", 2, err, sizeof(err)), -1,
+		  "milters: a fourth refused");
+	ASSERT_CONTAINS(err, "more than 3 milters", "milters: says the limit");
+	ASSERT_EQ(sg_config_set(&cfg, "milters = inet:localhost:11332", "t", 3, err, sizeof(err)),
+		  -1, "milters: a host name refused");
+	ASSERT_CONTAINS(err, "not a numeric IPv4 or IPv6 address", "milters: says why");
+	ASSERT_EQ(sg_config_set(&cfg, "milters = tcp:127.0.0.1:11332", "t", 4, err, sizeof(err)),
+		  -1, "milters: an unknown kind refused");
+	ASSERT_CONTAINS(err, "inet:127.0.0.1:11332, inet:[::1]:11332 or unix:/run/milter.sock",
+			"milters: shows the forms");
+	ASSERT_EQ(sg_config_set(&cfg, "milters = inet:127.0.0.1:99999", "t", 5, err, sizeof(err)),
+		  -1, "milters: a port past 65535 refused");
+	ASSERT_EQ(sg_config_set(&cfg, "milters = unix:relative.sock", "t", 6, err, sizeof(err)),
+		  -1, "milters: a relative socket path refused");
+	ASSERT_EQ(sg_config_set(&cfg, "milter_default_action = discard", "t", 7, err, sizeof(err)),
+		  -1, "milter_default_action: only tempfail|accept|reject");
+}
+
 static void test_defaults_kept(void)
 {
 	struct sg_config cfg;
@@ -378,7 +410,7 @@ static void test_table_defaults(void)
 		changed += sg_config_changed(&defaults, &cfg, SG_RELOAD_RESTART, names,
 					     sizeof(names));
 	}
-	ASSERT_EQ(n, 58, "table: 58 keys");
+	ASSERT_EQ(n, 63, "table: 63 keys");
 	ASSERT_EQ(bad, 0, "table: every default parses");
 	ASSERT_EQ(changed, 0, "table: a key set to its default changes nothing");
 	ASSERT_EQ(unset_nonzero, 0, "table: a key without a default is all zero");
@@ -439,7 +471,10 @@ static const struct { const char *key, *value; } samples[] = {
 	{ "smtp_min_data_rate", "0" }, { "shutdown_timeout", "5s" },
 	{ "default_max_sessions", "0" },
 	{ "scan_patterns", "/etc/smtpguard/patterns" }, { "scan_timeout", "5s" },
-	{ "scan_timeout_action", "accept" }, { "events_file", "-" }, { "tls_mover", "copy" },
+	{ "scan_timeout_action", "accept" },
+	{ "milters", "inet:127.0.0.1:11332 unix:/run/clamav/clamav-milter.ctl" },
+	{ "milter_connect_timeout", "5s" }, { "milter_command_timeout", "10s" },
+	{ "milter_content_timeout", "1m" }, { "milter_default_action", "accept" }, { "events_file", "-" }, { "tls_mover", "copy" },
 	{ "tls_cert_file", "/etc/c.pem" }, { "tls_key_file", "/etc/k.pem" },
 	{ "tls_mx_verify", "verify" }, { "tls_ca_file", "/etc/ca.pem" },
 	{ "tls_mx_without_starttls", "require" }, { "tls_min_version", "TLSv1.3" },
@@ -719,6 +754,7 @@ int main(void)
 	test_proxy_keys();
 	test_feedback_keys();
 	test_tls_keys();
+	test_milter_keys();
 	test_defaults_kept();
 	test_table_defaults();
 	test_table_fields_apart();
