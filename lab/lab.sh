@@ -36,6 +36,7 @@ LAB_GW4=192.0.2.1
 LAB_GW6=fe80::1
 LAB_MAIL_DOMAIN=example.net
 LAB_READY_TIMEOUT=${LAB_READY_TIMEOUT:-20}
+source "$(dirname "${BASH_SOURCE[0]}")/milters.sh"
 
 lab_log() { echo "lab: $*" >&2; }
 

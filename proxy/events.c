@@ -384,7 +384,7 @@ static void now_iso(char *buf, size_t len)
 void sg_event_message(const struct sg_message_event *e)
 {
 	char t[40], src[80], mx[80], helo[300], from[600], domains[600], mid[600], reply[600],
-	     why[600], ref[40], line[SG_EVENT_LINE];
+	     why[600], ref[40], notes[1100] = "", line[SG_EVENT_LINE];
 	int n;
 
 	if (__atomic_load_n(&q.fd, __ATOMIC_RELAXED) < 0)
@@ -399,11 +399,24 @@ void sg_event_message(const struct sg_message_event *e)
 	json_str(reply, sizeof(reply), e->mx_reply);
 	json_str(why, sizeof(why), e->reason);
 	json_str(ref, sizeof(ref), e->ref);
+	if (e->by && e->by[0]) {
+		char v[300];
+
+		json_str(v, sizeof(v), e->by);
+		snprintf(notes, sizeof(notes), ",\"by\":%s", v);
+	}
+	if (e->notes && e->notes[0]) {
+		char v[760];
+		size_t used = strlen(notes);
+
+		json_str(v, sizeof(v), e->notes);
+		snprintf(notes + used, sizeof(notes) - used, ",\"notes\":%s", v);
+	}
 	n = snprintf(line, sizeof(line), "{\"event\":\"message\",\"time\":\"%s\",\"source\":%s,"
 		     "\"mx\":%s,\"helo\":%s,\"mail_from\":%s,\"rcpts\":%u,\"rcpt_domains\":%s,"
 		     "\"size\":%llu,\"message_id\":%s,\"ref\":%s,\"verdict\":\"%s\",\"reason\":%s,"
-		     "\"mx_reply\":%s}\n", t, src, mx, helo, from, e->rcpts, domains,
-		     (unsigned long long)e->size, mid, ref, e->verdict, why, reply);
+		     "\"mx_reply\":%s%s}\n", t, src, mx, helo, from, e->rcpts, domains,
+		     (unsigned long long)e->size, mid, ref, e->verdict, why, reply, notes);
 	if (n > 0 && (size_t)n < sizeof(line))
 		enqueue(line, (size_t)n);
 }

@@ -21,6 +21,8 @@ struct sg_message_event {
 	const char *verdict;		/* "accept" (the MX's reply decides), "reject", "tempfail" */
 	const char *reason;
 	const char *mx_reply;		/* the first line of the MX's reply to the dot, or "unknown" */
+	const char *notes;		/* what engines noted besides the verdict, or NULL */
+	const char *by;			/* the engine that refused it ("milter inet:..."), or NULL */
 };
 
 /* One session, as it ended. */

@@ -33,6 +33,23 @@ struct sg_generation *generation_new(const struct sg_config *cfg, char *err, siz
 		}
 		sg_scanner_add(&g->scanner, &sg_pattern_engine, g->patterns);
 	}
+	for (int i = 0; i < cfg->milters.n; i++) {
+		static const enum sg_verdict_kind actions[] = {
+			[SG_MILTER_TEMPFAIL] = SG_TEMPFAIL, [SG_MILTER_ACCEPT] = SG_ACCEPT,
+			[SG_MILTER_REJECT] = SG_REJECT,
+		};
+		const char *spec = cfg->milters.addr[i];
+
+		if (sg_milter_config_init(&g->milters[i], spec, cfg->milter_connect_timeout_ns,
+					  cfg->milter_command_timeout_ns,
+					  cfg->milter_content_timeout_ns,
+					  actions[cfg->milter_default_action],
+					  sg_milter_stats_for(spec), err, errlen)) {
+			generation_put(g);
+			return NULL;
+		}
+		sg_scanner_add(&g->scanner, &sg_milter_engine, &g->milters[i]);
+	}
 	/* the addresses were checked by the config */
 	if (cfg->relay_ip4[0]) {
 		struct sockaddr_in *a = (struct sockaddr_in *)&g->relay_addr[0];

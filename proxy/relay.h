@@ -101,8 +101,9 @@ void new_reference(char *buf, size_t len);
  * engines told its envelope. */
 void body_begin(struct session *s, struct sg_tx *tx);
 /* smtpguard refuses the message: the upstream aborted, the event and the
- * feedback written, the VM told code (e.g. "550 5.7.1") and why. */
-void refuse_message(struct session *s, const char *code, const char *why);
+ * feedback written, the VM told code (e.g. "550 5.7.1") and why; the log
+ * and the event also who refused it (by: an engine; NULL: the relay). */
+void refuse_message(struct session *s, const char *code, const char *why, const char *by);
 
 /* transaction.c */
 /* A free transaction, TX_OPENING with a new id; NULL when both are in use. */
@@ -117,7 +118,7 @@ void tx_rcpt_asked(struct sg_tx *tx, const char *line, size_t len, size_t arg_of
 void tx_rcpt_accepted(struct sg_tx *tx, const struct pending *p);
 /* The message event of tx. */
 void tx_event(struct session *s, const struct sg_tx *tx, const char *verdict,
-	      const char *reason, const char *mx_reply);
+	      const char *reason, const char *by, const char *mx_reply);
 /* The session ends: each dot the MX never answered gets its event, with
  * the reply "unknown". */
 void tx_unanswered(struct session *s);

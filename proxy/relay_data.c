@@ -39,24 +39,30 @@ void new_reference(char *buf, size_t len)
 }
 
 /* The message in TX_BODY is refused: its transaction ends with it. */
-void refuse_message(struct session *s, const char *code, const char *why)
+void refuse_message(struct session *s, const char *code, const char *why, const char *by)
 {
 	struct sg_tx *tx = s->tx_cur;
 	const char *ref = tx ? tx->ref : "";
+	char logged[SG_REASON_LEN + 140];
+
+	/* the VM is told why; the log and the event also who said so */
+	snprintf(logged, sizeof(logged), "%s%s%s", by && by[0] ? by : "", by && by[0] ? ": " : "",
+		 why);
 
 	sg_scan_end(&s->scan);	/* engines still judging are let go */
 	s->refused++;
 	if (tx) {
 		snprintf(tx->message_id, sizeof(tx->message_id), "%s", s->scan.message_id);
+		snprintf(tx->notes, sizeof(tx->notes), "%s", s->scan.notes);
 		tx->size = s->scan.bytes;
-		tx_event(s, tx, code[0] == '4' ? "tempfail" : "reject", why, NULL);
+		tx_event(s, tx, code[0] == '4' ? "tempfail" : "reject", why, by, NULL);
 	}
 	sg_feedback_note(s->feedback, &s->vm_addr,
 			 code[0] == '4' ? SG_FB_TEMPFAILED :
 			 strncmp(code, "552", 3) == 0 ? SG_FB_TOO_LARGE : SG_FB_REJECTED, 0);
 	abort_upstream(s);
 	local_reply(s, "%s smtpguard: message refused (%s); ref %s", code, why, ref);
-	sg_info("session %s -> %s: message %s refused: %s", s->vm_name, s->mx_name, ref, why);
+	sg_info("session %s -> %s: message %s refused: %s", s->vm_name, s->mx_name, ref, logged);
 	tx_end(s, tx);
 	s->mode = RELAY_REFUSED;
 }
@@ -197,7 +203,7 @@ static void apply_verdict(struct session *s, const struct sg_verdict *v)
 	case SG_ACCEPT:
 		if (sg_feedback_charge(s->feedback, &s->vm_addr, s->policy.rate_class, tx->rcpts_ok,
 				       reason, sizeof(reason))) {
-			refuse_message(s, "451 4.7.1", reason);
+			refuse_message(s, "451 4.7.1", reason, NULL);
 			return;
 		}
 		buf_append(&s->mx_out, ".\r\n", 3);
@@ -206,16 +212,18 @@ static void apply_verdict(struct session *s, const struct sg_verdict *v)
 		tx->state = TX_DOT;
 		tx->dot_ns = sg_now_ns();
 		snprintf(tx->message_id, sizeof(tx->message_id), "%s", s->scan.message_id);
+		snprintf(tx->notes, sizeof(tx->notes), "%s", s->scan.notes);
 		snprintf(tx->reason, sizeof(tx->reason), "%s", v->reason);
 		tx->size = s->scan.bytes;
 		expect_reply(s, SMTP_DATA, 1)->tx_id = tx->id;
 		s->tx_cur = NULL;
 		return;
+	/* an engine's own reply code (a milter's), of the verdict's class */
 	case SG_REJECT:
-		refuse_message(s, "550 5.7.1", v->reason);
+		refuse_message(s, v->code[0] == '5' ? v->code : "550 5.7.1", v->reason, v->by);
 		return;
 	case SG_TEMPFAIL:
-		refuse_message(s, "451 4.7.1", v->reason);
+		refuse_message(s, v->code[0] == '4' ? v->code : "451 4.7.1", v->reason, v->by);
 		return;
 	}
 }
@@ -301,7 +309,8 @@ void process_body(struct session *s)
 		if (sent < body || r == SMTP_DATA_MORE)
 			return;
 		if (r == SMTP_DATA_SMUGGLE) {
-			refuse_message(s, "554 5.5.0", "a bare CR or LF next to the end-of-data dot");
+			refuse_message(s, "554 5.5.0", "a bare CR or LF next to the end-of-data dot",
+				       NULL);
 			s->close_after_flush = 1;	/* the rest of the stream is not trusted */
 			s->vm_in.len = 0;
 			return;
@@ -313,7 +322,7 @@ void process_body(struct session *s)
 		if (s->scan.bytes > s->cfg->smtp_message_size_limit) {
 			snprintf(reason, sizeof(reason), "larger than the limit of %llu bytes",
 				 (unsigned long long)s->cfg->smtp_message_size_limit);
-			refuse_message(s, "552 5.3.4", reason);
+			refuse_message(s, "552 5.3.4", reason, NULL);
 			return;
 		}
 		s->mode = RELAY_VERDICT;

@@ -98,7 +98,7 @@ static void dot_answered(struct session *s, struct sg_tx *tx, int code, const ch
 	sg_debug("session %s -> %s: message %s: the MX answered %s", s->vm_name, s->mx_name,
 		 tx->ref, first);
 	s->messages++;
-	tx_event(s, tx, "accept", tx->reason[0] ? tx->reason : "clean", first);
+	tx_event(s, tx, "accept", tx->reason[0] ? tx->reason : "clean", NULL, first);
 	if (code >= 200 && code < 300)
 		sg_feedback_note(s->feedback, &s->vm_addr, SG_FB_DELIVERED, tx->rcpts_ok);
 	else if (code >= 500)

@@ -106,6 +106,7 @@ struct sg_tx {
 	uint32_t rcpts_ok;	/* of those, accepted by the MX */
 	int body_started;
 	char message_id[256];	/* at its dot, from the scan */
+	char notes[SG_NOTES_LEN];	/* at its dot, what the engines noted */
 	char reason[SG_REASON_LEN];	/* at its dot: why it went ("clean", or "accepted:
 					 * ..." when scan_timeout_action let it through) */
 	uint64_t size;

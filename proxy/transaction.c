@@ -164,7 +164,7 @@ void tx_rcpt_accepted(struct sg_tx *tx, const struct pending *p)
 }
 
 void tx_event(struct session *s, const struct sg_tx *tx, const char *verdict,
-	      const char *reason, const char *mx_reply)
+	      const char *reason, const char *by, const char *mx_reply)
 {
 	struct sg_message_event e = {
 		.source = s->vm_name,
@@ -179,6 +179,8 @@ void tx_event(struct session *s, const struct sg_tx *tx, const char *verdict,
 		.verdict = verdict,
 		.reason = reason,
 		.mx_reply = mx_reply,
+		.notes = tx->notes,
+		.by = by,
 	};
 
 	sg_event_message(&e);
@@ -192,7 +194,7 @@ void tx_unanswered(struct session *s)
 		if (tx->state != TX_DOT)
 			continue;
 		s->messages++;
-		tx_event(s, tx, "accept", tx->reason[0] ? tx->reason : "clean", "unknown");
+		tx_event(s, tx, "accept", tx->reason[0] ? tx->reason : "clean", NULL, "unknown");
 		tx_end(s, tx);
 	}
 }

@@ -25,6 +25,7 @@
 #include "config.h"
 #include "loop.h"
 #include "pinned.h"
+#include "milter.h"
 #include "scanner.h"
 #include "relay.h"
 #include "sources.h"
@@ -59,7 +60,8 @@ struct sg_generation {
 	int refs;		/* the proxy's, and one a session (atomic) */
 	struct sg_config cfg;
 	struct sg_patterns *patterns;
-	struct sg_scanner scanner;	/* its engines: the patterns, if any */
+	struct sg_milter_config milters[SG_MAX_MILTERS];
+	struct sg_scanner scanner;	/* its engines: the patterns, then the milters */
 	struct sockaddr_storage relay_addr[2];	/* source mode relay-ip: IPv4, IPv6; family 0: none */
 };
 

@@ -188,6 +188,16 @@ void sg_scan_hold(struct sg_scan *scan, const void *state, int on)
 	}
 }
 
+void sg_scan_note(struct sg_scan *scan, const char *engine, const char *text)
+{
+	size_t used = strlen(scan->notes);
+
+	if (used + 3 >= sizeof(scan->notes))
+		return;
+	snprintf(scan->notes + used, sizeof(scan->notes) - used, "%s%s: %s", used ? "; " : "",
+		 engine, text);
+}
+
 int sg_scan_held(const struct sg_scan *scan)
 {
 	for (int i = 0; scan->scanner && i < scan->scanner->n; i++)
@@ -248,6 +258,8 @@ static int judge(struct sg_scan *scan, int i, struct sg_verdict *v)
 		scan->waiting = scan->answered = 0;
 	}
 	release(scan, i);
+	if (step >= 0 && v->kind != SG_ACCEPT && !v->by[0])
+		snprintf(v->by, sizeof(v->by), "%s", sc->engines[i]->name);
 	if (step < 0) {
 		snprintf(why, sizeof(why), "the %s engine failed", sc->engines[i]->name);
 		sg_scan_failure(scan, v, why);

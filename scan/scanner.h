@@ -41,7 +41,7 @@
 #include "loop.h"
 
 #define SG_SCAN_LINE_MAX 998	/* RFC 5322's line limit: longer lines are judged by their start */
-#define SG_MAX_ENGINES 4
+#define SG_MAX_ENGINES 8
 #define SG_REASON_LEN 200
 
 enum sg_verdict_kind {
@@ -53,7 +53,16 @@ enum sg_verdict_kind {
 struct sg_verdict {
 	enum sg_verdict_kind kind;
 	char reason[SG_REASON_LEN];	/* short, for the reply and the log: never a rule's pattern */
+	/* the refusal's reply code and enhanced code ("554 5.7.1"), of the
+	 * kind's class (4xx for a tempfail, 5xx for a reject); empty: 451
+	 * 4.7.1 or 550 5.7.1 */
+	char code[16];
+	/* who gave it, for the log and the event ("milter inet:..."; empty:
+	 * the engine's name): the VM is told the reason alone */
+	char by[128];
 };
+
+#define SG_NOTES_LEN 256
 
 /* What an engine is told of a message besides its lines: in begin, for
  * begin alone (an engine copies what it keeps). */
@@ -149,6 +158,10 @@ struct sg_scan {
 	int done[SG_MAX_ENGINES];	/* the engine has decided: no more lines */
 	void *state[SG_MAX_ENGINES];
 	int held[SG_MAX_ENGINES];	/* the engine holds the body (sg_scan_hold) */
+	/* what engines noted of the message besides their verdict (a
+	 * milter's quarantine or header changes), for its event */
+	char notes[SG_NOTES_LEN];
+	int flagged;		/* an engine flagged the message (a signal, not a refusal) */
 	void *no_session[SG_MAX_ENGINES];	/* the slots when the host keeps none */
 };
 
@@ -169,6 +182,9 @@ void sg_scan_end(struct sg_scan *scan);
 /* An engine (known by its message state) holds the body back (on), or
  * lets it go (off: the host is woken). Released engines hold nothing. */
 void sg_scan_hold(struct sg_scan *scan, const void *state, int on);
+/* Adds "engine: text" to the message's notes ("; " between; cut, never
+ * overflowing, when too many). */
+void sg_scan_note(struct sg_scan *scan, const char *engine, const char *text);
 /* Is the body held by any engine? */
 int sg_scan_held(const struct sg_scan *scan);
 /* The session ends: every engine's session slot is let go. */
