@@ -118,6 +118,16 @@ $(patsubst selftests/unit/%.c,$(BUILD)/asan/selftests/%,$(SCAN_UNIT)): $(BUILD)/
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) $(INC_scan) -Iselftests $< $(scan_ASAN) $(LIB_ASAN) -o $@ $(LDLIBS_SCAN) $(LDLIBS_BPF)
 
+# the proxy room's unit tests (test_proxy_*) link it and what it stands on
+PROXY_UNIT := $(filter selftests/unit/test_proxy_%.c,$(UNIT_SRCS))
+$(patsubst selftests/unit/%.c,$(BUILD)/selftests/%,$(PROXY_UNIT)): $(BUILD)/selftests/%: selftests/unit/%.c selftests/test.h $(proxy_OBJS) $(scan_OBJS) $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) $(INC_proxy) -Iselftests $< $(proxy_OBJS) $(scan_OBJS) $(LIB_OBJS) -o $@ $(LDLIBS_SCAN) $(LDLIBS_BPF) -lssl -lcrypto -lpthread
+
+$(patsubst selftests/unit/%.c,$(BUILD)/asan/selftests/%,$(PROXY_UNIT)): $(BUILD)/asan/selftests/%: selftests/unit/%.c selftests/test.h $(proxy_ASAN) $(scan_ASAN) $(LIB_ASAN)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) $(INC_proxy) -Iselftests $< $(proxy_ASAN) $(scan_ASAN) $(LIB_ASAN) -o $@ $(LDLIBS_SCAN) $(LDLIBS_BPF) -lssl -lcrypto -lpthread
+
 # the relay's test (its .c files together) links the proxy room, not its
 # daemon: sessions run in the test's own event loop
 RELAY_TEST_SRCS := $(wildcard selftests/relay/*.c)
