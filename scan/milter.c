@@ -294,22 +294,31 @@ static void conn_ready(struct sg_watch *watch, uint32_t events)
 		flush(c);
 }
 
+/* A wait, for a log line: "300ms", "30s". */
+static void format_wait(uint64_t ns, char *buf, size_t len)
+{
+	if (ns < 10000000000ULL && ns % 1000000000ULL)
+		snprintf(buf, len, "%llums", (unsigned long long)(ns / 1000000ULL));
+	else
+		snprintf(buf, len, "%llus", (unsigned long long)(ns / 1000000000ULL));
+}
+
 static void conn_timeout(struct sg_timer *timer)
 {
 	struct milter_conn *c = timer->ctx;
-	uint64_t waited = c->cfg->connect_timeout_ns;
+	char waited[32];
 
 	if (c->state == CONN_CONNECTING || c->state == CONN_NEGOTIATING) {
+		format_wait(c->cfg->connect_timeout_ns, waited, sizeof(waited));
 		conn_fail(c, c->state == CONN_CONNECTING ? SG_MILTER_FAULT_CONNECT :
-			  SG_MILTER_FAULT_TIMEOUT, "%s within %llus",
+			  SG_MILTER_FAULT_TIMEOUT, "%s within %s",
 			  c->state == CONN_CONNECTING ? "no connection" :
-			  "no answer to the option negotiation",
-			  (unsigned long long)(waited / 1000000000ULL));
+			  "no answer to the option negotiation", waited);
 		return;
 	}
-	waited = (sg_now_ns() - c->awaited_since_ns) / 1000000000ULL;
-	conn_fail(c, SG_MILTER_FAULT_TIMEOUT, "no reply to %s within %llus",
-		  milter_event_name(c->awaiting), (unsigned long long)waited);
+	format_wait(sg_now_ns() - c->awaited_since_ns, waited, sizeof(waited));
+	conn_fail(c, SG_MILTER_FAULT_TIMEOUT, "no reply to %s within %s",
+		  milter_event_name(c->awaiting), waited);
 }
 
 struct milter_conn *conn_open(const struct sg_milter_config *cfg, struct sg_loop *loop)

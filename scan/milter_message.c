@@ -329,6 +329,10 @@ static int send_header(struct milter_msg *m)
 	vstart = (size_t)(colon - h) + 1;
 	if (!(c->protocol & SG_MILTER_SMFIP_HDR_LEADSPC) && vstart < o && h[vstart] == ' ')
 		vstart++;
+	/* one command carries at most SG_MILTER_MAX_DATA: a longer value
+	 * is cut (the milter judges its start), never a fault of the milter */
+	if ((size_t)(colon - h) + 2 + (o - vstart) > SG_MILTER_MAX_DATA)
+		o = vstart + (SG_MILTER_MAX_DATA - 2 - (size_t)(colon - h));
 	ok = sg_milter_put_header(&c->out, (struct sg_milter_str){ h, (size_t)(colon - h) },
 				  (struct sg_milter_str){ h + vstart, o - vstart });
 	return send_event(m, SG_MILTER_EV_HEADER, ok);
@@ -644,7 +648,13 @@ void message_reply(struct milter_conn *c, const struct sg_milter_reply *r)
 			  sg_milter_reply_name(r->cmd) ?: "?", milter_event_name(ev));
 		return;
 	}
-	if (m)
+	/* the message now, whether the reply was its own or one owed to a
+	 * message let go: it goes on either way */
+	m = c->msg;
+	if (m && !m->decided && c->session_decided)
+		decide(m, c->session_verdict.kind, c->session_verdict.code, "%s",
+		       c->session_verdict.reason);
+	if (m && c->state != CONN_BROKEN)
 		message_pump(m);
 }
 
