@@ -131,6 +131,7 @@ int sg_loader_apply_config(struct sg_loader *ld, const struct sg_config *cfg)
 	rc.rcpt_interval_ns = cfg->default_rcpt_interval_ns;
 	rc.rcpt_burst = cfg->default_rcpt_burst;
 	rc.max_sessions = cfg->default_max_sessions;
+	rc.ladder_top = (__u8)cfg->default_ladder;
 	if (bpf_map_update_elem(ld->maps.rate_classes, &zero, &rc, BPF_ANY)) {
 		sg_err("writing the default rate class failed: %s", strerror(errno));
 		return -1;

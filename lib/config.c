@@ -143,10 +143,62 @@ static int set_tls_min_version(void *field, char *value, char *err, size_t errle
 	return -1;
 }
 
+/* A ticket key lives two periods (it decrypts one more after it stops
+ * encrypting): a week at most keeps that within RFC 8446's 7-day ticket
+ * lifetime times two, and a second at least keeps resumption possible. */
+static int set_tls_ticket_key_rotation(void *field, char *value, char *err, size_t errlen)
+{
+	uint64_t ns;
+
+	if (sg_parse_duration(value, &ns, err, errlen))
+		return -1;
+	if (ns < 1000000000ULL || ns > 7ULL * 86400 * 1000000000ULL) {
+		snprintf(err, errlen, "'%s' is not from 1s to 7d (e.g. 12h)", value);
+		return -1;
+	}
+	*(uint64_t *)field = ns;
+	return 0;
+}
+
 static const char *const milter_action_names[] = {
 	[SG_MILTER_TEMPFAIL] = "tempfail", [SG_MILTER_ACCEPT] = "accept",
 	[SG_MILTER_REJECT] = "reject", NULL,
 };
+
+/* The ladder's top steps, as smtpguardctl rate-class set --ladder names
+ * them (enum sg_ladder_step). */
+static const char *const ladder_names[] = {
+	[SG_LADDER_NORMAL] = "off", [SG_LADDER_FLAGGED] = "flag",
+	[SG_LADDER_TEMPFAIL] = "tempfail", [SG_LADDER_REFUSED] = "refuse", NULL,
+};
+
+/* Durations apart by blanks or commas, each longer than the one before. */
+static int set_penalties(void *field, char *value, char *err, size_t errlen)
+{
+	struct sg_penalties *p = field;
+	char *save = NULL;
+
+	memset(p, 0, sizeof(*p));
+	for (char *d = strtok_r(value, " \t,", &save); d; d = strtok_r(NULL, " \t,", &save)) {
+		if (p->n == SG_MAX_PENALTIES) {
+			snprintf(err, errlen, "more than %d penalties", SG_MAX_PENALTIES);
+			return -1;
+		}
+		if (sg_parse_duration(d, &p->ns[p->n], err, errlen))
+			return -1;
+		if (!p->ns[p->n] || (p->n && p->ns[p->n] < p->ns[p->n - 1])) {
+			snprintf(err, errlen, "'%s': each penalty is longer than 0 and at least the "
+				 "one before (e.g. 1h 6h 24h)", d);
+			return -1;
+		}
+		p->n++;
+	}
+	if (!p->n) {
+		snprintf(err, errlen, "no penalty given (e.g. 1h 6h 24h)");
+		return -1;
+	}
+	return 0;
+}
 
 /* Postfix's milters: addresses apart by blanks or commas, each checked. */
 static int set_milters(void *field, char *value, char *err, size_t errlen)
@@ -235,7 +287,37 @@ static const struct sg_config_key config_keys[] = {
 	KEY("relay_ip6", IPV6, relay_ip6, LIVE, ""),
 	KEY("escalation_rejects", UINT, escalation_rejects, LIVE, "5", RANGE(0, 1000000)),
 	KEY("escalation_window", DURATION, escalation_window_ns, LIVE, "10m"),
-	KEY("escalation_penalty", DURATION, escalation_penalty_ns, LIVE, "1h"),
+	KEY("default_ladder", ENUM, default_ladder, LIVE, "refuse", .names = ladder_names),
+	KEY("ladder_penalties", CUSTOM, ladder_penalties, LIVE, "1h 6h 24h",
+	    .set = set_penalties),
+	KEY("ladder_dwell", DURATION, ladder_dwell_ns, LIVE, "2s"),
+	KEY("ladder_tempfail", DURATION, ladder_tempfail_ns, LIVE, "1h"),
+	KEY("ladder_forget", DURATION, ladder_forget_ns, LIVE, "7d"),
+	KEY("ladder_allow", PATH, ladder_allow, LIVE, ""),
+	/* proxy/webhook.c's sender is made at start: restart keys */
+	KEY("webhook_urls", STRING, webhook_urls, RESTART, ""),
+	KEY("webhook_timeout", DURATION, webhook_timeout_ns, RESTART, "5s"),
+	KEY("webhook_max_attempts", UINT, webhook_max_attempts, RESTART, "10", RANGE(1, 1000)),
+	KEY("webhook_max_age", DURATION, webhook_max_age_ns, RESTART, "1h"),
+	KEY("webhook_queue_events", UINT, webhook_queue_events, RESTART, "1000", RANGE(1, 100000)),
+	KEY("webhook_tls_ca_file", PATH, webhook_tls_ca_file, RESTART, ""),
+	/* scan/behaviour.h says what each default lets through, and what not */
+	KEY("behaviour_messages", UINT, behaviour_messages, LIVE, "1000", RANGE(0, 100000000)),
+	KEY("behaviour_rcpts", UINT, behaviour_rcpts, LIVE, "2000", RANGE(0, 100000000)),
+	KEY("behaviour_rcpt_domains", UINT, behaviour_rcpt_domains, LIVE, "200", RANGE(0, 100000000)),
+	KEY("behaviour_burst", UINT, behaviour_burst, LIVE, "120", RANGE(0, 100000000)),
+	KEY("behaviour_mail_from_domains", UINT, behaviour_mail_from_domains, LIVE, "20", RANGE(0, 100000000)),
+	KEY("behaviour_tls_sessions", UINT, behaviour_tls_sessions, LIVE, "600", RANGE(0, 100000000)),
+	KEY("behaviour_tls_mx", UINT, behaviour_tls_mx, LIVE, "100", RANGE(0, 100000000)),
+	KEY("behaviour_tls_greetings", UINT, behaviour_tls_greetings, LIVE, "100", RANGE(0, 100000000)),
+	KEY("behaviour_over_usual", UINT, behaviour_over_usual, LIVE, "10", RANGE(0, 100000000)),
+	KEY("behaviour_unknown_pct", UINT, behaviour_unknown_pct, LIVE, "10", RANGE(0, 100)),
+	KEY("behaviour_unknown_min_rcpts", UINT, behaviour_unknown_min_rcpts, LIVE, "50", RANGE(0, 100000000)),
+	KEY("behaviour_policy_refusals", UINT, behaviour_policy_refusals, LIVE, "10", RANGE(0, 100000000)),
+	KEY("behaviour_outbreak_senders", UINT, behaviour_outbreak_senders, LIVE, "2", RANGE(0, 100000000)),
+	KEY("behaviour_new_sender_pct", UINT, behaviour_new_sender_pct, LIVE, "50", RANGE(1, 100)),
+	KEY("behaviour_new_sender", DURATION, behaviour_new_sender_ns, LIVE, "24h"),
+	KEY("behaviour_senders", UINT, behaviour_senders, RESTART, "65536", RANGE(1024, 16777216)),
 	/* RFC 5321 wants 512 for a command line; the relay's buffers hold 4000 */
 	KEY("smtp_line_limit", UINT, smtp_line_limit, LIVE, "2048", RANGE(512, 4000)),
 	KEY("smtp_command_limit", UINT, smtp_command_limit, LIVE, "1000", RANGE(10, 1000000)),
@@ -247,6 +329,7 @@ static const struct sg_config_key config_keys[] = {
 	KEY("smtp_min_data_rate", UINT, smtp_min_data_rate, LIVE, "500", RANGE(0, 1000000000)),
 	KEY("shutdown_timeout", DURATION, shutdown_timeout_ns, LIVE, "60s"),
 	KEY("scan_patterns", PATH, scan_patterns, LIVE, ""),
+	KEY("content_rules", PATH, content_rules, LIVE, ""),
 	KEY("scan_timeout", DURATION, scan_timeout_ns, LIVE, "60s"),
 	KEY("scan_timeout_action", ENUM, scan_timeout_action, LIVE, "tempfail",
 	    .names = scan_action_names),
@@ -264,6 +347,9 @@ static const struct sg_config_key config_keys[] = {
 	KEY("tls_key_file", PATH, tls_key_file, LIVE, ""),
 	KEY("tls_mx_verify", ENUM, tls_mx_verify, LIVE, "none", .names = tls_verify_names),
 	KEY("tls_ca_file", PATH, tls_ca_file, LIVE, ""),
+	KEY("tls_mx_names", PATH, tls_mx_names, LIVE, ""),
+	KEY("tls_ticket_key_rotation", CUSTOM, tls_ticket_key_rotation_ns, LIVE, "12h",
+	    .set = set_tls_ticket_key_rotation),
 	KEY("tls_mx_without_starttls", ENUM, tls_mx_without_starttls, LIVE, "mirror",
 	    .names = tls_missing_names),
 	KEY("tls_min_version", CUSTOM, tls_min_version, LIVE, "TLSv1.2",

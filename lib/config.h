@@ -23,7 +23,9 @@
 /* The proxy's TLS (see etc/smtpguard.conf, "TLS"). */
 enum sg_tls_verify {
 	SG_TLS_VERIFY_NONE = 0,	/* any certificate: what opportunistic SMTP does */
-	SG_TLS_VERIFY_PEER,	/* against tls_ca_file, for the name in the MX's greeting */
+	SG_TLS_VERIFY_PEER,	/* the chain against tls_ca_file, and a trusted name: from
+				 * tls_mx_names, the VM's SNI or its recipients' domains
+				 * (never the MX's greeting) */
 };
 enum sg_tls_missing {
 	SG_TLS_MIRROR = 0,	/* an MX without STARTTLS: the VM is not offered it either */
@@ -35,6 +37,13 @@ enum sg_tls_mover {
 	SG_MOVER_SPLICE,	/* splice(2) through a pipe per direction */
 	SG_MOVER_SOCKMAP,	/* sk_skb redirect between the two sockets, in the kernel */
 	SG_MOVER__COUNT
+};
+
+/* The response ladder's penalties: the first refusal's, the second's, ... */
+#define SG_MAX_PENALTIES 8
+struct sg_penalties {
+	uint64_t ns[SG_MAX_PENALTIES];
+	int n;
 };
 
 /* The milters a message is judged by, in order (milters = ...). */
@@ -99,10 +108,40 @@ struct sg_config {
 	/* source mode relay-ip: the provider's delivery addresses */
 	char relay_ip4[16];		/* dotted quad; empty: none configured */
 	char relay_ip6[46];
-	/* escalation: this many refusals within the window -> a kernel penalty */
+	/* escalation: this many refusals within the window -> refused in the kernel */
 	uint32_t escalation_rejects;	/* 0: never */
 	uint64_t escalation_window_ns;
-	uint64_t escalation_penalty_ns;
+	/* the response ladder (proxy/ladder.c) */
+	int default_ladder;		/* enum sg_ladder_step: the default class's top step */
+	struct sg_penalties ladder_penalties;	/* a refusal's penalty, growing on repeat */
+	uint64_t ladder_dwell_ns;	/* the least time on a step before the next */
+	uint64_t ladder_tempfail_ns;	/* how long the tempfail step lasts */
+	uint64_t ladder_forget_ns;	/* refusals this old no longer make the next longer */
+	char ladder_allow[SG_PATH_LEN];	/* the allow list; empty: none */
+	/* webhooks: each ladder step POSTed (proxy/webhook.c checks the URLs) */
+	char webhook_urls[2048];
+	uint64_t webhook_timeout_ns;
+	uint32_t webhook_max_attempts;
+	uint64_t webhook_max_age_ns;
+	uint32_t webhook_queue_events;
+	char webhook_tls_ca_file[SG_PATH_LEN];
+	/* the behaviour signals' limits (scan/behaviour.h), each "more than" */
+	uint32_t behaviour_messages;	/* messages in the last hour; 0: no limit */
+	uint32_t behaviour_rcpts;	/* recipients in the last hour; 0: no limit */
+	uint32_t behaviour_rcpt_domains;	/* distinct recipient domains in the last hour; 0: no limit */
+	uint32_t behaviour_burst;	/* messages in about the last minute; 0: no limit */
+	uint32_t behaviour_mail_from_domains;	/* distinct MAIL FROM domains in the last hour; 0: no limit */
+	uint32_t behaviour_tls_sessions;	/* sessions passed through in TLS in the last hour; 0: no limit */
+	uint32_t behaviour_tls_mx;	/* distinct MX addresses those reached; 0: no limit */
+	uint32_t behaviour_tls_greetings;	/* distinct MX greeting names; 0: no limit */
+	uint32_t behaviour_over_usual;	/* messages, times the sender's usual busiest hour; 0: no limit */
+	uint32_t behaviour_unknown_pct;	/* percent of recipients unknown at the MX (5.1.x); 0: no limit */
+	uint32_t behaviour_unknown_min_rcpts;	/* RCPT replies before that ratio is judged; 0: no limit */
+	uint32_t behaviour_policy_refusals;	/* 5.7.x refusals by MXes in the last hour; 0: no limit */
+	uint32_t behaviour_outbreak_senders;	/* other senders spreading the same body; 0: no limit */
+	uint32_t behaviour_new_sender_pct;	/* a new sender's count limits, percent of these; 0: no limit */
+	uint64_t behaviour_new_sender_ns;	/* a sender first seen this recently is new */
+	uint32_t behaviour_senders;	/* senders and sub-identities remembered */
 	/* the SMTP relay's limits and scanner */
 	uint32_t smtp_line_limit;
 	uint32_t smtp_command_limit;
@@ -113,6 +152,7 @@ struct sg_config {
 	uint32_t smtp_min_data_rate;	/* bytes/s a body must keep up; 0: no minimum */
 	uint64_t shutdown_timeout_ns;	/* a stop waits this long for owed replies to dots */
 	char scan_patterns[SG_PATH_LEN];	/* empty: no pattern rules */
+	char content_rules[SG_PATH_LEN];	/* the content engine's rules; empty: none */
 	uint64_t scan_timeout_ns;	/* the dot withheld this long at most for a verdict */
 	int scan_timeout_action;	/* enum sg_scan_action: an engine failed or too slow */
 	struct sg_milter_list milters;
@@ -130,6 +170,8 @@ struct sg_config {
 	char tls_key_file[SG_PATH_LEN];
 	char tls_ca_file[SG_PATH_LEN];	/* verify: the CA bundle; empty: the system's */
 	int tls_mx_verify;		/* enum sg_tls_verify */
+	char tls_mx_names[SG_PATH_LEN];	/* the operator's names of MXes by address; empty: none */
+	uint64_t tls_ticket_key_rotation_ns;	/* a new key for the VMs' tickets this often */
 	int tls_mx_without_starttls;	/* enum sg_tls_missing */
 	int tls_min_version;		/* 10 (TLSv1) .. 13 (TLSv1.3) */
 	char tls_ciphers[512];		/* TLS 1.2 and older, OpenSSL cipher list */

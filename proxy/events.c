@@ -421,9 +421,37 @@ void sg_event_message(const struct sg_message_event *e)
 		enqueue(line, (size_t)n);
 }
 
+size_t sg_event_ladder(const struct sg_ladder_event *e, char *line, size_t len)
+{
+	char t[40], src[80], why[SG_LADDER_REASON_LEN * 6 + 8], until[40] = "null";
+	int n;
+
+	now_iso(t, sizeof(t));
+	json_str(src, sizeof(src), e->source);
+	json_str(why, sizeof(why), e->reason);
+	if (e->until) {
+		struct tm tm;
+
+		gmtime_r(&e->until, &tm);
+		strftime(until, sizeof(until), "\"%Y-%m-%dT%H:%M:%SZ\"", &tm);
+	}
+	n = snprintf(line, len, "{\"event\":\"ladder\",\"time\":\"%s\",\"source\":%s,"
+		     "\"from\":\"%s\",\"to\":\"%s\",\"reason\":%s,\"until\":%s,"
+		     "\"penalty_s\":%llu,\"refusals\":%u}", t, src, e->from, e->to, why, until,
+		     (unsigned long long)e->penalty_s, e->refusals);
+	if (n <= 0 || (size_t)n + 1 >= len)
+		return 0;
+	if (__atomic_load_n(&q.fd, __ATOMIC_RELAXED) >= 0) {
+		line[n] = '\n';
+		enqueue(line, (size_t)n + 1);
+		line[n] = '\0';
+	}
+	return (size_t)n;
+}
+
 void sg_event_session(const struct sg_session_event *e)
 {
-	char t[40], src[80], mx[80], helo[300], tls[1400] = "", detail[200], end[80],
+	char t[40], src[80], mx[80], helo[300], tls[1700] = "", detail[200], end[80],
 	     line[SG_EVENT_LINE];
 	int n;
 
@@ -439,16 +467,17 @@ void sg_event_session(const struct sg_session_event *e)
 			 "\"from_mx\":%llu}", e->tunnel_mover,
 			 (unsigned long long)e->tunnel_from_vm, (unsigned long long)e->tunnel_from_mx);
 	} else if (e->tls_vm) {
-		char vm_tls[200], mx_tls[200], sni[300], mx_host[300];
+		char vm_tls[200], mx_tls[200], sni[300], mx_host[300], by[200];
 
 		json_str(vm_tls, sizeof(vm_tls), e->tls_vm);
 		json_str(mx_tls, sizeof(mx_tls), e->tls_mx);
 		json_str(sni, sizeof(sni), e->sni);
 		json_str(mx_host, sizeof(mx_host), e->mx_host);
+		json_str(by, sizeof(by), e->mx_verified_by);
 		snprintf(tls, sizeof(tls), ",\"tls_vm\":%s,\"sni\":%s,\"resumed\":%s,\"tls_mx\":%s,"
-			 "\"mx_host\":%s,\"mx_resumed\":%s,\"mx_verified\":%s", vm_tls, sni,
-			 e->resumed ? "true" : "false", mx_tls, mx_host,
-			 e->mx_resumed ? "true" : "false", e->mx_verified ? "true" : "false");
+			 "\"mx_host\":%s,\"mx_resumed\":%s,\"mx_verified\":%s,\"mx_verified_by\":%s",
+			 vm_tls, sni, e->resumed ? "true" : "false", mx_tls, mx_host,
+			 e->mx_resumed ? "true" : "false", e->mx_verified ? "true" : "false", by);
 	}
 	json_str(detail, sizeof(detail), e->error);
 	n = snprintf(line, sizeof(line), "{\"event\":\"session\",\"time\":\"%s\",\"source\":%s,"

@@ -10,6 +10,7 @@
 #define SMTPGUARD_EVENTS_H
 
 #include <stdint.h>
+#include <time.h>
 
 /* One message: delivered (the MX's reply to its dot), refused by
  * smtpguard, or deferred. Strings may be NULL (written empty). */
@@ -41,6 +42,8 @@ struct sg_session_event {
 	/* terminate */
 	const char *tls_vm, *tls_mx, *sni, *mx_host;
 	int resumed, mx_resumed, mx_verified;
+	const char *mx_verified_by;	/* what authenticated the MX: "not verified", "chain only",
+					 * "recipient domain example.net", ... */
 };
 
 /* Opens path (empty: no events; "-": stdout) and swaps it in. */
@@ -48,5 +51,19 @@ int sg_events_open(const char *path);
 void sg_events_close(void);
 void sg_event_message(const struct sg_message_event *e);
 void sg_event_session(const struct sg_session_event *e);
+
+/* A sender moved on the response ladder (ladder.c). */
+struct sg_ladder_event {
+	const char *source;		/* the sender, as the classifier keys it */
+	const char *from, *to;		/* "normal", "flagged", "tempfail", "refused" */
+	const char *reason;
+	time_t until;			/* the step lapses then (0: never) */
+	uint64_t penalty_s;		/* refused: how long */
+	uint32_t refusals;		/* refusals so far (the penalty grows with them) */
+};
+
+/* Writes the event and returns its line (into line, without the newline
+ * kept: the webhooks' body), its length; 0 when it did not fit. */
+size_t sg_event_ladder(const struct sg_ladder_event *e, char *line, size_t len);
 
 #endif

@@ -8,22 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
-#include "feedback.h"
+#include "feedback_internal.h"
 #include "log.h"
 #include "parse.h"
-
-struct sg_feedback {
-	const struct sg_maps *maps;
-	/* the running configuration's, copied under the lock (a reload
-	 * changes them while the workers read them) */
-	uint32_t escalation_rejects;
-	uint64_t escalation_window_ns;
-	uint64_t escalation_penalty_ns;
-	uint64_t suspect_duration_ns;
-	/* the workers' read-modify-writes of one sender's entry must not
-	 * interleave; a message is rare next to this lock's cost */
-	pthread_mutex_t lock;
-};
 
 struct sg_feedback *sg_feedback_new(const struct sg_maps *maps, const struct sg_config *cfg)
 {
@@ -42,8 +29,11 @@ void sg_feedback_configure(struct sg_feedback *fb, const struct sg_config *cfg)
 	pthread_mutex_lock(&fb->lock);
 	fb->escalation_rejects = cfg->escalation_rejects;
 	fb->escalation_window_ns = cfg->escalation_window_ns;
-	fb->escalation_penalty_ns = cfg->escalation_penalty_ns;
 	fb->suspect_duration_ns = cfg->suspect_duration_ns;
+	fb->penalties = cfg->ladder_penalties;
+	fb->dwell_ns = cfg->ladder_dwell_ns;
+	fb->tempfail_ns = cfg->ladder_tempfail_ns;
+	fb->forget_ns = cfg->ladder_forget_ns;
 	pthread_mutex_unlock(&fb->lock);
 }
 
@@ -59,7 +49,7 @@ void sg_feedback_free(struct sg_feedback *fb)
  * address cut by the settings' sender mask (the kernel's, so that a reload
  * that changed ipv6_source_prefix keeps both sides on the same key; a /64
  * without feedback, as in the relay's tests). */
-static void sender_key(const struct sg_feedback *fb, const struct sockaddr_storage *vm,
+void feedback_sender_key(const struct sg_feedback *fb, const struct sockaddr_storage *vm,
 		       struct sg_src_key *key)
 {
 	memset(key, 0, sizeof(*key));
@@ -81,7 +71,7 @@ static void sender_key(const struct sg_feedback *fb, const struct sockaddr_stora
 	}
 }
 
-static void sender_class(const struct sg_feedback *fb, __u32 slot, struct sg_rate_class *rc)
+void feedback_class(const struct sg_feedback *fb, __u32 slot, struct sg_rate_class *rc)
 {
 	if (bpf_map_lookup_elem(fb->maps->rate_classes, &slot, rc) || !rc->name[0]) {
 		slot = SG_DEFAULT_RATE_CLASS;
@@ -93,7 +83,7 @@ static void sender_class(const struct sg_feedback *fb, __u32 slot, struct sg_rat
 /* The class's name for a reply: the map may hold anything (smtpguardctl
  * checks names, another writer of the map need not), and a CR or LF in an
  * SMTP reply would split it. */
-static void class_label(const struct sg_rate_class *rc, char *out, size_t len)
+void feedback_class_label(const struct sg_rate_class *rc, char *out, size_t len)
 {
 	size_t o = 0;
 
@@ -111,21 +101,21 @@ void sg_feedback_sender(struct sg_feedback *fb, const struct sockaddr_storage *v
 	struct sg_rate_class rc;
 
 	*max_sessions = 0;
-	sender_key(fb, vm, key);	/* without feedback too: the sessions per sender */
+	feedback_sender_key(fb, vm, key);	/* without feedback too: the sessions per sender */
 	if (!fb)
 		return;
-	sender_class(fb, rate_class, &rc);
+	feedback_class(fb, rate_class, &rc);
 	*max_sessions = rc.max_sessions;
 }
 
-static void entry_read(const struct sg_feedback *fb, const struct sg_src_key *key,
+void feedback_entry_read(const struct sg_feedback *fb, const struct sg_src_key *key,
 		       struct sg_src_feedback *e)
 {
 	if (bpf_map_lookup_elem(fb->maps->src_feedback, key, e))
 		memset(e, 0, sizeof(*e));
 }
 
-static void entry_write(const struct sg_feedback *fb, const struct sg_src_key *key,
+void feedback_entry_write(const struct sg_feedback *fb, const struct sg_src_key *key,
 			const struct sg_src_feedback *e)
 {
 	if (bpf_map_update_elem(fb->maps->src_feedback, key, e, BPF_ANY)) {
@@ -169,18 +159,18 @@ int sg_feedback_check_message(struct sg_feedback *fb, const struct sockaddr_stor
 
 	if (!fb)
 		return 0;
-	sender_class(fb, rate_class, &rc);
+	feedback_class(fb, rate_class, &rc);
 	if (!rc.msg_interval_ns)
 		return 0;
-	sender_key(fb, vm, &key);
+	feedback_sender_key(fb, vm, &key);
 	pthread_mutex_lock(&fb->lock);
-	entry_read(fb, &key, &e);
+	feedback_entry_read(fb, &key, &e);
 	ok = bucket_fits(e.msg_tat_ns, now, rc.msg_interval_ns, rc.msg_burst, 1, &tat);
 	pthread_mutex_unlock(&fb->lock);
 	if (ok)
 		return 0;
 	sg_format_rate(rc.msg_interval_ns, rate, sizeof(rate));
-	class_label(&rc, label, sizeof(label));
+	feedback_class_label(&rc, label, sizeof(label));
 	snprintf(reason, len, "over the message rate of class %s (%u, then %s)", label,
 		 rc.msg_burst, rate);
 	return -1;
@@ -198,12 +188,12 @@ int sg_feedback_charge(struct sg_feedback *fb, const struct sockaddr_storage *vm
 
 	if (!fb)
 		return 0;
-	sender_class(fb, rate_class, &rc);
+	feedback_class(fb, rate_class, &rc);
 	if (!rc.msg_interval_ns && !rc.rcpt_interval_ns)
 		return 0;
-	sender_key(fb, vm, &key);
+	feedback_sender_key(fb, vm, &key);
 	pthread_mutex_lock(&fb->lock);
-	entry_read(fb, &key, &e);
+	feedback_entry_read(fb, &key, &e);
 	msg_ok = bucket_fits(e.msg_tat_ns, now, rc.msg_interval_ns, rc.msg_burst, 1, &msg_tat);
 	rcpt_ok = bucket_fits(e.rcpt_tat_ns, now, rc.rcpt_interval_ns, rc.rcpt_burst,
 			      nrcpts ? nrcpts : 1, &rcpt_tat);
@@ -211,31 +201,31 @@ int sg_feedback_charge(struct sg_feedback *fb, const struct sockaddr_storage *vm
 		e.msg_tat_ns = msg_tat;
 		e.rcpt_tat_ns = rcpt_tat;
 		e.last_ns = now;
-		entry_write(fb, &key, &e);
+		feedback_entry_write(fb, &key, &e);
 	}
 	pthread_mutex_unlock(&fb->lock);
 	if (msg_ok && rcpt_ok)
 		return 0;
 	if (!msg_ok) {
 		sg_format_rate(rc.msg_interval_ns, rate, sizeof(rate));
-		class_label(&rc, label, sizeof(label));
+		feedback_class_label(&rc, label, sizeof(label));
 		snprintf(reason, len, "over the message rate of class %s (%u, then %s)", label,
 			 rc.msg_burst, rate);
 	} else {
 		sg_format_rate(rc.rcpt_interval_ns, rate, sizeof(rate));
-		class_label(&rc, label, sizeof(label));
+		feedback_class_label(&rc, label, sizeof(label));
 		snprintf(reason, len, "over the recipient rate of class %s (%u, then %s)", label,
 			 rc.rcpt_burst, rate);
 	}
 	return -1;
 }
 
-/* N refusals within the window: the classifier refuses the sender's
- * connections for the penalty. Called with the lock held. */
+/* N refusals within the window: up the ladder to refused (its rate
+ * class allowing). Called with the lock held. */
 static void escalate(struct sg_feedback *fb, const struct sg_src_key *key,
 		     struct sg_src_feedback *e, uint64_t now)
 {
-	char who[64], err[SG_ERR_LEN];
+	char why[SG_LADDER_REASON_LEN];
 
 	if (!fb->escalation_rejects)
 		return;
@@ -247,16 +237,10 @@ static void escalate(struct sg_feedback *fb, const struct sg_src_key *key,
 		return;
 	e->reject_window_ns = 0;
 	e->reject_window_count = 0;
-	e->penalties++;
-	sg_format_source(key, 0, who, sizeof(who));
-	if (sg_source_set_penalty(fb->maps, key, now + fb->escalation_penalty_ns, err,
-				  sizeof(err)))
-		sg_warn("escalation for %s failed: %s", who, err);
-	else
-		sg_warn("escalation: %s had %u messages refused within %llu s: its connections "
-			"are refused for %llu s", who, fb->escalation_rejects,
-			(unsigned long long)(fb->escalation_window_ns / 1000000000ULL),
-			(unsigned long long)(fb->escalation_penalty_ns / 1000000000ULL));
+	snprintf(why, sizeof(why), "%u messages refused by the scanner within %llu s",
+		 fb->escalation_rejects,
+		 (unsigned long long)(fb->escalation_window_ns / 1000000000ULL));
+	ladder_climb(fb, key, e, SG_LADDER_REFUSED, why, now);
 }
 
 void sg_feedback_session(struct sg_feedback *fb, const struct sockaddr_storage *vm, int tls,
@@ -267,14 +251,14 @@ void sg_feedback_session(struct sg_feedback *fb, const struct sockaddr_storage *
 
 	if (!fb)
 		return;
-	sender_key(fb, vm, &key);
+	feedback_sender_key(fb, vm, &key);
 	pthread_mutex_lock(&fb->lock);
-	entry_read(fb, &key, &e);
+	feedback_entry_read(fb, &key, &e);
 	e.last_ns = sg_now_ns();
 	e.sessions++;
 	e.tls_sessions += tls ? 1 : 0;
 	e.tls_uninspected += inspected ? 0 : 1;
-	entry_write(fb, &key, &e);
+	feedback_entry_write(fb, &key, &e);
 	pthread_mutex_unlock(&fb->lock);
 }
 
@@ -287,9 +271,9 @@ void sg_feedback_note(struct sg_feedback *fb, const struct sockaddr_storage *vm,
 
 	if (!fb)
 		return;
-	sender_key(fb, vm, &key);
+	feedback_sender_key(fb, vm, &key);
 	pthread_mutex_lock(&fb->lock);
-	entry_read(fb, &key, &e);
+	feedback_entry_read(fb, &key, &e);
 	e.last_ns = now;
 	switch (ev) {
 	case SG_FB_DELIVERED:
@@ -315,6 +299,6 @@ void sg_feedback_note(struct sg_feedback *fb, const struct sockaddr_storage *vm,
 		e.sessions_refused++;
 		break;
 	}
-	entry_write(fb, &key, &e);
+	feedback_entry_write(fb, &key, &e);
 	pthread_mutex_unlock(&fb->lock);
 }

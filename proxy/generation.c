@@ -13,6 +13,28 @@
 #include "log.h"
 #include "worker.h"
 
+/* The behaviour_* keys as the store's thresholds; what they leave unsaid
+ * is the store's default. */
+static void thresholds_from(const struct sg_config *cfg, struct sg_behaviour_thresholds *t)
+{
+	sg_behaviour_thresholds_default(t);
+	t->messages = cfg->behaviour_messages;
+	t->rcpts = cfg->behaviour_rcpts;
+	t->rcpt_domains = cfg->behaviour_rcpt_domains;
+	t->burst = cfg->behaviour_burst;
+	t->mail_from_domains = cfg->behaviour_mail_from_domains;
+	t->tls_sessions = cfg->behaviour_tls_sessions;
+	t->tls_mx = cfg->behaviour_tls_mx;
+	t->tls_greetings = cfg->behaviour_tls_greetings;
+	t->over_usual = cfg->behaviour_over_usual;
+	t->unknown_pct = cfg->behaviour_unknown_pct;
+	t->unknown_min_rcpts = cfg->behaviour_unknown_min_rcpts;
+	t->policy_refusals = cfg->behaviour_policy_refusals;
+	t->outbreak_senders = cfg->behaviour_outbreak_senders;
+	t->new_sender_ns = cfg->behaviour_new_sender_ns;
+	t->new_sender_pct = cfg->behaviour_new_sender_pct;
+}
+
 struct sg_generation *generation_new(const struct sg_config *cfg, char *err, size_t errlen)
 {
 	struct sg_generation *g = calloc(1, sizeof(*g));
@@ -33,6 +55,25 @@ struct sg_generation *generation_new(const struct sg_config *cfg, char *err, siz
 		}
 		sg_scanner_add(&g->scanner, &sg_pattern_engine, g->patterns);
 	}
+	if (cfg->ladder_allow[0]) {
+		g->allow = sg_allow_load(cfg->ladder_allow, err, errlen);
+		if (!g->allow) {
+			generation_put(g);
+			return NULL;
+		}
+	}
+	thresholds_from(cfg, &g->thresholds);
+	/* the content engine reads every message, rules or none: the
+	 * behaviour signals take its fingerprint and sub-identities */
+	if (cfg->content_rules[0]) {
+		g->content_rules = sg_rules_load(cfg->content_rules, err, errlen);
+		if (!g->content_rules) {
+			generation_put(g);
+			return NULL;
+		}
+	}
+	g->content.rules = g->content_rules;
+	sg_scanner_add(&g->scanner, &sg_content_engine, &g->content);
 	for (int i = 0; i < cfg->milters.n; i++) {
 		static const enum sg_verdict_kind actions[] = {
 			[SG_MILTER_TEMPFAIL] = SG_TEMPFAIL, [SG_MILTER_ACCEPT] = SG_ACCEPT,
@@ -66,6 +107,22 @@ struct sg_generation *generation_new(const struct sg_config *cfg, char *err, siz
 	return g;
 }
 
+void generation_describe(const struct sg_generation *g, const char *prefix)
+{
+	const struct sg_config *cfg = &g->cfg;
+
+	if (g->patterns)
+		sg_info("%sscanner: %d pattern rule(s) from %s", prefix,
+			sg_patterns_count(g->patterns), cfg->scan_patterns);
+	if (g->content_rules)
+		sg_info("%sscanner: %u content rule(s) from %s", prefix,
+			sg_rules_count(g->content_rules), cfg->content_rules);
+	for (int i = 0; i < cfg->milters.n; i++)
+		sg_info("%sscanner: milter %s (milter_default_action = %s)", prefix,
+			cfg->milters.addr[i], cfg->milter_default_action == SG_MILTER_ACCEPT ? "accept" :
+			cfg->milter_default_action == SG_MILTER_REJECT ? "reject" : "tempfail");
+}
+
 struct sg_generation *generation_get(struct sg_proxy *proxy)
 {
 	struct sg_generation *g;
@@ -82,6 +139,8 @@ void generation_put(struct sg_generation *g)
 	if (!g || __atomic_sub_fetch(&g->refs, 1, __ATOMIC_ACQ_REL))
 		return;
 	sg_patterns_free(g->patterns);
+	sg_rules_free(g->content_rules);
+	sg_allow_free(g->allow);
 	free(g);
 }
 

@@ -306,6 +306,7 @@ static void accept_sessions(struct worker *w, int listen_fd)
 			s->fd[SIDE_MX] = -1;
 		upstream_errno = errno;
 		s->feedback = w->proxy->feedback;
+		s->behaviour = w->proxy->behaviour;
 		s->mx_addr = mx;
 		snprintf(s->vm_name, sizeof(s->vm_name), "%s", vm_s);
 		snprintf(s->mx_name, sizeof(s->mx_name), "%s", mx_s);

@@ -11,11 +11,13 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include "events.h"
+#include "ladder.h"
 #include "log.h"
 #include "parse.h"
 #include "proxy.h"
 #include "tls.h"
 #include "tunnel_sockmap.h"
+#include "webhook.h"
 #include "worker.h"
 
 /* Two descriptors a session, six for a tunnel that splices (a pipe each
@@ -39,6 +41,44 @@ static void raise_fd_limit(int tls_mover)
 		"a session, %d for one whose TLS passes through by %s)",
 		(unsigned long long)(rl.rlim_cur > 128 ? (rl.rlim_cur - 64) / per_session : 0),
 		(unsigned long long)rl.rlim_cur, per_session, sg_tls_mover_name(tls_mover));
+}
+
+static void post_step(void *ctx, const char *json, size_t len)
+{
+	sg_webhooks_post(ctx, json, len);
+}
+
+/* The webhooks the ladder's steps are posted to (webhook_urls); 0 with
+ * none, -1 (logged) when a URL is wrong. */
+static int webhooks_start(struct sg_proxy *proxy, const struct sg_config *cfg)
+{
+	struct sg_webhook_limits limits = {
+		.queue_events = cfg->webhook_queue_events,
+		.timeout_ns = cfg->webhook_timeout_ns,
+		.max_attempts = cfg->webhook_max_attempts,
+		.max_age_ns = cfg->webhook_max_age_ns,
+		.tls_ca_file = cfg->webhook_tls_ca_file,
+	};
+	char list[sizeof(cfg->webhook_urls)], err[SG_ERR_LEN * 2], *save = NULL;
+	const char *urls[SG_WEBHOOK_MAX_URLS + 1];
+	int n = 0;
+
+	snprintf(list, sizeof(list), "%s", cfg->webhook_urls);
+	for (char *u = strtok_r(list, " \t,", &save); u; u = strtok_r(NULL, " \t,", &save)) {
+		if (n == SG_WEBHOOK_MAX_URLS + 1)
+			break;
+		urls[n++] = u;
+	}
+	if (!n)
+		return 0;
+	proxy->webhooks = sg_webhooks_new(urls, n, &limits, err, sizeof(err));
+	if (!proxy->webhooks) {
+		sg_err("%s", err);
+		return -1;
+	}
+	sg_ladder_on_step(proxy->feedback, post_step, proxy->webhooks);
+	sg_info("webhooks: the ladder's steps are posted to %d URL(s)", n);
+	return 0;
 }
 
 struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_maps *maps)
@@ -68,15 +108,25 @@ struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_map
 			free(proxy);
 			return NULL;
 		}
-		if (cfg->scan_patterns[0])
-			sg_info("scanner: %d pattern rule(s) from %s",
-				sg_patterns_count(proxy->generation->patterns), cfg->scan_patterns);
+		generation_describe(proxy->generation, "");
 	}
 	raise_fd_limit(cfg->tls_mover);
 	proxy->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	proxy->listeners_map = maps->listeners;
 	proxy->maps = maps;
 	proxy->feedback = sg_feedback_new(maps, cfg);
+	if (webhooks_start(proxy, cfg))
+		goto fail;
+	{
+		struct sg_behaviour_limits limits;
+
+		sg_behaviour_limits_default(&limits);
+		limits.capacity = cfg->behaviour_senders;
+		proxy->behaviour = sg_behaviour_new(&limits);
+		if (!proxy->behaviour)
+			sg_warn("the behaviour signals' store (%u senders) could not be made: "
+				"no sender is judged by its behaviour", cfg->behaviour_senders);
+	}
 	proxy->sources = sg_sources_new();
 	if (!proxy->feedback || !proxy->sources)
 		goto fail;
@@ -138,6 +188,10 @@ void sg_proxy_stop(struct sg_proxy *proxy)
 	if (proxy->reserve_fd >= 0)
 		close(proxy->reserve_fd);
 	sg_feedback_free(proxy->feedback);
+	/* the workers are gone: nothing posts any more; what waits gets a
+	 * moment to go */
+	sg_webhooks_free(proxy->webhooks, 2000000000ULL);
+	sg_behaviour_free(proxy->behaviour);
 	sg_sources_free(proxy->sources);
 	if (proxy->tls_mover == SG_MOVER_SOCKMAP)
 		sg_sockmap_exit();
@@ -156,9 +210,7 @@ int sg_proxy_reload(struct sg_proxy *proxy, const struct sg_config *cfg)
 	if (g) {
 		generation_publish(proxy, g);
 		sg_feedback_configure(proxy->feedback, cfg);
-		if (cfg->scan_patterns[0])
-			sg_info("reload: scanner: %d pattern rule(s) from %s",
-				sg_patterns_count(g->patterns), cfg->scan_patterns);
+		generation_describe(g, "reload: ");
 	} else {
 		sg_err("reload: %s; new sessions keep the running proxy settings and rules", err);
 		ret = -1;

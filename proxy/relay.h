@@ -138,6 +138,10 @@ int tls_pending(const struct session *s, int side);
 uint32_t handshake_interest(const struct session *s, int side);
 /* Sent unbuffered: a handshake's later flights must not wait for an ACK. */
 void nodelay(int fd);
+/* tls_mx_verify = verify, before a RCPT goes out: an MX no trusted name
+ * authenticated for the whole session must be valid for the recipient's
+ * domain. 1: refused (a 450 is owed the VM), 0: it may go. */
+int tls_rcpt_refused(struct session *s, const char *line, size_t len, size_t arg);
 
 /* drain.c */
 /* The upstream goes away without the final dot (a reset): the MX discards

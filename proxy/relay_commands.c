@@ -13,8 +13,10 @@
 #include <string.h>
 #include <strings.h>
 #include "events.h"
+#include "ladder.h"
 #include "log.h"
 #include "relay.h"
+#include "signals.h"
 
 /* What a check says of a command. */
 enum check {
@@ -80,6 +82,13 @@ static enum check check_mail(struct session *s, const char *line, size_t len, si
 	char why[200];
 	unsigned long long size = declared_size(line, len);
 
+	/* a sender the response ladder holds (tempfail or refused): deferred
+	 * with a reference; its MTA keeps the message */
+	if (sg_ladder_check(s->feedback, &s->vm_addr, why, sizeof(why))) {
+		signals_held(s);	/* still at it: it may climb */
+		refuse_at_mail(s, line, len, arg, "451 4.7.1", SG_FB_TEMPFAILED, why);
+		return CMD_ANSWERED;
+	}
 	/* a sender over its message rate: deferred before its body goes to
 	 * the MX (the charge itself is at the dot, sg_feedback_charge) */
 	if (sg_feedback_check_message(s->feedback, &s->vm_addr, s->policy.rate_class, why,
@@ -122,9 +131,11 @@ static void sent_mail(struct session *s, const char *line, size_t len, size_t ar
 
 static enum check check_rcpt(struct session *s, const char *line, size_t len, size_t arg)
 {
-	(void)line;
-	(void)len;
-	(void)arg;
+	/* tls_mx_verify = verify: while no trusted name authenticated the MX
+	 * for the whole session, it must be valid for this recipient's domain,
+	 * or the RCPT is answered 450 here and never reaches it (starttls.c) */
+	if (tls_rcpt_refused(s, line, len, arg))
+		return CMD_ANSWERED;
 	if (!s->tx_cur || s->tx_cur->rcpts_sent < s->cfg->smtp_recipient_limit)
 		return CMD_RELAY;
 	local_reply(s, "452 4.5.3 smtpguard: too many recipients (the limit is %u)",

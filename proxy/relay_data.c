@@ -16,6 +16,7 @@
 #include "log.h"
 #include "parse.h"
 #include "relay.h"
+#include "signals.h"
 
 /* A message's reference id: the time, a random number drawn once a
  * process (so that a restart within the second, or another host, does not
@@ -51,6 +52,8 @@ void refuse_message(struct session *s, const char *code, const char *why, const 
 
 	sg_scan_end(&s->scan);	/* engines still judging are let go */
 	s->refused++;
+	if (tx && tx->state == TX_BODY)
+		signals_message(s, tx, &s->scan);
 	if (tx) {
 		snprintf(tx->message_id, sizeof(tx->message_id), "%s", s->scan.message_id);
 		snprintf(tx->notes, sizeof(tx->notes), "%s", s->scan.notes);
@@ -206,6 +209,7 @@ static void apply_verdict(struct session *s, const struct sg_verdict *v)
 			refuse_message(s, "451 4.7.1", reason, NULL);
 			return;
 		}
+		signals_message(s, tx, &s->scan);
 		buf_append(&s->mx_out, ".\r\n", 3);
 		/* the MX's transaction ends with the dot, whatever its reply:
 		 * the VM's next MAIL opens another */

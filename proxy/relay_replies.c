@@ -11,6 +11,7 @@
 #include "events.h"
 #include "log.h"
 #include "relay.h"
+#include "signals.h"
 #include "tls.h"
 
 static void relay_reply(struct session *s, const struct smtp_reply *r)
@@ -130,6 +131,7 @@ static void after_reply(struct session *s, struct pending *p, int code, const ch
 		note_greeting(s, reply);
 		return;
 	}
+	signals_reply(s, p->verb, p->data_end, tx ? tx->mail_from : NULL, code, reply);
 	if (p->data_end) {
 		dot_answered(s, tx, code, reply);
 		return;

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "parse.h"
 #include "worker.h"
+#include "signals.h"
 
 #define SG_RECHECK_NS 2000000	/* a sockmap tunnel's end, waiting for the backlog */
 
@@ -104,6 +105,7 @@ static void session_event(const struct session *s)
 		e.resumed = s->tls_resumed;
 		e.mx_resumed = s->mx_resumed;
 		e.mx_verified = s->mx_verified;
+		e.mx_verified_by = s->mx_verified_by;
 	}
 	sg_event_session(&e);
 }
@@ -118,6 +120,9 @@ void session_free(struct worker *w, struct session *s)
 		sg_feedback_session(s->feedback, &s->vm_addr,
 				    s->tunnel_started || s->tls_phase == TLS_ON, !s->tunnel_started);
 	}
+	if (s->tunnel_started)	/* unread: what is known of it is a signal */
+		signals_tls_session(s, s->tunnel_bytes[SIDE_VM] + s->tunnel_bytes[SIDE_MX],
+				    sg_now_ns() - s->started_ns);
 	tunnel_release(s);
 	sg_scan_end(&s->scan);	/* engines still judging let go of the message */
 	sg_scan_session_end(s->scanner, s->engine_sessions);

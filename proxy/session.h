@@ -184,6 +184,7 @@ struct session {
 	const struct sg_scanner *scanner;	/* its engines */
 	void *engine_sessions[SG_MAX_ENGINES];	/* what they keep for the session */
 	struct sg_feedback *feedback;
+	struct sg_behaviour *behaviour;	/* the proxy's behaviour signals (signals.c) */
 	struct sg_policy policy;	/* the VM's, looked up once at accept */
 	struct sg_src_key sender;	/* the classifier's key of the VM */
 	int sender_counted;		/* in the proxy's sessions per sender */
@@ -201,12 +202,14 @@ struct session {
 	int mx_starttls;		/* the MX's EHLO reply offered STARTTLS */
 	int stripped;			/* STARTTLS was hidden from the VM */
 	char mx_host[256];		/* the name in the MX's greeting */
-	char tls_cache_key[320];	/* the MX's address and name: its TLS sessions */
+	char tls_cache_key[320];	/* the VM's sender, the MX's address, the SNI: its TLS sessions */
 	int mx_resumed;			/* terminate: the MX's TLS session was resumed */
 	char vm_sni[256];		/* terminate: the name the VM asked for */
 	char tls_vm[96], tls_mx[96];	/* terminate: "TLSv1.3 TLS_AES_256_GCM_SHA384" */
 	int tls_resumed;		/* terminate: the VM resumed a session */
-	int mx_verified;		/* terminate: the MX's certificate was verified */
+	int mx_verified;		/* terminate: chain and a trusted name verified */
+	int mx_auth;			/* terminate: enum sg_mx_auth (tls.h) */
+	char mx_verified_by[160];	/* terminate: what authenticated the MX, for the event */
 	char tls_error[200];		/* the last TLS failure, for the log */
 	/* what the proxy read of each side before the tunnel (and after, for
 	 * terminate: decrypted), and the opaque bytes a tunnel moved, by the

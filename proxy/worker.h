@@ -25,6 +25,9 @@
 #include "config.h"
 #include "loop.h"
 #include "pinned.h"
+#include "allow.h"
+#include "behaviour.h"
+#include "content.h"
 #include "milter.h"
 #include "scanner.h"
 #include "relay.h"
@@ -60,8 +63,14 @@ struct sg_generation {
 	int refs;		/* the proxy's, and one a session (atomic) */
 	struct sg_config cfg;
 	struct sg_patterns *patterns;
+	struct sg_rules *content_rules;
+	struct sg_content_config content;
 	struct sg_milter_config milters[SG_MAX_MILTERS];
-	struct sg_scanner scanner;	/* its engines: the patterns, then the milters */
+	struct sg_allow *allow;		/* ladder_allow */
+	struct sg_behaviour_thresholds thresholds;	/* the behaviour_* keys */
+	/* its engines: the patterns, the content rules, then the milters (the
+	 * built-in ones first: a message they refuse costs no milter's time) */
+	struct sg_scanner scanner;
 	struct sockaddr_storage relay_addr[2];	/* source mode relay-ip: IPv4, IPv6; family 0: none */
 };
 
@@ -70,6 +79,8 @@ struct sg_proxy {
 	struct sg_generation *generation;	/* for new sessions */
 	int tls_mover;		/* as at start (a restart key) */
 	struct sg_feedback *feedback;
+	struct sg_behaviour *behaviour;	/* every sender's signals, for the ladder */
+	struct sg_webhooks *webhooks;	/* the ladder's steps posted (webhook_urls) */
 	struct sg_sources *sources;	/* sessions per sender, for their limit */
 	struct sg_tls *tls;
 	uint64_t no_cert_warning_ns;	/* terminate asked without a certificate: last logged */
@@ -86,6 +97,8 @@ struct sg_proxy {
 /* generation.c */
 /* A generation from cfg (the pattern file loaded); NULL with err. */
 struct sg_generation *generation_new(const struct sg_config *cfg, char *err, size_t errlen);
+/* Logs what its scanner judges with (prefix: "" or "reload: "). */
+void generation_describe(const struct sg_generation *g, const char *prefix);
 /* The current generation, counted for the caller (a new session). */
 struct sg_generation *generation_get(struct sg_proxy *proxy);
 void generation_put(struct sg_generation *g);

@@ -38,6 +38,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "fingerprint.h"
 #include "loop.h"
 
 #define SG_SCAN_LINE_MAX 998	/* RFC 5322's line limit: longer lines are judged by their start */
@@ -162,6 +163,13 @@ struct sg_scan {
 	 * milter's quarantine or header changes), for its event */
 	char notes[SG_NOTES_LEN];
 	int flagged;		/* an engine flagged the message (a signal, not a refusal) */
+	/* what the content engine read for the behaviour signals: the body's
+	 * fingerprint, and who inside the sender wrote the message (its
+	 * X-PHP-Originating-Script, an authenticated user's header) */
+	int has_fingerprint;
+	struct sg_fingerprint fingerprint;
+	char sub_script[128];
+	char sub_user[128];
 	void *no_session[SG_MAX_ENGINES];	/* the slots when the host keeps none */
 };
 

@@ -67,6 +67,7 @@ int cmd_policy_list(struct ctl *ctl, int argc, char **argv, int first);
 int cmd_rate_class_set(struct ctl *ctl, int argc, char **argv, int first);
 int cmd_rate_class_list(struct ctl *ctl, int argc, char **argv, int first);
 int cmd_show(struct ctl *ctl, int argc, char **argv, int first);
+int cmd_release(struct ctl *ctl, int argc, char **argv, int first);
 int cmd_block(struct ctl *ctl, int argc, char **argv, int first);
 int cmd_unblock(struct ctl *ctl, int argc, char **argv, int first);
 int cmd_top(struct ctl *ctl, int argc, char **argv, int first);

@@ -160,12 +160,14 @@ static int parse_limit_opt(const char *opt, const char *value, uint64_t *interva
 int cmd_rate_class_set(struct ctl *ctl, int argc, char **argv, int first)
 {
 	static const char synopsis[] = "rate-class set NAME [--conn RATE --burst N] "
-				       "[--msgs LIMIT] [--rcpts LIMIT] [--sessions N]";
+				       "[--msgs LIMIT] [--rcpts LIMIT] [--sessions N] "
+				       "[--ladder off|flag|tempfail|refuse]";
 	const char *conn = NULL, *burst = NULL, *msgs = NULL, *rcpts = NULL, *sessions = NULL;
-	const char *name;
+	const char *ladder = NULL, *name;
 	struct opt_spec specs[] = { { "--conn", &conn }, { "--burst", &burst },
 				    { "--msgs", &msgs }, { "--rcpts", &rcpts },
-				    { "--sessions", &sessions } };
+				    { "--sessions", &sessions }, { "--ladder", &ladder } };
+	int ladder_top = SG_LADDER_REFUSED;
 	char err[SG_ERR_LEN], msg[SG_ERR_LEN * 2];
 	struct sg_rate_class rc;
 	uint64_t conn_interval = 0, msg_interval = 0, rcpt_interval = 0, burst_n = 0;
@@ -173,7 +175,7 @@ int cmd_rate_class_set(struct ctl *ctl, int argc, char **argv, int first)
 	uint32_t msg_burst = 0, rcpt_burst = 0;
 	int ret, slot;
 
-	ret = parse_opts(argc, argv, first, specs, 5, 1, synopsis);
+	ret = parse_opts(argc, argv, first, specs, 6, 1, synopsis);
 	if (ret)
 		return ret;
 	name = positional_arg(argc, argv, first, 0);
@@ -186,9 +188,22 @@ int cmd_rate_class_set(struct ctl *ctl, int argc, char **argv, int first)
 		if (!sg_rate_class_name_char(*c))
 			return usage_error("rate class name '%s' may hold letters, digits, '.', "
 					   "'_' and '-' only", name);
-	if (!conn && !msgs && !rcpts && !sessions)
+	if (!conn && !msgs && !rcpts && !sessions && !ladder)
 		return usage_error("'rate-class set %s' changes nothing: give --conn RATE "
-				   "--burst N, --msgs LIMIT, --rcpts LIMIT or --sessions N", name);
+				   "--burst N, --msgs LIMIT, --rcpts LIMIT, --sessions N or --ladder "
+				   "STEP", name);
+	if (ladder) {
+		static const char *const steps[] = { "off", "flag", "tempfail", "refuse" };
+
+		ladder_top = -1;
+		for (int i = 0; i < 4; i++)
+			if (!strcmp(ladder, steps[i]))
+				ladder_top = i;
+		if (ladder_top < 0)
+			return usage_error("--ladder: '%s' is not one of off|flag|tempfail|refuse "
+					   "(the highest step the response ladder may take a "
+					   "sender of this class to)", ladder);
+	}
 	if (sessions && (!strcmp(sessions, "none") ? (sessions_n = 0, 0) :
 			 sg_parse_uint(sessions, 1, 1000000, &sessions_n, err, sizeof(err)))) {
 		snprintf(msg, sizeof(msg), "--sessions: %s (or none)", err);
@@ -220,7 +235,11 @@ int cmd_rate_class_set(struct ctl *ctl, int argc, char **argv, int first)
 		sg_err("rate class %s does not exist; a new class needs --conn RATE --burst N",
 		       name);
 		return 1;
+	} else {
+		rc.ladder_top = SG_LADDER_REFUSED;	/* a new class: the whole ladder */
 	}
+	if (ladder)
+		rc.ladder_top = (__u8)ladder_top;
 	if (conn) {
 		rc.conn_interval_ns = conn_interval;
 		rc.conn_burst = (uint32_t)burst_n;

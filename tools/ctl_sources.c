@@ -10,6 +10,27 @@
 #include "log.h"
 #include "parse.h"
 
+static const char *step_name(unsigned int step)
+{
+	static const char *const names[] = { "normal", "flagged", "tempfail", "refused" };
+
+	return step < 4 ? names[step] : "?";
+}
+
+/* The reason kept in the map, fit to print and to quote in JSON: it
+ * holds what senders wrote (a rule's name, a domain). */
+static void printable_reason(const struct sg_src_feedback *fb, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < sizeof(fb->ladder_reason) && fb->ladder_reason[i] && o + 1 < len; i++) {
+		char c = fb->ladder_reason[i];
+
+		out[o++] = c >= 0x20 && c < 0x7f && c != '"' && c != '\\' ? c : '?';
+	}
+	out[o] = '\0';
+}
+
 int cmd_show(struct ctl *ctl, int argc, char **argv, int first)
 {
 	struct sg_src_feedback fb;
@@ -17,7 +38,7 @@ int cmd_show(struct ctl *ctl, int argc, char **argv, int first)
 	struct sg_rate_class rc;
 	struct sg_src_key key;
 	const char *addr;
-	char cbuf[SG_RATE_CLASS_NAME_LEN + 8], rate[32];
+	char cbuf[SG_RATE_CLASS_NAME_LEN + 8], rate[32], reason[SG_LADDER_REASON_LEN];
 	uint64_t now = sg_now_ns(), penalty_ms = 0, tokens = 0, last_seen;
 	int ret, known;
 
@@ -34,6 +55,7 @@ int cmd_show(struct ctl *ctl, int argc, char **argv, int first)
 		memset(&fb, 0, sizeof(fb));
 	else
 		known = 1;
+	printable_reason(&fb, reason, sizeof(reason));
 	/* the kernel's table may have evicted it while the proxy's has not */
 	last_seen = st.last_seen_ns > fb.last_ns ? st.last_seen_ns : fb.last_ns;
 	class_name(ctl, st.rate_class, cbuf, sizeof(cbuf));
@@ -54,7 +76,9 @@ int cmd_show(struct ctl *ctl, int argc, char **argv, int first)
 		       "\"penalty_remaining_ms\":%llu,\"idle_ms\":%llu,\"msgs\":%llu,"
 		       "\"rcpts\":%llu,\"rejects\":%llu,\"tempfails\":%llu,\"mx_5xx\":%llu,"
 		       "\"sessions\":%llu,\"tls_sessions\":%llu,\"tls_uninspected\":%llu,"
-		       "\"sessions_refused\":%llu,\"penalties\":%u,\"suspect\":%s}\n",
+		       "\"sessions_refused\":%llu,\"penalties\":%u,\"suspect\":%s,"
+		       "\"ladder\":\"%s\",\"ladder_since_ms\":%llu,\"ladder_remaining_ms\":%llu,"
+		       "\"ladder_reason\":\"%s\"}\n",
 		       addr, known ? "true" : "false", cbuf, rate, rc.conn_burst,
 		       (unsigned long long)tokens, (unsigned long long)st.syns,
 		       (unsigned long long)st.syn_drops, (unsigned long long)penalty_ms,
@@ -65,7 +89,11 @@ int cmd_show(struct ctl *ctl, int argc, char **argv, int first)
 		       (unsigned long long)fb.mx_5xx, (unsigned long long)fb.sessions,
 		       (unsigned long long)fb.tls_sessions, (unsigned long long)fb.tls_uninspected,
 		       (unsigned long long)fb.sessions_refused, fb.penalties,
-		       fb.suspect_until_ns > now ? "true" : "false");
+		       fb.suspect_until_ns > now ? "true" : "false", step_name(fb.ladder_step),
+		       (unsigned long long)(fb.ladder_step && now > fb.ladder_since_ns ?
+					    (now - fb.ladder_since_ns) / 1000000 : 0),
+		       (unsigned long long)(fb.ladder_until_ns > now ?
+					    (fb.ladder_until_ns - now) / 1000000 : 0), reason);
 		return 0;
 	}
 	if (!known) {
@@ -92,8 +120,56 @@ int cmd_show(struct ctl *ctl, int argc, char **argv, int first)
 	       "%llu refused at the session limit\n",
 	       (unsigned long long)fb.sessions, (unsigned long long)fb.tls_sessions,
 	       (unsigned long long)fb.tls_uninspected, (unsigned long long)fb.sessions_refused);
-	printf("escalations: %u%s\n", fb.penalties,
-	       fb.suspect_until_ns > now ? " (suspect: its flows are proxied)" : "");
+	printf("ladder:      %s", step_name(fb.ladder_step));
+	if (fb.ladder_step)
+		printf(" for %.0f s%s, because %s", (double)(now - fb.ladder_since_ns) / 1e9,
+		       fb.ladder_until_ns > now ? "" : " (lapsing)", reason);
+	if (fb.ladder_until_ns > now)
+		printf("; lapses in %.0f s", (double)(fb.ladder_until_ns - now) / 1e9);
+	printf("\n");
+	printf("refusals:    %u in the kernel so far (each penalty longer)%s\n", fb.penalties,
+	       fb.suspect_until_ns > now ? "; flagged: its flows are proxied" : "");
+	return 0;
+}
+
+int cmd_release(struct ctl *ctl, int argc, char **argv, int first)
+{
+	struct sg_src_feedback fb;
+	struct sg_src_key key;
+	char err[SG_ERR_LEN];
+	const char *addr;
+	int ret;
+
+	ret = parse_source_arg(argc, argv, first, "release ADDR", NULL, 0, &key, &addr);
+	if (ret)
+		return ret;
+	ret = open_maps_for_source(ctl, addr, &key);
+	if (ret)
+		return ret;
+	if (bpf_map_lookup_elem(ctl->maps.src_feedback, &key, &fb)) {
+		sg_err("%s has no feedback entry: the proxy never judged it, nothing to release",
+		       addr);
+		return 1;
+	}
+	/* the daemon sees released_ns move and forgets the sender's signals */
+	fb.ladder_step = SG_LADDER_NORMAL;
+	fb.release_pending = 1;
+	fb.ladder_since_ns = fb.released_ns = sg_now_ns();
+	fb.ladder_until_ns = 0;
+	fb.suspect_until_ns = 0;
+	fb.reject_window_count = 0;
+	fb.penalties = 0;
+	snprintf(fb.ladder_reason, sizeof(fb.ladder_reason), "released by the operator");
+	if (bpf_map_update_elem(ctl->maps.src_feedback, &key, &fb, BPF_EXIST)) {
+		sg_err("writing the feedback entry of %s failed: %s", addr, strerror(errno));
+		return 1;
+	}
+	if (sg_source_read(&ctl->maps, &key, &(struct sg_src_state){ 0 }) == 0 &&
+	    sg_source_set_penalty(&ctl->maps, &key, 0, err, sizeof(err))) {
+		sg_err("%s", err);
+		return 1;
+	}
+	printf("%s released: back to normal, no penalty\n", addr);
 	return 0;
 }
 

@@ -17,14 +17,16 @@ static const char usage_text[] =
 "  policy del PREFIX\n"
 "  policy list\n"
 "  rate-class set NAME [--conn RATE --burst N] [--msgs LIMIT] [--rcpts LIMIT]\n"
-"                     [--sessions N]\n"
+"                     [--sessions N] [--ladder off|flag|tempfail|refuse]\n"
 "                           RATE: e.g. 30/min, 5/s, 100/h; a new class needs --conn, --burst\n"
 "                           LIMIT: COUNT/UNIT (COUNT at once, then one every UNIT/COUNT) or none\n"
 "                           N: concurrent sessions a sender holds on the proxy, or none\n"
+"                           --ladder: the highest step the response ladder takes its senders\n"
 "  rate-class list\n"
 "  show ADDR\n"
 "  block ADDR --for DURATION                  DURATION: e.g. 30s, 10m, 2h\n"
-"  unblock ADDR\n"
+"  unblock ADDR                               lift a penalty (the ladder step stays)\n"
+"  release ADDR                               back to normal: the ladder, the penalty\n"
 "  stats\n"
 "  top [--by syns|drops|msgs|rejects] [-n N]\n"
 "  fail-mode [open|closed]                    scan flows while the proxy is down\n"
@@ -44,6 +46,7 @@ static const struct command commands[] = {
 	{ "rate-class", "set", cmd_rate_class_set },
 	{ "rate-class", "list", cmd_rate_class_list },
 	{ "show", NULL, cmd_show },
+	{ "release", NULL, cmd_release },
 	{ "block", NULL, cmd_block },
 	{ "unblock", NULL, cmd_unblock },
 	{ "stats", NULL, cmd_stats },

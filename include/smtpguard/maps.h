@@ -127,6 +127,8 @@ struct sg_rate_class {
 	__u64 rcpt_interval_ns;
 	__u32 rcpt_burst;
 	__u32 max_sessions;	/* concurrent sessions a sender holds on the proxy; 0: no limit */
+	__u8 ladder_top;	/* enum sg_ladder_step: the highest the response ladder takes it */
+	__u8 pad[7];
 };
 
 /* A sender: an IPv4 address (IPv4-mapped), or an IPv6 address cut to the
@@ -154,6 +156,10 @@ struct sg_src_state {
  * in src_state is never rewritten from userspace for a count; the
  * classifier only reads suspect_until_ns (steer mode suspect). An
  * escalation writes its penalty into src_state. */
+#define SG_LADDER_REASON_LEN 160
+/* the longest ladder_forget: the GC keeps a refused sender's entry this long */
+#define SG_LADDER_FORGET_MAX_NS (30ULL * 24 * 3600 * 1000000000ULL)
+
 struct sg_src_feedback {
 	__u64 msgs;		/* messages the MX accepted */
 	__u64 rcpts;		/* their recipients */
@@ -171,6 +177,25 @@ struct sg_src_feedback {
 	__u64 tls_sessions;	/* of those, encrypted after STARTTLS (terminated or passed through) */
 	__u64 tls_uninspected;	/* of those, passed through: their content was not seen */
 	__u64 sessions_refused;	/* refused at the session limit of its rate class */
+	/* the response ladder (proxy/ladder.c): where the sender stands, since
+	 * when and until when, and why */
+	__u8 ladder_step;	/* enum sg_ladder_step */
+	__u8 release_pending;	/* released by the operator: the daemon forgets its signals */
+	__u8 ladder_pad[6];
+	__u64 ladder_since_ns;
+	__u64 ladder_until_ns;	/* the step lapses then (one step down); 0: never */
+	__u64 ladder_refused_ns;	/* the last refusal in the kernel: repeats grow from it */
+	__u64 released_ns;	/* `smtpguardctl release` moved it back to normal then */
+	char ladder_reason[SG_LADDER_REASON_LEN];
+};
+
+/* The response ladder's steps: each is an event (and a webhook). */
+enum sg_ladder_step {
+	SG_LADDER_NORMAL = 0,
+	SG_LADDER_FLAGGED,	/* every flow steered and scanned, even in steer_mode suspect */
+	SG_LADDER_TEMPFAIL,	/* its messages tempfailed at MAIL FROM (451 4.7.1, a reference) */
+	SG_LADDER_REFUSED,	/* its connections refused in the kernel for a penalty */
+	SG_LADDER__COUNT
 };
 
 /* Global settings: array of one element. */

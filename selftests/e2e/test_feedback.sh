@@ -56,7 +56,7 @@ check_gt "$(stat_get main steered)" "${st0:-0}" "sampled-connection-steered"
 # --- steer mode all (the default) from here on
 lab_stop_smtpguardd main
 lab_start_smtpguardd main "${SGD_ARGS[@]}" escalation_rejects=3 escalation_window=1m \
-	escalation_penalty=30s || e2e_abort "smtpguardd did not restart"
+	ladder_penalties="30s 1m" || e2e_abort "smtpguardd did not restart"
 lab_ctl main policy del "$VM1/32" >/dev/null
 
 # --- the message rate: 2 at once, then one an hour
@@ -115,8 +115,9 @@ check_gt "$(show_field "$VM2" penalty_remaining_ms)" 20000 "escalation-penalty-i
 pd0=$(stat_get main penalty_dropped)
 check_refused "escalated-sender-refused-by-kernel" vm2 "$MX4"
 check_gt "$(stat_get main penalty_dropped)" "${pd0:-0}" "escalated-sender-syn-dropped"
-check_contains "$(cat "$(lab_sgd_log main)")" "escalation: $VM2 had 3 messages refused" \
+check_match "$(cat "$(lab_sgd_log main)")" "ladder: $VM2 [a-z]+ -> refused: 3 messages refused by the scanner within 60 s" \
 	"escalation-logged"
+check_eq "$(show_field "$VM2" ladder)" refused "escalation-is-the-ladders-refused-step"
 
 # --- top by messages and by refusals
 check_eq "$(lab_ctl main --json top --by msgs -n 1 | jq -r '.[0].source')" "$VM1" "top-by-msgs"

@@ -211,7 +211,7 @@ static void test_feedback_keys(void)
 			    "steer_mode = suspect\nsteer_sample = 50\nsteer_soft_percent = 75\n"
 			    "suspect_duration = 30m\nrelay_ip4 = 203.0.113.5\n"
 			    "relay_ip6 = 2001:db8::5\nescalation_rejects = 3\n"
-			    "escalation_window = 5m\nescalation_penalty = 2h\n", err, sizeof(err)), 0,
+			    "escalation_window = 5m\nladder_penalties = 2h 4h\n", err, sizeof(err)), 0,
 		  "feedback: keys load");
 	ASSERT_EQ(cfg.default_msg_interval_ns, 36000000000ULL, "feedback: 100/h is one per 36 s");
 	ASSERT_EQ(cfg.default_msg_burst, 100, "feedback: 100/h lets 100 at once");
@@ -220,7 +220,8 @@ static void test_feedback_keys(void)
 	ASSERT_STREQ(cfg.relay_ip4, "203.0.113.5", "feedback: relay_ip4");
 	ASSERT_STREQ(cfg.relay_ip6, "2001:db8::5", "feedback: relay_ip6");
 	ASSERT_EQ(cfg.escalation_rejects, 3, "feedback: escalation count");
-	ASSERT_EQ(cfg.escalation_penalty_ns, 7200000000000ULL, "feedback: escalation penalty");
+	ASSERT_EQ(cfg.ladder_penalties.n, 2, "feedback: two ladder penalties");
+	ASSERT_EQ(cfg.ladder_penalties.ns[0], 7200000000000ULL, "feedback: the first penalty");
 	sg_config_to_settings(&cfg, &s);
 	ASSERT_EQ(s.steer_mode, SG_STEER_SUSPECT, "feedback: settings carry the steer mode");
 	ASSERT_EQ(s.steer_sample, 50, "feedback: settings carry the sample");
@@ -293,6 +294,37 @@ static void test_tls_keys(void)
 	ASSERT_EQ(load_text(&cfg, "implicit_tls_ports = none\n", err, sizeof(err)), 0,
 		  "tls: no implicit TLS port");
 	ASSERT_EQ(cfg.n_implicit_tls_ports, 0, "tls: none empties the list");
+
+	/* the MX's names and the VMs' ticket keys */
+	ASSERT_EQ(load_text(&cfg, "", err, sizeof(err)), 0, "tls names: defaults load");
+	ASSERT_STREQ(cfg.tls_mx_names, "", "tls names: no names file by default");
+	ASSERT_EQ(cfg.tls_ticket_key_rotation_ns, 12ULL * 3600 * 1000000000ULL,
+		  "tls tickets: a new key every 12h by default");
+	ASSERT_EQ(load_text(&cfg, "tls_mx_names = /etc/smtpguard/mx-names\n"
+			    "tls_ticket_key_rotation = 90m\n", err, sizeof(err)), 0,
+		  "tls names: both keys load");
+	ASSERT_STREQ(cfg.tls_mx_names, "/etc/smtpguard/mx-names", "tls names: the file kept");
+	ASSERT_EQ(cfg.tls_ticket_key_rotation_ns, 90ULL * 60 * 1000000000ULL,
+		  "tls tickets: 90m");
+	ASSERT_EQ(load_text(&cfg, "tls_mx_names = mx-names\n", err, sizeof(err)), -1,
+		  "tls names: a relative path refused");
+	ASSERT_CONTAINS(err, "line 1: key 'tls_mx_names': 'mx-names' is not an absolute path",
+			"tls names: the error names the line, the key and why");
+	ASSERT_EQ(load_text(&cfg, "tls_ticket_key_rotation = 0\n", err, sizeof(err)), -1,
+		  "tls tickets: no rotation period of 0");
+	ASSERT_CONTAINS(err, "key 'tls_ticket_key_rotation'", "tls tickets: the error names the key");
+	ASSERT_EQ(load_text(&cfg, "tls_ticket_key_rotation = 500ms\n", err, sizeof(err)), -1,
+		  "tls tickets: under a second refused");
+	ASSERT_CONTAINS(err, "'500ms' is not from 1s to 7d", "tls tickets: the error gives the range");
+	ASSERT_EQ(load_text(&cfg, "tls_ticket_key_rotation = 8d\n", err, sizeof(err)), -1,
+		  "tls tickets: over a week refused");
+	ASSERT_CONTAINS(err, "'8d' is not from 1s to 7d", "tls tickets: over a week, why");
+	ASSERT_EQ(load_text(&cfg, "tls_ticket_key_rotation = twelve hours\n", err, sizeof(err)),
+		  -1, "tls tickets: not a duration");
+	ASSERT_EQ(load_text(&cfg, "tls_ticket_key_rotation = 7d\n", err, sizeof(err)), 0,
+		  "tls tickets: a week is the longest");
+	ASSERT_EQ(load_text(&cfg, "tls_ticket_key_rotation = 1s\n", err, sizeof(err)), 0,
+		  "tls tickets: a second is the shortest");
 }
 
 static void test_milter_keys(void)
@@ -327,6 +359,30 @@ static void test_milter_keys(void)
 		  -1, "milter_default_action: only tempfail|accept|reject");
 }
 
+static void test_ladder_keys(void)
+{
+	struct sg_config cfg;
+	char err[SG_ERR_LEN];
+
+	sg_config_defaults(&cfg);
+	ASSERT_EQ(cfg.default_ladder, SG_LADDER_REFUSED, "ladder: the default class may be refused");
+	ASSERT_EQ(sg_config_set(&cfg, "ladder_penalties = 1h, 2h, 2h, 1d", "t", 1, err, sizeof(err)),
+		  0, "ladder: penalties may repeat and grow");
+	ASSERT_EQ(cfg.ladder_penalties.n, 4, "ladder: four penalties");
+	ASSERT_EQ(sg_config_set(&cfg, "ladder_penalties = 6h 1h", "t", 2, err, sizeof(err)), -1,
+		  "ladder: a shrinking penalty refused");
+	ASSERT_CONTAINS(err, "at least the one before", "ladder: says why");
+	ASSERT_EQ(sg_config_set(&cfg, "ladder_penalties = 1h 0s", "t", 3, err, sizeof(err)), -1,
+		  "ladder: a zero penalty refused");
+	ASSERT_EQ(sg_config_set(&cfg, "ladder_penalties = 1h 2h 3h 4h 5h 6h 7h 8h 9h", "t", 4, err,
+				sizeof(err)), -1, "ladder: nine penalties refused");
+	ASSERT_EQ(sg_config_set(&cfg, "ladder_penalties = soon", "t", 5, err, sizeof(err)), -1,
+		  "ladder: not a duration refused");
+	ASSERT_EQ(sg_config_set(&cfg, "default_ladder = ban", "t", 6, err, sizeof(err)), -1,
+		  "ladder: an unknown top step refused");
+	ASSERT_CONTAINS(err, "off|flag|tempfail|refuse", "ladder: lists the steps");
+}
+
 static void test_defaults_kept(void)
 {
 	struct sg_config cfg;
@@ -358,7 +414,9 @@ static void test_defaults_kept(void)
 	ASSERT_STREQ(cfg.relay_ip4, "", "defaults kept: no relay_ip4");
 	ASSERT_EQ(cfg.escalation_rejects, 5, "defaults kept: 5 rejects");
 	ASSERT_EQ(cfg.escalation_window_ns, 600ULL * 1000000000ULL, "defaults kept: window 10m");
-	ASSERT_EQ(cfg.escalation_penalty_ns, 3600ULL * 1000000000ULL, "defaults kept: penalty 1h");
+	ASSERT_EQ(cfg.ladder_penalties.ns[0], 3600ULL * 1000000000ULL, "defaults kept: penalty 1h");
+	ASSERT_EQ(cfg.ladder_penalties.ns[2], 24 * 3600ULL * 1000000000ULL,
+		  "defaults kept: third penalty 24h");
 	ASSERT_EQ(cfg.smtp_line_limit, 2048, "defaults kept: line limit");
 	ASSERT_EQ(cfg.smtp_command_limit, 1000, "defaults kept: command limit");
 	ASSERT_EQ(cfg.smtp_recipient_limit, 1000, "defaults kept: recipient limit");
@@ -410,7 +468,7 @@ static void test_table_defaults(void)
 		changed += sg_config_changed(&defaults, &cfg, SG_RELOAD_RESTART, names,
 					     sizeof(names));
 	}
-	ASSERT_EQ(n, 63, "table: 63 keys");
+	ASSERT_EQ(n, 93, "table: 93 keys");
 	ASSERT_EQ(bad, 0, "table: every default parses");
 	ASSERT_EQ(changed, 0, "table: a key set to its default changes nothing");
 	ASSERT_EQ(unset_nonzero, 0, "table: a key without a default is all zero");
@@ -464,7 +522,27 @@ static const struct { const char *key, *value; } samples[] = {
 	{ "connect_timeout", "5s" }, { "steer_mode", "suspect" }, { "steer_soft_percent", "75" },
 	{ "steer_sample", "10" }, { "suspect_duration", "10m" }, { "relay_ip4", "192.0.2.1" },
 	{ "relay_ip6", "2001:db8::1" }, { "escalation_rejects", "0" },
-	{ "escalation_window", "1m" }, { "escalation_penalty", "1d" },
+	{ "escalation_window", "1m" }, { "default_ladder", "tempfail" },
+	{ "ladder_penalties", "2h 12h" }, { "ladder_dwell", "5s" }, { "ladder_tempfail", "30m" },
+	{ "ladder_forget", "1d" }, { "ladder_allow", "/etc/smtpguard/allow.list" },
+	{ "behaviour_messages", "1001" },
+	{ "behaviour_rcpts", "2001" },
+	{ "behaviour_rcpt_domains", "201" },
+	{ "behaviour_burst", "121" },
+	{ "behaviour_mail_from_domains", "21" },
+	{ "behaviour_tls_sessions", "601" },
+	{ "behaviour_tls_mx", "101" },
+	{ "behaviour_tls_greetings", "101" },
+	{ "behaviour_over_usual", "11" },
+	{ "behaviour_unknown_pct", "20" },
+	{ "behaviour_unknown_min_rcpts", "51" },
+	{ "behaviour_policy_refusals", "11" },
+	{ "behaviour_outbreak_senders", "3" },
+	{ "behaviour_new_sender_pct", "20" },
+	{ "behaviour_new_sender", "2d" }, { "behaviour_senders", "4096" },
+	{ "webhook_urls", "http://192.0.2.5:8080/smtpguard" }, { "webhook_timeout", "2s" },
+	{ "webhook_max_attempts", "3" }, { "webhook_max_age", "10m" },
+	{ "webhook_queue_events", "50" }, { "webhook_tls_ca_file", "/etc/ssl/ca.pem" },
 	{ "smtp_line_limit", "1000" }, { "smtp_command_limit", "50" },
 	{ "smtp_recipient_limit", "5" }, { "smtp_message_size_limit", "1048576" },
 	{ "smtp_idle_timeout", "60s" }, { "smtp_session_timeout", "10m" },
@@ -472,11 +550,13 @@ static const struct { const char *key, *value; } samples[] = {
 	{ "default_max_sessions", "0" },
 	{ "scan_patterns", "/etc/smtpguard/patterns" }, { "scan_timeout", "5s" },
 	{ "scan_timeout_action", "accept" },
+	{ "content_rules", "/etc/smtpguard/content.rules" },
 	{ "milters", "inet:127.0.0.1:11332 unix:/run/clamav/clamav-milter.ctl" },
 	{ "milter_connect_timeout", "5s" }, { "milter_command_timeout", "10s" },
 	{ "milter_content_timeout", "1m" }, { "milter_default_action", "accept" }, { "events_file", "-" }, { "tls_mover", "copy" },
 	{ "tls_cert_file", "/etc/c.pem" }, { "tls_key_file", "/etc/k.pem" },
 	{ "tls_mx_verify", "verify" }, { "tls_ca_file", "/etc/ca.pem" },
+	{ "tls_mx_names", "/etc/smtpguard/mx-names" }, { "tls_ticket_key_rotation", "1h" },
 	{ "tls_mx_without_starttls", "require" }, { "tls_min_version", "TLSv1.3" },
 	{ "tls_ciphers", "HIGH" }, { "tls_ciphersuites", "TLS_AES_128_GCM_SHA256" },
 	{ "tls_handshake_timeout", "10s" },
@@ -755,6 +835,7 @@ int main(void)
 	test_feedback_keys();
 	test_tls_keys();
 	test_milter_keys();
+	test_ladder_keys();
 	test_defaults_kept();
 	test_table_defaults();
 	test_table_fields_apart();
