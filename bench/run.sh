@@ -19,6 +19,15 @@ echo
 echo "== SMTP messages/s through the proxy (smtp-source -> smtp-sink), ratio to direct"
 bash "$here"/smtp_relay.sh "$build" || echo "smtp_relay.sh failed (exit $?)"
 echo
+echo "== scanning engines: msgs/s unscanned vs the built-in engine vs rspamd over milter, CPU and latency"
+bash "$here"/scan_engines.sh "$build" || echo "scan_engines.sh failed (exit $?)"
+echo
+echo "== content rules: Hyperscan (the engine) vs PCRE2 on bodies"
+"$build"/bench/scan_matcher || echo "scan_matcher failed (exit $?)"
+echo
+echo "== behaviour signals: note + assess per message at 100,000 senders, memory per sender"
+"$build"/bench/scan_behaviour || echo "scan_behaviour failed (exit $?)"
+echo
 echo "== one session's scan and its worker's other sessions: NOOP round trips while a 1 MiB body is scanned"
 "$build"/bench/scan_fairness || echo "scan_fairness failed (exit $?)"
 echo
