@@ -286,6 +286,7 @@ void sg_feedback_note(struct sg_feedback *fb, const struct sockaddr_storage *vm,
 		escalate(fb, &key, &e, now);
 		break;
 	case SG_FB_TOO_LARGE:
+	case SG_FB_REJECTED_ALLOWED:
 		e.rejects++;
 		break;
 	case SG_FB_TEMPFAILED:

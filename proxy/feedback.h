@@ -19,6 +19,7 @@
 enum sg_feedback_event {
 	SG_FB_DELIVERED,	/* the MX accepted a message */
 	SG_FB_REJECTED,		/* smtpguard refused one (5xx): counts towards escalation */
+	SG_FB_REJECTED_ALLOWED,	/* the same, from a sender the ladder allows: counted alone */
 	SG_FB_TOO_LARGE,	/* refused for its size (552): counted, but not abuse */
 	SG_FB_TEMPFAILED,	/* smtpguard deferred one (451) */
 	SG_FB_MX_5XX,		/* the MX refused a sender, recipient or message */

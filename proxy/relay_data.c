@@ -62,6 +62,7 @@ void refuse_message(struct session *s, const char *code, const char *why, const 
 	}
 	sg_feedback_note(s->feedback, &s->vm_addr,
 			 code[0] == '4' ? SG_FB_TEMPFAILED :
+			 signals_allowed(s, tx) ? SG_FB_REJECTED_ALLOWED :
 			 strncmp(code, "552", 3) == 0 ? SG_FB_TOO_LARGE : SG_FB_REJECTED, 0);
 	abort_upstream(s);
 	local_reply(s, "%s smtpguard: message refused (%s); ref %s", code, why, ref);

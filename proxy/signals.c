@@ -108,6 +108,16 @@ static void judge(struct session *s, struct who *w, uint64_t now)
 	}
 }
 
+int signals_allowed(struct session *s, const struct sg_tx *tx)
+{
+	struct who w;
+
+	if (!s->generation->allow)
+		return 0;
+	who_is(s, tx ? tx->mail_from : NULL, &s->scan, &w);
+	return w.allowed;
+}
+
 void signals_message(struct session *s, const struct sg_tx *tx, const struct sg_scan *scan)
 {
 	const char *domains[64];
