@@ -76,8 +76,9 @@ static void who_is(struct session *s, const char *mail_from, const struct sg_sca
 }
 
 /* The store's judgment of the sender and of the sub-identities noted,
- * the worst of them, told to the ladder. */
-static void judge(struct session *s, struct who *w, uint64_t now)
+ * the worst of them (at least flagged when the scan flagged the message:
+ * a content flag rule, a milter's quarantine), told to the ladder. */
+static void judge(struct session *s, struct who *w, uint64_t now, const struct sg_scan *flagged)
 {
 	const struct sg_behaviour_thresholds *t = &s->generation->thresholds;
 	struct sg_behaviour_report r;
@@ -98,6 +99,10 @@ static void judge(struct session *s, struct who *w, uint64_t now)
 			used += (size_t)snprintf(reasons + used, sizeof(reasons) - used, "%s%s%s%s",
 						 used ? "; " : "", i < 0 ? "" : w->subs[i],
 						 i < 0 ? "" : ": ", r.findings[f].reason);
+	}
+	if (flagged && level < 1) {
+		level = 1;
+		snprintf(reasons, sizeof(reasons), "a message flagged (%.120s)", flagged->notes);
 	}
 	if (w->allowed)
 		return;	/* counted, never moved */
@@ -148,7 +153,7 @@ void signals_message(struct session *s, const struct sg_tx *tx, const struct sg_
 	sg_behaviour_note_message(s->behaviour, &w.sender, now, &m);
 	for (int i = 0; i < w.n_subs; i++)
 		sg_behaviour_note_message(s->behaviour, &w.sub_ids[i], now, &m);
-	judge(s, &w, now);
+	judge(s, &w, now, scan && scan->flagged ? scan : NULL);
 }
 
 void signals_reply(struct session *s, enum smtp_verb verb, int data_end, const char *mail_from,
@@ -175,7 +180,7 @@ void signals_reply(struct session *s, enum smtp_verb verb, int data_end, const c
 		sg_behaviour_note_reply(s->behaviour, &w.sub_ids[i], now, stage, code, NULL,
 					strlen(text) > 4 ? text + 4 : "");
 	if (code >= 500)
-		judge(s, &w, now);	/* a refusal can tip it; acceptances cannot */
+		judge(s, &w, now, NULL);	/* a refusal can tip it; acceptances cannot */
 }
 
 void signals_tls_session(struct session *s, uint64_t bytes, uint64_t duration_ns)
@@ -198,7 +203,7 @@ void signals_tls_session(struct session *s, uint64_t bytes, uint64_t duration_ns
 	t.duration_ns = duration_ns;
 	who_is(s, NULL, NULL, &w);
 	sg_behaviour_note_tls_session(s->behaviour, &w.sender, now, &t);
-	judge(s, &w, now);
+	judge(s, &w, now, NULL);
 }
 
 void signals_held(struct session *s)
@@ -208,5 +213,5 @@ void signals_held(struct session *s)
 	if (!s->behaviour)
 		return;
 	who_is(s, NULL, NULL, &w);
-	judge(s, &w, sg_now_ns());
+	judge(s, &w, sg_now_ns(), NULL);
 }

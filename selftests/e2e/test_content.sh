@@ -152,6 +152,10 @@ raw_refused attachment EXE
 check_delivered "flagged-message-delivered" vm1 "$MX4" 25 --body "news; unsubscribe-here"
 check_contains "$(grep "$MAIL_TOKEN" "$LAB_DIR/events.json" || tail -n 3 "$LAB_DIR/events.json")" \
 	'"notes":"content rules flagged: NEWSLETTER"' "flagged-message-noted-in-event"
+check_eq "$(lab_ctl main --json show "$(lab_vm_ip4 vm1)" | jq -r .ladder)" flagged \
+	"flagged-message-flags-its-sender"
+check_contains "$(lab_ctl main --json show "$(lab_vm_ip4 vm1)" | jq -r .ladder_reason)" \
+	"a message flagged (content rules flagged: NEWSLETTER)" "flagged-sender-reason-shown"
 
 # --- SIGHUP: new rules for new sessions; a session in flight keeps its own
 flags=$LAB_DIR/flags
