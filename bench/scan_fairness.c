@@ -5,7 +5,8 @@
  * body in chunks and yields the worker after SG_SCAN_SLICE_NS). Two
  * sessions run in one worker, the relay's own code on its own thread over
  * socketpairs (selftests/relay/rig.h, as the relay's dialogue test sets
- * them up), with 200 body rules that never match ("body spam-token-N[0-9]+x"):
+ * them up), with 200 content rules that never match
+ * ("spam-N body /spam-token-N[0-9]+x/i"):
  *
  *   A  sends a 1 MiB body of 4-byte lines ("ab\r\n"): the costliest body
  *      per byte for a scanner that judges line by line; its MX takes it
@@ -94,8 +95,8 @@ static void die(const char *fmt, ...)
 	fputc('\n', stderr);
 	if (the_rig && the_rig->events_path[0])
 		unlink(the_rig->events_path);
-	if (the_rig && the_rig->patterns_path[0])
-		unlink(the_rig->patterns_path);
+	if (the_rig && the_rig->rules_path[0])
+		unlink(the_rig->rules_path);
 	exit(1);
 }
 
@@ -243,7 +244,8 @@ static char *rules_text(int n)
 		die("out of memory");
 	t[0] = '\0';
 	for (int i = 1; i <= n; i++)
-		off += (size_t)snprintf(t + off, cap - off, "body spam-token-%d[0-9]+x\n", i);
+		off += (size_t)snprintf(t + off, cap - off,
+					"spam-%d body /spam-token-%d[0-9]+x/i\n", i, i);
 	return t;
 }
 
@@ -295,7 +297,7 @@ int main(int argc, char **argv)
 	struct end a_vm = { .name = "VM of A" }, a_mx = { .name = "MX of A" };
 	struct end b_vm = { .name = "VM of B" }, b_mx = { .name = "MX of B" };
 	uint64_t chunk_ns, t0, t_end = 0, cpu0, cpu1, t_noop, *lat_idle, *lat_busy;
-	char err[512], line[1024], *patterns, *data, tail[5] = "";
+	char err[512], line[1024], *rules_file, *data, tail[5] = "";
 	struct sg_config cfg;
 	struct session *sa, *sb;
 	struct rig g = { 0 };
@@ -319,11 +321,11 @@ int main(int argc, char **argv)
 	if (sg_config_set(&cfg, "smtp_command_limit = 1000000", "scan_fairness", 0, err,
 			  sizeof(err)))
 		die("%s", err);
-	patterns = rules_text(rules);
+	rules_file = rules_text(rules);
 	the_rig = &g;
-	if (rig_start(&g, &cfg, patterns, "scan_fairness", err, sizeof(err)))
+	if (rig_start(&g, &cfg, rules_file, "scan_fairness", err, sizeof(err)))
 		die("%s", err);
-	free(patterns);
+	free(rules_file);
 	chunk_ns = scan_chunk_ns(&g.proxy.generation->scanner);
 
 	if (rig_session(&g, "192.0.2.10", 40000, SG_TLS_PASSTHROUGH, fds, &sa, err, sizeof(err)))

@@ -58,9 +58,9 @@ say "a private Postfix listens on the MX ($LAB_MX4, $LAB_MX6; ports 25 and 587) 
 say "offering STARTTLS with a certificate for mx.$LAB_MAIL_DOMAIN (a test CA made just now)"
 
 step "Starting smtpguardd in the host (TC ingress on tap*, refuse = rst, the scanning proxy on)"
-printf 'body (cheap|discount)-pills\n' > "$LAB_DIR/patterns"
+printf 'pills body /(cheap|discount)-pills/i\n' > "$LAB_DIR/content.rules"
 lab_start_smtpguardd main default_action=scan refuse=rst proxy=yes uplink=uplink0 \
-	scan_patterns="$LAB_DIR/patterns" events_file="$LAB_DIR/events.json" \
+	content_rules="$LAB_DIR/content.rules" events_file="$LAB_DIR/events.json" \
 	tls_cert_file="$LAB_DIR/tls/provider.crt" tls_key_file="$LAB_DIR/tls/provider.key" || exit 1
 ROOT=$(lab_sgd_root main)
 sed 's/^/   conf| /' "$(lab_sgd_conf main)" | grep -v '^   conf| #'

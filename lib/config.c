@@ -328,8 +328,8 @@ static const struct sg_config_key config_keys[] = {
 	KEY("smtp_session_timeout", DURATION, smtp_session_timeout_ns, LIVE, "3600s"),
 	KEY("smtp_min_data_rate", UINT, smtp_min_data_rate, LIVE, "500", RANGE(0, 1000000000)),
 	KEY("shutdown_timeout", DURATION, shutdown_timeout_ns, LIVE, "60s"),
-	KEY("scan_patterns", PATH, scan_patterns, LIVE, ""),
 	KEY("content_rules", PATH, content_rules, LIVE, ""),
+	KEY("content_scan", BOOL, content_scan, LIVE, "yes"),
 	KEY("scan_timeout", DURATION, scan_timeout_ns, LIVE, "60s"),
 	KEY("scan_timeout_action", ENUM, scan_timeout_action, LIVE, "tempfail",
 	    .names = scan_action_names),
@@ -373,6 +373,27 @@ static const struct sg_config_key *find_key(const char *name)
 	for (size_t i = 0; i < N_KEYS; i++)
 		if (strcmp(config_keys[i].name, name) == 0)
 			return &config_keys[i];
+	return NULL;
+}
+
+/* Keys that are gone, each with what replaces it: a config that still
+ * says one is told how to move on, not just that the key is unknown. */
+static const struct {
+	const char *name, *instead;
+} retired_keys[] = {
+	{ "scan_patterns", "scan_patterns is gone: write the rules as content rules "
+	  "(content_rules = FILE; docs/content-rules.md): 'body REGEX' becomes "
+	  "'NAME body /REGEX/i', 'header REGEX' becomes 'NAME header /REGEX/i'" },
+	{ "escalation_penalty", "escalation_penalty is gone: a refused sender's penalty "
+	  "grows on repeat, set it as ladder_penalties (e.g. 'ladder_penalties = 1h 6h 24h'; "
+	  "one duration for a fixed penalty)" },
+};
+
+static const char *retired_key(const char *name)
+{
+	for (size_t i = 0; i < sizeof(retired_keys) / sizeof(retired_keys[0]); i++)
+		if (strcmp(retired_keys[i].name, name) == 0)
+			return retired_keys[i].instead;
 	return NULL;
 }
 
@@ -619,6 +640,10 @@ int sg_config_set(struct sg_config *cfg, const char *assignment, const char *ori
 	key = trim(buf);
 	value = trim(eq + 1);
 	k = find_key(key);
+	if (!k && retired_key(key)) {
+		snprintf(err, errlen, "%s: %s", where, retired_key(key));
+		return -1;
+	}
 	if (!k) {
 		snprintf(err, errlen, "%s: unknown key '%s' (the keys are documented in "
 			 "etc/smtpguard.conf; smtpguardd --list-keys lists them)", where, key);

@@ -47,14 +47,6 @@ struct sg_generation *generation_new(const struct sg_config *cfg, char *err, siz
 	g->cfg = *cfg;
 	g->scanner.failure_action = cfg->scan_timeout_action == SG_SCAN_ACCEPT ? SG_ACCEPT :
 				    SG_TEMPFAIL;
-	if (cfg->scan_patterns[0]) {
-		g->patterns = sg_patterns_load(cfg->scan_patterns, err, errlen);
-		if (!g->patterns) {
-			free(g);
-			return NULL;
-		}
-		sg_scanner_add(&g->scanner, &sg_pattern_engine, g->patterns);
-	}
 	if (cfg->ladder_allow[0]) {
 		g->allow = sg_allow_load(cfg->ladder_allow, err, errlen);
 		if (!g->allow) {
@@ -63,8 +55,9 @@ struct sg_generation *generation_new(const struct sg_config *cfg, char *err, siz
 		}
 	}
 	thresholds_from(cfg, &g->thresholds);
-	/* the content engine reads every message, rules or none: the
-	 * behaviour signals take its fingerprint and sub-identities */
+	/* the content engine reads every message, rules or none (unless
+	 * content_scan = no): the behaviour signals take its fingerprint
+	 * and sub-identities */
 	if (cfg->content_rules[0]) {
 		g->content_rules = sg_rules_load(cfg->content_rules, err, errlen);
 		if (!g->content_rules) {
@@ -72,8 +65,15 @@ struct sg_generation *generation_new(const struct sg_config *cfg, char *err, siz
 			return NULL;
 		}
 	}
+	if (g->content_rules && !cfg->content_scan) {
+		snprintf(err, errlen, "content_rules = %s needs content_scan = yes (the content "
+			 "engine is what reads them)", cfg->content_rules);
+		generation_put(g);
+		return NULL;
+	}
 	g->content.rules = g->content_rules;
-	sg_scanner_add(&g->scanner, &sg_content_engine, &g->content);
+	if (cfg->content_scan)
+		sg_scanner_add(&g->scanner, &sg_content_engine, &g->content);
 	for (int i = 0; i < cfg->milters.n; i++) {
 		static const enum sg_verdict_kind actions[] = {
 			[SG_MILTER_TEMPFAIL] = SG_TEMPFAIL, [SG_MILTER_ACCEPT] = SG_ACCEPT,
@@ -111,9 +111,6 @@ void generation_describe(const struct sg_generation *g, const char *prefix)
 {
 	const struct sg_config *cfg = &g->cfg;
 
-	if (g->patterns)
-		sg_info("%sscanner: %d pattern rule(s) from %s", prefix,
-			sg_patterns_count(g->patterns), cfg->scan_patterns);
 	if (g->content_rules)
 		sg_info("%sscanner: %u content rule(s) from %s", prefix,
 			sg_rules_count(g->content_rules), cfg->content_rules);
@@ -138,7 +135,6 @@ void generation_put(struct sg_generation *g)
 {
 	if (!g || __atomic_sub_fetch(&g->refs, 1, __ATOMIC_ACQ_REL))
 		return;
-	sg_patterns_free(g->patterns);
 	sg_rules_free(g->content_rules);
 	sg_allow_free(g->allow);
 	free(g);

@@ -62,14 +62,13 @@ struct worker {
 struct sg_generation {
 	int refs;		/* the proxy's, and one a session (atomic) */
 	struct sg_config cfg;
-	struct sg_patterns *patterns;
 	struct sg_rules *content_rules;
 	struct sg_content_config content;
 	struct sg_milter_config milters[SG_MAX_MILTERS];
 	struct sg_allow *allow;		/* ladder_allow */
 	struct sg_behaviour_thresholds thresholds;	/* the behaviour_* keys */
-	/* its engines: the patterns, the content rules, then the milters (the
-	 * built-in ones first: a message they refuse costs no milter's time) */
+	/* its engines: the content rules, then the milters (the built-in
+	 * one first: a message it refuses costs no milter's time) */
 	struct sg_scanner scanner;
 	struct sockaddr_storage relay_addr[2];	/* source mode relay-ip: IPv4, IPv6; family 0: none */
 };

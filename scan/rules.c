@@ -407,6 +407,8 @@ static int read_rules(struct sg_rules *rules, char *err, size_t errlen)
 		return -1;
 	while ((rc = sg_textfile_next(&tf, &line, &len, err, errlen)) > 0) {
 		c = (struct cursor){ .rules = rules, .lineno = tf.lineno, .s = line, .len = len };
+		if (tf.lineno == 1 && len >= 3 && memcmp(line, "\xef\xbb\xbf", 3) == 0)
+			c.i = 3;	/* a UTF-8 byte order mark, as some editors write */
 		memset(&r, 0, sizeof(r));
 		rc = parse_line(&c, &r, err, errlen);
 		if (rc < 0) {

@@ -200,15 +200,4 @@ void sg_scan_session_end(const struct sg_scanner *scanner, void **sessions);
 /* The scanner's failure action as a verdict, with why. */
 void sg_scan_failure(const struct sg_scan *scan, struct sg_verdict *v, const char *why);
 
-/* The built-in pattern engine (scan_patterns.c), configured by a file of
- * "header REGEX" and "body REGEX" lines (POSIX extended, case-insensitive;
- * '#' comments and blank lines ignored): a message with a line that
- * matches is refused. */
-struct sg_patterns;
-extern const struct sg_engine sg_pattern_engine;
-/* Loads the rules; NULL with err (file, line, what) on error. */
-struct sg_patterns *sg_patterns_load(const char *path, char *err, size_t errlen);
-void sg_patterns_free(struct sg_patterns *p);
-int sg_patterns_count(const struct sg_patterns *p);
-
 #endif

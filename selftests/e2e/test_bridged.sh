@@ -17,9 +17,9 @@ VM2=$(lab_vm_ip4 vm2)
 lab_up "$E2E_PREFIX" || e2e_abort "lab_up failed"
 lab_make_bridged || e2e_abort "the bridged host could not be set up"
 lab_start_mx_postfix || e2e_abort "Postfix did not start on the MX"
-printf 'body forbidden-offer-[0-9]+\n' > "$LAB_DIR/patterns"
+printf 'offer body /forbidden-offer-[0-9]+/i\n' > "$LAB_DIR/content.rules"
 lab_start_smtpguardd main default_action=scan proxy=yes proxy_workers=2 uplink=uplink0 \
-	scan_patterns="$LAB_DIR/patterns" || e2e_abort "smtpguardd did not start"
+	content_rules="$LAB_DIR/content.rules" || e2e_abort "smtpguardd did not start"
 check_contains "$(cat "$(lab_sgd_log main)")" "tap-vm1 is a bridge port" "bridge-port-recognised"
 check_contains "$(cat "$(lab_sgd_log main)")" "uplink0 is a bridge port" "bridged-uplink-recognised"
 check_contains "$(cat "$(lab_sgd_log main)")" "attached bridge to br0" "bridge-program-attached"

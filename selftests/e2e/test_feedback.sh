@@ -16,9 +16,9 @@ VM2=$(lab_vm_ip4 vm2)
 
 lab_up "$E2E_PREFIX" || e2e_abort "lab_up failed"
 lab_start_mx_postfix || e2e_abort "Postfix did not start on the MX"
-printf 'body forbidden-offer-[0-9]+\n' > "$LAB_DIR/patterns"
+printf 'offer body /forbidden-offer-[0-9]+/i\n' > "$LAB_DIR/content.rules"
 SGD_ARGS=(default_action=scan proxy=yes proxy_workers=2 uplink=uplink0
-	scan_patterns="$LAB_DIR/patterns" events_file="$LAB_DIR/events.json")
+	content_rules="$LAB_DIR/content.rules" events_file="$LAB_DIR/events.json")
 
 # show_field ADDR FIELD: one field of `smtpguardctl --json show ADDR`
 show_field() { lab_ctl main --json show "$1" | jq -r ".$2"; }

@@ -13,13 +13,13 @@ MX4=$LAB_MX4
 
 lab_up "$E2E_PREFIX" || e2e_abort "lab_up failed"
 lab_start_mx_postfix || e2e_abort "Postfix did not start on the MX"
-cat > "$LAB_DIR/patterns" <<'PAT'
+cat > "$LAB_DIR/content.rules" <<'RULES'
 # test rules
-header ^X-Campaign:.*FORBIDDEN
-body   buy-cheap-pills-[0-9]+
-PAT
+campaign    header  /^X-Campaign:.*FORBIDDEN/i
+drug-offer  body    /buy-cheap-pills-[0-9]+/i
+RULES
 lab_start_smtpguardd main default_action=scan proxy=yes proxy_workers=2 uplink=uplink0 \
-	scan_patterns="$LAB_DIR/patterns" smtp_recipient_limit=3 smtp_message_size_limit=20000 \
+	content_rules="$LAB_DIR/content.rules" smtp_recipient_limit=3 smtp_message_size_limit=20000 \
 	events_file="$LAB_DIR/events.json" smtp_idle_timeout=3s escalation_rejects=100 ||
 	e2e_abort "smtpguardd did not start"
 # this test opens more sessions than the default connection burst allows
@@ -50,7 +50,7 @@ check_contains "$MAIL_OUT" "PIPELINING" "ehlo-keeps-pipelining"
 # --- a body pattern: refused, never committed by the MX
 n0=$(lab_mx_count_mail)
 send_mail vm1 "$MX4" 25 5 --body "hello buy-cheap-pills-42 now"
-check_match "$MAIL_OUT" "<\*\* 550 5\.7\.1 smtpguard: message refused \(matches the body rule on line [0-9]+\); ref SG[0-9A-F]+" \
+check_match "$MAIL_OUT" "<\*\* 550 5\.7\.1 smtpguard: message refused \(matches the content rule drug-offer\); ref SG[0-9A-F]+" \
 	"body-pattern-refused-550-with-ref"
 sleep 1
 check_eq "$(lab_mx_count_mail)" "$n0" "refused-message-not-in-mx-mailbox"

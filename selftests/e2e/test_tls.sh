@@ -29,10 +29,10 @@ LAB_MX_TLS_CHAIN="$TLSDIR/mx.key $TLSDIR/mx.crt"
 LAB_VM_TLS_CAFILE=$TLSDIR/provider-ca.crt
 lab_start_mx_postfix || e2e_abort "Postfix did not start on the MX"
 lab_start_vm_postfix vm1 || e2e_abort "Postfix did not start in vm1"
-printf 'body forbidden-offer-[0-9]+\n' > "$LAB_DIR/patterns"
+printf 'offer body /forbidden-offer-[0-9]+/i\n' > "$LAB_DIR/content.rules"
 EVENTS=$LAB_DIR/events.jsonl
 SGD_ARGS=(default_action=scan proxy=yes uplink=uplink0 smtp_ports="25 465 2525"
-	scan_patterns="$LAB_DIR/patterns" events_file="$EVENTS" connect_timeout=3s
+	content_rules="$LAB_DIR/content.rules" events_file="$EVENTS" connect_timeout=3s
 	tls_cert_file="$TLSDIR/provider.crt" tls_key_file="$TLSDIR/provider.key"
 	tls_handshake_timeout=3s)
 lab_start_smtpguardd main "${SGD_ARGS[@]}" || e2e_abort "smtpguardd did not start"

@@ -15,9 +15,9 @@ VM1=$(lab_vm_ip4 vm1)
 lab_up "$E2E_PREFIX" || e2e_abort "lab_up failed"
 lab_start_mx_postfix || e2e_abort "Postfix did not start on the MX"
 lab_start_vm_postfix vm1 || e2e_abort "Postfix did not start in vm1"
-printf 'body forbidden-offer-[0-9]+\n' > "$LAB_DIR/patterns"
+printf 'offer body /forbidden-offer-[0-9]+/i\n' > "$LAB_DIR/content.rules"
 lab_start_smtpguardd main default_action=scan proxy=yes uplink=uplink0 \
-	scan_patterns="$LAB_DIR/patterns" connect_timeout=3s || e2e_abort "smtpguardd did not start"
+	content_rules="$LAB_DIR/content.rules" connect_timeout=3s || e2e_abort "smtpguardd did not start"
 VMLOG=$(lab_vm_log vm1)
 
 # vm_log_has REGEX: the VM's Postfix log matches

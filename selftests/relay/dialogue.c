@@ -11,7 +11,7 @@
  *
  * Set-up, before the first step:
  *   config KEY = VALUE      a smtpguard.conf setting (sg_config_set)
- *   patterns RULE           a line of the scan_patterns file ("body REGEX")
+ *   rules NAME TARGET /PATTERN/FLAGS [ACTION]   a line of the content_rules file
  *   engine answer VERDICT ["REASON"]          answers at once
  *   engine wait DURATION VERDICT ["REASON"]   answers from a loop timer
  *   engine wait inline VERDICT ["REASON"]     answers from within its verdict call
@@ -20,8 +20,11 @@
  *   engine fail-begin                         its begin fails
  *   engine body-match TEXT VERDICT ["REASON"] VERDICT once a body line
  *                                             contains TEXT, else accept; at once
+ *   engine slow DURATION                      DURATION of CPU on each body line
+ *                                             (also Nus: microseconds), then
+ *                                             accept (a costly scan)
  *       (VERDICT: accept, reject or tempfail; engines judge after the
- *       patterns, in the order given)
+ *       content rules, in the order given)
  *   tls_mode passthrough|strip                the session's policy (no terminate)
  * Anywhere:
  *   timeout DURATION        how long the following steps wait (default 2s)
@@ -231,7 +234,7 @@ static int parse_engine(struct run *r, const char *p)
 	e->run = r;
 	p = next_token(p, kind, sizeof(kind));
 	if (!p)
-		return fail(r, "syntax: engine answer|wait|fail|fail-begin|body-match ...");
+		return fail(r, "syntax: engine answer|wait|fail|fail-begin|body-match|slow ...");
 	if (!strcmp(kind, "answer")) {
 		e->kind = ENG_ANSWER;
 		if (parse_verdict(r, p, &e->verdict))
@@ -260,9 +263,21 @@ static int parse_engine(struct run *r, const char *p)
 			return fail(r, "syntax: engine body-match TEXT VERDICT [REASON]");
 		if (parse_verdict(r, p, &e->verdict))
 			return -1;
+	} else if (!strcmp(kind, "slow")) {
+		char *end;
+
+		e->kind = ENG_SLOW;
+		p = next_token(p, arg, sizeof(arg));
+		if (!p)
+			return fail(r, "syntax: engine slow DURATION|Nus");
+		e->delay_ns = strtoull(arg, &end, 10) * 1000;	/* Nus: microseconds */
+		if ((strcmp(end, "us") || end == arg) && duration(r, arg, &e->delay_ns))
+			return -1;
+		if (parse_verdict(r, "accept", &e->verdict))
+			return -1;
 	} else {
 		return fail(r, "syntax: unknown engine '%s' (answer, wait, fail, fail-begin, "
-			    "body-match)", kind);
+			    "body-match, slow)", kind);
 	}
 	r->n_engines++;
 	return 0;
@@ -279,10 +294,12 @@ static int setup_line(struct run *r, const char *line, int *err)
 	if (!strncmp(line, "config ", 7)) {
 		if (sg_config_set(&r->cfg, line + 7, r->file, r->lineno, e, sizeof(e)))
 			*err = fail(r, "%s", e);
-	} else if (!strncmp(line, "patterns ", 9)) {
-		size_t n = strlen(r->patterns);
+	} else if (!strncmp(line, "rules ", 6)) {
+		size_t n = strlen(r->rules);
 
-		snprintf(r->patterns + n, sizeof(r->patterns) - n, "%s\n", line + 9);
+		if (snprintf(r->rules + n, sizeof(r->rules) - n, "%s\n", line + 6) >=
+		    (int)(sizeof(r->rules) - n))
+			*err = fail(r, "the rules are longer than %zu bytes", sizeof(r->rules) - 1);
 	} else if (!strncmp(line, "engine ", 7)) {
 		*err = parse_engine(r, line + 7);
 	} else if (!strncmp(line, "tls_mode ", 9)) {
@@ -299,7 +316,7 @@ static int setup_line(struct run *r, const char *line, int *err)
 		return 0;
 	}
 	if (!*err && r->started)
-		*err = fail(r, "syntax: set-up lines (config, patterns, engine, tls_mode) come "
+		*err = fail(r, "syntax: set-up lines (config, rules, engine, tls_mode) come "
 			    "before the first step");
 	return 1;
 }

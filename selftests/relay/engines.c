@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * engines.c - the test scanning engines a dialogue sets up ("engine
- * answer|wait|fail|fail-begin|body-match ..."), in the scanner's
+ * answer|wait|fail|fail-begin|body-match|slow ..."), in the scanner's
  * interface (scan/scanner.h, struct sg_engine): one that answers at once,
  * from a loop timer, from within its own verdict call or never; one whose
- * verdict or begin fails; one that judges by a body line. Each counts the
+ * verdict or begin fails; one that judges by a body line; one whose every
+ * body line costs CPU time (a costly scan). Each counts the
  * states it begins and releases in its run ("engines begun=N released=M",
  * and the end check that every state was released exactly once).
  */
@@ -60,6 +61,12 @@ static int engine_line(void *state, const void *config, const char *line, size_t
 	struct engine_state *st = state;
 
 	(void)len;
+	if (cfg->kind == ENG_SLOW && in_body) {
+		uint64_t until = sg_now_ns() + cfg->delay_ns;
+
+		while (sg_now_ns() < until)
+			;	/* scanning, as a costly engine does */
+	}
 	if (cfg->kind != ENG_BODY_MATCH)
 		return 0;	/* the others read on, as a content scanner would */
 	if (in_body && strstr(line, cfg->match))
@@ -77,6 +84,7 @@ static int engine_verdict(void *state, const void *config, struct sg_scan *scan,
 	st->loop = scan->host.loop;
 	switch (cfg->kind) {
 	case ENG_ANSWER:
+	case ENG_SLOW:
 		*v = cfg->verdict;
 		return SG_ENGINE_DONE;
 	case ENG_BODY_MATCH:
@@ -124,4 +132,5 @@ const struct sg_engine test_engines[ENG__COUNT] = {
 	[ENG_FAIL] = TEST_ENGINE("fail"),
 	[ENG_FAIL_BEGIN] = TEST_ENGINE("fail-begin"),
 	[ENG_BODY_MATCH] = TEST_ENGINE("body-match"),
+	[ENG_SLOW] = TEST_ENGINE("slow"),
 };

@@ -53,6 +53,7 @@ enum engine_kind {
 	ENG_FAIL,		/* SG_ENGINE_ERROR from its verdict */
 	ENG_FAIL_BEGIN,		/* SG_ENGINE_ERROR from its begin */
 	ENG_BODY_MATCH,		/* its verdict once a body line contains match */
+	ENG_SLOW,		/* delay_ns of CPU on each body line, then accepts */
 	ENG__COUNT
 };
 
@@ -111,7 +112,7 @@ struct run {
 	struct sg_config cfg;
 	struct engine_cfg engines[SG_MAX_ENGINES];
 	int n_engines;
-	char patterns[8192];	/* the scan_patterns file's text */
+	char rules[16384];	/* the content_rules file's text */
 	int tls_mode;
 	uint64_t timeout_ns;
 	int started;		/* the worker is up: no set-up lines any more */

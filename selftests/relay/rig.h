@@ -2,14 +2,14 @@
 /*
  * rig.h - a proxy worker without its daemon, for the relay's dialogue test
  * (test_relay: its sessions.c) and its benchmarks (bench/scan_fairness.c):
- * one event loop, a generation made from a configuration (its pattern
+ * one event loop, a generation made from a configuration (its content
  * rules), the sessions counted per sender, the events file, and sessions
  * set up the way listener.c's accept_sessions sets them up, over
  * socketpairs whose other ends the caller holds and plays: the VM and the
  * MX.
  *
  *   struct rig g = { 0 };
- *   rig_start(&g, &cfg, "body spam\n", "bench", err, sizeof(err));
+ *   rig_start(&g, &cfg, "spam body /spam/i\n", "bench", err, sizeof(err));
  *   rig_session(&g, "192.0.2.10", 40000, SG_TLS_PASSTHROUGH, fds, &s, err, sizeof(err));
  *   ... sg_loop_run_once(g.w.loop, ...); session_reap(&g.w); ...
  *   rig_stop(&g);
@@ -39,7 +39,7 @@ struct rig {
 	struct sg_proxy proxy;
 	struct worker w;	/* w.loop: NULL until rig_start */
 	char events_path[64];	/* "": no events file */
-	char patterns_path[64];
+	char rules_path[64];	/* "": no content_rules file */
 };
 
 /* A temporary file holding text; 0, or -1 with err. */
@@ -63,12 +63,12 @@ static inline int rig_temp_file(char *path, size_t len, const char *what, const 
 	return 0;
 }
 
-/* The worker's loop, the proxy's generation from cfg (scan_patterns set
- * to a file of patterns when that is not NULL), an events file (a temporary
+/* The worker's loop, the proxy's generation from cfg (content_rules set
+ * to a file of rules when that is not NULL), an events file (a temporary
  * one, events_path), the count of sessions per sender. name says whose
  * configuration it is, in err. 0, or -1 with err; rig_stop undoes what was
  * done either way. */
-static inline int rig_start(struct rig *g, struct sg_config *cfg, const char *patterns,
+static inline int rig_start(struct rig *g, struct sg_config *cfg, const char *rules,
 			    const char *name, char *err, size_t errlen)
 {
 	char set[128];
@@ -84,11 +84,11 @@ static inline int rig_start(struct rig *g, struct sg_config *cfg, const char *pa
 		snprintf(err, errlen, "sg_loop_new or sg_sources_new: out of memory");
 		return -1;
 	}
-	if (patterns && patterns[0]) {
-		if (rig_temp_file(g->patterns_path, sizeof(g->patterns_path), "patterns", patterns,
-				  err, errlen))
+	if (rules && rules[0]) {
+		if (rig_temp_file(g->rules_path, sizeof(g->rules_path), "rules", rules, err,
+				  errlen))
 			return -1;
-		snprintf(set, sizeof(set), "scan_patterns = %s", g->patterns_path);
+		snprintf(set, sizeof(set), "content_rules = %s", g->rules_path);
 		if (sg_config_set(cfg, set, name, 0, err, errlen))
 			return -1;
 	}
@@ -248,9 +248,9 @@ static inline void rig_stop(struct rig *g)
 	}
 	if (g->events_path[0])
 		unlink(g->events_path);
-	if (g->patterns_path[0])
-		unlink(g->patterns_path);
-	g->events_path[0] = g->patterns_path[0] = '\0';
+	if (g->rules_path[0])
+		unlink(g->rules_path);
+	g->events_path[0] = g->rules_path[0] = '\0';
 }
 
 #endif

@@ -88,13 +88,13 @@ void relay_state(struct run *r, char *out, size_t len)
 /* ------------------------------------------------------------ the session */
 
 /* The worker, as the dialogue's set-up lines made it: its configuration,
- * pattern rules and engines. */
+ * content rules and engines. */
 static int start_rig(struct run *r)
 {
 	char err[512];
 
 	r->started = 1;
-	if (rig_start(&r->rig, &r->cfg, r->patterns, r->file, err, sizeof(err)))
+	if (rig_start(&r->rig, &r->cfg, r->rules, r->file, err, sizeof(err)))
 		return fail(r, "%s", err);
 	for (int i = 0; i < r->n_engines; i++)
 		sg_scanner_add(&r->rig.proxy.generation->scanner, &test_engines[r->engines[i].kind],

@@ -199,6 +199,16 @@ static void test_overrides(void)
 	ASSERT_EQ(sg_config_set(&cfg, "nope=1", "--set", 0, err, sizeof(err)), -1, "--set: unknown key");
 	ASSERT_CONTAINS(err, "--set", "--set: error names the origin");
 	ASSERT_CONTAINS(err, "nope", "--set: error names the key");
+	ASSERT_EQ(sg_config_set(&cfg, "scan_patterns = /etc/smtpguard/patterns", "t", 7, err,
+				sizeof(err)), -1, "retired: scan_patterns is refused");
+	ASSERT_STREQ(err, "t, line 7: scan_patterns is gone: write the rules as content rules "
+		     "(content_rules = FILE; docs/content-rules.md): 'body REGEX' becomes "
+		     "'NAME body /REGEX/i', 'header REGEX' becomes 'NAME header /REGEX/i'",
+		     "retired: scan_patterns says what replaces it");
+	ASSERT_EQ(sg_config_set(&cfg, "escalation_penalty = 1h", "--set", 0, err, sizeof(err)), -1,
+		  "retired: escalation_penalty is refused");
+	ASSERT_CONTAINS(err, "--set: escalation_penalty is gone", "retired: naming the key");
+	ASSERT_CONTAINS(err, "ladder_penalties = 1h 6h 24h", "retired: and its replacement");
 }
 
 static void test_feedback_keys(void)
@@ -424,7 +434,7 @@ static void test_defaults_kept(void)
 	ASSERT_EQ(cfg.smtp_idle_timeout_ns, 300ULL * 1000000000ULL, "defaults kept: idle 300s");
 	ASSERT_EQ(cfg.smtp_session_timeout_ns, 3600ULL * 1000000000ULL,
 		  "defaults kept: session 3600s");
-	ASSERT_STREQ(cfg.scan_patterns, "", "defaults kept: no pattern file");
+	ASSERT_STREQ(cfg.content_rules, "", "defaults kept: no content rules file");
 	ASSERT_EQ(cfg.scan_timeout_ns, 60ULL * 1000000000ULL, "defaults kept: scan_timeout 60s");
 	ASSERT_EQ(cfg.scan_timeout_action, SG_SCAN_TEMPFAIL, "defaults kept: tempfail");
 	ASSERT_STREQ(cfg.events_file, "", "defaults kept: no events file");
@@ -548,9 +558,9 @@ static const struct { const char *key, *value; } samples[] = {
 	{ "smtp_idle_timeout", "60s" }, { "smtp_session_timeout", "10m" },
 	{ "smtp_min_data_rate", "0" }, { "shutdown_timeout", "5s" },
 	{ "default_max_sessions", "0" },
-	{ "scan_patterns", "/etc/smtpguard/patterns" }, { "scan_timeout", "5s" },
+	{ "scan_timeout", "5s" },
 	{ "scan_timeout_action", "accept" },
-	{ "content_rules", "/etc/smtpguard/content.rules" },
+	{ "content_rules", "/etc/smtpguard/content.rules" }, { "content_scan", "no" },
 	{ "milters", "inet:127.0.0.1:11332 unix:/run/clamav/clamav-milter.ctl" },
 	{ "milter_connect_timeout", "5s" }, { "milter_command_timeout", "10s" },
 	{ "milter_content_timeout", "1m" }, { "milter_default_action", "accept" }, { "events_file", "-" }, { "tls_mover", "copy" },

@@ -110,6 +110,11 @@ static void test_good_file(void)
 	ASSERT_EQ(sg_rules_count_target(rules, SG_TARGET_URL_HOST), 2,
 		  "good file: rules counted by target");
 	sg_rules_free(rules);
+	rules = load_text("\xef\xbb\xbf" "bom body /x/\r\nnext body /y/ flag\r\n", err, sizeof(err));
+	ASSERT_TRUE(rules && sg_rules_count(rules) == 2 &&
+		    !strcmp(sg_rules_rule(rules, 0)->name, "bom"),
+		    "good file: a byte order mark and CRLF line ends");
+	sg_rules_free(rules);
 }
 
 static void test_refusals(void)

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /* test_scanner.c - the scanner: a message cut into lines however it comes,
- * the Message-ID noted, the pattern engine's verdicts (naming the rule's
- * line, never its pattern), a second engine plugged in behind it (told the
- * envelope, its verdict taken when the patterns accept, its lines no longer
- * cut once every engine has decided), and engines that wait on the event
- * loop: one that answers later, one that never does, one that fails; every
- * engine's state released exactly once, whatever the outcome. */
+ * the Message-ID noted, the content engine's verdicts (naming the rule by
+ * its name, never its pattern), a second engine plugged in behind it (told
+ * the envelope, its verdict taken when the content rules accept, its lines
+ * no longer cut once every engine has decided), and engines that wait on
+ * the event loop: one that answers later, one that never does, one that
+ * fails; every engine's state released exactly once, whatever the outcome. */
 #include <stdlib.h>
 #include <unistd.h>
+#include "content.h"
 #include "loop.h"
 #include "parse.h"
 #include "scanner.h"
@@ -15,21 +16,22 @@
 
 #define S(x) x, sizeof(x) - 1
 
-static struct sg_patterns *load_rules(const char *text)
+static struct sg_rules *load_rules(const char *text)
 {
-	char path[] = "/tmp/sg-test-patterns-XXXXXX", err[256];
-	struct sg_patterns *p;
+	char path[] = "/tmp/sg-test-rules-XXXXXX", err[512];
+	struct sg_rules *rules;
 	int fd = mkstemp(path);
 
 	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
-		ASSERT_TRUE(0, "patterns: temporary file");
+		ASSERT_TRUE(0, "rules: temporary file");
 		return NULL;
 	}
 	close(fd);
-	p = sg_patterns_load(path, err, sizeof(err));
+	rules = sg_rules_load(path, err, sizeof(err));
 	unlink(path);
-	ASSERT_TRUE(p != NULL, "patterns: loaded");
-	return p;
+	if (!ASSERT_TRUE(rules != NULL, "rules: loaded"))
+		fprintf(stderr, "%s\n", err);
+	return rules;
 }
 
 static const struct sg_envelope test_env = {
@@ -226,7 +228,7 @@ static int scan_waiting(const struct sg_scanner *sc, struct sg_loop *loop, const
 	return step;
 }
 
-static void test_waiting(const struct sg_patterns *p, struct sg_scan *scan)
+static void test_waiting(const struct sg_content_config *content, struct sg_scan *scan)
 {
 	static const char clean[] = "Subject: hi\r\n\r\nhello\r\n";
 	static const char spam[] = "Subject: hi\r\n\r\nbuy-cheap-pills-7\r\n";
@@ -237,7 +239,7 @@ static void test_waiting(const struct sg_patterns *p, struct sg_scan *scan)
 	struct sg_scanner fails = { .failure_action = SG_ACCEPT };
 	struct sg_verdict v;
 
-	sg_scanner_add(&accepts, &sg_pattern_engine, p);
+	sg_scanner_add(&accepts, &sg_content_engine, content);
 	sg_scanner_add(&accepts, &waiting_engine, "accept");
 	sg_scanner_add(&rejects, &waiting_engine, "reject");
 	sg_scanner_add(&rejects, &counting_engine, "a@example.org");
@@ -251,8 +253,8 @@ static void test_waiting(const struct sg_patterns *p, struct sg_scan *scan)
 	ASSERT_EQ(states_alive, 0, "wait: its state released after the verdict");
 
 	ASSERT_EQ(scan_waiting(&accepts, loop, spam, scan, &v), SG_ENGINE_DONE,
-		  "wait: the patterns refuse before the waiting engine is asked");
-	ASSERT_EQ(v.kind, SG_REJECT, "wait: refused by the patterns");
+		  "wait: the content rules refuse before the waiting engine is asked");
+	ASSERT_EQ(v.kind, SG_REJECT, "wait: refused by the content rules");
 	ASSERT_EQ(woken, 0, "wait: nothing waited for");
 	ASSERT_EQ(states_alive, 0, "wait: the unasked engine released too");
 
@@ -419,16 +421,18 @@ int main(void)
 				    "nothing to see\r\nhere\r\n";
 	static const char spam[] = "Subject: offer\r\n\r\nfirst\r\nbuy-cheap-pills-42 now\r\n";
 	static const char bad_header[] = "X-Campaign: FORBIDDEN\r\n\r\nbody\r\n";
-	struct sg_patterns *p = load_rules("# rules\nheader ^X-Campaign:.*FORBIDDEN\n"
-					   "body buy-cheap-pills-[0-9]+\n");
+	struct sg_rules *rules = load_rules("# rules\ncampaign header /^X-Campaign:.*FORBIDDEN/i\n"
+					    "drug-offer body /buy-cheap-pills-[0-9]+/i\n");
+	struct sg_content_config content = { .rules = rules };
 	struct sg_scanner sc = { .failure_action = SG_TEMPFAIL };
 	struct sg_scan *scan = calloc(1, sizeof(*scan));
 	char reason[200];
 
-	if (!p || !scan)
+	if (!rules || !scan)
 		return 1;
-	ASSERT_EQ(sg_patterns_count(p), 2, "patterns: two rules");
-	ASSERT_EQ(sg_scanner_add(&sc, &sg_pattern_engine, p), 0, "scanner: patterns added");
+	ASSERT_EQ(sg_rules_count(rules), 2, "rules: two rules");
+	ASSERT_EQ(sg_scanner_add(&sc, &sg_content_engine, &content), 0,
+		  "scanner: content engine added");
 
 	for (size_t chunk = 1; chunk <= sizeof(clean); chunk += 7) {
 		ASSERT_EQ(scan_all(&sc, S(clean), chunk, reason, sizeof(reason), scan), SG_ACCEPT,
@@ -439,8 +443,8 @@ int main(void)
 	for (size_t chunk = 1; chunk <= sizeof(spam); chunk += 5) {
 		ASSERT_EQ(scan_all(&sc, S(spam), chunk, reason, sizeof(reason), scan), SG_REJECT,
 			  "scan: a body rule refuses, in any chunks");
-		ASSERT_STREQ(reason, "matches the body rule on line 3",
-			     "scan: the rule, by its line, is the reason");
+		ASSERT_STREQ(reason, "matches the content rule drug-offer",
+			     "scan: the rule, by its name, is the reason");
 		ASSERT_TRUE(!strstr(reason, "pills"), "scan: never its pattern");
 	}
 	ASSERT_EQ(scan_all(&sc, S(bad_header), 4, reason, sizeof(reason), scan), SG_REJECT,
@@ -454,7 +458,7 @@ int main(void)
 	ASSERT_EQ(scan_all(NULL, S(spam), 64, reason, sizeof(reason), scan), SG_ACCEPT,
 		  "scan: no engine accepts");
 
-	/* a second engine, behind the patterns */
+	/* a second engine, behind the content rules */
 	ASSERT_EQ(sg_scanner_add(&sc, &counting_engine, "a@example.org"), 0,
 		  "scanner: a second engine added");
 	ASSERT_EQ(scan_all(&sc, S(clean), 3, reason, sizeof(reason), scan), SG_TEMPFAIL,
@@ -463,15 +467,15 @@ int main(void)
 		     "engines: told the envelope; given lines up to its decision only");
 	ASSERT_EQ(scan_all(&sc, S(spam), 3, reason, sizeof(reason), scan), SG_REJECT,
 		  "engines: the first one not to accept gives the verdict");
-	ASSERT_CONTAINS(reason, "matches the body rule", "engines: and its reason");
+	ASSERT_CONTAINS(reason, "matches the content rule", "engines: and its reason");
 	ASSERT_EQ(states_alive, 0, "engines: every state released after each verdict");
 	for (int i = 2; i < SG_MAX_ENGINES; i++)
 		ASSERT_EQ(sg_scanner_add(&sc, &counting_engine, "x"), 0, "scanner: engines up to the most");
 	ASSERT_EQ(sg_scanner_add(&sc, &counting_engine, "x"), -1, "scanner: one more is refused");
 
-	test_waiting(p, scan);
+	test_waiting(&content, scan);
 	test_data(scan);
 	free(scan);
-	sg_patterns_free(p);
+	sg_rules_free(rules);
 	return test_exit_status();
 }
