@@ -102,4 +102,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } src_feedback SEC(".maps");
 
+/* Written only by the daemon's proxy, in place (mmap); smtpguardctl
+ * stats reads it. Pinned here so every object shares it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sg_proxy_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} proxy_stats SEC(".maps");
+
 #endif /* SMTPGUARD_MAPS_BPF_H */

@@ -290,7 +290,7 @@ static const struct sg_config_key config_keys[] = {
 	KEY("default_ladder", ENUM, default_ladder, LIVE, "refuse", .names = ladder_names),
 	KEY("ladder_penalties", CUSTOM, ladder_penalties, LIVE, "1h 6h 24h",
 	    .set = set_penalties),
-	KEY("ladder_dwell", DURATION, ladder_dwell_ns, LIVE, "2s"),
+	KEY("ladder_dwell", DURATION, ladder_dwell_ns, LIVE, "1s"),
 	KEY("ladder_tempfail", DURATION, ladder_tempfail_ns, LIVE, "1h"),
 	KEY("ladder_forget", DURATION, ladder_forget_ns, LIVE, "7d"),
 	KEY("ladder_allow", PATH, ladder_allow, LIVE, ""),

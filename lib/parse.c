@@ -91,6 +91,29 @@ SG_NAME_FNS(refuse_mode, refuse_names, SG_REFUSE__COUNT)
 SG_NAME_FNS(malformed_mode, malformed_names, SG_MALFORMED__COUNT)
 SG_NAME_FNS(attach_mode, attach_names, SG_ATTACH__COUNT)
 
+static const char *const pstat_names[SG_PSTAT__COUNT] = {
+	[SG_PSTAT_CONTENT_REFUSED] = "content_refused",
+	[SG_PSTAT_CONTENT_FLAGGED] = "content_flagged",
+	[SG_PSTAT_MILTER_MESSAGES] = "milter_messages",
+	[SG_PSTAT_MILTER_REFUSED] = "milter_refused",
+	[SG_PSTAT_MILTER_FAULT_CONNECT] = "milter_fault_connect",
+	[SG_PSTAT_MILTER_FAULT_TIMEOUT] = "milter_fault_timeout",
+	[SG_PSTAT_MILTER_FAULT_CLOSED] = "milter_fault_closed",
+	[SG_PSTAT_MILTER_FAULT_PROTOCOL] = "milter_fault_protocol",
+	[SG_PSTAT_MILTER_FAULT_NEGOTIATION] = "milter_fault_negotiation",
+	[SG_PSTAT_LADDER_FLAGGED] = "ladder_flagged",
+	[SG_PSTAT_LADDER_TEMPFAIL] = "ladder_tempfail",
+	[SG_PSTAT_LADDER_REFUSED] = "ladder_refused",
+	[SG_PSTAT_WEBHOOK_DELIVERED] = "webhook_delivered",
+	[SG_PSTAT_WEBHOOK_DROPPED] = "webhook_dropped",
+	[SG_PSTAT_WEBHOOK_EXPIRED] = "webhook_expired",
+};
+
+const char *sg_pstat_name(int stat)
+{
+	return name_of(pstat_names, SG_PSTAT__COUNT, stat);
+}
+
 const char *sg_stat_name(int stat)
 {
 	return name_of(stat_names, SG_STAT__COUNT, stat);

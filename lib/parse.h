@@ -70,6 +70,8 @@ const char *sg_malformed_mode_name(int mode);
 int sg_attach_mode_from_name(const char *s);
 const char *sg_attach_mode_name(int mode);
 const char *sg_stat_name(int stat);
+/* The proxy's counters' names (enum sg_pstat). */
+const char *sg_pstat_name(int stat);
 
 /* The accepted names, "scan|exempt|passthrough|block", for error messages. */
 extern const char SG_ACTION_NAMES[];

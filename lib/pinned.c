@@ -29,6 +29,7 @@ static const struct {
 	{ SG_MAP_ATTACHMENTS, offsetof(struct sg_maps, attachments) },
 	{ SG_MAP_LISTENERS, offsetof(struct sg_maps, listeners) },
 	{ SG_MAP_FEEDBACK, offsetof(struct sg_maps, src_feedback) },
+	{ SG_MAP_PROXY_STATS, offsetof(struct sg_maps, proxy_stats) },
 };
 
 #define N_PINNED (sizeof(pinned_maps) / sizeof(pinned_maps[0]))

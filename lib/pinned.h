@@ -23,6 +23,7 @@ struct sg_maps {
 	int attachments;
 	int listeners;
 	int src_feedback;
+	int proxy_stats;
 };
 
 /* Opens every map below root; on error closes what it opened and explains

@@ -25,6 +25,7 @@
 #include "ladder.h"
 #include "log.h"
 #include "parse.h"
+#include "pstats.h"
 
 static const char *const step_names[SG_LADDER__COUNT] = {
 	[SG_LADDER_NORMAL] = "normal", [SG_LADDER_FLAGGED] = "flagged",
@@ -117,6 +118,8 @@ static void set_step(struct sg_feedback *fb, const struct sg_src_key *key,
 	/* flagged and above: every flow to the proxy (steer_mode suspect) */
 	if (step >= SG_LADDER_FLAGGED && e->suspect_until_ns < e->ladder_until_ns)
 		e->suspect_until_ns = e->ladder_until_ns;
+	if (step > from)
+		sg_pstat_add(SG_PSTAT_LADDER_FLAGGED + (enum sg_pstat)(step - SG_LADDER_FLAGGED), 1);
 	tell(fb, key, e, from, why, now, penalty);
 }
 

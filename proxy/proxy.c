@@ -15,6 +15,7 @@
 #include "log.h"
 #include "parse.h"
 #include "proxy.h"
+#include "pstats.h"
 #include "tls.h"
 #include "tunnel_sockmap.h"
 #include "webhook.h"
@@ -115,6 +116,9 @@ struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_map
 	proxy->listeners_map = maps->listeners;
 	proxy->maps = maps;
 	proxy->feedback = sg_feedback_new(maps, cfg);
+	if (sg_pstats_attach(maps->proxy_stats))
+		sg_warn("the proxy's counters (map %s) could not be mapped: %s; smtpguardctl stats "
+			"shows the kernel's alone", SG_MAP_PROXY_STATS, strerror(errno));
 	if (webhooks_start(proxy, cfg))
 		goto fail;
 	{
@@ -191,6 +195,7 @@ void sg_proxy_stop(struct sg_proxy *proxy)
 	/* the workers are gone: nothing posts any more; what waits gets a
 	 * moment to go */
 	sg_webhooks_free(proxy->webhooks, 2000000000ULL);
+	sg_pstats_detach();
 	sg_behaviour_free(proxy->behaviour);
 	sg_sources_free(proxy->sources);
 	if (proxy->tls_mover == SG_MOVER_SOCKMAP)

@@ -40,6 +40,7 @@
 #include <openssl/x509v3.h>
 #include "log.h"
 #include "parse.h"
+#include "pstats.h"
 #include "tls.h"
 #include "webhook.h"
 
@@ -430,6 +431,7 @@ int sg_webhooks_post(struct sg_webhooks *wh, const char *json, size_t len)
 		if (!ev || ep->count >= wh->limits.queue_events ||
 		    ep->bytes + len > wh->limits.queue_bytes) {
 			__atomic_add_fetch(&ep->dropped, 1, __ATOMIC_RELAXED);
+			sg_pstat_add(SG_PSTAT_WEBHOOK_DROPPED, 1);
 			dropped = 1;
 			continue;
 		}
@@ -520,6 +522,7 @@ static void delivered(struct sg_webhooks *wh, struct endpoint *ep, uint64_t now,
 	end_attempt(ep);
 	pop_head(wh, ep);
 	__atomic_add_fetch(&ep->delivered, 1, __ATOMIC_RELAXED);
+	sg_pstat_add(SG_PSTAT_WEBHOOK_DELIVERED, 1);
 	if (ep->failures && log_due(&ep->recovery_logged_ns, now))
 		sg_info("webhook %s: delivering again (HTTP %d) after %u failed attempt(s)",
 			ep->text, status, ep->failures);
@@ -552,6 +555,8 @@ static void attempt_failed(struct sg_webhooks *wh, struct endpoint *ep, uint64_t
 		   now - ev->queued_ns >= wh->limits.max_age_ns)) {
 		uint32_t attempts = ep->attempts;
 		uint64_t expired = __atomic_add_fetch(&ep->expired, 1, __ATOMIC_RELAXED);
+
+		sg_pstat_add(SG_PSTAT_WEBHOOK_EXPIRED, 1);
 
 		pop_head(wh, ep);
 		if (log_due(&ep->expiry_logged_ns, now)) {
@@ -1024,6 +1029,7 @@ static void tick(struct sg_webhooks *wh, struct endpoint *ep, uint64_t now)
 		return;
 	while ((ev = head_event(wh, ep)) && now - ev->queued_ns >= wh->limits.max_age_ns) {
 		__atomic_add_fetch(&ep->expired, 1, __ATOMIC_RELAXED);
+		sg_pstat_add(SG_PSTAT_WEBHOOK_EXPIRED, 1);
 		pop_head(wh, ep);
 	}
 	if (ev && now >= ep->next_try_ns)

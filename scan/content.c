@@ -21,6 +21,7 @@
 #include "content.h"
 #include "matcher.h"
 #include "mime.h"
+#include "pstats.h"
 
 /* The fingerprint reads a message's first text only: enough to know a
  * body again (a campaign's words are at its start), and its cost bounded
@@ -203,12 +204,14 @@ static int content_verdict(void *state, const void *config, struct sg_scan *scan
 						 hit->flagged[i]->name);
 		sg_scan_note(scan, "content rules flagged", names);
 		scan->flagged = 1;
+		sg_pstat_add(SG_PSTAT_CONTENT_FLAGGED, 1);
 	}
 	if (!hit->decided) {
 		v->kind = SG_ACCEPT;
 		snprintf(v->reason, sizeof(v->reason), "clean");
 		return SG_ENGINE_DONE;
 	}
+	sg_pstat_add(SG_PSTAT_CONTENT_REFUSED, 1);
 	v->kind = hit->decided->action == SG_RULE_TEMPFAIL ? SG_TEMPFAIL : SG_REJECT;
 	snprintf(v->reason, sizeof(v->reason), "matches the content rule %s", hit->decided->name);
 	snprintf(v->by, sizeof(v->by), "content rules");

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "milter_internal.h"
 #include "parse.h"
+#include "pstats.h"
 
 #define DECODER_SMALL	4096
 /* a 'b' reply carries a body chunk: at most SG_MILTER_CHUNK_SIZE bytes */
@@ -133,6 +134,7 @@ void conn_fail(struct milter_conn *c, enum sg_milter_fault fault, const char *fm
 		c->fd = -1;
 	}
 	milter_count(c->cfg, &c->cfg->stats->faults[fault]);
+	sg_pstat_add(SG_PSTAT_MILTER_FAULT_CONNECT + (enum sg_pstat)fault, 1);
 	snprintf(c->error, sizeof(c->error), "%s", why);
 	sg_warn("milter %s: %s (%s fault); milter_default_action applies", c->cfg->spec, why,
 		sg_milter_fault_name(fault));

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "milter_internal.h"
 #include "parse.h"
+#include "pstats.h"
 
 /* Body bytes gathered before a chunk goes (fewer round trips), unless
  * the message has ended; at most a chunk's worth is sent at a time. */
@@ -504,6 +505,7 @@ static void refused(struct milter_msg *m, struct milter_conn *c, enum sg_milter_
 	}
 	milter_count(c->cfg, kind == SG_TEMPFAIL ? &c->cfg->stats->tempfailed :
 		     &c->cfg->stats->rejected);
+	sg_pstat_add(SG_PSTAT_MILTER_REFUSED, 1);
 	if (m)
 		decide(m, kind, code, "%s", reason);
 }
@@ -703,6 +705,7 @@ static int milter_begin(const void *config, struct sg_scan *scan, const struct s
 	c->msg = m;
 	m->seq = ++c->messages;
 	milter_count(cfg, &cfg->stats->messages);
+	sg_pstat_add(SG_PSTAT_MILTER_MESSAGES, 1);
 	if (c->session_decided)
 		decide(m, c->session_verdict.kind, c->session_verdict.code, "%s",
 		       c->session_verdict.reason);

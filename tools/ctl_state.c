@@ -9,10 +9,12 @@
 #include "ctl.h"
 #include "log.h"
 #include "parse.h"
+#include "pstats.h"
 
 int cmd_stats(struct ctl *ctl, int argc, char **argv, int first)
 {
 	uint64_t counters[SG_STAT__COUNT];
+	struct sg_proxy_stats proxy;
 	int ret;
 
 	ret = no_args_then_maps(ctl, argc, argv, first, "stats");
@@ -30,6 +32,14 @@ int cmd_stats(struct ctl *ctl, int argc, char **argv, int first)
 			       (unsigned long long)counters[i]);
 		else
 			printf("%-16s %llu\n", sg_stat_name(i), (unsigned long long)counters[i]);
+	}
+	if (sg_pstats_read(ctl->maps.proxy_stats, &proxy))
+		memset(&proxy, 0, sizeof(proxy));
+	for (int i = 0; i < SG_PSTAT__COUNT; i++) {
+		if (ctl->json)
+			printf(",\"%s\":%llu", sg_pstat_name(i), (unsigned long long)proxy.count[i]);
+		else
+			printf("%-24s %llu\n", sg_pstat_name(i), (unsigned long long)proxy.count[i]);
 	}
 	if (ctl->json)
 		printf("}\n");

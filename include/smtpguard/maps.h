@@ -25,6 +25,7 @@
 #define SG_MAP_OVERFLOW		"overflow_state"
 #define SG_MAP_LISTENERS	"listeners"
 #define SG_MAP_FEEDBACK		"src_feedback"
+#define SG_MAP_PROXY_STATS	"proxy_stats"
 
 #define SG_MAX_RATE_CLASSES	64
 #define SG_RATE_CLASS_NAME_LEN	24
@@ -94,6 +95,31 @@ enum sg_stat {
 	SG_STAT_UPLINK_STEERED,	/* MX replies handed to the proxy's upstream socket */
 	SG_STAT_FAST_PATH,	/* scan SYNs left on the kernel path (steer mode suspect) */
 	SG_STAT__COUNT
+};
+
+/* The proxy's counters (userspace only: the daemon's workers add to them
+ * in place, the map mmap()ed; smtpguardctl stats reads them). */
+enum sg_pstat {
+	SG_PSTAT_CONTENT_REFUSED = 0,	/* messages a content rule refused or deferred */
+	SG_PSTAT_CONTENT_FLAGGED,	/* messages a content flag rule matched */
+	SG_PSTAT_MILTER_MESSAGES,	/* messages given to a milter */
+	SG_PSTAT_MILTER_REFUSED,	/* ... it rejected, tempfailed or discarded */
+	SG_PSTAT_MILTER_FAULT_CONNECT,	/* milter faults (milter_default_action): */
+	SG_PSTAT_MILTER_FAULT_TIMEOUT,
+	SG_PSTAT_MILTER_FAULT_CLOSED,
+	SG_PSTAT_MILTER_FAULT_PROTOCOL,
+	SG_PSTAT_MILTER_FAULT_NEGOTIATION,
+	SG_PSTAT_LADDER_FLAGGED,	/* senders moved up to a step */
+	SG_PSTAT_LADDER_TEMPFAIL,
+	SG_PSTAT_LADDER_REFUSED,
+	SG_PSTAT_WEBHOOK_DELIVERED,	/* webhook posts delivered (one a URL) */
+	SG_PSTAT_WEBHOOK_DROPPED,	/* ... dropped: a full queue */
+	SG_PSTAT_WEBHOOK_EXPIRED,	/* ... given up: attempts or age */
+	SG_PSTAT__COUNT
+};
+
+struct sg_proxy_stats {
+	__u64 count[SG_PSTAT__COUNT];
 };
 
 struct sg_lpm_v4_key {

@@ -76,6 +76,9 @@ refuse_twice vm1 second
 check_eq "$(show "$VM1" ladder)" refused "refused-again"
 check_gt "$(show "$VM1" penalty_remaining_ms)" 10000 "repeat-penalty-is-longer"
 check_eq "$(show "$VM1" penalties)" 2 "two-refusals-counted"
+check_eq "$(stat_get main ladder_refused)" 2 "stats-count-ladder-refusals"
+check_ge "$(stat_get main content_refused)" 4 "stats-count-content-refusals"
+check_ge "$(stat_get main webhook_delivered)" 2 "stats-count-webhooks-delivered"
 
 # --- release: back to normal, reachable at once
 lab_ctl main release "$VM1" >/dev/null

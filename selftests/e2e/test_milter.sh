@@ -126,5 +126,9 @@ lab_stop_rspamd host
 send_mail vm1 "$MX4" 25 10
 check_match "$MAIL_OUT" "<\*\* 451 4\.7\.1 smtpguard: message refused \(a milter failed: cannot connect" \
 	"no-milter-tempfail-451"
+check_ge "$(stat_get main milter_refused)" 2 "stats-count-milter-refusals"
+check_ge "$(stat_get main milter_fault_connect)" 1 "stats-count-milter-connect-faults"
+check_ge "$(stat_get main milter_fault_closed)" 1 "stats-count-milter-closed-faults"
+check_ge "$(stat_get main milter_messages)" 6 "stats-count-milter-messages"
 
 e2e_finish
