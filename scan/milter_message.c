@@ -89,10 +89,10 @@ static void printable(char *out, size_t outlen, const char *in, size_t n)
 	out[o] = '\0';
 }
 
-static void decide(struct milter_msg *m, enum sg_verdict_kind kind, const char *code,
+static void message_decide(struct milter_msg *m, enum sg_verdict_kind kind, const char *code,
 		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-static void decide(struct milter_msg *m, enum sg_verdict_kind kind, const char *code,
+static void message_decide(struct milter_msg *m, enum sg_verdict_kind kind, const char *code,
 		   const char *fmt, ...)
 {
 	va_list ap;
@@ -120,7 +120,7 @@ void message_failed(struct milter_msg *m, const char *why)
 
 	if (cfg->default_action == SG_ACCEPT)
 		m->scan->failed = sg_milter_engine.name;
-	decide(m, cfg->default_action, NULL, "%sa milter failed: %s",
+	message_decide(m, cfg->default_action, NULL, "%sa milter failed: %s",
 	       cfg->default_action == SG_ACCEPT ? "accepted: " : "", why);
 }
 
@@ -146,12 +146,12 @@ static int send_event(struct milter_msg *m, enum sg_milter_event ev, int put_ok)
 }
 
 /* Is the event sent at all? Its macros go only with it. */
-static int sent(const struct milter_conn *c, enum sg_milter_event ev)
+static int event_sent(const struct milter_conn *c, enum sg_milter_event ev)
 {
 	return sg_milter_wants(c->version, c->protocol, ev) & SG_MILTER_SEND;
 }
 
-static int macros(struct milter_msg *m, char cmd, const struct sg_milter_macro *list, size_t n)
+static int put_macros(struct milter_msg *m, char cmd, const struct sg_milter_macro *list, size_t n)
 {
 	return sg_milter_put_macros(&m->conn->out, cmd, list, n);
 }
@@ -164,7 +164,7 @@ static int step_connect(struct milter_msg *m)
 	char port[8], client[96];
 	int ok;
 
-	if (!sent(c, SG_MILTER_EV_CONNECT))
+	if (!event_sent(c, SG_MILTER_EV_CONNECT))
 		return 0;
 	snprintf(port, sizeof(port), "%u", m->vm_port);
 	snprintf(client, sizeof(client), "unknown [%s]", m->vm_ip);
@@ -176,7 +176,7 @@ static int step_connect(struct milter_msg *m)
 			M("{client_ptr}", "unknown"),
 		};
 
-		ok = macros(m, 'C', list, sizeof(list) / sizeof(list[0]));
+		ok = put_macros(m, 'C', list, sizeof(list) / sizeof(list[0]));
 	}
 	if (!ok)
 		ok = sg_milter_put_connect(&c->out, SG_MILTER_STR("unknown"),
@@ -187,7 +187,7 @@ static int step_connect(struct milter_msg *m)
 
 static int step_helo(struct milter_msg *m)
 {
-	if (!sent(m->conn, SG_MILTER_EV_HELO) || !m->helo[0])
+	if (!event_sent(m->conn, SG_MILTER_EV_HELO) || !m->helo[0])
 		return 0;
 	return send_event(m, SG_MILTER_EV_HELO,
 			  sg_milter_put_helo(&m->conn->out, SG_MILTER_STR(m->helo)));
@@ -212,11 +212,11 @@ static int step_mail(struct milter_msg *m)
 		c->mid_message = 0;
 	}
 	c->mid_message = 1;
-	if (!sent(c, SG_MILTER_EV_MAIL))
+	if (!event_sent(c, SG_MILTER_EV_MAIL))
 		return 0;
 	snprintf(from, sizeof(from), "<%s>", m->mail_from);
 	arg = SG_MILTER_STR(from);
-	ok = macros(m, 'M', list, sizeof(list) / sizeof(list[0]));
+	ok = put_macros(m, 'M', list, sizeof(list) / sizeof(list[0]));
 	if (!ok)
 		ok = sg_milter_put_mail(&c->out, &arg, 1);
 	return send_event(m, SG_MILTER_EV_MAIL, ok);
@@ -235,7 +235,7 @@ static int step_rcpt(struct milter_msg *m)
 	if (!n)
 		return 0;
 	m->rcpt_off += n + (addr[n] == '\n');
-	if (!sent(c, SG_MILTER_EV_RCPT))
+	if (!event_sent(c, SG_MILTER_EV_RCPT))
 		return step_rcpt(m);
 	snprintf(bare, sizeof(bare), "%.*s", (int)n, addr);
 	snprintf(rcpt, sizeof(rcpt), "<%s>", bare);
@@ -245,7 +245,7 @@ static int step_rcpt(struct milter_msg *m)
 			M("i", m->ref), M("{rcpt_addr}", bare), M("{rcpt_mailer}", "smtp"),
 		};
 
-		ok = macros(m, 'R', list, sizeof(list) / sizeof(list[0]));
+		ok = put_macros(m, 'R', list, sizeof(list) / sizeof(list[0]));
 	}
 	if (!ok)
 		ok = sg_milter_put_rcpt(&c->out, &arg, 1);
@@ -258,9 +258,9 @@ static int step_simple(struct milter_msg *m, enum sg_milter_event ev, char cmd)
 	const struct sg_milter_macro list[] = { M("i", m->ref) };
 	int ok;
 
-	if (!sent(c, ev))
+	if (!event_sent(c, ev))
 		return 0;
-	ok = macros(m, cmd, list, 1);
+	ok = put_macros(m, cmd, list, 1);
 	if (!ok)
 		ok = ev == SG_MILTER_EV_DATA ? sg_milter_put_data(&c->out) :
 		     ev == SG_MILTER_EV_EOH ? sg_milter_put_eoh(&c->out) : sg_milter_put_eom(&c->out);
@@ -323,7 +323,7 @@ static int send_header(struct milter_msg *m)
 		o--;
 	h[o] = '\0';
 	m->header_len = 0;
-	if (!sent(c, SG_MILTER_EV_HEADER))
+	if (!event_sent(c, SG_MILTER_EV_HEADER))
 		return 0;
 	colon = memchr(h, ':', o);
 	*colon = '\0';
@@ -393,7 +393,7 @@ static int step_body(struct milter_msg *m)
 	size_t n = m->backlog_len < SG_MILTER_CHUNK_SIZE ? m->backlog_len : SG_MILTER_CHUNK_SIZE;
 	int rc;
 
-	if (m->skip_body || !sent(c, SG_MILTER_EV_BODY)) {
+	if (m->skip_body || !event_sent(c, SG_MILTER_EV_BODY)) {
 		m->backlog_len = 0;
 		return 0;
 	}
@@ -488,7 +488,7 @@ held:
 
 /* The milter refuses: the message, and for connect or helo the session's
  * every message. */
-static void refused(struct milter_msg *m, struct milter_conn *c, enum sg_milter_event ev,
+static void refuse_as(struct milter_msg *m, struct milter_conn *c, enum sg_milter_event ev,
 		    enum sg_verdict_kind kind, const char *code, const char *words)
 {
 	char reason[SG_REASON_LEN];
@@ -507,11 +507,11 @@ static void refused(struct milter_msg *m, struct milter_conn *c, enum sg_milter_
 		     &c->cfg->stats->rejected);
 	sg_pstat_add(SG_PSTAT_MILTER_REFUSED, 1);
 	if (m)
-		decide(m, kind, code, "%s", reason);
+		message_decide(m, kind, code, "%s", reason);
 }
 
 /* A change the milter asks for, recorded (the message already streams). */
-static void record(struct milter_msg *m, const struct sg_milter_reply *r)
+static void record_change(struct milter_msg *m, const struct sg_milter_reply *r)
 {
 	char what[160], a[64], b[64];
 
@@ -579,7 +579,7 @@ void message_reply(struct milter_conn *c, const struct sg_milter_reply *r)
 			return;
 		}
 		if (m)
-			record(m, r);
+			record_change(m, r);
 		return;
 	}
 	if (r->cmd == SG_MILTER_SMFIR_SKIP && ev != SG_MILTER_EV_BODY) {
@@ -595,7 +595,7 @@ void message_reply(struct milter_conn *c, const struct sg_milter_reply *r)
 	case SG_MILTER_SMFIR_CONTINUE:
 		if (m && ev == SG_MILTER_EV_EOM) {
 			milter_count(c->cfg, &c->cfg->stats->accepted);
-			decide(m, SG_ACCEPT, NULL, "clean");
+			message_decide(m, SG_ACCEPT, NULL, "clean");
 		}
 		break;
 	case SG_MILTER_SMFIR_SKIP:
@@ -611,24 +611,24 @@ void message_reply(struct milter_conn *c, const struct sg_milter_reply *r)
 		}
 		milter_count(c->cfg, &c->cfg->stats->accepted);
 		if (m)
-			decide(m, SG_ACCEPT, NULL, "clean");
+			message_decide(m, SG_ACCEPT, NULL, "clean");
 		break;
 	case SG_MILTER_SMFIR_REJECT:
-		refused(m, c, ev, SG_REJECT, "", "rejected by a content filter");
+		refuse_as(m, c, ev, SG_REJECT, "", "rejected by a content filter");
 		break;
 	case SG_MILTER_SMFIR_DISCARD:
 		/* a discard would drop mail the VM believes sent: refused, so
 		 * its sender knows */
 		milter_count(c->cfg, &c->cfg->stats->discarded);
-		refused(m, c, ev, SG_REJECT, "", "discarded by a content filter (refused: the "
+		refuse_as(m, c, ev, SG_REJECT, "", "discarded by a content filter (refused: the "
 			"sender must know)");
 		break;
 	case SG_MILTER_SMFIR_TEMPFAIL:
-		refused(m, c, ev, SG_TEMPFAIL, "", "deferred by a content filter");
+		refuse_as(m, c, ev, SG_TEMPFAIL, "", "deferred by a content filter");
 		break;
 	case SG_MILTER_SMFIR_SHUTDOWN:
 	case SG_MILTER_SMFIR_CONN_FAIL:
-		refused(m, c, SG_MILTER_EV_CONNECT, SG_TEMPFAIL, "",
+		refuse_as(m, c, SG_MILTER_EV_CONNECT, SG_TEMPFAIL, "",
 			r->cmd == SG_MILTER_SMFIR_SHUTDOWN ? "shutting down (421)" :
 			"failed the connection");
 		break;
@@ -641,7 +641,7 @@ void message_reply(struct milter_conn *c, const struct sg_milter_reply *r)
 		snprintf(code, sizeof(code), "%d %.11s", y->code, own ? y->enhanced :
 			 y->code >= 500 ? "5.7.1" : "4.7.1");
 		printable(words, sizeof(words), y->text, y->text_len);
-		refused(m, c, ev, y->code >= 500 ? SG_REJECT : SG_TEMPFAIL, code,
+		refuse_as(m, c, ev, y->code >= 500 ? SG_REJECT : SG_TEMPFAIL, code,
 			words[0] ? words : "refused");
 		break;
 	}
@@ -654,7 +654,7 @@ void message_reply(struct milter_conn *c, const struct sg_milter_reply *r)
 	 * message let go: it goes on either way */
 	m = c->msg;
 	if (m && !m->decided && c->session_decided)
-		decide(m, c->session_verdict.kind, c->session_verdict.code, "%s",
+		message_decide(m, c->session_verdict.kind, c->session_verdict.code, "%s",
 		       c->session_verdict.reason);
 	if (m && c->state != CONN_BROKEN)
 		message_pump(m);
@@ -707,7 +707,7 @@ static int milter_begin(const void *config, struct sg_scan *scan, const struct s
 	milter_count(cfg, &cfg->stats->messages);
 	sg_pstat_add(SG_PSTAT_MILTER_MESSAGES, 1);
 	if (c->session_decided)
-		decide(m, c->session_verdict.kind, c->session_verdict.code, "%s",
+		message_decide(m, c->session_verdict.kind, c->session_verdict.code, "%s",
 		       c->session_verdict.reason);
 	else if (c->state == CONN_BROKEN)
 		message_failed(m, c->error);
@@ -723,7 +723,7 @@ static int milter_data(void *state, const void *config, const char *data, size_t
 	(void)config;
 	if (m->decided)
 		return 1;
-	if (m->step > STEP_HEADERS && (m->skip_body || !sent(m->conn, SG_MILTER_EV_BODY)))
+	if (m->step > STEP_HEADERS && (m->skip_body || !event_sent(m->conn, SG_MILTER_EV_BODY)))
 		return 0;	/* nothing more of it goes */
 	if (m->backlog_len + n > SG_MILTER_BACKLOG_MAX) {
 		conn_fail(m->conn, SG_MILTER_FAULT_TIMEOUT, "reads the body slower than it comes "
