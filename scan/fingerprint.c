@@ -50,31 +50,37 @@ static uint64_t hash_bytes(const char *s, size_t n)
 	return h;
 }
 
-static void add_shingle(struct sg_fingerprint *fp, uint64_t h)
+static inline void add_shingle(struct sg_fingerprint *fp, uint64_t h)
 {
-	uint32_t bin = (uint32_t)(h >> 58), v = (uint32_t)h;
+	uint32_t bin = (uint32_t)(h >> 58), v = (uint32_t)h, old = fp->bins[bin];
 
-	if (v < fp->bins[bin])
-		fp->bins[bin] = v;
-	if (fp->shingles != UINT32_MAX)
-		fp->shingles++;
+	/* a new minimum is rare once a body is under way, but not at its
+	 * start: written every time, it costs no mispredicted branch */
+	fp->bins[bin] = v < old ? v : old;
+	fp->shingles += fp->shingles != UINT32_MAX;
 }
 
+static inline uint64_t rotl(uint64_t x, int r)
+{
+	return (x << r) | (x >> (64 - r));
+}
+
+/* Three words' hashes, already mixed: rotated apart so that their order
+ * counts, mixed once more together. */
 static inline uint64_t shingle_of(uint64_t a, uint64_t b, uint64_t c)
 {
-	return sg_mix64(sg_mix64(sg_mix64(a) ^ b) ^ c);
+	return sg_mix64(rotl(a, 42) ^ rotl(b, 21) ^ c);
 }
 
 /* A normalised word, by its hash: the shingle it completes goes in. */
-static void emit_word(struct sg_fingerprint_ctx *ctx, uint64_t h)
+static inline void emit_word(struct sg_fingerprint_ctx *ctx, uint64_t h)
 {
 	h = sg_mix64(h);
 	if (ctx->words >= SG_FP_SHINGLE_WORDS - 1)
 		add_shingle(&ctx->fp, shingle_of(ctx->recent[0], ctx->recent[1], h));
 	ctx->recent[0] = ctx->recent[1];
 	ctx->recent[1] = h;
-	if (ctx->words != UINT32_MAX)
-		ctx->words++;
+	ctx->words += ctx->words != UINT32_MAX;
 }
 
 static void emit_text(struct sg_fingerprint_ctx *ctx, const char *s)
@@ -99,11 +105,11 @@ static void host_add(struct sg_fingerprint_ctx *ctx, unsigned char c)
 	ctx->host[ctx->host_len++] = (char)lower(c);
 }
 
-/* "u:" and the host's last two labels; "u:#" for an address literal. */
-static void emit_host(struct sg_fingerprint_ctx *ctx)
+/* "u:" and the host's last two labels; "u:#" for an address literal (h
+ * lowercased). */
+static uint64_t host_hash(const char *h, uint32_t n)
 {
-	const char *h = ctx->host;
-	uint32_t n = ctx->host_len, start, dots = 0, letters = 0;
+	uint32_t start, dots = 0, letters = 0;
 	uint64_t hash;
 
 	while (n && (h[n - 1] == '.' || h[n - 1] == '-'))
@@ -114,14 +120,17 @@ static void emit_host(struct sg_fingerprint_ctx *ctx)
 	}
 	for (uint32_t i = start; i < n; i++)
 		letters += !(h[i] >= '0' && h[i] <= '9') && h[i] != '.' && h[i] != '-';
-	if (!letters) {
-		emit_text(ctx, "u:#");
-		return;
-	}
+	if (!letters)
+		return hash_bytes("u:#", 3);
 	hash = hash_bytes("u:", 2);
 	for (uint32_t i = start; i < n; i++)
 		hash = (hash ^ (unsigned char)h[i]) * FNV_PRIME;
-	emit_word(ctx, hash);
+	return hash;
+}
+
+static void emit_host(struct sg_fingerprint_ctx *ctx)
+{
+	emit_word(ctx, host_hash(ctx->host, ctx->host_len));
 }
 
 /* A word ends at c: what it was decides what comes next. */
@@ -150,7 +159,7 @@ static void start_word(struct sg_fingerprint_ctx *ctx, unsigned char c)
 	ctx->word_has_digit = c >= '0' && c <= '9';
 }
 
-static void word_byte(struct sg_fingerprint_ctx *ctx, unsigned char c)
+static inline void word_byte(struct sg_fingerprint_ctx *ctx, unsigned char c)
 {
 	c = lower(c);
 	ctx->word_hash = (ctx->word_hash ^ c) * FNV_PRIME;
@@ -230,31 +239,393 @@ static void feed_byte(struct sg_fingerprint_ctx *ctx, unsigned char c)
 	}
 }
 
+/*
+ * The fast path: plain words, the most of any text, without the byte
+ * machine. The text is read in windows of 64 bytes: which bytes are word
+ * bytes, digits, or a separator end_word looks at (':', '.', '@'), as bit
+ * masks, and the bytes lowercased, 16 at a time. From the masks come the
+ * bits of the words' first bytes and of the bytes that end them, taken
+ * in pairs: a word is hashed whole, from 8 or 16 bytes loaded at once,
+ * and emitted as end_word would. The hashes of a window's words are made
+ * first and emitted after: each word's hash is a chain of dependent
+ * multiplications, and made apart the chains of several words run side
+ * by side in the CPU. A word that end_word would treat otherwise (one
+ * followed by '@', "http" or "https" by ':', "www" by '.') or that the
+ * text's end cuts is left to the byte machine, from its first byte: the
+ * result is the same, whatever the chunks.
+ */
+
+/* the hash of the word "#" that stands for any word with a digit */
+#define NUMBER_HASH ((FNV_OFFSET ^ '#') * FNV_PRIME)
+#define WINDOW 64
+#define BATCH 64		/* word hashes made before they are emitted */
+
+struct window {
+	uint64_t word;		/* bit k: byte k is a word byte */
+	uint64_t digit;		/* an ASCII digit */
+	uint64_t special;	/* ':', '.' or '@' */
+	/* the bytes lowercased, and room for a word's last 16-byte load
+	 * (bytes past the word are hashed but not kept) */
+	unsigned char low[WINDOW + 16];
+};
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+
+/* Each range test is one signed compare, after an add that moves the
+ * range to the bottom of the signed bytes; >= 0x80 is the sign bit. */
+static inline void window_load(struct window *w, const unsigned char *b)
+{
+	uint64_t word = 0, digit = 0, special = 0;
+
+	for (int k = 0; k < WINDOW; k += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(b + k));
+		__m128i d = _mm_cmplt_epi8(_mm_add_epi8(v, _mm_set1_epi8(0x50)), _mm_set1_epi8(-118));
+		__m128i up = _mm_cmplt_epi8(_mm_add_epi8(v, _mm_set1_epi8(0x3f)), _mm_set1_epi8(-102));
+		__m128i letter = _mm_cmplt_epi8(
+			_mm_add_epi8(_mm_or_si128(v, _mm_set1_epi8(0x20)), _mm_set1_epi8(0x1f)),
+			_mm_set1_epi8(-102));
+		__m128i sp = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(':')),
+						       _mm_cmpeq_epi8(v, _mm_set1_epi8('.'))),
+					  _mm_cmpeq_epi8(v, _mm_set1_epi8('@')));
+
+		_mm_storeu_si128((__m128i *)(w->low + k),
+				 _mm_add_epi8(v, _mm_and_si128(up, _mm_set1_epi8(0x20))));
+		word |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(d, letter), v)) << k;
+		digit |= (uint64_t)(unsigned)_mm_movemask_epi8(d) << k;
+		special |= (uint64_t)(unsigned)_mm_movemask_epi8(sp) << k;
+	}
+	w->word = word;
+	w->digit = digit;
+	w->special = special;
+}
+#else
+static inline void window_load(struct window *w, const unsigned char *b)
+{
+	w->word = w->digit = w->special = 0;
+	for (int k = 0; k < WINDOW; k++) {
+		w->low[k] = lower(b[k]);
+		w->word |= (uint64_t)is_word_byte(b[k]) << k;
+		w->digit |= (uint64_t)(b[k] >= '0' && b[k] <= '9') << k;
+		w->special |= (uint64_t)(b[k] == ':' || b[k] == '.' || b[k] == '@') << k;
+	}
+}
+#endif
+
+/* The word that end_word would not emit as a word: see above. */
+static inline int word_is_special(const unsigned char *low, size_t len, unsigned char sep)
+{
+	if (sep == '@')
+		return 1;
+	if (sep == ':' && (len == 4 || len == 5))
+		return !memcmp(low, "https", len);
+	if (sep == '.' && len == 3)
+		return !memcmp(low, "www", 3);
+	return 0;
+}
+
+/* The first step from FNV_OFFSET, by the byte: a load for a multiply. */
+#define FIRST(c) ((FNV_OFFSET ^ (uint64_t)(c)) * FNV_PRIME)
+#define FIRST4(c) FIRST(c), FIRST((c) + 1), FIRST((c) + 2), FIRST((c) + 3)
+#define FIRST16(c) FIRST4(c), FIRST4((c) + 4), FIRST4((c) + 8), FIRST4((c) + 12)
+#define FIRST64(c) FIRST16(c), FIRST16((c) + 16), FIRST16((c) + 32), FIRST16((c) + 48)
+static const uint64_t fnv_first[256] = { FIRST64(0), FIRST64(64), FIRST64(128), FIRST64(192) };
+#undef FIRST
+#undef FIRST4
+#undef FIRST16
+#undef FIRST64
+
+/* FNV-1a of 1..8 bytes at low, as hash_bytes, from h: all 8 are hashed
+ * and the hash after len of them is kept. No branch on the length, which
+ * no predictor knows (written as a loop that keeps h while k < len, it
+ * becomes one: the compiler stops at len), and unrolled by hand, as -O2
+ * does not. */
+#define FNV_STEP(k) after[k] = (after[(k) - 1] ^ low[k]) * FNV_PRIME
+static inline uint64_t fnv8(uint64_t h, const unsigned char *low, size_t len)
+{
+	uint64_t after[8];
+
+	after[0] = (h ^ low[0]) * FNV_PRIME;
+	FNV_STEP(1); FNV_STEP(2); FNV_STEP(3);
+	FNV_STEP(4); FNV_STEP(5); FNV_STEP(6); FNV_STEP(7);
+	return after[len - 1];
+}
+
+/* The same from FNV_OFFSET. */
+static inline uint64_t fnv8_first(const unsigned char *low, size_t len)
+{
+	uint64_t after[8];
+
+	after[0] = fnv_first[low[0]];
+	FNV_STEP(1); FNV_STEP(2); FNV_STEP(3);
+	FNV_STEP(4); FNV_STEP(5); FNV_STEP(6); FNV_STEP(7);
+	return after[len - 1];
+}
+#undef FNV_STEP
+
+/* Any word, from the text as it came. */
+static uint64_t long_word_hash(const unsigned char *s, size_t len)
+{
+	uint64_t h = FNV_OFFSET;
+
+	for (size_t k = 0; k < len; k++)
+		h = (h ^ lower(s[k])) * FNV_PRIME;
+	return h;
+}
+
+/* emit_word for each of n hashes: its counts added once at the end, the
+ * last words in registers (the compiler cannot tell the bins' stores from
+ * them). */
+static void emit_words(struct sg_fingerprint_ctx *ctx, const uint64_t *hs, size_t n)
+{
+	uint64_t r0 = ctx->recent[0], r1 = ctx->recent[1], completing, shingles, words;
+	uint32_t *bins = ctx->fp.bins;
+	size_t i = 0;
+
+	/* a body's first words complete no shingle */
+	for (; i < n && ctx->words < SG_FP_SHINGLE_WORDS - 1; i++) {
+		r0 = r1;
+		r1 = sg_mix64(hs[i]);
+		ctx->words++;
+	}
+	completing = n - i;
+	for (; i < n; i++) {
+		uint64_t h = sg_mix64(hs[i]), sh = shingle_of(r0, r1, h);
+		uint32_t bin = (uint32_t)(sh >> 58), v = (uint32_t)sh, old = bins[bin];
+
+		bins[bin] = v < old ? v : old;	/* as add_shingle */
+		r0 = r1;
+		r1 = h;
+	}
+	ctx->recent[0] = r0;
+	ctx->recent[1] = r1;
+	/* both counts saturate */
+	shingles = ctx->fp.shingles + completing;
+	words = ctx->words + completing;
+	ctx->fp.shingles = shingles < UINT32_MAX ? (uint32_t)shingles : UINT32_MAX;
+	ctx->words = words < UINT32_MAX ? (uint32_t)words : UINT32_MAX;
+}
+
+/*
+ * What the word [s, e) starts, e being ':' after "http" or "https", '.'
+ * after "www", or '@' (word_is_special), taken here if it ends before
+ * end, as the byte machine would take it (FP_SCHEME, FP_HOST, FP_URL_REST,
+ * FP_MAIL_DOMAIN): the n words made before it are emitted, then what it
+ * is, and the byte after it is returned (one between words). A host
+ * longer than kept here, or what the end cuts, is left to the byte
+ * machine: NULL, nothing emitted. Mailings are full of links: without
+ * this, each would cost the fast path its window.
+ */
+static const unsigned char *special_run(struct sg_fingerprint_ctx *ctx, const unsigned char *s,
+					const unsigned char *e, const unsigned char *end,
+					const uint64_t *hs, size_t n)
+{
+	const unsigned char *q = e + 1, *h, *he, *r;
+	char host[64];
+
+	if (*e == '@') {
+		for (r = q; r < end && is_host_byte(*r); r++)
+			;
+		if (r == end)
+			return NULL;
+		emit_words(ctx, hs, n);
+		emit_text(ctx, "@");	/* the address's name is dropped */
+		return r;
+	}
+	if (*e == ':') {
+		if (end - q < 2)
+			return NULL;
+		if (q[0] != '/' || q[1] != '/') {
+			/* "http:" was only a word; a '/' after it is taken */
+			emit_words(ctx, hs, n);
+			emit_word(ctx, long_word_hash(s, (size_t)(e - s)));
+			return q[0] == '/' ? q + 1 : q;
+		}
+		h = q + 2;
+	} else {
+		h = q;		/* "www." is not the host's */
+	}
+	for (he = h; he < end && he - h < (ptrdiff_t)sizeof(host) && is_host_byte(*he); he++)
+		host[he - h] = (char)lower(*he);
+	if (he == end || is_host_byte(*he))
+		return NULL;
+	/* the path, the query and the fragment are dropped */
+	for (r = he; r < end && !ends_url(*r); r++)
+		;
+	if (r == end)
+		return NULL;
+	emit_words(ctx, hs, n);
+	emit_word(ctx, host_hash(host, (uint32_t)(he - h)));
+	return r;
+}
+
+/* From p, between words: plain words emitted. Returns end, or the first
+ * byte of a word left to the byte machine (the state still FP_BETWEEN). */
+static const unsigned char *words_run(struct sg_fingerprint_ctx *ctx, const unsigned char *p,
+				      const unsigned char *end)
+{
+	struct window w;
+	uint64_t hs[BATCH];
+	size_t nh = 0;
+	const unsigned char *stop = end;
+
+	memset(w.low + WINDOW, 0, sizeof(w.low) - WINDOW);
+window:
+	while (p < end) {
+		size_t avail = (size_t)(end - p);
+		uint64_t starts, ends, digit_ends;
+
+		if (avail >= WINDOW) {
+			window_load(&w, p);
+		} else {
+			/* the text's last bytes; what is past them counts
+			 * as separators */
+			unsigned char last[WINDOW] = { 0 };
+
+			memcpy(last, p, avail);
+			window_load(&w, last);
+		}
+		/* a window starts between words (at p, or at a word's first
+		 * byte), so starts and ends alternate, a start first */
+		starts = w.word & ~(w.word << 1);
+		ends = ~w.word & (w.word << 1);
+		/* the ends of the words with a digit: a word's bits plus its
+		 * digits' carry out into the byte after it, only if it has
+		 * one (what a word carries stops at that byte, not a word's) */
+		digit_ends = (w.word + w.digit) & ~w.word;
+		if (avail < WINDOW)
+			ends &= (1ULL << avail) - 1;	/* the text's end is none */
+		while (ends) {
+			unsigned s = (unsigned)__builtin_ctzll(starts), e = (unsigned)__builtin_ctzll(ends);
+			size_t len = e - s;
+			uint64_t h;
+
+			starts &= starts - 1;
+			ends &= ends - 1;
+			if (((w.special >> e) & 1) && word_is_special(w.low + s, len, p[e])) {
+				const unsigned char *next = special_run(ctx, p + s, p + e, end, hs, nh);
+
+				if (!next) {
+					stop = p + s;
+					goto out;
+				}
+				nh = 0;
+				p = next;
+				goto window;
+			}
+			if (len <= 8)
+				h = fnv8_first(w.low + s, len);
+			else if (len <= 16)
+				h = fnv8(fnv8_first(w.low + s, 8), w.low + s + 8, len - 8);
+			else
+				h = long_word_hash(p + s, len);
+			hs[nh++] = (digit_ends >> e) & 1 ? NUMBER_HASH : h;
+			if (nh == BATCH) {
+				emit_words(ctx, hs, nh);
+				nh = 0;
+			}
+		}
+		if (starts) {
+			/* a word goes on past the window */
+			unsigned s = (unsigned)__builtin_ctzll(starts);
+
+			if (avail <= WINDOW || !s) {
+				/* cut by the text's end, or a window long: the
+				 * byte machine's */
+				stop = p + s;
+				goto out;
+			}
+			p += s;		/* the next window from the word on */
+		} else {
+			p += avail < WINDOW ? avail : WINDOW;
+		}
+	}
+out:
+	emit_words(ctx, hs, nh);
+	return stop;
+}
+
 void sg_fingerprint_feed(struct sg_fingerprint_ctx *ctx, const char *text, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		feed_byte(ctx, (unsigned char)text[i]);
+	const unsigned char *p = (const unsigned char *)text, *end = p + n;
+
+	while (p < end) {
+		/* between words, the fast path takes the plain ones whole;
+		 * the other common runs go in tight loops: the rest of a word,
+		 * a URL's host or path, an address's domain. The byte that
+		 * ends a run goes through feed_byte, which knows what it
+		 * starts */
+		switch (ctx->state) {
+		case FP_WORD: {
+			uint64_t h = ctx->word_hash;
+			uint32_t len = ctx->word_len;
+			uint8_t digit = ctx->word_has_digit;
+
+			while (p < end && is_word_byte(*p)) {
+				unsigned char c = lower(*p++);
+
+				h = (h ^ c) * FNV_PRIME;
+				if (len < sizeof(ctx->word_head))
+					ctx->word_head[len] = (char)c;
+				len += len != UINT32_MAX;
+				digit |= c >= '0' && c <= '9';
+			}
+			ctx->word_hash = h;
+			ctx->word_len = len;
+			ctx->word_has_digit = digit;
+			break;
+		}
+		case FP_BETWEEN:
+			p = words_run(ctx, p, end);
+			break;
+		case FP_URL_REST:
+			while (p < end && !ends_url(*p))
+				p++;
+			break;
+		case FP_HOST:
+			while (p < end && is_host_byte(*p))
+				host_add(ctx, *p++);
+			break;
+		case FP_MAIL_DOMAIN:
+			while (p < end && is_host_byte(*p))
+				p++;
+			break;
+		default:
+			break;
+		}
+		if (p < end)
+			feed_byte(ctx, *p++);
+	}
 }
+
+_Static_assert(SG_FP_BINS == 64, "densify keeps the filled bins in a 64-bit mask");
 
 /* Empty bins take the next non-empty bin's value, mixed with how far it
  * is, so two bodies agree on a borrowed bin only where they agree on the
- * bin it came from. */
+ * bin it came from. The filled bins as a bit mask: turned so that the bin
+ * after an empty one is bit 0, the lowest bit set is how far (called
+ * with at least one bin filled; only filled bins are read). */
 static void densify(struct sg_fingerprint *fp)
 {
-	uint32_t src[SG_FP_BINS];
+	uint64_t filled = 0, empty;
 
-	memcpy(src, fp->bins, sizeof(src));
-	for (uint32_t j = 0; j < SG_FP_BINS; j++) {
-		if (src[j] != BIN_EMPTY)
-			continue;
-		for (uint32_t d = 1; d < SG_FP_BINS; d++) {
-			uint32_t v = src[(j + d) % SG_FP_BINS];
+#ifdef __SSE2__
+	for (uint32_t j = 0; j < SG_FP_BINS; j += 4) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(fp->bins + j));
+		__m128i is_empty = _mm_cmpeq_epi32(v, _mm_set1_epi32(-1));
 
-			if (v != BIN_EMPTY) {
-				fp->bins[j] = (uint32_t)sg_mix64(((uint64_t)v << 8) | d);
-				break;
-			}
-		}
+		filled |= (uint64_t)(~_mm_movemask_ps(_mm_castsi128_ps(is_empty)) & 0xf) << j;
+	}
+#else
+	for (uint32_t j = 0; j < SG_FP_BINS; j++)
+		filled |= (uint64_t)(fp->bins[j] != BIN_EMPTY) << j;
+#endif
+	for (empty = ~filled; empty; empty &= empty - 1) {
+		uint32_t j = (uint32_t)__builtin_ctzll(empty), r = (j + 1) % SG_FP_BINS;
+		uint64_t after = filled >> r | filled << ((SG_FP_BINS - r) % SG_FP_BINS);
+		uint32_t d = (uint32_t)__builtin_ctzll(after) + 1;
+
+		fp->bins[j] = (uint32_t)sg_mix64(((uint64_t)fp->bins[(j + d) % SG_FP_BINS] << 8) | d);
 	}
 }
 

@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * urls.c - the streaming URL host extractor (see urls.h): a byte-at-a-time
- * state machine, so that where a chunk ends never matters (text that can
- * start nothing is skipped in bulk, its last 8 bytes remembered).
+ * state machine, so that where a chunk ends never matters. Most text holds
+ * no URL, and running the machine on its every byte cost more than all
+ * the rest of the scan: text that can start nothing is skipped 32 bytes a
+ * round (find_start), its last 8 bytes remembered, and a host's name is
+ * taken in a tight loop (host_run); both do exactly what the machine
+ * would, which sg_url_extract's callers cannot tell apart.
  */
 #include <string.h>
 #include "urls.h"
@@ -77,9 +81,12 @@ void sg_url_extract_init(struct sg_url_extractor *ex, sg_url_host_fn on_host, vo
 /* IDNA maps these to '.', so browsers do: U+3002, U+FF0E, U+FF61. */
 static size_t map_unicode_dots(char *host, size_t len)
 {
-	size_t o = 0;
+	size_t i = 0, o;
 
-	for (size_t i = 0; i < len; i++) {
+	/* most hosts have no byte that could start one: nothing moves */
+	while (i < len && (unsigned char)host[i] < 0xe3)
+		i++;
+	for (o = i; i < len; i++) {
 		const unsigned char *u = (const unsigned char *)host + i;
 
 		if (i + 2 < len && ((u[0] == 0xe3 && u[1] == 0x80 && u[2] == 0x82) ||
@@ -336,15 +343,205 @@ static int starts_something(unsigned char c)
 	return c == '&' || c == ':' || c == '.';
 }
 
+/* Eight bytes lowercased at once (ASCII A-Z only, as lower() does): a
+ * byte's low 7 bits plus 0x3f carry into its top bit from 'A' up, plus
+ * 0x25 from '[' up; neither sum leaves the byte. */
+static inline uint64_t lower8(uint64_t x)
+{
+	const uint64_t low7 = 0x7f7f7f7f7f7f7f7fULL, top = 0x8080808080808080ULL;
+	uint64_t h = x & low7;
+	uint64_t upper = (h + 0x3f3f3f3f3f3f3f3fULL) & ~(h + 0x2525252525252525ULL) & ~x & top;
+
+	return x | upper >> 2;
+}
+
 /* Text that starts nothing: only its last 8 bytes are remembered. */
 static void skip_text(struct sg_url_extractor *ex, const unsigned char *p, size_t n)
 {
-	size_t i = n > 8 ? n - 8 : 0;
+#if defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	if (n >= 8) {
+		uint64_t x;
 
-	if (n >= 8)
-		ex->recent = 0;
-	for (; i < n; i++)
+		/* read little-endian, the newest byte is the highest: swapped,
+		 * it is the lowest, as recent keeps them */
+		memcpy(&x, p + n - 8, 8);
+		ex->recent = lower8(__builtin_bswap64(x));
+		return;
+	}
+#else
+	if (n >= 8) {
+		p += n - 8;
+		n = 8;
+	}
+#endif
+	for (size_t i = 0; i < n; i++)
 		ex->recent = ex->recent << 8 | lower(p[i]);
+}
+
+/*
+ * Where text needs the state machine again. In text, with no character
+ * reference open, a byte only shifts into recent unless it is '&', the
+ * ':' of "http:" or "https:", or the '.' of "www.". Those are found here
+ * from the bytes themselves, two bytes back: "tp:", "ps:", "ww." (any
+ * case) or any '&'; what this lets through is checked exactly by
+ * text_byte against recent. Looking back is only right where the two
+ * bytes before were plain text fed in this same run (not decoded from a
+ * reference, not the previous chunk's): the caller starts at the run's
+ * third byte.
+ */
+static inline int maybe_starts(const unsigned char *q)
+{
+	unsigned char c = q[0], b1 = q[-1] | 0x20, b2 = q[-2] | 0x20;
+
+	return c == '&' || (c == ':' && ((b1 == 'p' && b2 == 't') || (b1 == 's' && b2 == 'p'))) ||
+	       (c == '.' && b1 == 'w' && b2 == 'w');
+}
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+
+/*
+ * The bytes of the 16 at p that may start something, as a mask: as
+ * maybe_starts, with fewer operations a byte. The two bytes before are
+ * taken by their sum, which a capital makes 0x20 less (two of them 0x40
+ * less): "tp", "ps" and "ww" sum to 0xe4, 0xe3 and 0xee in lowercase, to
+ * 0xa3..0xee in any case, and ORing in 0x60 brings each back to its
+ * lowercase sum. So no URL is missed; the few other pairs with those
+ * sums before a ':' or '.' ("ie.", "to:") go to text_byte, which tells
+ * them apart. An '&' can be passed over when the next byte is seen and
+ * is not '#': ref_byte would give it to text_byte as it is.
+ */
+static inline unsigned starts16(const unsigned char *p)
+{
+	__m128i c = _mm_loadu_si128((const __m128i *)p);
+	__m128i next = _mm_loadu_si128((const __m128i *)(p + 1));
+	__m128i pair = _mm_or_si128(_mm_add_epi8(_mm_loadu_si128((const __m128i *)(p - 1)),
+						 _mm_loadu_si128((const __m128i *)(p - 2))),
+				    _mm_set1_epi8(0x60));
+	__m128i scheme = _mm_or_si128(_mm_cmpeq_epi8(pair, _mm_set1_epi8((char)('t' + 'p'))),
+				      _mm_cmpeq_epi8(pair, _mm_set1_epi8((char)('p' + 's'))));
+	__m128i www = _mm_cmpeq_epi8(pair, _mm_set1_epi8((char)('w' + 'w')));
+	__m128i hit = _mm_or_si128(
+		_mm_and_si128(_mm_cmpeq_epi8(c, _mm_set1_epi8('&')),
+			      _mm_cmpeq_epi8(next, _mm_set1_epi8('#'))),
+		_mm_or_si128(_mm_and_si128(_mm_cmpeq_epi8(c, _mm_set1_epi8(':')), scheme),
+			     _mm_and_si128(_mm_cmpeq_epi8(c, _mm_set1_epi8('.')), www)));
+
+	return (unsigned)_mm_movemask_epi8(hit);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_FIND_START_AVX2 1
+
+/* starts16 on 32 bytes, where the CPU has AVX2 (chosen at run time: the
+ * build targets every x86-64); twice the bytes for the same operations.
+ * 1 and *at the byte found, or 0 and *at where fewer than 33 are left. */
+__attribute__((target("avx2"))) static int find_start_avx2(const unsigned char *p, size_t *at,
+							   size_t n)
+{
+	size_t i = *at;
+
+	for (; i + 33 <= n; i += 32) {
+		__m256i c = _mm256_loadu_si256((const __m256i *)(p + i));
+		__m256i next = _mm256_loadu_si256((const __m256i *)(p + i + 1));
+		__m256i pair = _mm256_or_si256(
+			_mm256_add_epi8(_mm256_loadu_si256((const __m256i *)(p + i - 1)),
+					_mm256_loadu_si256((const __m256i *)(p + i - 2))),
+			_mm256_set1_epi8(0x60));
+		__m256i scheme = _mm256_or_si256(
+			_mm256_cmpeq_epi8(pair, _mm256_set1_epi8((char)('t' + 'p'))),
+			_mm256_cmpeq_epi8(pair, _mm256_set1_epi8((char)('p' + 's'))));
+		__m256i www = _mm256_cmpeq_epi8(pair, _mm256_set1_epi8((char)('w' + 'w')));
+		__m256i hit = _mm256_or_si256(
+			_mm256_and_si256(_mm256_cmpeq_epi8(c, _mm256_set1_epi8('&')),
+					 _mm256_cmpeq_epi8(next, _mm256_set1_epi8('#'))),
+			_mm256_or_si256(
+				_mm256_and_si256(_mm256_cmpeq_epi8(c, _mm256_set1_epi8(':')), scheme),
+				_mm256_and_si256(_mm256_cmpeq_epi8(c, _mm256_set1_epi8('.')), www)));
+		unsigned mask = (unsigned)_mm256_movemask_epi8(hit);
+
+		if (mask) {
+			*at = i + (size_t)__builtin_ctz(mask);
+			return 1;
+		}
+	}
+	*at = i;
+	return 0;
+}
+#endif
+
+static size_t find_start(const unsigned char *p, size_t i, size_t n)
+{
+#ifdef HAVE_FIND_START_AVX2
+	if (n - i >= 64 && __builtin_cpu_supports("avx2") && find_start_avx2(p, &i, n))
+		return i;
+#endif
+	/* 32 bytes a round, each with the two before it (i >= 2) and
+	 * the one after it */
+	for (; i + 33 <= n; i += 32) {
+		unsigned mask = starts16(p + i) | starts16(p + i + 16) << 16;
+
+		if (mask)
+			return i + (size_t)__builtin_ctz(mask);
+	}
+	for (; i + 17 <= n; i += 16) {
+		unsigned mask = starts16(p + i);
+
+		if (mask)
+			return i + (size_t)__builtin_ctz(mask);
+	}
+	for (; i < n; i++)
+		if (maybe_starts(p + i))
+			return i;
+	return n;
+}
+#else
+static size_t find_start(const unsigned char *p, size_t i, size_t n)
+{
+	for (; i < n; i++)
+		if (maybe_starts(p + i))
+			return i;
+	return n;
+}
+#endif
+
+/* A byte that only goes on a host's name: what host_byte appends with
+ * nothing else to do (not '%', '@', '[', ':' or what ends an authority). */
+static const unsigned char plain_host[256] = {
+	['-'] = 1, ['.'] = 1, ['_'] = 1,
+	['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1, [0x80 ... 0xff] = 1,
+};
+
+/* The run of plain name bytes in a host being collected, as
+ * ref_byte -> text_byte -> authority_byte -> host_byte -> host_append
+ * would take them one by one (recent shifted, the name lowercased and
+ * appended while there is room, overlong once there is not); returns how
+ * many it took. */
+static size_t host_run(struct sg_url_extractor *ex, const unsigned char *p, size_t n)
+{
+	size_t run = 0, take, i = 0;
+	char *to = ex->host + ex->host_len;
+
+	while (run < n && plain_host[p[run]])
+		run++;
+	take = sizeof(ex->host) - ex->host_len;
+	if (take > run)
+		take = run;
+	for (; i + 8 <= take; i += 8) {
+		uint64_t x;
+
+		memcpy(&x, p + i, 8);
+		x = lower8(x);
+		memcpy(to + i, &x, 8);
+	}
+	for (; i < take; i++)
+		to[i] = (char)lower(p[i]);
+	ex->host_len += take;
+	if (take < run)
+		ex->overlong = 1;
+	skip_text(ex, p, run);
+	return run;
 }
 
 void sg_url_extract(struct sg_url_extractor *ex, const char *data, size_t n)
@@ -352,17 +549,28 @@ void sg_url_extract(struct sg_url_extractor *ex, const char *data, size_t n)
 	const unsigned char *p = (const unsigned char *)data;
 
 	for (size_t i = 0; i < n;) {
-		if (ex->state == IN_TEXT && !ex->ref_len) {
+		if (ex->ref_len) {
+			ref_byte(ex, p[i++]);
+		} else if (ex->state == IN_TEXT) {
 			size_t j = i;
 
-			while (j < n && !starts_something(p[j]))
+			/* the run's first two bytes look back at what recent
+			 * holds: only their own value can tell them apart */
+			while (j < n && j < i + 2 && !starts_something(p[j]))
 				j++;
+			if (j == i + 2)
+				j = find_start(p, j, n);
 			skip_text(ex, p + i, j - i);
 			i = j;
-			if (i == n)
-				break;
+			if (i < n)
+				ref_byte(ex, p[i++]);
+		} else if (plain_host[p[i]] && ex->state == IN_AUTHORITY &&
+			   ex->host_state == HOST_COLLECTING && !ex->escape && !ex->in_brackets &&
+			   !ex->split_at) {
+			i += host_run(ex, p + i, n - i);
+		} else {
+			ref_byte(ex, p[i++]);
 		}
-		ref_byte(ex, p[i++]);
 	}
 }
 

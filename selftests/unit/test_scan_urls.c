@@ -162,6 +162,83 @@ static void test_bounds(void)
 	ASSERT_STREQ(f.list, "ev", "bounds: a URL does not span two parts");
 }
 
+/* Text is skipped many bytes at a time, looking at the bytes before and
+ * after a ':', '.' or '&' (urls.c: find_start), and a host's name is
+ * taken in a run: each way of starting a URL, after 0 to 80 bytes of
+ * text that looks like one but is not ("ie." and "to:" sum as "ww." and
+ * "tp:" do; "&amp;" is no numeric reference), so that it falls at every
+ * place of a 16- and 32-byte block and of the part's end, must give the
+ * same hosts, whole, a byte at a time and cut anywhere. */
+static void test_fast_paths(void)
+{
+	static const char filler[] = "a movie. to: ie. Ww: &amp; p: s: w. tp ps ww &# x ";
+	static const struct {
+		const char *url, *host;
+	} starts[] = {
+		{ "http://one.example/p", "one.example" },
+		{ "HTTPS://Two.Example", "two.example" },
+		{ "hTtP:\\three.example", "three.example" },
+		{ "WWW.Four.example/x", "www.four.example" },
+		{ "&#104;ttp&#58;//five.example", "five.example" },
+		{ "htt&#112;s://six.example", "six.example" },
+		{ "ww&#x77;.seven.example", "www.seven.example" },
+		{ "\"http://eight.exa\nmple\"", "eight.exa,eight.example" },
+	};
+	char text[256], want[160], name[160];
+	int all;
+
+	for (size_t u = 0; u < sizeof(starts) / sizeof(starts[0]); u++) {
+		all = 1;
+		for (size_t k = 0; k <= 80 && all; k++) {
+			struct sg_url_extractor ex;
+			struct found f;
+			size_t n = 0;
+
+			for (size_t i = 0; i < k; i++)
+				text[n++] = filler[i % (sizeof(filler) - 1)];
+			n += (size_t)snprintf(text + n, sizeof(text) - n, " %s ", starts[u].url);
+			/* and the same after it, so the URL also ends mid-block */
+			for (size_t i = 0; i < 80 - k; i++)
+				text[n++] = filler[i % (sizeof(filler) - 1)];
+			snprintf(want, sizeof(want), "%s", starts[u].host);
+			extract(text, n, n, 0, &f, &ex);
+			if (strcmp(f.list, want) != 0) {
+				printf("# %s after %zu bytes: \"%s\"\n", starts[u].host, k, f.list);
+				all = 0;
+			}
+			extract(text, n, 1, 0, &f, &ex);
+			all &= !strcmp(f.list, want);
+			for (size_t split = 0; split <= n; split++) {
+				extract(text, n, 0, split, &f, &ex);
+				all &= !strcmp(f.list, want);
+			}
+			if (!all)
+				printf("# %s after %zu bytes: cut somewhere\n", starts[u].host, k);
+		}
+		snprintf(name, sizeof(name), "fast paths: the URL of %s at every offset in a block",
+			 starts[u].host);
+		ASSERT_TRUE(all, name);
+	}
+	/* a host's name taken in runs: long, in big chunks, exactly at and past
+	 * the room there is */
+	for (size_t len = 250; len <= 256; len++) {
+		struct sg_url_extractor ex;
+		struct found f;
+		char big[400];
+		size_t n;
+
+		memcpy(big, "x http://", 9);
+		memset(big + 9, 'A', len);
+		n = 9 + len;
+		n += (size_t)snprintf(big + n, sizeof(big) - n, "/ http://ok.example");
+		extract(big, n, n, 0, &f, &ex);
+		all = len <= SG_HOST_MAX ? f.len == len + 11 && ex.overlong_hosts == 0 :
+					   !strcmp(f.list, "ok.example") && ex.overlong_hosts == 1;
+		snprintf(name, sizeof(name), "fast paths: a %zu-byte host fed whole", len);
+		ASSERT_TRUE(all, name);
+	}
+}
+
 static struct sg_hostlist *load_list(const char *text)
 {
 	char path[] = "/tmp/sg-test-hosts-XXXXXX", err[512];
@@ -242,6 +319,7 @@ int main(void)
 {
 	test_extraction();
 	test_bounds();
+	test_fast_paths();
 	test_host_lists();
 	test_large_host_list();
 	return test_exit_status();
