@@ -9,11 +9,16 @@ BPFTOOL      ?= bpftool
 
 # Every file compiles alone (one object each) and sees only its own room
 # and the rooms below it, so includes run one way (README, "Layout"):
-#   include/ <- lib/ <- scan/ <- proxy/ <- daemon/;  tools/ sees lib/ alone.
+#   include/ <- lib/ <- scan/ <- proxy/ <- daemon/;  tools/ sees lib/ alone;
+#   inside scan/: signals/ <- the engine contract (scan/) <- content/, milter/
 CFLAGS_BASE   := -O2 -g -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE
 INC_lib       := -Iinclude -Ilib
-INC_scan      := $(INC_lib) -Iscan
-INC_proxy     := $(INC_scan) -Iproxy -I$(BUILD)/skel
+INC_scan/signals := $(INC_lib) -Iscan/signals
+INC_scan      := $(INC_scan/signals) -Iscan
+INC_scan/content := $(INC_scan) -Iscan/content
+INC_scan/milter  := $(INC_scan) -Iscan/milter
+INC_scan_all  := $(INC_scan) -Iscan/content -Iscan/milter
+INC_proxy     := $(INC_scan_all) -Iproxy -I$(BUILD)/skel
 INC_daemon    := $(INC_proxy) -Idaemon
 CFLAGS_COMMON := $(CFLAGS_BASE) $(INC_lib) -I$(BUILD)/skel
 LDLIBS_BPF    := -lbpf -lelf -lz
@@ -31,7 +36,7 @@ BPF_HDRS   := $(wildcard bpf/*.h) $(wildcard include/smtpguard/*.h)
 # the daemon's rooms, in include order; room R's objects: $(R_OBJS), and
 # under ASan/UBSan $(R_ASAN)
 ROOMS := lib scan proxy daemon
-$(foreach r,$(ROOMS),$(eval $(r)_SRCS := $(wildcard $(r)/*.c)))
+$(foreach r,$(ROOMS),$(eval $(r)_SRCS := $(wildcard $(r)/*.c $(r)/*/*.c)))
 $(foreach r,$(ROOMS),$(eval $(r)_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$($(r)_SRCS))))
 $(foreach r,$(ROOMS),$(eval $(r)_ASAN := $(patsubst %.c,$(BUILD)/asan/obj/%.o,$($(r)_SRCS))))
 LIB_SRCS := $(lib_SRCS)
@@ -78,15 +83,17 @@ $(BUILD)/skel/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	@mkdir -p $(@D)
 	$(BPFTOOL) gen skeleton $< name $(subst -,_,$*) > $@
 
-# one object per file, with its room's include path (proxy and daemon
-# objects may include BPF skeletons, so they wait for them)
+# one object per file, with its room's include path (a room inside a room,
+# scan/content/, has its own; proxy and daemon objects may include BPF
+# skeletons, so they wait for them)
+room_inc = $(or $(INC_$(patsubst %/,%,$(dir $(1)))),$(INC_$(firstword $(subst /, ,$(1)))))
 $(BUILD)/obj/%.o: %.c | $(SKELS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_BASE) -MMD -MP $(INC_$(firstword $(subst /, ,$*))) -c $< -o $@
+	$(CC) $(CFLAGS_BASE) -MMD -MP $(call room_inc,$*) -c $< -o $@
 
 $(BUILD)/asan/obj/%.o: %.c | $(SKELS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_BASE) -MMD -MP $(SAN_FLAGS) $(INC_$(firstword $(subst /, ,$*))) -c $< -o $@
+	$(CC) $(CFLAGS_BASE) -MMD -MP $(SAN_FLAGS) $(call room_inc,$*) -c $< -o $@
 
 -include $(shell find $(BUILD)/obj $(BUILD)/asan/obj -name '*.d' 2>/dev/null)
 
@@ -112,11 +119,11 @@ $(BUILD)/selftests/test_%: selftests/unit/test_%.c selftests/test.h $(LIB_OBJS)
 SCAN_UNIT := $(filter selftests/unit/test_scanner.c selftests/unit/test_scan_%.c,$(UNIT_SRCS))
 $(patsubst selftests/unit/%.c,$(BUILD)/selftests/%,$(SCAN_UNIT)): $(BUILD)/selftests/%: selftests/unit/%.c selftests/test.h $(scan_OBJS) $(LIB_OBJS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_BASE) $(INC_scan) -Iselftests $< $(scan_OBJS) $(LIB_OBJS) -o $@ $(LDLIBS_SCAN) $(LDLIBS_BPF)
+	$(CC) $(CFLAGS_BASE) $(INC_scan_all) -Iselftests $< $(scan_OBJS) $(LIB_OBJS) -o $@ $(LDLIBS_SCAN) $(LDLIBS_BPF)
 
 $(patsubst selftests/unit/%.c,$(BUILD)/asan/selftests/%,$(SCAN_UNIT)): $(BUILD)/asan/selftests/%: selftests/unit/%.c selftests/test.h $(scan_ASAN) $(LIB_ASAN)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) $(INC_scan) -Iselftests $< $(scan_ASAN) $(LIB_ASAN) -o $@ $(LDLIBS_SCAN) $(LDLIBS_BPF)
+	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) $(INC_scan_all) -Iselftests $< $(scan_ASAN) $(LIB_ASAN) -o $@ $(LDLIBS_SCAN) $(LDLIBS_BPF)
 
 # the proxy room's unit tests (test_proxy_*) link it and what it stands on
 PROXY_UNIT := $(filter selftests/unit/test_proxy_%.c,$(UNIT_SRCS))
@@ -159,7 +166,7 @@ $(BUILD)/bench/%: bench/%.c $(wildcard bench/*.h) $(LIB_OBJS) $(SKELS)
 # the scanning stage's benchmarks (bench/scan_*.c) link its room
 $(BUILD)/bench/scan_%: bench/scan_%.c $(wildcard bench/*.h) $(scan_OBJS) $(LIB_OBJS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_BASE) $(INC_scan) $< $(scan_OBJS) $(LIB_OBJS) -o $@ $(LDLIBS_SCAN) $(LDLIBS_BPF)
+	$(CC) $(CFLAGS_BASE) $(INC_scan_all) $< $(scan_OBJS) $(LIB_OBJS) -o $@ $(LDLIBS_SCAN) $(LDLIBS_BPF)
 
 # the scan's fairness runs the relay's sessions in a worker of its own, as
 # the relay's test does (selftests/relay/rig.h): it links the proxy room
@@ -174,14 +181,14 @@ $(BUILD)/bench/smtp_tls: bench/smtp_tls.c
 
 # libFuzzer targets: clang builds them with the lib sources they exercise;
 # fuzz_scan_* with the scanning stage's too
-SCAN_HDRS := $(wildcard scan/*.h)
+SCAN_HDRS := $(wildcard scan/*.h scan/*/*.h)
 $(BUILD)/fuzz/%: selftests/fuzz/%.c $(LIB_SRCS) $(LIB_HDRS)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) $< $(LIB_SRCS) -o $@ $(LDLIBS_BPF)
 
 $(BUILD)/fuzz/fuzz_scan_%: selftests/fuzz/fuzz_scan_%.c $(scan_SRCS) $(SCAN_HDRS) $(LIB_SRCS) $(LIB_HDRS)
 	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_FLAGS) -Iscan $< $(scan_SRCS) $(LIB_SRCS) -o $@ $(LDLIBS_SCAN) $(LDLIBS_BPF)
+	$(CLANG) $(FUZZ_FLAGS) $(INC_scan_all) $< $(scan_SRCS) $(LIB_SRCS) -o $@ $(LDLIBS_SCAN) $(LDLIBS_BPF)
 
 fuzz: deps
 	$(MAKE) all
