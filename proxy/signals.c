@@ -12,6 +12,7 @@
  * user:NAME) are noted too, so one noisy script or domain shows, and an
  * allowed one (ladder_allow) counts for nothing.
  */
+#include <ctype.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -43,6 +44,9 @@ static void add_sub(struct session *s, struct who *w, char kind, const char *pre
 	if (sg_allow_sub(s->generation->allow, kind, value))
 		w->allowed = 1;
 	snprintf(w->subs[w->n_subs], sizeof(w->subs[0]), "%s%s", prefix, value);
+	if (kind == 'f')	/* a domain is one whatever its case */
+		for (char *c = w->subs[w->n_subs]; *c; c++)
+			*c = (char)tolower((unsigned char)*c);
 	id = &w->sub_ids[w->n_subs];
 	id->key = w->subs[w->n_subs];
 	id->key_len = strlen(w->subs[w->n_subs]);
