@@ -8,8 +8,9 @@
 #              body phrases, a URL host list, attachment names), the MIME
 #              parser, the body fingerprint and the behaviour signals
 #   rspamd     rspamd's proxy worker as a milter (self_scan), content_scan = no
-# Rounds interleaved (unscanned, builtin, rspamd, then again): the median of
-# ROUNDS, as a ratio to unscanned. CPU per message: smtpguardd's user and
+# Rounds interleaved (unscanned, builtin, rspamd, then builtin, rspamd,
+# unscanned): msgs/s is the median of ROUNDS, the ratio the median of each
+# round's own ratio to unscanned. CPU per message: smtpguardd's user and
 # kernel time, and rspamd's (its processes'). Then the latency one message
 # adds with each (p50, p99 of sequential sessions, bench/smtp_latency), and
 # the latency through the relay alone. Prints BENCH lines.
@@ -20,7 +21,7 @@ source "$HERE/../lab/lab.sh"
 
 BUILD=${1:-build}
 PREFIX=sgbscan-
-ROUNDS=${SCAN_ROUNDS:-3}
+ROUNDS=${SCAN_ROUNDS:-5}
 SESSIONS=20
 LATENCY_MSGS=${SCAN_LATENCY_MSGS:-300}
 
@@ -139,12 +140,28 @@ run() {
 }
 
 median() { sort -g | awk '{a[NR]=$1} END { if (NR) print a[int((NR + 1) / 2)] }'; }
+# the median of the rounds' own ratios (mode / unscanned of the same
+# round): this shared machine's speed drifts by 2x between rounds, and a
+# ratio of two medians mixes rounds that ran at different speeds
+paired_ratio() {	# "MODE RUNS" "BASELINE RUNS"
+	local -a a=($1) b=($2)
+	local i
+	[ ${#a[@]} -gt 0 ] && [ ${#a[@]} = ${#b[@]} ] || { echo NA; return; }
+	for i in "${!a[@]}"; do
+		awk -v x="${a[$i]}" -v y="${b[$i]}" 'BEGIN { if (y > 0) printf "%.4f\n", x / y }'
+	done | median | awk '{ printf "%.2f", $1 }'
+}
 
 MODES=(unscanned builtin rspamd)
 declare -A COUNT=([unscanned-1k]=4000 [builtin-1k]=4000 [rspamd-1k]=1000
 	[unscanned-100k]=800 [builtin-100k]=800 [rspamd-100k]=300)
-for _ in $(seq 1 "$ROUNDS"); do
-	for mode in "${MODES[@]}"; do
+# each round runs every mode; the order alternates (unscanned first, then
+# last) so the TIME_WAIT sockets and warm caches a run leaves behind favour
+# neither side
+for round in $(seq 1 "$ROUNDS"); do
+	order=("${MODES[@]}")
+	[ $((round % 2)) = 0 ] && order=(builtin rspamd unscanned)
+	for mode in "${order[@]}"; do
 		start_mode "$mode" || { echo "scan_engines: smtpguardd did not start ($mode)" >&2; continue; }
 		for label in 1k 100k; do
 			run "$mode" "${COUNT[$mode-$label]}" "$label" ||
@@ -160,7 +177,7 @@ for label in 1k 100k; do
 		v=$(printf '%s\n' ${VALUES[$mode-$label]:-} | median)
 		d=$(printf '%s\n' ${CPU_D[$mode-$label]:-} | median)
 		r=$(printf '%s\n' ${CPU_R[$mode-$label]:-} | median)
-		ratio=$(awk -v a="${v:-0}" -v b="${base:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "NA" }')
+		ratio=$(paired_ratio "${VALUES[$mode-$label]:-}" "${VALUES[unscanned-$label]:-}")
 		echo "BENCH scan $label $mode msgs_per_s=${v:-NA} ratio=$ratio daemon_cpu_us_per_msg=${d:-NA}" \
 			"rspamd_cpu_us_per_msg=${r:-NA} runs=${VALUES[$mode-$label]:-none}"
 	done
