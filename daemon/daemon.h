@@ -6,6 +6,8 @@
  *   args.c        the command line and the config file it names
  *   interfaces.c  which interfaces are attached to, as they come and go
  *   reload.c      SIGHUP: the config file again
+ *   privileges.c  the proxy process's user and capabilities
+ *   proxy_process.c  the proxy, forked, unprivileged, restarted
  *
  * and loader.c, attach.c, netwatch.c, gc.c, routing.c, instance.c below
  * them (each with its header).
@@ -16,7 +18,8 @@
 #include "config.h"
 #include "loader.h"
 #include "netwatch.h"
-#include "proxy.h"
+#include "privileges.h"
+#include "proxy_process.h"
 
 struct daemon {
 	struct sg_config cfg;
@@ -24,7 +27,8 @@ struct daemon {
 	int attached;		/* interfaces attached to since start */
 	int live[SG_MAX_ATTACHMENTS];	/* ifindexes attached by this run */
 	int nlive;
-	struct sg_proxy *proxy;	/* proxy = yes */
+	struct sg_proxy_process *proxy;	/* proxy = yes */
+	struct sg_identity proxy_id;	/* proxy_user; its group reads the pins */
 	int file_fail_mode;	/* what the config file last said */
 };
 

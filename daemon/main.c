@@ -26,8 +26,6 @@
 #include "log.h"
 #include "loop.h"
 #include "netwatch.h"
-#include "proxy.h"
-#include "tls.h"
 #include "routing.h"
 
 static int run_detach(struct sg_config *cfg, int purge)
@@ -121,7 +119,8 @@ int main(int argc, char **argv)
 	struct main_loop m = { .d = &d, .argc = argc, .argv = argv, .running = 1 };
 	int detach = 0, purge = 0, check_only = 0, ret;
 	int sig_fd = -1, nl_fd = -1, lock_fd = -1;
-	struct sg_proxy *proxy = NULL;
+	struct sg_proxy_process *proxy = NULL;
+	char err[SG_ERR_LEN * 2];
 
 	sg_log_init("smtpguardd");
 	/* a write to a socket its peer reset is an error to handle, not a
@@ -151,6 +150,16 @@ int main(int argc, char **argv)
 	}
 	ret = 1;
 	d.file_fail_mode = d.cfg.fail_mode;
+	/* the proxy's user; without one only the pins' group is missing */
+	if (sg_identity_resolve(d.cfg.proxy_user, &d.proxy_id, err, sizeof(err))) {
+		if (d.cfg.proxy) {
+			sg_err("%s", err);
+			goto cleanup;
+		}
+		sg_warn("%s; the pins stay root's alone", err);
+	} else {
+		sg_pins_share(d.cfg.bpffs_root, d.proxy_id.gid);
+	}
 	if (sg_loader_apply_config(&d.ld, &d.cfg))
 		goto cleanup;
 	m.loop = sg_loop_new();
@@ -173,7 +182,7 @@ int main(int argc, char **argv)
 	if (d.cfg.proxy) {
 		if (sg_routing_install(&d.cfg))
 			goto cleanup;
-		proxy = sg_proxy_start(&d.cfg, &d.ld.maps);
+		proxy = sg_proxy_process_start(m.loop, &d.cfg, &d.ld.maps, &d.proxy_id);
 		if (!proxy)
 			goto cleanup;
 		d.proxy = proxy;
@@ -201,7 +210,7 @@ int main(int argc, char **argv)
 			"(detach_on_exit = no)");
 	}
 cleanup:
-	sg_proxy_stop(proxy);
+	sg_proxy_process_stop(proxy);
 	sg_loop_free(m.loop);
 	if (sig_fd >= 0)
 		close(sig_fd);

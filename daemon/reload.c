@@ -51,7 +51,7 @@ void daemon_reload(struct daemon *d, int argc, char **argv)
 	else
 		sg_info("reload: no key changed");
 	ok = sg_loader_apply_config(&d->ld, &d->cfg) == 0;
-	if (d->proxy && sg_proxy_reload(d->proxy, &d->cfg))
+	if (d->proxy && sg_proxy_process_reload(d->proxy, &d->cfg))
 		ok = 0;
 	/* a reload's last line, which scripts (and the e2e tests) wait for */
 	if (ok)

@@ -98,6 +98,31 @@ static int set_steer_mark(void *field, char *value, char *err, size_t errlen)
 	return read_u32_nonzero(value, field, err, errlen);
 }
 
+/* The proxy's user: a name as useradd(8) allows it (checked to exist when
+ * the proxy starts, where the error can say how to create it). */
+static int set_proxy_user(void *field, char *value, char *err, size_t errlen)
+{
+	size_t n = strlen(value);
+
+	if (!n || n >= SG_USER_NAME_LEN) {
+		snprintf(err, errlen, "a user name of 1 to %d characters is needed",
+			 SG_USER_NAME_LEN - 1);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char c = value[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-' || c == '.') || (i == 0 && c == '-')) {
+			snprintf(err, errlen, "'%s' is not a user name (letters, digits, '_', '-', "
+				 "'.'; not starting with '-')", value);
+			return -1;
+		}
+	}
+	memcpy(field, value, n + 1);
+	return 0;
+}
+
 static int set_route_table(void *field, char *value, char *err, size_t errlen)
 {
 	uint32_t table;
@@ -274,6 +299,7 @@ static const struct sg_config_key config_keys[] = {
 	KEY("proxy", BOOL, proxy, RESTART, "no"),
 	/* 0: one per core */
 	KEY("proxy_workers", UINT, proxy_workers, RESTART, "0", RANGE(0, SG_MAX_WORKERS)),
+	KEY("proxy_user", CUSTOM, proxy_user, RESTART, "smtpguard", .set = set_proxy_user),
 	KEY("uplink", IFACES, uplinks, RESTART, "", WITH(n_uplinks)),
 	KEY("steer_mark", CUSTOM, steer_mark, RESTART, "0x5347", .set = set_steer_mark),
 	KEY("route_table", CUSTOM, route_table, RESTART, "5347", .set = set_route_table),

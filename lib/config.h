@@ -68,6 +68,9 @@ enum sg_scan_action {
 	SG_SCAN_ACCEPT,		/* the dot goes to the MX unjudged (fail open) */
 };
 
+/* a user name as useradd(8) takes it, with its NUL */
+#define SG_USER_NAME_LEN 33
+
 struct sg_config {
 	char bpffs_root[SG_PATH_LEN];
 	char interfaces[SG_MAX_IFACE_PATTERNS][SG_PATTERN_LEN];	/* fnmatch patterns */
@@ -95,6 +98,7 @@ struct sg_config {
 	/* the scanning proxy */
 	int proxy;			/* steer scan flows to the proxy */
 	int proxy_workers;
+	char proxy_user[SG_USER_NAME_LEN];	/* the proxy process's user (its group too) */
 	char uplinks[SG_MAX_IFACE_PATTERNS][SG_PATTERN_LEN];	/* MX replies arrive here */
 	int n_uplinks;
 	uint32_t steer_mark;

@@ -39,6 +39,19 @@ static int *map_slot(struct sg_maps *maps, size_t i)
 	return (int *)((char *)maps + pinned_maps[i].offset);
 }
 
+int sg_maps_fds(const struct sg_maps *maps, int *fds, int max)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < N_PINNED && n < max; i++) {
+		int fd = *map_slot((struct sg_maps *)maps, i);
+
+		if (fd >= 0)
+			fds[n++] = fd;
+	}
+	return n;
+}
+
 void sg_maps_close(struct sg_maps *maps)
 {
 	for (size_t i = 0; i < N_PINNED; i++) {
@@ -68,6 +81,12 @@ int sg_maps_open(const char *root, struct sg_maps *maps, char *err, size_t errle
 
 		snprintf(path, sizeof(path), "%s/%s", root, pinned_maps[i].name);
 		fd = bpf_obj_get(path);
+		/* a member of the pins' group (sg_pins_share) reads, only root writes */
+		if (fd < 0 && errno == EACCES) {
+			LIBBPF_OPTS(bpf_obj_get_opts, ro, .file_flags = BPF_F_RDONLY);
+
+			fd = bpf_obj_get_opts(path, &ro);
+		}
 		if (fd < 0) {
 			int e = errno;
 

@@ -30,6 +30,8 @@ struct sg_maps {
  * (no such root, not smtpguard's, permission). */
 int sg_maps_open(const char *root, struct sg_maps *maps, char *err, size_t errlen);
 void sg_maps_close(struct sg_maps *maps);
+/* The open maps' descriptors into fds (at most max); how many. */
+int sg_maps_fds(const struct sg_maps *maps, int *fds, int max);
 
 /* Rate classes: slot of NAME, or -1. */
 int sg_rate_class_find(const struct sg_maps *maps, const char *name);

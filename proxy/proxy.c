@@ -82,7 +82,8 @@ static int webhooks_start(struct sg_proxy *proxy, const struct sg_config *cfg)
 	return 0;
 }
 
-struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_maps *maps)
+struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_maps *maps,
+				int events_fd)
 {
 	struct sg_proxy *proxy = calloc(1, sizeof(*proxy));
 	struct sg_settings settings;
@@ -95,7 +96,7 @@ struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_map
 	pthread_mutex_init(&proxy->generation_lock, NULL);
 	pthread_mutex_init(&proxy->reserve_lock, NULL);
 	proxy->tls_mover = cfg->tls_mover;
-	if (sg_events_open(cfg->events_file)) {
+	if (sg_events_use(events_fd)) {
 		free(proxy);
 		return NULL;
 	}
@@ -206,7 +207,7 @@ void sg_proxy_stop(struct sg_proxy *proxy)
 	free(proxy);
 }
 
-int sg_proxy_reload(struct sg_proxy *proxy, const struct sg_config *cfg)
+int sg_proxy_reload(struct sg_proxy *proxy, const struct sg_config *cfg, int events_fd)
 {
 	char err[SG_ERR_LEN * 2];
 	struct sg_generation *g = generation_new(cfg, err, sizeof(err));
@@ -224,9 +225,11 @@ int sg_proxy_reload(struct sg_proxy *proxy, const struct sg_config *cfg)
 		sg_err("reload: %s; the running TLS settings stay", err);
 		ret = -1;
 	}
-	/* reopened, so that a rotated file is left for the new one */
-	if (sg_events_open(cfg->events_file)) {
+	/* reopened by the daemon, so that a rotated file is left for the new one */
+	if (events_fd == SG_EVENTS_KEEP) {
 		sg_err("reload: events go on to the file opened before");
+		ret = -1;
+	} else if (sg_events_use(events_fd)) {
 		ret = -1;
 	}
 	if (!ret)
