@@ -6,6 +6,7 @@
  *   args.c        the command line and the config file it names
  *   interfaces.c  which interfaces are attached to, as they come and go
  *   reload.c      SIGHUP: the config file again
+ *   upgrade.c     SIGUSR2: the binary executed anew, the proxy handed over
  *   privileges.c  the proxy process's user and capabilities
  *   proxy_process.c  the proxy, forked, unprivileged, restarted
  *
@@ -30,7 +31,12 @@ struct daemon {
 	struct sg_proxy_process *proxy;	/* proxy = yes */
 	struct sg_identity proxy_id;	/* proxy_user; its group reads the pins */
 	int file_fail_mode;	/* what the config file last said */
+	char self_path[4096];	/* this binary, as started: an upgrade executes the file there */
 };
+
+/* How an upgrade in place tells the new daemon about the old proxy
+ * (upgrade.c, main.c): "sock=FD pid=PID". */
+#define SG_TAKEOVER_ENV "SMTPGUARD_TAKEOVER"
 
 /* args.c: the command line (and the config file it names) into cfg; 0, or
  * the exit status after an error (said). */
@@ -45,5 +51,8 @@ void daemon_reconcile(struct daemon *d);
 
 /* reload.c */
 void daemon_reload(struct daemon *d, int argc, char **argv);
+
+/* upgrade.c: SIGUSR2; returns only when the upgrade did not happen (logged). */
+void daemon_upgrade(struct daemon *d, int argc, char **argv);
 
 #endif

@@ -4,11 +4,15 @@
  * proxy_process.h). Daemon and proxy speak over a SOCK_SEQPACKET pair, one
  * struct proxy_msg a packet: READY or FAILED once the proxy started, then
  * RELOAD (the configuration, and the reopened events file as SCM_RIGHTS)
- * answered by RELOADED. The proxy ends on SIGTERM (finishing what it owes),
- * when the daemon closes its end, or with the daemon (PR_SET_PDEATHSIG).
+ * answered by RELOADED; DRAIN once a new proxy took its listeners' slots
+ * (an upgrade in place: the daemon executed itself anew, keeping its end of
+ * the pair, pid and children). The proxy ends on SIGTERM (finishing what
+ * it owes), when the daemon closes its end, after a drain, or with the
+ * daemon (PR_SET_PDEATHSIG).
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,7 +32,7 @@
 #include "tls.h"
 #include "tunnel_sockmap.h"
 
-enum proxy_msg_type { MSG_READY = 1, MSG_FAILED, MSG_RELOAD, MSG_RELOADED };
+enum proxy_msg_type { MSG_READY = 1, MSG_FAILED, MSG_RELOAD, MSG_RELOADED, MSG_DRAIN };
 enum proxy_msg_events { EVENTS_NONE, EVENTS_FD, EVENTS_KEEP };
 
 struct proxy_msg {
@@ -179,7 +183,7 @@ static void proxy_main(const struct sg_config *start_cfg, const struct sg_maps *
 {
 	struct proxy_msg *m = malloc(sizeof(*m));
 	struct sg_config *cfg = malloc(sizeof(*cfg));
-	int keep[64], n, sig_fd, running = 1;
+	int keep[64], n, sig_fd, running = 1, drain = 0;
 	struct sg_proxy *proxy;
 	char err[SG_ERR_LEN * 2];
 
@@ -256,12 +260,25 @@ static void proxy_main(const struct sg_config *start_cfg, const struct sg_maps *
 					fd = -1;
 				}
 				answer(sock, MSG_RELOADED, sg_proxy_reload(proxy, cfg, fd) ? -1 : 0);
+			} else if (got > 0 && m->type == MSG_DRAIN) {
+				drain = 1;
+				running = 0;
+				if (fd >= 0)
+					close(fd);
 			} else if (fd >= 0) {
 				close(fd);
 			}
 		}
 	}
+	if (drain) {
+		sg_info("proxy process %d: a new proxy took over; this one serves its sessions "
+			"until they end (drain_timeout %llu s at most)", (int)getpid(),
+			(unsigned long long)(cfg->drain_timeout_ns / 1000000000ULL));
+		sg_proxy_drain(proxy, cfg->drain_timeout_ns);
+	}
 	sg_proxy_stop(proxy);
+	if (drain)
+		sg_info("proxy process %d: drained", (int)getpid());
 	free(m);
 	free(cfg);
 	exit(0);
@@ -271,6 +288,16 @@ failed:
 }
 
 /* ---- the daemon's side ---- */
+
+/* A proxy an upgrade replaced: draining, reaped when it ends. */
+struct retired {
+	pid_t pid;
+	int sock;
+	struct sg_loop *loop;
+	struct sg_watch watch;
+	struct retired *next;
+};
+static struct retired *retired_list;
 
 static void describe_exit(int status, char *buf, size_t len)
 {
@@ -447,6 +474,128 @@ static int spawn(struct sg_proxy_process *pp)
 	return 0;
 }
 
+static void retired_gone(struct retired *r, int block)
+{
+	struct retired **pp;
+	int status;
+	char how[96];
+
+	if (r->pid > 0 && waitpid(r->pid, &status, block ? 0 : WNOHANG) == r->pid) {
+		describe_exit(status, how, sizeof(how));
+		sg_info("the replaced proxy process %d %s", (int)r->pid, how);
+	}
+	sg_loop_unwatch(r->loop, &r->watch);
+	close(r->sock);
+	for (pp = &retired_list; *pp; pp = &(*pp)->next)
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	free(r);
+}
+
+static void on_retired_sock(struct sg_watch *watch, uint32_t events)
+{
+	struct retired *r = watch->ctx;
+	struct proxy_msg *m = malloc(sizeof(*m));
+	int fd = -1;
+	ssize_t got = m ? recv_msg(r->sock, m, &fd) : -1;
+
+	(void)events;
+	free(m);
+	if (fd >= 0)
+		close(fd);
+	if (got > 0 || (got < 0 && errno == EAGAIN))
+		return;
+	retired_gone(r, 1);
+}
+
+int sg_proxy_process_hand_over(struct sg_proxy_process *pp, char *env, size_t envlen)
+{
+	if (!pp || !pp->pid || pp->sock < 0) {
+		env[0] = '\0';
+		return 0;
+	}
+	/* its end of the pair outlives the exec; the proxy sees no close */
+	if (fcntl(pp->sock, F_SETFD, 0))
+		return -1;
+	snprintf(env, envlen, "sock=%d pid=%d", pp->sock, (int)pp->pid);
+	return 0;
+}
+
+void sg_proxy_process_hand_back(struct sg_proxy_process *pp)
+{
+	if (pp && pp->sock >= 0)
+		fcntl(pp->sock, F_SETFD, FD_CLOEXEC);
+}
+
+void sg_proxy_process_retire(struct sg_loop *loop, const char *handed_over)
+{
+	struct retired *r;
+	struct proxy_msg *m;
+	int sock, pid;
+
+	if (!handed_over || sscanf(handed_over, "sock=%d pid=%d", &sock, &pid) != 2 ||
+	    fcntl(sock, F_GETFD) < 0) {
+		sg_warn("upgrade: the previous proxy could not be found (%s)",
+			handed_over ? handed_over : "nothing handed over");
+		return;
+	}
+	fcntl(sock, F_SETFD, FD_CLOEXEC);
+	r = calloc(1, sizeof(*r));
+	m = calloc(1, sizeof(*m));
+	if (!r || !m) {
+		free(r);
+		free(m);
+		close(sock);
+		return;
+	}
+	r->pid = pid;
+	r->sock = sock;
+	r->loop = loop;
+	m->type = MSG_DRAIN;
+	if (send_msg(sock, m, -1))
+		sg_warn("upgrade: telling the previous proxy process %d to drain failed: %s", pid,
+			strerror(errno));
+	free(m);
+	sg_watch_init(&r->watch, sock, on_retired_sock, r);
+	if (sg_loop_watch(loop, &r->watch, EPOLLIN))
+		sg_warn("upgrade: watching the previous proxy process %d: %s", pid,
+			strerror(errno));
+	r->next = retired_list;
+	retired_list = r;
+	sg_info("upgrade: the previous proxy process %d drains its sessions", pid);
+}
+
+/* A stop waits for the replaced proxies too: they finish what they owe. */
+static void stop_retired(uint64_t timeout_ns)
+{
+	uint64_t deadline = sg_now_ns() + timeout_ns;
+
+	for (struct retired *r = retired_list; r; r = r->next)
+		kill(r->pid, SIGTERM);
+	while (retired_list && sg_now_ns() < deadline) {
+		struct retired *r = retired_list;
+
+		int status;
+
+		if (waitpid(r->pid, &status, WNOHANG) == r->pid) {
+			char how[96];
+
+			describe_exit(status, how, sizeof(how));
+			sg_info("the replaced proxy process %d %s", (int)r->pid, how);
+			r->pid = 0;
+			retired_gone(r, 0);
+			continue;
+		}
+		usleep(20000);
+	}
+	while (retired_list) {
+		kill(retired_list->pid, SIGKILL);
+		retired_gone(retired_list, 1);
+	}
+}
+
 struct sg_proxy_process *sg_proxy_process_start(struct sg_loop *loop, const struct sg_config *cfg,
 						const struct sg_maps *maps,
 						const struct sg_identity *id)
@@ -504,6 +653,8 @@ void sg_proxy_process_stop(struct sg_proxy_process *pp)
 {
 	uint64_t deadline;
 
+	if (retired_list)
+		stop_retired((pp ? pp->cfg->shutdown_timeout_ns : 60000000000ULL) + 10000000000ULL);
 	if (!pp)
 		return;
 	pp->stopping = 1;

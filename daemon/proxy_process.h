@@ -33,6 +33,14 @@ int sg_proxy_process_reload(struct sg_proxy_process *pp, const struct sg_config 
 /* SIGTERM to the proxy, which finishes what it owes (shutdown_timeout),
  * then waits for it. */
 void sg_proxy_process_stop(struct sg_proxy_process *pp);
+/* An upgrade in place: before the daemon executes itself anew, the
+ * proxy's end of the pair is kept over the exec and described in env ("" when
+ * there is no proxy); hand_back undoes it when the exec failed. */
+int sg_proxy_process_hand_over(struct sg_proxy_process *pp, char *env, size_t envlen);
+void sg_proxy_process_hand_back(struct sg_proxy_process *pp);
+/* After the exec, once the new proxy took the listeners' slots: the one
+ * described by handed_over is told to drain, and reaped when it ends. */
+void sg_proxy_process_retire(struct sg_loop *loop, const char *handed_over);
 /* The running proxy's pid, or 0 between a death and its restart. */
 pid_t sg_proxy_process_pid(const struct sg_proxy_process *pp);
 

@@ -354,6 +354,7 @@ static const struct sg_config_key config_keys[] = {
 	KEY("smtp_session_timeout", DURATION, smtp_session_timeout_ns, LIVE, "3600s"),
 	KEY("smtp_min_data_rate", UINT, smtp_min_data_rate, LIVE, "500", RANGE(0, 1000000000)),
 	KEY("shutdown_timeout", DURATION, shutdown_timeout_ns, LIVE, "60s"),
+	KEY("drain_timeout", DURATION, drain_timeout_ns, LIVE, "5m"),
 	KEY("content_rules", PATH, content_rules, LIVE, ""),
 	KEY("content_scan", BOOL, content_scan, LIVE, "yes"),
 	KEY("scan_timeout", DURATION, scan_timeout_ns, LIVE, "60s"),

@@ -155,6 +155,7 @@ struct sg_config {
 	uint64_t smtp_session_timeout_ns;
 	uint32_t smtp_min_data_rate;	/* bytes/s a body must keep up; 0: no minimum */
 	uint64_t shutdown_timeout_ns;	/* a stop waits this long for owed replies to dots */
+	uint64_t drain_timeout_ns;	/* a replaced proxy serves its sessions this long at most */
 	char content_rules[SG_PATH_LEN];	/* the content engine's rules; empty: none */
 	int content_scan;		/* the content engine reads messages (rules, signals) */
 	uint64_t scan_timeout_ns;	/* the dot withheld this long at most for a verdict */

@@ -207,6 +207,30 @@ void sg_proxy_stop(struct sg_proxy *proxy)
 	free(proxy);
 }
 
+void sg_proxy_drain(struct sg_proxy *proxy, uint64_t timeout_ns)
+{
+	uint64_t deadline = sg_now_ns() + timeout_ns, one = 1;
+
+	for (int i = 0; i < proxy->n; i++) {
+		struct worker *w = &proxy->workers[i];
+
+		if (!w->started)
+			continue;
+		w->drain_deadline_ns = deadline;
+		__atomic_store_n(&w->drain_requested, 1, __ATOMIC_RELEASE);
+		if (write(w->stop_fd, &one, sizeof(one)) < 0)
+			sg_warn("worker %d: drain signal failed: %s", i, strerror(errno));
+	}
+	for (int i = 0; i < proxy->n; i++) {
+		struct worker *w = &proxy->workers[i];
+
+		if (!w->started)
+			continue;
+		pthread_join(w->thread, NULL);
+		w->started = 0;
+	}
+}
+
 int sg_proxy_reload(struct sg_proxy *proxy, const struct sg_config *cfg, int events_fd)
 {
 	char err[SG_ERR_LEN * 2];

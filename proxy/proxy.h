@@ -10,6 +10,7 @@
 #ifndef SMTPGUARD_PROXY_H
 #define SMTPGUARD_PROXY_H
 
+#include <stdint.h>
 #include "config.h"
 #include "pinned.h"
 
@@ -22,6 +23,10 @@ struct sg_proxy;
  * events_fd (taken over; -1: none); NULL on error (logged). */
 struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_maps *maps,
 				int events_fd);
+/* Another proxy took the listeners' slots: the listeners close after a
+ * grace (a handshake under way completes here), the sessions run on until
+ * they end or timeout_ns; returns when every worker is done. */
+void sg_proxy_drain(struct sg_proxy *proxy, uint64_t timeout_ns);
 /* Unregisters the listeners, ends every session, joins the workers. */
 void sg_proxy_stop(struct sg_proxy *proxy);
 /* SIGHUP: the proxy's part of the running configuration, cfg (its live
