@@ -179,7 +179,7 @@ static int proxy_signals(void)
 
 /* The proxy process's life: never returns. */
 static void proxy_main(const struct sg_config *start_cfg, const struct sg_maps *maps,
-		       const struct sg_identity *id, int sock, int events_fd)
+		       const struct sg_identity *id, int sock, int events_fd, pid_t parent)
 {
 	struct proxy_msg *m = malloc(sizeof(*m));
 	struct sg_config *cfg = malloc(sizeof(*cfg));
@@ -207,6 +207,11 @@ static void proxy_main(const struct sg_config *start_cfg, const struct sg_maps *
 	}
 	if (sg_privileges_drop(id, err, sizeof(err))) {
 		sg_err("%s", err);
+		goto failed;
+	}
+	/* a change of user clears the parent-death signal: set again */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) || getppid() != parent) {
+		sg_err("proxy process: the daemon is gone, or PR_SET_PDEATHSIG failed");
 		goto failed;
 	}
 	if (id->keep_cap_bpf)
@@ -446,7 +451,7 @@ static int spawn(struct sg_proxy_process *pp)
 		if (getppid() != parent)
 			_exit(1);
 		close(sv[0]);
-		proxy_main(pp->cfg, pp->maps, &pp->id, sv[1], events_fd);
+		proxy_main(pp->cfg, pp->maps, &pp->id, sv[1], events_fd, parent);
 	}
 	close(sv[1]);
 	if (events_fd >= 0)

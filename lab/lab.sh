@@ -589,11 +589,13 @@ lab_sgd_conf() { echo "$LAB_DIR/sgd-${1:-main}.conf"; }
 lab_sgd_log() { echo "$LAB_DIR/sgd-${1:-main}.log"; }
 lab_sgd_pidfile() { echo "$LAB_DIR/sgd-${1:-main}.pid"; }
 lab_sgd_pid() { cat "$(lab_sgd_pidfile "${1:-main}")" 2>/dev/null; }
-# The pid of instance NAME's proxy process (smtpguardd's child), or nothing.
+# The pid of instance NAME's proxy process (smtpguardd's child; the newest
+# one while one an upgrade replaced still drains), or nothing.
 lab_sgd_proxy_pid() {
 	local pid
 	pid=$(lab_sgd_pid "${1:-main}") || return 0
-	[ -n "$pid" ] && awk '{ print $1 }' "/proc/$pid/task/$pid/children" 2>/dev/null
+	[ -n "$pid" ] && tr ' ' '\n' <"/proc/$pid/task/$pid/children" 2>/dev/null | grep . | sort -n |
+		tail -n 1
 }
 # "USER SYS": the CPU time (clock ticks) of instance NAME, the daemon's and
 # its proxy process's together.

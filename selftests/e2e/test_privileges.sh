@@ -110,6 +110,16 @@ check_eq "$(status_field "$NEW" "$NEW" CapEff)" "$WANT_CAPS" "restarted-proxy-un
 lab_stop_smtpguardd main || fail stop "smtpguardd did not stop on SIGTERM"
 check_fails "proxy-gone-after-stop" kill -0 "$NEW"
 
+# --- the daemon killed outright takes its proxy along (a change of user
+# clears the parent-death signal: the proxy sets it again)
+lab_start_smtpguardd main "${SGD_ARGS[@]}" || e2e_abort "smtpguardd did not restart"
+DAEMON=$(lab_sgd_pid main)
+PROXY=$(lab_sgd_proxy_pid main)
+kill -9 "$DAEMON"
+if wait_for_exit "$PROXY" 5; then pass proxy-dies-with-daemon
+else fail proxy-dies-with-daemon "proxy $PROXY still runs"; kill -9 "$PROXY" 2>/dev/null; fi
+rm -f "$(lab_sgd_pidfile main)"
+
 # --- proxy_user that cannot be: named, with the fix
 check_start_refused() {	# NAME WANT KEY=VALUE
 	local name=$1 want=$2 rc=0 out

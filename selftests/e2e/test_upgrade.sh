@@ -64,7 +64,7 @@ cp "$NEXT" "$SBIN/smtpguardd.new" && mv "$SBIN/smtpguardd.new" "$SBIN/smtpguardd
 kill -USR2 "$DAEMON"
 upgraded() { grep -q "upgrade: the previous proxy process $PROXY1 drains" "$LOG"; }
 if wait_for 30 upgraded; then pass upgrade-took-over; else fail upgrade-took-over "$(tail -n 5 "$LOG")"; fi
-PROXY2=$(lab_sgd_proxy_pid main | grep -vx "$PROXY1" | head -n 1)
+PROXY2=$(lab_sgd_proxy_pid main | grep -vx "$PROXY1")
 check_match "${PROXY2:-none}" '^[0-9]+$' "upgrade-new-proxy-process"
 check_eq "$(lab_sgd_pid main)" "$DAEMON" "upgrade-daemon-keeps-its-pid"
 check_eq "$(readlink "/proc/$DAEMON/exe")" "$SBIN/smtpguardd" "upgrade-daemon-runs-the-new-file"
