@@ -71,6 +71,11 @@ int sg_loader_open(struct sg_loader *ld, const struct sg_config *cfg)
 	int ret, lockfree;
 
 	memset(&ld->maps, -1, sizeof(ld->maps));
+	/* pins of another layout are refused by name before libbpf tries them */
+	if (sg_layout_check(cfg->bpffs_root, err, sizeof(err))) {
+		sg_err("%s", err);
+		return -1;
+	}
 	ld->tc_skel = classifier_tc__open_opts(&opts);
 	if (!ld->tc_skel) {
 		sg_err("opening the TC classifier object failed: %s", strerror(errno));
@@ -92,6 +97,12 @@ int sg_loader_open(struct sg_loader *ld, const struct sg_config *cfg)
 		       "pins come from another smtpguard version, 'smtpguardd -c FILE --detach "
 		       "--purge' removes them, and with them the policy)", cfg->bpffs_root,
 		       strerror(-ret));
+		goto cleanup;
+	}
+	if (sg_layout_record(cfg->bpffs_root)) {
+		sg_err("recording the maps' layout at %s/%s failed: %s", cfg->bpffs_root,
+		       SG_MAP_LAYOUT, strerror(errno));
+		ret = -1;
 		goto cleanup;
 	}
 	if (sg_maps_open(cfg->bpffs_root, &ld->maps, err, sizeof(err))) {

@@ -30,6 +30,14 @@ struct sg_maps {
  * (no such root, not smtpguard's, permission). */
 int sg_maps_open(const char *root, struct sg_maps *maps, char *err, size_t errlen);
 void sg_maps_close(struct sg_maps *maps);
+/* The layout (SG_LAYOUT_VERSION) of the pins at root: 0 when there are
+ * none; -1 with errno when it cannot be read. */
+int sg_layout_read(const char *root, unsigned *version);
+/* 0 when the pins at root are of this build's layout or there are none;
+ * otherwise -1 with err (whose layout, and what to do). */
+int sg_layout_check(const char *root, char *err, size_t errlen);
+/* Records this build's layout beside the pins (the daemon, once loaded). */
+int sg_layout_record(const char *root);
 /* The open maps' descriptors into fds (at most max); how many. */
 int sg_maps_fds(const struct sg_maps *maps, int *fds, int max);
 

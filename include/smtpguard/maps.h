@@ -26,6 +26,13 @@
 #define SG_MAP_LISTENERS	"listeners"
 #define SG_MAP_FEEDBACK		"src_feedback"
 #define SG_MAP_PROXY_STATS	"proxy_stats"
+/* One u32 pinned beside them from userspace: SG_LAYOUT_VERSION of the
+ * daemon that made the pins. Raise it whenever a pinned map's type, key,
+ * value or size changes; a daemon or CLI refuses pins of another layout
+ * (what a downgrade meets), by name, before reading a byte of them. Pins
+ * without it are of layout 1. */
+#define SG_MAP_LAYOUT		"layout"
+#define SG_LAYOUT_VERSION	1
 
 #define SG_MAX_RATE_CLASSES	64
 #define SG_RATE_CLASS_NAME_LEN	24
