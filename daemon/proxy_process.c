@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <bpf/bpf.h>
 #include "events.h"
 #include "log.h"
 #include "proxy.h"
@@ -37,7 +38,7 @@ enum proxy_msg_events { EVENTS_NONE, EVENTS_FD, EVENTS_KEEP };
 
 struct proxy_msg {
 	uint32_t type;		/* enum proxy_msg_type */
-	int32_t status;		/* READY, RELOADED: 0, or -1 after errors (logged) */
+	int32_t status;		/* READY: its workers; RELOADED: 0, or -1 after errors (logged) */
 	uint32_t events;	/* RELOAD: enum proxy_msg_events */
 	struct sg_config cfg;	/* RELOAD */
 };
@@ -164,6 +165,39 @@ static void answer(int sock, uint32_t type, int status)
 	free(m);
 }
 
+/* The maps as the proxy holds them: the policy and the rate classes read
+ * only (a tenant who took the proxy over must not rewrite anyone's policy),
+ * the kernel's counters, attachments and overflow buckets not at all;
+ * what it writes (each sender's feedback and penalty, its listeners, its
+ * counters) as it was. The daemon's descriptors are closed with the rest. */
+static int least_maps(const char *root, const struct sg_maps *all, struct sg_maps *own)
+{
+	static const struct {
+		const char *name;
+		size_t offset;
+	} readonly[] = {
+		{ SG_MAP_POLICY_V4, offsetof(struct sg_maps, policy_v4) },
+		{ SG_MAP_POLICY_V6, offsetof(struct sg_maps, policy_v6) },
+		{ SG_MAP_RATE_CLASSES, offsetof(struct sg_maps, rate_classes) },
+		{ SG_MAP_SETTINGS, offsetof(struct sg_maps, settings) },
+	};
+	LIBBPF_OPTS(bpf_obj_get_opts, ro, .file_flags = BPF_F_RDONLY);
+
+	*own = *all;
+	own->stats = own->attachments = own->overflow_state = -1;
+	for (size_t i = 0; i < sizeof(readonly) / sizeof(readonly[0]); i++) {
+		char path[512];
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/%s", root, readonly[i].name);
+		fd = bpf_obj_get_opts(path, &ro);
+		if (fd < 0)
+			return -1;
+		*(int *)((char *)own + readonly[i].offset) = fd;
+	}
+	return 0;
+}
+
 static int proxy_signals(void)
 {
 	sigset_t mask;
@@ -185,11 +219,17 @@ static void proxy_main(const struct sg_config *start_cfg, const struct sg_maps *
 	struct sg_config *cfg = malloc(sizeof(*cfg));
 	int keep[64], n, sig_fd, running = 1, drain = 0;
 	struct sg_proxy *proxy;
+	struct sg_maps own;
 	char err[SG_ERR_LEN * 2];
 
 	if (!m || !cfg)
 		_exit(1);
 	*cfg = *start_cfg;
+	if (least_maps(cfg->bpffs_root, maps, &own)) {
+		sg_err("proxy process: reopening the maps it reads read-only: %s", strerror(errno));
+		goto failed;
+	}
+	maps = &own;
 	n = sg_maps_fds(maps, keep, 60);
 	keep[n++] = sock;
 	if (events_fd >= 0)
@@ -227,7 +267,7 @@ static void proxy_main(const struct sg_config *start_cfg, const struct sg_maps *
 	sg_info("proxy process %d runs as %s (uid %u, gid %u) with CAP_NET_ADMIN and "
 		"CAP_NET_RAW%s only", (int)getpid(), id->user, (unsigned)id->uid,
 		(unsigned)id->gid, id->keep_cap_bpf ? " and CAP_BPF" : "");
-	answer(sock, MSG_READY, 0);
+	answer(sock, MSG_READY, sg_proxy_workers(proxy));
 	while (running) {
 		struct pollfd p[2] = { { .fd = sig_fd, .events = POLLIN },
 				       { .fd = sock, .events = POLLIN } };
@@ -467,6 +507,18 @@ static int spawn(struct sg_proxy_process *pp)
 		kill(pp->pid, SIGKILL);
 		reap(pp, 1);
 		return -1;
+	}
+	/* the classifier spreads SYNs over this many workers' listeners; the
+	 * proxy holds the settings read-only */
+	{
+		struct sg_settings settings;
+		__u32 zero = 0;
+
+		if (bpf_map_lookup_elem(pp->maps->settings, &zero, &settings) == 0) {
+			settings.n_workers = (__u8)m->status;
+			if (bpf_map_update_elem(pp->maps->settings, &zero, &settings, BPF_ANY))
+				sg_err("proxy process: writing its worker count: %s", strerror(errno));
+		}
 	}
 	free(m);
 	sg_watch_init(&pp->watch, pp->sock, on_proxy_sock, pp);

@@ -86,8 +86,6 @@ struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_map
 				int events_fd)
 {
 	struct sg_proxy *proxy = calloc(1, sizeof(*proxy));
-	struct sg_settings settings;
-	__u32 zero = 0;
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 
 	if (!proxy)
@@ -172,10 +170,6 @@ struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_map
 		}
 		w->started = 1;
 	}
-	if (bpf_map_lookup_elem(maps->settings, &zero, &settings) == 0) {
-		settings.n_workers = (__u8)proxy->n;
-		bpf_map_update_elem(maps->settings, &zero, &settings, BPF_ANY);
-	}
 	sg_info("proxy: %d worker(s) listening; scan flows are steered to them", proxy->n);
 	return proxy;
 fail:
@@ -205,6 +199,11 @@ void sg_proxy_stop(struct sg_proxy *proxy)
 	generation_put(proxy->generation);
 	sg_events_close();
 	free(proxy);
+}
+
+int sg_proxy_workers(const struct sg_proxy *proxy)
+{
+	return proxy->n;
 }
 
 void sg_proxy_drain(struct sg_proxy *proxy, uint64_t timeout_ns)

@@ -23,6 +23,9 @@ struct sg_proxy;
  * events_fd (taken over; -1: none); NULL on error (logged). */
 struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_maps *maps,
 				int events_fd);
+/* How many workers it runs: the classifier spreads SYNs over their
+ * listeners (settings.n_workers, the daemon's to write). */
+int sg_proxy_workers(const struct sg_proxy *proxy);
 /* Another proxy took the listeners' slots: the listeners close after a
  * grace (a handshake under way completes here), the sessions run on until
  * they end or timeout_ns; returns when every worker is done. */
