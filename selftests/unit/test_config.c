@@ -478,7 +478,7 @@ static void test_table_defaults(void)
 		changed += sg_config_changed(&defaults, &cfg, SG_RELOAD_RESTART, names,
 					     sizeof(names));
 	}
-	ASSERT_EQ(n, 93, "table: 93 keys");
+	ASSERT_EQ(n, 95, "table: 95 keys");
 	ASSERT_EQ(bad, 0, "table: every default parses");
 	ASSERT_EQ(changed, 0, "table: a key set to its default changes nothing");
 	ASSERT_EQ(unset_nonzero, 0, "table: a key without a default is all zero");
@@ -527,7 +527,8 @@ static const struct { const char *key, *value; } samples[] = {
 	{ "default_msg_rate", "10/h" }, { "default_rcpt_rate", "100/h" },
 	{ "refuse", "rst" }, { "malformed", "pass" }, { "ipv6_source_prefix", "56" },
 	{ "detach_on_exit", "yes" }, { "state_idle_timeout", "2h" }, { "gc_interval", "5s" },
-	{ "proxy", "yes" }, { "proxy_workers", "4" }, { "uplink", "eth0" },
+	{ "proxy", "yes" }, { "proxy_workers", "4" }, { "proxy_user", "nobody" },
+	{ "uplink", "eth0" },
 	{ "steer_mark", "0x10" }, { "route_table", "100" }, { "fail_mode", "closed" },
 	{ "connect_timeout", "5s" }, { "steer_mode", "suspect" }, { "steer_soft_percent", "75" },
 	{ "steer_sample", "10" }, { "suspect_duration", "10m" }, { "relay_ip4", "192.0.2.1" },
@@ -556,7 +557,7 @@ static const struct { const char *key, *value; } samples[] = {
 	{ "smtp_line_limit", "1000" }, { "smtp_command_limit", "50" },
 	{ "smtp_recipient_limit", "5" }, { "smtp_message_size_limit", "1048576" },
 	{ "smtp_idle_timeout", "60s" }, { "smtp_session_timeout", "10m" },
-	{ "smtp_min_data_rate", "0" }, { "shutdown_timeout", "5s" },
+	{ "smtp_min_data_rate", "0" }, { "shutdown_timeout", "5s" }, { "drain_timeout", "30s" },
 	{ "default_max_sessions", "0" },
 	{ "scan_timeout", "5s" },
 	{ "scan_timeout_action", "accept" },
