@@ -64,7 +64,7 @@ static int run_detach(struct sg_config *cfg, int purge)
  * against the pinned maps, nothing attached. */
 static int check_upgrade(const struct sg_config *cfg)
 {
-	struct sg_loader ld;
+	struct sg_loader ld = { .dry_run = 1 };
 
 	if (sg_loader_open(&ld, cfg))
 		return 1;

@@ -71,7 +71,7 @@ int sg_layout_read(const char *root, unsigned *version)
 	return 0;
 }
 
-int sg_layout_check(const char *root, char *err, size_t errlen)
+int sg_layout_check(const char *root, int allow_older, char *err, size_t errlen)
 {
 	unsigned v;
 
@@ -80,15 +80,15 @@ int sg_layout_check(const char *root, char *err, size_t errlen)
 			 strerror(errno));
 		return -1;
 	}
-	if (v == 0 || v == SG_LAYOUT_VERSION)
+	if (v == 0 || v == SG_LAYOUT_VERSION || (allow_older && v < SG_LAYOUT_VERSION))
 		return 0;
 	snprintf(err, errlen, "the maps pinned at %s are of layout %u, this smtpguard's are of "
 		 "layout %u: %s; `smtpguardd -c FILE --detach --purge` removes them (and the "
 		 "policy, rate classes and per-sender state with them)", root, v,
 		 (unsigned)SG_LAYOUT_VERSION,
 		 v > SG_LAYOUT_VERSION ? "a newer smtpguard made them (a downgrade cannot read "
-		 "them: run the newer one)" : "an older smtpguard made them, and this one cannot "
-		 "convert them");
+		 "them: run the newer one)" : "an older smtpguard made them: start this smtpguardd "
+		 "once, which carries them over");
 	return -1;
 }
 
@@ -161,7 +161,7 @@ int sg_maps_open(const char *root, struct sg_maps *maps, char *err, size_t errle
 			 strerror(errno), root);
 		return -1;
 	}
-	if (sg_layout_check(root, err, errlen))
+	if (sg_layout_check(root, 0, err, errlen))
 		return -1;
 	for (size_t i = 0; i < N_PINNED; i++) {
 		char path[512];

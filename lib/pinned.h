@@ -33,9 +33,10 @@ void sg_maps_close(struct sg_maps *maps);
 /* The layout (SG_LAYOUT_VERSION) of the pins at root: 0 when there are
  * none; -1 with errno when it cannot be read. */
 int sg_layout_read(const char *root, unsigned *version);
-/* 0 when the pins at root are of this build's layout or there are none;
+/* 0 when the pins at root are of this build's layout (or an older one,
+ * with allow_older: the daemon carries them over) or there are none;
  * otherwise -1 with err (whose layout, and what to do). */
-int sg_layout_check(const char *root, char *err, size_t errlen);
+int sg_layout_check(const char *root, int allow_older, char *err, size_t errlen);
 /* Records this build's layout beside the pins (the daemon, once loaded). */
 int sg_layout_record(const char *root);
 /* The open maps' descriptors into fds (at most max); how many. */

@@ -29,7 +29,9 @@
 /* One u32 pinned beside them from userspace: SG_LAYOUT_VERSION of the
  * daemon that made the pins. Raise it whenever a pinned map's type, key,
  * value or size changes; a daemon or CLI refuses pins of another layout
- * (what a downgrade meets), by name, before reading a byte of them. Pins
+ * (what a downgrade meets), by name, before reading a byte of them; the
+ * daemon carries older ones over (daemon/migrate.c), so a value only ever
+ * grows at its end, and a changed key needs a converter there. Pins
  * without it are of layout 1. */
 #define SG_MAP_LAYOUT		"layout"
 #define SG_LAYOUT_VERSION	1
