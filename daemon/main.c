@@ -164,6 +164,8 @@ int main(int argc, char **argv)
 	self_len = readlink("/proc/self/exe", d.self_path, sizeof(d.self_path) - 1);
 	d.self_path[self_len > 0 ? self_len : 0] = '\0';
 	sg_attach_init_logging();
+	if (sg_privileges_limit_daemon(err, sizeof(err)))
+		sg_warn("%s; the daemon keeps every capability it was given", err);
 	lock_fd = sg_instance_lock(d.cfg.bpffs_root);
 	if (lock_fd < 0)
 		return 1;

@@ -22,6 +22,9 @@
 #include "log.h"
 #include "privileges.h"
 
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
 #ifndef CAP_BPF
 #define CAP_BPF 39
 #endif
@@ -86,6 +89,35 @@ static int set_caps(uint64_t caps)
 	};
 
 	return (int)syscall(SYS_capset, &hdr, data);
+}
+
+/* What the daemon itself needs, and the proxy it forks inherits a part of:
+ * load programs and maps (CAP_BPF, CAP_PERFMON for the verifier's full
+ * checks, CAP_SYS_ADMIN for libxdp, bpffs and kernels before 5.8),
+ * attach, netlink and routing (CAP_NET_ADMIN), the proxy's
+ * IP_TRANSPARENT (CAP_NET_RAW), the memlock and descriptor limits
+ * (CAP_SYS_RESOURCE), the proxy's identity (CAP_SETUID, CAP_SETGID,
+ * CAP_SETPCAP), the pins' and events file's group (CAP_CHOWN), and
+ * signals to the proxy, which is another user's process (CAP_KILL). */
+#define DAEMON_CAPS ((1ULL << CAP_BPF) | (1ULL << CAP_PERFMON) | (1ULL << CAP_SYS_ADMIN) | \
+		     (1ULL << CAP_NET_ADMIN) | (1ULL << CAP_NET_RAW) | (1ULL << CAP_SYS_RESOURCE) | \
+		     (1ULL << CAP_SETUID) | (1ULL << CAP_SETGID) | (1ULL << CAP_SETPCAP) | \
+		     (1ULL << CAP_CHOWN) | (1ULL << CAP_KILL))
+
+int sg_privileges_limit_daemon(char *err, size_t errlen)
+{
+	for (int cap = 0; cap <= 63; cap++) {
+		if (DAEMON_CAPS & (1ULL << cap))
+			continue;
+		/* EINVAL: a capability this kernel does not know; EPERM: no
+		 * CAP_SETPCAP (a daemon run without it keeps its set) */
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) && errno != EINVAL) {
+			snprintf(err, errlen, "limiting the capability bounding set: %s",
+				 strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
 }
 
 int sg_privileges_drop(const struct sg_identity *id, char *err, size_t errlen)

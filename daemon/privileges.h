@@ -29,6 +29,12 @@ int sg_identity_resolve(const char *user, struct sg_identity *id, char *err, siz
  * started. -1 with err when a step fails (the process must not go on). */
 int sg_privileges_drop(const struct sg_identity *id, char *err, size_t errlen);
 
+/* The daemon's own bounding set cut to what loading, attaching and
+ * running the proxy take (privileges.c lists them), so neither it nor a
+ * program it executes (ip(8), an upgrade's new binary) ever holds more;
+ * -1 with err. */
+int sg_privileges_limit_daemon(char *err, size_t errlen);
+
 /* The pins under root (and root itself) to root:gid, maps readable by the
  * group, so that its members' smtpguardctl can read them; a failure is
  * logged (the daemon works on; only the group's read access is missing). */

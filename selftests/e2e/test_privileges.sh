@@ -65,6 +65,12 @@ check_eq "$ro read-only, $rw writable" "2 read-only, 0 writable" "proxy-holds-po
 check_eq "${bad:-none}" none "proxy-threads-only-net-admin-net-raw-as-nobody"
 # the daemon keeps what loading and attaching take, and runs no worker
 check_ne "$(status_field "$DAEMON" "$DAEMON" CapEff)" "$WANT_CAPS" "daemon-keeps-its-capabilities"
+# ... and no more than those: BPF, PERFMON, SYS_ADMIN, NET_ADMIN, NET_RAW,
+# SYS_RESOURCE, SETUID, SETGID, SETPCAP, CHOWN, KILL
+# (of those its starter had: a container's root may lack some)
+own=$(awk '$1 == "CapBnd:" { print $2 }' /proc/self/status)
+check_eq "$(status_field "$DAEMON" "$DAEMON" CapBnd)" "$(printf '%016x' $((0x$own & 0xc0012031e1)))" \
+	"daemon-bounding-set-limited"
 check_eq "$(ls /proc/"$DAEMON"/task | wc -l)" 1 "daemon-has-no-worker-threads"
 check_contains "$(cat "$(lab_sgd_log main)")" "proxy process $PROXY runs as nobody" "proxy-start-logged"
 
