@@ -2,6 +2,7 @@
 /* classifier_tc.bpf.c - the classifier at TC ingress on a VM-facing interface.
  * smtpguard_tc runs either bucket (sg_lockfree_bucket); kernels before 5.12
  * load smtpguard_tc_locked instead, which holds no lock-free code. */
+#define SG_CTX_TYPE struct __sk_buff
 #include "steer.bpf.h"
 
 /* Headers a frame may need in the linear area: two VLAN tags, IPv6 with a
@@ -13,15 +14,15 @@ static __always_inline int sg_tc(struct __sk_buff *skb, int lf_ok)
 	struct sg_pkt pkt = {};
 	int verdict;
 
-	verdict = sg_classify((void *)(long)skb->data, (void *)(long)skb->data_end, &pkt, 1,
-			      lf_ok);
+	verdict = sg_classify(skb, (void *)(long)skb->data, (void *)(long)skb->data_end, &pkt,
+			      1, lf_ok, skb->ifindex);
 	if (verdict == SG_VERDICT_RETRY) {
 		/* Headers may sit beyond the linear part (GSO frames from taps). */
 		__u32 want = skb->len < SG_PULL_BYTES ? skb->len : SG_PULL_BYTES;
 
 		bpf_skb_pull_data(skb, want);
-		verdict = sg_classify((void *)(long)skb->data,
-				      (void *)(long)skb->data_end, &pkt, 0, lf_ok);
+		verdict = sg_classify(skb, (void *)(long)skb->data,
+				      (void *)(long)skb->data_end, &pkt, 0, lf_ok, skb->ifindex);
 	}
 	switch (verdict) {
 	case SG_VERDICT_DROP:

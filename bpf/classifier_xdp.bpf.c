@@ -2,6 +2,7 @@
 /* classifier_xdp.bpf.c - the classifier at XDP on a VM-facing interface.
  * smtpguard_xdp runs either bucket (sg_lockfree_bucket); kernels before
  * 5.12 load smtpguard_xdp_locked instead, which holds no lock-free code. */
+#define SG_CTX_TYPE struct xdp_md
 #include "classify.bpf.h"
 #include <xdp/xdp_helpers.h>
 
@@ -21,7 +22,7 @@ static __always_inline int sg_xdp(struct xdp_md *ctx, int lf_ok)
 	void *data_end = (void *)(long)ctx->data_end;
 	struct sg_pkt pkt = {};
 
-	switch (sg_classify(data, data_end, &pkt, 0, lf_ok)) {
+	switch (sg_classify(ctx, data, data_end, &pkt, 0, lf_ok, ctx->ingress_ifindex)) {
 	case SG_VERDICT_DROP:
 		return XDP_DROP;
 	case SG_VERDICT_RST:

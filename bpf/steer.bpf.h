@@ -97,6 +97,31 @@ static __always_inline struct bpf_sock *sg_listener(struct __sk_buff *skb,
 	return bpf_map_lookup_elem(&listeners, &slot);
 }
 
+/* An IPv6 SYN steered from a bridge port: its sender is (port, prefix),
+ * which the proxy cannot tell from its socket (the session enters the
+ * host's stack on the bridge). The flow is noted with the sender's key for
+ * the proxy to read when it accepts. */
+static __always_inline void sg_note_flow_sender(struct __sk_buff *skb, const struct sg_pkt *pkt,
+						const struct sg_settings *cfg, void *data_end)
+{
+	struct ipv6hdr *ip6 = pkt->l3;
+	const struct sg_attachment *port;
+	struct sg_flow_key flow = {};
+	struct sg_src_key sender;
+	__u32 ifindex = skb->ifindex;
+
+	port = bpf_map_lookup_elem(&attachments, &ifindex);
+	if (!port || !port->bridge_port || (void *)(ip6 + 1) > data_end ||
+	    (void *)(pkt->tcp + 1) > data_end)
+		return;
+	sg_sender_key(pkt, cfg, ifindex, &sender);
+	__builtin_memcpy(flow.saddr, &ip6->saddr, 16);
+	__builtin_memcpy(flow.daddr, &ip6->daddr, 16);
+	flow.sport = pkt->tcp->source;
+	flow.dport = pkt->tcp->dest;
+	bpf_map_update_elem(&flow_sender, &flow, &sender, BPF_ANY);
+}
+
 /* A scan flow's packet from a VM. */
 static __always_inline int sg_steer_from_vm(struct __sk_buff *skb, struct sg_pkt *pkt)
 {
@@ -117,6 +142,8 @@ static __always_inline int sg_steer_from_vm(struct __sk_buff *skb, struct sg_pkt
 	sk = sg_listener(skb, cfg, pkt->family);
 	if (sk) {
 		sg_count(SG_STAT_STEERED);
+		if (pkt->family == 10)
+			sg_note_flow_sender(skb, pkt, cfg, data_end);
 		return sg_assign(skb, sk, cfg);
 	}
 	if (cfg->fail_mode == SG_FAIL_CLOSED) {

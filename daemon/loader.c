@@ -71,6 +71,10 @@ int sg_loader_open(struct sg_loader *ld, const struct sg_config *cfg)
 	int ret, lockfree;
 
 	memset(&ld->maps, -1, sizeof(ld->maps));
+	if (sg_pins_layout_check(cfg->bpffs_root, err, sizeof(err))) {
+		sg_err("%s", err);
+		return -1;
+	}
 	ld->tc_skel = classifier_tc__open_opts(&opts);
 	if (!ld->tc_skel) {
 		sg_err("opening the TC classifier object failed: %s", strerror(errno));
@@ -96,6 +100,12 @@ int sg_loader_open(struct sg_loader *ld, const struct sg_config *cfg)
 	}
 	if (sg_maps_open(cfg->bpffs_root, &ld->maps, err, sizeof(err))) {
 		sg_err("%s", err);
+		ret = -1;
+		goto cleanup;
+	}
+	if (sg_pins_layout_write(&ld->maps)) {
+		sg_err("recording the map layout at %s failed: %s", cfg->bpffs_root,
+		       strerror(errno));
 		ret = -1;
 		goto cleanup;
 	}

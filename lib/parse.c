@@ -65,6 +65,8 @@ static const char *const stat_names[SG_STAT__COUNT] = {
 	[SG_STAT_FAIL_CLOSED] = "fail_closed",
 	[SG_STAT_UPLINK_STEERED] = "uplink_steered",
 	[SG_STAT_FAST_PATH] = "fast_path",
+	[SG_STAT_SPOOFED] = "spoofed",
+	[SG_STAT_LEARNED] = "learned",
 };
 
 static int name_lookup(const char *const *names, int n, const char *s)

@@ -30,6 +30,10 @@ static const struct {
 	{ SG_MAP_LISTENERS, offsetof(struct sg_maps, listeners) },
 	{ SG_MAP_FEEDBACK, offsetof(struct sg_maps, src_feedback) },
 	{ SG_MAP_PROXY_STATS, offsetof(struct sg_maps, proxy_stats) },
+	{ SG_MAP_SRC_BOUND, offsetof(struct sg_maps, src_bound) },
+	{ SG_MAP_IFACE_STATE, offsetof(struct sg_maps, iface_state) },
+	{ SG_MAP_FLOW_SENDER, offsetof(struct sg_maps, flow_sender) },
+	{ SG_MAP_LAYOUT, offsetof(struct sg_maps, layout) },
 };
 
 #define N_PINNED (sizeof(pinned_maps) / sizeof(pinned_maps[0]))
@@ -80,6 +84,39 @@ int sg_maps_open(const char *root, struct sg_maps *maps, char *err, size_t errle
 		*map_slot(maps, i) = fd;
 	}
 	return 0;
+}
+
+int sg_pins_layout_check(const char *root, char *err, size_t errlen)
+{
+	char path[512];
+	__u32 zero = 0, layout = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", root, SG_MAP_SETTINGS);
+	if (access(path, F_OK) != 0)
+		return 0;	/* nothing pinned yet */
+	snprintf(path, sizeof(path), "%s/%s", root, SG_MAP_LAYOUT);
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		if (bpf_map_lookup_elem(fd, &zero, &layout))
+			layout = 0;
+		close(fd);
+	}
+	if (layout == SG_MAPS_LAYOUT)
+		return 0;
+	snprintf(err, errlen, "the maps pinned at %s are of another smtpguard version (map "
+		 "layout %u, this one's is %u: %s); 'smtpguardd -c FILE --detach --purge' "
+		 "removes them, and with them the policy and per-source state, then start "
+		 "again", root, fd >= 0 ? layout : 1u, SG_MAPS_LAYOUT,
+		 fd >= 0 ? "their keys or values differ" : "no layout map, an older version");
+	return -1;
+}
+
+int sg_pins_layout_write(const struct sg_maps *maps)
+{
+	__u32 zero = 0, layout = SG_MAPS_LAYOUT;
+
+	return bpf_map_update_elem(maps->layout, &zero, &layout, BPF_ANY) ? -1 : 0;
 }
 
 int sg_rate_class_find(const struct sg_maps *maps, const char *name)

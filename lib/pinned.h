@@ -24,12 +24,21 @@ struct sg_maps {
 	int listeners;
 	int src_feedback;
 	int proxy_stats;
+	int src_bound;
+	int iface_state;
+	int flow_sender;
+	int layout;
 };
 
 /* Opens every map below root; on error closes what it opened and explains
  * (no such root, not smtpguard's, permission). */
 int sg_maps_open(const char *root, struct sg_maps *maps, char *err, size_t errlen);
 void sg_maps_close(struct sg_maps *maps);
+/* 0 when root holds no pins, or pins of this build's SG_MAPS_LAYOUT; -1
+ * with err (what they are, and the fix) for those of another version. */
+int sg_pins_layout_check(const char *root, char *err, size_t errlen);
+/* Records SG_MAPS_LAYOUT in the set (by the daemon that pinned it). */
+int sg_pins_layout_write(const struct sg_maps *maps);
 
 /* Rate classes: slot of NAME, or -1. */
 int sg_rate_class_find(const struct sg_maps *maps, const char *name);

@@ -62,6 +62,8 @@ static void test_defaults(void)
 	sg_config_to_settings(&cfg, &s);
 	ASSERT_EQ(s.smtp_ports[0], 25, "settings: port 25 carried over");
 	ASSERT_EQ(s.smtp_ports[1], 0, "settings: unused port slots are 0");
+	ASSERT_EQ(s.source_check, SG_SOURCE_CHECK_AUTO, "settings: source_check = auto by default");
+	ASSERT_EQ(s.source_learn, 8, "settings: source_learn = 8 by default");
 }
 
 static void test_file(void)
@@ -478,7 +480,7 @@ static void test_table_defaults(void)
 		changed += sg_config_changed(&defaults, &cfg, SG_RELOAD_RESTART, names,
 					     sizeof(names));
 	}
-	ASSERT_EQ(n, 93, "table: 93 keys");
+	ASSERT_EQ(n, 97, "table: 97 keys");
 	ASSERT_EQ(bad, 0, "table: every default parses");
 	ASSERT_EQ(changed, 0, "table: a key set to its default changes nothing");
 	ASSERT_EQ(unset_nonzero, 0, "table: a key without a default is all zero");
@@ -526,6 +528,8 @@ static const struct { const char *key, *value; } samples[] = {
 	{ "default_conn_rate", "5/s" }, { "default_conn_burst", "3" },
 	{ "default_msg_rate", "10/h" }, { "default_rcpt_rate", "100/h" },
 	{ "refuse", "rst" }, { "malformed", "pass" }, { "ipv6_source_prefix", "56" },
+	{ "source_check", "route" }, { "source_bindings", "/etc/smtpguard/bindings" },
+	{ "source_learn", "2" }, { "source_learn_idle", "2h" },
 	{ "detach_on_exit", "yes" }, { "state_idle_timeout", "2h" }, { "gc_interval", "5s" },
 	{ "proxy", "yes" }, { "proxy_workers", "4" }, { "uplink", "eth0" },
 	{ "steer_mark", "0x10" }, { "route_table", "100" }, { "fail_mode", "closed" },
