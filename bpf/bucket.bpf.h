@@ -2,11 +2,11 @@
 /*
  * bucket.bpf.h - a sender's connection bucket (GCRA) in src_state, and the
  * shared per-interface bucket when that table is full, as global functions
- * of the classifier: sg_bucket_lockfree and sg_bucket_locked. Each is
- * verified once, apart from the classifier's many paths (the TC program is
- * close to the verifier's budget on older kernels); a program calls the
- * one its lf_ok allows, so the *_locked programs hold no lock-free code.
- * Included by classify.bpf.h, after sg_count.
+ * of the classifier (sg_bucket_lockfree, sg_bucket_locked), verified once
+ * apart from the classifier's many paths: inline, the TC program exceeds
+ * the verifier's budget. A program calls the one its lf_ok allows, so the
+ * *_locked programs hold no lock-free code. Included by classify.bpf.h,
+ * after sg_count.
  */
 #ifndef SMTPGUARD_BUCKET_BPF_H
 #define SMTPGUARD_BUCKET_BPF_H
@@ -183,9 +183,8 @@ static __always_inline struct sg_src_state *sg_source_state(const struct sg_src_
 	return bpf_map_lookup_elem(&overflow_state, &ok);
 }
 
-/* flags of sg_bucket_*() */
+/* flags of sg_bucket_*() (class_flags >> 16) */
 #define SG_BUCKET_REFUSE	1	/* a blocked source's SYN: counted in its state, refused */
-#define SG_BUCKET_KEY_IFACE	2	/* the sender is keyed by its interface too */
 /* their result: enum sg_rate_result, or with SG_RATE_SOFT */
 #define SG_RATE_SOFT		8	/* the sender has used steer_soft_percent of its burst */
 
@@ -204,12 +203,14 @@ static __always_inline int sg_bucket_soft(const struct sg_src_state *st,
 	return tat > now && tat - now >= soft;
 }
 
-/* One SYN of the sender (src_hi, src_lo: its address as in sg_src_key)
- * through its bucket: class_id is its policy's class (a class without a
- * name falls back to the default), ifindex the interface it came in on. */
+/* One SYN of the sender (src_hi, src_lo, key_ifindex: its sg_src_key)
+ * through its bucket: class_flags is its policy's class (a class without a
+ * name falls back to the default) and SG_BUCKET_* << 16, ifindex the
+ * interface it came in on. */
 static __always_inline int sg_bucket(__u64 src_hi, __u64 src_lo, __u32 ifindex,
-				     __u32 class_id, __u32 flags, int lf_ok)
+				     __u32 key_ifindex, __u32 class_flags, int lf_ok)
 {
+	__u32 class_id = class_flags & 0xffff, flags = class_flags >> 16;
 	struct sg_src_key key = {};
 	const struct sg_settings *cfg;
 	struct sg_rate_class *rc;
@@ -220,8 +221,7 @@ static __always_inline int sg_bucket(__u64 src_hi, __u64 src_lo, __u32 ifindex,
 
 	((__u64 *)key.addr)[0] = src_hi;
 	((__u64 *)key.addr)[1] = src_lo;
-	if (flags & SG_BUCKET_KEY_IFACE)
-		key.ifindex = ifindex;
+	key.ifindex = key_ifindex;
 	cfg = bpf_map_lookup_elem(&settings, &zero);
 	if (!cfg)
 		return SG_RATE_OK;
@@ -248,15 +248,15 @@ static __always_inline int sg_bucket(__u64 src_hi, __u64 src_lo, __u32 ifindex,
 }
 
 __attribute__((noinline)) int sg_bucket_lockfree(__u64 src_hi, __u64 src_lo, __u32 ifindex,
-						 __u32 class_id, __u32 flags)
+						 __u32 key_ifindex, __u32 class_flags)
 {
-	return sg_bucket(src_hi, src_lo, ifindex, class_id, flags, 1);
+	return sg_bucket(src_hi, src_lo, ifindex, key_ifindex, class_flags, 1);
 }
 
 __attribute__((noinline)) int sg_bucket_locked(__u64 src_hi, __u64 src_lo, __u32 ifindex,
-					       __u32 class_id, __u32 flags)
+					       __u32 key_ifindex, __u32 class_flags)
 {
-	return sg_bucket(src_hi, src_lo, ifindex, class_id, flags, 0);
+	return sg_bucket(src_hi, src_lo, ifindex, key_ifindex, class_flags, 0);
 }
 
 #endif /* SMTPGUARD_BUCKET_BPF_H */

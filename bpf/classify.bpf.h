@@ -29,8 +29,6 @@ static __always_inline void sg_count(__u32 reason)
 		*counter += 1;
 }
 
-#include "source_check.bpf.h"
-
 static __always_inline int sg_src_is_v4mapped(const struct sg_src_key *k)
 {
 	const __u32 *w = (const __u32 *)k->addr;
@@ -79,24 +77,30 @@ static __always_inline struct sg_policy sg_lookup_policy(const struct sg_pkt *pk
 	return policy;
 }
 
+#include "source_check.bpf.h"
 #include "bucket.bpf.h"
 
 /* The per-sender key: IPv6 sources are cut to v6_source_prefix, and on a
  * bridge port (port_ifindex, else 0) keyed by the port as well: VMs on one
  * bridge may share a /64. */
+static __always_inline void sg_v6_sender(struct sg_src_key *key, const struct sg_settings *cfg,
+					 __u32 port_ifindex)
+{
+	__u64 *w = (__u64 *)key->addr;
+	const __u64 *m = (const __u64 *)cfg->v6_sender_mask;
+
+	w[0] &= m[0];
+	w[1] &= m[1];
+	key->ifindex = port_ifindex;
+}
+
 static __always_inline void sg_sender_key(const struct sg_pkt *pkt,
 					  const struct sg_settings *cfg,
 					  __u32 port_ifindex, struct sg_src_key *key)
 {
 	*key = pkt->src;
-	if (pkt->family == 10) {
-		__u64 *w = (__u64 *)key->addr;
-		const __u64 *m = (const __u64 *)cfg->v6_sender_mask;
-
-		w[0] &= m[0];
-		w[1] &= m[1];
-		key->ifindex = port_ifindex;
-	}
+	if (pkt->family == 10)
+		sg_v6_sender(key, cfg, port_ifindex);
 }
 
 static __always_inline __u16 sg_csum_fold(__u32 sum)
@@ -245,33 +249,31 @@ static __always_inline int sg_steer_syn(const struct sg_policy *policy,
 	return SG_VERDICT_STEER;
 }
 
-/* The sender's SYN through its bucket (bucket.bpf.h): the lock-free or
- * the locked global function, as the program's lf_ok allows. */
+/* The sender's SYN through its bucket (bucket.bpf.h). */
 static __always_inline int sg_syn_bucket(const struct sg_src_key *sender, __u32 ifindex,
 					 __u32 class_id, __u32 flags, int lf_ok)
 {
 	__u64 hi = ((const __u64 *)sender->addr)[0], lo = ((const __u64 *)sender->addr)[1];
+	__u32 class_flags = (class_id & 0xffff) | flags << 16;
 
-	if (sender->ifindex)
-		flags |= SG_BUCKET_KEY_IFACE;
 	if (lf_ok)
-		return sg_bucket_lockfree(hi, lo, ifindex, class_id, flags);
-	return sg_bucket_locked(hi, lo, ifindex, class_id, flags);
+		return sg_bucket_lockfree(hi, lo, ifindex, sender->ifindex, class_flags);
+	return sg_bucket_locked(hi, lo, ifindex, sender->ifindex, class_flags);
 }
 
 /* The whole decision for one frame; pkt is filled for the caller's RST send.
  * can_pull: the caller can bring more of the frame into view (TC).
  * lf_ok: the program may hold the lock-free bucket (see SG_LOCKFREE).
- * ifindex: the interface the frame came in on. */
-static __always_inline int sg_classify(SG_CTX_TYPE *ctx, void *data, void *data_end,
-				       struct sg_pkt *pkt, int can_pull, int lf_ok,
-				       __u32 ifindex)
+ * ifindex: the interface the frame came in on; source: sg_source_check()'s
+ * answer for the frame, asked by the caller first thing. */
+static __always_inline int sg_classify(void *data, void *data_end, struct sg_pkt *pkt,
+				       int can_pull, int lf_ok, __u32 ifindex, int source)
 {
 	const struct sg_settings *cfg;
 	struct sg_src_key sender;
 	struct sg_policy policy;
-	__u32 zero = 0, port_ifindex, meta;
-	int parsed, syn, source, rate;
+	__u32 zero = 0, port_ifindex;
+	int parsed, syn, rate;
 	__u32 port_bit;
 
 	parsed = sg_parse(data, data_end, pkt);
@@ -311,15 +313,12 @@ static __always_inline int sg_classify(SG_CTX_TYPE *ctx, void *data, void *data_
 	if (syn)
 		sg_count(SG_STAT_SMTP_SYN);
 	/* before any state is touched: a source that is not the interface's */
-	meta = (pkt->family == 10 ? SG_SRC_META_V6 : 0) | (syn ? SG_SRC_META_SYN : 0) |
-	       (pkt->vlan ? SG_SRC_META_VLAN : 0);
-	source = sg_source_check(ctx, ((__u64 *)pkt->src.addr)[0], ((__u64 *)pkt->src.addr)[1],
-				 ifindex, meta);
 	if (source & SG_SRC_SPOOFED) {
 		sg_count(SG_STAT_SPOOFED);
 		return SG_VERDICT_DROP;
 	}
-	port_ifindex = (source & SG_SRC_BRIDGE_PORT) ? ifindex : 0;
+	/* the bridge port's ifindex, else 0 */
+	port_ifindex = ifindex & (0u - (((__u32)source & SG_SRC_BRIDGE_PORT) >> 1));
 	policy = sg_lookup_policy(pkt, cfg);
 	/* implicit TLS (465): the proxy could not read a byte of it, so a scan
 	 * source's flow stays in the kernel, counted and rate-limited */
@@ -360,6 +359,84 @@ static __always_inline int sg_classify(SG_CTX_TYPE *ctx, void *data, void *data_
 	}
 	/* one call site: the verifier walks its branches once */
 	return sg_steer_syn(&policy, &sender, rate & SG_RATE_SOFT, cfg, lf_ok);
+}
+
+/*
+ * The classifier as the body of a global function (each program object
+ * defines its own, for its context type and bucket): verified once, apart
+ * from what the program does with the verdict. Kernels before 6.4 stop
+ * tracking precision (every scalar precise) when backtracking meets a call
+ * into a subprogram, which the bucket and the source check are; inline,
+ * the paths after those calls exceeded the verifier's budget on 6.1. The
+ * verdict is returned with, for SG_VERDICT_STEER, where the IP and TCP
+ * headers are (SG_VERDICT_*: bits 0-7, IP header offset: 8-15, TCP header
+ * offset: 16-31), so that the caller's steering holds no value from before
+ * the call.
+ */
+#define SG_VERDICT_OF(ret)	((ret) & 0xff)
+#define SG_VERDICT_L3(ret)	(((__u32)(ret) >> 8) & 0xff)
+#define SG_VERDICT_L4(ret)	(((__u32)(ret) >> 16) & 0xffff)
+
+static __always_inline int sg_classify_ctx(SG_CTX_TYPE *ctx, __u32 can_pull, int lf_ok)
+{
+	/* first: see sg_source_check */
+	int source = sg_source_check(ctx);
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	struct sg_pkt pkt = {};
+	int verdict;
+
+	verdict = sg_classify(data, data_end, &pkt, can_pull, lf_ok, SG_CTX_IFINDEX(ctx), source);
+	if (verdict != SG_VERDICT_STEER)
+		return verdict;
+	return verdict | (int)((__u32)((void *)pkt.l3 - data) << 8) |
+	       (int)((__u32)((void *)pkt.tcp - data) << 16);
+}
+
+/* The sg_pkt of a frame whose IP and TCP headers the classifier located at
+ * l3_off and l4_off (SG_VERDICT_L3, SG_VERDICT_L4). 0, or -1 if the frame
+ * does not hold them. */
+static __always_inline int sg_pkt_at(void *data, void *data_end, __u32 l3_off, __u32 l4_off,
+				     struct sg_pkt *pkt)
+{
+	struct tcphdr *tcp;
+	__u8 *l3;
+
+	if (l3_off > 64 || l4_off > 1024 || data + sizeof(struct ethhdr) > data_end)
+		return -1;
+	l3 = data + l3_off;
+	tcp = data + l4_off;
+	/* opaque to the compiler: later uses take these (checked) pointers,
+	 * not data + offset made anew, which the verifier knows nothing of */
+	asm volatile("" : "+r"(l3), "+r"(tcp));
+	if ((void *)(tcp + 1) > data_end || (void *)(l3 + 1) > data_end)
+		return -1;
+	pkt->eth = data;
+	pkt->l3 = l3;
+	pkt->tcp = tcp;
+	if (*l3 >> 4 == 4) {
+		struct iphdr *ip = (void *)l3;
+		__u32 tot;
+
+		if ((void *)(ip + 1) > data_end)
+			return -1;
+		tot = bpf_ntohs(ip->tot_len);
+		pkt->family = 2;
+		pkt->plain_l3 = ip->ihl == 5 && l4_off == l3_off + sizeof(*ip);
+		pkt->tcp_len = tot && tot > l4_off - l3_off ? tot - (l4_off - l3_off) :
+							      SG_TCP_LEN_UNKNOWN;
+	} else {
+		struct ipv6hdr *ip6 = (void *)l3;
+		__u32 payload, ext;
+
+		if ((void *)(ip6 + 1) > data_end || l4_off < l3_off + sizeof(*ip6))
+			return -1;
+		payload = bpf_ntohs(ip6->payload_len);
+		ext = l4_off - l3_off - sizeof(*ip6);
+		pkt->family = 10;
+		pkt->plain_l3 = !ext;
+		pkt->tcp_len = payload && payload > ext ? payload - ext : SG_TCP_LEN_UNKNOWN;
+	}
+	return 0;
 }
 
 #endif /* SMTPGUARD_CLASSIFY_BPF_H */

@@ -57,7 +57,6 @@ struct sg_pkt {
 				 * or SG_TCP_LEN_UNKNOWN */
 	__u8 family;		/* AF_INET (2) or AF_INET6 (10) */
 	__u8 plain_l3;		/* IPv4 without options, IPv6 without extension headers */
-	__u8 vlan;		/* the frame carried a VLAN tag */
 	struct sg_src_key src;	/* IPv6, or IPv4-mapped IPv6: sg_pkt_source() */
 };
 
@@ -131,7 +130,6 @@ static __always_inline int sg_parse(void *data, void *data_end, struct sg_pkt *p
 			return SG_PARSE_NOT_TCP;
 		proto = vlan->encap_proto;
 		cursor = vlan + 1;
-		pkt->vlan = 1;
 	}
 
 	pkt->l3 = cursor;

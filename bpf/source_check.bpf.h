@@ -20,11 +20,11 @@
  * passes: the check refuses only what it knows is not the interface's.
  *
  * It runs as a global function, sg_source_check, verified once apart from
- * the classifier: the TC program is close to the verifier's budget on
- * older kernels, and a global function's body does not multiply with the
- * caller's paths. Its context type is the including object's SG_CTX_TYPE
- * (struct __sk_buff or struct xdp_md), so that bpf_fib_lookup gets a
- * context. Included by classify.bpf.h, after sg_count.
+ * the classifier (the TC program is close to the verifier's budget on
+ * older kernels). Its context type is the including object's SG_CTX_TYPE
+ * (struct __sk_buff or struct xdp_md, SG_CTX_IFINDEX reads the interface),
+ * so that bpf_fib_lookup gets a context. Included by classify.bpf.h, after
+ * sg_count and sg_smtp_port_bit.
  */
 #ifndef SMTPGUARD_SOURCE_CHECK_BPF_H
 #define SMTPGUARD_SOURCE_CHECK_BPF_H
@@ -43,9 +43,9 @@
 #define SG_SRC_SPOOFED		1	/* drop: not this interface's source */
 #define SG_SRC_BRIDGE_PORT	2	/* the interface is a bridge port */
 
-/* meta argument, bits */
-#define SG_SRC_META_V6		1	/* an IPv6 source (else IPv4-mapped) */
-#define SG_SRC_META_SYN		2	/* a connection attempt: may learn */
+/* what sg_source_verdict is told of the frame, bits */
+#define SG_SRC_META_SYN		1	/* a connection attempt: may learn */
+#define SG_SRC_META_V6		2	/* an IPv6 source (else IPv4-mapped) */
 #define SG_SRC_META_VLAN	4	/* the frame carried a VLAN tag */
 
 /* 1: the route back to src leaves by ifindex (or its bridge), or the
@@ -166,10 +166,44 @@ static __always_inline int sg_source_verdict(void *ctx, __u64 src_hi, __u64 src_
 	return SG_SRC_SPOOFED | (bridge_port ? SG_SRC_BRIDGE_PORT : 0);
 }
 
-__attribute__((noinline)) int sg_source_check(SG_CTX_TYPE *ctx, __u64 src_hi, __u64 src_lo,
-					     __u32 ifindex, __u32 meta)
+/*
+ * The frame's check, the program's first act: 0 for a frame that is not
+ * SMTP (or not parsed here: the classifier says what it is), else
+ * SG_SRC_* bits. It parses the frame itself (sg_parse, verified once here)
+ * and is called before the classifier's own parse, so that no value the
+ * classifier branches on is older than the call: kernels before 6.4 stop
+ * tracking precision (every scalar precise) when backtracking meets a call
+ * into a subprogram, and the classifier's paths would then exceed the
+ * verifier's budget.
+ */
+__attribute__((noinline)) int sg_source_check(SG_CTX_TYPE *ctx)
 {
-	return sg_source_verdict(ctx, src_hi, src_lo, ifindex, meta);
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	const struct sg_settings *cfg;
+	struct sg_pkt pkt = {};
+	__u32 zero = 0, meta = 0;
+	__u64 src_hi, src_lo;
+
+	cfg = bpf_map_lookup_elem(&settings, &zero);
+	if (!cfg || cfg->source_check == SG_SOURCE_CHECK_OFF) {
+		/* no check; a bridge port still keys IPv6 senders by the port */
+		__u32 ifindex = SG_CTX_IFINDEX(ctx);
+		const struct sg_attachment *port = bpf_map_lookup_elem(&attachments, &ifindex);
+
+		return port && port->bridge_port ? SG_SRC_BRIDGE_PORT : 0;
+	}
+	if (sg_parse(data, data_end, &pkt) != SG_PARSE_TCP ||
+	    !sg_smtp_port_bit(cfg, bpf_ntohs(pkt.tcp->dest)) || sg_pkt_source(&pkt, data_end))
+		return 0;
+	if (pkt.tcp->syn && !pkt.tcp->ack)
+		meta |= SG_SRC_META_SYN;
+	if (pkt.family == 10)
+		meta |= SG_SRC_META_V6;
+	if ((void *)pkt.l3 != data + sizeof(struct ethhdr))
+		meta |= SG_SRC_META_VLAN;
+	__builtin_memcpy(&src_hi, pkt.src.addr, 8);
+	__builtin_memcpy(&src_lo, pkt.src.addr + 8, 8);
+	return sg_source_verdict(ctx, src_hi, src_lo, SG_CTX_IFINDEX(ctx), meta);
 }
 
 #endif /* SMTPGUARD_SOURCE_CHECK_BPF_H */

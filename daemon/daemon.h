@@ -17,6 +17,7 @@
 #include "loader.h"
 #include "netwatch.h"
 #include "proxy.h"
+#include "source_check.h"
 
 struct daemon {
 	struct sg_config cfg;
@@ -26,6 +27,7 @@ struct daemon {
 	int nlive;
 	struct sg_proxy *proxy;	/* proxy = yes */
 	int file_fail_mode;	/* what the config file last said */
+	struct sg_bindings bindings;	/* source_bindings, as last read */
 };
 
 /* args.c: the command line (and the config file it names) into cfg; 0, or

@@ -113,6 +113,7 @@ static void on_gc(struct sg_timer *timer)
 
 	sg_loop_timer_in(m->loop, &m->gc, m->d->cfg.gc_interval_ns);
 	sg_gc_sources(&m->d->ld.maps, m->d->cfg.state_idle_timeout_ns);
+	sg_bindings_gc(&m->d->ld.maps, m->d->cfg.source_learn_idle_ns);
 }
 
 int main(int argc, char **argv)
@@ -151,7 +152,7 @@ int main(int argc, char **argv)
 	}
 	ret = 1;
 	d.file_fail_mode = d.cfg.fail_mode;
-	if (sg_loader_apply_config(&d.ld, &d.cfg))
+	if (sg_loader_apply_config(&d.ld, &d.cfg) || sg_bindings_reload(&d.cfg, &d.bindings))
 		goto cleanup;
 	m.loop = sg_loop_new();
 	sig_fd = make_signalfd();
@@ -180,6 +181,7 @@ int main(int argc, char **argv)
 	}
 	daemon_reconcile(&d);
 	sg_netwatch_enumerate(daemon_on_link, &d);
+	sg_bindings_apply(&d.ld.maps, &d.bindings);
 	sg_info("ready: %d interface(s) attached at %s, maps pinned at %s", d.attached,
 		sg_attach_mode_name(d.cfg.attach_mode), d.cfg.bpffs_root);
 
@@ -208,6 +210,7 @@ cleanup:
 	if (nl_fd >= 0)
 		close(nl_fd);
 	sg_loader_close(&d.ld);
+	sg_bindings_free(&d.bindings);
 	close(lock_fd);
 	return ret;
 }
