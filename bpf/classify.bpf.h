@@ -401,8 +401,12 @@ static __always_inline int sg_pkt_at(void *data, void *data_end, __u32 l3_off, _
 	struct tcphdr *tcp;
 	__u8 *l3;
 
-	if (l3_off > 64 || l4_off > 1024 || data + sizeof(struct ethhdr) > data_end)
+	if (data + sizeof(struct ethhdr) > data_end)
 		return -1;
+	/* bounded where they are used (the headers lie within the first
+	 * SG_PULL_BYTES), so that the verifier knows the pointers' range */
+	l3_off &= 0x3f;
+	l4_off &= 0x3ff;
 	l3 = data + l3_off;
 	tcp = data + l4_off;
 	/* opaque to the compiler: later uses take these (checked) pointers,

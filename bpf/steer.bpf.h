@@ -129,7 +129,11 @@ __attribute__((noinline)) int sg_note_flow_sender(struct __sk_buff *skb, __u32 l
 }
 
 /* A scan flow's packet from a VM. */
-static __always_inline int sg_steer_from_vm(struct __sk_buff *skb, __u32 l3_off, __u32 l4_off)
+/* A global function, so that its stack is not the TC program's own, which
+ * the classifier's calls add to (kernels check 512 bytes over a chain of
+ * calls). */
+__attribute__((noinline)) int sg_steer_from_vm(struct __sk_buff *skb, __u32 l3_off,
+					       __u32 l4_off)
 {
 	void *data_end = (void *)(long)skb->data_end;
 	const struct sg_settings *cfg;
