@@ -67,6 +67,9 @@ spoof_cases() {
 	spoof vm1 "$VM2" "$MX4" 50
 	sleep 0.5
 	check_eq "$(( $(stat_get main spoofed) - ${sp0:-0} ))" 50 "$layout-spoofed-syns-counted"
+	check_ge "$(lab_exec host timeout 20 "${SG_CTL:-$LAB_BUILD/smtpguardctl}" \
+		--root "$(lab_sgd_root main)" --json stats | jq -r '."spoofed@tap-vm1" // 0')" 50 \
+		"$layout-spoofed-counted-on-vm1s-interface"
 	check_eq "$(syns main "$VM2")" "$s2" "$layout-neighbour-bucket-unchanged"
 	check_delivered "$layout-neighbour-still-sends" vm2 "$MX4"
 
