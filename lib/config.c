@@ -804,6 +804,14 @@ void sg_config_to_settings(const struct sg_config *cfg, struct sg_settings *out)
 
 int sg_config_check(const struct sg_config *cfg, const char *origin, char *err, size_t errlen)
 {
+	if (cfg->source_check == SG_SOURCE_CHECK_BOUND && !cfg->source_bindings[0] &&
+	    !cfg->source_learn) {
+		snprintf(err, errlen, "%s: source_check = bound with neither source_bindings nor "
+			 "source_learn would refuse every SMTP source: name a source_bindings "
+			 "file, let interfaces learn (source_learn = 8), or use source_check = auto",
+			 origin);
+		return -1;
+	}
 	if (!cfg->tls_cert_file[0] != !cfg->tls_key_file[0]) {
 		snprintf(err, errlen, "%s: tls_cert_file and tls_key_file go together (the "
 			 "provider's certificate and its private key); only %s is set", origin,

@@ -133,6 +133,13 @@ static void test_errors(void)
 	ASSERT_CONTAINS(err, "key = value", "errors: line without = shows the form");
 	ASSERT_EQ(load_text(&cfg, "   indented = 1\n", err, sizeof(err)), -1, "errors: continuation with nothing before");
 	ASSERT_EQ(load_text(&cfg, "detach_on_exit = perhaps\n", err, sizeof(err)), -1, "errors: bad boolean");
+	ASSERT_EQ(load_text(&cfg, "source_check = bound\nsource_learn = 0\n", err, sizeof(err)),
+		  0, "source_check = bound, source_learn = 0 reads");
+	ASSERT_EQ(sg_config_check(&cfg, "unit", err, sizeof(err)), -1,
+		  "source_check = bound with nothing bound nor learned is refused");
+	ASSERT_CONTAINS(err, "would refuse every SMTP source", "... saying why");
+	ASSERT_EQ(load_text(&cfg, "source_check = bogus\n", err, sizeof(err)), -1,
+		  "source_check = bogus is refused");
 	ASSERT_EQ(load_text(&cfg, "ipv6_source_prefix = 60\n", err, sizeof(err)), -1,
 		  "errors: IPv6 sender prefix not a multiple of 8");
 	ASSERT_CONTAINS(err, "multiple of 8", "errors: IPv6 sender prefix error says why");
