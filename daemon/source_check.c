@@ -104,16 +104,18 @@ void sg_bindings_apply(const struct sg_maps *maps, const struct sg_bindings *b)
 
 		if (bpf_map_lookup_elem(maps->src_bound, &keys[i], &v))
 			continue;
-		for (size_t j = 0; j < nwant && !keep; j++) {
-			if (v.learned)
-				keep = !sg_bound_key_covers(&want[j], &keys[i]);
-			else
-				keep = want[j].prefixlen == keys[i].prefixlen &&
-				       memcmp(want[j].addr, keys[i].addr, 16) == 0 &&
-				       want_v[j].ifindex == v.ifindex;
-		}
-		if (v.learned && !nwant)
+		if (v.learned) {
+			/* the file wins: nothing it binds, and nothing of an
+			 * interface it names, stays learned */
 			keep = 1;
+			for (size_t j = 0; j < nwant && keep; j++)
+				keep = !sg_bound_key_covers(&want[j], &keys[i]) &&
+				       want_v[j].ifindex != v.ifindex;
+		}
+		for (size_t j = 0; j < nwant && !keep && !v.learned; j++)
+			keep = want[j].prefixlen == keys[i].prefixlen &&
+			       memcmp(want[j].addr, keys[i].addr, 16) == 0 &&
+			       want_v[j].ifindex == v.ifindex;
 		if (!keep)
 			bpf_map_delete_elem(maps->src_bound, &keys[i]);
 	}
