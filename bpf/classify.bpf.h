@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * classify.bpf.h - the classifier's decision, shared by the XDP and TC
- * programs: is this frame TCP to an SMTP port, which policy covers its
- * source, is the source within its connection rate, and how to refuse it.
+ * programs: is this frame TCP to an SMTP port, is its source the
+ * interface's (source_check.bpf.h), which policy covers its source, is the
+ * source within its connection rate (bucket.bpf.h), and how to refuse it.
  *
  * Only connection attempts (SYN without ACK) are rate-limited and penalised;
  * a blocked source loses every port-25 packet.

@@ -8,7 +8,8 @@
 # source check learns, or takes source_bindings) an address bound to
 # another port is refused to vm1 too, and two VMs in one IPv6 /64 on the
 # bridge do not share a bucket. Each check has a control that fails it:
-# with source_check = off, the same spoofed SYNs do move vm2's bucket.
+# with source_check = off, the same spoofed SYNs do move vm2's bucket (and
+# SPOOF_SOURCE_CHECK=off runs the whole test without the check: it fails).
 #   bash selftests/e2e/test_spoof.sh build
 source "$(dirname "$0")/lib.sh"
 e2e_begin spoof "${1:-}" 300
@@ -23,7 +24,8 @@ VM3=$(lab_vm_ip4 vm3)
 VM1_6=$(lab_vm_ip6 vm1)
 VM2_6=$(lab_vm_ip6 vm2)
 # each VM's limit: 5 connections back to back, one a minute after that
-LIMITS=(default_action=passthrough default_conn_rate=1/min default_conn_burst=5 refuse=rst)
+LIMITS=(default_action=passthrough default_conn_rate=1/min default_conn_burst=5 refuse=rst
+	source_check="${SPOOF_SOURCE_CHECK:-auto}")
 
 # syns INSTANCE ADDR: the SYNs the classifier counted for ADDR's sender (0:
 # none). smtpguardctl runs in the host's namespace, where ADDR%PORT names
@@ -47,16 +49,22 @@ spoof() {
 	return 1
 }
 
+# mac_of NODE IFNAME: the interface's MAC address in NODE's namespace
+mac_of() {
+	lab_exec "$1" ip -o link show dev "$2" | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p'
+}
+
+reloads() { grep -c 'reloaded the settings' "$(lab_sgd_log main)"; }
+reloads_above() { [ "$(reloads)" -gt "$1" ]; }
+
 # reload_with KEY=VALUE...: the instance's config rewritten with these keys
 # (on top of LIMITS), then SIGHUP, waiting for the reload's last line.
 reload_with() {
-	local log n
-	log=$(lab_sgd_log main)
-	n=$(grep -c 'reloaded the settings' "$log")
+	local n
+	n=$(reloads)
 	lab_write_sgd_conf main "${LIMITS[@]}" "$@"
 	kill -HUP "$(lab_sgd_pid main)"
-	wait_for 10 test "$(grep -c 'reloaded the settings' "$log")" -gt "$n" ||
-		fail "reload" "no 'reloaded the settings' after SIGHUP"
+	wait_for 10 reloads_above "$n" || fail "reload" "no 'reloaded the settings' after SIGHUP"
 }
 
 # spoof_cases LAYOUT: the checks common to both layouts
@@ -95,7 +103,7 @@ lab_add_vm vm3 || e2e_abort "vm3 could not be added"
 lab_wait_reachable vm3 || e2e_abort "vm3 cannot reach the MX"
 lab_start_mx_postfix || e2e_abort "Postfix did not start on the MX"
 lab_start_smtpguardd main "${LIMITS[@]}" || e2e_abort "smtpguardd did not start"
-GW_MAC=$(lab_exec host cat /sys/class/net/tap-vm1/address)
+GW_MAC=$(mac_of host tap-vm1)
 
 check_delivered routed-vm1-own-address vm1 "$MX4"
 spoof_cases routed
@@ -120,17 +128,21 @@ lab_down "$E2E_PREFIX"
 # addresses from source_bindings, vm1 and vm3 learn theirs
 lab_up "$E2E_PREFIX" || e2e_abort "lab_up (bridged) failed"
 lab_add_vm vm3 || e2e_abort "vm3 could not be added (bridged)"
-lab_make_bridged || e2e_abort "the bridged host could not be set up"
+# vm3's tap joins the bridge as lab_make_bridged's own ports do: without
+# the routed host's addresses (192.0.2.1 is the MX's on the bridge)
 { lab_exec host ip addr flush dev tap-vm3 &&
-  lab_exec host ip link set tap-vm3 master br0 &&
+  lab_exec host ip -6 addr flush dev tap-vm3; } || e2e_abort "tap-vm3 could not be cleared"
+lab_make_bridged || e2e_abort "the bridged host could not be set up"
+{ lab_exec host ip link set tap-vm3 master br0 &&
   lab_exec vm3 ip neigh flush all &&
+  lab_exec vm3 ip -6 neigh flush all &&
   lab_wait_reachable vm3; } || e2e_abort "vm3 could not join the bridge"
 lab_start_mx_postfix || e2e_abort "Postfix did not start on the MX (bridged)"
 printf '# vm2 is known to the operator\ntap-vm2 %s/32 %s/128\n' "$VM2" "$VM2_6" \
 	>"$LAB_DIR/bindings"
 LIMITS+=(source_bindings="$LAB_DIR/bindings")
 lab_start_smtpguardd main "${LIMITS[@]}" || e2e_abort "smtpguardd did not start (bridged)"
-GW_MAC=$(lab_exec mx cat /sys/class/net/eth0/address)
+GW_MAC=$(mac_of mx eth0)
 
 check_delivered bridged-vm1-learns-its-address vm1 "$MX4"
 check_delivered bridged-vm3-learns-its-address vm3 "$MX4"
@@ -154,5 +166,12 @@ check_ge "$(syns main "$VM1_6%tap-vm1")" 6 "bridged-v6-vm1-bucket-by-port"
 check_eq "$(syns main "$VM2_6%tap-vm2")" 1 "bridged-v6-vm2-bucket-by-port"
 
 spoof_cases bridged
+
+# the control, bridged: with the check off, vm1's SYNs spend vm2's bucket
+reload_with source_check=off
+s2=$(syns main "$VM2")
+spoof vm1 "$VM2" "$MX4" 20
+sleep 0.5
+check_eq "$(( $(syns main "$VM2") - s2 ))" 20 "bridged-control-check-off-spoofed-syns-hit-vm2"
 
 e2e_finish
