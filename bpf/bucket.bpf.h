@@ -6,7 +6,7 @@
  * apart from the classifier's many paths: inline, the TC program exceeds
  * the verifier's budget. A program calls the one its lf_ok allows, so the
  * *_locked programs hold no lock-free code. Included by classify.bpf.h,
- * after sg_count.
+ * after sg_count and source_check.bpf.h (sg_iface).
  */
 #ifndef SMTPGUARD_BUCKET_BPF_H
 #define SMTPGUARD_BUCKET_BPF_H
@@ -150,24 +150,31 @@ static __always_inline void sg_count_refused(struct sg_src_state *st, __u64 now,
  * class on the interface it came in on. */
 static __always_inline struct sg_src_state *sg_source_state(const struct sg_src_key *key,
 							    __u32 class_id, __u64 now,
-							    __u32 ifindex)
+							    __u32 ifindex,
+							    const struct sg_settings *cfg)
 {
 	struct sg_overflow_key ok = { .ifindex = ifindex, .rate_class = class_id };
 	struct sg_src_state *st = bpf_map_lookup_elem(&src_state, key);
+	struct sg_iface_state *is;
 
 	if (st)
 		return st;
-	{
+	/* an interface's share of the table: a flood of new addresses from one
+	 * VM fills its own share, then its own overflow bucket */
+	is = sg_iface(ifindex);
+	if (is && (!cfg->source_state_max || is->sources < cfg->source_state_max)) {
 		struct sg_src_state fresh = {};
 
 		fresh.first_seen_ns = now;
 		fresh.rate_class = class_id;
+		fresh.ifindex = ifindex;
 		/* EEXIST from a racing CPU is fine: the lookup below finds its entry */
-		bpf_map_update_elem(&src_state, key, &fresh, BPF_NOEXIST);
+		if (bpf_map_update_elem(&src_state, key, &fresh, BPF_NOEXIST) == 0)
+			__sync_fetch_and_add(&is->sources, 1);
+		st = bpf_map_lookup_elem(&src_state, key);
+		if (st)
+			return st;
 	}
-	st = bpf_map_lookup_elem(&src_state, key);
-	if (st)
-		return st;
 	sg_count(SG_STAT_STATE_FULL);
 	st = bpf_map_lookup_elem(&overflow_state, &ok);
 	if (st)
@@ -227,7 +234,7 @@ static __always_inline int sg_bucket(__u64 src_hi, __u64 src_lo, __u32 ifindex,
 		return SG_RATE_OK;
 	now = sg_now(lf_ok);
 	if (flags & SG_BUCKET_REFUSE) {
-		st = sg_source_state(&key, class_id, now, ifindex);
+		st = sg_source_state(&key, class_id, now, ifindex, cfg);
 		if (st)
 			sg_count_refused(st, now, lf_ok);
 		return SG_RATE_OVER;
@@ -237,7 +244,7 @@ static __always_inline int sg_bucket(__u64 src_hi, __u64 src_lo, __u32 ifindex,
 		class_id = SG_DEFAULT_RATE_CLASS;
 		rc = bpf_map_lookup_elem(&rate_classes, &class_id);
 	}
-	st = sg_source_state(&key, class_id, now, ifindex);
+	st = sg_source_state(&key, class_id, now, ifindex, cfg);
 	if (!st)
 		return SG_RATE_NO_STATE;
 	result = sg_rate_check(st, rc, class_id, now, lf_ok);

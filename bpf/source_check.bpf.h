@@ -44,7 +44,7 @@
 #define SG_SRC_BRIDGE_PORT	2	/* the interface is a bridge port */
 
 /* what sg_source_verdict is told of the frame, bits */
-#define SG_SRC_META_SYN		1	/* a connection attempt: may learn */
+#define SG_SRC_META_SYN		1	/* a connection attempt: keeps a learned entry alive */
 #define SG_SRC_META_V6		2	/* an IPv6 source (else IPv4-mapped) */
 #define SG_SRC_META_VLAN	4	/* the frame carried a VLAN tag */
 
@@ -115,8 +115,10 @@ static __always_inline int sg_bound_ok(const __u64 *src, __u32 meta, __u32 ifind
 			b->last_seen_ns = bpf_ktime_get_ns();
 		return 1;
 	}
-	/* an interface whose sources are configured learns none */
-	if ((port && port->bound_configured) || !(meta & SG_SRC_META_SYN))
+	/* an interface whose sources are configured learns none; any SMTP
+	 * packet may teach the others (a session already open when the check
+	 * began goes on) */
+	if (port && port->bound_configured)
 		return 0;
 	is = sg_iface(ifindex);
 	if (!is || is->learned >= cfg->source_learn)

@@ -166,6 +166,46 @@ static void forget_gone(const struct sg_maps *maps)
 		bpf_map_delete_elem(maps->overflow_state, &okgone[i]);
 }
 
+/* Each interface's share of src_state (sg_iface_state.sources), recounted
+ * from the entries left (the classifier only adds to it; the GC evicts). */
+static void recount_sources(const struct sg_maps *maps)
+{
+	struct sg_src_key key, prev;
+	__u32 ifs[SG_MAX_ATTACHMENTS], ifkey;
+	__u64 counts[SG_MAX_ATTACHMENTS];
+	int have = 0, n = 0;
+
+	/* the interfaces first: there are few */
+	while (n < SG_MAX_ATTACHMENTS &&
+	       bpf_map_get_next_key(maps->iface_state, have ? &ifkey : NULL, &ifs[n]) == 0) {
+		ifkey = ifs[n];
+		counts[n++] = 0;
+		have = 1;
+	}
+	have = 0;
+	while (n && bpf_map_get_next_key(maps->src_state, have ? &prev : NULL, &key) == 0) {
+		struct sg_src_state st;
+
+		prev = key;
+		have = 1;
+		if (sg_source_read(maps, &key, &st) || !st.ifindex)
+			continue;
+		for (int i = 0; i < n; i++)
+			if (ifs[i] == st.ifindex) {
+				counts[i]++;
+				break;
+			}
+	}
+	for (int i = 0; i < n; i++) {
+		struct sg_iface_state is;
+
+		if (bpf_map_lookup_elem(maps->iface_state, &ifs[i], &is) || is.sources == counts[i])
+			continue;
+		is.sources = counts[i];
+		bpf_map_update_elem(maps->iface_state, &ifs[i], &is, BPF_EXIST);
+	}
+}
+
 void sg_bindings_gc(const struct sg_maps *maps, uint64_t idle_ns)
 {
 	uint64_t now = sg_now_ns();
@@ -210,6 +250,7 @@ void sg_bindings_gc(const struct sg_maps *maps, uint64_t idle_ns)
 		}
 	}
 	free(owners);
+	recount_sources(maps);
 	forget_gone(maps);
 	if (expired)
 		sg_debug("forgot %d learned source address(es)", expired);

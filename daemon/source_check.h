@@ -21,8 +21,8 @@ int sg_bindings_reload(const struct sg_config *cfg, struct sg_bindings *b);
 void sg_bindings_apply(const struct sg_maps *maps, const struct sg_bindings *b);
 
 /* The GC's part: learned entries unused for idle_ns go, each interface's
- * learned count is recounted, and iface_state and overflow_state entries of
- * interfaces no longer attached go. */
+ * learned and src_state counts are recounted, and iface_state and
+ * overflow_state entries of interfaces no longer attached go. */
 void sg_bindings_gc(const struct sg_maps *maps, uint64_t idle_ns);
 
 #endif

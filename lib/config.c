@@ -276,6 +276,7 @@ static const struct sg_config_key config_keys[] = {
 	KEY("source_bindings", PATH, source_bindings, LIVE, ""),
 	KEY("source_learn", UINT, source_learn, LIVE, "8", RANGE(0, 1000)),
 	KEY("source_learn_idle", DURATION, source_learn_idle_ns, LIVE, "1d"),
+	KEY("source_state_max", UINT, source_state_max, LIVE, "4096", RANGE(0, SG_MAX_SOURCES)),
 	KEY("detach_on_exit", BOOL, detach_on_exit, LIVE, "no"),
 	KEY("state_idle_timeout", DURATION, state_idle_timeout_ns, LIVE, "1h"),
 	KEY("gc_interval", DURATION, gc_interval_ns, LIVE, "60s"),
@@ -795,6 +796,7 @@ void sg_config_to_settings(const struct sg_config *cfg, struct sg_settings *out)
 	out->steer_soft_percent = cfg->steer_soft_percent;
 	out->source_check = (uint8_t)cfg->source_check;
 	out->source_learn = cfg->source_learn;
+	out->source_state_max = cfg->source_state_max;
 	for (int i = 0; i < cfg->n_smtp_ports && i < SG_MAX_SMTP_PORTS; i++)
 		for (int j = 0; j < cfg->n_implicit_tls_ports; j++)
 			if (cfg->smtp_ports[i] == cfg->implicit_tls_ports[j])

@@ -222,6 +222,7 @@ struct sg_bound {
 struct sg_iface_state {
 	__u64 spoofed;		/* SMTP packets dropped by the source check */
 	__u64 learned;		/* learned entries in src_bound (the daemon recounts) */
+	__u64 sources;		/* src_state entries it made (the daemon recounts) */
 };
 
 /* flow_sender: a steered SYN's flow -> the sender key the classifier used,
@@ -246,6 +247,9 @@ struct sg_src_state {
 	__u64 last_seen_ns;
 	__u64 syns;		/* connection attempts seen */
 	__u64 syn_drops;	/* of those, refused (rate, penalty, block) */
+	__u32 ifindex;		/* the interface it was first seen on (its share:
+				 * source_state_max); 0: made by userspace */
+	__u32 pad;
 };
 
 /* What the proxy learned of a sender (same key as src_state). Written by
@@ -318,7 +322,8 @@ struct sg_settings {
 				 * share of its connection burst; 0 = never */
 	__u32 source_learn;	/* source addresses an interface may have learned
 				 * (source_check bound/auto); 0: none */
-	__u32 pad3;
+	__u32 source_state_max;	/* src_state entries one interface may make; then
+				 * its senders share its overflow bucket; 0: no cap */
 };
 
 /* Which connections of scan sources the proxy sees. */

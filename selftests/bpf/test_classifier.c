@@ -1823,6 +1823,7 @@ static void check_on(const struct prog *p, const struct frame_opts *o, unsigned 
 #define S_SPOOFED_OTHER SW([SG_STAT_SMTP] = 1, [SG_STAT_SPOOFED] = 1)
 #define S_LEARNED_SYN SW([SG_STAT_SMTP] = 1, [SG_STAT_SMTP_SYN] = 1, [SG_STAT_SCAN] = 1, \
 			 [SG_STAT_LEARNED] = 1)
+#define S_LEARNED_OTHER SW([SG_STAT_SMTP] = 1, [SG_STAT_SCAN] = 1, [SG_STAT_LEARNED] = 1)
 #define S_FULL_SYN SW([SG_STAT_SMTP] = 1, [SG_STAT_SMTP_SYN] = 1, [SG_STAT_SCAN] = 1, \
 		      [SG_STAT_STATE_FULL] = 1)
 #define S_FULL_RATE SW([SG_STAT_SMTP] = 1, [SG_STAT_SMTP_SYN] = 1, [SG_STAT_SCAN] = 1, \
@@ -1959,9 +1960,8 @@ static void test_source_bound(const struct prog *p)
 	check_on(p, &(struct frame_opts){ .family = 6, .src = "2001:db8:21::5" }, sc_if2, V_DROP,
 		 S_SPOOFED, "bound: an address in vm1's configured /64 cannot be learned by vm2");
 	check_on(p, &(struct frame_opts){ .family = 4, .src = SC_VM2_4, .flags = F_ACK }, sc_if2,
-		 V_DROP, S_SPOOFED_OTHER, "bound: a non-SYN packet learns nothing");
-	check_on(p, &(struct frame_opts){ .family = 4, .src = SC_VM2_4 }, sc_if2, V_PASS,
-		 S_LEARNED_SYN, "bound: vm2's first SYN binds its address to its interface");
+		 V_PASS, S_LEARNED_OTHER,
+		 "bound: vm2's first packet (of a session begun earlier) binds its address");
 	memset(&k, 0, sizeof(k));
 	k.prefixlen = 128;
 	memcpy(k.addr, src_key(SC_VM2_4).addr, 16);
@@ -2043,6 +2043,45 @@ static void test_overflow_per_interface(const struct prog *p)
 		if (bpf_map_delete_elem(src_state_fd, &k) == 0)
 			filled--;
 	}
+	source_check_reset();
+}
+
+/* One interface's share of src_state: past source_state_max its new
+ * senders share its overflow bucket, and another interface still gets
+ * entries of its own. */
+static void test_state_share(const struct prog *p)
+{
+	struct sg_settings s = base_settings();
+	struct sg_iface_state is;
+	struct sg_src_state st;
+	char src[32], what[96];
+
+	source_check_reset();
+	s.source_state_max = 3;
+	put_settings(&s);
+	for (int i = 0; i < 3; i++) {
+		snprintf(src, sizeof(src), "10.9.50.%d", i + 1);
+		snprintf(what, sizeof(what), "share: vm1's new source %d of 3 gets an entry", i + 1);
+		check_on(p, &(struct frame_opts){ .family = 4, .src = src }, sc_if1, V_PASS,
+			 S_SCAN_SYN, what);
+	}
+	name_check(p, bpf_map_lookup_elem(iface_fd, &sc_if1, &is) == 0 && is.sources == 3,
+		   "wrong count", "share: vm1's interface counts its 3 entries");
+	name_check(p, state_get("10.9.50.1", &st) == 0 && st.ifindex == sc_if1, "no entry",
+		   "share: the entry records vm1's interface");
+	check_on(p, &(struct frame_opts){ .family = 4, .src = "10.9.50.4" }, sc_if1, V_PASS,
+		 S_FULL_SYN, "share: vm1's 4th new source is over its share: its overflow bucket");
+	name_check(p, state_get("10.9.50.4", &st) != 0, "an entry was made",
+		   "share: ... and no entry is made for it");
+	check_on(p, &(struct frame_opts){ .family = 4, .src = "10.9.51.1" }, sc_if2, V_PASS,
+		 S_SCAN_SYN, "share: vm2's new source still gets an entry of its own");
+	check_on(p, &(struct frame_opts){ .family = 4, .src = "10.9.50.1" }, sc_if1, V_PASS,
+		 S_SCAN_SYN, "share: vm1's known source keeps its entry");
+	for (int i = 0; i < 3; i++) {
+		snprintf(src, sizeof(src), "10.9.50.%d", i + 1);
+		state_del(src);
+	}
+	state_del("10.9.51.1");
 	source_check_reset();
 }
 
@@ -2220,6 +2259,8 @@ int main(int argc, char **argv)
 			test_source_bound(&progs[i]);
 		for (int i = 0; i < 2; i++)
 			test_overflow_per_interface(&progs[i]);
+		for (int i = 0; i < 2; i++)
+			test_state_share(&progs[i]);
 		for (int i = 0; i < 2; i++)
 			test_v6_keys_per_interface(&progs[i]);
 	}

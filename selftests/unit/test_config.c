@@ -487,7 +487,7 @@ static void test_table_defaults(void)
 		changed += sg_config_changed(&defaults, &cfg, SG_RELOAD_RESTART, names,
 					     sizeof(names));
 	}
-	ASSERT_EQ(n, 97, "table: 97 keys");
+	ASSERT_EQ(n, 98, "table: 98 keys");
 	ASSERT_EQ(bad, 0, "table: every default parses");
 	ASSERT_EQ(changed, 0, "table: a key set to its default changes nothing");
 	ASSERT_EQ(unset_nonzero, 0, "table: a key without a default is all zero");
@@ -536,7 +536,7 @@ static const struct { const char *key, *value; } samples[] = {
 	{ "default_msg_rate", "10/h" }, { "default_rcpt_rate", "100/h" },
 	{ "refuse", "rst" }, { "malformed", "pass" }, { "ipv6_source_prefix", "56" },
 	{ "source_check", "route" }, { "source_bindings", "/etc/smtpguard/bindings" },
-	{ "source_learn", "2" }, { "source_learn_idle", "2h" },
+	{ "source_learn", "2" }, { "source_learn_idle", "2h" }, { "source_state_max", "100" },
 	{ "detach_on_exit", "yes" }, { "state_idle_timeout", "2h" }, { "gc_interval", "5s" },
 	{ "proxy", "yes" }, { "proxy_workers", "4" }, { "uplink", "eth0" },
 	{ "steer_mark", "0x10" }, { "route_table", "100" }, { "fail_mode", "closed" },
