@@ -24,8 +24,9 @@ VM3=$(lab_vm_ip4 vm3)
 VM1_6=$(lab_vm_ip6 vm1)
 VM2_6=$(lab_vm_ip6 vm2)
 # each VM's limit: 5 connections back to back, one a minute after that
+# (the GC every second: its recounts run while the VMs send)
 LIMITS=(default_action=passthrough default_conn_rate=1/min default_conn_burst=5 refuse=rst
-	source_check="${SPOOF_SOURCE_CHECK:-auto}")
+	source_check="${SPOOF_SOURCE_CHECK:-auto}" gc_interval=1s)
 
 # syns INSTANCE ADDR: the SYNs the classifier counted for ADDR's sender (0:
 # none). smtpguardctl runs in the host's namespace, where ADDR%PORT names
