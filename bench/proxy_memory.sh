@@ -89,9 +89,12 @@ restart_daemon() {
 		lab_start_smtpguardd main default_action=scan proxy=yes uplink=uplink0 \
 			default_max_sessions=0 || die "smtpguardd did not start"
 	fi
-	pid=$(lab_sgd_pid main)
+	pid=$(lab_sgd_proxy_pid main)
 	if [ -n "$SGD_NOFILE" ]; then
-		prlimit --pid "$pid" --nofile="$SGD_NOFILE" ||
+		# as the proxy's own user (lab_write_sgd_conf's proxy_user):
+		# prlimit(2) on another user's process needs CAP_SYS_RESOURCE
+		setpriv --reuid=nobody --regid=nogroup --clear-groups \
+			prlimit --pid "$pid" --nofile="$SGD_NOFILE" ||
 			die "cannot set smtpguardd's descriptor limit to $SGD_NOFILE"
 	fi
 	if ! lab_ctl main rate-class set bench --conn 1000000/s --burst 1000000 >/dev/null ||
@@ -100,9 +103,10 @@ restart_daemon() {
 	fi
 }
 
-daemon_rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$(lab_sgd_pid main)/status"; }
-daemon_fds() { find "/proc/$(lab_sgd_pid main)/fd" -mindepth 1 2>/dev/null | wc -l; }
-daemon_nofile() { awk '/^Max open files/ { print $4 ":" $5 }' "/proc/$(lab_sgd_pid main)/limits"; }
+# the proxy process's: the sessions are its
+daemon_rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$(lab_sgd_proxy_pid main)/status"; }
+daemon_fds() { find "/proc/$(lab_sgd_proxy_pid main)/fd" -mindepth 1 2>/dev/null | wc -l; }
+daemon_nofile() { awk '/^Max open files/ { print $4 ":" $5 }' "/proc/$(lab_sgd_proxy_pid main)/limits"; }
 steered() { lab_ctl main --json stats | jq .steered; }
 # the kernel's TCP memory, pages: the whole machine's (the counter is global)
 tcp_mem_pages() { lab_exec host awk '$1 == "TCP:" { for (i = 2; i < NF; i++) if ($i == "mem") print $(i + 1) }' /proc/net/sockstat; }
@@ -171,7 +175,7 @@ measure() {
 	local held=0 failed=0 dropped=NA quit_ok=NA steered_d sgd_pid nofile
 
 	restart_daemon
-	sgd_pid=$(lab_sgd_pid main)
+	sgd_pid=$(lab_sgd_proxy_pid main)
 	nofile=$(daemon_nofile)
 	wait_quiet
 	rss0=$(daemon_rss_kib); mem0=$(tcp_mem_pages); sk0=$(host_skmem_kib)

@@ -113,7 +113,7 @@ start_mode() {
 	lab_ctl main policy add "$VM1/32" scan --class bench >/dev/null
 }
 
-daemon_jiffies() { awk '{ print $14 + $15 }' "/proc/$(cat "$(lab_sgd_pidfile main)")/stat"; }
+daemon_jiffies() { lab_sgd_jiffies main | awk '{ print $1 + $2 }'; }
 rspamd_jiffies() {
 	local total=0 pid
 	for pid in $(ip netns pids "$(lab_ns host)" 2>/dev/null); do

@@ -80,7 +80,7 @@ median() { sort -g | awk '{a[NR]=$1} END { if (NR) print a[int((NR + 1) / 2)] }'
 # daemon's user and system time (its kernel time is the TCP work of the two
 # sockets a proxied session adds). Set around a run by cpu_begin/cpu_end.
 busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
-daemon_jiffies() { awk '{ print $14, $15 }' "/proc/$(cat "$(lab_sgd_pidfile main)")/stat"; }
+daemon_jiffies() { lab_sgd_jiffies main; }
 cpu_begin() { CPU_J0=$(busy_jiffies); read -r CPU_U0 CPU_S0 < <(daemon_jiffies); }
 # cpu_end MODE-LABEL COUNT: appends "machine user sys" (us per message)
 cpu_end() {

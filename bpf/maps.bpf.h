@@ -86,15 +86,6 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } flow_sender SEC(".maps");
 
-/* SG_MAPS_LAYOUT, written by the daemon that pinned the set. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} layout SEC(".maps");
-
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);

@@ -18,12 +18,15 @@ static const char usage_text[] =
 "usage: smtpguardd -c FILE [--set key=value]... [-v]\n"
 "       smtpguardd -c FILE [--set key=value]... --detach [--purge]\n"
 "       smtpguardd -c FILE [--set key=value]... --check-config\n"
+"       smtpguardd -c FILE [--set key=value]... --check-upgrade\n"
 "       smtpguardd --list-keys\n"
 "  -c FILE        config file (keys and defaults: etc/smtpguard.conf)\n"
 "  --set K=V      override a config key (repeatable)\n"
 "  --detach       remove every program this instance attached, then exit\n"
 "  --purge        with --detach: also remove the pinned maps (policy, state)\n"
 "  --check-config validate the configuration and exit\n"
+"  --check-upgrade validate the configuration and load the programs against\n"
+"                 the pinned maps, attaching nothing (what SIGUSR2 runs first)\n"
 "  --list-keys    print every key, its default and whether SIGHUP applies it\n"
 "  -v             verbose\n";
 
@@ -47,6 +50,7 @@ int daemon_parse_args(int argc, char **argv, struct sg_config *cfg, int *detach,
 		{ "detach", no_argument, NULL, 'd' },
 		{ "purge", no_argument, NULL, 'p' },
 		{ "check-config", no_argument, NULL, 'k' },
+		{ "check-upgrade", no_argument, NULL, 'u' },
 		{ "list-keys", no_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -75,6 +79,9 @@ int daemon_parse_args(int argc, char **argv, struct sg_config *cfg, int *detach,
 			break;
 		case 'k':
 			*check_only = 1;
+			break;
+		case 'u':
+			*check_only = 2;
 			break;
 		case 'v':
 			sg_log_set_verbose(1);

@@ -6,6 +6,9 @@
  *   args.c        the command line and the config file it names
  *   interfaces.c  which interfaces are attached to, as they come and go
  *   reload.c      SIGHUP: the config file again
+ *   upgrade.c     SIGUSR2: the binary executed anew, the proxy handed over
+ *   privileges.c  the proxy process's user and capabilities
+ *   proxy_process.c  the proxy, forked, unprivileged, restarted
  *
  * and loader.c, attach.c, netwatch.c, gc.c, routing.c, instance.c below
  * them (each with its header).
@@ -16,7 +19,8 @@
 #include "config.h"
 #include "loader.h"
 #include "netwatch.h"
-#include "proxy.h"
+#include "privileges.h"
+#include "proxy_process.h"
 #include "source_check.h"
 
 struct daemon {
@@ -25,10 +29,16 @@ struct daemon {
 	int attached;		/* interfaces attached to since start */
 	int live[SG_MAX_ATTACHMENTS];	/* ifindexes attached by this run */
 	int nlive;
-	struct sg_proxy *proxy;	/* proxy = yes */
+	struct sg_proxy_process *proxy;	/* proxy = yes */
+	struct sg_identity proxy_id;	/* proxy_user; its group reads the pins */
 	int file_fail_mode;	/* what the config file last said */
 	struct sg_bindings bindings;	/* source_bindings, as last read */
+	char self_path[4096];	/* this binary, as started: an upgrade executes the file there */
 };
+
+/* How an upgrade in place tells the new daemon about the old proxy
+ * (upgrade.c, main.c): "sock=FD pid=PID". */
+#define SG_TAKEOVER_ENV "SMTPGUARD_TAKEOVER"
 
 /* args.c: the command line (and the config file it names) into cfg; 0, or
  * the exit status after an error (said). */
@@ -43,5 +53,8 @@ void daemon_reconcile(struct daemon *d);
 
 /* reload.c */
 void daemon_reload(struct daemon *d, int argc, char **argv);
+
+/* upgrade.c: SIGUSR2; returns only when the upgrade did not happen (logged). */
+void daemon_upgrade(struct daemon *d, int argc, char **argv);
 
 #endif

@@ -13,6 +13,7 @@
 #include <bpf/libbpf.h>
 #include "classifier_tc.skel.h"
 #include "loader.h"
+#include "migrate.h"
 #include "log.h"
 #include "probe.h"
 
@@ -68,10 +69,12 @@ int sg_loader_open(struct sg_loader *ld, const struct sg_config *cfg)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = cfg->bpffs_root);
 	char err[SG_ERR_LEN * 2];
+	struct sg_migration mig;
 	int ret, lockfree;
 
 	memset(&ld->maps, -1, sizeof(ld->maps));
-	if (sg_pins_layout_check(cfg->bpffs_root, err, sizeof(err))) {
+	/* pins of another layout are refused by name before libbpf tries them */
+	if (sg_layout_check(cfg->bpffs_root, 1, err, sizeof(err))) {
 		sg_err("%s", err);
 		return -1;
 	}
@@ -90,7 +93,18 @@ int sg_loader_open(struct sg_loader *ld, const struct sg_config *cfg)
 					     ld->tc_skel->progs.smtpguard_tc, false);
 	sg_info("token bucket: %s", lockfree ? "lock-free (BPF cmpxchg, coarse clock)" :
 		"spin-locked (this kernel has no BPF cmpxchg or coarse clock)");
+	if (sg_migrate_prepare(ld->tc_skel->obj, &mig, err, sizeof(err))) {
+		sg_err("%s", err);
+		ret = -1;
+		goto cleanup;
+	}
 	ret = classifier_tc__load(ld->tc_skel);
+	if (ret || ld->dry_run)
+		sg_migrate_abort(&mig);
+	else if (sg_migrate_finish(&mig, err, sizeof(err))) {
+		sg_err("carrying the pinned maps over to their new definitions: %s", err);
+		goto cleanup;
+	}
 	if (ret) {
 		sg_err("loading the classifier with maps pinned at %s failed: %s (if the "
 		       "pins come from another smtpguard version, 'smtpguardd -c FILE --detach "
@@ -98,14 +112,14 @@ int sg_loader_open(struct sg_loader *ld, const struct sg_config *cfg)
 		       strerror(-ret));
 		goto cleanup;
 	}
-	if (sg_maps_open(cfg->bpffs_root, &ld->maps, err, sizeof(err))) {
-		sg_err("%s", err);
+	if (!ld->dry_run && sg_layout_record(cfg->bpffs_root)) {
+		sg_err("recording the maps' layout at %s/%s failed: %s", cfg->bpffs_root,
+		       SG_MAP_LAYOUT, strerror(errno));
 		ret = -1;
 		goto cleanup;
 	}
-	if (sg_pins_layout_write(&ld->maps)) {
-		sg_err("recording the map layout at %s failed: %s", cfg->bpffs_root,
-		       strerror(errno));
+	if (sg_maps_open(cfg->bpffs_root, &ld->maps, err, sizeof(err))) {
+		sg_err("%s", err);
 		ret = -1;
 		goto cleanup;
 	}

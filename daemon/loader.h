@@ -18,6 +18,7 @@ struct sg_loader {
 	struct classifier_tc *tc_skel;
 	struct bpf_program *tc_prog;	/* what TC attaches: lock-free or _locked */
 	struct sg_maps maps;		/* opened from the pins */
+	int dry_run;			/* --check-upgrade: load, but change no pin */
 };
 
 int sg_loader_open(struct sg_loader *ld, const struct sg_config *cfg);

@@ -26,8 +26,6 @@
 #include "log.h"
 #include "loop.h"
 #include "netwatch.h"
-#include "proxy.h"
-#include "tls.h"
 #include "routing.h"
 
 static int run_detach(struct sg_config *cfg, int purge)
@@ -61,6 +59,21 @@ static int run_detach(struct sg_config *cfg, int purge)
 	return 0;
 }
 
+/* --check-upgrade: what an upgrade in place asks of the new binary before
+ * it is executed: the configuration (already read) and the programs loaded
+ * against the pinned maps, nothing attached. */
+static int check_upgrade(const struct sg_config *cfg)
+{
+	struct sg_loader ld = { .dry_run = 1 };
+
+	if (sg_loader_open(&ld, cfg))
+		return 1;
+	sg_loader_close(&ld);
+	sg_info("configuration is valid, and the maps pinned at %s suit this binary",
+		cfg->bpffs_root);
+	return 0;
+}
+
 static int make_signalfd(void)
 {
 	sigset_t mask;
@@ -69,6 +82,7 @@ static int make_signalfd(void)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR2);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL))
 		return -1;
 	return signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -94,6 +108,8 @@ static void on_signal(struct sg_watch *watch, uint32_t events)
 	while (read(watch->fd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP)
 			daemon_reload(m->d, m->argc, m->argv);
+		else if (si.ssi_signo == SIGUSR2)
+			daemon_upgrade(m->d, m->argc, m->argv);
 		else
 			m->running = 0;
 	}
@@ -122,7 +138,10 @@ int main(int argc, char **argv)
 	struct main_loop m = { .d = &d, .argc = argc, .argv = argv, .running = 1 };
 	int detach = 0, purge = 0, check_only = 0, ret;
 	int sig_fd = -1, nl_fd = -1, lock_fd = -1;
-	struct sg_proxy *proxy = NULL;
+	char takeover[64] = "";
+	ssize_t self_len;
+	struct sg_proxy_process *proxy = NULL;
+	char err[SG_ERR_LEN * 2];
 
 	sg_log_init("smtpguardd");
 	/* a write to a socket its peer reset is an error to handle, not a
@@ -132,10 +151,19 @@ int main(int argc, char **argv)
 	ret = daemon_parse_args(argc, argv, &d.cfg, &detach, &purge, &check_only);
 	if (ret)
 		return ret;
+	if (check_only == 2)
+		return check_upgrade(&d.cfg);
 	if (check_only) {
 		sg_info("configuration is valid");
 		return 0;
 	}
+	/* an upgrade in place (upgrade.c) left the old proxy running */
+	if (getenv(SG_TAKEOVER_ENV)) {
+		snprintf(takeover, sizeof(takeover), "%s", getenv(SG_TAKEOVER_ENV));
+		unsetenv(SG_TAKEOVER_ENV);
+	}
+	self_len = readlink("/proc/self/exe", d.self_path, sizeof(d.self_path) - 1);
+	d.self_path[self_len > 0 ? self_len : 0] = '\0';
 	sg_attach_init_logging();
 	lock_fd = sg_instance_lock(d.cfg.bpffs_root);
 	if (lock_fd < 0)
@@ -152,6 +180,16 @@ int main(int argc, char **argv)
 	}
 	ret = 1;
 	d.file_fail_mode = d.cfg.fail_mode;
+	/* the proxy's user; without one only the pins' group is missing */
+	if (sg_identity_resolve(d.cfg.proxy_user, &d.proxy_id, err, sizeof(err))) {
+		if (d.cfg.proxy) {
+			sg_err("%s", err);
+			goto cleanup;
+		}
+		sg_warn("%s; the pins stay root's alone", err);
+	} else {
+		sg_pins_share(d.cfg.bpffs_root, d.proxy_id.gid);
+	}
 	if (sg_loader_apply_config(&d.ld, &d.cfg) || sg_bindings_reload(&d.cfg, &d.bindings))
 		goto cleanup;
 	m.loop = sg_loop_new();
@@ -174,11 +212,14 @@ int main(int argc, char **argv)
 	if (d.cfg.proxy) {
 		if (sg_routing_install(&d.cfg))
 			goto cleanup;
-		proxy = sg_proxy_start(&d.cfg, &d.ld.maps);
+		proxy = sg_proxy_process_start(m.loop, &d.cfg, &d.ld.maps, &d.proxy_id);
 		if (!proxy)
 			goto cleanup;
 		d.proxy = proxy;
 	}
+	/* the new proxy holds the listeners' slots: the old one may drain */
+	if (takeover[0])
+		sg_proxy_process_retire(m.loop, takeover);
 	daemon_reconcile(&d);
 	sg_netwatch_enumerate(daemon_on_link, &d);
 	sg_bindings_apply(&d.ld.maps, &d.bindings);
@@ -203,7 +244,7 @@ int main(int argc, char **argv)
 			"(detach_on_exit = no)");
 	}
 cleanup:
-	sg_proxy_stop(proxy);
+	sg_proxy_process_stop(proxy);
 	sg_loop_free(m.loop);
 	if (sig_fd >= 0)
 		close(sig_fd);

@@ -589,6 +589,22 @@ lab_sgd_conf() { echo "$LAB_DIR/sgd-${1:-main}.conf"; }
 lab_sgd_log() { echo "$LAB_DIR/sgd-${1:-main}.log"; }
 lab_sgd_pidfile() { echo "$LAB_DIR/sgd-${1:-main}.pid"; }
 lab_sgd_pid() { cat "$(lab_sgd_pidfile "${1:-main}")" 2>/dev/null; }
+# The pid of instance NAME's proxy process (smtpguardd's child; the newest
+# one while one an upgrade replaced still drains), or nothing.
+lab_sgd_proxy_pid() {
+	local pid
+	pid=$(lab_sgd_pid "${1:-main}") || return 0
+	[ -n "$pid" ] && tr ' ' '\n' <"/proc/$pid/task/$pid/children" 2>/dev/null | grep . | sort -n |
+		tail -n 1
+}
+# "USER SYS": the CPU time (clock ticks) of instance NAME, the daemon's and
+# its proxy process's together.
+lab_sgd_jiffies() {
+	local pid
+	for pid in $(lab_sgd_pid "${1:-main}") $(lab_sgd_proxy_pid "${1:-main}"); do
+		cat "/proc/$pid/stat" 2>/dev/null
+	done | awk '{ u += $14; s += $15 } END { print u + 0, s + 0 }'
+}
 # Default pin directory of instance NAME: /sys/fs/bpf/PREFIX-without-dash-NAME
 lab_sgd_default_root() { echo "/sys/fs/bpf/${LAB_PREFIX%-}-${1:-main}"; }
 lab_sgd_root() {
@@ -599,14 +615,15 @@ lab_sgd_root() {
 
 # lab_write_sgd_conf NAME [key=value...]: writes the instance's config file.
 # Defaults: bpffs_root = lab_sgd_default_root NAME, interfaces = tap*,
-# smtp_ports = 25 587; a key=value given replaces a default, others follow.
+# smtp_ports = 25 587, proxy_user = nobody (the lab's hosts have no
+# smtpguard user); a key=value given replaces a default, others follow.
 lab_write_sgd_conf() {
 	local name=${1:-main}; shift
 	local conf kv k v
 	conf=$(lab_sgd_conf "$name")
 	declare -A kvs=([bpffs_root]="$(lab_sgd_default_root "$name")"
-			[interfaces]='tap*' [smtp_ports]='25 587')
-	local order=(bpffs_root interfaces smtp_ports)
+			[interfaces]='tap*' [smtp_ports]='25 587' [proxy_user]=nobody)
+	local order=(bpffs_root interfaces smtp_ports proxy_user)
 	for kv in "$@"; do
 		k=${kv%%=*}; v=${kv#*=}
 		k=${k%% }; v=${v## }

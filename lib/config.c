@@ -102,6 +102,31 @@ static int set_steer_mark(void *field, char *value, char *err, size_t errlen)
 	return read_u32_nonzero(value, field, err, errlen);
 }
 
+/* The proxy's user: a name as useradd(8) allows it (checked to exist when
+ * the proxy starts, where the error can say how to create it). */
+static int set_proxy_user(void *field, char *value, char *err, size_t errlen)
+{
+	size_t n = strlen(value);
+
+	if (!n || n >= SG_USER_NAME_LEN) {
+		snprintf(err, errlen, "a user name of 1 to %d characters is needed",
+			 SG_USER_NAME_LEN - 1);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char c = value[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-' || c == '.') || (i == 0 && c == '-')) {
+			snprintf(err, errlen, "'%s' is not a user name (letters, digits, '_', '-', "
+				 "'.'; not starting with '-')", value);
+			return -1;
+		}
+	}
+	memcpy(field, value, n + 1);
+	return 0;
+}
+
 static int set_route_table(void *field, char *value, char *err, size_t errlen)
 {
 	uint32_t table;
@@ -283,6 +308,7 @@ static const struct sg_config_key config_keys[] = {
 	KEY("proxy", BOOL, proxy, RESTART, "no"),
 	/* 0: one per core */
 	KEY("proxy_workers", UINT, proxy_workers, RESTART, "0", RANGE(0, SG_MAX_WORKERS)),
+	KEY("proxy_user", CUSTOM, proxy_user, RESTART, "smtpguard", .set = set_proxy_user),
 	KEY("uplink", IFACES, uplinks, RESTART, "", WITH(n_uplinks)),
 	KEY("steer_mark", CUSTOM, steer_mark, RESTART, "0x5347", .set = set_steer_mark),
 	KEY("route_table", CUSTOM, route_table, RESTART, "5347", .set = set_route_table),
@@ -337,6 +363,7 @@ static const struct sg_config_key config_keys[] = {
 	KEY("smtp_session_timeout", DURATION, smtp_session_timeout_ns, LIVE, "3600s"),
 	KEY("smtp_min_data_rate", UINT, smtp_min_data_rate, LIVE, "500", RANGE(0, 1000000000)),
 	KEY("shutdown_timeout", DURATION, shutdown_timeout_ns, LIVE, "60s"),
+	KEY("drain_timeout", DURATION, drain_timeout_ns, LIVE, "5m"),
 	KEY("content_rules", PATH, content_rules, LIVE, ""),
 	KEY("content_scan", BOOL, content_scan, LIVE, "yes"),
 	KEY("scan_timeout", DURATION, scan_timeout_ns, LIVE, "60s"),

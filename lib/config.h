@@ -68,6 +68,9 @@ enum sg_scan_action {
 	SG_SCAN_ACCEPT,		/* the dot goes to the MX unjudged (fail open) */
 };
 
+/* a user name as useradd(8) takes it, with its NUL */
+#define SG_USER_NAME_LEN 33
+
 struct sg_config {
 	char bpffs_root[SG_PATH_LEN];
 	char interfaces[SG_MAX_IFACE_PATTERNS][SG_PATTERN_LEN];	/* fnmatch patterns */
@@ -100,6 +103,7 @@ struct sg_config {
 	/* the scanning proxy */
 	int proxy;			/* steer scan flows to the proxy */
 	int proxy_workers;
+	char proxy_user[SG_USER_NAME_LEN];	/* the proxy process's user (its group too) */
 	char uplinks[SG_MAX_IFACE_PATTERNS][SG_PATTERN_LEN];	/* MX replies arrive here */
 	int n_uplinks;
 	uint32_t steer_mark;
@@ -156,6 +160,7 @@ struct sg_config {
 	uint64_t smtp_session_timeout_ns;
 	uint32_t smtp_min_data_rate;	/* bytes/s a body must keep up; 0: no minimum */
 	uint64_t shutdown_timeout_ns;	/* a stop waits this long for owed replies to dots */
+	uint64_t drain_timeout_ns;	/* a replaced proxy serves its sessions this long at most */
 	char content_rules[SG_PATH_LEN];	/* the content engine's rules; empty: none */
 	int content_scan;		/* the content engine reads messages (rules, signals) */
 	uint64_t scan_timeout_ns;	/* the dot withheld this long at most for a verdict */

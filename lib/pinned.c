@@ -33,7 +33,6 @@ static const struct {
 	{ SG_MAP_SRC_BOUND, offsetof(struct sg_maps, src_bound) },
 	{ SG_MAP_IFACE_STATE, offsetof(struct sg_maps, iface_state) },
 	{ SG_MAP_FLOW_SENDER, offsetof(struct sg_maps, flow_sender) },
-	{ SG_MAP_LAYOUT, offsetof(struct sg_maps, layout) },
 };
 
 #define N_PINNED (sizeof(pinned_maps) / sizeof(pinned_maps[0]))
@@ -41,6 +40,105 @@ static const struct {
 static int *map_slot(struct sg_maps *maps, size_t i)
 {
 	return (int *)((char *)maps + pinned_maps[i].offset);
+}
+
+int sg_layout_read(const char *root, unsigned *version)
+{
+	char path[512];
+	__u32 zero = 0, v = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", root, SG_MAP_LAYOUT);
+	fd = bpf_obj_get(path);
+	if (fd < 0 && errno == EACCES) {
+		LIBBPF_OPTS(bpf_obj_get_opts, ro, .file_flags = BPF_F_RDONLY);
+
+		fd = bpf_obj_get_opts(path, &ro);
+	}
+	if (fd < 0) {
+		char other[512];
+
+		if (errno != ENOENT)
+			return -1;
+		/* pins from before the layout was recorded are layout 1 */
+		snprintf(other, sizeof(other), "%s/%s", root, SG_MAP_SRC_STATE);
+		*version = access(other, F_OK) == 0 ? 1 : 0;
+		return 0;
+	}
+	if (bpf_map_lookup_elem(fd, &zero, &v)) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	*version = v;
+	return 0;
+}
+
+int sg_layout_check(const char *root, int allow_older, char *err, size_t errlen)
+{
+	unsigned v;
+
+	if (sg_layout_read(root, &v)) {
+		snprintf(err, errlen, "reading the layout of the maps pinned at %s: %s", root,
+			 strerror(errno));
+		return -1;
+	}
+	if (v == 0 || v == SG_LAYOUT_VERSION || (allow_older && v < SG_LAYOUT_VERSION))
+		return 0;
+	snprintf(err, errlen, "the maps pinned at %s are of layout %u, this smtpguard's are of "
+		 "layout %u: %s; `smtpguardd -c FILE --detach --purge` removes them (and the "
+		 "policy, rate classes and per-sender state with them)", root, v,
+		 (unsigned)SG_LAYOUT_VERSION,
+		 v > SG_LAYOUT_VERSION ? "a newer smtpguard made them (a downgrade cannot read "
+		 "them: run the newer one)" : "an older smtpguard made them: start this smtpguardd "
+		 "once, which carries them over");
+	return -1;
+}
+
+int sg_layout_record(const char *root)
+{
+	char path[512];
+	__u32 zero = 0, v = SG_LAYOUT_VERSION;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", root, SG_MAP_LAYOUT);
+	fd = bpf_obj_get(path);
+	if (fd < 0) {
+		LIBBPF_OPTS(bpf_map_create_opts, opts);
+
+		fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, SG_MAP_LAYOUT, sizeof(zero), sizeof(v), 1,
+				    &opts);
+		if (fd < 0)
+			return -1;
+		if (bpf_map_update_elem(fd, &zero, &v, BPF_ANY) || bpf_obj_pin(fd, path)) {
+			int e = errno;
+
+			close(fd);
+			errno = e;
+			return -1;
+		}
+	} else if (bpf_map_update_elem(fd, &zero, &v, BPF_ANY)) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+int sg_maps_fds(const struct sg_maps *maps, int *fds, int max)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < N_PINNED && n < max; i++) {
+		int fd = *map_slot((struct sg_maps *)maps, i);
+
+		if (fd >= 0)
+			fds[n++] = fd;
+	}
+	return n;
 }
 
 void sg_maps_close(struct sg_maps *maps)
@@ -66,12 +164,20 @@ int sg_maps_open(const char *root, struct sg_maps *maps, char *err, size_t errle
 			 strerror(errno), root);
 		return -1;
 	}
+	if (sg_layout_check(root, 0, err, errlen))
+		return -1;
 	for (size_t i = 0; i < N_PINNED; i++) {
 		char path[512];
 		int fd;
 
 		snprintf(path, sizeof(path), "%s/%s", root, pinned_maps[i].name);
 		fd = bpf_obj_get(path);
+		/* a member of the pins' group (sg_pins_share) reads, only root writes */
+		if (fd < 0 && errno == EACCES) {
+			LIBBPF_OPTS(bpf_obj_get_opts, ro, .file_flags = BPF_F_RDONLY);
+
+			fd = bpf_obj_get_opts(path, &ro);
+		}
 		if (fd < 0) {
 			int e = errno;
 
@@ -84,39 +190,6 @@ int sg_maps_open(const char *root, struct sg_maps *maps, char *err, size_t errle
 		*map_slot(maps, i) = fd;
 	}
 	return 0;
-}
-
-int sg_pins_layout_check(const char *root, char *err, size_t errlen)
-{
-	char path[512];
-	__u32 zero = 0, layout = 0;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", root, SG_MAP_SETTINGS);
-	if (access(path, F_OK) != 0)
-		return 0;	/* nothing pinned yet */
-	snprintf(path, sizeof(path), "%s/%s", root, SG_MAP_LAYOUT);
-	fd = bpf_obj_get(path);
-	if (fd >= 0) {
-		if (bpf_map_lookup_elem(fd, &zero, &layout))
-			layout = 0;
-		close(fd);
-	}
-	if (layout == SG_MAPS_LAYOUT)
-		return 0;
-	snprintf(err, errlen, "the maps pinned at %s are of another smtpguard version (map "
-		 "layout %u, this one's is %u: %s); 'smtpguardd -c FILE --detach --purge' "
-		 "removes them, and with them the policy and per-source state, then start "
-		 "again", root, fd >= 0 ? layout : 1u, SG_MAPS_LAYOUT,
-		 fd >= 0 ? "their keys or values differ" : "no layout map, an older version");
-	return -1;
-}
-
-int sg_pins_layout_write(const struct sg_maps *maps)
-{
-	__u32 zero = 0, layout = SG_MAPS_LAYOUT;
-
-	return bpf_map_update_elem(maps->layout, &zero, &layout, BPF_ANY) ? -1 : 0;
 }
 
 int sg_rate_class_find(const struct sg_maps *maps, const char *name)

@@ -27,18 +27,23 @@ struct sg_maps {
 	int src_bound;
 	int iface_state;
 	int flow_sender;
-	int layout;
 };
 
 /* Opens every map below root; on error closes what it opened and explains
  * (no such root, not smtpguard's, permission). */
 int sg_maps_open(const char *root, struct sg_maps *maps, char *err, size_t errlen);
 void sg_maps_close(struct sg_maps *maps);
-/* 0 when root holds no pins, or pins of this build's SG_MAPS_LAYOUT; -1
- * with err (what they are, and the fix) for those of another version. */
-int sg_pins_layout_check(const char *root, char *err, size_t errlen);
-/* Records SG_MAPS_LAYOUT in the set (by the daemon that pinned it). */
-int sg_pins_layout_write(const struct sg_maps *maps);
+/* The layout (SG_LAYOUT_VERSION) of the pins at root: 0 when there are
+ * none; -1 with errno when it cannot be read. */
+int sg_layout_read(const char *root, unsigned *version);
+/* 0 when the pins at root are of this build's layout (or an older one,
+ * with allow_older: the daemon carries them over) or there are none;
+ * otherwise -1 with err (whose layout, and what to do). */
+int sg_layout_check(const char *root, int allow_older, char *err, size_t errlen);
+/* Records this build's layout beside the pins (the daemon, once loaded). */
+int sg_layout_record(const char *root);
+/* The open maps' descriptors into fds (at most max); how many. */
+int sg_maps_fds(const struct sg_maps *maps, int *fds, int max);
 
 /* Rate classes: slot of NAME, or -1. */
 int sg_rate_class_find(const struct sg_maps *maps, const char *name);

@@ -209,13 +209,19 @@ static void enqueue(const char *line, size_t n)
 
 /* The events file: appended to, created 0640 (envelopes are the
  * customers'), refused when it is a link or not a regular file. */
-static int open_events_file(const char *path)
+int sg_events_open_file(const char *path, gid_t group)
 {
 	struct stat st;
 	int fd;
 
-	if (!strcmp(path, "-"))
-		return STDOUT_FILENO;
+	if (!path[0])
+		return -1;
+	if (!strcmp(path, "-")) {
+		fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0)
+			sg_err("events_file -: duplicating stdout failed: %s", strerror(errno));
+		return fd;
+	}
 	/* O_NONBLOCK: a FIFO nobody reads fails (ENXIO) instead of waiting
 	 * for a reader; cleared once the file is known to be a regular one */
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0640);
@@ -237,15 +243,17 @@ static int open_events_file(const char *path)
 	if ((st.st_mode & 0777) != 0640 && fchmod(fd, 0640))
 		sg_warn("events_file %s: making it mode 0640 failed: %s; others may read it",
 			path, strerror(errno));
+	if (group != (gid_t)-1 && st.st_gid != group && fchown(fd, (uid_t)-1, group))
+		sg_warn("events_file %s: giving it to group %u failed: %s; that group's members "
+			"cannot read it", path, (unsigned)group, strerror(errno));
 	return fd;
 }
 
-int sg_events_open(const char *path)
+int sg_events_use(int fd)
 {
-	int fd = path[0] ? open_events_file(path) : -1, old;
+	struct stat st;
+	int old;
 
-	if (path[0] && fd < 0)
-		return -1;
 	pthread_mutex_lock(&q.lock);
 	if (fd >= 0 && !q.running) {
 		if (!q.ring)
@@ -254,8 +262,7 @@ int sg_events_open(const char *path)
 		if (!q.ring || pthread_create(&q.thread, NULL, writer_main, NULL)) {
 			pthread_mutex_unlock(&q.lock);
 			sg_err("events: starting the events writer failed");
-			if (fd > STDERR_FILENO)
-				close(fd);
+			close(fd);
 			return -1;
 		}
 		q.running = 1;
@@ -267,12 +274,22 @@ int sg_events_open(const char *path)
 		pthread_cond_wait(&q.idle, &q.lock);
 	__atomic_store_n(&q.reopen, 0, __ATOMIC_RELAXED);
 	old = q.fd;
-	q.regular = fd >= 0 && fd != STDOUT_FILENO;	/* open_events_file made sure */
+	/* a regular file never waits for a reader; a pipe or terminal may */
+	q.regular = fd >= 0 && !fstat(fd, &st) && S_ISREG(st.st_mode);
 	__atomic_store_n(&q.fd, fd, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&q.lock);
-	if (old > STDERR_FILENO)
+	if (old >= 0)
 		close(old);
 	return 0;
+}
+
+int sg_events_open(const char *path)
+{
+	int fd = sg_events_open_file(path, (gid_t)-1);
+
+	if (path[0] && fd < 0)
+		return -1;
+	return sg_events_use(fd);
 }
 
 void sg_events_close(void)
@@ -288,7 +305,7 @@ void sg_events_close(void)
 	if (running)
 		pthread_join(q.thread, NULL);
 	pthread_mutex_lock(&q.lock);
-	if (q.fd > STDERR_FILENO)
+	if (q.fd >= 0)
 		close(q.fd);
 	__atomic_store_n(&q.fd, -1, __ATOMIC_RELAXED);
 	q.running = 0;

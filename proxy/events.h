@@ -10,6 +10,7 @@
 #define SMTPGUARD_EVENTS_H
 
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 /* One message: delivered (the MX's reply to its dot), refused by
@@ -46,7 +47,15 @@ struct sg_session_event {
 					 * "recipient domain example.net", ... */
 };
 
-/* Opens path (empty: no events; "-": stdout) and swaps it in. */
+/* The events file opened for appending (empty: none, -1 and no error;
+ * "-": a duplicate of stdout), given to group when that is not -1 (the
+ * daemon opens it as root for the proxy process, which could not). -1 on
+ * error, logged. */
+int sg_events_open_file(const char *path, gid_t group);
+/* Events go to fd from now on (-1: nowhere); the previous descriptor is
+ * closed, fd is taken over. */
+int sg_events_use(int fd);
+/* Both: path opened and swapped in. */
 int sg_events_open(const char *path);
 void sg_events_close(void);
 void sg_event_message(const struct sg_message_event *e);

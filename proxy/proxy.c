@@ -82,11 +82,10 @@ static int webhooks_start(struct sg_proxy *proxy, const struct sg_config *cfg)
 	return 0;
 }
 
-struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_maps *maps)
+struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_maps *maps,
+				int events_fd)
 {
 	struct sg_proxy *proxy = calloc(1, sizeof(*proxy));
-	struct sg_settings settings;
-	__u32 zero = 0;
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 
 	if (!proxy)
@@ -95,7 +94,7 @@ struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_map
 	pthread_mutex_init(&proxy->generation_lock, NULL);
 	pthread_mutex_init(&proxy->reserve_lock, NULL);
 	proxy->tls_mover = cfg->tls_mover;
-	if (sg_events_open(cfg->events_file)) {
+	if (sg_events_use(events_fd)) {
 		free(proxy);
 		return NULL;
 	}
@@ -171,10 +170,6 @@ struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_map
 		}
 		w->started = 1;
 	}
-	if (bpf_map_lookup_elem(maps->settings, &zero, &settings) == 0) {
-		settings.n_workers = (__u8)proxy->n;
-		bpf_map_update_elem(maps->settings, &zero, &settings, BPF_ANY);
-	}
 	sg_info("proxy: %d worker(s) listening; scan flows are steered to them", proxy->n);
 	return proxy;
 fail:
@@ -206,7 +201,36 @@ void sg_proxy_stop(struct sg_proxy *proxy)
 	free(proxy);
 }
 
-int sg_proxy_reload(struct sg_proxy *proxy, const struct sg_config *cfg)
+int sg_proxy_workers(const struct sg_proxy *proxy)
+{
+	return proxy->n;
+}
+
+void sg_proxy_drain(struct sg_proxy *proxy, uint64_t timeout_ns)
+{
+	uint64_t deadline = sg_now_ns() + timeout_ns, one = 1;
+
+	for (int i = 0; i < proxy->n; i++) {
+		struct worker *w = &proxy->workers[i];
+
+		if (!w->started)
+			continue;
+		w->drain_deadline_ns = deadline;
+		__atomic_store_n(&w->drain_requested, 1, __ATOMIC_RELEASE);
+		if (write(w->stop_fd, &one, sizeof(one)) < 0)
+			sg_warn("worker %d: drain signal failed: %s", i, strerror(errno));
+	}
+	for (int i = 0; i < proxy->n; i++) {
+		struct worker *w = &proxy->workers[i];
+
+		if (!w->started)
+			continue;
+		pthread_join(w->thread, NULL);
+		w->started = 0;
+	}
+}
+
+int sg_proxy_reload(struct sg_proxy *proxy, const struct sg_config *cfg, int events_fd)
 {
 	char err[SG_ERR_LEN * 2];
 	struct sg_generation *g = generation_new(cfg, err, sizeof(err));
@@ -224,9 +248,11 @@ int sg_proxy_reload(struct sg_proxy *proxy, const struct sg_config *cfg)
 		sg_err("reload: %s; the running TLS settings stay", err);
 		ret = -1;
 	}
-	/* reopened, so that a rotated file is left for the new one */
-	if (sg_events_open(cfg->events_file)) {
+	/* reopened by the daemon, so that a rotated file is left for the new one */
+	if (events_fd == SG_EVENTS_KEEP) {
 		sg_err("reload: events go on to the file opened before");
+		ret = -1;
+	} else if (sg_events_use(events_fd)) {
 		ret = -1;
 	}
 	if (!ret)

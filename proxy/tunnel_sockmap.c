@@ -45,6 +45,9 @@ int sg_sockmap_init(char *err, size_t errlen)
 {
 	int ret;
 
+	/* loaded already: by the proxy process before it gave up CAP_BPF */
+	if (skel)
+		return 0;
 	skel = tunnel__open_and_load();
 	if (!skel) {
 		snprintf(err, errlen, "loading the sk_skb redirect program failed: %s (the "

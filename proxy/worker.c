@@ -120,12 +120,54 @@ static void on_recheck(struct sg_timer *t)
 	}
 }
 
+/* SYNs steered before another proxy took the listeners' slots may still
+ * complete their handshake here: a round trip, given plenty. Closing the
+ * listener sooner would reset them. */
+#define DRAIN_ACCEPT_GRACE_NS	1000000000ULL
+
+static void close_listeners(struct worker *w)
+{
+	for (int f = 0; f < 2; f++) {
+		if (w->listen_fd[f] < 0)
+			continue;
+		listener_ready(&w->listen_watch[f], EPOLLIN);	/* what completed meanwhile */
+		close(w->listen_fd[f]);
+		sg_watch_closed(&w->listen_watch[f]);
+		w->listen_fd[f] = -1;
+	}
+}
+
+static void on_drain_close(struct sg_timer *t)
+{
+	struct worker *w = t->ctx;
+
+	close_listeners(w);
+	sg_info("worker %d: draining: listeners closed, %s", w->index,
+		w->sessions ? "its sessions run on until they end" : "no session left");
+}
+
 static void on_stop(struct sg_watch *watch, uint32_t events)
 {
 	struct worker *w = watch->ctx;
+	uint64_t value;
 
 	(void)events;
+	if (read(watch->fd, &value, sizeof(value)) < 0 && errno != EAGAIN)
+		sg_warn("worker %d: reading its stop signal: %s", w->index, strerror(errno));
+	if (__atomic_load_n(&w->drain_requested, __ATOMIC_ACQUIRE) && !w->draining) {
+		w->draining = 1;
+		sg_loop_timer_in(w->loop, &w->drain_close, DRAIN_ACCEPT_GRACE_NS);
+		return;
+	}
 	w->stopping = 1;
+}
+
+/* A draining worker is done when its listeners are closed and its last
+ * session ended, or at the deadline (the rest then ends as at a stop). */
+static int drained(const struct worker *w)
+{
+	return w->draining && ((w->listen_fd[0] < 0 && w->listen_fd[1] < 0 && !w->sessions) ||
+			       sg_now_ns() >= w->drain_deadline_ns);
 }
 
 /* Whether a stop waits for the session: the MX's reply to a dot is owed
@@ -185,6 +227,15 @@ void *worker_main(void *arg)
 			break;
 		}
 		session_reap(w);
+		if (drained(w)) {
+			if (w->sessions)
+				sg_warn("worker %d: drain_timeout reached: its remaining sessions "
+					"end as at a stop", w->index);
+			if (sg_timer_armed(&w->drain_close))
+				sg_loop_timer_cancel(w->loop, &w->drain_close);
+			close_listeners(w);
+			w->stopping = 1;
+		}
 	}
 	worker_stop_sessions(w);
 	session_free_spares(w);
@@ -205,6 +256,7 @@ int worker_init(struct sg_proxy *proxy, struct worker *w, int index)
 	sg_watch_init(&w->stop_watch, w->stop_fd, on_stop, w);
 	sg_timer_init(&w->tick, on_tick, w);
 	sg_timer_init(&w->recheck, on_recheck, w);
+	sg_timer_init(&w->drain_close, on_drain_close, w);
 	if (sg_loop_watch(w->loop, &w->stop_watch, EPOLLIN) ||
 	    sg_loop_timer_in(w->loop, &w->tick, SG_TICK_NS)) {
 		sg_err("worker %d: registering its stop signal and tick failed: %s", index,

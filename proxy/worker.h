@@ -39,9 +39,16 @@ struct worker {
 	struct sg_proxy *proxy;
 	int index;
 	struct sg_loop *loop;
-	int stop_fd;		/* an eventfd: the proxy stops */
+	int stop_fd;		/* an eventfd: the proxy stops, or drains */
 	struct sg_watch stop_watch;
 	int stopping;
+	/* a drain (an upgrade or restart took the listeners' slots): the
+	 * listeners close after a grace, the sessions run on until they end
+	 * or drain_deadline_ns */
+	int drain_requested;	/* atomic: set before stop_fd is written */
+	uint64_t drain_deadline_ns;
+	int draining;
+	struct sg_timer drain_close;
 	struct sg_timer tick;	/* 1 s: connect, idle, session and drain deadlines */
 	struct sg_timer recheck;	/* soon: sockmap tunnels whose end waits for its bytes */
 	int listen_fd[2];	/* IPv4, IPv6 */

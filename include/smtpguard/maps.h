@@ -29,14 +29,16 @@
 #define SG_MAP_SRC_BOUND	"src_bound"
 #define SG_MAP_IFACE_STATE	"iface_state"
 #define SG_MAP_FLOW_SENDER	"flow_sender"
+/* One u32 pinned beside them from userspace: SG_LAYOUT_VERSION of the
+ * daemon that made the pins. Raise it whenever a pinned map's type, key,
+ * value or size changes; a daemon or CLI refuses pins of another layout
+ * (what a downgrade meets), by name, before reading a byte of them; the
+ * daemon carries older ones over (daemon/migrate.c), so a value only ever
+ * grows at its end, and a changed key needs a converter there. Pins
+ * without it are of layout 1. */
 #define SG_MAP_LAYOUT		"layout"
-
-/* The layout of the maps above: a daemon finding pins of another layout
- * below its bpffs root refuses them with the fix (--detach --purge) rather
- * than failing on the first map whose size changed. Bump it with any
- * change of a pinned map's key, value or size. (1: before it existed;
- * 2: senders keyed with an interface, source checks, per-interface overflow) */
-#define SG_MAPS_LAYOUT		2
+#define SG_LAYOUT_VERSION	2	/* 2: senders keyed with an interface, the source
+				 * check's maps, per-interface overflow buckets */
 
 #define SG_MAX_RATE_CLASSES	64
 #define SG_RATE_CLASS_NAME_LEN	24

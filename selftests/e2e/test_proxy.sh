@@ -160,8 +160,11 @@ lab_start_smtpguardd main default_action=scan proxy=yes proxy_workers=1 uplink=u
 # the ones held are untouched, and new sessions work once some end
 lab_ctl main rate-class set many --conn 1000/s --burst 1000 >/dev/null
 lab_ctl main policy add "$VM1/32" scan --class many >/dev/null
-pid=$(lab_sgd_pid main)
-prlimit --pid "$pid" --nofile=90: || fail fd-limit-lowered "prlimit failed"
+pid=$(lab_sgd_proxy_pid main)
+# as the proxy's own user: prlimit(2) on another user's process needs
+# CAP_SYS_RESOURCE, which a container's root may lack
+setpriv --reuid=nobody --regid=nogroup --clear-groups prlimit --pid "$pid" --nofile=70: ||
+	fail fd-limit-lowered "prlimit failed"
 hold=$(lab_exec vm1 timeout 30 "$LAB_BUILD/bench/smtp_hold" -n 40 -t 2 -w 5 "$MX4:25" 2>&1 </dev/null)
 held=$(echo "$hold" | grep -oE 'held=[0-9]+' | head -n 1 | cut -d= -f2)
 check_gt "${held:-0}" 5 "fd-limit-some-sessions-held"
@@ -214,7 +217,7 @@ check_contains "$MAIL_OUT" "421" "unreachable-mx-gets-421"
 check_le "$MAIL_MS" 8000 "unreachable-mx-421-within-connect-timeout"
 # a VM that gives up (FIN) while the MX is still being dialled: the session
 # ends, and the worker does not spin on the half-closed socket meanwhile
-pid=$(lab_sgd_pid main)
+pid=$(lab_sgd_proxy_pid main)
 cpu0=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
 lab_exec vm1 timeout 5 bash -c "exec 3<>/dev/tcp/$MX4/25; exec 3>&-" 2>/dev/null
 sleep 2.5

@@ -318,7 +318,7 @@ tunnel_reset_check() {
 	lab_start_smtpguardd main "${SGD_ARGS[@]}" tls_mover="$mover" ||
 		{ fail "tunnel-reset-$mover" "smtpguardd did not restart"; return; }
 	lab_ctl main policy add "$VM1/32" scan --tls passthrough >/dev/null
-	pid=$(cat "$(lab_sgd_pidfile main)")
+	pid=$(lab_sgd_proxy_pid main)
 	lab_exec mx timeout 30 perl "$PEER" fin-then-reset "$LAB_MX4" 2525 >"$LAB_DIR/fin-$mover" 2>&1 &
 	srv=$!
 	wait_for 5 grep -q listening "$LAB_DIR/fin-$mover"

@@ -487,7 +487,7 @@ static void test_table_defaults(void)
 		changed += sg_config_changed(&defaults, &cfg, SG_RELOAD_RESTART, names,
 					     sizeof(names));
 	}
-	ASSERT_EQ(n, 98, "table: 98 keys");
+	ASSERT_EQ(n, 100, "table: 100 keys");
 	ASSERT_EQ(bad, 0, "table: every default parses");
 	ASSERT_EQ(changed, 0, "table: a key set to its default changes nothing");
 	ASSERT_EQ(unset_nonzero, 0, "table: a key without a default is all zero");
@@ -538,7 +538,8 @@ static const struct { const char *key, *value; } samples[] = {
 	{ "source_check", "route" }, { "source_bindings", "/etc/smtpguard/bindings" },
 	{ "source_learn", "2" }, { "source_learn_idle", "2h" }, { "source_state_max", "100" },
 	{ "detach_on_exit", "yes" }, { "state_idle_timeout", "2h" }, { "gc_interval", "5s" },
-	{ "proxy", "yes" }, { "proxy_workers", "4" }, { "uplink", "eth0" },
+	{ "proxy", "yes" }, { "proxy_workers", "4" }, { "proxy_user", "nobody" },
+	{ "uplink", "eth0" },
 	{ "steer_mark", "0x10" }, { "route_table", "100" }, { "fail_mode", "closed" },
 	{ "connect_timeout", "5s" }, { "steer_mode", "suspect" }, { "steer_soft_percent", "75" },
 	{ "steer_sample", "10" }, { "suspect_duration", "10m" }, { "relay_ip4", "192.0.2.1" },
@@ -567,7 +568,7 @@ static const struct { const char *key, *value; } samples[] = {
 	{ "smtp_line_limit", "1000" }, { "smtp_command_limit", "50" },
 	{ "smtp_recipient_limit", "5" }, { "smtp_message_size_limit", "1048576" },
 	{ "smtp_idle_timeout", "60s" }, { "smtp_session_timeout", "10m" },
-	{ "smtp_min_data_rate", "0" }, { "shutdown_timeout", "5s" },
+	{ "smtp_min_data_rate", "0" }, { "shutdown_timeout", "5s" }, { "drain_timeout", "30s" },
 	{ "default_max_sessions", "0" },
 	{ "scan_timeout", "5s" },
 	{ "scan_timeout_action", "accept" },
