@@ -2,34 +2,45 @@
 /* classifier_tc.bpf.c - the classifier at TC ingress on a VM-facing interface.
  * smtpguard_tc runs either bucket (sg_lockfree_bucket); kernels before 5.12
  * load smtpguard_tc_locked instead, which holds no lock-free code. */
+#define SG_CTX_TYPE struct __sk_buff
+#define SG_CTX_IFINDEX(ctx) ((ctx)->ifindex)
 #include "steer.bpf.h"
 
 /* Headers a frame may need in the linear area: two VLAN tags, IPv6 with a
  * few extension headers, a full TCP header. */
 #define SG_PULL_BYTES 256
 
+/* The classifier, verified once per program (see sg_classify_ctx); the
+ * locked one holds no lock-free code. */
+__attribute__((noinline)) int sg_classify_tc(struct __sk_buff *skb, __u32 can_pull)
+{
+	return sg_classify_ctx(skb, can_pull, 1);
+}
+
+__attribute__((noinline)) int sg_classify_tc_locked(struct __sk_buff *skb, __u32 can_pull)
+{
+	return sg_classify_ctx(skb, can_pull, 0);
+}
+
 static __always_inline int sg_tc(struct __sk_buff *skb, int lf_ok)
 {
-	struct sg_pkt pkt = {};
-	int verdict;
+	int ret;
 
-	verdict = sg_classify((void *)(long)skb->data, (void *)(long)skb->data_end, &pkt, 1,
-			      lf_ok);
-	if (verdict == SG_VERDICT_RETRY) {
+	ret = lf_ok ? sg_classify_tc(skb, 1) : sg_classify_tc_locked(skb, 1);
+	if (SG_VERDICT_OF(ret) == SG_VERDICT_RETRY) {
 		/* Headers may sit beyond the linear part (GSO frames from taps). */
 		__u32 want = skb->len < SG_PULL_BYTES ? skb->len : SG_PULL_BYTES;
 
 		bpf_skb_pull_data(skb, want);
-		verdict = sg_classify((void *)(long)skb->data,
-				      (void *)(long)skb->data_end, &pkt, 0, lf_ok);
+		ret = lf_ok ? sg_classify_tc(skb, 0) : sg_classify_tc_locked(skb, 0);
 	}
-	switch (verdict) {
+	switch (SG_VERDICT_OF(ret)) {
 	case SG_VERDICT_DROP:
 		return TC_ACT_SHOT;
 	case SG_VERDICT_RST:
 		return bpf_redirect(skb->ifindex, 0);
 	case SG_VERDICT_STEER:
-		return sg_steer_from_vm(skb, &pkt);
+		return sg_steer_from_vm(skb, SG_VERDICT_L3(ret), SG_VERDICT_L4(ret));
 	}
 	return TC_ACT_OK;
 }

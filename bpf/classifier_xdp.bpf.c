@@ -2,6 +2,8 @@
 /* classifier_xdp.bpf.c - the classifier at XDP on a VM-facing interface.
  * smtpguard_xdp runs either bucket (sg_lockfree_bucket); kernels before
  * 5.12 load smtpguard_xdp_locked instead, which holds no lock-free code. */
+#define SG_CTX_TYPE struct xdp_md
+#define SG_CTX_IFINDEX(ctx) ((ctx)->ingress_ifindex)
 #include "classify.bpf.h"
 #include <xdp/xdp_helpers.h>
 
@@ -15,13 +17,23 @@ struct {
 	__uint(XDP_PASS, 1);
 } XDP_RUN_CONFIG(smtpguard_xdp_locked);
 
+/* The classifier, verified once per program (see sg_classify_ctx); the
+ * locked one holds no lock-free code. */
+__attribute__((noinline)) int sg_classify_xdp(struct xdp_md *ctx)
+{
+	return sg_classify_ctx(ctx, 0, 1);
+}
+
+__attribute__((noinline)) int sg_classify_xdp_locked(struct xdp_md *ctx)
+{
+	return sg_classify_ctx(ctx, 0, 0);
+}
+
 static __always_inline int sg_xdp(struct xdp_md *ctx, int lf_ok)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct sg_pkt pkt = {};
+	int ret = lf_ok ? sg_classify_xdp(ctx) : sg_classify_xdp_locked(ctx);
 
-	switch (sg_classify(data, data_end, &pkt, 0, lf_ok)) {
+	switch (SG_VERDICT_OF(ret)) {
 	case SG_VERDICT_DROP:
 		return XDP_DROP;
 	case SG_VERDICT_RST:

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * classify.bpf.h - the classifier's decision, shared by the XDP and TC
- * programs: is this frame TCP to an SMTP port, which policy covers its
- * source, is the source within its connection rate, and how to refuse it.
+ * programs: is this frame TCP to an SMTP port, is its source the
+ * interface's (source_check.bpf.h), which policy covers its source, is the
+ * source within its connection rate (bucket.bpf.h), and how to refuse it.
  *
  * Only connection attempts (SYN without ACK) are rate-limited and penalised;
  * a blocked source loses every port-25 packet.
@@ -77,173 +78,30 @@ static __always_inline struct sg_policy sg_lookup_policy(const struct sg_pkt *pk
 	return policy;
 }
 
-enum sg_rate_result {
-	SG_RATE_OK = 0,
-	SG_RATE_OVER,
-	SG_RATE_PENALISED,
-};
+#include "source_check.bpf.h"
+#include "bucket.bpf.h"
 
-/* Set by the loader before load (lib/probe.h): 1 where the kernel has BPF
- * cmpxchg (5.12) and bpf_ktime_get_coarse_ns (5.11), for the lock-free
- * bucket; 0 for the spin-locked one. The verifier prunes the branch not
- * taken, but kernels before 5.12 reject a cmpxchg anywhere in a program's
- * instructions before they verify it ("BPF_STX uses reserved fields" on
- * 5.10): there the loader loads the *_locked programs instead, built with
- * lf_ok = 0 so that they hold no lock-free code at all. */
-const volatile __u8 sg_lockfree_bucket = 0;
-
-/* lf_ok: a compile-time constant of each program; the flag is read anew at
- * each use, as the verifier prunes best that way */
-#define SG_LOCKFREE(lf_ok) ((lf_ok) && sg_lockfree_bucket)
-
-static __always_inline __u64 sg_now(int lf_ok)
+/* The per-sender key: IPv6 sources are cut to v6_source_prefix, and on a
+ * bridge port (port_ifindex, else 0) keyed by the port as well: VMs on one
+ * bridge may share a /64. */
+static __always_inline void sg_v6_sender(struct sg_src_key *key, const struct sg_settings *cfg,
+					 __u32 port_ifindex)
 {
-	/* the coarse clock (one tick, 1-10 ms, behind) costs a fraction of
-	 * bpf_ktime_get_ns; the bucket's error stays below one tick's worth of
-	 * tokens, and does not add up over time */
-	return SG_LOCKFREE(lf_ok) ? bpf_ktime_get_coarse_ns() : bpf_ktime_get_ns();
+	__u64 *w = (__u64 *)key->addr;
+	const __u64 *m = (const __u64 *)cfg->v6_sender_mask;
+
+	w[0] &= m[0];
+	w[1] &= m[1];
+	key->ifindex = port_ifindex;
 }
 
-/* GCRA (a token bucket kept as one timestamp): a SYN is allowed while the
- * next theoretical arrival time stays within burst * interval of now. */
-static __always_inline int sg_gcra(__u64 tat_now, const struct sg_rate_class *rc,
-				   __u64 now, __u64 *tat_next)
-{
-	__u64 burst = rc->conn_burst ? rc->conn_burst : 1;
-	__u64 tat = (tat_now > now ? tat_now : now) + rc->conn_interval_ns;
-
-	if (tat - now > burst * rc->conn_interval_ns)
-		return SG_RATE_OVER;
-	*tat_next = tat;
-	return SG_RATE_OK;
-}
-
-/* Lock-free: the bucket moves by compare-and-swap (bounded retries; a SYN
- * that keeps losing the race to others of the same source is refused, as
- * the bucket is being drained), counters by atomic adds. */
-static __always_inline int sg_rate_check_lockfree(struct sg_src_state *st,
-						  const struct sg_rate_class *rc,
-						  __u32 class_id, __u64 now)
-{
-	int result = SG_RATE_OK;
-
-	__sync_fetch_and_add(&st->syns, 1);
-	st->last_seen_ns = now;
-	if (st->rate_class != class_id) {
-		/* the operator moved the sender to another class: the debt was
-		 * counted in the old class's intervals; the new bucket starts full */
-		st->rate_class = class_id;
-		st->tat_ns = 0;
-	}
-	if (st->penalty_until_ns > now) {
-		result = SG_RATE_PENALISED;
-	} else if (rc && rc->conn_interval_ns) {
-		result = SG_RATE_OVER;
-		#pragma unroll
-		for (int i = 0; i < 4; i++) {
-			__u64 old = st->tat_ns, tat;
-
-			if (sg_gcra(old, rc, now, &tat) != SG_RATE_OK)
-				break;
-			if (__sync_val_compare_and_swap(&st->tat_ns, old, tat) == old) {
-				result = SG_RATE_OK;
-				break;
-			}
-		}
-	}
-	if (result != SG_RATE_OK)
-		__sync_fetch_and_add(&st->syn_drops, 1);
-	return result;
-}
-
-static __always_inline int sg_rate_check_locked(struct sg_src_state *st,
-						const struct sg_rate_class *rc,
-						__u32 class_id, __u64 now)
-{
-	int result = SG_RATE_OK;
-	__u64 tat;
-
-	bpf_spin_lock(&st->lock);
-	st->syns++;
-	st->last_seen_ns = now;
-	if (st->rate_class != class_id) {
-		st->rate_class = class_id;	/* see sg_rate_check_lockfree */
-		st->tat_ns = 0;
-	}
-	if (st->penalty_until_ns > now) {
-		result = SG_RATE_PENALISED;
-	} else if (rc && rc->conn_interval_ns) {
-		result = sg_gcra(st->tat_ns, rc, now, &tat);
-		if (result == SG_RATE_OK)
-			st->tat_ns = tat;
-	}
-	if (result != SG_RATE_OK)
-		st->syn_drops++;
-	bpf_spin_unlock(&st->lock);
-	return result;
-}
-
-static __always_inline int sg_rate_check(struct sg_src_state *st,
-					 const struct sg_rate_class *rc,
-					 __u32 class_id, __u64 now, int lf_ok)
-{
-	if (SG_LOCKFREE(lf_ok))
-		return sg_rate_check_lockfree(st, rc, class_id, now);
-	return sg_rate_check_locked(st, rc, class_id, now);
-}
-
-/* A refused SYN of a blocked source, counted in its state. */
-static __always_inline void sg_count_refused(struct sg_src_state *st, __u64 now,
-					     int lf_ok)
-{
-	if (SG_LOCKFREE(lf_ok)) {
-		__sync_fetch_and_add(&st->syns, 1);
-		__sync_fetch_and_add(&st->syn_drops, 1);
-		st->last_seen_ns = now;
-		return;
-	}
-	bpf_spin_lock(&st->lock);
-	st->syns++;
-	st->syn_drops++;
-	st->last_seen_ns = now;
-	bpf_spin_unlock(&st->lock);
-}
-
-/* The per-sender key: IPv6 sources are cut to v6_source_prefix. */
 static __always_inline void sg_sender_key(const struct sg_pkt *pkt,
 					  const struct sg_settings *cfg,
-					  struct sg_src_key *key)
+					  __u32 port_ifindex, struct sg_src_key *key)
 {
 	*key = pkt->src;
-	if (pkt->family == 10) {
-		__u64 *w = (__u64 *)key->addr;
-		const __u64 *m = (const __u64 *)cfg->v6_sender_mask;
-
-		w[0] &= m[0];
-		w[1] &= m[1];
-	}
-}
-
-static __always_inline struct sg_src_state *sg_source_state(const struct sg_src_key *key,
-							    __u32 class_id, __u64 now)
-{
-	struct sg_src_state *st = bpf_map_lookup_elem(&src_state, key);
-
-	if (st)
-		return st;
-	{
-		struct sg_src_state fresh = {};
-
-		fresh.first_seen_ns = now;
-		fresh.rate_class = class_id;
-		/* EEXIST from a racing CPU is fine: the lookup below finds its entry */
-		bpf_map_update_elem(&src_state, key, &fresh, BPF_NOEXIST);
-	}
-	st = bpf_map_lookup_elem(&src_state, key);
-	if (st)
-		return st;
-	sg_count(SG_STAT_STATE_FULL);
-	return bpf_map_lookup_elem(&overflow_state, &class_id);
+	if (pkt->family == 10)
+		sg_v6_sender(key, cfg, port_ifindex);
 }
 
 static __always_inline __u16 sg_csum_fold(__u32 sum)
@@ -363,60 +221,61 @@ static __always_inline int sg_steer_or_pass(const struct sg_policy *policy,
 
 /* Steer mode suspect: is this connection of a scan sender one for the
  * proxy? The proxy flagged the sender, it has used steer_soft_percent of
- * its connection burst (its bucket's debt after this SYN), or the sample
- * picked it. */
-static __always_inline int sg_is_suspect(const struct sg_src_key *sender,
-					 const struct sg_src_state *st,
-					 const struct sg_rate_class *rc,
+ * its connection burst (soft: see sg_bucket_soft), or the sample picked it. */
+static __always_inline int sg_is_suspect(const struct sg_src_key *sender, int soft,
 					 const struct sg_settings *cfg, __u64 now)
 {
 	const struct sg_src_feedback *fb = bpf_map_lookup_elem(&src_feedback, sender);
 
 	if (fb && fb->suspect_until_ns > now)
 		return 1;
-	if (st && rc && rc->conn_interval_ns && cfg->steer_soft_percent) {
-		__u64 tat = *(volatile const __u64 *)&st->tat_ns;
-		__u64 soft = (__u64)rc->conn_burst * rc->conn_interval_ns / 100 *
-			     cfg->steer_soft_percent;
-
-		if (tat > now && tat - now >= soft)
-			return 1;
-	}
+	if (soft)
+		return 1;
 	return cfg->steer_sample && bpf_get_prandom_u32() % cfg->steer_sample == 0;
 }
 
 /* A scan SYN the rate let through: to the proxy, or (steer mode suspect,
  * nothing suspect) on along the kernel path. */
 static __always_inline int sg_steer_syn(const struct sg_policy *policy,
-					const struct sg_src_key *sender,
-					const struct sg_src_state *st,
-					const struct sg_rate_class *rc,
-					const struct sg_settings *cfg, __u64 now)
+					const struct sg_src_key *sender, int soft,
+					const struct sg_settings *cfg, int lf_ok)
 {
 	if (policy->action != SG_ACTION_SCAN || !cfg->steer_mark)
 		return SG_VERDICT_PASS;
-	if (cfg->steer_mode == SG_STEER_SUSPECT && !sg_is_suspect(sender, st, rc, cfg, now)) {
+	if (cfg->steer_mode == SG_STEER_SUSPECT &&
+	    !sg_is_suspect(sender, soft, cfg, sg_now(lf_ok))) {
 		sg_count(SG_STAT_FAST_PATH);
 		return SG_VERDICT_PASS;
 	}
 	return SG_VERDICT_STEER;
 }
 
+/* The sender's SYN through its bucket (bucket.bpf.h). */
+static __always_inline int sg_syn_bucket(const struct sg_src_key *sender, __u32 ifindex,
+					 __u32 class_id, __u32 flags, int lf_ok)
+{
+	__u64 hi = ((const __u64 *)sender->addr)[0], lo = ((const __u64 *)sender->addr)[1];
+	__u32 class_flags = (class_id & 0xffff) | flags << 16;
+
+	if (lf_ok)
+		return sg_bucket_lockfree(hi, lo, ifindex, sender->ifindex, class_flags);
+	return sg_bucket_locked(hi, lo, ifindex, sender->ifindex, class_flags);
+}
+
 /* The whole decision for one frame; pkt is filled for the caller's RST send.
  * can_pull: the caller can bring more of the frame into view (TC).
- * lf_ok: the program may hold the lock-free bucket (see SG_LOCKFREE). */
+ * lf_ok: the program may hold the lock-free bucket (see SG_LOCKFREE).
+ * ifindex: the interface the frame came in on; source: sg_source_check()'s
+ * answer for the frame, asked by the caller first thing. */
 static __always_inline int sg_classify(void *data, void *data_end, struct sg_pkt *pkt,
-				       int can_pull, int lf_ok)
+				       int can_pull, int lf_ok, __u32 ifindex, int source)
 {
 	const struct sg_settings *cfg;
-	struct sg_rate_class *rc;
-	struct sg_src_state *st;
 	struct sg_src_key sender;
 	struct sg_policy policy;
-	__u32 zero = 0, class_id;
-	int parsed, syn;
+	__u32 zero = 0, port_ifindex;
+	int parsed, syn, rate;
 	__u32 port_bit;
-	__u64 now;
 
 	parsed = sg_parse(data, data_end, pkt);
 	if (parsed == SG_PARSE_NOT_TCP) {
@@ -454,6 +313,13 @@ static __always_inline int sg_classify(void *data, void *data_end, struct sg_pkt
 	syn = pkt->tcp->syn && !pkt->tcp->ack;
 	if (syn)
 		sg_count(SG_STAT_SMTP_SYN);
+	/* before any state is touched: a source that is not the interface's */
+	if (source & SG_SRC_SPOOFED) {
+		sg_count(SG_STAT_SPOOFED);
+		return SG_VERDICT_DROP;
+	}
+	/* the bridge port's ifindex, else 0 */
+	port_ifindex = ifindex & (0u - (((__u32)source & SG_SRC_BRIDGE_PORT) >> 1));
 	policy = sg_lookup_policy(pkt, cfg);
 	/* implicit TLS (465): the proxy could not read a byte of it, so a scan
 	 * source's flow stays in the kernel, counted and rate-limited */
@@ -468,11 +334,8 @@ static __always_inline int sg_classify(void *data, void *data_end, struct sg_pkt
 		sg_count(SG_STAT_BLOCKED);
 		if (!syn)
 			return SG_VERDICT_DROP;
-		now = sg_now(lf_ok);
-		sg_sender_key(pkt, cfg, &sender);
-		st = sg_source_state(&sender, policy.rate_class, now);
-		if (st)
-			sg_count_refused(st, now, lf_ok);
+		sg_sender_key(pkt, cfg, port_ifindex, &sender);
+		sg_syn_bucket(&sender, ifindex, policy.rate_class, SG_BUCKET_REFUSE, lf_ok);
 		return sg_refuse(pkt, data_end, cfg);
 	case SG_ACTION_PASSTHROUGH:
 		sg_count(SG_STAT_PASSTHROUGH);
@@ -484,27 +347,101 @@ static __always_inline int sg_classify(void *data, void *data_end, struct sg_pkt
 	if (!syn)
 		return sg_steer_or_pass(&policy, cfg);
 
-	class_id = policy.rate_class;
-	rc = bpf_map_lookup_elem(&rate_classes, &class_id);
-	if (!rc || !rc->name[0]) {
-		class_id = SG_DEFAULT_RATE_CLASS;
-		rc = bpf_map_lookup_elem(&rate_classes, &class_id);
-	}
-	now = sg_now(lf_ok);
-	sg_sender_key(pkt, cfg, &sender);
-	st = sg_source_state(&sender, class_id, now);
-	if (st) {
-		switch (sg_rate_check(st, rc, class_id, now, lf_ok)) {
-		case SG_RATE_OVER:
-			sg_count(SG_STAT_RATE_DROPPED);
-			return sg_refuse(pkt, data_end, cfg);
-		case SG_RATE_PENALISED:
-			sg_count(SG_STAT_PENALTY_DROPPED);
-			return sg_refuse(pkt, data_end, cfg);
-		}
+	sg_sender_key(pkt, cfg, port_ifindex, &sender);
+	rate = sg_syn_bucket(&sender, ifindex, policy.rate_class, 0, lf_ok);
+	switch (rate & ~SG_RATE_SOFT) {
+	case SG_RATE_OVER:
+	case SG_RATE_NO_STATE:	/* no room for its state: not let through unlimited */
+		sg_count(SG_STAT_RATE_DROPPED);
+		return sg_refuse(pkt, data_end, cfg);
+	case SG_RATE_PENALISED:
+		sg_count(SG_STAT_PENALTY_DROPPED);
+		return sg_refuse(pkt, data_end, cfg);
 	}
 	/* one call site: the verifier walks its branches once */
-	return sg_steer_syn(&policy, &sender, st, rc, cfg, now);
+	return sg_steer_syn(&policy, &sender, rate & SG_RATE_SOFT, cfg, lf_ok);
+}
+
+/*
+ * The classifier as the body of a global function (each program object
+ * defines its own, for its context type and bucket): verified once, apart
+ * from what the program does with the verdict. Kernels before 6.4 stop
+ * tracking precision (every scalar precise) when backtracking meets a call
+ * into a subprogram, which the bucket and the source check are; inline,
+ * the paths after those calls exceeded the verifier's budget on 6.1. The
+ * verdict is returned with, for SG_VERDICT_STEER, where the IP and TCP
+ * headers are (SG_VERDICT_*: bits 0-7, IP header offset: 8-15, TCP header
+ * offset: 16-31), so that the caller's steering holds no value from before
+ * the call.
+ */
+#define SG_VERDICT_OF(ret)	((ret) & 0xff)
+#define SG_VERDICT_L3(ret)	(((__u32)(ret) >> 8) & 0xff)
+#define SG_VERDICT_L4(ret)	(((__u32)(ret) >> 16) & 0xffff)
+
+static __always_inline int sg_classify_ctx(SG_CTX_TYPE *ctx, __u32 can_pull, int lf_ok)
+{
+	/* first: see sg_source_check */
+	int source = sg_source_check(ctx);
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	struct sg_pkt pkt = {};
+	int verdict;
+
+	verdict = sg_classify(data, data_end, &pkt, can_pull, lf_ok, SG_CTX_IFINDEX(ctx), source);
+	if (verdict != SG_VERDICT_STEER)
+		return verdict;
+	return verdict | (int)((__u32)((void *)pkt.l3 - data) << 8) |
+	       (int)((__u32)((void *)pkt.tcp - data) << 16);
+}
+
+/* The sg_pkt of a frame whose IP and TCP headers the classifier located at
+ * l3_off and l4_off (SG_VERDICT_L3, SG_VERDICT_L4). 0, or -1 if the frame
+ * does not hold them. */
+static __always_inline int sg_pkt_at(void *data, void *data_end, __u32 l3_off, __u32 l4_off,
+				     struct sg_pkt *pkt)
+{
+	struct tcphdr *tcp;
+	__u8 *l3;
+
+	if (data + sizeof(struct ethhdr) > data_end)
+		return -1;
+	/* bounded where they are used (the headers lie within the first
+	 * SG_PULL_BYTES), so that the verifier knows the pointers' range */
+	l3_off &= 0x3f;
+	l4_off &= 0x3ff;
+	l3 = data + l3_off;
+	tcp = data + l4_off;
+	/* opaque to the compiler: later uses take these (checked) pointers,
+	 * not data + offset made anew, which the verifier knows nothing of */
+	asm volatile("" : "+r"(l3), "+r"(tcp));
+	if ((void *)(tcp + 1) > data_end || (void *)(l3 + 1) > data_end)
+		return -1;
+	pkt->eth = data;
+	pkt->l3 = l3;
+	pkt->tcp = tcp;
+	if (*l3 >> 4 == 4) {
+		struct iphdr *ip = (void *)l3;
+		__u32 tot;
+
+		if ((void *)(ip + 1) > data_end)
+			return -1;
+		tot = bpf_ntohs(ip->tot_len);
+		pkt->family = 2;
+		pkt->plain_l3 = ip->ihl == 5 && l4_off == l3_off + sizeof(*ip);
+		pkt->tcp_len = tot && tot > l4_off - l3_off ? tot - (l4_off - l3_off) :
+							      SG_TCP_LEN_UNKNOWN;
+	} else {
+		struct ipv6hdr *ip6 = (void *)l3;
+		__u32 payload, ext;
+
+		if ((void *)(ip6 + 1) > data_end || l4_off < l3_off + sizeof(*ip6))
+			return -1;
+		payload = bpf_ntohs(ip6->payload_len);
+		ext = l4_off - l3_off - sizeof(*ip6);
+		pkt->family = 10;
+		pkt->plain_l3 = !ext;
+		pkt->tcp_len = payload && payload > ext ? payload - ext : SG_TCP_LEN_UNKNOWN;
+	}
+	return 0;
 }
 
 #endif /* SMTPGUARD_CLASSIFY_BPF_H */

@@ -46,15 +46,45 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } src_state SEC(".maps");
 
-/* Shared buckets per rate class, used when src_state is full so that a
- * flood of new source addresses cannot escape its limits. */
+/* Shared buckets per interface and rate class, used when src_state is
+ * full, so that a flood of new source addresses cannot escape its limits
+ * nor spend another interface's bucket. Room for every attachment and
+ * class; the daemon drops the entries of interfaces that are gone. */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, SG_MAX_RATE_CLASSES);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, SG_MAX_ATTACHMENTS * SG_MAX_RATE_CLASSES);
+	__type(key, struct sg_overflow_key);
 	__type(value, struct sg_src_state);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } overflow_state SEC(".maps");
+
+/* Source prefixes bound to interfaces (see struct sg_bound). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, SG_MAX_BOUND);
+	__type(key, struct sg_lpm_v6_key);
+	__type(value, struct sg_bound);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} src_bound SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, SG_MAX_ATTACHMENTS);
+	__type(key, __u32);
+	__type(value, struct sg_iface_state);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} iface_state SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SG_MAX_FLOWS);
+	__type(key, struct sg_flow_key);
+	__type(value, struct sg_src_key);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} flow_sender SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -97,16 +97,54 @@ static __always_inline struct bpf_sock *sg_listener(struct __sk_buff *skb,
 	return bpf_map_lookup_elem(&listeners, &slot);
 }
 
+/* A SYN steered from a bridge port, if IPv6: its sender is (port,
+ * prefix), which the proxy cannot tell from its socket (the session enters
+ * the host's stack on the bridge). The flow is noted with the sender's key
+ * for the proxy to read when it accepts. A global function, like the
+ * source check: l3_off and l4_off locate the IP and TCP headers. */
+__attribute__((noinline)) int sg_note_flow_sender(struct __sk_buff *skb, __u32 l3_off,
+						  __u32 l4_off)
+{
+	struct sg_flow_key flow = {};
+	struct sg_src_key sender = {};
+	const struct sg_attachment *port;
+	const struct sg_settings *cfg;
+	__u32 ifindex = skb->ifindex, zero = 0;
+	__u8 version;
+
+	port = bpf_map_lookup_elem(&attachments, &ifindex);
+	cfg = bpf_map_lookup_elem(&settings, &zero);
+	if (!port || !port->bridge_port || !cfg || l3_off > 256 || l4_off > 512)
+		return 0;
+	/* saddr and daddr, then sport and dport, lie side by side in the
+	 * headers as in the key */
+	if (bpf_skb_load_bytes(skb, l3_off, &version, 1) || version >> 4 != 6 ||
+	    bpf_skb_load_bytes(skb, l3_off + 8, flow.saddr, 32) ||
+	    bpf_skb_load_bytes(skb, l4_off, &flow.sport, 4))
+		return 0;
+	__builtin_memcpy(sender.addr, flow.saddr, 16);
+	sg_v6_sender(&sender, cfg, ifindex);
+	bpf_map_update_elem(&flow_sender, &flow, &sender, BPF_ANY);
+	return 0;
+}
+
 /* A scan flow's packet from a VM. */
-static __always_inline int sg_steer_from_vm(struct __sk_buff *skb, struct sg_pkt *pkt)
+/* A global function, so that its stack is not the TC program's own, which
+ * the classifier's calls add to (kernels check 512 bytes over a chain of
+ * calls). */
+__attribute__((noinline)) int sg_steer_from_vm(struct __sk_buff *skb, __u32 l3_off,
+					       __u32 l4_off)
 {
 	void *data_end = (void *)(long)skb->data_end;
 	const struct sg_settings *cfg;
+	struct sg_pkt frame = {}, *pkt = &frame;
 	struct bpf_sock *sk;
 	__u32 zero = 0;
 
 	cfg = bpf_map_lookup_elem(&settings, &zero);
 	if (!cfg || !cfg->n_workers)
+		return TC_ACT_OK;
+	if (sg_pkt_at((void *)(long)skb->data, data_end, l3_off, l4_off, pkt))
 		return TC_ACT_OK;
 	sk = sg_flow_socket(skb, pkt, data_end);
 	if (sk)
@@ -116,8 +154,13 @@ static __always_inline int sg_steer_from_vm(struct __sk_buff *skb, struct sg_pkt
 
 	sk = sg_listener(skb, cfg, pkt->family);
 	if (sk) {
+		int ret;
+
 		sg_count(SG_STAT_STEERED);
-		return sg_assign(skb, sk, cfg);
+		ret = sg_assign(skb, sk, cfg);
+		/* last: nothing after the call branches (see sg_source_check) */
+		sg_note_flow_sender(skb, l3_off, l4_off);
+		return ret;
 	}
 	if (cfg->fail_mode == SG_FAIL_CLOSED) {
 		sg_count(SG_STAT_FAIL_CLOSED);

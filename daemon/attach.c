@@ -396,9 +396,13 @@ void sg_attach_follow_bridge(struct sg_loader *ld, int ifindex)
 	if (bpf_map_lookup_elem(ld->maps.attachments, &key, &a) || a.mode == SG_ATTACH_BRIDGE)
 		return;
 	port = sg_link_bridge_mac(ifindex, mac, &bridge) == 1;
-	if (port == a.bridge_port && memcmp(mac, a.local_mac, 6) == 0)
+	if (!port)
+		bridge = 0;
+	if (port == a.bridge_port && memcmp(mac, a.local_mac, 6) == 0 &&
+	    (__u32)bridge == a.bridge_ifindex)
 		return;
 	a.bridge_port = (__u8)port;
+	a.bridge_ifindex = (__u32)bridge;
 	memcpy(a.local_mac, mac, 6);
 	if (bpf_map_update_elem(ld->maps.attachments, &key, &a, BPF_ANY)) {
 		sg_err("recording %s's bridge failed: %s", a.ifname, strerror(errno));

@@ -21,6 +21,7 @@
 #include "netwatch.h"
 #include "privileges.h"
 #include "proxy_process.h"
+#include "source_check.h"
 
 struct daemon {
 	struct sg_config cfg;
@@ -31,6 +32,7 @@ struct daemon {
 	struct sg_proxy_process *proxy;	/* proxy = yes */
 	struct sg_identity proxy_id;	/* proxy_user; its group reads the pins */
 	int file_fail_mode;	/* what the config file last said */
+	struct sg_bindings bindings;	/* source_bindings, as last read */
 	char self_path[4096];	/* this binary, as started: an upgrade executes the file there */
 };
 

@@ -91,6 +91,8 @@ void daemon_on_link(enum sg_link_event ev, int ifindex, const char *ifname, void
 	     sg_attach(&d->ld, &d->cfg, ifindex, ifname)) == 0) {
 		d->live[d->nlive++] = ifindex;
 		d->attached++;
+		/* its bindings, now that it has an ifindex */
+		sg_bindings_apply(&d->ld.maps, &d->bindings);
 	}
 }
 

@@ -129,6 +129,7 @@ static void on_gc(struct sg_timer *timer)
 
 	sg_loop_timer_in(m->loop, &m->gc, m->d->cfg.gc_interval_ns);
 	sg_gc_sources(&m->d->ld.maps, m->d->cfg.state_idle_timeout_ns);
+	sg_bindings_gc(&m->d->ld.maps, m->d->cfg.source_learn_idle_ns);
 }
 
 int main(int argc, char **argv)
@@ -191,7 +192,7 @@ int main(int argc, char **argv)
 	} else {
 		sg_pins_share(d.cfg.bpffs_root, d.proxy_id.gid);
 	}
-	if (sg_loader_apply_config(&d.ld, &d.cfg))
+	if (sg_loader_apply_config(&d.ld, &d.cfg) || sg_bindings_reload(&d.cfg, &d.bindings))
 		goto cleanup;
 	m.loop = sg_loop_new();
 	sig_fd = make_signalfd();
@@ -223,6 +224,7 @@ int main(int argc, char **argv)
 		sg_proxy_process_retire(m.loop, takeover);
 	daemon_reconcile(&d);
 	sg_netwatch_enumerate(daemon_on_link, &d);
+	sg_bindings_apply(&d.ld.maps, &d.bindings);
 	sg_info("ready: %d interface(s) attached at %s, maps pinned at %s", d.attached,
 		sg_attach_mode_name(d.cfg.attach_mode), d.cfg.bpffs_root);
 
@@ -251,6 +253,7 @@ cleanup:
 	if (nl_fd >= 0)
 		close(nl_fd);
 	sg_loader_close(&d.ld);
+	sg_bindings_free(&d.bindings);
 	close(lock_fd);
 	return ret;
 }

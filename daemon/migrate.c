@@ -76,8 +76,9 @@ static int per_cpu(__u32 type)
 	       type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
 }
 
-/* Entries from old_fd into new_fd, each value copied as far as both sizes
- * go; how many were carried (and *dropped how many were not). */
+/* Entries from old_fd into new_fd, each value (and key) copied as far as
+ * both sizes go, the rest zero; how many were carried (and *dropped how
+ * many were not). */
 static long carry(int old_fd, const struct bpf_map_info *old, int new_fd,
 		  const struct bpf_map *map, long *dropped)
 {
@@ -88,12 +89,13 @@ static long carry(int old_fd, const struct bpf_map_info *old, int new_fd,
 	size_t copy = old->value_size < bpf_map__value_size(map) ? old->value_size :
 		      bpf_map__value_size(map);
 	void *key = calloc(1, old->key_size), *next = calloc(1, old->key_size);
+	void *new_key = calloc(1, bpf_map__key_size(map));
 	char *oldv = calloc((size_t)cpus, old_stride), *newv = calloc((size_t)cpus, new_stride);
 	long carried = 0;
 	int first = 1;
 
 	*dropped = 0;
-	if (cpus < 1 || !key || !next || !oldv || !newv) {
+	if (cpus < 1 || !key || !next || !new_key || !oldv || !newv) {
 		carried = -1;
 		goto out;
 	}
@@ -105,7 +107,8 @@ static long carry(int old_fd, const struct bpf_map_info *old, int new_fd,
 		memset(newv, 0, (size_t)cpus * new_stride);
 		for (int c = 0; c < cpus; c++)
 			memcpy(newv + (size_t)c * new_stride, oldv + (size_t)c * old_stride, copy);
-		if (bpf_map_update_elem(new_fd, key, newv, BPF_ANY))
+		memcpy(new_key, key, old->key_size);
+		if (bpf_map_update_elem(new_fd, new_key, newv, BPF_ANY))
 			(*dropped)++;
 		else
 			carried++;
@@ -113,6 +116,7 @@ static long carry(int old_fd, const struct bpf_map_info *old, int new_fd,
 out:
 	free(key);
 	free(next);
+	free(new_key);
 	free(oldv);
 	free(newv);
 	return carried;
@@ -134,8 +138,8 @@ int sg_migrate_finish(struct sg_migration *mig, char *err, size_t errlen)
 			why = "it holds sockets, which their owners register again";
 		else if (info.type != (__u32)bpf_map__type(map))
 			why = "its type changed";
-		else if (info.key_size != bpf_map__key_size(map))
-			why = "its key changed";
+		else if (info.key_size > bpf_map__key_size(map))
+			why = "its key shrank";
 		if (!why) {
 			carried = carry(mig->maps[i].old_fd, &info, bpf_map__fd(map), map, &dropped);
 			if (carried < 0) {

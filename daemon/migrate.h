@@ -9,10 +9,12 @@
  * old map stays pinned and the running programs keep using it; a failure
  * removes the pending pins and changes nothing.
  *
- * What carries over by itself: an entry whose key is as before, its value
- * copied as far as both sizes go, the rest zero (values only ever grow at
- * their end: include/smtpguard/maps.h says so). Entries of a map whose key
- * changed, or of a socket map, are not carried over; the log says how many.
+ * What carries over by itself: an entry whose key is as before or grew at
+ * its end (the new part zero: sg_src_key's ifindex, 0 for a sender not
+ * keyed by a bridge port), its value copied as far as both sizes go, the
+ * rest zero (values only ever grow at their end: include/smtpguard/maps.h
+ * says so). Entries of a map whose key shrank or whose type changed, or of
+ * a socket map, are not carried over; the log says how many.
  */
 #ifndef SMTPGUARD_MIGRATE_H
 #define SMTPGUARD_MIGRATE_H

@@ -185,6 +185,9 @@ static int least_maps(const char *root, const struct sg_maps *all, struct sg_map
 
 	*own = *all;
 	own->stats = own->attachments = own->overflow_state = -1;
+	/* the source check's: the proxy reads only flow_sender, and deletes
+	 * what it read */
+	own->src_bound = own->iface_state = -1;
 	for (size_t i = 0; i < sizeof(readonly) / sizeof(readonly[0]); i++) {
 		char path[512];
 		int fd;

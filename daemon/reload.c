@@ -51,6 +51,9 @@ void daemon_reload(struct daemon *d, int argc, char **argv)
 	else
 		sg_info("reload: no key changed");
 	ok = sg_loader_apply_config(&d->ld, &d->cfg) == 0;
+	if (sg_bindings_reload(&d->cfg, &d->bindings))
+		ok = 0;
+	sg_bindings_apply(&d->ld.maps, &d->bindings);
 	if (d->proxy && sg_proxy_process_reload(d->proxy, &d->cfg))
 		ok = 0;
 	/* a reload's last line, which scripts (and the e2e tests) wait for */

@@ -48,6 +48,10 @@ static const char *const refuse_names[] = {
 static const char *const malformed_names[] = {
 	[SG_MALFORMED_DROP] = "drop", [SG_MALFORMED_PASS] = "pass", NULL,
 };
+static const char *const source_check_names[] = {
+	[SG_SOURCE_CHECK_OFF] = "off", [SG_SOURCE_CHECK_ROUTE] = "route",
+	[SG_SOURCE_CHECK_BOUND] = "bound", [SG_SOURCE_CHECK_AUTO] = "auto", NULL,
+};
 static const char *const fail_mode_names[] = {
 	[SG_FAIL_OPEN] = "open", [SG_FAIL_CLOSED] = "closed", NULL,
 };
@@ -293,6 +297,11 @@ static const struct sg_config_key config_keys[] = {
 	KEY("malformed", ENUM, malformed_mode, LIVE, "drop", .names = malformed_names),
 	KEY("ipv6_source_prefix", CUSTOM, ipv6_source_prefix, LIVE, "64",
 	    .set = set_ipv6_source_prefix),
+	KEY("source_check", ENUM, source_check, LIVE, "auto", .names = source_check_names),
+	KEY("source_bindings", PATH, source_bindings, LIVE, ""),
+	KEY("source_learn", UINT, source_learn, LIVE, "8", RANGE(0, 1000)),
+	KEY("source_learn_idle", DURATION, source_learn_idle_ns, LIVE, "1d"),
+	KEY("source_state_max", UINT, source_state_max, LIVE, "4096", RANGE(0, SG_MAX_SOURCES)),
 	KEY("detach_on_exit", BOOL, detach_on_exit, LIVE, "no"),
 	KEY("state_idle_timeout", DURATION, state_idle_timeout_ns, LIVE, "1h"),
 	KEY("gc_interval", DURATION, gc_interval_ns, LIVE, "60s"),
@@ -812,6 +821,9 @@ void sg_config_to_settings(const struct sg_config *cfg, struct sg_settings *out)
 	out->steer_mode = (uint8_t)cfg->steer_mode;
 	out->steer_sample = cfg->steer_sample;
 	out->steer_soft_percent = cfg->steer_soft_percent;
+	out->source_check = (uint8_t)cfg->source_check;
+	out->source_learn = cfg->source_learn;
+	out->source_state_max = cfg->source_state_max;
 	for (int i = 0; i < cfg->n_smtp_ports && i < SG_MAX_SMTP_PORTS; i++)
 		for (int j = 0; j < cfg->n_implicit_tls_ports; j++)
 			if (cfg->smtp_ports[i] == cfg->implicit_tls_ports[j])
@@ -821,6 +833,14 @@ void sg_config_to_settings(const struct sg_config *cfg, struct sg_settings *out)
 
 int sg_config_check(const struct sg_config *cfg, const char *origin, char *err, size_t errlen)
 {
+	if (cfg->source_check == SG_SOURCE_CHECK_BOUND && !cfg->source_bindings[0] &&
+	    !cfg->source_learn) {
+		snprintf(err, errlen, "%s: source_check = bound with neither source_bindings nor "
+			 "source_learn would refuse every SMTP source: name a source_bindings "
+			 "file, let interfaces learn (source_learn = 8), or use source_check = auto",
+			 origin);
+		return -1;
+	}
 	if (!cfg->tls_cert_file[0] != !cfg->tls_key_file[0]) {
 		snprintf(err, errlen, "%s: tls_cert_file and tls_key_file go together (the "
 			 "provider's certificate and its private key); only %s is set", origin,

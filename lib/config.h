@@ -92,6 +92,11 @@ struct sg_config {
 	int refuse_mode;		/* enum sg_refuse_mode */
 	int malformed_mode;		/* enum sg_malformed_mode */
 	int ipv6_source_prefix;		/* IPv6 senders counted per this prefix */
+	int source_check;		/* enum sg_source_check */
+	uint32_t source_learn;		/* addresses an interface may learn */
+	uint64_t source_learn_idle_ns;	/* a learned address unused this long is forgotten */
+	uint32_t source_state_max;	/* src_state entries one interface may make; 0: no cap */
+	char source_bindings[SG_PATH_LEN];	/* file: interface -> its source prefixes */
 	int detach_on_exit;
 	uint64_t state_idle_timeout_ns;	/* per-source entries idle this long are evicted */
 	uint64_t gc_interval_ns;

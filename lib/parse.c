@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /* parse.c - addresses, prefixes, rates, durations and names (see parse.h). */
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <stddef.h>
 #include <sys/un.h>
 #include <ctype.h>
@@ -65,6 +66,8 @@ static const char *const stat_names[SG_STAT__COUNT] = {
 	[SG_STAT_FAIL_CLOSED] = "fail_closed",
 	[SG_STAT_UPLINK_STEERED] = "uplink_steered",
 	[SG_STAT_FAST_PATH] = "fast_path",
+	[SG_STAT_SPOOFED] = "spoofed",
+	[SG_STAT_LEARNED] = "learned",
 };
 
 static int name_lookup(const char *const *names, int n, const char *s)
@@ -243,15 +246,31 @@ static const uint8_t v4mapped_prefix[12] = { [10] = 0xff, [11] = 0xff };
 int sg_parse_source(const char *s, unsigned int v6_prefix, struct sg_src_key *out,
 		    char *err, size_t errlen)
 {
+	char addr[INET6_ADDRSTRLEN + IF_NAMESIZE + 1];
+	char *port;
+
 	memset(out, 0, sizeof(*out));
 	if (inet_pton(AF_INET, s, &out->addr[12]) == 1) {
 		out->addr[10] = 0xff;
 		out->addr[11] = 0xff;
 		return 0;
 	}
-	if (inet_pton(AF_INET6, s, out->addr) == 1) {
+	snprintf(addr, sizeof(addr), "%s", s);
+	port = strchr(addr, '%');
+	if (port)
+		*port++ = '\0';
+	if (inet_pton(AF_INET6, addr, out->addr) == 1) {
 		if (v6_prefix && v6_prefix < 128)
 			memset(out->addr + v6_prefix / 8, 0, 16 - v6_prefix / 8);
+		/* a sender seen on a bridge port is keyed by the port too */
+		if (port) {
+			out->ifindex = if_nametoindex(port);
+			if (!out->ifindex) {
+				snprintf(err, errlen, "'%s': no interface %s here (ADDR%%IFNAME "
+					 "names the bridge port an IPv6 sender is on)", s, port);
+				return -1;
+			}
+		}
 		return 0;
 	}
 	snprintf(err, errlen, "'%s' is not an IPv4 or IPv6 address (expected e.g. "
@@ -269,10 +288,20 @@ void sg_format_source(const struct sg_src_key *k, unsigned int v6_prefix, char *
 		return;
 	}
 	inet_ntop(AF_INET6, k->addr, addr, sizeof(addr));
-	if (v6_prefix && v6_prefix < 128)
+	if (k->ifindex) {
+		char port[IF_NAMESIZE];
+
+		if (!if_indextoname(k->ifindex, port))
+			snprintf(port, sizeof(port), "%u", k->ifindex);
+		if (v6_prefix && v6_prefix < 128)
+			snprintf(buf, len, "%s/%u%%%s", addr, v6_prefix, port);
+		else
+			snprintf(buf, len, "%s%%%s", addr, port);
+	} else if (v6_prefix && v6_prefix < 128) {
 		snprintf(buf, len, "%s/%u", addr, v6_prefix);
-	else
+	} else {
 		snprintf(buf, len, "%s", addr);
+	}
 }
 
 struct unit {

@@ -27,10 +27,12 @@ int sg_parse_prefix(const char *s, struct sg_prefix *out, char *err, size_t errl
 void sg_format_prefix(const struct sg_prefix *p, char *buf, size_t len);
 
 /* An IPv4 or IPv6 address as the per-sender map's key (IPv4-mapped; IPv6
- * cut to v6_prefix bits as the classifier does, 0 or 128 = whole). */
+ * cut to v6_prefix bits as the classifier does, 0 or 128 = whole; an IPv6
+ * "ADDR%IFNAME" is the sender on bridge port IFNAME). */
 int sg_parse_source(const char *s, unsigned int v6_prefix, struct sg_src_key *out,
 		    char *err, size_t errlen);
-/* "192.0.2.10", "2001:db8::10", or "2001:db8:1::/64" for a cut IPv6 key. */
+/* "192.0.2.10", "2001:db8::10", or "2001:db8:1::/64" for a cut IPv6 key,
+ * with "%PORT" for one keyed by its bridge port. */
 void sg_format_source(const struct sg_src_key *k, unsigned int v6_prefix, char *buf,
 		      size_t len);
 

@@ -30,6 +30,9 @@ static const struct {
 	{ SG_MAP_LISTENERS, offsetof(struct sg_maps, listeners) },
 	{ SG_MAP_FEEDBACK, offsetof(struct sg_maps, src_feedback) },
 	{ SG_MAP_PROXY_STATS, offsetof(struct sg_maps, proxy_stats) },
+	{ SG_MAP_SRC_BOUND, offsetof(struct sg_maps, src_bound) },
+	{ SG_MAP_IFACE_STATE, offsetof(struct sg_maps, iface_state) },
+	{ SG_MAP_FLOW_SENDER, offsetof(struct sg_maps, flow_sender) },
 };
 
 #define N_PINNED (sizeof(pinned_maps) / sizeof(pinned_maps[0]))

@@ -24,6 +24,9 @@ struct sg_maps {
 	int listeners;
 	int src_feedback;
 	int proxy_stats;
+	int src_bound;
+	int iface_state;
+	int flow_sender;
 };
 
 /* Opens every map below root; on error closes what it opened and explains

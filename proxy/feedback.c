@@ -45,10 +45,32 @@ void sg_feedback_free(struct sg_feedback *fb)
 	free(fb);
 }
 
+void sg_feedback_port(struct sg_feedback *fb, struct sockaddr_storage *vm,
+		      const struct sockaddr_storage *mx)
+{
+	struct sockaddr_in6 *v = (struct sockaddr_in6 *)vm;
+	const struct sockaddr_in6 *m = (const struct sockaddr_in6 *)mx;
+	struct sg_flow_key flow;
+	struct sg_src_key sender;
+
+	if (!fb || vm->ss_family != AF_INET6 || mx->ss_family != AF_INET6)
+		return;
+	memset(&flow, 0, sizeof(flow));
+	memcpy(flow.saddr, &v->sin6_addr, 16);
+	memcpy(flow.daddr, &m->sin6_addr, 16);
+	flow.sport = v->sin6_port;
+	flow.dport = m->sin6_port;
+	if (bpf_map_lookup_elem(fb->maps->flow_sender, &flow, &sender))
+		return;
+	bpf_map_delete_elem(fb->maps->flow_sender, &flow);	/* read once: it is ours now */
+	v->sin6_scope_id = sender.ifindex;
+}
+
 /* The sender's key as the classifier makes it: IPv4-mapped, or the IPv6
  * address cut by the settings' sender mask (the kernel's, so that a reload
  * that changed ipv6_source_prefix keeps both sides on the same key; a /64
- * without feedback, as in the relay's tests). */
+ * without feedback, as in the relay's tests), and by the bridge port it
+ * came in on (sg_feedback_port). */
 void feedback_sender_key(const struct sg_feedback *fb, const struct sockaddr_storage *vm,
 		       struct sg_src_key *key)
 {
@@ -64,6 +86,7 @@ void feedback_sender_key(const struct sg_feedback *fb, const struct sockaddr_sto
 		}
 		for (int i = 0; i < 16; i++)
 			key->addr[i] &= settings.v6_sender_mask[i];
+		key->ifindex = ((const struct sockaddr_in6 *)vm)->sin6_scope_id;
 	} else {
 		key->addr[10] = 0xff;
 		key->addr[11] = 0xff;

@@ -48,6 +48,13 @@ void sg_feedback_note(struct sg_feedback *fb, const struct sockaddr_storage *vm,
 		      enum sg_feedback_event ev, uint32_t nrcpts);
 /* The sender's key as the classifier makes it, and the session limit of
  * its rate class (0: none; also without feedback). */
+/* An IPv6 session from a bridge port: the classifier keyed its sender by
+ * the port too, and noted the flow (flow_sender). The port goes into vm's
+ * sin6_scope_id, which the sender's key is then made with (a global
+ * address's scope is never used by the kernel; the upstream connection
+ * binds a copy without it). Nothing for other sessions, or without fb. */
+void sg_feedback_port(struct sg_feedback *fb, struct sockaddr_storage *vm,
+		      const struct sockaddr_storage *mx);
 void sg_feedback_sender(struct sg_feedback *fb, const struct sockaddr_storage *vm,
 			uint32_t rate_class, struct sg_src_key *key, uint32_t *max_sessions);
 /* A session ended: tls when it was encrypted after STARTTLS, inspected

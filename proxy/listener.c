@@ -298,6 +298,8 @@ static void accept_sessions(struct worker *w, int listen_fd)
 		s->tls = w->proxy->tls;
 		s->tls_mode = session_tls_mode(w->proxy, s->policy.tls_mode, vm_s);
 		s->vm_addr = vm;
+		/* s->vm_addr only: the upstream connection binds vm */
+		sg_feedback_port(w->proxy->feedback, &s->vm_addr, &mx);
 		admitted = session_admit(w, s) == 0;
 		src = upstream_source(s->generation, &vm, &s->policy);
 		if (src && admitted)

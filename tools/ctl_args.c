@@ -149,6 +149,37 @@ unsigned int v6_source_prefix(const struct ctl *ctl)
 	return s.v6_source_prefix ? s.v6_source_prefix : 128;
 }
 
+/* Whether either per-sender map holds the key. */
+static int sender_known(const struct ctl *ctl, const struct sg_src_key *key)
+{
+	struct sg_src_feedback fb;
+	struct sg_src_state st;
+
+	return sg_source_read(&ctl->maps, key, &st) == 0 ||
+	       bpf_map_lookup_elem(ctl->maps.src_feedback, key, &fb) == 0;
+}
+
+/* An IPv6 sender given without its port: the one a map holds under some
+ * bridge port (the classifier keys those by the port too), if any. */
+static void find_on_port(const struct ctl *ctl, struct sg_src_key *key)
+{
+	const int fds[2] = { ctl->maps.src_state, ctl->maps.src_feedback };
+
+	for (int i = 0; i < 2; i++) {
+		struct sg_src_key k, prev;
+		int have = 0;
+
+		while (bpf_map_get_next_key(fds[i], have ? &prev : NULL, &k) == 0) {
+			prev = k;
+			have = 1;
+			if (k.ifindex && memcmp(k.addr, key->addr, sizeof(k.addr)) == 0) {
+				*key = k;
+				return;
+			}
+		}
+	}
+}
+
 /* Opens the maps, then cuts the (already valid) address to the sender key
  * the classifier uses. */
 int open_maps_for_source(struct ctl *ctl, const char *addr, struct sg_src_key *key)
@@ -159,5 +190,7 @@ int open_maps_for_source(struct ctl *ctl, const char *addr, struct sg_src_key *k
 	if (ret)
 		return ret;
 	sg_parse_source(addr, v6_source_prefix(ctl), key, err, sizeof(err));
+	if (!key->ifindex && !sender_known(ctl, key))
+		find_on_port(ctl, key);
 	return 0;
 }

@@ -2,6 +2,7 @@
 /* ctl_state.c - stats, fail-mode and trace by Message-ID (see ctl.h). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,31 @@
 #include "log.h"
 #include "parse.h"
 #include "pstats.h"
+
+/* The source check's counts per interface (iface_state): "spoofed@IFNAME"
+ * lines (or keys: every value of stats --json stays a number). Interfaces
+ * with none are left out. */
+static void print_iface_spoofed(const struct ctl *ctl)
+{
+	__u32 key, prev;
+	int have = 0;
+
+	while (bpf_map_get_next_key(ctl->maps.iface_state, have ? &prev : NULL, &key) == 0) {
+		struct sg_iface_state is;
+		char name[IF_NAMESIZE];
+
+		prev = key;
+		have = 1;
+		if (bpf_map_lookup_elem(ctl->maps.iface_state, &key, &is) || !is.spoofed)
+			continue;
+		if (!if_indextoname(key, name))
+			snprintf(name, sizeof(name), "%u", key);
+		if (ctl->json)
+			printf(",\"spoofed@%s\":%llu", name, (unsigned long long)is.spoofed);
+		else
+			printf("spoofed@%-15s %llu\n", name, (unsigned long long)is.spoofed);
+	}
+}
 
 int cmd_stats(struct ctl *ctl, int argc, char **argv, int first)
 {
@@ -41,6 +67,7 @@ int cmd_stats(struct ctl *ctl, int argc, char **argv, int first)
 		else
 			printf("%-24s %llu\n", sg_pstat_name(i), (unsigned long long)proxy.count[i]);
 	}
+	print_iface_spoofed(ctl);
 	if (ctl->json)
 		printf("}\n");
 	return 0;

@@ -23,7 +23,7 @@ static const char usage_text[] =
 "                           N: concurrent sessions a sender holds on the proxy, or none\n"
 "                           --ladder: the highest step the response ladder takes its senders\n"
 "  rate-class list\n"
-"  show ADDR\n"
+"  show ADDR                                  ADDR%IFNAME: an IPv6 sender on a bridge port\n"
 "  block ADDR --for DURATION                  DURATION: e.g. 30s, 10m, 2h\n"
 "  unblock ADDR                               lift a penalty (the ladder step stays)\n"
 "  release ADDR                               back to normal: the ladder, the penalty\n"

@@ -26,6 +26,9 @@
 #define SG_MAP_LISTENERS	"listeners"
 #define SG_MAP_FEEDBACK		"src_feedback"
 #define SG_MAP_PROXY_STATS	"proxy_stats"
+#define SG_MAP_SRC_BOUND	"src_bound"
+#define SG_MAP_IFACE_STATE	"iface_state"
+#define SG_MAP_FLOW_SENDER	"flow_sender"
 /* One u32 pinned beside them from userspace: SG_LAYOUT_VERSION of the
  * daemon that made the pins. Raise it whenever a pinned map's type, key,
  * value or size changes; a daemon or CLI refuses pins of another layout
@@ -34,7 +37,8 @@
  * grows at its end, and a changed key needs a converter there. Pins
  * without it are of layout 1. */
 #define SG_MAP_LAYOUT		"layout"
-#define SG_LAYOUT_VERSION	1
+#define SG_LAYOUT_VERSION	2	/* 2: senders keyed with an interface, the source
+				 * check's maps, per-interface overflow buckets */
 
 #define SG_MAX_RATE_CLASSES	64
 #define SG_RATE_CLASS_NAME_LEN	24
@@ -46,6 +50,11 @@
  * map cannot be resized, and a restart must reuse it. */
 #define SG_MAX_SOURCES		262144
 #define SG_DEFAULT_RATE_CLASS	0
+/* Source prefixes bound to interfaces (source_bindings and learned). */
+#define SG_MAX_BOUND		65536
+/* Flows whose SYN the classifier steered, for the proxy to find the
+ * sender's key by (an LRU: an accepted session reads it at once). */
+#define SG_MAX_FLOWS		65536
 
 /* What happens to the port-25 traffic of a source. */
 enum sg_action {
@@ -103,6 +112,8 @@ enum sg_stat {
 	SG_STAT_FAIL_CLOSED,	/* scan SYNs refused: no listener */
 	SG_STAT_UPLINK_STEERED,	/* MX replies handed to the proxy's upstream socket */
 	SG_STAT_FAST_PATH,	/* scan SYNs left on the kernel path (steer mode suspect) */
+	SG_STAT_SPOOFED,	/* SMTP packets dropped: the source is not the interface's */
+	SG_STAT_LEARNED,	/* source addresses bound to an interface by learning */
 	SG_STAT__COUNT
 };
 
@@ -168,10 +179,64 @@ struct sg_rate_class {
 
 /* A sender: an IPv4 address (IPv4-mapped), or an IPv6 address cut to the
  * settings' v6_source_prefix (a VM given a /64 is one sender, whichever of
- * its addresses it uses). */
+ * its addresses it uses). An IPv6 prefix seen on a bridge port is also
+ * keyed by the port (ifindex): VMs on one bridge may share a /64 and are
+ * separate senders; everywhere else ifindex is 0 (an IPv4 address, or a
+ * prefix routed to one interface, is one VM wherever it is seen). */
 struct sg_src_key {
 	__u8 addr[16];
+	__u32 ifindex;
+	__u32 pad;
 } __attribute__((aligned(8)));
+
+/* The shared bucket of one rate class on one interface, used when
+ * src_state is full: a flood of new source addresses stays within its
+ * limits, and one interface's flood leaves the others' buckets alone. */
+struct sg_overflow_key {
+	__u32 ifindex;
+	__u32 rate_class;
+};
+
+/* How the classifier checks that an SMTP packet's source belongs to the
+ * interface it came in on (source_check). */
+enum sg_source_check {
+	SG_SOURCE_CHECK_OFF = 0,
+	SG_SOURCE_CHECK_ROUTE = 1,	/* the route back to the source leaves by that
+					 * interface (or, on a bridge port, its bridge) */
+	SG_SOURCE_CHECK_BOUND = 2,	/* the source is bound to that interface:
+					 * source_bindings, or learned */
+	SG_SOURCE_CHECK_AUTO = 3,	/* route everywhere, and bound on bridge ports */
+	SG_SOURCE_CHECK__COUNT
+};
+
+/* src_bound: an LPM trie over IPv6 (IPv4 as ::ffff:a.b.c.d/96+len) of the
+ * prefixes bound to an interface. Configured entries (source_bindings) are
+ * the daemon's; learned ones the classifier adds, the daemon expires. */
+struct sg_bound {
+	__u32 ifindex;
+	__u8 learned;		/* 1: learned by the classifier; 0: configured */
+	__u8 pad[3];
+	__u64 last_seen_ns;	/* learned: the last SYN from it (the daemon expires it) */
+};
+
+/* iface_state: per VM-facing interface, keyed by ifindex; made by the
+ * classifier on first use, removed by the daemon when the interface goes. */
+struct sg_iface_state {
+	__u64 spoofed;		/* SMTP packets dropped by the source check */
+	__u64 learned;		/* learned entries in src_bound (the daemon recounts) */
+	__u64 sources;		/* src_state entries it made (the daemon recounts) */
+};
+
+/* flow_sender: a steered SYN's flow -> the sender key the classifier used,
+ * so that the proxy counts the session against the same key. Addresses as
+ * in sg_src_key (IPv4-mapped), ports in network byte order. */
+struct sg_flow_key {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u32 pad;
+};
 
 /* Per-source state. The classifier and userspace update it under the lock
  * (userspace with BPF_F_LOCK), so counts stay exact with SYNs on every CPU. */
@@ -184,6 +249,9 @@ struct sg_src_state {
 	__u64 last_seen_ns;
 	__u64 syns;		/* connection attempts seen */
 	__u64 syn_drops;	/* of those, refused (rate, penalty, block) */
+	__u32 ifindex;		/* the interface it was first seen on (its share:
+				 * source_state_max); 0: made by userspace */
+	__u32 pad;
 };
 
 /* What the proxy learned of a sender (same key as src_state). Written by
@@ -250,10 +318,14 @@ struct sg_settings {
 	__u8 n_workers;		/* proxy workers: listeners at 2*worker (IPv4) and 2*worker+1 (IPv6) */
 	__u8 fail_mode;		/* enum sg_fail_mode: no listener registered */
 	__u8 steer_mode;	/* enum sg_steer_mode */
-	__u8 pad2;
+	__u8 source_check;	/* enum sg_source_check */
 	__u32 steer_sample;	/* steer mode suspect: also 1 in N other connections; 0 = none */
 	__u32 steer_soft_percent;	/* steer mode suspect: also once a source has used this
 				 * share of its connection burst; 0 = never */
+	__u32 source_learn;	/* source addresses an interface may have learned
+				 * (source_check bound/auto); 0: none */
+	__u32 source_state_max;	/* src_state entries one interface may make; then
+				 * its senders share its overflow bucket; 0: no cap */
 };
 
 /* Which connections of scan sources the proxy sees. */
@@ -289,7 +361,9 @@ struct sg_attachment {
 	 * layer 2 and it never reaches the host's stack. */
 	__u8 local_mac[6];	/* the bridge's MAC address */
 	__u8 bridge_port;
-	__u8 pad;
+	__u8 bound_configured;	/* source_bindings name this interface: its
+				 * sources are those, nothing is learned */
+	__u32 bridge_ifindex;	/* the bridge of a bridge port */
 };
 
 #endif /* SMTPGUARD_MAPS_H */

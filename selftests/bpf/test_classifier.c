@@ -13,6 +13,7 @@
  * Needs root. Runs in well under a second.
  */
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -1719,6 +1720,413 @@ static int setup(void)
 	return 0;
 }
 
+
+/* ------------------------------------------------------------------ */
+/* The source check, per-interface overflow, IPv6 keys per interface   */
+/* ------------------------------------------------------------------ */
+
+/* The process's own network namespace (made in setup_source_netns), where
+ * veth pairs stand for the VMs' taps and routes for a routed host's:
+ * vm1's 10.20.0.1 and 2001:db8:20::1 via sgvm1, vm2's .2 via sgvm2, and
+ * 10.30.0.0/24 via sgbr, which stands for a bridge. */
+#define SC_VM1_4 "10.20.0.1"
+#define SC_VM2_4 "10.20.0.2"
+#define SC_VM1_6 "2001:db8:20::1"
+#define SC_BR_4 "10.30.0.5"
+static unsigned int sc_if1, sc_if2, sc_br;
+static int bound_fd = -1, attach_fd = -1, iface_fd = -1, overflow_fd = -1;
+
+static int setup_source_netns(void)
+{
+	static const char *const cmds[] = {
+		"ip link add sgvm1 type veth peer name sgvm1p",
+		"ip link add sgvm2 type veth peer name sgvm2p",
+		"ip link add sgbr type veth peer name sgbrp",
+		"for d in lo sgvm1 sgvm1p sgvm2 sgvm2p sgbr sgbrp; do ip link set $d up || exit 1; done",
+		"sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1",
+		"ip addr add 10.99.0.1/32 dev sgvm1 && ip addr add 10.99.0.1/32 dev sgvm2",
+		"ip route add " SC_VM1_4 "/32 dev sgvm1 && ip route add " SC_VM2_4 "/32 dev sgvm2",
+		"ip -6 route add " SC_VM1_6 "/128 dev sgvm1",
+		"ip route add 10.30.0.0/24 dev sgbr",
+	};
+
+	if (unshare(CLONE_NEWNET)) {
+		fprintf(stderr, "test_classifier: unshare(CLONE_NEWNET): %s\n", strerror(errno));
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		char cmd[512];
+
+		snprintf(cmd, sizeof(cmd), "%s >/dev/null 2>&1", cmds[i]);
+		if (system(cmd) != 0) {
+			fprintf(stderr, "test_classifier: '%s' failed in the test's namespace\n",
+				cmds[i]);
+			return -1;
+		}
+	}
+	sc_if1 = if_nametoindex("sgvm1");
+	sc_if2 = if_nametoindex("sgvm2");
+	sc_br = if_nametoindex("sgbr");
+	bound_fd = bpf_map__fd(tc_skel->maps.src_bound);
+	attach_fd = bpf_map__fd(tc_skel->maps.attachments);
+	iface_fd = bpf_map__fd(tc_skel->maps.iface_state);
+	overflow_fd = bpf_map__fd(tc_skel->maps.overflow_state);
+	return sc_if1 && sc_if2 && sc_br ? 0 : -1;
+}
+
+/* Runs the frame as if it came in on ifindex. */
+static void run_on(const struct prog *p, const struct frame *f, unsigned int ifindex,
+		   struct result *r)
+{
+	uint64_t before[SG_STAT__COUNT], after[SG_STAT__COUNT];
+	struct __sk_buff skb = { .ifindex = ifindex };
+	/* data_end: the frame's length, as BPF_PROG_TEST_RUN wants it */
+	struct xdp_md xdp = { .ingress_ifindex = ifindex, .data_end = (__u32)f->len };
+	LIBBPF_OPTS(bpf_test_run_opts, opts,
+		.data_in = f->b,
+		.data_size_in = (uint32_t)f->len,
+		.data_out = r->out,
+		.data_size_out = sizeof(r->out),
+		.repeat = 1,
+	);
+
+	if (p->xdp) {
+		opts.ctx_in = &xdp;
+		opts.ctx_size_in = sizeof(xdp);
+	} else {
+		opts.ctx_in = &skb;
+		opts.ctx_size_in = sizeof(skb);
+	}
+	memset(r, 0, sizeof(*r));
+	stats_read(before);
+	r->err = bpf_prog_test_run_opts(p->fd, &opts);
+	stats_read(after);
+	r->retval = opts.retval;
+	r->out_len = opts.data_size_out;
+	r->verdict = r->err == -EINVAL ? V_EINVAL : r->err ? V_OTHER : verdict_of(p, r->retval);
+	for (int k = 0; k < SG_STAT__COUNT; k++)
+		r->delta[k] = after[k] - before[k];
+}
+
+static void check_on(const struct prog *p, const struct frame_opts *o, unsigned int ifindex,
+		     int want, const struct sw *want_stats, const char *what)
+{
+	struct frame f;
+	struct result r;
+
+	make_frame(&f, o);
+	run_on(p, &f, ifindex, &r);
+	expect_result(p, &r, want, want_stats, "%s", what);
+}
+
+#define S_SPOOFED SW([SG_STAT_SMTP] = 1, [SG_STAT_SMTP_SYN] = 1, [SG_STAT_SPOOFED] = 1)
+#define S_SPOOFED_OTHER SW([SG_STAT_SMTP] = 1, [SG_STAT_SPOOFED] = 1)
+#define S_LEARNED_SYN SW([SG_STAT_SMTP] = 1, [SG_STAT_SMTP_SYN] = 1, [SG_STAT_SCAN] = 1, \
+			 [SG_STAT_LEARNED] = 1)
+#define S_LEARNED_OTHER SW([SG_STAT_SMTP] = 1, [SG_STAT_SCAN] = 1, [SG_STAT_LEARNED] = 1)
+#define S_FULL_SYN SW([SG_STAT_SMTP] = 1, [SG_STAT_SMTP_SYN] = 1, [SG_STAT_SCAN] = 1, \
+		      [SG_STAT_STATE_FULL] = 1)
+#define S_FULL_RATE SW([SG_STAT_SMTP] = 1, [SG_STAT_SMTP_SYN] = 1, [SG_STAT_SCAN] = 1, \
+		       [SG_STAT_STATE_FULL] = 1, [SG_STAT_RATE_DROPPED] = 1)
+
+static void put_attachment(unsigned int ifindex, int bridge_port, unsigned int bridge,
+			   int configured)
+{
+	struct sg_attachment a;
+
+	memset(&a, 0, sizeof(a));
+	snprintf(a.ifname, sizeof(a.ifname), "if%u", ifindex);
+	a.bridge_port = (__u8)bridge_port;
+	a.bridge_ifindex = bridge;
+	a.bound_configured = (__u8)configured;
+	bpf_map_update_elem(attach_fd, &ifindex, &a, BPF_ANY);
+}
+
+static void put_bound(const char *addr, unsigned int plen, unsigned int ifindex)
+{
+	struct sg_lpm_v6_key k;
+	struct sg_bound b = { .ifindex = ifindex };
+	struct sg_src_key sk = src_key(addr);
+
+	memset(&k, 0, sizeof(k));
+	memcpy(k.addr, sk.addr, 16);
+	k.prefixlen = strchr(addr, ':') ? plen : 96 + plen;
+	bpf_map_update_elem(bound_fd, &k, &b, BPF_ANY);
+}
+
+static uint64_t iface_spoofed(unsigned int ifindex)
+{
+	struct sg_iface_state is;
+
+	return bpf_map_lookup_elem(iface_fd, &ifindex, &is) == 0 ? is.spoofed : 0;
+}
+
+static void clear_map(int fd, size_t key_size)
+{
+	uint8_t key[64];
+
+	while (bpf_map_get_next_key(fd, NULL, key) == 0)
+		if (bpf_map_delete_elem(fd, key))
+			break;
+	(void)key_size;
+}
+
+static void source_check_reset(void)
+{
+	struct sg_settings s = base_settings();
+
+	put_settings(&s);
+	clear_map(bound_fd, sizeof(struct sg_lpm_v6_key));
+	clear_map(attach_fd, sizeof(__u32));
+	clear_map(iface_fd, sizeof(__u32));
+	clear_map(overflow_fd, sizeof(struct sg_overflow_key));
+	state_del(SC_VM1_4);
+	state_del(SC_VM2_4);
+	state_del(SC_BR_4);
+}
+
+/* route: the route back to the source must leave by the interface. */
+static void test_source_route(const struct prog *p)
+{
+	struct sg_settings s = base_settings();
+	struct sg_src_state st;
+	uint64_t sp;
+
+	source_check_reset();
+	s.source_check = SG_SOURCE_CHECK_ROUTE;
+	put_settings(&s);
+	check_on(p, &(struct frame_opts){ .family = 4, .src = SC_VM1_4 }, sc_if1, V_PASS,
+		 S_SCAN_SYN, "route: vm1's SYN from its own address on its interface is passed");
+	check_on(p, &(struct frame_opts){ .family = 6, .src = SC_VM1_6 }, sc_if1, V_PASS,
+		 S_SCAN_SYN, "route: vm1's IPv6 SYN from its own address is passed");
+	sp = iface_spoofed(sc_if1);
+	check_on(p, &(struct frame_opts){ .family = 4, .src = SC_VM2_4 }, sc_if1, V_DROP,
+		 S_SPOOFED, "route: a SYN from vm2's address on vm1's interface is spoofed");
+	name_eq(p, (long long)iface_spoofed(sc_if1), (long long)sp + 1,
+		"route: vm1's interface counts the spoofed SYN");
+	name_check(p, state_get(SC_VM2_4, &st) != 0, "vm2 has a src_state entry",
+		   "route: the spoofed SYN made no state for vm2's address");
+	check_on(p, &(struct frame_opts){ .family = 4, .src = SC_VM2_4, .flags = F_ACK },
+		 sc_if1, V_DROP, S_SPOOFED_OTHER,
+		 "route: a non-SYN packet with vm2's address on vm1's interface is dropped too");
+	check_on(p, &(struct frame_opts){ .family = 4, .src = "10.77.7.7" }, sc_if1, V_DROP,
+		 S_SPOOFED, "route: a SYN from an address with no route is spoofed");
+	check_on(p, &(struct frame_opts){ .family = 6, .src = "2001:db8:77::7" }, sc_if1, V_DROP,
+		 S_SPOOFED, "route: an IPv6 SYN from an address with no route is spoofed");
+	check_on(p, &(struct frame_opts){ .family = 4, .src = SC_VM2_4, .dport = 80 }, sc_if1,
+		 V_PASS, S_NON_SMTP, "route: vm2's address to port 80 is not ours to check");
+	check_on(p, &(struct frame_opts){ .family = 4, .src = SC_VM2_4 }, sc_if2, V_PASS,
+		 S_SCAN_SYN, "route: vm2's own SYN on its interface is passed");
+	name_check(p, state_get(SC_VM2_4, &st) == 0 && st.syns == 1, "wrong count",
+		   "route: vm2's bucket holds its one SYN only");
+	/* a bridge port: the route names the bridge */
+	put_attachment(sc_if1, 1, sc_br, 0);
+	check_on(p, &(struct frame_opts){ .family = 4, .src = SC_BR_4 }, sc_if1, V_PASS,
+		 S_SCAN_SYN, "route: on a bridge port, a source routed to its bridge is passed");
+	check_on(p, &(struct frame_opts){ .family = 4, .src = SC_VM1_4 }, sc_if1, V_DROP,
+		 S_SPOOFED, "route: on a bridge port, a source routed elsewhere is spoofed");
+	s.source_check = SG_SOURCE_CHECK_OFF;
+	put_settings(&s);
+	check_on(p, &(struct frame_opts){ .family = 4, .src = "10.77.7.7" }, sc_if2, V_PASS,
+		 S_SCAN_SYN, "off: a SYN from an address with no route is passed");
+	state_del("10.77.7.7");
+	source_check_reset();
+}
+
+/* bound: configured prefixes, or the first source_learn addresses. */
+static void test_source_bound(const struct prog *p)
+{
+	struct sg_settings s = base_settings();
+	struct sg_lpm_v6_key k;
+	struct sg_bound b;
+	struct sg_iface_state is;
+
+	source_check_reset();
+	s.source_check = SG_SOURCE_CHECK_BOUND;
+	s.source_learn = 2;
+	put_settings(&s);
+	put_attachment(sc_if1, 1, sc_br, 1);	/* configured: learns nothing */
+	put_attachment(sc_if2, 1, sc_br, 0);
+	put_bound(SC_VM1_4, 32, sc_if1);
+	put_bound("2001:db8:21::", 64, sc_if1);
+	check_on(p, &(struct frame_opts){ .family = 4, .src = SC_VM1_4 }, sc_if1, V_PASS,
+		 S_SCAN_SYN, "bound: a configured address on its interface is passed");
+	check_on(p, &(struct frame_opts){ .family = 6, .src = "2001:db8:21::99" }, sc_if1, V_PASS,
+		 S_SCAN_SYN, "bound: an address in a configured /64 is passed");
+	check_on(p, &(struct frame_opts){ .family = 4, .src = SC_VM2_4 }, sc_if1, V_DROP,
+		 S_SPOOFED, "bound: a configured interface learns no other address");
+	check_on(p, &(struct frame_opts){ .family = 4, .src = SC_VM1_4 }, sc_if2, V_DROP,
+		 S_SPOOFED, "bound: vm1's configured address on vm2's interface is spoofed");
+	check_on(p, &(struct frame_opts){ .family = 6, .src = "2001:db8:21::5" }, sc_if2, V_DROP,
+		 S_SPOOFED, "bound: an address in vm1's configured /64 cannot be learned by vm2");
+	check_on(p, &(struct frame_opts){ .family = 4, .src = SC_VM2_4, .flags = F_ACK }, sc_if2,
+		 V_PASS, S_LEARNED_OTHER,
+		 "bound: vm2's first packet (of a session begun earlier) binds its address");
+	memset(&k, 0, sizeof(k));
+	k.prefixlen = 128;
+	memcpy(k.addr, src_key(SC_VM2_4).addr, 16);
+	name_check(p, bpf_map_lookup_elem(bound_fd, &k, &b) == 0 && b.ifindex == sc_if2 &&
+		   b.learned, "no learned entry", "bound: the learned entry is vm2's interface's");
+	check_on(p, &(struct frame_opts){ .family = 4, .src = SC_VM2_4 }, sc_if2, V_PASS,
+		 S_SCAN_SYN, "bound: vm2's next SYN from a learned address is passed");
+	check_on(p, &(struct frame_opts){ .family = 4, .src = SC_VM2_4 }, sc_if1, V_DROP,
+		 S_SPOOFED, "bound: vm2's learned address on vm1's interface is spoofed");
+	check_on(p, &(struct frame_opts){ .family = 6, .src = "2001:db8:22::2" }, sc_if2, V_PASS,
+		 S_LEARNED_SYN, "bound: a second address is learned (source_learn = 2)");
+	check_on(p, &(struct frame_opts){ .family = 4, .src = "10.77.7.8" }, sc_if2, V_DROP,
+		 S_SPOOFED, "bound: a third address is over source_learn: spoofed");
+	name_check(p, bpf_map_lookup_elem(iface_fd, &sc_if2, &is) == 0 && is.learned == 2,
+		   "wrong count", "bound: vm2's interface counts 2 learned addresses");
+	s.source_learn = 0;
+	put_settings(&s);
+	check_on(p, &(struct frame_opts){ .family = 4, .src = "10.77.7.9" }, sc_if2, V_DROP,
+		 S_SPOOFED, "bound: source_learn = 0 learns nothing");
+	/* auto: bound on bridge ports only */
+	s.source_check = SG_SOURCE_CHECK_AUTO;
+	s.source_learn = 8;
+	put_settings(&s);
+	put_attachment(sc_if2, 0, 0, 0);
+	check_on(p, &(struct frame_opts){ .family = 4, .src = SC_VM2_4 }, sc_if2, V_PASS,
+		 S_SCAN_SYN, "auto: a routed interface's own source passes by its route");
+	check_on(p, &(struct frame_opts){ .family = 4, .src = SC_VM1_4 }, sc_if2, V_DROP,
+		 S_SPOOFED, "auto: a routed interface's foreign source is spoofed by its route");
+	put_attachment(sc_if2, 1, sc_br, 0);
+	check_on(p, &(struct frame_opts){ .family = 4, .src = "10.30.0.9" }, sc_if2, V_PASS,
+		 S_LEARNED_SYN, "auto: a bridge port learns a source routed to its bridge");
+	check_on(p, &(struct frame_opts){ .family = 4, .src = "10.30.0.9" }, sc_if1, V_DROP,
+		 S_SPOOFED, "auto: that source on another port of the bridge is spoofed");
+	state_del("10.30.0.9");
+	state_del("2001:db8:21::");
+	state_del("2001:db8:22::");
+	state_del("2001:db8:21::99");
+	state_del("2001:db8:22::2");
+	source_check_reset();
+}
+
+/* A random-source flood with the table full: one interface's overflow
+ * bucket drains, another interface's stays whole. */
+static void test_overflow_per_interface(const struct prog *p)
+{
+	struct sg_settings s = base_settings();
+	struct sg_src_state st;
+	struct sg_src_key k;
+	char src[32], what[96];
+	int filled = 0;
+
+	source_check_reset();
+	put_settings(&s);
+	/* fill src_state with senders of no interface */
+	memset(&st, 0, sizeof(st));
+	memset(&k, 0, sizeof(k));
+	k.addr[0] = 0xfc;
+	for (uint32_t i = 0; i < SG_MAX_SOURCES * 2 && filled < SG_MAX_SOURCES; i++) {
+		memcpy(k.addr + 12, &i, 4);
+		if (bpf_map_update_elem(src_state_fd, &k, &st, BPF_NOEXIST) == 0)
+			filled++;
+		else if (errno == E2BIG || errno == ENOMEM)
+			break;
+	}
+	for (int i = 0; i < 3; i++) {
+		snprintf(src, sizeof(src), "10.9.%d.%d", 100 + i, 1 + i);
+		snprintf(what, sizeof(what), "overflow: full table, vm1's random source %d of 3 "
+			 "passes in vm1's bucket", i + 1);
+		check_on(p, &(struct frame_opts){ .family = 4, .src = src }, sc_if1, V_PASS,
+			 S_FULL_SYN, what);
+	}
+	check_on(p, &(struct frame_opts){ .family = 4, .src = "10.9.200.1" }, sc_if1, V_DROP,
+		 S_FULL_RATE, "overflow: vm1's 4th random source is over the class's burst of 3");
+	check_on(p, &(struct frame_opts){ .family = 4, .src = "10.9.201.1" }, sc_if2, V_PASS,
+		 S_FULL_SYN, "overflow: vm2's new source has its own interface's bucket");
+	/* clear the table again */
+	for (uint32_t i = 0; i < SG_MAX_SOURCES * 2 && filled > 0; i++) {
+		memcpy(k.addr + 12, &i, 4);
+		if (bpf_map_delete_elem(src_state_fd, &k) == 0)
+			filled--;
+	}
+	source_check_reset();
+}
+
+/* One interface's share of src_state: past source_state_max its new
+ * senders share its overflow bucket, and another interface still gets
+ * entries of its own. */
+static void test_state_share(const struct prog *p)
+{
+	struct sg_settings s = base_settings();
+	struct sg_iface_state is;
+	struct sg_src_state st;
+	char src[32], what[96];
+
+	source_check_reset();
+	s.source_state_max = 3;
+	put_settings(&s);
+	for (int i = 0; i < 3; i++) {
+		snprintf(src, sizeof(src), "10.9.50.%d", i + 1);
+		snprintf(what, sizeof(what), "share: vm1's new source %d of 3 gets an entry", i + 1);
+		check_on(p, &(struct frame_opts){ .family = 4, .src = src }, sc_if1, V_PASS,
+			 S_SCAN_SYN, what);
+	}
+	name_check(p, bpf_map_lookup_elem(iface_fd, &sc_if1, &is) == 0 && is.sources == 3,
+		   "wrong count", "share: vm1's interface counts its 3 entries");
+	name_check(p, state_get("10.9.50.1", &st) == 0 && st.ifindex == sc_if1, "no entry",
+		   "share: the entry records vm1's interface");
+	check_on(p, &(struct frame_opts){ .family = 4, .src = "10.9.50.4" }, sc_if1, V_PASS,
+		 S_FULL_SYN, "share: vm1's 4th new source is over its share: its overflow bucket");
+	name_check(p, state_get("10.9.50.4", &st) != 0, "an entry was made",
+		   "share: ... and no entry is made for it");
+	check_on(p, &(struct frame_opts){ .family = 4, .src = "10.9.51.1" }, sc_if2, V_PASS,
+		 S_SCAN_SYN, "share: vm2's new source still gets an entry of its own");
+	check_on(p, &(struct frame_opts){ .family = 4, .src = "10.9.50.1" }, sc_if1, V_PASS,
+		 S_SCAN_SYN, "share: vm1's known source keeps its entry");
+	for (int i = 0; i < 3; i++) {
+		snprintf(src, sizeof(src), "10.9.50.%d", i + 1);
+		state_del(src);
+	}
+	state_del("10.9.51.1");
+	source_check_reset();
+}
+
+/* IPv6 senders on a bridge port are (port, prefix); elsewhere the prefix. */
+static void test_v6_keys_per_interface(const struct prog *p)
+{
+	struct sg_settings s = base_settings();
+	struct sg_src_state st;
+	struct sg_src_key k;
+	int n = 0;
+
+	source_check_reset();
+	s.v6_source_prefix = 64;
+	memset(s.v6_sender_mask, 0, sizeof(s.v6_sender_mask));
+	memset(s.v6_sender_mask, 0xff, 8);
+	put_settings(&s);
+	put_attachment(sc_if1, 1, sc_br, 0);
+	put_attachment(sc_if2, 1, sc_br, 0);
+	for (int i = 0; i < 3; i++)
+		check_on(p, &(struct frame_opts){ .family = 6, .src = "2001:db8:5:7::a" }, sc_if1,
+			 V_PASS, S_SCAN_SYN, "v6 per port: vm1's SYNs in the shared /64 pass");
+	check_on(p, &(struct frame_opts){ .family = 6, .src = "2001:db8:5:7::a" }, sc_if1, V_DROP,
+		 S_SCAN_RATE, "v6 per port: vm1's 4th SYN is over its burst of 3");
+	check_on(p, &(struct frame_opts){ .family = 6, .src = "2001:db8:5:7::b" }, sc_if2, V_PASS,
+		 S_SCAN_SYN, "v6 per port: vm2 in the same /64 on another port has its own bucket");
+	k = src_key("2001:db8:5:7::");
+	k.ifindex = sc_if1;
+	if (bpf_map_lookup_elem_flags(src_state_fd, &k, &st, BPF_F_LOCK) == 0 && st.syns == 4)
+		n++;
+	bpf_map_delete_elem(src_state_fd, &k);
+	k.ifindex = sc_if2;
+	if (bpf_map_lookup_elem_flags(src_state_fd, &k, &st, BPF_F_LOCK) == 0 && st.syns == 1)
+		n++;
+	bpf_map_delete_elem(src_state_fd, &k);
+	name_eq(p, n, 2, "v6 per port: the state is kept per (port, /64): 4 SYNs and 1");
+	/* a routed interface: the /64 alone */
+	put_attachment(sc_if1, 0, 0, 0);
+	check_on(p, &(struct frame_opts){ .family = 6, .src = "2001:db8:5:7::a" }, sc_if1,
+		 V_PASS, S_SCAN_SYN, "v6 routed: a SYN from the /64 passes");
+	name_check(p, state_get("2001:db8:5:7::", &st) == 0 && st.syns == 1, "no entry",
+		   "v6 routed: the state is kept under the /64 alone");
+	state_del("2001:db8:5:7::");
+	source_check_reset();
+}
+
 /* ------------------------------------------------------------------ */
 /* Concurrency: one source's SYNs on every CPU at once                 */
 /* ------------------------------------------------------------------ */
@@ -1839,6 +2247,23 @@ int main(int argc, char **argv)
 		test_v6_sender_prefix(&progs[i]);
 	for (int i = 0; i < 2; i++)
 		test_concurrency(&progs[i]);
+
+	/* from here on the process is in a network namespace of its own */
+	if (setup_source_netns()) {
+		test_report(false, "a network namespace with veth pairs for the source check",
+			    "see the message above");
+	} else {
+		for (int i = 0; i < 2; i++)
+			test_source_route(&progs[i]);
+		for (int i = 0; i < 2; i++)
+			test_source_bound(&progs[i]);
+		for (int i = 0; i < 2; i++)
+			test_overflow_per_interface(&progs[i]);
+		for (int i = 0; i < 2; i++)
+			test_state_share(&progs[i]);
+		for (int i = 0; i < 2; i++)
+			test_v6_keys_per_interface(&progs[i]);
+	}
 
 	memcpy(saved, pin_dir, sizeof(saved));
 	cleanup();

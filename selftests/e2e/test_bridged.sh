@@ -3,9 +3,11 @@
 # are ports of a Linux bridge, the host routes nothing), with br_netfilter
 # off and on: a scan VM's session is steered to the proxy and relayed from
 # the VM's own address (IPv4 and IPv6), a spam message is refused before the
-# MX commits it, and an exempt VM is bridged untouched. (A frame steered on
-# a bridge port is addressed to the bridge, or the bridge forwards it on;
-# with br_netfilter on, the bridge's own program assigns its socket again.)
+# MX commits it, and an exempt VM is bridged untouched; an IPv6 sender is
+# counted under (port, /64) by the classifier and the proxy alike. (A frame
+# steered on a bridge port is addressed to the bridge, or the bridge
+# forwards it on; with br_netfilter on, the bridge's own program assigns
+# its socket again.)
 #   bash selftests/e2e/test_bridged.sh build
 source "$(dirname "$0")/lib.sh"
 e2e_begin bridged "${1:-}" 240
@@ -47,5 +49,15 @@ for brnf in 0 1; do
 	check_delivered "brnf$brnf-exempt-bridged-directly" vm2 "$MX4"
 	check_eq "$(stat_get main steered)" "${st0:-0}" "brnf$brnf-exempt-not-steered"
 done
+
+# an IPv6 sender on a bridge port is (port, /64): the classifier's state and
+# the proxy's feedback are kept under the same key (smtpguardctl in the
+# host's namespace, where tap-vm1 names the port)
+v6_field() {
+	lab_exec host timeout 20 "${SG_CTL:-$LAB_BUILD/smtpguardctl}" --root "$(lab_sgd_root main)" \
+		--json show "$(lab_vm_ip6 vm1)%tap-vm1" 2>/dev/null | jq -r ".$1 // empty"
+}
+check_ge "$(v6_field syns)" 2 "v6-sender-keyed-by-port-in-the-kernel"
+check_ge "$(v6_field sessions)" 2 "v6-sender-keyed-by-port-in-the-proxy"
 
 e2e_finish

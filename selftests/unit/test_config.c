@@ -62,6 +62,8 @@ static void test_defaults(void)
 	sg_config_to_settings(&cfg, &s);
 	ASSERT_EQ(s.smtp_ports[0], 25, "settings: port 25 carried over");
 	ASSERT_EQ(s.smtp_ports[1], 0, "settings: unused port slots are 0");
+	ASSERT_EQ(s.source_check, SG_SOURCE_CHECK_AUTO, "settings: source_check = auto by default");
+	ASSERT_EQ(s.source_learn, 8, "settings: source_learn = 8 by default");
 }
 
 static void test_file(void)
@@ -131,6 +133,13 @@ static void test_errors(void)
 	ASSERT_CONTAINS(err, "key = value", "errors: line without = shows the form");
 	ASSERT_EQ(load_text(&cfg, "   indented = 1\n", err, sizeof(err)), -1, "errors: continuation with nothing before");
 	ASSERT_EQ(load_text(&cfg, "detach_on_exit = perhaps\n", err, sizeof(err)), -1, "errors: bad boolean");
+	ASSERT_EQ(load_text(&cfg, "source_check = bound\nsource_learn = 0\n", err, sizeof(err)),
+		  0, "source_check = bound, source_learn = 0 reads");
+	ASSERT_EQ(sg_config_check(&cfg, "unit", err, sizeof(err)), -1,
+		  "source_check = bound with nothing bound nor learned is refused");
+	ASSERT_CONTAINS(err, "would refuse every SMTP source", "... saying why");
+	ASSERT_EQ(load_text(&cfg, "source_check = bogus\n", err, sizeof(err)), -1,
+		  "source_check = bogus is refused");
 	ASSERT_EQ(load_text(&cfg, "ipv6_source_prefix = 60\n", err, sizeof(err)), -1,
 		  "errors: IPv6 sender prefix not a multiple of 8");
 	ASSERT_CONTAINS(err, "multiple of 8", "errors: IPv6 sender prefix error says why");
@@ -478,7 +487,7 @@ static void test_table_defaults(void)
 		changed += sg_config_changed(&defaults, &cfg, SG_RELOAD_RESTART, names,
 					     sizeof(names));
 	}
-	ASSERT_EQ(n, 95, "table: 95 keys");
+	ASSERT_EQ(n, 100, "table: 100 keys");
 	ASSERT_EQ(bad, 0, "table: every default parses");
 	ASSERT_EQ(changed, 0, "table: a key set to its default changes nothing");
 	ASSERT_EQ(unset_nonzero, 0, "table: a key without a default is all zero");
@@ -526,6 +535,8 @@ static const struct { const char *key, *value; } samples[] = {
 	{ "default_conn_rate", "5/s" }, { "default_conn_burst", "3" },
 	{ "default_msg_rate", "10/h" }, { "default_rcpt_rate", "100/h" },
 	{ "refuse", "rst" }, { "malformed", "pass" }, { "ipv6_source_prefix", "56" },
+	{ "source_check", "route" }, { "source_bindings", "/etc/smtpguard/bindings" },
+	{ "source_learn", "2" }, { "source_learn_idle", "2h" }, { "source_state_max", "100" },
 	{ "detach_on_exit", "yes" }, { "state_idle_timeout", "2h" }, { "gc_interval", "5s" },
 	{ "proxy", "yes" }, { "proxy_workers", "4" }, { "proxy_user", "nobody" },
 	{ "uplink", "eth0" },
