@@ -6,6 +6,8 @@
  *   args.c        the command line and the config file it names
  *   interfaces.c  which interfaces are attached to, as they come and go
  *   reload.c      SIGHUP: the config file again
+ *   notify.c      what the service manager is told (ready, reloading,
+ *                 stopping, the watchdog: notify.h)
  *
  * and loader.c, attach.c, netwatch.c, gc.c, routing.c, instance.c below
  * them (each with its header).
