@@ -12,7 +12,8 @@
 #      itself: it is active only once smtpguardd said READY=1, with its
 #      STATUS=; its watchdog pings arrive; `systemctl reload` checks the file
 #      first (a broken one is refused, the daemon untouched) and reloads a
-#      good one; a killed daemon is restarted (Restart=on-failure); `systemctl
+#      good one; a killed daemon is restarted (Restart=on-failure); with
+#      proxy = yes its workers listen and its policy rule is in; `systemctl
 #      stop` stops it cleanly; `apt-get remove` takes the classifier off.
 # The root, its mounts and the container go at the end, whatever happens.
 # Downloads (debootstrap's, apt's) are cached in /var/cache/smtpguard-deb.
@@ -245,6 +246,17 @@ e2e_is_int "$mainpid" && [ "$mainpid" -gt 1 ] && in_box "kill -KILL $mainpid"
 wait_for 20 bash -c "p=\$(nsenter -t $pid1 -m -p -- systemctl show -P MainPID smtpguard.service); [ \"\$p\" != 0 ] && [ \"\$p\" != $mainpid ] && nsenter -t $pid1 -m -p -- systemctl is-active -q smtpguard.service"
 check_eq "$(prop NRestarts)" 1 "restarted-after-SIGKILL"
 check_eq "$(in_box 'systemctl is-active smtpguard.service')" active "active-after-restart"
+
+# the proxy starts inside the whole sandbox too: transparent listeners,
+# `ip rule` run by the daemon (NoNewPrivileges, the address families, the
+# system call filter, the bounding set)
+in_box 'printf "proxy = yes\nuplink = vm-deb0\n" >> /etc/smtpguard/smtpguard.conf'
+check_ok "restart-with-the-proxy" in_box 'timeout 100 systemctl restart smtpguard.service'
+check_eq "$(in_box 'systemctl is-active smtpguard.service')" active "proxy-service-active"
+check_match "$(prop StatusText)" 'proxy up$' "proxy-status-says-proxy-up"
+check_contains "$(journal)" "worker(s) listening" "proxy-workers-listen"
+check_contains "$(in_box 'ip rule show')" "fwmark 0x5347 lookup 5347" "proxy-policy-rule-installed"
+in_box 'cp /root/conf.good /etc/smtpguard/smtpguard.conf'
 
 # stop: clean, the classifier kept (detach_on_exit = no)
 check_ok "systemctl-stop" in_box 'timeout 100 systemctl stop smtpguard.service'
