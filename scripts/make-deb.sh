@@ -21,7 +21,7 @@ arch=$(dpkg-architecture -qDEB_HOST_ARCH)
 tree=$out/src/smtpguard-$version
 
 missing=$(cd "$src" && dpkg-checkbuilddeps 2>&1) || {
-	echo "deb: build dependencies missing: ${missing#*: }; run 'make deps'" >&2
+	echo "deb: build dependencies missing: ${missing##*: }; run 'make deps'" >&2
 	exit 1
 }
 rm -rf "$out/src" "$out"/smtpguard*_"$version"_*
