@@ -76,7 +76,7 @@ in_chroot() {
 
 # in_box CMD: CMD in the booted container (its namespaces, its systemd)
 in_box() {
-	nsenter -t "$pid1" -m -u -i -n -p -C -- /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+	nsenter -t "$pid1" -m -u -i -n -p -C -r -w -- /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
 		SYSTEMD_PAGER= SYSTEMD_COLORS=0 bash -c "$1"
 }
 prop() { in_box "systemctl show -P $1 smtpguard.service"; }
@@ -188,6 +188,10 @@ fi
 wait_for 60 in_box 'systemctl is-system-running | grep -qE "^(running|degraded)$"'
 state=$(in_box 'systemctl is-system-running' 2>&1)
 check_match "$state" '^(running|degraded)$' "container-booted"
+if ! [[ $state =~ ^(running|degraded)$ ]]; then
+	tail -n 20 "$work/boot.log" | sed 's/^/# boot: /'
+	exit 1
+fi
 [ "$state" = degraded ] && in_box 'systemctl --failed --no-legend' | sed 's/^/# failed: /'
 
 # Type=notify: "active" only once the daemon said READY=1
@@ -219,7 +223,7 @@ check_eq "$(in_box 'stat -c %U:%G:%a /var/log/smtpguard')" root:root:755 "logs-d
 
 # the watchdog: WatchdogSec=30s, pinged every 15 s from the main loop
 w1=$(prop WatchdogTimestampMonotonic)
-wait_for 20 bash -c "[ \"\$(nsenter -t $pid1 -m -p -- systemctl show -P WatchdogTimestampMonotonic smtpguard.service)\" != '$w1' ]"
+wait_for 20 bash -c "[ \"\$(nsenter -t $pid1 -m -p -r -- systemctl show -P WatchdogTimestampMonotonic smtpguard.service)\" != '$w1' ]"
 w2=$(prop WatchdogTimestampMonotonic)
 if e2e_is_int "$w1" && e2e_is_int "$w2" && [ "$w2" -gt "$w1" ]; then
 	pass "watchdog-pings-arrive"
@@ -234,7 +238,7 @@ check_eq "$(prop MainPID)" "$mainpid" "broken-config-daemon-untouched"
 check_eq "$(in_box 'systemctl is-active smtpguard.service')" active "broken-config-still-active"
 in_box 'cp /root/conf.good /etc/smtpguard/smtpguard.conf'
 check_ok "reload-a-good-config" in_box 'systemctl reload smtpguard.service'
-wait_for 10 bash -c "nsenter -t $pid1 -m -p -- journalctl -u smtpguard.service -o cat --no-pager | grep -q 'reloaded the settings'"
+wait_for 10 bash -c "nsenter -t $pid1 -m -p -r -- journalctl -u smtpguard.service -o cat --no-pager | grep -q 'reloaded the settings'"
 check_contains "$(journal)" "reloaded the settings" "reload-reaches-the-daemon"
 wait_for 10 in_box '[ "$(systemctl show -P ActiveState smtpguard.service)" = active ]'
 check_eq "$(prop ActiveState)" active "active-after-reload (READY=1 after RELOADING=1)"
@@ -243,7 +247,7 @@ check_match "$(prop StatusText)" '^running; reloaded' "status-after-reload"
 # Restart=on-failure: the daemon killed, systemd starts it again (only a
 # real pid: `kill 0` would end this test's own process group)
 e2e_is_int "$mainpid" && [ "$mainpid" -gt 1 ] && in_box "kill -KILL $mainpid"
-wait_for 20 bash -c "p=\$(nsenter -t $pid1 -m -p -- systemctl show -P MainPID smtpguard.service); [ \"\$p\" != 0 ] && [ \"\$p\" != $mainpid ] && nsenter -t $pid1 -m -p -- systemctl is-active -q smtpguard.service"
+wait_for 20 bash -c "p=\$(nsenter -t $pid1 -m -p -r -- systemctl show -P MainPID smtpguard.service); [ \"\$p\" != 0 ] && [ \"\$p\" != $mainpid ] && nsenter -t $pid1 -m -p -r -- systemctl is-active -q smtpguard.service"
 check_eq "$(prop NRestarts)" 1 "restarted-after-SIGKILL"
 check_eq "$(in_box 'systemctl is-active smtpguard.service')" active "active-after-restart"
 
