@@ -11,7 +11,9 @@ BPFTOOL      ?= bpftool
 # and the rooms below it, so includes run one way (README, "Layout"):
 #   include/ <- lib/ <- scan/ <- proxy/ <- daemon/;  tools/ sees lib/ alone;
 #   inside scan/: signals/ <- the engine contract (scan/) <- content/, milter/
-CFLAGS_BASE   := -O2 -g -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE
+# CPPFLAGS, CFLAGS, LDFLAGS: what a packager adds (the Debian package:
+# dpkg-buildflags' hardening); empty by default
+CFLAGS_BASE   := -O2 -g -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE $(CPPFLAGS) $(CFLAGS)
 INC_lib       := -Iinclude -Ilib
 INC_scan/signals := $(INC_lib) -Iscan/signals
 INC_scan      := $(INC_scan/signals) -Iscan
@@ -23,6 +25,8 @@ INC_daemon    := $(INC_proxy) -Idaemon
 CFLAGS_COMMON := $(CFLAGS_BASE) $(INC_lib) -I$(BUILD)/skel
 LDLIBS_BPF    := -lbpf -lelf -lz
 LDLIBS_XDP    := -lxdp $(LDLIBS_BPF)
+# the daemon tells systemd it is ready, reloading, stopping (daemon/notify.c)
+LDLIBS_DAEMON := -lsystemd
 # what the scanning stage's engines link (scan/)
 LDLIBS_SCAN   := -lhs -lpcre2-8 -lm
 SAN_FLAGS     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -68,9 +72,20 @@ FUZZ_FLAGS   := -g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude 
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps check check-fresh check-kernels demo bench fuzz clean
+# the man pages (scdoc); smtpguard.conf(5)'s keys come from the config table
+# and etc/smtpguard.conf's comments (docs/man/gen_conf_man.c)
+MAN_PAGES := $(BUILD)/man/smtpguardd.8 $(BUILD)/man/smtpguardctl.8 $(BUILD)/man/smtpguard.conf.5
+
+.PHONY: all programs man install uninstall deb deps check check-fresh check-kernels demo bench \
+	fuzz clean
 all: $(BPF_OBJS) $(SKELS) $(PROGS) $(UNIT_BINS) $(UNIT_ASAN) $(RELAY_TESTS) $(BPFT_BINS) \
-     $(TOOL_BINS) $(BENCH_BINS) $(FUZZ_BINS)
+     $(TOOL_BINS) $(BENCH_BINS) $(FUZZ_BINS) $(MAN_PAGES)
+
+# what `make install` (and the Debian package) installs, and nothing else;
+# the daemon's BPF objects (the lab's empty_* programs stay out)
+INSTALL_BPF_OBJS := $(filter-out $(BUILD)/bpf/empty_%,$(BPF_OBJS))
+programs: $(BUILD)/smtpguardd $(BUILD)/smtpguardctl $(INSTALL_BPF_OBJS) $(MAN_PAGES)
+man: $(MAN_PAGES)
 
 deps:
 	@bash scripts/deps.sh
@@ -98,14 +113,14 @@ $(BUILD)/asan/obj/%.o: %.c | $(SKELS)
 -include $(shell find $(BUILD)/obj $(BUILD)/asan/obj -name '*.d' 2>/dev/null)
 
 $(BUILD)/smtpguardd: $(DAEMON_OBJS)
-	$(CC) $(CFLAGS_BASE) $^ -o $@ $(LDLIBS_SCAN) $(LDLIBS_XDP) -lssl -lcrypto -lpthread
+	$(CC) $(CFLAGS_BASE) $(LDFLAGS) $^ -o $@ $(LDLIBS_SCAN) $(LDLIBS_XDP) $(LDLIBS_DAEMON) -lssl -lcrypto -lpthread
 
 $(BUILD)/asan/smtpguardd: $(DAEMON_ASAN)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) $^ -o $@ $(LDLIBS_SCAN) $(LDLIBS_XDP) -lssl -lcrypto -lpthread
+	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) $^ -o $@ $(LDLIBS_SCAN) $(LDLIBS_XDP) $(LDLIBS_DAEMON) -lssl -lcrypto -lpthread
 
 $(BUILD)/smtpguardctl: $(CTL_SRCS) $(LIB_OBJS)
-	$(CC) $(CFLAGS_COMMON) $(CTL_SRCS) $(LIB_OBJS) -o $@ $(LDLIBS_BPF)
+	$(CC) $(CFLAGS_COMMON) $(LDFLAGS) $(CTL_SRCS) $(LIB_OBJS) -o $@ $(LDLIBS_BPF)
 
 $(BUILD)/asan/smtpguardctl: $(CTL_SRCS) $(LIB_ASAN)
 	@mkdir -p $(@D)
@@ -217,3 +232,79 @@ bench: deps
 
 clean:
 	rm -rf $(BUILD)
+
+# ------------------------------------------------ man pages, install, package
+$(BUILD)/man/gen_conf_man: docs/man/gen_conf_man.c $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) $< $(LIB_OBJS) -o $@ $(LDLIBS_BPF)
+
+# through a temporary file: a key the table and the .conf disagree on
+# leaves no page behind
+$(BUILD)/man/smtpguard.conf.5.scd: docs/man/smtpguard.conf.5.scd.in etc/smtpguard.conf $(BUILD)/man/gen_conf_man
+	$(BUILD)/man/gen_conf_man docs/man/smtpguard.conf.5.scd.in etc/smtpguard.conf > $@.tmp
+	mv $@.tmp $@
+
+$(BUILD)/man/%.5: $(BUILD)/man/%.5.scd
+	scdoc < $< > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/man/%.8: docs/man/%.8.scd
+	@mkdir -p $(@D)
+	scdoc < $< > $@.tmp && mv $@.tmp $@
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the programs in SBINDIR, the
+# BPF objects (for bpftool and inspection: the daemon runs the copies built
+# into it) in /usr/lib/<triplet>/smtpguard, the configuration in
+# /etc/smtpguard (an existing one is kept: the new one goes beside it as
+# smtpguard.conf.new), the unit, the man pages, the docs.
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+MULTIARCH  ?= $(ARCH_TRIPLET)
+BPFOBJDIR  ?= $(PREFIX)/lib/$(MULTIARCH)/smtpguard
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/smtpguard
+SYSCONFDIR ?= /etc
+# systemd's own place under /usr, else the one it searches under PREFIX
+UNITDIR    ?= $(if $(filter /usr,$(PREFIX)),$(or $(shell pkg-config \
+	      --variable=systemdsystemunitdir systemd 2>/dev/null),/lib/systemd/system),$(PREFIX)/lib/systemd/system)
+CONF_DEST  := $(DESTDIR)$(SYSCONFDIR)/smtpguard/smtpguard.conf
+
+# the installed configuration: etc/smtpguard.conf, then the service's paths
+$(BUILD)/dist/smtpguard.conf: etc/smtpguard.conf dist/installed.conf
+	@mkdir -p $(@D)
+	cat $^ > $@
+$(BUILD)/dist/smtpguard.service: dist/smtpguard.service.in
+	@mkdir -p $(@D)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' $< > $@
+# (the paths are written in: made again at every install)
+.PHONY: $(BUILD)/dist/smtpguard.service
+
+install: programs $(BUILD)/dist/smtpguard.conf $(BUILD)/dist/smtpguard.service
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BPFOBJDIR) $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/smtpguard
+	install -m 0755 $(BUILD)/smtpguardd $(BUILD)/smtpguardctl $(DESTDIR)$(SBINDIR)/
+	install -m 0644 $(INSTALL_BPF_OBJS) $(DESTDIR)$(BPFOBJDIR)/
+	install -m 0644 $(filter %.5,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 $(filter %.8,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 $(BUILD)/dist/smtpguard.service $(DESTDIR)$(UNITDIR)/smtpguard.service
+	install -m 0644 README.md docs/content-rules.md $(DESTDIR)$(DOCDIR)/
+	@if [ -e $(CONF_DEST) ] && ! cmp -s $(BUILD)/dist/smtpguard.conf $(CONF_DEST); then \
+		install -m 0644 $(BUILD)/dist/smtpguard.conf $(CONF_DEST).new; \
+		echo "install: kept $(CONF_DEST); the new one is $(CONF_DEST).new"; \
+	else \
+		install -m 0644 $(BUILD)/dist/smtpguard.conf $(CONF_DEST); \
+	fi
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/smtpguardd $(DESTDIR)$(SBINDIR)/smtpguardctl \
+		$(patsubst $(BUILD)/bpf/%,$(DESTDIR)$(BPFOBJDIR)/%,$(INSTALL_BPF_OBJS)) \
+		$(DESTDIR)$(MANDIR)/man5/smtpguard.conf.5 $(DESTDIR)$(MANDIR)/man8/smtpguardd.8 \
+		$(DESTDIR)$(MANDIR)/man8/smtpguardctl.8 $(DESTDIR)$(UNITDIR)/smtpguard.service \
+		$(DESTDIR)$(DOCDIR)/README.md $(DESTDIR)$(DOCDIR)/content-rules.md
+	-rmdir $(DESTDIR)$(BPFOBJDIR) $(DESTDIR)$(DOCDIR)
+	@echo "uninstall: $(DESTDIR)$(SYSCONFDIR)/smtpguard is left as it is"
+
+# the Debian package (debian/), built by dpkg-buildpackage from a copy of the
+# working tree in $(BUILD)/deb, then checked by lintian: $(BUILD)/deb/*.deb
+deb:
+	bash scripts/make-deb.sh $(BUILD)/deb

@@ -9,6 +9,8 @@
  *   upgrade.c     SIGUSR2: the binary executed anew, the proxy handed over
  *   privileges.c  the proxy process's user and capabilities
  *   proxy_process.c  the proxy, forked, unprivileged, restarted
+ *   notify.c      what the service manager is told (ready, reloading,
+ *                 stopping, the watchdog: notify.h)
  *
  * and loader.c, attach.c, netwatch.c, gc.c, routing.c, instance.c below
  * them (each with its header).

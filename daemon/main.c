@@ -26,7 +26,11 @@
 #include "log.h"
 #include "loop.h"
 #include "netwatch.h"
+#include "notify.h"
 #include "routing.h"
+
+/* what a stop takes besides the proxy's wait: detaching, closing */
+#define SG_STOP_MARGIN_NS (30ULL * 1000000000ULL)
 
 static int run_detach(struct sg_config *cfg, int purge)
 {
@@ -96,6 +100,8 @@ struct main_loop {
 	struct sg_loop *loop;
 	struct sg_watch signals, links;
 	struct sg_timer gc;
+	struct sg_timer watchdog;	/* the service manager's, when it watches */
+	uint64_t watchdog_ns;
 	int running;
 };
 
@@ -130,6 +136,16 @@ static void on_gc(struct sg_timer *timer)
 	sg_loop_timer_in(m->loop, &m->gc, m->d->cfg.gc_interval_ns);
 	sg_gc_sources(&m->d->ld.maps, m->d->cfg.state_idle_timeout_ns);
 	sg_bindings_gc(&m->d->ld.maps, m->d->cfg.source_learn_idle_ns);
+}
+
+/* Pinged from this loop's own timer: a loop stuck anywhere stops the
+ * pings, and the service manager restarts the daemon. */
+static void on_watchdog(struct sg_timer *timer)
+{
+	struct main_loop *m = timer->ctx;
+
+	sg_notify_watchdog();
+	sg_loop_timer_in(m->loop, &m->watchdog, m->watchdog_ns);
 }
 
 int main(int argc, char **argv)
@@ -205,8 +221,11 @@ int main(int argc, char **argv)
 	sg_watch_init(&m.signals, sig_fd, on_signal, &m);
 	sg_watch_init(&m.links, nl_fd, on_links, &m);
 	sg_timer_init(&m.gc, on_gc, &m);
+	sg_timer_init(&m.watchdog, on_watchdog, &m);
+	m.watchdog_ns = sg_notify_watchdog_interval_ns();
 	if (sg_loop_watch(m.loop, &m.signals, EPOLLIN) || sg_loop_watch(m.loop, &m.links, EPOLLIN) ||
-	    sg_loop_timer_in(m.loop, &m.gc, d.cfg.gc_interval_ns)) {
+	    sg_loop_timer_in(m.loop, &m.gc, d.cfg.gc_interval_ns) ||
+	    (m.watchdog_ns && sg_loop_timer_in(m.loop, &m.watchdog, m.watchdog_ns))) {
 		sg_err("registering the signal and netlink descriptors failed: %s",
 		       strerror(errno));
 		goto cleanup;
@@ -227,6 +246,8 @@ int main(int argc, char **argv)
 	sg_bindings_apply(&d.ld.maps, &d.bindings);
 	sg_info("ready: %d interface(s) attached at %s, maps pinned at %s", d.attached,
 		sg_attach_mode_name(d.cfg.attach_mode), d.cfg.bpffs_root);
+	sg_notify_ready("running: %d interface(s) attached at %s%s", d.attached,
+			sg_attach_mode_name(d.cfg.attach_mode), proxy ? ", proxy up" : "");
 
 	while (m.running) {
 		if (sg_loop_run_once(m.loop, UINT64_MAX) < 0) {
@@ -234,6 +255,9 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
+	/* the proxy may wait shutdown_timeout for the MX's replies to dots
+	 * already sent; the manager's stop timeout grows by that */
+	sg_notify_stopping(proxy ? d.cfg.shutdown_timeout_ns + SG_STOP_MARGIN_NS : 0);
 	ret = 0;
 	if (d.cfg.detach_on_exit) {
 		if (sg_detach_all(&d.ld.maps))

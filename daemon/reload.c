@@ -4,6 +4,7 @@
 #include <bpf/bpf.h>
 #include "daemon.h"
 #include "log.h"
+#include "notify.h"
 
 /* every key's name, joined by ", " */
 #define SG_CONFIG_NAMES_LEN 2048
@@ -21,9 +22,12 @@ void daemon_reload(struct daemon *d, int argc, char **argv)
 	char names[SG_CONFIG_NAMES_LEN];
 	int detach = 0, purge = 0, check = 0, n, ok;
 
+	sg_notify_reloading();
 	optind = 1;
 	if (daemon_parse_args(argc, argv, &fresh, &detach, &purge, &check)) {
 		sg_err("reload: keeping the running configuration");
+		sg_notify_ready("running; the last reload failed (the log says why), the "
+				"configuration before it stays");
 		return;
 	}
 	/* the running fail_mode may be smtpguardctl's: what changed is the
@@ -61,4 +65,5 @@ void daemon_reload(struct daemon *d, int argc, char **argv)
 		sg_info("reloaded the settings");
 	else
 		sg_warn("reload: done, except what the errors above name");
+	sg_notify_ready(ok ? "running; reloaded" : "running; reloaded, except what the log names");
 }

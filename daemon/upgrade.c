@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include "daemon.h"
 #include "log.h"
+#include "notify.h"
 
 extern char **environ;
 
@@ -77,6 +78,8 @@ void daemon_upgrade(struct daemon *d, int argc, char **argv)
 	sg_info("upgrade: executing %s (pid %d stays; the proxy process %d drains once the "
 		"new one listens)", d->self_path, (int)getpid(),
 		(int)sg_proxy_process_pid(d->proxy));
+	/* the new daemon says READY=1 once it runs; the pid stays the main one */
+	sg_notify_reloading();
 	fflush(stdout);
 	fflush(stderr);
 	execv(d->self_path, argv);
@@ -84,4 +87,5 @@ void daemon_upgrade(struct daemon *d, int argc, char **argv)
 	       strerror(errno));
 	unsetenv(SG_TAKEOVER_ENV);
 	sg_proxy_process_hand_back(d->proxy);
+	sg_notify_ready("running; the upgrade failed (the log says why)");
 }

@@ -127,6 +127,11 @@ in_root() {
 		mount -t proc proc "$root/proc"
 		mount -t sysfs sysfs "$root/sys"
 		mount -t bpf bpf "$root/sys/fs/bpf"
+		# the host cgroups, which systemd-nspawn needs (test_deb.sh of
+		# selftests/package boots a container)
+		if mountpoint -q /sys/fs/cgroup; then
+			mount --rbind /sys/fs/cgroup "$root/sys/fs/cgroup"
+		fi
 		mount --rbind /dev "$root/dev"
 		mount -t tmpfs -o mode=755,nosuid,nodev tmpfs "$root/run"
 		mkdir -p "$root/run/lock" "$root/run/netns"

@@ -65,11 +65,18 @@ run_one "kernels 5.10 6.1 6.12" 900s bash "$here/kernels/run.sh" "$build"
 for t in "$here"/e2e/test_*.sh; do
 	[ -f "$t" ] && run_one "e2e $(basename "$t")" 600s bash "$t" "$build"
 done
+# the man pages against the programs, `make install`, and the Debian
+# package installed on a fresh Debian 12 root that systemd-nspawn boots
+# (selftests/package; test_deb.sh downloads from Debian's mirror, cached)
+for t in test_man.sh test_install.sh; do
+	run_one "package $t" 120s bash "$here/package/$t" "$build"
+done
+run_one "package test_deb.sh" 600s bash "$here/package/test_deb.sh" "$build"
 # the CLI's and the daemon's error paths and a restart once more, with the
 # ASan/UBSan builds of both
 for t in test_cli.sh test_restart.sh test_proxy.sh test_smtp_relay.sh test_feedback.sh \
 	test_bridged.sh test_vm_postfix.sh test_tls.sh test_tls_verify.sh test_milter.sh test_content.sh \
-	test_ladder.sh test_privileges.sh test_spoof.sh; do
+	test_ladder.sh test_privileges.sh test_spoof.sh test_notify.sh; do
 	[ -x "$build"/asan/smtpguardctl ] && [ -x "$build"/asan/smtpguardd ] &&
 		run_one "e2e $t (ASan/UBSan builds)" 600s env SG_CTL="$build"/asan/smtpguardctl \
 			SG_DAEMON="$build"/asan/smtpguardd bash "$here/e2e/$t" "$build"
