@@ -19,6 +19,7 @@ static const char usage_text[] =
 "       smtpguardd -c FILE [--set key=value]... --detach [--purge]\n"
 "       smtpguardd -c FILE [--set key=value]... --check-config\n"
 "       smtpguardd -c FILE [--set key=value]... --check-upgrade\n"
+"       smtpguardd -c FILE [--set key=value]... --upgrade\n"
 "       smtpguardd --list-keys\n"
 "  -c FILE        config file (keys and defaults: etc/smtpguard.conf)\n"
 "  --set K=V      override a config key (repeatable)\n"
@@ -27,6 +28,8 @@ static const char usage_text[] =
 "  --check-config validate the configuration and exit\n"
 "  --check-upgrade validate the configuration and load the programs against\n"
 "                 the pinned maps, attaching nothing (what SIGUSR2 runs first)\n"
+"  --upgrade      have the smtpguardd running on this bpffs_root execute its\n"
+"                 binary anew in place (SIGUSR2 to it), then exit\n"
 "  --list-keys    print every key, its default and whether SIGHUP applies it\n"
 "  -v             verbose\n";
 
@@ -51,6 +54,7 @@ int daemon_parse_args(int argc, char **argv, struct sg_config *cfg, int *detach,
 		{ "purge", no_argument, NULL, 'p' },
 		{ "check-config", no_argument, NULL, 'k' },
 		{ "check-upgrade", no_argument, NULL, 'u' },
+		{ "upgrade", no_argument, NULL, 'U' },
 		{ "list-keys", no_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -78,10 +82,13 @@ int daemon_parse_args(int argc, char **argv, struct sg_config *cfg, int *detach,
 			*purge = 1;
 			break;
 		case 'k':
-			*check_only = 1;
+			*check_only = SG_RUN_CHECK_CONFIG;
 			break;
 		case 'u':
-			*check_only = 2;
+			*check_only = SG_RUN_CHECK_UPGRADE;
+			break;
+		case 'U':
+			*check_only = SG_RUN_SIGNAL_UPGRADE;
 			break;
 		case 'v':
 			sg_log_set_verbose(1);

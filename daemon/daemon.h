@@ -42,6 +42,9 @@ struct daemon {
  * (upgrade.c, main.c): "sock=FD pid=PID". */
 #define SG_TAKEOVER_ENV "SMTPGUARD_TAKEOVER"
 
+/* What the command line asks for besides running (args.c's check_only). */
+enum { SG_RUN = 0, SG_RUN_CHECK_CONFIG, SG_RUN_CHECK_UPGRADE, SG_RUN_SIGNAL_UPGRADE };
+
 /* args.c: the command line (and the config file it names) into cfg; 0, or
  * the exit status after an error (said). */
 int daemon_parse_args(int argc, char **argv, struct sg_config *cfg, int *detach, int *purge,

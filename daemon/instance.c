@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -29,6 +30,24 @@ void sg_instance_forget(const char *bpffs_root)
 
 	lock_path(bpffs_root, path, sizeof(path));
 	unlink(path);
+}
+
+int sg_instance_running(const char *bpffs_root)
+{
+	char path[512], pid[32];
+	ssize_t len;
+	int fd, held;
+
+	lock_path(bpffs_root, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	/* a lock taken here means nobody holds it */
+	held = flock(fd, LOCK_SH | LOCK_NB) != 0;
+	len = held ? pread(fd, pid, sizeof(pid) - 1, 0) : 0;
+	close(fd);
+	pid[len > 0 ? len : 0] = '\0';
+	return held ? atoi(pid) : 0;
 }
 
 int sg_instance_lock(const char *bpffs_root)

@@ -9,6 +9,9 @@
 
 /* Returns the held lock's fd, or -1 (logged: who holds it). */
 int sg_instance_lock(const char *bpffs_root);
+/* The pid of the smtpguardd running on bpffs_root (the lock's holder), or
+ * 0 when none runs. */
+int sg_instance_running(const char *bpffs_root);
 /* Removes the lock file (with --purge, while holding it). */
 void sg_instance_forget(const char *bpffs_root);
 

@@ -78,6 +78,25 @@ static int check_upgrade(const struct sg_config *cfg)
 	return 0;
 }
 
+/* --upgrade: SIGUSR2 to the daemon running on this bpffs_root (what a
+ * package's postinst runs once the new binary is in place). */
+static int signal_upgrade(const struct sg_config *cfg)
+{
+	int pid = sg_instance_running(cfg->bpffs_root);
+
+	if (pid <= 0) {
+		sg_err("no smtpguardd runs with bpffs_root = %s: nothing to upgrade (start it)",
+		       cfg->bpffs_root);
+		return 1;
+	}
+	if (kill(pid, SIGUSR2)) {
+		sg_err("signalling smtpguardd %d: %s", pid, strerror(errno));
+		return 1;
+	}
+	sg_info("asked smtpguardd %d to upgrade in place; its log says how it went", pid);
+	return 0;
+}
+
 static int make_signalfd(void)
 {
 	sigset_t mask;
@@ -167,8 +186,10 @@ int main(int argc, char **argv)
 	ret = daemon_parse_args(argc, argv, &d.cfg, &detach, &purge, &check_only);
 	if (ret)
 		return ret;
-	if (check_only == 2)
+	if (check_only == SG_RUN_CHECK_UPGRADE)
 		return check_upgrade(&d.cfg);
+	if (check_only == SG_RUN_SIGNAL_UPGRADE)
+		return signal_upgrade(&d.cfg);
 	if (check_only) {
 		sg_info("configuration is valid");
 		return 0;

@@ -216,7 +216,7 @@ want=$(comm -12 <(echo "$unit_caps") <(echo "$box_caps") | xargs)
 lacks=$(comm -23 <(echo "$unit_caps") <(echo "$box_caps") | xargs)
 [ -z "$lacks" ] || say "the container's own bounding set lacks: $lacks"
 check_eq "$got" "$want" "daemon-runs-with-the-unit-bounding-set"
-check_match "$(echo "$unit_caps" | xargs)" '^cap_bpf cap_chown cap_fowner cap_net_admin cap_net_raw cap_perfmon cap_setgid cap_setpcap cap_setuid cap_sys_admin cap_sys_resource$' \
+check_match "$(echo "$unit_caps" | xargs)" '^cap_bpf cap_chown cap_kill cap_net_admin cap_net_raw cap_perfmon cap_setgid cap_setpcap cap_setuid cap_sys_admin cap_sys_resource$' \
 	"unit-bounding-set-is-what-the-daemon-needs"
 check_match "$(in_box "grep -E '^NoNewPrivs' /proc/$mainpid/status")" '1$' "daemon-runs-with-NoNewPrivileges"
 check_eq "$(in_box 'stat -c %U:%G:%a /var/log/smtpguard')" root:root:755 "logs-directory-made"
