@@ -363,8 +363,9 @@ void sg_attach_follow_bridge_ports(struct sg_loader *ld)
 		sg_attach_follow_bridge(ld, (int)keys[i]);
 }
 
-/* The bridge program on a bridge, once. */
-static int attach_bridge(struct sg_loader *ld, int bridge)
+/* The bridge program on a bridge, once (again when forced: another tool
+ * took it off). */
+static int attach_bridge(struct sg_loader *ld, int bridge, int force)
 {
 	int fd = bpf_program__fd(ld->tc_skel->progs.smtpguard_bridge);
 	struct bpf_prog_info info = {};
@@ -373,7 +374,7 @@ static int attach_bridge(struct sg_loader *ld, int bridge)
 	char name[IF_NAMESIZE];
 
 	/* attached by this run already (a restart attaches its own program) */
-	if (bpf_map_lookup_elem(ld->maps.attachments, &key, &a) == 0 &&
+	if (!force && bpf_map_lookup_elem(ld->maps.attachments, &key, &a) == 0 &&
 	    a.mode == SG_ATTACH_BRIDGE && bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
 	    info.id == a.prog_id)
 		return 0;
@@ -411,8 +412,59 @@ void sg_attach_follow_bridge(struct sg_loader *ld, int ifindex)
 	sg_info("%s is a bridge port: frames steered to the proxy go to the bridge's address "
 		"%02x:%02x:%02x:%02x:%02x:%02x", a.ifname, mac[0], mac[1], mac[2], mac[3],
 		mac[4], mac[5]);
-	if (attach_bridge(ld, bridge))
+	if (attach_bridge(ld, bridge, 0))
 		sg_err("attaching the bridge program to ifindex %d failed", bridge);
+}
+
+/* Our filter at its handle and priority on TC ingress of ifindex: 1 and its
+ * program's id, 0 when there is none (no clsact, or no filter there), -1
+ * when the kernel cannot be asked. */
+static int tc_query(int ifindex, __u32 *prog_id)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = SG_TC_HANDLE, .priority = SG_TC_PRIORITY);
+	int ret;
+
+	libbpf_quiet = 1;
+	ret = bpf_tc_query(&hook, &opts);
+	libbpf_quiet = 0;
+	*prog_id = 0;
+	if (ret == 0) {
+		*prog_id = opts.prog_id;
+		return 1;
+	}
+	/* ENOENT: no filter there; EINVAL: no clsact qdisc at all */
+	return ret == -ENOENT || ret == -EINVAL ? 0 : -1;
+}
+
+int sg_attach_intact(int ifindex, const struct sg_attachment *a)
+{
+	struct xdp_multiprog *mp;
+	__u32 id;
+	int ret;
+
+	if (a->mode == SG_ATTACH_XDP) {
+		ret = xdp_find_ours(ifindex, &mp) != NULL;
+		xdp_multiprog__close(mp);
+		return ret;
+	}
+	ret = tc_query(ifindex, &id);
+	if (ret <= 0)
+		return ret;
+	return !a->prog_id || id == a->prog_id;
+}
+
+int sg_attach_restore(struct sg_loader *ld, const struct sg_config *cfg, int ifindex,
+		      const struct sg_attachment *a)
+{
+	switch (a->mode) {
+	case SG_ATTACH_UPLINK:
+		return sg_attach_uplink(ld, ifindex, a->ifname);
+	case SG_ATTACH_BRIDGE:
+		return attach_bridge(ld, ifindex, 1);
+	default:
+		return sg_attach(ld, cfg, ifindex, a->ifname);
+	}
 }
 
 void sg_forget(const struct sg_maps *maps, int ifindex)

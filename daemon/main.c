@@ -26,6 +26,7 @@
 #include "log.h"
 #include "loop.h"
 #include "netwatch.h"
+#include "reconcile.h"
 #include "routing.h"
 
 static int run_detach(struct sg_config *cfg, int purge)
@@ -221,6 +222,8 @@ int main(int argc, char **argv)
 		sg_proxy_process_retire(m.loop, takeover);
 	daemon_reconcile(&d);
 	sg_netwatch_enumerate(daemon_on_link, &d);
+	if (daemon_reconcile_start(&d, m.loop))
+		goto cleanup;
 	sg_info("ready: %d interface(s) attached at %s, maps pinned at %s", d.attached,
 		sg_attach_mode_name(d.cfg.attach_mode), d.cfg.bpffs_root);
 

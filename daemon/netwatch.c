@@ -13,13 +13,19 @@
 
 int sg_netwatch_open(void)
 {
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK };
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK,
+				  .nl_groups = RTMGRP_LINK | RTMGRP_TC };
 	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+	/* attaching to hundreds of interfaces at start raises two tc events
+	 * each; a deeper queue spares the rescan an overflow costs */
+	int rcvbuf = 4 << 20;
 
 	if (fd < 0) {
 		sg_err("opening an rtnetlink socket failed: %s", strerror(errno));
 		return -1;
 	}
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)))
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		sg_err("subscribing to rtnetlink link events failed: %s", strerror(errno));
 		close(fd);
@@ -71,6 +77,11 @@ int sg_netwatch_read(int fd, sg_link_cb cb, void *ctx)
 		     nh = NLMSG_NEXT(nh, n)) {
 			if (nh->nlmsg_type == RTM_NEWLINK || nh->nlmsg_type == RTM_DELLINK)
 				link_message(nh, cb, ctx);
+			else if ((nh->nlmsg_type == RTM_DELQDISC ||
+				  nh->nlmsg_type == RTM_DELTFILTER) &&
+				 nh->nlmsg_len >= NLMSG_LENGTH(sizeof(struct tcmsg)))
+				cb(SG_LINK_TC_REMOVED,
+				   ((struct tcmsg *)NLMSG_DATA(nh))->tcm_ifindex, "", ctx);
 		}
 	}
 }

@@ -2,7 +2,8 @@
 /*
  * netwatch.h - follows the host's interfaces through rtnetlink, so the
  * daemon attaches to VM interfaces as they appear and lets go of the ones
- * that disappear.
+ * that disappear, and hears when a qdisc or tc filter is deleted (another
+ * tool may have taken ours off: the reconcile check looks).
  */
 #ifndef SMTPGUARD_NETWATCH_H
 #define SMTPGUARD_NETWATCH_H
@@ -10,12 +11,13 @@
 enum sg_link_event {
 	SG_LINK_NEW,
 	SG_LINK_GONE,
+	SG_LINK_TC_REMOVED,	/* a qdisc or tc filter of ifindex was deleted (no name) */
 };
 
 typedef void (*sg_link_cb)(enum sg_link_event ev, int ifindex, const char *ifname,
 			   void *ctx);
 
-/* A netlink socket subscribed to link events; -1 on error (logged). */
+/* A netlink socket subscribed to link and tc events; -1 on error (logged). */
 int sg_netwatch_open(void);
 /* Reads what is pending on fd and calls cb for each link event. */
 int sg_netwatch_read(int fd, sg_link_cb cb, void *ctx);

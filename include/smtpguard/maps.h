@@ -32,7 +32,7 @@
  * (what a downgrade meets), by name, before reading a byte of them. Pins
  * without it are of layout 1. */
 #define SG_MAP_LAYOUT		"layout"
-#define SG_LAYOUT_VERSION	1
+#define SG_LAYOUT_VERSION	2	/* 2: proxy_stats grew by "reattached" */
 
 #define SG_MAX_RATE_CLASSES	64
 #define SG_RATE_CLASS_NAME_LEN	24
@@ -122,6 +122,8 @@ enum sg_pstat {
 	SG_PSTAT_WEBHOOK_DELIVERED,	/* webhook posts delivered (one a URL) */
 	SG_PSTAT_WEBHOOK_DROPPED,	/* ... dropped: a full queue */
 	SG_PSTAT_WEBHOOK_EXPIRED,	/* ... given up: attempts or age */
+	SG_PSTAT_REATTACHED,		/* the daemon's: programs put back after another tool
+					 * took them off (reconcile) */
 	SG_PSTAT__COUNT
 };
 
