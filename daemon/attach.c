@@ -225,6 +225,57 @@ cleanup:
 	return ret;
 }
 
+/*
+ * Where libxdp's dispatcher is refused (see attach.h), every interface gets
+ * the one program as its only XDP program. libxdp would load the object
+ * again and probe for its dispatcher for each interface (about 350 ms
+ * here, three minutes for 500 interfaces), so once it has fallen back, the
+ * classifier is loaded once and attached directly.
+ */
+static struct {
+	int legacy_only;		/* libxdp fell back to a single program */
+	struct classifier_xdp *skel;	/* loaded once, kept for the process */
+	int prog_fd;
+	__u32 prog_id;
+} xdp_direct;
+
+static int xdp_attach_direct(const struct sg_config *cfg, int ifindex, const char *ifname,
+			     int *prog_id)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = cfg->bpffs_root);
+	/* never over another program: that is libxdp's EBUSY too */
+	__u32 flags = XDP_FLAGS_UPDATE_IF_NOEXIST |
+		      (cfg->xdp_generic ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE);
+	int ret;
+
+	if (!xdp_direct.skel) {
+		struct classifier_xdp *skel = classifier_xdp__open_opts(&opts);
+		struct bpf_program *chosen = skel ? xdp_choose_variant(skel) : NULL;
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+
+		if (!skel || classifier_xdp__load(skel) ||
+		    bpf_obj_get_info_by_fd(bpf_program__fd(chosen), &info, &len)) {
+			sg_err("loading the XDP classifier for %s failed", ifname);
+			classifier_xdp__destroy(skel);
+			return -1;
+		}
+		xdp_direct.skel = skel;
+		xdp_direct.prog_fd = bpf_program__fd(chosen);
+		xdp_direct.prog_id = info.id;
+	}
+	ret = bpf_xdp_attach(ifindex, xdp_direct.prog_fd, flags, NULL);
+	if (ret) {
+		sg_err("attaching at XDP (%s) of %s failed: %s%s", cfg->xdp_generic ?
+		       "generic" : "native", ifname, strerror(-ret),
+		       ret == -EBUSY || ret == -EEXIST ? " (another XDP program holds the "
+		       "interface and the libxdp dispatcher is not available to share it)" : "");
+		return -1;
+	}
+	*prog_id = (int)xdp_direct.prog_id;
+	return 0;
+}
+
 static int xdp_attach(const struct sg_config *cfg, int ifindex, const char *ifname,
 		      int *prog_id)
 {
@@ -247,6 +298,8 @@ static int xdp_attach(const struct sg_config *cfg, int ifindex, const char *ifna
 		prog = NULL;
 	}
 	xdp_multiprog__close(mp);
+	if (xdp_direct.legacy_only)
+		return xdp_attach_direct(cfg, ifindex, ifname, prog_id);
 
 	skel = classifier_xdp__open_opts(&opts);
 	if (!skel) {
@@ -277,10 +330,13 @@ static int xdp_attach(const struct sg_config *cfg, int ifindex, const char *ifna
 	}
 	*prog_id = (int)xdp_program__id(prog);
 	mp = xdp_multiprog__get_from_ifindex(ifindex);
-	if (!libxdp_get_error(mp) && xdp_multiprog__is_legacy(mp))
+	if (!libxdp_get_error(mp) && xdp_multiprog__is_legacy(mp)) {
 		sg_warn("%s: libxdp's multi-program dispatcher is not available on this "
 			"kernel, so smtpguard is attached as the interface's only XDP program; "
-			"another XDP program cannot share %s", ifname, ifname);
+			"another XDP program cannot share %s (nor the interfaces after it: "
+			"the same holds for each)", ifname, ifname);
+		xdp_direct.legacy_only = 1;
+	}
 	if (!libxdp_get_error(mp) && old_id) {
 		/* dispatcher mode upgrade: the new one runs; take the old one off */
 		for (struct xdp_program *p = xdp_multiprog__next_prog(NULL, mp); p;
@@ -444,6 +500,16 @@ int sg_attach_intact(int ifindex, const struct sg_attachment *a)
 	int ret;
 
 	if (a->mode == SG_ATTACH_XDP) {
+		LIBBPF_OPTS(bpf_xdp_query_opts, q);
+
+		/* one netlink query answers the usual cases; libxdp's look
+		 * (milliseconds: it opens every program) only a dispatcher's */
+		if (bpf_xdp_query(ifindex, 0, &q) == 0) {
+			if (!q.prog_id)
+				return 0;
+			if (q.prog_id == a->prog_id)
+				return 1;
+		}
 		ret = xdp_find_ours(ifindex, &mp) != NULL;
 		xdp_multiprog__close(mp);
 		return ret;

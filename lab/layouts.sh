@@ -220,18 +220,22 @@ layout_wait_reachable() {
 	return 1
 }
 
-# layout_many_taps N PREFIX: N veth pairs on the host, PREFIX0..PREFIX{N-1}
-# (VM-facing names) with peers PREFIX{i}p, all up; one `ip -batch`.
+# layout_many_taps N PREFIX: N veth pairs, PREFIX0..PREFIX{N-1} on the host
+# (VM-facing names), their peers eth0..eth{N-1} in one namespace of their
+# own ("vms"), all up; one `ip -batch` each side.
 layout_many_taps() {
-	local n=$1 p=$2 i f
+	local n=$1 p=$2 i f vms
+	vms=$(lab_ns vms)
+	[ -e "/run/netns/$vms" ] || lab_add_ns "$vms" || return 1
 	f=$(mktemp)
 	for ((i = 0; i < n; i++)); do
-		echo "link add $p$i type veth peer name ${p}${i}p"
-	done >"$f"
-	for ((i = 0; i < n; i++)); do
+		echo "link add $p$i type veth peer name eth$i netns $vms"
 		echo "link set $p$i up"
-		echo "link set ${p}${i}p up"
-	done >>"$f"
+	done >"$f"
 	lh -batch "$f" || { rm -f "$f"; lab_log "cannot create $n veth pairs"; return 1; }
+	for ((i = 0; i < n; i++)); do
+		echo "link set eth$i up"
+	done >"$f"
+	ip -n "$vms" -batch "$f" || { rm -f "$f"; lab_log "cannot bring the peers up"; return 1; }
 	rm -f "$f"
 }
