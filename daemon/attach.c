@@ -287,6 +287,9 @@ static int xdp_attach(const struct sg_config *cfg, int ifindex, const char *ifna
 	__u32 old_id = 0;
 	int ret;
 
+	/* nothing at XDP there (the usual case): no need for libxdp's look */
+	if (xdp_direct.legacy_only && sg_link_xdp_prog_id(ifindex, &old_id) == 0 && !old_id)
+		return xdp_attach_direct(cfg, ifindex, ifname, prog_id);
 	prog = xdp_find_ours(ifindex, &mp);
 	if (prog) {
 		old_id = xdp_program__id(prog);
@@ -500,14 +503,13 @@ int sg_attach_intact(int ifindex, const struct sg_attachment *a)
 	int ret;
 
 	if (a->mode == SG_ATTACH_XDP) {
-		LIBBPF_OPTS(bpf_xdp_query_opts, q);
-
 		/* one netlink query answers the usual cases; libxdp's look
-		 * (milliseconds: it opens every program) only a dispatcher's */
-		if (bpf_xdp_query(ifindex, 0, &q) == 0) {
-			if (!q.prog_id)
+		 * (it dumps every interface and opens every program) only a
+		 * dispatcher's */
+		if (sg_link_xdp_prog_id(ifindex, &id) == 0) {
+			if (!id)
 				return 0;
-			if (q.prog_id == a->prog_id)
+			if (id == a->prog_id)
 				return 1;
 		}
 		ret = xdp_find_ours(ifindex, &mp) != NULL;

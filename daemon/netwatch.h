@@ -8,6 +8,8 @@
 #ifndef SMTPGUARD_NETWATCH_H
 #define SMTPGUARD_NETWATCH_H
 
+#include <linux/types.h>
+
 enum sg_link_event {
 	SG_LINK_NEW,
 	SG_LINK_GONE,
@@ -27,5 +29,10 @@ int sg_netwatch_enumerate(sg_link_cb cb, void *ctx);
  * be sent to for the bridge to pass it up to the host's own stack) and its
  * ifindex; 0 when ifindex is not a bridge port; -1 on error. */
 int sg_link_bridge_mac(int ifindex, unsigned char mac[6], int *bridge);
+
+/* The id of the XDP program attached to ifindex (0: none); 0 or -1. One
+ * query for this interface alone (libbpf's bpf_xdp_query dumps every
+ * interface: 500 interfaces made each answer cost milliseconds). */
+int sg_link_xdp_prog_id(int ifindex, __u32 *prog_id);
 
 #endif
