@@ -36,3 +36,6 @@ bash "$here"/tls.sh "$build" || echo "tls.sh failed (exit $?)"
 echo
 echo "== memory per proxied session (10,000 idle, 1,000 mid-DATA; smtp_hold)"
 bash "$here"/proxy_memory.sh "$build" || echo "proxy_memory.sh failed (exit $?)"
+echo
+echo "== attaching at scale: 500 interfaces at start, then a new VM's tap attached and its first SYN counted (target 1 s)"
+bash "$here"/attach_scale.sh "$build" || echo "attach_scale.sh failed (exit $?)"

@@ -225,6 +225,57 @@ cleanup:
 	return ret;
 }
 
+/*
+ * Where libxdp's dispatcher is refused (see attach.h), every interface gets
+ * the one program as its only XDP program. libxdp would load the object
+ * again and probe for its dispatcher for each interface (about 350 ms
+ * here, three minutes for 500 interfaces), so once it has fallen back, the
+ * classifier is loaded once and attached directly.
+ */
+static struct {
+	int legacy_only;		/* libxdp fell back to a single program */
+	struct classifier_xdp *skel;	/* loaded once, kept for the process */
+	int prog_fd;
+	__u32 prog_id;
+} xdp_direct;
+
+static int xdp_attach_direct(const struct sg_config *cfg, int ifindex, const char *ifname,
+			     int *prog_id)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = cfg->bpffs_root);
+	/* never over another program: that is libxdp's EBUSY too */
+	__u32 flags = XDP_FLAGS_UPDATE_IF_NOEXIST |
+		      (cfg->xdp_generic ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE);
+	int ret;
+
+	if (!xdp_direct.skel) {
+		struct classifier_xdp *skel = classifier_xdp__open_opts(&opts);
+		struct bpf_program *chosen = skel ? xdp_choose_variant(skel) : NULL;
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+
+		if (!skel || classifier_xdp__load(skel) ||
+		    bpf_obj_get_info_by_fd(bpf_program__fd(chosen), &info, &len)) {
+			sg_err("loading the XDP classifier for %s failed", ifname);
+			classifier_xdp__destroy(skel);
+			return -1;
+		}
+		xdp_direct.skel = skel;
+		xdp_direct.prog_fd = bpf_program__fd(chosen);
+		xdp_direct.prog_id = info.id;
+	}
+	ret = bpf_xdp_attach(ifindex, xdp_direct.prog_fd, flags, NULL);
+	if (ret) {
+		sg_err("attaching at XDP (%s) of %s failed: %s%s", cfg->xdp_generic ?
+		       "generic" : "native", ifname, strerror(-ret),
+		       ret == -EBUSY || ret == -EEXIST ? " (another XDP program holds the "
+		       "interface and the libxdp dispatcher is not available to share it)" : "");
+		return -1;
+	}
+	*prog_id = (int)xdp_direct.prog_id;
+	return 0;
+}
+
 static int xdp_attach(const struct sg_config *cfg, int ifindex, const char *ifname,
 		      int *prog_id)
 {
@@ -236,6 +287,9 @@ static int xdp_attach(const struct sg_config *cfg, int ifindex, const char *ifna
 	__u32 old_id = 0;
 	int ret;
 
+	/* nothing at XDP there (the usual case): no need for libxdp's look */
+	if (xdp_direct.legacy_only && sg_link_xdp_prog_id(ifindex, &old_id) == 0 && !old_id)
+		return xdp_attach_direct(cfg, ifindex, ifname, prog_id);
 	prog = xdp_find_ours(ifindex, &mp);
 	if (prog) {
 		old_id = xdp_program__id(prog);
@@ -247,6 +301,8 @@ static int xdp_attach(const struct sg_config *cfg, int ifindex, const char *ifna
 		prog = NULL;
 	}
 	xdp_multiprog__close(mp);
+	if (xdp_direct.legacy_only)
+		return xdp_attach_direct(cfg, ifindex, ifname, prog_id);
 
 	skel = classifier_xdp__open_opts(&opts);
 	if (!skel) {
@@ -277,10 +333,13 @@ static int xdp_attach(const struct sg_config *cfg, int ifindex, const char *ifna
 	}
 	*prog_id = (int)xdp_program__id(prog);
 	mp = xdp_multiprog__get_from_ifindex(ifindex);
-	if (!libxdp_get_error(mp) && xdp_multiprog__is_legacy(mp))
+	if (!libxdp_get_error(mp) && xdp_multiprog__is_legacy(mp)) {
 		sg_warn("%s: libxdp's multi-program dispatcher is not available on this "
 			"kernel, so smtpguard is attached as the interface's only XDP program; "
-			"another XDP program cannot share %s", ifname, ifname);
+			"another XDP program cannot share %s (nor the interfaces after it: "
+			"the same holds for each)", ifname, ifname);
+		xdp_direct.legacy_only = 1;
+	}
 	if (!libxdp_get_error(mp) && old_id) {
 		/* dispatcher mode upgrade: the new one runs; take the old one off */
 		for (struct xdp_program *p = xdp_multiprog__next_prog(NULL, mp); p;
@@ -363,8 +422,9 @@ void sg_attach_follow_bridge_ports(struct sg_loader *ld)
 		sg_attach_follow_bridge(ld, (int)keys[i]);
 }
 
-/* The bridge program on a bridge, once. */
-static int attach_bridge(struct sg_loader *ld, int bridge)
+/* The bridge program on a bridge, once (again when forced: another tool
+ * took it off). */
+static int attach_bridge(struct sg_loader *ld, int bridge, int force)
 {
 	int fd = bpf_program__fd(ld->tc_skel->progs.smtpguard_bridge);
 	struct bpf_prog_info info = {};
@@ -373,7 +433,7 @@ static int attach_bridge(struct sg_loader *ld, int bridge)
 	char name[IF_NAMESIZE];
 
 	/* attached by this run already (a restart attaches its own program) */
-	if (bpf_map_lookup_elem(ld->maps.attachments, &key, &a) == 0 &&
+	if (!force && bpf_map_lookup_elem(ld->maps.attachments, &key, &a) == 0 &&
 	    a.mode == SG_ATTACH_BRIDGE && bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
 	    info.id == a.prog_id)
 		return 0;
@@ -415,8 +475,68 @@ void sg_attach_follow_bridge(struct sg_loader *ld, int ifindex)
 	sg_info("%s is a bridge port: frames steered to the proxy go to the bridge's address "
 		"%02x:%02x:%02x:%02x:%02x:%02x", a.ifname, mac[0], mac[1], mac[2], mac[3],
 		mac[4], mac[5]);
-	if (attach_bridge(ld, bridge))
+	if (attach_bridge(ld, bridge, 0))
 		sg_err("attaching the bridge program to ifindex %d failed", bridge);
+}
+
+/* Our filter at its handle and priority on TC ingress of ifindex: 1 and its
+ * program's id, 0 when there is none (no clsact, or no filter there), -1
+ * when the kernel cannot be asked. */
+static int tc_query(int ifindex, __u32 *prog_id)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = SG_TC_HANDLE, .priority = SG_TC_PRIORITY);
+	int ret;
+
+	libbpf_quiet = 1;
+	ret = bpf_tc_query(&hook, &opts);
+	libbpf_quiet = 0;
+	*prog_id = 0;
+	if (ret == 0) {
+		*prog_id = opts.prog_id;
+		return 1;
+	}
+	/* ENOENT: no filter there; EINVAL: no clsact qdisc at all */
+	return ret == -ENOENT || ret == -EINVAL ? 0 : -1;
+}
+
+int sg_attach_intact(int ifindex, const struct sg_attachment *a)
+{
+	struct xdp_multiprog *mp;
+	__u32 id;
+	int ret;
+
+	if (a->mode == SG_ATTACH_XDP) {
+		/* one netlink query answers the usual cases; libxdp's look
+		 * (it dumps every interface and opens every program) only a
+		 * dispatcher's */
+		if (sg_link_xdp_prog_id(ifindex, &id) == 0) {
+			if (!id)
+				return 0;
+			if (id == a->prog_id)
+				return 1;
+		}
+		ret = xdp_find_ours(ifindex, &mp) != NULL;
+		xdp_multiprog__close(mp);
+		return ret;
+	}
+	ret = tc_query(ifindex, &id);
+	if (ret <= 0)
+		return ret;
+	return !a->prog_id || id == a->prog_id;
+}
+
+int sg_attach_restore(struct sg_loader *ld, const struct sg_config *cfg, int ifindex,
+		      const struct sg_attachment *a)
+{
+	switch (a->mode) {
+	case SG_ATTACH_UPLINK:
+		return sg_attach_uplink(ld, ifindex, a->ifname);
+	case SG_ATTACH_BRIDGE:
+		return attach_bridge(ld, ifindex, 1);
+	default:
+		return sg_attach(ld, cfg, ifindex, a->ifname);
+	}
 }
 
 void sg_forget(const struct sg_maps *maps, int ifindex)

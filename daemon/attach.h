@@ -25,6 +25,13 @@ void sg_attach_follow_bridge(struct sg_loader *ld, int ifindex);
 /* A bridge of ours changed (its address follows its ports): every port
  * follows it again. */
 void sg_attach_follow_bridge_ports(struct sg_loader *ld);
+/* Whether what the record a says for ifindex is still in place: 1 yes; 0
+ * no (another tool took it off, or put another program at our handle and
+ * priority); -1 when the kernel cannot be asked. */
+int sg_attach_intact(int ifindex, const struct sg_attachment *a);
+/* Puts back what the record a says for ifindex; 0 or -1 (logged). */
+int sg_attach_restore(struct sg_loader *ld, const struct sg_config *cfg, int ifindex,
+		      const struct sg_attachment *a);
 /* Takes ours off ifindex per the recorded attachment, and forgets it. */
 int sg_detach(const struct sg_maps *maps, int ifindex);
 /* Forgets an interface that has gone (its programs went with it). */

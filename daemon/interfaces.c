@@ -9,6 +9,7 @@
 #include "attach.h"
 #include "daemon.h"
 #include "log.h"
+#include "reconcile.h"
 
 static int live_find(const struct daemon *d, int ifindex)
 {
@@ -53,6 +54,11 @@ void daemon_on_link(enum sg_link_event ev, int ifindex, const char *ifname, void
 	struct sg_attachment a;
 	__u32 key = (__u32)ifindex;
 
+	if (ev == SG_LINK_TC_REMOVED) {
+		/* maybe ours (a `tc qdisc del`, `tc filter del`): look now */
+		daemon_reconcile_check(d, ifindex);
+		return;
+	}
 	if (ev == SG_LINK_GONE) {
 		live_remove(d, ifindex);
 		if (bpf_map_lookup_elem(d->ld.maps.attachments, &key, &a) == 0) {
@@ -80,6 +86,8 @@ void daemon_on_link(enum sg_link_event ev, int ifindex, const char *ifname, void
 	 * the interface into (or out of) a bridge */
 	if (live_find(d, ifindex) >= 0) {
 		sg_attach_follow_bridge(&d->ld, ifindex);
+		/* `ip link set dev X xdp off` comes as a link change */
+		daemon_reconcile_check(d, ifindex);
 		return;
 	}
 	if (d->nlive == SG_MAX_ATTACHMENTS) {

@@ -27,6 +27,7 @@
 #include "loop.h"
 #include "netwatch.h"
 #include "notify.h"
+#include "reconcile.h"
 #include "routing.h"
 
 /* what a stop takes besides the proxy's wait: detaching, closing */
@@ -265,6 +266,8 @@ int main(int argc, char **argv)
 	daemon_reconcile(&d);
 	sg_netwatch_enumerate(daemon_on_link, &d);
 	sg_bindings_apply(&d.ld.maps, &d.bindings);
+	if (daemon_reconcile_start(&d, m.loop))
+		goto cleanup;
 	sg_info("ready: %d interface(s) attached at %s, maps pinned at %s", d.attached,
 		sg_attach_mode_name(d.cfg.attach_mode), d.cfg.bpffs_root);
 	sg_notify_ready("running: %d interface(s) attached at %s%s", d.attached,

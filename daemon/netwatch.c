@@ -13,13 +13,19 @@
 
 int sg_netwatch_open(void)
 {
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK };
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK,
+				  .nl_groups = RTMGRP_LINK | RTMGRP_TC };
 	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+	/* attaching to hundreds of interfaces at start raises two tc events
+	 * each; a deeper queue spares the rescan an overflow costs */
+	int rcvbuf = 4 << 20;
 
 	if (fd < 0) {
 		sg_err("opening an rtnetlink socket failed: %s", strerror(errno));
 		return -1;
 	}
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)))
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		sg_err("subscribing to rtnetlink link events failed: %s", strerror(errno));
 		close(fd);
@@ -71,6 +77,11 @@ int sg_netwatch_read(int fd, sg_link_cb cb, void *ctx)
 		     nh = NLMSG_NEXT(nh, n)) {
 			if (nh->nlmsg_type == RTM_NEWLINK || nh->nlmsg_type == RTM_DELLINK)
 				link_message(nh, cb, ctx);
+			else if ((nh->nlmsg_type == RTM_DELQDISC ||
+				  nh->nlmsg_type == RTM_DELTFILTER) &&
+				 nh->nlmsg_len >= NLMSG_LENGTH(sizeof(struct tcmsg)))
+				cb(SG_LINK_TC_REMOVED,
+				   ((struct tcmsg *)NLMSG_DATA(nh))->tcm_ifindex, "", ctx);
 		}
 	}
 }
@@ -90,9 +101,10 @@ int sg_netwatch_enumerate(sg_link_cb cb, void *ctx)
 }
 
 /* One RTM_GETLINK answer for ifindex: its master's ifindex (0: none), its
- * kind ("bridge", "veth"... or ""), its MAC address. */
-static int link_query(int ifindex, int *master, char *kind, size_t kind_len,
-		      unsigned char mac[6])
+ * kind ("bridge", "veth"... or ""), its MAC address, and (xdp_id not NULL)
+ * the id of its XDP program (0: none). */
+static int link_query_xdp(int ifindex, int *master, char *kind, size_t kind_len,
+			  unsigned char mac[6], __u32 *xdp_id)
 {
 	struct {
 		struct nlmsghdr nh;
@@ -109,6 +121,8 @@ static int link_query(int ifindex, int *master, char *kind, size_t kind_len,
 	ssize_t n;
 
 	*master = 0;
+	if (xdp_id)
+		*xdp_id = 0;
 	kind[0] = '\0';
 	memset(mac, 0, 6);
 	if (fd < 0)
@@ -127,6 +141,14 @@ static int link_query(int ifindex, int *master, char *kind, size_t kind_len,
 			memcpy(master, RTA_DATA(rta), sizeof(int));
 		} else if (rta->rta_type == IFLA_ADDRESS && RTA_PAYLOAD(rta) == 6) {
 			memcpy(mac, RTA_DATA(rta), 6);
+		} else if (rta->rta_type == IFLA_XDP && xdp_id) {
+			int xlen = (int)RTA_PAYLOAD(rta);
+
+			for (struct rtattr *x = RTA_DATA(rta); RTA_OK(x, xlen);
+			     x = RTA_NEXT(x, xlen))
+				if (x->rta_type == IFLA_XDP_PROG_ID &&
+				    RTA_PAYLOAD(x) >= sizeof(__u32))
+					memcpy(xdp_id, RTA_DATA(x), sizeof(__u32));
 		} else if (rta->rta_type == IFLA_LINKINFO) {
 			int ilen = (int)RTA_PAYLOAD(rta);
 
@@ -138,6 +160,21 @@ static int link_query(int ifindex, int *master, char *kind, size_t kind_len,
 		}
 	}
 	return 0;
+}
+
+static int link_query(int ifindex, int *master, char *kind, size_t kind_len,
+		      unsigned char mac[6])
+{
+	return link_query_xdp(ifindex, master, kind, kind_len, mac, NULL);
+}
+
+int sg_link_xdp_prog_id(int ifindex, __u32 *prog_id)
+{
+	unsigned char mac[6];
+	char kind[32];
+	int master;
+
+	return link_query_xdp(ifindex, &master, kind, sizeof(kind), mac, prog_id);
 }
 
 int sg_link_bridge_mac(int ifindex, unsigned char mac[6], int *bridge)

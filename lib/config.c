@@ -305,6 +305,7 @@ static const struct sg_config_key config_keys[] = {
 	KEY("detach_on_exit", BOOL, detach_on_exit, LIVE, "no"),
 	KEY("state_idle_timeout", DURATION, state_idle_timeout_ns, LIVE, "1h"),
 	KEY("gc_interval", DURATION, gc_interval_ns, LIVE, "60s"),
+	KEY("reconcile_interval", DURATION, reconcile_interval_ns, LIVE, "5s"),
 	KEY("proxy", BOOL, proxy, RESTART, "no"),
 	/* 0: one per core */
 	KEY("proxy_workers", UINT, proxy_workers, RESTART, "0", RANGE(0, SG_MAX_WORKERS)),

@@ -100,6 +100,7 @@ struct sg_config {
 	int detach_on_exit;
 	uint64_t state_idle_timeout_ns;	/* per-source entries idle this long are evicted */
 	uint64_t gc_interval_ns;
+	uint64_t reconcile_interval_ns;	/* our programs checked for, put back if gone */
 	/* the scanning proxy */
 	int proxy;			/* steer scan flows to the proxy */
 	int proxy_workers;

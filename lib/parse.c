@@ -110,6 +110,7 @@ static const char *const pstat_names[SG_PSTAT__COUNT] = {
 	[SG_PSTAT_WEBHOOK_DELIVERED] = "webhook_delivered",
 	[SG_PSTAT_WEBHOOK_DROPPED] = "webhook_dropped",
 	[SG_PSTAT_WEBHOOK_EXPIRED] = "webhook_expired",
+	[SG_PSTAT_REATTACHED] = "reattached",
 };
 
 const char *sg_pstat_name(int stat)

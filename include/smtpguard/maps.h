@@ -37,8 +37,9 @@
  * grows at its end, and a changed key needs a converter there. Pins
  * without it are of layout 1. */
 #define SG_MAP_LAYOUT		"layout"
-#define SG_LAYOUT_VERSION	2	/* 2: senders keyed with an interface, the source
-				 * check's maps, per-interface overflow buckets */
+#define SG_LAYOUT_VERSION	3	/* 2: senders keyed with an interface, the source
+				 * check's maps, per-interface overflow buckets;
+				 * 3: proxy_stats grew by "reattached" */
 
 #define SG_MAX_RATE_CLASSES	64
 #define SG_RATE_CLASS_NAME_LEN	24
@@ -135,6 +136,8 @@ enum sg_pstat {
 	SG_PSTAT_WEBHOOK_DELIVERED,	/* webhook posts delivered (one a URL) */
 	SG_PSTAT_WEBHOOK_DROPPED,	/* ... dropped: a full queue */
 	SG_PSTAT_WEBHOOK_EXPIRED,	/* ... given up: attempts or age */
+	SG_PSTAT_REATTACHED,		/* the daemon's: programs put back after another tool
+					 * took them off (reconcile) */
 	SG_PSTAT__COUNT
 };
 

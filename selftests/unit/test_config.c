@@ -487,7 +487,7 @@ static void test_table_defaults(void)
 		changed += sg_config_changed(&defaults, &cfg, SG_RELOAD_RESTART, names,
 					     sizeof(names));
 	}
-	ASSERT_EQ(n, 100, "table: 100 keys");
+	ASSERT_EQ(n, 101, "table: 101 keys");
 	ASSERT_EQ(bad, 0, "table: every default parses");
 	ASSERT_EQ(changed, 0, "table: a key set to its default changes nothing");
 	ASSERT_EQ(unset_nonzero, 0, "table: a key without a default is all zero");
@@ -569,6 +569,7 @@ static const struct { const char *key, *value; } samples[] = {
 	{ "smtp_recipient_limit", "5" }, { "smtp_message_size_limit", "1048576" },
 	{ "smtp_idle_timeout", "60s" }, { "smtp_session_timeout", "10m" },
 	{ "smtp_min_data_rate", "0" }, { "shutdown_timeout", "5s" }, { "drain_timeout", "30s" },
+	{ "reconcile_interval", "2s" },
 	{ "default_max_sessions", "0" },
 	{ "scan_timeout", "5s" },
 	{ "scan_timeout_action", "accept" },
