@@ -25,6 +25,7 @@
 #include "loader.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics_listener.h"
 #include "netwatch.h"
 #include "proxy.h"
 #include "tls.h"
@@ -122,6 +123,7 @@ int main(int argc, char **argv)
 	int detach = 0, purge = 0, check_only = 0, ret;
 	int sig_fd = -1, nl_fd = -1, lock_fd = -1;
 	struct sg_proxy *proxy = NULL;
+	struct sg_metrics_server *metrics = NULL;
 
 	sg_log_init("smtpguardd");
 	/* a write to a socket its peer reset is an error to handle, not a
@@ -178,6 +180,9 @@ int main(int argc, char **argv)
 			goto cleanup;
 		d.proxy = proxy;
 	}
+	if (d.cfg.metrics_listen[0] &&
+	    !(metrics = sg_metrics_serve(m.loop, d.cfg.metrics_listen, &d.ld.maps)))
+		goto cleanup;
 	daemon_reconcile(&d);
 	sg_netwatch_enumerate(daemon_on_link, &d);
 	sg_info("ready: %d interface(s) attached at %s, maps pinned at %s", d.attached,
@@ -201,6 +206,7 @@ int main(int argc, char **argv)
 			"(detach_on_exit = no)");
 	}
 cleanup:
+	sg_metrics_stop(metrics);
 	sg_proxy_stop(proxy);
 	sg_loop_free(m.loop);
 	if (sig_fd >= 0)

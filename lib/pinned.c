@@ -30,6 +30,7 @@ static const struct {
 	{ SG_MAP_LISTENERS, offsetof(struct sg_maps, listeners) },
 	{ SG_MAP_FEEDBACK, offsetof(struct sg_maps, src_feedback) },
 	{ SG_MAP_PROXY_STATS, offsetof(struct sg_maps, proxy_stats) },
+	{ SG_MAP_PROXY_METRICS, offsetof(struct sg_maps, proxy_metrics) },
 };
 
 #define N_PINNED (sizeof(pinned_maps) / sizeof(pinned_maps[0]))

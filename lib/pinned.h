@@ -24,6 +24,7 @@ struct sg_maps {
 	int listeners;
 	int src_feedback;
 	int proxy_stats;
+	int proxy_metrics;
 };
 
 /* Opens every map below root; on error closes what it opened and explains

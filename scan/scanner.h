@@ -154,6 +154,7 @@ struct sg_scan {
 	int waiting;		/* that engine answered SG_ENGINE_WAIT */
 	int answered;		/* and has since called sg_scan_engine_done */
 	struct sg_verdict answer;	/* what it said */
+	uint64_t asked_ns;	/* when that engine's verdict was asked (its latency) */
 	const char *failed;	/* the name of an engine that failed, accepted for it */
 	int live[SG_MAX_ENGINES];	/* begun, not yet released */
 	int done[SG_MAX_ENGINES];	/* the engine has decided: no more lines */

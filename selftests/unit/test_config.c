@@ -369,6 +369,42 @@ static void test_milter_keys(void)
 		  -1, "milter_default_action: only tempfail|accept|reject");
 }
 
+static void test_metrics_keys(void)
+{
+	struct sg_config cfg;
+	char err[SG_ERR_LEN];
+
+	sg_config_defaults(&cfg);
+	ASSERT_STREQ(cfg.metrics_listen, "", "metrics_listen: off by default");
+	ASSERT_EQ(sg_config_check(&cfg, "t", err, sizeof(err)), 0, "metrics: off passes the check");
+	ASSERT_EQ(sg_config_set(&cfg, "metrics_listen = 127.0.0.1:9425", "t", 1, err, sizeof(err)),
+		  0, "metrics_listen: an IPv4 address and port");
+	ASSERT_EQ(sg_config_check(&cfg, "t", err, sizeof(err)), 0, "metrics: loopback passes");
+	ASSERT_EQ(sg_config_set(&cfg, "metrics_listen = [::1]:9425", "t", 2, err, sizeof(err)), 0,
+		  "metrics_listen: an IPv6 address and port");
+	ASSERT_EQ(sg_config_check(&cfg, "t", err, sizeof(err)), 0, "metrics: ::1 passes");
+	ASSERT_EQ(sg_config_set(&cfg, "metrics_listen = localhost:9425", "t", 3, err, sizeof(err)),
+		  -1, "metrics_listen: a host name refused");
+	ASSERT_CONTAINS(err, "is not ADDRESS:PORT", "metrics_listen: says the form");
+	ASSERT_EQ(sg_config_set(&cfg, "metrics_listen = 127.0.0.1", "t", 4, err, sizeof(err)), -1,
+		  "metrics_listen: a port is needed");
+	ASSERT_EQ(sg_config_set(&cfg, "metrics_listen = 127.0.0.1:70000", "t", 5, err, sizeof(err)),
+		  -1, "metrics_listen: a port past 65535 refused");
+	ASSERT_EQ(sg_config_set(&cfg, "metrics_listen = 192.0.2.1:9425", "t", 6, err, sizeof(err)),
+		  0, "metrics_listen: a public address parses");
+	ASSERT_EQ(sg_config_check(&cfg, "t", err, sizeof(err)), -1,
+		  "metrics: a public address refused without metrics_remote");
+	ASSERT_CONTAINS(err, "metrics_remote = yes", "metrics: says how to allow it");
+	ASSERT_EQ(sg_config_set(&cfg, "metrics_remote = yes", "t", 7, err, sizeof(err)), 0,
+		  "metrics_remote: yes");
+	ASSERT_EQ(sg_config_check(&cfg, "t", err, sizeof(err)), 0,
+		  "metrics: a public address with metrics_remote = yes passes");
+	ASSERT_EQ(sg_listen_is_loopback("127.3.4.5:1"), 1, "loopback: 127/8");
+	ASSERT_EQ(sg_listen_is_loopback("[::1]:1"), 1, "loopback: ::1");
+	ASSERT_EQ(sg_listen_is_loopback("[::2]:1"), 0, "loopback: ::2 is not");
+	ASSERT_EQ(sg_listen_is_loopback("0.0.0.0:1"), 0, "loopback: the wildcard is not");
+}
+
 static void test_ladder_keys(void)
 {
 	struct sg_config cfg;
@@ -478,7 +514,7 @@ static void test_table_defaults(void)
 		changed += sg_config_changed(&defaults, &cfg, SG_RELOAD_RESTART, names,
 					     sizeof(names));
 	}
-	ASSERT_EQ(n, 93, "table: 93 keys");
+	ASSERT_EQ(n, 95, "table: 95 keys");
 	ASSERT_EQ(bad, 0, "table: every default parses");
 	ASSERT_EQ(changed, 0, "table: a key set to its default changes nothing");
 	ASSERT_EQ(unset_nonzero, 0, "table: a key without a default is all zero");
@@ -563,7 +599,8 @@ static const struct { const char *key, *value; } samples[] = {
 	{ "content_rules", "/etc/smtpguard/content.rules" }, { "content_scan", "no" },
 	{ "milters", "inet:127.0.0.1:11332 unix:/run/clamav/clamav-milter.ctl" },
 	{ "milter_connect_timeout", "5s" }, { "milter_command_timeout", "10s" },
-	{ "milter_content_timeout", "1m" }, { "milter_default_action", "accept" }, { "events_file", "-" }, { "tls_mover", "copy" },
+	{ "milter_content_timeout", "1m" }, { "milter_default_action", "accept" }, { "events_file", "-" }, { "metrics_listen", "127.0.0.1:9425" },
+	{ "metrics_remote", "yes" }, { "tls_mover", "copy" },
 	{ "tls_cert_file", "/etc/c.pem" }, { "tls_key_file", "/etc/k.pem" },
 	{ "tls_mx_verify", "verify" }, { "tls_ca_file", "/etc/ca.pem" },
 	{ "tls_mx_names", "/etc/smtpguard/mx-names" }, { "tls_ticket_key_rotation", "1h" },
@@ -845,6 +882,7 @@ int main(void)
 	test_feedback_keys();
 	test_tls_keys();
 	test_milter_keys();
+	test_metrics_keys();
 	test_ladder_keys();
 	test_defaults_kept();
 	test_table_defaults();
