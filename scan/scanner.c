@@ -249,8 +249,6 @@ static int judge(struct sg_scan *scan, int i, struct sg_verdict *v)
 		*v = scan->answer;
 		scan->waiting = scan->answered = 0;
 		step = SG_ENGINE_DONE;
-		/* an engine that waits (a milter) says its own health: its
-		 * answer may be its failure action */
 		sg_pmetric_engine_latency(i, sg_now_ns() - scan->asked_ns);
 	} else if (!scan->live[i]) {
 		step = SG_ENGINE_ERROR;	/* it failed at the message's start */
@@ -265,10 +263,10 @@ static int judge(struct sg_scan *scan, int i, struct sg_verdict *v)
 			return scan->answered ? judge(scan, i, v) : -1;
 		scan->waiting = scan->answered = 0;
 		sg_pmetric_engine_latency(i, sg_now_ns() - scan->asked_ns);
-		if (step >= 0)
+		if (step >= 0 && !sc->engines[i]->reports_health)
 			sg_pmetric_engine_health(i, SG_HEALTH_UP);
 	}
-	if (step < 0)
+	if (step < 0 && !sc->engines[i]->reports_health)
 		sg_pmetric_engine_health(i, SG_HEALTH_DOWN);
 	release(scan, i);
 	if (step >= 0 && v->kind != SG_ACCEPT && !v->by[0])

@@ -115,6 +115,10 @@ struct sg_engine {
 	void (*release)(void *state, const void *config);
 	/* The session ends: what its slot holds goes. NULL: nothing kept. */
 	void (*session_end)(void *session, const void *config);
+	/* The engine says its own health for the metrics (a milter: its
+	 * connection); for the others the scanner says it: up when the
+	 * engine answers, down when it fails. */
+	int reports_health;
 };
 
 /* The engines of a proxy, in the order they judge; built once at start. */

@@ -797,4 +797,5 @@ const struct sg_engine sg_milter_engine = {
 	.verdict = milter_verdict,
 	.release = milter_release,
 	.session_end = milter_session_end,
+	.reports_health = 1,	/* a verdict may be its milter_default_action */
 };
