@@ -111,15 +111,16 @@ int daemon_parse_args(int argc, char **argv, struct sg_config *cfg, int *detach,
 		}
 	}
 	if (cfg->proxy && cfg->attach_mode == SG_ATTACH_XDP) {
-		sg_err("%s: proxy = yes needs attach = tc: XDP cannot hand a packet to a "
-		       "socket, so scan flows would never reach the proxy",
+		sg_err("%s: proxy = yes (the default) needs attach = tc: XDP cannot hand a "
+		       "packet to a socket, so scan flows would never reach the proxy; set "
+		       "proxy = no to classify at XDP alone",
 		       config_path ? config_path : "--set");
 		return 2;
 	}
 	/* no uplink set: the default route's (lib/uplink.h), found at each
 	 * start and reload; a reload that finds another says it waits for
-	 * the next start, as for any restart key */
-	if (cfg->proxy && cfg->n_uplinks == 0) {
+	 * the next start, as for any restart key. --detach needs none. */
+	if (cfg->proxy && cfg->n_uplinks == 0 && !*detach) {
 		char why[256];
 
 		if (sg_uplink_detect(cfg, why, sizeof(why), err, sizeof(err))) {
