@@ -297,7 +297,8 @@ static const struct sg_config_key config_keys[] = {
 	KEY("detach_on_exit", BOOL, detach_on_exit, LIVE, "no"),
 	KEY("state_idle_timeout", DURATION, state_idle_timeout_ns, LIVE, "1h"),
 	KEY("gc_interval", DURATION, gc_interval_ns, LIVE, "60s"),
-	KEY("proxy", BOOL, proxy, RESTART, "no"),
+	/* on: what smtpguard is for; the uplink is found when not set */
+	KEY("proxy", BOOL, proxy, RESTART, "yes"),
 	/* 0: one per core */
 	KEY("proxy_workers", UINT, proxy_workers, RESTART, "0", RANGE(0, SG_MAX_WORKERS)),
 	KEY("uplink", IFACES, uplinks, RESTART, "", WITH(n_uplinks)),

@@ -446,7 +446,7 @@ static void test_defaults_kept(void)
 	ASSERT_EQ(cfg.default_rcpt_burst, 0, "defaults kept: no recipient limit");
 	ASSERT_EQ(cfg.state_idle_timeout_ns, 3600ULL * 1000000000ULL, "defaults kept: idle 1h");
 	ASSERT_EQ(cfg.gc_interval_ns, 60ULL * 1000000000ULL, "defaults kept: GC every 60s");
-	ASSERT_EQ(cfg.proxy, 0, "defaults kept: proxy = no");
+	ASSERT_EQ(cfg.proxy, 1, "defaults kept: proxy = yes");
 	ASSERT_EQ(cfg.proxy_workers, 0, "defaults kept: a worker per core");
 	ASSERT_EQ(cfg.n_uplinks, 0, "defaults kept: no uplink");
 	ASSERT_EQ(cfg.steer_mark, 0x5347, "defaults kept: steer_mark");
@@ -563,7 +563,7 @@ static const struct { const char *key, *value; } samples[] = {
 	{ "default_msg_rate", "10/h" }, { "default_rcpt_rate", "100/h" },
 	{ "refuse", "rst" }, { "malformed", "pass" }, { "ipv6_source_prefix", "56" },
 	{ "detach_on_exit", "yes" }, { "state_idle_timeout", "2h" }, { "gc_interval", "5s" },
-	{ "proxy", "yes" }, { "proxy_workers", "4" }, { "uplink", "eth0" },
+	{ "proxy", "no" }, { "proxy_workers", "4" }, { "uplink", "eth0" },
 	{ "steer_mark", "0x10" }, { "route_table", "100" }, { "fail_mode", "closed" },
 	{ "connect_timeout", "5s" }, { "steer_mode", "suspect" }, { "steer_soft_percent", "75" },
 	{ "steer_sample", "10" }, { "suspect_duration", "10m" }, { "relay_ip4", "192.0.2.1" },
