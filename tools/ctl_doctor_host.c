@@ -97,16 +97,16 @@ void check_sysctls(struct doctor *d)
 		finding(d, DOCTOR_OK, "br_netfilter", NULL, "not loaded: bridged frames skip "
 			"iptables (both ways work)");
 	else
-		finding(d, DOCTOR_OK, "br_netfilter", NULL, "loaded, bridge-nf-call-iptables = %d%s",
-			nf_iptables, nf_iptables == 1 ? ": on a bridge, the classifier also runs on "
-			"the bridge itself to assign steered flows again" : "");
+		finding(d, DOCTOR_OK, "br_netfilter", NULL, "loaded, bridge-nf-call-iptables = %d "
+			"(both work: on a bridged host smtpguard also attaches to the bridge itself "
+			"for it)", nf_iptables);
 }
 
 void check_interfaces(struct doctor *d)
 {
 	struct if_nameindex *ifs = if_nameindex();
 	char missing[256] = "", missing_up[256] = "";
-	int vm = 0, attached = 0, stale = 0;
+	int vm = 0, up = 0, attached = 0, stale = 0;
 	__u32 key, prev;
 	int have_prev = 0;
 
@@ -126,6 +126,7 @@ void check_interfaces(struct doctor *d)
 		if (!is_vm && !is_up)
 			continue;
 		vm += is_vm;
+		up += !is_vm;
 		if (bpf_map_lookup_elem(d->ctl->maps.attachments, &idx, &a) == 0) {
 			attached++;
 			continue;
@@ -159,9 +160,16 @@ void check_interfaces(struct doctor *d)
 		finding(d, DOCTOR_FAIL, "uplink", "read smtpguardd's log, then restart it",
 			"%s match uplink but are not attached: the MX's replies to the proxy "
 			"never reach it", missing_up);
-	else if (d->cfg.proxy && !d->cfg.n_uplinks)
-		finding(d, DOCTOR_FAIL, "uplink", "set uplink = the interface of the default "
-			"route (ip route show default)", "proxy = yes without uplink");
+	else if (d->cfg.proxy && d->cfg.n_uplinks && !up)
+		finding(d, DOCTOR_FAIL, "uplink", "correct uplink = (ip link shows the names)",
+			"no interface matches uplink = %s%s: the MX's replies to the proxy never "
+			"reach it", d->cfg.uplinks[0], d->cfg.n_uplinks > 1 ? " ..." : "");
+	else if (d->cfg.proxy && d->cfg.n_uplinks)
+		finding(d, DOCTOR_OK, "uplink", NULL, "%d uplink interface(s) match, the uplink "
+			"program is attached to all", up);
+	else if (d->cfg.proxy)
+		finding(d, DOCTOR_OK, "uplink", NULL, "uplink is not set: smtpguardd takes the "
+			"default route's at start (its log says which)");
 	if (stale)
 		finding(d, DOCTOR_WARN, "attachments", "restart smtpguardd: it forgets interfaces "
 			"that are gone", "%d attachment(s) name interfaces that no longer exist", stale);
