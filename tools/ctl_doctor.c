@@ -416,6 +416,7 @@ int cmd_doctor(struct ctl *ctl, int argc, char **argv, int first)
 	check_bpffs(d);
 	check_kernel(d);
 	check_daemon(d);
+	check_uplink_found(d);
 	check_sysctls(d);
 	check_interfaces(d);
 	check_routing(d);

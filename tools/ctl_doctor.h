@@ -38,6 +38,8 @@ void finding(struct doctor *d, enum doctor_level level, const char *check, const
 	     const char *found, ...);
 
 /* ctl_doctor_host.c */
+/* uplink not set: found as smtpguardd finds it, for the checks after */
+void check_uplink_found(struct doctor *d);
 void check_sysctls(struct doctor *d);
 void check_interfaces(struct doctor *d);
 void check_routing(struct doctor *d);

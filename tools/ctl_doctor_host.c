@@ -23,6 +23,7 @@
 #include <openssl/x509.h>
 #include "ctl_doctor.h"
 #include "parse.h"
+#include "uplink.h"
 
 static int read_sysctl(const char *path)
 {
@@ -102,6 +103,21 @@ void check_sysctls(struct doctor *d)
 			"for it)", nf_iptables);
 }
 
+/* uplink not set: the one smtpguardd found at start, found the same way */
+void check_uplink_found(struct doctor *d)
+{
+	char why[256], err[SG_ERR_LEN];
+
+	if (!d->cfg.proxy || d->cfg.n_uplinks)
+		return;
+	if (sg_uplink_detect(&d->cfg, why, sizeof(why), err, sizeof(err)))
+		finding(d, DOCTOR_FAIL, "uplink", "set uplink = the interface the MX's replies come "
+			"in on", "uplink is not set and cannot be found: %s", err);
+	else
+		finding(d, DOCTOR_OK, "uplink found", NULL, "uplink is not set; from the routes: %s",
+			why);
+}
+
 void check_interfaces(struct doctor *d)
 {
 	struct if_nameindex *ifs = if_nameindex();
@@ -167,9 +183,7 @@ void check_interfaces(struct doctor *d)
 	else if (d->cfg.proxy && d->cfg.n_uplinks)
 		finding(d, DOCTOR_OK, "uplink", NULL, "%d uplink interface(s) match, the uplink "
 			"program is attached to all", up);
-	else if (d->cfg.proxy)
-		finding(d, DOCTOR_OK, "uplink", NULL, "uplink is not set: smtpguardd takes the "
-			"default route's at start (its log says which)");
+
 	if (stale)
 		finding(d, DOCTOR_WARN, "attachments", "restart smtpguardd: it forgets interfaces "
 			"that are gone", "%d attachment(s) name interfaces that no longer exist", stale);
