@@ -77,6 +77,11 @@ lab_start_smtpguardd main default_action=scan proxy=yes proxy_workers=2 ||
 check_contains "$(cat "$(lab_sgd_log main)")" "uplink: uplink0, the interface of the IPv4 default route" \
 	"routed-lab-uplink-found"
 check_eq "$(lab_sgd_attached uplink0)" tc "routed-lab-uplink-attached"
+out=$(lab_exec host "${SG_CTL:-$LAB_BUILD/smtpguardctl}" doctor -c "$(lab_sgd_conf main)")
+check_match "$out" '^ok +uplink found: uplink is not set; from the routes: uplink0, ' \
+	"doctor-finds-the-uplink-too"
+check_match "$out" '^ok +uplink: 1 uplink interface\(s\) match, the uplink program is attached' \
+	"doctor-checks-the-found-uplink-attached"
 st0=$(stat_get main steered)
 check_delivered "routed-lab-mail-through-the-proxy" vm1 "$MX4"
 check_gt "$(stat_get main steered)" "${st0:-0}" "routed-lab-mail-steered"
