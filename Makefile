@@ -120,11 +120,11 @@ $(BUILD)/asan/smtpguardd: $(DAEMON_ASAN)
 	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) $^ -o $@ $(LDLIBS_SCAN) $(LDLIBS_XDP) $(LDLIBS_DAEMON) -lssl -lcrypto -lpthread
 
 $(BUILD)/smtpguardctl: $(CTL_SRCS) $(LIB_OBJS)
-	$(CC) $(CFLAGS_COMMON) $(LDFLAGS) $(CTL_SRCS) $(LIB_OBJS) -o $@ $(LDLIBS_BPF)
+	$(CC) $(CFLAGS_COMMON) $(LDFLAGS) $(CTL_SRCS) $(LIB_OBJS) -o $@ $(LDLIBS_BPF) -lcrypto
 
 $(BUILD)/asan/smtpguardctl: $(CTL_SRCS) $(LIB_ASAN)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) $(CTL_SRCS) $(LIB_ASAN) -o $@ $(LDLIBS_BPF)
+	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) $(CTL_SRCS) $(LIB_ASAN) -o $@ $(LDLIBS_BPF) -lcrypto
 
 $(BUILD)/selftests/test_%: selftests/unit/test_%.c selftests/test.h $(LIB_OBJS)
 	@mkdir -p $(@D)

@@ -143,4 +143,14 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } proxy_stats SEC(".maps");
 
+/* The proxy's gauges and histograms (the metrics): like proxy_stats. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sg_proxy_metrics);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} proxy_metrics SEC(".maps");
+
 #endif /* SMTPGUARD_MAPS_BPF_H */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include "daemon.h"
 #include "log.h"
+#include "uplink.h"
 #include "parse.h"
 #include "tls.h"
 
@@ -124,17 +125,25 @@ int daemon_parse_args(int argc, char **argv, struct sg_config *cfg, int *detach,
 		}
 	}
 	if (cfg->proxy && cfg->attach_mode == SG_ATTACH_XDP) {
-		sg_err("%s: proxy = yes needs attach = tc: XDP cannot hand a packet to a "
-		       "socket, so scan flows would never reach the proxy",
+		sg_err("%s: proxy = yes (the default) needs attach = tc: XDP cannot hand a "
+		       "packet to a socket, so scan flows would never reach the proxy; set "
+		       "proxy = no to classify at XDP alone",
 		       config_path ? config_path : "--set");
 		return 2;
 	}
-	if (cfg->proxy && cfg->n_uplinks == 0) {
-		sg_err("%s: proxy = yes needs 'uplink': the interfaces where the MX's replies "
-		       "arrive (the one with the default route, e.g. 'uplink = eth0'; on a "
-		       "bridged host the bridge's physical port, e.g. 'uplink = eno1'); without "
-		       "it every proxied session would fail", config_path ? config_path : "--set");
-		return 2;
+	/* no uplink set: the default route's (lib/uplink.h), found at each
+	 * start and reload; a reload that finds another says it waits for
+	 * the next start, as for any restart key. --detach needs none. */
+	if (cfg->proxy && cfg->n_uplinks == 0 && !*detach) {
+		char why[256];
+
+		if (sg_uplink_detect(cfg, why, sizeof(why), err, sizeof(err))) {
+			sg_err("%s: proxy = yes needs 'uplink', the interfaces where the MX's "
+			       "replies arrive, and it was not set: %s", config_path ? config_path :
+			       "--set", err);
+			return 2;
+		}
+		sg_info("uplink: %s (uplink is not set)", why);
 	}
 	if (sg_config_check(cfg, config_path ? config_path : "--set", err, sizeof(err))) {
 		sg_err("%s", err);

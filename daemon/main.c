@@ -25,6 +25,7 @@
 #include "loader.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics_listener.h"
 #include "netwatch.h"
 #include "notify.h"
 #include "reconcile.h"
@@ -178,6 +179,7 @@ int main(int argc, char **argv)
 	ssize_t self_len;
 	struct sg_proxy_process *proxy = NULL;
 	char err[SG_ERR_LEN * 2];
+	struct sg_metrics_server *metrics = NULL;
 
 	sg_log_init("smtpguardd");
 	/* a write to a socket its peer reset is an error to handle, not a
@@ -263,6 +265,9 @@ int main(int argc, char **argv)
 	/* the new proxy holds the listeners' slots: the old one may drain */
 	if (takeover[0])
 		sg_proxy_process_retire(m.loop, takeover);
+	if (d.cfg.metrics_listen[0] &&
+	    !(metrics = sg_metrics_serve(m.loop, d.cfg.metrics_listen, &d.ld.maps)))
+		goto cleanup;
 	daemon_reconcile(&d);
 	sg_netwatch_enumerate(daemon_on_link, &d);
 	sg_bindings_apply(&d.ld.maps, &d.bindings);
@@ -294,6 +299,7 @@ int main(int argc, char **argv)
 			"(detach_on_exit = no)");
 	}
 cleanup:
+	sg_metrics_stop(metrics);
 	sg_proxy_process_stop(proxy);
 	sg_loop_free(m.loop);
 	if (sig_fd >= 0)

@@ -615,15 +615,18 @@ lab_sgd_root() {
 
 # lab_write_sgd_conf NAME [key=value...]: writes the instance's config file.
 # Defaults: bpffs_root = lab_sgd_default_root NAME, interfaces = tap*,
-# smtp_ports = 25 587, proxy_user = nobody (the lab's hosts have no
-# smtpguard user); a key=value given replaces a default, others follow.
+# smtp_ports = 25 587, proxy = no, proxy_user = nobody (the lab's hosts
+# have no smtpguard user); a key=value given replaces a default, others
+# follow.
 lab_write_sgd_conf() {
 	local name=${1:-main}; shift
 	local conf kv k v
 	conf=$(lab_sgd_conf "$name")
+	# proxy = no unless a test asks for it (the daemon's default is yes;
+	# the lab's host has no default route to find an uplink by)
 	declare -A kvs=([bpffs_root]="$(lab_sgd_default_root "$name")"
-			[interfaces]='tap*' [smtp_ports]='25 587' [proxy_user]=nobody)
-	local order=(bpffs_root interfaces smtp_ports proxy_user)
+			[interfaces]='tap*' [smtp_ports]='25 587' [proxy]=no [proxy_user]=nobody)
+	local order=(bpffs_root interfaces smtp_ports proxy proxy_user)
 	for kv in "$@"; do
 		k=${kv%%=*}; v=${kv#*=}
 		k=${k%% }; v=${v## }

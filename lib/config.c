@@ -142,6 +142,32 @@ static int set_route_table(void *field, char *value, char *err, size_t errlen)
 	return 0;
 }
 
+/* metrics_listen: ADDRESS:PORT ([IPv6]:PORT), or empty (no listener); a
+ * milter's inet: address without its prefix, so the same parser checks it. */
+static int set_metrics_listen(void *field, char *value, char *err, size_t errlen)
+{
+	struct sockaddr_storage addr;
+	char spec[SG_LISTEN_LEN + 8];
+	socklen_t len;
+
+	if (!value[0]) {
+		*(char *)field = '\0';
+		return 0;
+	}
+	if (strlen(value) >= SG_LISTEN_LEN) {
+		snprintf(err, errlen, "'%s' is too long for an address and port", value);
+		return -1;
+	}
+	snprintf(spec, sizeof(spec), "inet:%s", value);
+	if (sg_parse_milter_address(spec, &addr, &len, err, errlen)) {
+		snprintf(err, errlen, "'%s' is not ADDRESS:PORT (127.0.0.1:9425, [::1]:9425), or "
+			 "empty for no metrics listener", value);
+		return -1;
+	}
+	snprintf(field, SG_LISTEN_LEN, "%s", value);
+	return 0;
+}
+
 /* The classifier masks IPv6 senders by whole bytes. */
 static int set_ipv6_source_prefix(void *field, char *value, char *err, size_t errlen)
 {
@@ -306,7 +332,8 @@ static const struct sg_config_key config_keys[] = {
 	KEY("state_idle_timeout", DURATION, state_idle_timeout_ns, LIVE, "1h"),
 	KEY("gc_interval", DURATION, gc_interval_ns, LIVE, "60s"),
 	KEY("reconcile_interval", DURATION, reconcile_interval_ns, LIVE, "5s"),
-	KEY("proxy", BOOL, proxy, RESTART, "no"),
+	/* on: what smtpguard is for; the uplink is found when not set */
+	KEY("proxy", BOOL, proxy, RESTART, "yes"),
 	/* 0: one per core */
 	KEY("proxy_workers", UINT, proxy_workers, RESTART, "0", RANGE(0, SG_MAX_WORKERS)),
 	KEY("proxy_user", CUSTOM, proxy_user, RESTART, "smtpguard", .set = set_proxy_user),
@@ -378,6 +405,10 @@ static const struct sg_config_key config_keys[] = {
 	KEY("milter_default_action", ENUM, milter_default_action, LIVE, "tempfail",
 	    .names = milter_action_names),
 	KEY("events_file", PATH_OR_DASH, events_file, LIVE, ""),
+	/* off by default: a port opened on every host (and a clash between
+	 * two instances on one) only where the operator asks for it */
+	KEY("metrics_listen", CUSTOM, metrics_listen, RESTART, "", .set = set_metrics_listen),
+	KEY("metrics_remote", BOOL, metrics_remote, RESTART, "no"),
 	/* splice: the fastest measured (README) */
 	KEY("tls_mover", ENUM, tls_mover, RESTART, "splice", .names = mover_names),
 	KEY("tls_cert_file", PATH, tls_cert_file, LIVE, ""),
@@ -832,6 +863,25 @@ void sg_config_to_settings(const struct sg_config *cfg, struct sg_settings *out)
 	/* n_workers is written by the proxy once its listeners are in place */
 }
 
+int sg_listen_is_loopback(const char *listen)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+	char host[64];
+	const char *colon = strrchr(listen, ':');
+	size_t n = colon ? (size_t)(colon - listen) : 0;
+
+	if (!n || n >= sizeof(host))
+		return 0;
+	memcpy(host, listen, n);
+	host[n] = '\0';
+	if (host[0] == '[' && host[n - 1] == ']') {
+		host[n - 1] = '\0';
+		return inet_pton(AF_INET6, host + 1, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+	}
+	return inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
+}
+
 int sg_config_check(const struct sg_config *cfg, const char *origin, char *err, size_t errlen)
 {
 	if (cfg->source_check == SG_SOURCE_CHECK_BOUND && !cfg->source_bindings[0] &&
@@ -846,6 +896,14 @@ int sg_config_check(const struct sg_config *cfg, const char *origin, char *err, 
 		snprintf(err, errlen, "%s: tls_cert_file and tls_key_file go together (the "
 			 "provider's certificate and its private key); only %s is set", origin,
 			 cfg->tls_cert_file[0] ? "tls_cert_file" : "tls_key_file");
+		return -1;
+	}
+	if (cfg->metrics_listen[0] && !cfg->metrics_remote && !sg_listen_is_loopback(cfg->metrics_listen)) {
+		snprintf(err, errlen, "%s: metrics_listen = %s is not a loopback address: the "
+			 "metrics tell anyone who can reach them how the host's VMs send mail. "
+			 "Use 127.0.0.1:PORT (a local scraper, or a proxy in front), or set "
+			 "metrics_remote = yes to serve them on that address", origin,
+			 cfg->metrics_listen);
 		return -1;
 	}
 	if (cfg->default_tls_mode == SG_TLS_TERMINATE && !cfg->tls_cert_file[0]) {

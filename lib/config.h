@@ -19,6 +19,7 @@
 #define SG_MAX_IFACE_PATTERNS 32
 #define SG_PATTERN_LEN 16	/* an interface pattern fits an interface name (IFNAMSIZ) */
 #define SG_PATH_LEN 256
+#define SG_LISTEN_LEN 64	/* ADDRESS:PORT, [IPv6]:PORT */
 
 /* The proxy's TLS (see etc/smtpguard.conf, "TLS"). */
 enum sg_tls_verify {
@@ -172,6 +173,8 @@ struct sg_config {
 	uint64_t milter_content_timeout_ns;	/* to body chunks and the end of the message */
 	int milter_default_action;	/* enum sg_milter_action */
 	char events_file[SG_PATH_LEN];	/* JSON lines; "-" stdout; empty: none */
+	char metrics_listen[SG_LISTEN_LEN];	/* ADDRESS:PORT of the metrics; empty: none */
+	int metrics_remote;		/* metrics_listen may be a non-loopback address */
 	/* TLS (tls_mode per policy entry, default_tls_mode) */
 	/* ports that speak TLS from the first byte (465): when one is also in
 	 * smtp_ports, the classifier never steers it (the proxy could not read it) */
@@ -241,6 +244,9 @@ int sg_config_load(struct sg_config *cfg, const char *path, char *err, size_t er
 /* One "key = value" (or "key=value"); origin and line go into errors. */
 int sg_config_set(struct sg_config *cfg, const char *assignment, const char *origin,
 		  int line, char *err, size_t errlen);
+/* Is ADDRESS:PORT ([IPv6]:PORT, as metrics_listen checked it) on a
+ * loopback address (127/8, ::1)? */
+int sg_listen_is_loopback(const char *listen);
 /* Checks that span keys (ports listed twice over, TLS files for terminate);
  * origin names the file in the error. */
 int sg_config_check(const struct sg_config *cfg, const char *origin, char *err, size_t errlen);

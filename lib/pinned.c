@@ -33,6 +33,7 @@ static const struct {
 	{ SG_MAP_SRC_BOUND, offsetof(struct sg_maps, src_bound) },
 	{ SG_MAP_IFACE_STATE, offsetof(struct sg_maps, iface_state) },
 	{ SG_MAP_FLOW_SENDER, offsetof(struct sg_maps, flow_sender) },
+	{ SG_MAP_PROXY_METRICS, offsetof(struct sg_maps, proxy_metrics) },
 };
 
 #define N_PINNED (sizeof(pinned_maps) / sizeof(pinned_maps[0]))

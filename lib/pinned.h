@@ -27,6 +27,7 @@ struct sg_maps {
 	int src_bound;
 	int iface_state;
 	int flow_sender;
+	int proxy_metrics;
 };
 
 /* Opens every map below root; on error closes what it opened and explains

@@ -48,6 +48,7 @@ void begin_drain(struct session *s)
 	if (s->draining)
 		return;
 	s->draining = 1;
+	session_gauge(s, SG_PSESSION_DRAINING);
 	s->drain_deadline_ns = sg_now_ns() + SG_DRAIN_GRACE_NS;
 	s->vm_in.len = 0;
 	s->mx_out.len = 0;

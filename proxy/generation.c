@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "log.h"
+#include "pmetrics.h"
 #include "worker.h"
 
 /* The behaviour_* keys as the store's thresholds; what they leave unsaid
@@ -89,6 +90,7 @@ struct sg_generation *generation_new(const struct sg_config *cfg, char *err, siz
 			generation_put(g);
 			return NULL;
 		}
+		g->milters[i].metric_slot = g->scanner.n;
 		sg_scanner_add(&g->scanner, &sg_milter_engine, &g->milters[i]);
 	}
 	/* the addresses were checked by the config */
@@ -107,9 +109,29 @@ struct sg_generation *generation_new(const struct sg_config *cfg, char *err, siz
 	return g;
 }
 
+/* The metrics name the engines by slot: "content", then "milter1"... in
+ * the order milters = lists them (a bounded label, never an address). */
+static void publish_engine_names(const struct sg_generation *g)
+{
+	char names[SG_MAX_ENGINES][SG_ENGINE_NAME_LEN];
+	const char *ptrs[SG_MAX_ENGINES];
+	unsigned char milters = 0;
+
+	for (int i = 0; i < g->scanner.n; i++) {
+		if (g->scanner.engines[i] == &sg_milter_engine)
+			snprintf(names[i], sizeof(names[i]), "milter%u", (unsigned)++milters % 100);
+		else
+			snprintf(names[i], sizeof(names[i]), "%s", g->scanner.engines[i]->name);
+		ptrs[i] = names[i];
+	}
+	sg_pmetric_engine_names(ptrs, g->scanner.n);
+}
+
 void generation_describe(const struct sg_generation *g, const char *prefix)
 {
 	const struct sg_config *cfg = &g->cfg;
+
+	publish_engine_names(g);
 
 	if (g->content_rules)
 		sg_info("%sscanner: %u content rule(s) from %s", prefix,

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "parse.h"
 #include "proxy.h"
+#include "pmetrics.h"
 #include "pstats.h"
 #include "tls.h"
 #include "tunnel_sockmap.h"
@@ -94,7 +95,12 @@ struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_map
 	pthread_mutex_init(&proxy->generation_lock, NULL);
 	pthread_mutex_init(&proxy->reserve_lock, NULL);
 	proxy->tls_mover = cfg->tls_mover;
+	/* before the engines are built: they publish their names there */
+	if (sg_pmetrics_attach(maps->proxy_metrics))
+		sg_warn("the proxy's gauges (map %s) could not be mapped: %s; the metrics "
+			"show the counters alone", SG_MAP_PROXY_METRICS, strerror(errno));
 	if (sg_events_use(events_fd)) {
+		sg_pmetrics_detach();
 		free(proxy);
 		return NULL;
 	}
@@ -105,6 +111,7 @@ struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_map
 		if (!proxy->generation) {
 			sg_err("%s", err);
 			sg_events_close();
+			sg_pmetrics_detach();
 			free(proxy);
 			return NULL;
 		}
@@ -191,6 +198,7 @@ void sg_proxy_stop(struct sg_proxy *proxy)
 	 * moment to go */
 	sg_webhooks_free(proxy->webhooks, 2000000000ULL);
 	sg_pstats_detach();
+	sg_pmetrics_detach();
 	sg_behaviour_free(proxy->behaviour);
 	sg_sources_free(proxy->sources);
 	if (proxy->tls_mover == SG_MOVER_SOCKMAP)

@@ -14,7 +14,7 @@
 void relay_start(struct session *s)
 {
 	expect_reply(s, SMTP_UNKNOWN, 0);	/* the greeting */
-	s->mode = RELAY_COMMANDS;
+	relay_set_mode(s, RELAY_COMMANDS);
 }
 
 /* Passthrough after STARTTLS: what the relay still owes each side goes

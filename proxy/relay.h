@@ -103,7 +103,9 @@ void body_begin(struct session *s, struct sg_tx *tx);
 /* smtpguard refuses the message: the upstream aborted, the event and the
  * feedback written, the VM told code (e.g. "550 5.7.1") and why; the log
  * and the event also who refused it (by: an engine; NULL: the relay). */
-void refuse_message(struct session *s, const char *code, const char *why, const char *by);
+/* reason: the class the metrics count it in (enum sg_preason) */
+void refuse_message(struct session *s, const char *code, const char *why, const char *by,
+		    int reason);
 
 /* transaction.c */
 /* A free transaction, TX_OPENING with a new id; NULL when both are in use. */
@@ -119,6 +121,11 @@ void tx_rcpt_accepted(struct sg_tx *tx, const struct pending *p);
 /* The message event of tx. */
 void tx_event(struct session *s, const struct sg_tx *tx, const char *verdict,
 	      const char *reason, const char *by, const char *mx_reply);
+/* The message's verdict counted for the metrics (verdict as tx_event's;
+ * reason_class: enum sg_preason). */
+void tx_count_verdict(const char *verdict, int reason_class);
+/* The class of an engine's verdict: by whom it came. */
+int verdict_reason_class(const struct sg_verdict *v);
 /* The session ends: each dot the MX never answered gets its event, with
  * the reply "unknown". */
 void tx_unanswered(struct session *s);

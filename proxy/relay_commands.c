@@ -58,7 +58,8 @@ static unsigned long long declared_size(const char *line, size_t len)
  * message smtpguard refused: an event, the feedback, a reference id.
  */
 static void refuse_at_mail(struct session *s, const char *line, size_t len, size_t arg,
-			   const char *code, enum sg_feedback_event fb, const char *why)
+			   const char *code, enum sg_feedback_event fb, const char *why,
+			   enum sg_preason reason)
 {
 	char sender[512], ref[24];
 	struct sg_message_event e = {
@@ -71,6 +72,7 @@ static void refuse_at_mail(struct session *s, const char *line, size_t len, size
 	new_reference(ref, sizeof(ref));
 	s->refused++;
 	sg_event_message(&e);
+	tx_count_verdict(e.verdict, reason);
 	sg_feedback_note(s->feedback, &s->vm_addr, fb, 0);
 	local_reply(s, "%s smtpguard: message refused (%s); ref %s", code, why, ref);
 	sg_info("session %s -> %s: message %s refused at MAIL FROM: %s", s->vm_name, s->mx_name,
@@ -86,14 +88,14 @@ static enum check check_mail(struct session *s, const char *line, size_t len, si
 	 * with a reference; its MTA keeps the message */
 	if (sg_ladder_check(s->feedback, &s->vm_addr, why, sizeof(why))) {
 		signals_held(s);	/* still at it: it may climb */
-		refuse_at_mail(s, line, len, arg, "451 4.7.1", SG_FB_TEMPFAILED, why);
+		refuse_at_mail(s, line, len, arg, "451 4.7.1", SG_FB_TEMPFAILED, why, SG_PREASON_LADDER);
 		return CMD_ANSWERED;
 	}
 	/* a sender over its message rate: deferred before its body goes to
 	 * the MX (the charge itself is at the dot, sg_feedback_charge) */
 	if (sg_feedback_check_message(s->feedback, &s->vm_addr, s->policy.rate_class, why,
 				      sizeof(why))) {
-		refuse_at_mail(s, line, len, arg, "451 4.7.1", SG_FB_TEMPFAILED, why);
+		refuse_at_mail(s, line, len, arg, "451 4.7.1", SG_FB_TEMPFAILED, why, SG_PREASON_RATE);
 		return CMD_ANSWERED;
 	}
 	/* declared too large (RFC 1870): refused before its body is sent, as
@@ -101,7 +103,8 @@ static enum check check_mail(struct session *s, const char *line, size_t len, si
 	if (size > s->cfg->smtp_message_size_limit) {
 		snprintf(why, sizeof(why), "a declared size of %llu bytes is over the limit of "
 			 "%llu", size, (unsigned long long)s->cfg->smtp_message_size_limit);
-		refuse_at_mail(s, line, len, arg, "552 5.3.4", SG_FB_TOO_LARGE, why);
+		refuse_at_mail(s, line, len, arg, "552 5.3.4", SG_FB_TOO_LARGE, why,
+			       SG_PREASON_SIZE);
 		return CMD_ANSWERED;
 	}
 	/* both transactions in use (one's dot awaits its reply): this MAIL
@@ -123,7 +126,7 @@ static void sent_mail(struct session *s, const char *line, size_t len, size_t ar
 		/* one is open at the MX: whether this MAIL replaces it (a lax
 		 * MX) or is refused (503) is the MX's to say, and the RCPTs
 		 * after it count against whichever it is */
-		s->mode = RELAY_WAIT;
+		relay_set_mode(s, RELAY_WAIT);
 		return;
 	}
 	s->tx_cur = tx;
@@ -348,7 +351,7 @@ void process_vm(struct session *s)
 			buf_append(&s->mx_out, s->vm_in.data, len);
 			buf_consume(&s->vm_in, len);
 			expect_reply(s, SMTP_AUTH, 0);
-			s->mode = RELAY_WAIT;
+			relay_set_mode(s, RELAY_WAIT);
 			continue;
 		}
 		verb = smtp_verb_of(s->vm_in.data, len, &arg);
@@ -374,6 +377,6 @@ void process_vm(struct session *s)
 			cmd->sent(s, s->vm_in.data, len, arg, p);
 		buf_consume(&s->vm_in, len);
 		if (cmd->sync)
-			s->mode = RELAY_WAIT;
+			relay_set_mode(s, RELAY_WAIT);
 	}
 }

@@ -40,7 +40,8 @@ void new_reference(char *buf, size_t len)
 }
 
 /* The message in TX_BODY is refused: its transaction ends with it. */
-void refuse_message(struct session *s, const char *code, const char *why, const char *by)
+void refuse_message(struct session *s, const char *code, const char *why, const char *by,
+		    int reason)
 {
 	struct sg_tx *tx = s->tx_cur;
 	const char *ref = tx ? tx->ref : "";
@@ -60,6 +61,7 @@ void refuse_message(struct session *s, const char *code, const char *why, const 
 		tx->size = s->scan.bytes;
 		tx_event(s, tx, code[0] == '4' ? "tempfail" : "reject", why, by, NULL);
 	}
+	tx_count_verdict(code[0] == '4' ? "tempfail" : "reject", reason);
 	sg_feedback_note(s->feedback, &s->vm_addr,
 			 code[0] == '4' ? SG_FB_TEMPFAILED :
 			 signals_allowed(s, tx) ? SG_FB_REJECTED_ALLOWED :
@@ -68,7 +70,7 @@ void refuse_message(struct session *s, const char *code, const char *why, const 
 	local_reply(s, "%s smtpguard: message refused (%s); ref %s", code, why, ref);
 	sg_info("session %s -> %s: message %s refused: %s", s->vm_name, s->mx_name, ref, logged);
 	tx_end(s, tx);
-	s->mode = RELAY_REFUSED;
+	relay_set_mode(s, RELAY_REFUSED);
 }
 
 /* A waiting engine answered: the session runs again from the loop, not
@@ -126,7 +128,7 @@ void body_begin(struct session *s, struct sg_tx *tx)
 	new_reference(tx->ref, sizeof(tx->ref));
 	s->tx_cur = tx;
 	s->scan_timed_out = 0;
-	s->mode = RELAY_BODY;
+	relay_set_mode(s, RELAY_BODY);
 	sg_scan_begin(&s->scan, s->scanner, &env, &host);
 }
 
@@ -202,12 +204,12 @@ static void apply_verdict(struct session *s, const struct sg_verdict *v)
 	struct sg_tx *tx = s->tx_cur;
 	char reason[SG_REASON_LEN];
 
-	s->mode = RELAY_COMMANDS;
+	relay_set_mode(s, RELAY_COMMANDS);
 	switch (v->kind) {
 	case SG_ACCEPT:
 		if (sg_feedback_charge(s->feedback, &s->vm_addr, s->policy.rate_class, tx->rcpts_ok,
 				       reason, sizeof(reason))) {
-			refuse_message(s, "451 4.7.1", reason, NULL);
+			refuse_message(s, "451 4.7.1", reason, NULL, SG_PREASON_RATE);
 			return;
 		}
 		signals_message(s, tx, &s->scan);
@@ -225,10 +227,12 @@ static void apply_verdict(struct session *s, const struct sg_verdict *v)
 		return;
 	/* an engine's own reply code (a milter's), of the verdict's class */
 	case SG_REJECT:
-		refuse_message(s, v->code[0] == '5' ? v->code : "550 5.7.1", v->reason, v->by);
+		refuse_message(s, v->code[0] == '5' ? v->code : "550 5.7.1", v->reason, v->by,
+			       verdict_reason_class(v));
 		return;
 	case SG_TEMPFAIL:
-		refuse_message(s, v->code[0] == '4' ? v->code : "451 4.7.1", v->reason, v->by);
+		refuse_message(s, v->code[0] == '4' ? v->code : "451 4.7.1", v->reason, v->by,
+			       verdict_reason_class(v));
 		return;
 	}
 }
@@ -315,7 +319,7 @@ void process_body(struct session *s)
 			return;
 		if (r == SMTP_DATA_SMUGGLE) {
 			refuse_message(s, "554 5.5.0", "a bare CR or LF next to the end-of-data dot",
-				       NULL);
+				       NULL, SG_PREASON_PROTOCOL);
 			s->close_after_flush = 1;	/* the rest of the stream is not trusted */
 			s->vm_in.len = 0;
 			return;
@@ -327,10 +331,10 @@ void process_body(struct session *s)
 		if (s->scan.bytes > s->cfg->smtp_message_size_limit) {
 			snprintf(reason, sizeof(reason), "larger than the limit of %llu bytes",
 				 (unsigned long long)s->cfg->smtp_message_size_limit);
-			refuse_message(s, "552 5.3.4", reason, NULL);
+			refuse_message(s, "552 5.3.4", reason, NULL, SG_PREASON_SIZE);
 			return;
 		}
-		s->mode = RELAY_VERDICT;
+		relay_set_mode(s, RELAY_VERDICT);
 		await_verdict(s);
 		return;
 	}

@@ -100,6 +100,8 @@ static void dot_answered(struct session *s, struct sg_tx *tx, int code, const ch
 		 tx->ref, first);
 	s->messages++;
 	tx_event(s, tx, "accept", tx->reason[0] ? tx->reason : "clean", NULL, first);
+	tx_count_verdict("accept", strncmp(tx->reason, "accepted:", 9) == 0 ?
+			 SG_PREASON_ENGINE_FAILURE : SG_PREASON_CLEAN);
 	if (code >= 200 && code < 300)
 		sg_feedback_note(s->feedback, &s->vm_addr, SG_FB_DELIVERED, tx->rcpts_ok);
 	else if (code >= 500)
@@ -142,14 +144,14 @@ static void after_reply(struct session *s, struct pending *p, int code, const ch
 	case SMTP_MAIL:
 		mail_answered(s, tx, code);
 		if (s->mode == RELAY_WAIT)
-			s->mode = RELAY_COMMANDS;
+			relay_set_mode(s, RELAY_COMMANDS);
 		break;
 	case SMTP_RCPT:
 		if (tx && code >= 200 && code < 300)
 			tx_rcpt_accepted(tx, p);
 		break;
 	case SMTP_DATA:
-		s->mode = RELAY_COMMANDS;
+		relay_set_mode(s, RELAY_COMMANDS);
 		if (code != 354)
 			break;
 		/* a lax MX that takes DATA with no transaction of the relay's:
@@ -162,21 +164,21 @@ static void after_reply(struct session *s, struct pending *p, int code, const ch
 		break;
 	case SMTP_STARTTLS:
 		if (code != 220)
-			s->mode = RELAY_COMMANDS;
+			relay_set_mode(s, RELAY_COMMANDS);
 		else if (s->tls_mode == SG_TLS_TERMINATE)
 			begin_mx_handshake(s);
 		else
-			s->mode = RELAY_TUNNEL;
+			relay_set_mode(s, RELAY_TUNNEL);
 		break;
 	case SMTP_AUTH:
-		s->mode = code == 334 ? RELAY_AUTH_LINE : RELAY_COMMANDS;
+		relay_set_mode(s, code == 334 ? RELAY_AUTH_LINE : RELAY_COMMANDS);
 		break;
 	case SMTP_QUIT:
 		s->close_after_flush = 1;
 		break;
 	case SMTP_UNKNOWN:
 		if (s->mode == RELAY_WAIT)
-			s->mode = RELAY_COMMANDS;
+			relay_set_mode(s, RELAY_COMMANDS);
 		break;
 	default:
 		break;

@@ -16,6 +16,7 @@
 #include "events.h"
 #include "log.h"
 #include "parse.h"
+#include "pmetrics.h"
 #include "worker.h"
 #include "signals.h"
 
@@ -110,10 +111,25 @@ static void session_event(const struct session *s)
 	sg_event_session(&e);
 }
 
+/* The relay's modes are the gauge's first states, in the same order. */
+_Static_assert((int)RELAY_COMMANDS == SG_PSESSION_COMMANDS && (int)RELAY_WAIT == SG_PSESSION_WAIT &&
+	       (int)RELAY_AUTH_LINE == SG_PSESSION_AUTH && (int)RELAY_BODY == SG_PSESSION_BODY &&
+	       (int)RELAY_VERDICT == SG_PSESSION_VERDICT && (int)RELAY_TUNNEL == SG_PSESSION_TUNNEL &&
+	       (int)RELAY_REFUSED == SG_PSESSION_REFUSED, "relay modes are gauge states");
+
+void session_gauge(struct session *s, int state)
+{
+	enum sg_psession from = s->gauge ? (enum sg_psession)(s->gauge - 1) : SG_PSESSION__COUNT;
+
+	sg_pmetric_session(from, (enum sg_psession)state);
+	s->gauge = state >= 0 && state < SG_PSESSION__COUNT ? state + 1 : 0;
+}
+
 void session_free(struct worker *w, struct session *s)
 {
 	if (s->closed)
 		return;
+	session_gauge(s, SG_PSESSION__COUNT);
 	tx_unanswered(s);	/* dots the MX never answered: "unknown" */
 	if (!s->connecting && (s->commands || s->end)) {
 		session_event(s);

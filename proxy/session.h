@@ -159,7 +159,8 @@ struct session {
 	const char *end;
 	char end_detail[96];
 	int mx_errno;		/* the plain upstream failed (a reset, say) */
-	enum relay_mode mode;
+	enum relay_mode mode;	/* set by relay_set_mode: the metrics count sessions by it */
+	int gauge;		/* the sessions gauge it is counted in (enum sg_psession) + 1; 0: none */
 	int pend_head, pend_count;	/* of pending[], below */
 	int discard_line;	/* skipping the rest of an over-long line */
 	int close_after_flush;	/* end once vm_out is sent */
@@ -258,5 +259,18 @@ static inline void buf_consume(struct sg_buf *b, size_t n)
 /* Callers check the room first; a miss would write past the session, so
  * it is cut (and said, by the caller's build of log.h) rather than trusted. */
 void buf_append(struct sg_buf *b, const char *data, size_t n);
+
+/* The session moves to the sessions gauge state (enum sg_psession;
+ * SG_PSESSION__COUNT: out of every gauge, at its end). */
+void session_gauge(struct session *s, int state);
+
+/* The relay's mode changes: the metrics' sessions by state follow, unless
+ * the session drains (counted as draining until it ends). */
+static inline void relay_set_mode(struct session *s, enum relay_mode mode)
+{
+	s->mode = mode;
+	if (!s->draining)
+		session_gauge(s, (int)mode);
+}
 
 #endif

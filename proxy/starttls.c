@@ -111,7 +111,7 @@ static void tls_up(struct session *s)
 	s->io[SIDE_VM] = s->io[SIDE_MX] = &sg_io_tls;
 	s->tls_phase = TLS_ON;
 	/* SMTP starts over: the VM says EHLO again (RFC 3207) */
-	s->mode = RELAY_COMMANDS;
+	relay_set_mode(s, RELAY_COMMANDS);
 	s->helo[0] = '\0';
 	tx_end(s, s->tx_cur);
 	sg_debug("session %s -> %s: TLS terminated: VM %s%s%s%s; MX %s%s (greeting %s), "

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include "events.h"
+#include "pmetrics.h"
 #include "relay.h"
 
 struct sg_tx *tx_new(struct session *s)
@@ -163,6 +164,24 @@ void tx_rcpt_accepted(struct sg_tx *tx, const struct pending *p)
 			 tx->rcpt_asked_addrs + p->addr_off, p->addr_len);
 }
 
+void tx_count_verdict(const char *verdict, int reason_class)
+{
+	sg_pmetric_verdict(verdict[0] == 'a' ? SG_PVERDICT_ACCEPT : verdict[0] == 'r' ?
+			   SG_PVERDICT_REJECT : SG_PVERDICT_TEMPFAIL, (enum sg_preason)reason_class);
+}
+
+/* by is "milter SPEC" for a milter's, the engine's name for another's,
+ * and empty when no engine gave it (one failed: the failure action). */
+int verdict_reason_class(const struct sg_verdict *v)
+{
+	if (!v->by[0])
+		return SG_PREASON_ENGINE_FAILURE;
+	if (strncmp(v->by, "milter", 6) == 0)
+		return strstr(v->reason, "a milter failed") ? SG_PREASON_ENGINE_FAILURE :
+		       SG_PREASON_MILTER;
+	return SG_PREASON_CONTENT;
+}
+
 void tx_event(struct session *s, const struct sg_tx *tx, const char *verdict,
 	      const char *reason, const char *by, const char *mx_reply)
 {
@@ -195,6 +214,8 @@ void tx_unanswered(struct session *s)
 			continue;
 		s->messages++;
 		tx_event(s, tx, "accept", tx->reason[0] ? tx->reason : "clean", NULL, "unknown");
+		tx_count_verdict("accept", strncmp(tx->reason, "accepted:", 9) == 0 ?
+				 SG_PREASON_ENGINE_FAILURE : SG_PREASON_CLEAN);
 		tx_end(s, tx);
 	}
 }

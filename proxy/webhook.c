@@ -40,6 +40,7 @@
 #include <openssl/x509v3.h>
 #include "log.h"
 #include "parse.h"
+#include "pmetrics.h"
 #include "pstats.h"
 #include "tls.h"
 #include "webhook.h"
@@ -388,6 +389,7 @@ static void pop_head(struct sg_webhooks *wh, struct endpoint *ep)
 	ep->ring[ep->head] = NULL;
 	ep->head = (ep->head + 1) % wh->limits.queue_events;
 	ep->count--;
+	sg_pmetric_webhook_queued(-1);
 	ep->bytes -= ev->len;
 	__atomic_sub_fetch(&ep->waiting, 1, __ATOMIC_RELAXED);
 	last = --ev->refs == 0;
@@ -438,6 +440,7 @@ int sg_webhooks_post(struct sg_webhooks *wh, const char *json, size_t len)
 		was_empty |= !ep->count;
 		ep->ring[(ep->head + ep->count) % wh->limits.queue_events] = ev;
 		ep->count++;
+		sg_pmetric_webhook_queued(1);
 		ep->bytes += len;
 		ev->refs++;
 		__atomic_add_fetch(&ep->queued, 1, __ATOMIC_RELAXED);
@@ -523,6 +526,7 @@ static void delivered(struct sg_webhooks *wh, struct endpoint *ep, uint64_t now,
 	pop_head(wh, ep);
 	__atomic_add_fetch(&ep->delivered, 1, __ATOMIC_RELAXED);
 	sg_pstat_add(SG_PSTAT_WEBHOOK_DELIVERED, 1);
+	sg_pmetric_webhook(SG_HEALTH_UP);
 	if (ep->failures && log_due(&ep->recovery_logged_ns, now))
 		sg_info("webhook %s: delivering again (HTTP %d) after %u failed attempt(s)",
 			ep->text, status, ep->failures);
@@ -548,6 +552,7 @@ static void attempt_failed(struct sg_webhooks *wh, struct endpoint *ep, uint64_t
 		ep->resolved_ns = 0;	/* the name may point elsewhere now: look it up again */
 	ep->attempts++;
 	ep->failures++;
+	sg_pmetric_webhook(SG_HEALTH_DOWN);
 	__atomic_store_n(&ep->failing, ep->failures, __ATOMIC_RELAXED);
 	wait = backoff_after(wh, ep->failures);
 	ep->next_try_ns = now + wait;

@@ -4,7 +4,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include "parse.h"
+#include "pmetrics.h"
 #include "scanner.h"
+
+_Static_assert(SG_MAX_ENGINES == SG_METRIC_ENGINES, "the metrics keep a slot per engine");
 
 int sg_scanner_add(struct sg_scanner *scanner, const struct sg_engine *engine,
 		   const void *config)
@@ -245,6 +249,7 @@ static int judge(struct sg_scan *scan, int i, struct sg_verdict *v)
 		*v = scan->answer;
 		scan->waiting = scan->answered = 0;
 		step = SG_ENGINE_DONE;
+		sg_pmetric_engine_latency(i, sg_now_ns() - scan->asked_ns);
 	} else if (!scan->live[i]) {
 		step = SG_ENGINE_ERROR;	/* it failed at the message's start */
 	} else {
@@ -252,11 +257,17 @@ static int judge(struct sg_scan *scan, int i, struct sg_verdict *v)
 		/* waiting from before the call: an answer given from within it
 		 * (sg_scan_engine_done) is kept */
 		scan->waiting = 1;
+		scan->asked_ns = sg_now_ns();
 		step = sc->engines[i]->verdict(scan->state[i], sc->configs[i], scan, v);
 		if (step == SG_ENGINE_WAIT)
 			return scan->answered ? judge(scan, i, v) : -1;
 		scan->waiting = scan->answered = 0;
+		sg_pmetric_engine_latency(i, sg_now_ns() - scan->asked_ns);
+		if (step >= 0 && !sc->engines[i]->reports_health)
+			sg_pmetric_engine_health(i, SG_HEALTH_UP);
 	}
+	if (step < 0 && !sc->engines[i]->reports_health)
+		sg_pmetric_engine_health(i, SG_HEALTH_DOWN);
 	release(scan, i);
 	if (step >= 0 && v->kind != SG_ACCEPT && !v->by[0])
 		snprintf(v->by, sizeof(v->by), "%s", sc->engines[i]->name);

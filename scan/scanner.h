@@ -115,6 +115,10 @@ struct sg_engine {
 	void (*release)(void *state, const void *config);
 	/* The session ends: what its slot holds goes. NULL: nothing kept. */
 	void (*session_end)(void *session, const void *config);
+	/* The engine says its own health for the metrics (a milter: its
+	 * connection); for the others the scanner says it: up when the
+	 * engine answers, down when it fails. */
+	int reports_health;
 };
 
 /* The engines of a proxy, in the order they judge; built once at start. */
@@ -154,6 +158,7 @@ struct sg_scan {
 	int waiting;		/* that engine answered SG_ENGINE_WAIT */
 	int answered;		/* and has since called sg_scan_engine_done */
 	struct sg_verdict answer;	/* what it said */
+	uint64_t asked_ns;	/* when that engine's verdict was asked (its latency) */
 	const char *failed;	/* the name of an engine that failed, accepted for it */
 	int live[SG_MAX_ENGINES];	/* begun, not yet released */
 	int done[SG_MAX_ENGINES];	/* the engine has decided: no more lines */

@@ -7,8 +7,10 @@
  *   smtpguardctl.c  usage, the table of commands, main
  *   ctl_args.c      options, positional arguments, the maps opened
  *   ctl_policy.c    policy add|del|list, rate-class set|list
- *   ctl_sources.c   show, block, unblock, top: per-sender state
- *   ctl_state.c     stats, fail-mode, trace
+ *   ctl_sources.c   show, block, unblock: per-sender state
+ *   ctl_state.c     stats, metrics, fail-mode, trace
+ *   ctl_top.c       top: the live view in a terminal
+ *   ctl_doctor*.c   doctor: what is wrong on this host, and what to do
  *
  * Exit status: 0 done; 1 the change could not be made (e.g. a table full);
  * 2 (EXIT_USAGE) bad arguments, or no smtpguard maps at the root.
@@ -72,6 +74,8 @@ int cmd_block(struct ctl *ctl, int argc, char **argv, int first);
 int cmd_unblock(struct ctl *ctl, int argc, char **argv, int first);
 int cmd_top(struct ctl *ctl, int argc, char **argv, int first);
 int cmd_stats(struct ctl *ctl, int argc, char **argv, int first);
+int cmd_metrics(struct ctl *ctl, int argc, char **argv, int first);
+int cmd_doctor(struct ctl *ctl, int argc, char **argv, int first);
 int cmd_fail_mode(struct ctl *ctl, int argc, char **argv, int first);
 int cmd_trace(struct ctl *ctl, int argc, char **argv, int first);
 

@@ -9,6 +9,7 @@
 #include <bpf/bpf.h>
 #include "ctl.h"
 #include "log.h"
+#include "metrics.h"
 #include "parse.h"
 #include "pstats.h"
 
@@ -71,6 +72,24 @@ int cmd_stats(struct ctl *ctl, int argc, char **argv, int first)
 	if (ctl->json)
 		printf("}\n");
 	return 0;
+}
+
+/* The metrics as smtpguardd's metrics_listen serves them (the same writer,
+ * from the same maps), for a scraper's textfile collector or a look. */
+int cmd_metrics(struct ctl *ctl, int argc, char **argv, int first)
+{
+	struct sg_metrics_snapshot snap;
+	char err[SG_ERR_LEN];
+	int ret;
+
+	ret = no_args_then_maps(ctl, argc, argv, first, "metrics");
+	if (ret)
+		return ret;
+	if (sg_metrics_collect(&ctl->maps, &snap, err, sizeof(err))) {
+		sg_err("%s (root %s)", err, ctl->root);
+		return 1;
+	}
+	return sg_metrics_write(stdout, &snap) ? 1 : 0;
 }
 
 /* The fail mode of scan flows while no proxy listener is registered; it

@@ -28,7 +28,10 @@ static const char usage_text[] =
 "  unblock ADDR                               lift a penalty (the ladder step stays)\n"
 "  release ADDR                               back to normal: the ladder, the penalty\n"
 "  stats\n"
-"  top [--by syns|drops|msgs|rejects] [-n N]\n"
+"  metrics                                    the Prometheus text metrics_listen serves\n"
+"  top [--by syns|drops|msgs|rejects] [-n N] [-d SECS]\n"
+"                           live in a terminal (keys: s d m r sort, q quit)\n"
+"  doctor [-c FILE]                           checks the host; exit 0 ok, 1 warnings, 2 failures\n"
 "  fail-mode [open|closed]                    scan flows while the proxy is down\n"
 "  trace ID --events FILE                     which VM sent a message (Message-ID or ref)\n"
 "--root: the bpffs root smtpguardd pins its maps in (default " DEFAULT_ROOT ")\n";
@@ -50,6 +53,8 @@ static const struct command commands[] = {
 	{ "block", NULL, cmd_block },
 	{ "unblock", NULL, cmd_unblock },
 	{ "stats", NULL, cmd_stats },
+	{ "metrics", NULL, cmd_metrics },
+	{ "doctor", NULL, cmd_doctor },
 	{ "top", NULL, cmd_top },
 	{ "fail-mode", NULL, cmd_fail_mode },
 	{ "trace", NULL, cmd_trace },

@@ -26,6 +26,7 @@
 #define SG_MAP_LISTENERS	"listeners"
 #define SG_MAP_FEEDBACK		"src_feedback"
 #define SG_MAP_PROXY_STATS	"proxy_stats"
+#define SG_MAP_PROXY_METRICS	"proxy_metrics"
 #define SG_MAP_SRC_BOUND	"src_bound"
 #define SG_MAP_IFACE_STATE	"iface_state"
 #define SG_MAP_FLOW_SENDER	"flow_sender"
@@ -39,7 +40,8 @@
 #define SG_MAP_LAYOUT		"layout"
 #define SG_LAYOUT_VERSION	3	/* 2: senders keyed with an interface, the source
 				 * check's maps, per-interface overflow buckets;
-				 * 3: proxy_stats grew by "reattached" */
+				 * 3: proxy_stats grew by "reattached", and
+				 * proxy_metrics */
 
 #define SG_MAX_RATE_CLASSES	64
 #define SG_RATE_CLASS_NAME_LEN	24
@@ -143,6 +145,84 @@ enum sg_pstat {
 
 struct sg_proxy_stats {
 	__u64 count[SG_PSTAT__COUNT];
+};
+
+/*
+ * The proxy's gauges and histograms for the metrics (lib/metrics.c), in a
+ * map of their own beside proxy_stats (so that pins of an older version,
+ * whose proxy_stats is smaller, stay reusable). Userspace only: the proxy
+ * adds to it in place (lib/pmetrics.c), the metrics read it. Every label
+ * is one of these fixed enums or an engine slot: the cardinality is
+ * bounded whatever the traffic.
+ */
+
+/* Sessions by what the relay does (the proxy's relay modes, and the drain
+ * after the end): gauges, added to when a session enters a state and
+ * taken from when it leaves. */
+enum sg_psession {
+	SG_PSESSION_COMMANDS = 0,	/* SMTP commands and replies */
+	SG_PSESSION_WAIT,		/* a sync point (DATA, STARTTLS, AUTH) awaits its reply */
+	SG_PSESSION_AUTH,		/* an AUTH exchange */
+	SG_PSESSION_BODY,		/* a message body streams */
+	SG_PSESSION_VERDICT,		/* the dot waits for the engines' verdict */
+	SG_PSESSION_TUNNEL,		/* passed through after STARTTLS */
+	SG_PSESSION_REFUSED,		/* a message was refused: local replies only */
+	SG_PSESSION_DRAINING,		/* over: waiting for the peers to close */
+	SG_PSESSION__COUNT
+};
+
+/* A message's verdict, and its reason in classes. */
+enum sg_pverdict {
+	SG_PVERDICT_ACCEPT = 0,
+	SG_PVERDICT_REJECT,
+	SG_PVERDICT_TEMPFAIL,
+	SG_PVERDICT__COUNT
+};
+
+enum sg_preason {
+	SG_PREASON_CLEAN = 0,		/* every engine accepted */
+	SG_PREASON_CONTENT,		/* the built-in content engine */
+	SG_PREASON_MILTER,		/* a milter */
+	SG_PREASON_ENGINE_FAILURE,	/* an engine failed or was too slow: the failure action */
+	SG_PREASON_RATE,		/* the sender's message or recipient rate */
+	SG_PREASON_LADDER,		/* the response ladder's tempfail step (at MAIL FROM) */
+	SG_PREASON_SIZE,		/* over smtp_message_size_limit */
+	SG_PREASON_PROTOCOL,		/* a malformed end of data */
+	SG_PREASON_OTHER,
+	SG_PREASON__COUNT
+};
+
+/* Engine latency: from the dot (the verdict asked) to the engine's answer.
+ * Bucket i counts observations at most sg_latency_bounds_us[i] (not
+ * cumulative: one add per observation); the last counts the rest. */
+#define SG_LATENCY_BUCKETS 15
+#define SG_LATENCY_BOUNDS_US { 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, \
+			       500000, 1000000, 2500000, 5000000, 10000000, 30000000 }
+#define SG_METRIC_ENGINES 8		/* = the scanner's SG_MAX_ENGINES */
+#define SG_ENGINE_NAME_LEN 16
+
+struct sg_latency_hist {
+	__u64 bucket[SG_LATENCY_BUCKETS];
+	__u64 sum_us;
+};
+
+/* An engine's or the webhook's health: what its last attempt did. */
+enum sg_health {
+	SG_HEALTH_UNKNOWN = 0,		/* not tried since the proxy started */
+	SG_HEALTH_UP = 1,
+	SG_HEALTH_DOWN = 2,
+};
+
+struct sg_proxy_metrics {
+	__u64 sessions[SG_PSESSION__COUNT];
+	__u64 verdicts[SG_PVERDICT__COUNT][SG_PREASON__COUNT];
+	struct sg_latency_hist engine_latency[SG_METRIC_ENGINES];
+	__u64 engine_health[SG_METRIC_ENGINES];	/* enum sg_health */
+	/* the engines' names by slot ("content", "milter1"...), written by
+	 * the proxy when its engines are built; an empty name: no engine */
+	char engine_name[SG_METRIC_ENGINES][SG_ENGINE_NAME_LEN];
+	__u64 webhook_health;			/* enum sg_health */
+	__u64 webhook_queued;			/* gauge: posts waiting */
 };
 
 struct sg_lpm_v4_key {

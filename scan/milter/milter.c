@@ -18,6 +18,7 @@
 #include "log.h"
 #include "milter_internal.h"
 #include "parse.h"
+#include "pmetrics.h"
 #include "pstats.h"
 
 #define DECODER_SMALL	4096
@@ -81,6 +82,7 @@ int sg_milter_config_init(struct sg_milter_config *cfg, const char *spec,
 			  struct sg_milter_stats *stats, char *err, size_t errlen)
 {
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->metric_slot = -1;
 	if (sg_parse_milter_address(spec, &cfg->addr, &cfg->addr_len, err, errlen))
 		return -1;
 	snprintf(cfg->spec, sizeof(cfg->spec), "%s", spec);
@@ -135,6 +137,7 @@ void conn_fail(struct milter_conn *c, enum sg_milter_fault fault, const char *fm
 	}
 	milter_count(c->cfg, &c->cfg->stats->faults[fault]);
 	sg_pstat_add(SG_PSTAT_MILTER_FAULT_CONNECT + (enum sg_pstat)fault, 1);
+	sg_pmetric_engine_health(c->cfg->metric_slot, SG_HEALTH_DOWN);
 	snprintf(c->error, sizeof(c->error), "%s", why);
 	sg_warn("milter %s: %s (%s fault); milter_default_action applies", c->cfg->spec, why,
 		sg_milter_fault_name(fault));

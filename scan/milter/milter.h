@@ -71,6 +71,7 @@ struct sg_milter_config {
 	enum sg_verdict_kind default_action;
 	char hostname[256];		/* the macros j and {daemon_name} */
 	struct sg_milter_stats *stats;	/* the proxy's, lasting across reloads */
+	int metric_slot;		/* its engine slot, for the metrics' health; -1: none */
 };
 
 extern const struct sg_engine sg_milter_engine;

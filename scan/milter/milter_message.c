@@ -15,6 +15,7 @@
 #include "log.h"
 #include "milter_internal.h"
 #include "parse.h"
+#include "pmetrics.h"
 #include "pstats.h"
 
 /* Body bytes gathered before a chunk goes (fewer round trips), unless
@@ -589,6 +590,7 @@ void message_reply(struct milter_conn *c, const struct sg_milter_reply *r)
 	}
 	c->awaiting = SG_MILTER_EV_COUNT;
 	sg_loop_timer_cancel(c->loop, &c->timer);
+	sg_pmetric_engine_health(c->cfg->metric_slot, SG_HEALTH_UP);
 	if (ev == SG_MILTER_EV_EOM)
 		c->mid_message = 0;
 	switch (r->cmd) {
@@ -795,4 +797,5 @@ const struct sg_engine sg_milter_engine = {
 	.verdict = milter_verdict,
 	.release = milter_release,
 	.session_end = milter_session_end,
+	.reports_health = 1,	/* a verdict may be its milter_default_action */
 };

@@ -170,14 +170,14 @@ c=$LAB_DIR/bad-steer.conf
 printf 'bpffs_root = %s\nsteer_mode = sometimes\n' "$BADROOT" >"$c"
 sgd_conf_error "config-bad-steer-mode" steer_mode 2 "$c"
 c=$LAB_DIR/terminate-no-cert.conf
-printf 'bpffs_root = %s\ndefault_tls_mode = terminate\n' "$BADROOT" >"$c"
+printf 'bpffs_root = %s\nproxy = no\ndefault_tls_mode = terminate\n' "$BADROOT" >"$c"
 sgd_conf_error "config-terminate-without-certificate" tls_cert_file "" "$c"
 c=$LAB_DIR/missing-cert.conf
-printf 'bpffs_root = %s\ntls_cert_file = /nonexistent/cert.pem\ntls_key_file = /nonexistent/key.pem\n' \
+printf 'bpffs_root = %s\nproxy = no\ntls_cert_file = /nonexistent/cert.pem\ntls_key_file = /nonexistent/key.pem\n' \
 	"$BADROOT" >"$c"
 sgd_conf_error "config-missing-certificate" /nonexistent/cert.pem "" "$c"
 c=$LAB_DIR/bad-ciphers.conf
-printf 'bpffs_root = %s\ntls_ciphers = NO-SUCH-CIPHER\n' "$BADROOT" >"$c"
+printf 'bpffs_root = %s\nproxy = no\ntls_ciphers = NO-SUCH-CIPHER\n' "$BADROOT" >"$c"
 sgd_conf_error "config-bad-cipher-list" tls_ciphers "" "$c"
 c=$LAB_DIR/bad-mover.conf
 printf 'bpffs_root = %s\ntls_mover = pigeon\n' "$BADROOT" >"$c"

@@ -117,9 +117,21 @@ check_match "$out" "^451 4\.7\.1 smtpguard: message refused \(a milter failed: "
 check_le "$took" 15000 "rspamd-killed-mid-body-session-not-stuck"
 check_contains "$(cat "$(lab_sgd_log main)")" "milter $RSPAMD: " "milter-fault-logged"
 
+# the metrics: rspamd (milter1) down after its fault, clamav (milter2) up
+metric() { lab_ctl main metrics | awk -v s="$1" '$1 == s { print $2 }'; }
+check_eq "$(metric 'smtpguard_engine_up{engine="milter1"}')" 0 "metrics-rspamd-down"
+check_eq "$(metric 'smtpguard_engine_up{engine="milter2"}')" 1 "metrics-clamav-up"
+check_ge "$(metric 'smtpguard_messages_total{verdict="tempfail",reason="engine_failure"}')" 2 \
+	"metrics-default-tempfails-are-engine-failures"
+check_ge "$(metric 'smtpguard_messages_total{verdict="reject",reason="milter"}')" 2 \
+	"metrics-milter-refusals-counted"
+check_ge "$(metric 'smtpguard_engine_latency_seconds_count{engine="milter1"}')" 3 \
+	"metrics-milter-latency-observed"
+
 # --- rspamd back: new sessions reconnect, mail flows again
 lab_start_rspamd host || e2e_abort "rspamd did not start again"
 check_delivered "rspamd-back-mail-flows" vm1 "$MX4"
+check_eq "$(metric 'smtpguard_engine_up{engine="milter1"}')" 1 "metrics-rspamd-up-again"
 
 # --- no milter reachable at all, default tempfail: nothing is lost
 lab_stop_rspamd host

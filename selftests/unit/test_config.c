@@ -378,6 +378,42 @@ static void test_milter_keys(void)
 		  -1, "milter_default_action: only tempfail|accept|reject");
 }
 
+static void test_metrics_keys(void)
+{
+	struct sg_config cfg;
+	char err[SG_ERR_LEN];
+
+	sg_config_defaults(&cfg);
+	ASSERT_STREQ(cfg.metrics_listen, "", "metrics_listen: off by default");
+	ASSERT_EQ(sg_config_check(&cfg, "t", err, sizeof(err)), 0, "metrics: off passes the check");
+	ASSERT_EQ(sg_config_set(&cfg, "metrics_listen = 127.0.0.1:9425", "t", 1, err, sizeof(err)),
+		  0, "metrics_listen: an IPv4 address and port");
+	ASSERT_EQ(sg_config_check(&cfg, "t", err, sizeof(err)), 0, "metrics: loopback passes");
+	ASSERT_EQ(sg_config_set(&cfg, "metrics_listen = [::1]:9425", "t", 2, err, sizeof(err)), 0,
+		  "metrics_listen: an IPv6 address and port");
+	ASSERT_EQ(sg_config_check(&cfg, "t", err, sizeof(err)), 0, "metrics: ::1 passes");
+	ASSERT_EQ(sg_config_set(&cfg, "metrics_listen = localhost:9425", "t", 3, err, sizeof(err)),
+		  -1, "metrics_listen: a host name refused");
+	ASSERT_CONTAINS(err, "is not ADDRESS:PORT", "metrics_listen: says the form");
+	ASSERT_EQ(sg_config_set(&cfg, "metrics_listen = 127.0.0.1", "t", 4, err, sizeof(err)), -1,
+		  "metrics_listen: a port is needed");
+	ASSERT_EQ(sg_config_set(&cfg, "metrics_listen = 127.0.0.1:70000", "t", 5, err, sizeof(err)),
+		  -1, "metrics_listen: a port past 65535 refused");
+	ASSERT_EQ(sg_config_set(&cfg, "metrics_listen = 192.0.2.1:9425", "t", 6, err, sizeof(err)),
+		  0, "metrics_listen: a public address parses");
+	ASSERT_EQ(sg_config_check(&cfg, "t", err, sizeof(err)), -1,
+		  "metrics: a public address refused without metrics_remote");
+	ASSERT_CONTAINS(err, "metrics_remote = yes", "metrics: says how to allow it");
+	ASSERT_EQ(sg_config_set(&cfg, "metrics_remote = yes", "t", 7, err, sizeof(err)), 0,
+		  "metrics_remote: yes");
+	ASSERT_EQ(sg_config_check(&cfg, "t", err, sizeof(err)), 0,
+		  "metrics: a public address with metrics_remote = yes passes");
+	ASSERT_EQ(sg_listen_is_loopback("127.3.4.5:1"), 1, "loopback: 127/8");
+	ASSERT_EQ(sg_listen_is_loopback("[::1]:1"), 1, "loopback: ::1");
+	ASSERT_EQ(sg_listen_is_loopback("[::2]:1"), 0, "loopback: ::2 is not");
+	ASSERT_EQ(sg_listen_is_loopback("0.0.0.0:1"), 0, "loopback: the wildcard is not");
+}
+
 static void test_ladder_keys(void)
 {
 	struct sg_config cfg;
@@ -419,7 +455,7 @@ static void test_defaults_kept(void)
 	ASSERT_EQ(cfg.default_rcpt_burst, 0, "defaults kept: no recipient limit");
 	ASSERT_EQ(cfg.state_idle_timeout_ns, 3600ULL * 1000000000ULL, "defaults kept: idle 1h");
 	ASSERT_EQ(cfg.gc_interval_ns, 60ULL * 1000000000ULL, "defaults kept: GC every 60s");
-	ASSERT_EQ(cfg.proxy, 0, "defaults kept: proxy = no");
+	ASSERT_EQ(cfg.proxy, 1, "defaults kept: proxy = yes");
 	ASSERT_EQ(cfg.proxy_workers, 0, "defaults kept: a worker per core");
 	ASSERT_EQ(cfg.n_uplinks, 0, "defaults kept: no uplink");
 	ASSERT_EQ(cfg.steer_mark, 0x5347, "defaults kept: steer_mark");
@@ -487,7 +523,7 @@ static void test_table_defaults(void)
 		changed += sg_config_changed(&defaults, &cfg, SG_RELOAD_RESTART, names,
 					     sizeof(names));
 	}
-	ASSERT_EQ(n, 101, "table: 101 keys");
+	ASSERT_EQ(n, 103, "table: 103 keys");
 	ASSERT_EQ(bad, 0, "table: every default parses");
 	ASSERT_EQ(changed, 0, "table: a key set to its default changes nothing");
 	ASSERT_EQ(unset_nonzero, 0, "table: a key without a default is all zero");
@@ -538,7 +574,7 @@ static const struct { const char *key, *value; } samples[] = {
 	{ "source_check", "route" }, { "source_bindings", "/etc/smtpguard/bindings" },
 	{ "source_learn", "2" }, { "source_learn_idle", "2h" }, { "source_state_max", "100" },
 	{ "detach_on_exit", "yes" }, { "state_idle_timeout", "2h" }, { "gc_interval", "5s" },
-	{ "proxy", "yes" }, { "proxy_workers", "4" }, { "proxy_user", "nobody" },
+	{ "proxy", "no" }, { "proxy_workers", "4" }, { "proxy_user", "nobody" },
 	{ "uplink", "eth0" },
 	{ "steer_mark", "0x10" }, { "route_table", "100" }, { "fail_mode", "closed" },
 	{ "connect_timeout", "5s" }, { "steer_mode", "suspect" }, { "steer_soft_percent", "75" },
@@ -576,7 +612,8 @@ static const struct { const char *key, *value; } samples[] = {
 	{ "content_rules", "/etc/smtpguard/content.rules" }, { "content_scan", "no" },
 	{ "milters", "inet:127.0.0.1:11332 unix:/run/clamav/clamav-milter.ctl" },
 	{ "milter_connect_timeout", "5s" }, { "milter_command_timeout", "10s" },
-	{ "milter_content_timeout", "1m" }, { "milter_default_action", "accept" }, { "events_file", "-" }, { "tls_mover", "copy" },
+	{ "milter_content_timeout", "1m" }, { "milter_default_action", "accept" }, { "events_file", "-" }, { "metrics_listen", "127.0.0.1:9425" },
+	{ "metrics_remote", "yes" }, { "tls_mover", "copy" },
 	{ "tls_cert_file", "/etc/c.pem" }, { "tls_key_file", "/etc/k.pem" },
 	{ "tls_mx_verify", "verify" }, { "tls_ca_file", "/etc/ca.pem" },
 	{ "tls_mx_names", "/etc/smtpguard/mx-names" }, { "tls_ticket_key_rotation", "1h" },
@@ -858,6 +895,7 @@ int main(void)
 	test_feedback_keys();
 	test_tls_keys();
 	test_milter_keys();
+	test_metrics_keys();
 	test_ladder_keys();
 	test_defaults_kept();
 	test_table_defaults();
