@@ -158,6 +158,12 @@ Type=oneshot
 RemainAfterExit=yes
 ExecStart=/sbin/ip link add tap-deb0 type veth peer name vm-deb0
 ExecStart=/sbin/ip link set tap-deb0 up
+# and an uplink with the default route, as a real host has: the packaged
+# config leaves proxy = yes and uplink unset, which the daemon finds there
+ExecStart=/sbin/ip link add up-deb0 type veth peer name up-deb1
+ExecStart=/sbin/ip link set up-deb0 up
+ExecStart=/sbin/ip addr add 192.0.2.1/24 dev up-deb0
+ExecStart=/sbin/ip route add default via 192.0.2.254 dev up-deb0 onlink
 [Install]
 WantedBy=multi-user.target
 EOF
@@ -197,9 +203,9 @@ fi
 # Type=notify: "active" only once the daemon said READY=1
 wait_for 30 in_box 'systemctl is-active -q smtpguard.service'
 check_eq "$(in_box 'systemctl is-active smtpguard.service')" active "service-active-after-READY=1"
-check_match "$(prop StatusText)" '^running: 1 interface\(s\) attached at tc' "service-STATUS-from-the-daemon"
+check_match "$(prop StatusText)" '^running: [0-9]+ interface\(s\) attached at tc, proxy up' "service-STATUS-from-the-daemon"
 journal() { in_box 'journalctl -u smtpguard.service -o cat --no-pager'; }
-check_contains "$(journal)" "ready: 1 interface(s) attached at tc" "journal-has-the-ready-line"
+check_match "$(journal)" "ready: [0-9]+ interface\(s\) attached at tc" "journal-has-the-ready-line"
 check_match "$(in_box 'tc filter show dev tap-deb0 ingress')" 'bpf' "classifier-attached-to-tap-deb0"
 check_ok "smtpguardctl-reads-the-pins" in_box 'smtpguardctl stats >/dev/null'
 check_eq "$(prop NotifyAccess)" main "unit-NotifyAccess-main"
