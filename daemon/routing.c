@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "log.h"
+#include "parse.h"
 #include "routing.h"
 
 extern char **environ;
@@ -73,19 +74,6 @@ static int run_ip(char *const argv[], int quiet)
 	return run_ip_output(argv, quiet, NULL, 0);
 }
 
-static int read_sysctl(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	int v = -1;
-
-	if (f) {
-		if (fscanf(f, "%d", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
 static int rule_and_route(const struct sg_config *cfg, const char *family, int add)
 {
 	char mark[16], table[16];
@@ -123,10 +111,10 @@ static int rule_and_route(const struct sg_config *cfg, const char *family, int a
 
 int sg_routing_install(const struct sg_config *cfg)
 {
-	if (read_sysctl("/proc/sys/net/ipv4/conf/all/src_valid_mark") == 1)
+	if (sg_read_sysctl("/proc/sys/net/ipv4/conf/all/src_valid_mark") == 1)
 		sg_warn("net.ipv4.conf.all.src_valid_mark = 1: with rp_filter it drops steered "
 			"flows; set it to 0");
-	if (read_sysctl("/proc/sys/net/ipv4/ip_forward") != 1)
+	if (sg_read_sysctl("/proc/sys/net/ipv4/ip_forward") != 1)
 		sg_warn("net.ipv4.ip_forward is not 1: this host does not route its VMs' traffic");
 	/* without them steered flows are forwarded with a socket attached,
 	 * and dropped: every scanned VM's mail would hang */

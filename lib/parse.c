@@ -528,3 +528,16 @@ int sg_parse_milter_address(const char *s, struct sockaddr_storage *addr, sockle
 		 "reached without name lookups)", host);
 	return -1;
 }
+
+int sg_read_sysctl(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	int v = -1;
+
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}

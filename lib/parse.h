@@ -89,4 +89,8 @@ uint64_t sg_now_ns(void);
 int sg_parse_milter_address(const char *s, struct sockaddr_storage *addr, socklen_t *len,
 			    char *err, size_t errlen);
 
+/* A sysctl's integer value from its /proc/sys path, or -1 when it cannot
+ * be read. */
+int sg_read_sysctl(const char *path);
+
 #endif

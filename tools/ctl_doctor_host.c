@@ -25,19 +25,6 @@
 #include "parse.h"
 #include "uplink.h"
 
-static int read_sysctl(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	int v = -1;
-
-	if (f) {
-		if (fscanf(f, "%d", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
 static int matches(char patterns[][SG_PATTERN_LEN], int n, const char *name)
 {
 	for (int i = 0; i < n; i++)
@@ -50,18 +37,18 @@ static int matches(char patterns[][SG_PATTERN_LEN], int n, const char *name)
 static int rp_filter_of(const char *ifname)
 {
 	char path[128];
-	int all = read_sysctl("/proc/sys/net/ipv4/conf/all/rp_filter"), own;
+	int all = sg_read_sysctl("/proc/sys/net/ipv4/conf/all/rp_filter"), own;
 
 	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/rp_filter", ifname);
-	own = read_sysctl(path);
+	own = sg_read_sysctl(path);
 	return own > all ? own : all;
 }
 
 void check_sysctls(struct doctor *d)
 {
-	int forward = read_sysctl("/proc/sys/net/ipv4/ip_forward");
-	int valid_mark = read_sysctl("/proc/sys/net/ipv4/conf/all/src_valid_mark");
-	int nf_iptables = read_sysctl("/proc/sys/net/bridge/bridge-nf-call-iptables");
+	int forward = sg_read_sysctl("/proc/sys/net/ipv4/ip_forward");
+	int valid_mark = sg_read_sysctl("/proc/sys/net/ipv4/conf/all/src_valid_mark");
+	int nf_iptables = sg_read_sysctl("/proc/sys/net/bridge/bridge-nf-call-iptables");
 	struct if_nameindex *ifs = if_nameindex();
 	char strict[256] = "";
 
