@@ -68,12 +68,13 @@ else
 fi
 check_eq "$(lab_mx_count_mail)" "$((n0 + 1))" "delivered-exactly-once"
 
-# --- the proxy killed mid-DATA: the VM's egress slowed to 2 Mbit/s, so a
-# 600 KB message takes about 2.5 s; smtpguardd gets kill -9 after 1 s
+# --- the proxy killed mid-DATA: the VM's egress slowed to 1 Mbit/s, so a
+# 600 KB message takes about 5 s (a busy machine may see its session late);
+# smtpguardd gets kill -9 1 s after the proxied session is up
 # (the bounce of the refused message above, which the MX will not relay,
 # goes first: nothing but this message in the VM's queue)
 lab_exec vm1 postsuper -c "$LAB_DIR/postfix-vm1/etc" -d ALL >/dev/null 2>&1
-lab_exec vm1 tc qdisc add dev eth0 root tbf rate 2mbit burst 16kb latency 2000ms ||
+lab_exec vm1 tc qdisc add dev eth0 root tbf rate 1mbit burst 16kb latency 4000ms ||
 	fail slow-vm-egress "tc tbf failed"
 n0=$(lab_mx_count_mail)
 { printf 'From: vm1@example.org\nTo: u@%s\nSubject: killed-%s\n\n' "$LAB_MAIL_DOMAIN" "$$"
