@@ -14,7 +14,9 @@
  *    (source_bindings), or, when none is configured for it, be one of the
  *    first source_learn addresses it used (learned; an address bound to
  *    another interface is refused, configured or learned);
- *  - auto: route everywhere, and bound too on bridge ports.
+ *  - auto: route everywhere, and bound too on bridge ports;
+ * on a macvtap (seen at TC egress) only bound applies: its frames leave by
+ * the lower device without the host's routing, so route cannot tell.
  * A lookup that cannot decide (forwarding off on the interface, an
  * encapsulating route, a VLAN-tagged frame whose route is the VLAN device)
  * passes: the check refuses only what it knows is not the interface's.
@@ -41,7 +43,8 @@
 
 /* sg_source_verdict's answer, bits */
 #define SG_SRC_SPOOFED		1	/* drop: not this interface's source */
-#define SG_SRC_BRIDGE_PORT	2	/* the interface is a bridge port */
+#define SG_SRC_BRIDGE_PORT	2	/* the interface is a bridge port, or a
+					 * macvtap: VMs that share a segment */
 
 /* what sg_source_verdict is told of the frame, bits */
 #define SG_SRC_META_SYN		1	/* a connection attempt: keeps a learned entry alive */
@@ -146,7 +149,11 @@ static __always_inline int sg_source_verdict(void *ctx, __u64 src_hi, __u64 src_
 	const struct sg_attachment *port = bpf_map_lookup_elem(&attachments, &ifindex);
 	const struct sg_settings *cfg;
 	__u64 src[2] = { src_hi, src_lo };
-	int bridge_port = port && port->bridge_port, ok = 1;
+	/* a macvtap's frames leave by its lower device without the host's
+	 * routing: no route tells whose they are, and its VMs share a segment
+	 * as a bridge's ports do */
+	int macvtap = port && port->mode == SG_ATTACH_TC_EGRESS;
+	int bridge_port = port && (port->bridge_port || macvtap), ok = 1;
 	struct sg_iface_state *is;
 	__u32 zero = 0, mode;
 
@@ -154,7 +161,7 @@ static __always_inline int sg_source_verdict(void *ctx, __u64 src_hi, __u64 src_
 	if (!cfg)
 		return 0;
 	mode = cfg->source_check;
-	if (mode == SG_SOURCE_CHECK_ROUTE || mode == SG_SOURCE_CHECK_AUTO)
+	if ((mode == SG_SOURCE_CHECK_ROUTE || mode == SG_SOURCE_CHECK_AUTO) && !macvtap)
 		ok = sg_route_ok(ctx, src, meta, ifindex,
 				 bridge_port && port ? port->bridge_ifindex : 0);
 	if (ok && (mode == SG_SOURCE_CHECK_BOUND ||
@@ -192,7 +199,8 @@ __attribute__((noinline)) int sg_source_check(SG_CTX_TYPE *ctx)
 		__u32 ifindex = SG_CTX_IFINDEX(ctx);
 		const struct sg_attachment *port = bpf_map_lookup_elem(&attachments, &ifindex);
 
-		return port && port->bridge_port ? SG_SRC_BRIDGE_PORT : 0;
+		return port && (port->bridge_port || port->mode == SG_ATTACH_TC_EGRESS) ?
+			       SG_SRC_BRIDGE_PORT : 0;
 	}
 	if (sg_parse(data, data_end, &pkt) != SG_PARSE_TCP ||
 	    !sg_smtp_port_bit(cfg, bpf_ntohs(pkt.tcp->dest)) || sg_pkt_source(&pkt, data_end))

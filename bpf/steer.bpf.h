@@ -9,6 +9,8 @@
  *    listeners SOCKMAP, chosen by flow hash;
  *  - no listener registered: the fail mode (open: route untouched; closed:
  *    an RST).
+ * A frame assigned to a socket ends the filter chain (TC_ACT_OK); one left
+ * alone goes on to the filters after ours (TC_ACT_UNSPEC).
  * bpf_sk_assign does not bypass routing: the mark makes the daemon's policy
  * routing rule deliver the (non-local) destination locally.
  */
@@ -76,12 +78,12 @@ static __always_inline int sg_assign(struct __sk_buff *skb, struct bpf_sock *sk,
 	port = bpf_map_lookup_elem(&attachments, &ifindex);
 	if (port && port->bridge_port && bpf_skb_store_bytes(skb, 0, port->local_mac, 6, 0)) {
 		bpf_sk_release(sk);
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	}
 	err = bpf_sk_assign(skb, sk, 0);
 	bpf_sk_release(sk);
 	if (err)
-		return TC_ACT_OK;	/* not assignable: the route decides */
+		return TC_ACT_UNSPEC;	/* not assignable: the route decides */
 	skb->mark = cfg->steer_mark;
 	return TC_ACT_OK;
 }
@@ -143,14 +145,14 @@ __attribute__((noinline)) int sg_steer_from_vm(struct __sk_buff *skb, __u32 l3_o
 
 	cfg = bpf_map_lookup_elem(&settings, &zero);
 	if (!cfg || !cfg->n_workers)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	if (sg_pkt_at((void *)(long)skb->data, data_end, l3_off, l4_off, pkt))
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	sk = sg_flow_socket(skb, pkt, data_end);
 	if (sk)
 		return sg_assign(skb, sk, cfg);
 	if ((void *)(pkt->tcp + 1) > data_end || !pkt->tcp->syn || pkt->tcp->ack)
-		return TC_ACT_OK;	/* not ours: a flow that began before the proxy */
+		return TC_ACT_UNSPEC;	/* not ours: a flow that began before the proxy */
 
 	sk = sg_listener(skb, cfg, pkt->family);
 	if (sk) {
@@ -171,7 +173,40 @@ __attribute__((noinline)) int sg_steer_from_vm(struct __sk_buff *skb, __u32 l3_o
 		return TC_ACT_SHOT;
 	}
 	sg_count(SG_STAT_FAIL_OPEN);
-	return TC_ACT_OK;
+	return TC_ACT_UNSPEC;
+}
+
+/* A scan flow's packet at TC egress of a macvtap (SG_ATTACH_TC_EGRESS):
+ * bpf_sk_assign works at ingress only, so the proxy cannot take it; a
+ * connection attempt is what having no listener makes of it, the fail
+ * mode's (counted as such). An RST goes back to the VM through the
+ * macvtap's own receive path (its ingress). A global function, as
+ * sg_steer_from_vm. */
+__attribute__((noinline)) int sg_steer_at_egress(struct __sk_buff *skb, __u32 l3_off,
+						 __u32 l4_off)
+{
+	void *data_end = (void *)(long)skb->data_end;
+	const struct sg_settings *cfg;
+	struct sg_pkt frame = {}, *pkt = &frame;
+	__u32 zero = 0;
+
+	cfg = bpf_map_lookup_elem(&settings, &zero);
+	if (!cfg)
+		return TC_ACT_UNSPEC;
+	if (sg_pkt_at((void *)(long)skb->data, data_end, l3_off, l4_off, pkt))
+		return TC_ACT_UNSPEC;
+	if ((void *)(pkt->tcp + 1) > data_end || !pkt->tcp->syn || pkt->tcp->ack)
+		return TC_ACT_UNSPEC;
+	if (cfg->fail_mode == SG_FAIL_CLOSED) {
+		sg_count(SG_STAT_FAIL_CLOSED);
+		if (sg_make_rst(pkt, data_end) == 0) {
+			sg_count(SG_STAT_RST_SENT);
+			return bpf_redirect(skb->ifindex, BPF_F_INGRESS);
+		}
+		return TC_ACT_SHOT;
+	}
+	sg_count(SG_STAT_FAIL_OPEN);
+	return TC_ACT_UNSPEC;
 }
 
 /* A packet arriving on the uplink: an MX's reply to one of the proxy's
@@ -186,13 +221,13 @@ static __always_inline int sg_steer_from_uplink(struct __sk_buff *skb)
 	__u32 zero = 0;
 
 	if (sg_parse(data, data_end, &pkt) != SG_PARSE_TCP)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	cfg = bpf_map_lookup_elem(&settings, &zero);
 	if (!cfg || !cfg->steer_mark || !sg_smtp_port_bit(cfg, bpf_ntohs(pkt.tcp->source)))
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	sk = sg_flow_socket(skb, &pkt, data_end);
 	if (!sk)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	sg_count(SG_STAT_UPLINK_STEERED);
 	return sg_assign(skb, sk, cfg);
 }
@@ -217,17 +252,17 @@ static __always_inline int sg_steer_on_bridge(struct __sk_buff *skb)
 
 	cfg = bpf_map_lookup_elem(&settings, &zero);
 	if (!cfg || !cfg->steer_mark || skb->mark != cfg->steer_mark || !cfg->n_workers)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	if (sg_parse(data, data_end, &pkt) != SG_PARSE_TCP || (void *)(pkt.tcp + 1) > data_end)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	syn = pkt.tcp->syn && !pkt.tcp->ack;
 	sk = sg_flow_socket(skb, &pkt, data_end);
 	if (!sk) {
 		if (!syn)
-			return TC_ACT_OK;
+			return TC_ACT_UNSPEC;
 		sk = sg_listener(skb, cfg, pkt.family);
 		if (!sk)
-			return TC_ACT_OK;
+			return TC_ACT_UNSPEC;
 	}
 	err = bpf_sk_assign(skb, sk, 0);
 	bpf_sk_release(sk);

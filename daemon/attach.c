@@ -16,7 +16,8 @@
 #include "netwatch.h"
 #include "probe.h"
 
-/* Our TC filter's identity on clsact ingress; one per interface. */
+/* Our TC filter's identity on clsact ingress (egress for a macvtap); one
+ * per interface. */
 #define SG_TC_HANDLE	0x5347
 #define SG_TC_PRIORITY	0x5347
 /* smtpguard_xdp or smtpguard_xdp_locked; the kernel keeps 15 characters */
@@ -95,9 +96,20 @@ static int record(const struct sg_maps *maps, int ifindex, const char *ifname,
 	return 0;
 }
 
-static int tc_attach(int prog_fd, int ifindex, const char *ifname)
+/* Where on TC a mode's filter sits: egress for a macvtap's VM, else ingress. */
+static enum bpf_tc_attach_point tc_point(int mode)
 {
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	return mode == SG_ATTACH_TC_EGRESS ? BPF_TC_EGRESS : BPF_TC_INGRESS;
+}
+
+static const char *tc_point_name(int mode)
+{
+	return mode == SG_ATTACH_TC_EGRESS ? "egress" : "ingress";
+}
+
+static int tc_attach(int prog_fd, int ifindex, const char *ifname, int mode)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = tc_point(mode));
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = SG_TC_HANDLE, .priority = SG_TC_PRIORITY,
 		    .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE);
 	int ret;
@@ -111,20 +123,22 @@ static int tc_attach(int prog_fd, int ifindex, const char *ifname)
 	}
 	ret = bpf_tc_attach(&hook, &opts);
 	if (ret) {
-		sg_err("attaching at TC ingress of %s failed: %s", ifname, strerror(-ret));
+		sg_err("attaching at TC %s of %s failed: %s", tc_point_name(mode), ifname,
+		       strerror(-ret));
 		return -1;
 	}
 	return 0;
 }
 
-static int tc_detach(int ifindex, const char *ifname)
+static int tc_detach(int ifindex, const char *ifname, int mode)
 {
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = tc_point(mode));
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = SG_TC_HANDLE, .priority = SG_TC_PRIORITY);
 	int ret = bpf_tc_detach(&hook, &opts);
 
 	if (ret && ret != -ENOENT && ret != -ENODEV && ret != -EINVAL) {
-		sg_err("detaching from TC ingress of %s failed: %s", ifname, strerror(-ret));
+		sg_err("detaching from TC %s of %s failed: %s", tc_point_name(mode), ifname,
+		       strerror(-ret));
 		return -1;
 	}
 	return 0;
@@ -356,20 +370,56 @@ cleanup:
 	return ret ? -1 : 0;
 }
 
+/*
+ * A macvtap's VM: at TC egress of the macvtap, whatever attach says (XDP
+ * and TC ingress see only what the VM receives). The one TC program serves
+ * both sides; its record tells it which (see sg_tc), so the record is
+ * written before the filter goes on. Counting, rate limits, blocks and the
+ * source check work there; the proxy cannot take its flows (bpf_sk_assign
+ * works at ingress only): the fail mode decides them.
+ */
+static int tc_egress_attach(struct sg_loader *ld, const struct sg_config *cfg, int ifindex,
+			    const char *ifname)
+{
+	int fd = sg_loader_tc_prog_fd(ld);
+
+	if (record(&ld->maps, ifindex, ifname, SG_ATTACH_TC_EGRESS, fd))
+		return -1;
+	if (tc_attach(fd, ifindex, ifname, SG_ATTACH_TC_EGRESS)) {
+		sg_forget(&ld->maps, ifindex);
+		return -1;
+	}
+	if (cfg->proxy)
+		sg_warn("%s is a macvtap: its VM's frames are filtered at TC egress, where the "
+			"proxy cannot take them; its scan flows are not scanned (fail_mode = %s "
+			"decides them). Give VMs that need scanning a tap on a bridge or a "
+			"routed tap", ifname, cfg->fail_mode == SG_FAIL_CLOSED ? "closed" : "open");
+	return 0;
+}
+
 int sg_attach(struct sg_loader *ld, const struct sg_config *cfg, int ifindex,
 	      const char *ifname)
 {
 	struct sg_attachment old;
 	__u32 key = (__u32)ifindex;
-	int prog_id = 0, ret;
+	int prog_id = 0, ret, mode = cfg->attach_mode;
+
+	ret = sg_link_tx_only(ifindex);
+	if (ret < 0) {
+		sg_err("asking the kernel what kind of interface %s is failed", ifname);
+		return -1;
+	}
+	if (ret)
+		mode = SG_ATTACH_TC_EGRESS;
 
 	/* switching attach mode: take the other one off first */
-	if (bpf_map_lookup_elem(ld->maps.attachments, &key, &old) == 0 &&
-	    old.mode != (__u32)cfg->attach_mode)
+	if (bpf_map_lookup_elem(ld->maps.attachments, &key, &old) == 0 && old.mode != (__u32)mode)
 		sg_detach(&ld->maps, ifindex);
 
-	if (cfg->attach_mode == SG_ATTACH_TC) {
-		ret = tc_attach(sg_loader_tc_prog_fd(ld), ifindex, ifname);
+	if (mode == SG_ATTACH_TC_EGRESS) {
+		ret = tc_egress_attach(ld, cfg, ifindex, ifname);
+	} else if (mode == SG_ATTACH_TC) {
+		ret = tc_attach(sg_loader_tc_prog_fd(ld), ifindex, ifname, SG_ATTACH_TC);
 		if (ret)
 			return ret;
 		ret = record(&ld->maps, ifindex, ifname, SG_ATTACH_TC, sg_loader_tc_prog_fd(ld));
@@ -388,8 +438,8 @@ int sg_attach(struct sg_loader *ld, const struct sg_config *cfg, int ifindex,
 		}
 	}
 	if (!ret) {
-		sg_info("attached %s to %s (ifindex %d)", sg_attach_mode_name(cfg->attach_mode),
-			ifname, ifindex);
+		sg_info("attached %s to %s (ifindex %d)", sg_attach_mode_name(mode), ifname,
+			ifindex);
 		sg_attach_follow_bridge(ld, ifindex);
 	}
 	return ret;
@@ -399,8 +449,8 @@ int sg_attach_uplink(struct sg_loader *ld, int ifindex, const char *ifname)
 {
 	int fd = bpf_program__fd(ld->tc_skel->progs.smtpguard_uplink);
 
-	if (tc_attach(fd, ifindex, ifname) || record(&ld->maps, ifindex, ifname,
-						      SG_ATTACH_UPLINK, fd))
+	if (tc_attach(fd, ifindex, ifname, SG_ATTACH_UPLINK) ||
+	    record(&ld->maps, ifindex, ifname, SG_ATTACH_UPLINK, fd))
 		return -1;
 	sg_info("attached uplink to %s (ifindex %d)", ifname, ifindex);
 	sg_attach_follow_bridge(ld, ifindex);
@@ -439,7 +489,8 @@ static int attach_bridge(struct sg_loader *ld, int bridge, int force)
 		return 0;
 	if (!if_indextoname((unsigned int)bridge, name))
 		return -1;
-	if (tc_attach(fd, bridge, name) || record(&ld->maps, bridge, name, SG_ATTACH_BRIDGE, fd))
+	if (tc_attach(fd, bridge, name, SG_ATTACH_BRIDGE) ||
+	    record(&ld->maps, bridge, name, SG_ATTACH_BRIDGE, fd))
 		return -1;
 	sg_info("attached bridge to %s (ifindex %d): steered frames keep their socket with "
 		"br_netfilter on", name, bridge);
@@ -482,9 +533,9 @@ void sg_attach_follow_bridge(struct sg_loader *ld, int ifindex)
 /* Our filter at its handle and priority on TC ingress of ifindex: 1 and its
  * program's id, 0 when there is none (no clsact, or no filter there), -1
  * when the kernel cannot be asked. */
-static int tc_query(int ifindex, __u32 *prog_id)
+static int tc_query(int ifindex, int mode, __u32 *prog_id)
 {
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = tc_point(mode));
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = SG_TC_HANDLE, .priority = SG_TC_PRIORITY);
 	int ret;
 
@@ -520,7 +571,7 @@ int sg_attach_intact(int ifindex, const struct sg_attachment *a)
 		xdp_multiprog__close(mp);
 		return ret;
 	}
-	ret = tc_query(ifindex, &id);
+	ret = tc_query(ifindex, (int)a->mode, &id);
 	if (ret <= 0)
 		return ret;
 	return !a->prog_id || id == a->prog_id;
@@ -564,7 +615,8 @@ int sg_detach(const struct sg_maps *maps, int ifindex)
 		sg_forget(maps, ifindex);
 		return 0;
 	}
-	ret = a.mode == SG_ATTACH_XDP ? xdp_detach(ifindex, name) : tc_detach(ifindex, name);
+	ret = a.mode == SG_ATTACH_XDP ? xdp_detach(ifindex, name) :
+					tc_detach(ifindex, name, (int)a.mode);
 	if (!ret) {
 		sg_info("detached %s from %s", sg_attach_mode_name((int)a.mode), name);
 		sg_forget(maps, ifindex);

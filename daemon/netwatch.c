@@ -177,6 +177,17 @@ int sg_link_xdp_prog_id(int ifindex, __u32 *prog_id)
 	return link_query_xdp(ifindex, &master, kind, sizeof(kind), mac, prog_id);
 }
 
+int sg_link_tx_only(int ifindex)
+{
+	unsigned char mac[6];
+	char kind[32];
+	int master;
+
+	if (link_query(ifindex, &master, kind, sizeof(kind), mac))
+		return -1;
+	return strcmp(kind, "macvtap") == 0 || strcmp(kind, "ipvtap") == 0;
+}
+
 int sg_link_bridge_mac(int ifindex, unsigned char mac[6], int *bridge)
 {
 	char kind[32];

@@ -30,6 +30,11 @@ int sg_netwatch_enumerate(sg_link_cb cb, void *ctx);
  * ifindex; 0 when ifindex is not a bridge port; -1 on error. */
 int sg_link_bridge_mac(int ifindex, unsigned char mac[6], int *bridge);
 
+/* A macvtap or ipvtap: its VM's frames are transmitted on it (QEMU writes
+ * them to /dev/tapN) and never cross an ingress hook of the host, so the
+ * classifier runs at its TC egress. 1 yes, 0 no, -1 on error. */
+int sg_link_tx_only(int ifindex);
+
 /* The id of the XDP program attached to ifindex (0: none); 0 or -1. One
  * query for this interface alone (libbpf's bpf_xdp_query dumps every
  * interface: 500 interfaces made each answer cost milliseconds). */

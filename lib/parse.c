@@ -47,6 +47,7 @@ static const char *const attach_names[SG_ATTACH__COUNT] = {
 	[SG_ATTACH_XDP] = "xdp",
 	[SG_ATTACH_UPLINK] = "uplink",
 	[SG_ATTACH_BRIDGE] = "bridge",
+	[SG_ATTACH_TC_EGRESS] = "tc egress",
 };
 static const char *const stat_names[SG_STAT__COUNT] = {
 	[SG_STAT_NON_SMTP] = "non_smtp",

@@ -430,6 +430,8 @@ enum sg_attach_mode {
 	SG_ATTACH_XDP = 1,
 	SG_ATTACH_UPLINK = 2,	/* TC ingress on the uplink: MX replies to the proxy */
 	SG_ATTACH_BRIDGE = 3,	/* TC ingress on a bridge whose ports are ours */
+	SG_ATTACH_TC_EGRESS = 4,	/* TC egress of a macvtap/ipvtap: its VM's
+					 * frames cross no ingress hook */
 	SG_ATTACH__COUNT
 };
 

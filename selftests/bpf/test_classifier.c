@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -380,7 +381,7 @@ struct prog {
 static const char *verdict_name(const struct prog *p, int v)
 {
 	static const char *xdp_names[] = { "XDP_PASS", "XDP_DROP", "XDP_TX", "other", "-EINVAL" };
-	static const char *tc_names[] = { "TC_ACT_OK", "TC_ACT_SHOT", "TC_ACT_REDIRECT",
+	static const char *tc_names[] = { "TC_ACT_UNSPEC/OK", "TC_ACT_SHOT", "TC_ACT_REDIRECT",
 					  "other", "-EINVAL" };
 
 	return p->xdp ? xdp_names[v] : tc_names[v];
@@ -396,6 +397,7 @@ static int verdict_of(const struct prog *p, uint32_t retval)
 		}
 	} else {
 		switch (retval) {
+		case TC_ACT_UNSPEC: return V_PASS;	/* on to the next filter */
 		case TC_ACT_OK: return V_PASS;
 		case TC_ACT_SHOT: return V_DROP;
 		case TC_ACT_REDIRECT: return V_RST;
@@ -2003,6 +2005,84 @@ static void test_source_bound(const struct prog *p)
 	source_check_reset();
 }
 
+/* A macvtap (attachment recorded at TC egress): the source check learns
+ * (no route tells), an RST goes back by the macvtap's ingress, and a scan
+ * flow the proxy cannot take there is the fail mode's. TC only. */
+static void test_macvtap_egress(const struct prog *p)
+{
+	struct sg_settings s = base_settings();
+	struct sockaddr_in lo = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
+	int listen_fd = -1, listeners_fd = bpf_map__fd(tc_skel->maps.listeners);
+	struct sg_attachment a;
+	__u32 slot = 0;
+	int listening;
+
+	source_check_reset();
+	s.source_check = SG_SOURCE_CHECK_AUTO;
+	s.source_learn = 2;
+	put_settings(&s);
+	put_attachment(sc_if1, 0, 0, 0);
+	put_attachment(sc_if2, 0, 0, 0);
+	for (unsigned int i = 0; i < 2; i++) {
+		unsigned int ifindex = i ? sc_if2 : sc_if1;
+
+		bpf_map_lookup_elem(attach_fd, &ifindex, &a);
+		a.mode = SG_ATTACH_TC_EGRESS;
+		bpf_map_update_elem(attach_fd, &ifindex, &a, BPF_ANY);
+	}
+	check_on(p, &(struct frame_opts){ .family = 4, .src = "10.77.7.7" }, sc_if1, V_PASS,
+		 S_LEARNED_SYN, "macvtap, auto: a source with no route is learned, not spoofed");
+	check_on(p, &(struct frame_opts){ .family = 4, .src = "10.77.7.7" }, sc_if2, V_DROP,
+		 S_SPOOFED, "macvtap, auto: that source on another macvtap is spoofed");
+	check_on(p, &(struct frame_opts){ .family = 4, .src = "10.77.7.7", .flags = F_ACK },
+		 sc_if1, V_PASS, S_SCAN_OTHER, "macvtap: its learned source's ACK passes");
+
+	s.default_action = SG_ACTION_BLOCK;
+	s.refuse_mode = SG_REFUSE_RST;
+	put_settings(&s);
+	check_on(p, &(struct frame_opts){ .family = 4, .src = "10.77.7.7" }, sc_if1, V_RST,
+		 SW([SG_STAT_SMTP] = 1, [SG_STAT_SMTP_SYN] = 1, [SG_STAT_BLOCKED] = 1,
+		    [SG_STAT_RST_SENT] = 1), "macvtap: a blocked SYN is answered with an RST");
+
+	/* a proxy with a listener: taken at ingress, the fail mode's at egress */
+	s = base_settings();
+	s.source_check = SG_SOURCE_CHECK_OFF;
+	s.steer_mark = 0x5347;
+	s.n_workers = 1;
+	s.fail_mode = SG_FAIL_OPEN;
+	put_settings(&s);
+	listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+	listening = listen_fd >= 0 && bind(listen_fd, (struct sockaddr *)&lo, sizeof(lo)) == 0 &&
+		    listen(listen_fd, 8) == 0 &&
+		    bpf_map_update_elem(listeners_fd, &slot, &listen_fd, BPF_ANY) == 0;
+	if (!ASSERT_TRUE(listening, "macvtap: a listener in the listeners SOCKMAP"))
+		goto cleanup;
+	check_on(p, &(struct frame_opts){ .family = 4, .src = "10.77.7.8" }, sc_if1, V_PASS,
+		 SW([SG_STAT_SMTP] = 1, [SG_STAT_SMTP_SYN] = 1, [SG_STAT_SCAN] = 1,
+		    [SG_STAT_FAIL_OPEN] = 1),
+		 "macvtap, fail open: a scan SYN is not steered (no socket at egress): passed");
+	check_on(p, &(struct frame_opts){ .family = 4, .src = "10.77.7.8", .flags = F_ACK },
+		 sc_if1, V_PASS, S_SCAN_OTHER, "macvtap: a scan flow's ACK passes uncounted");
+	s.fail_mode = SG_FAIL_CLOSED;
+	put_settings(&s);
+	check_on(p, &(struct frame_opts){ .family = 4, .src = "10.77.7.8" }, sc_if1, V_RST,
+		 SW([SG_STAT_SMTP] = 1, [SG_STAT_SMTP_SYN] = 1, [SG_STAT_SCAN] = 1,
+		    [SG_STAT_FAIL_CLOSED] = 1, [SG_STAT_RST_SENT] = 1),
+		 "macvtap, fail closed: a scan SYN is refused with an RST");
+	put_attachment(sc_if1, 0, 0, 0);	/* the same interface at ingress */
+	check_on(p, &(struct frame_opts){ .family = 4, .src = "10.77.7.8" }, sc_if1, V_PASS,
+		 SW([SG_STAT_SMTP] = 1, [SG_STAT_SMTP_SYN] = 1, [SG_STAT_SCAN] = 1,
+		    [SG_STAT_STEERED] = 1),
+		 "a tap at ingress: the same SYN goes to the listener");
+	bpf_map_delete_elem(listeners_fd, &slot);
+cleanup:
+	if (listen_fd >= 0)
+		close(listen_fd);
+	state_del("10.77.7.7");
+	state_del("10.77.7.8");
+	source_check_reset();
+}
+
 /* A random-source flood with the table full: one interface's overflow
  * bucket drains, another interface's stays whole. */
 static void test_overflow_per_interface(const struct prog *p)
@@ -2263,6 +2343,7 @@ int main(int argc, char **argv)
 			test_state_share(&progs[i]);
 		for (int i = 0; i < 2; i++)
 			test_v6_keys_per_interface(&progs[i]);
+		test_macvtap_egress(&progs[1]);
 	}
 
 	memcpy(saved, pin_dir, sizeof(saved));
