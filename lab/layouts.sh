@@ -5,7 +5,8 @@
 # and vm2, whose host-side interfaces carry the names and sit in the
 # bridges the hypervisor gives them; IPv4 only. The VM's end is always its
 # eth0 (a veth standing in for the tap device: on the host both are an
-# interface whose ingress is what the VM sends).
+# interface whose ingress is what the VM sends), but in the macvtap
+# layout, where it is a tap wired to the macvtap's /dev/tapN.
 #
 #   layout                   VM interface on the host       where it sits
 #   libvirt_bridged          vnet0, vnet1                   br0 (with uplink0), bridged
@@ -17,6 +18,8 @@
 #   openstack_lb             tap<port-id>                   brq<net-id> (with uplink0), bridged
 #   openstack_hybrid         tap<port-id> in qbr<port-id>   qvb<port-id> == qvo<port-id> in
 #                                                           br-int (a Linux bridge here: no OVS)
+#   macvtap                  macvtap0, macvtap1             on eno1 (bridge mode); the VM is a
+#                                                           tap wired to /dev/tapN (tap_wire)
 #
 # In the bridged layouts the MX's namespace is also the VMs' gateway
 # (192.0.2.1) on the same layer-2 segment, as in lab_make_bridged.
@@ -29,7 +32,7 @@
 
 declare -gA LAYOUT_VM_IF=() LAYOUT_VM_IP=()
 LAYOUT_NAME=
-LAYOUT_LIST="libvirt_bridged libvirt_nat libvirt_routed proxmox proxmox_fw openstack_lb openstack_hybrid"
+LAYOUT_LIST="libvirt_bridged libvirt_nat libvirt_routed proxmox proxmox_fw openstack_lb openstack_hybrid macvtap"
 
 # The OpenStack names: 11 characters of the port's (network's) UUID.
 LAYOUT_OS_PORT1=3f2a9c1e-7b
@@ -191,6 +194,53 @@ layout_openstack_hybrid() {
 		layout__vm "vm$n" "tap$p" "192.0.2.1$n/24" "$LAB_GW4" &&
 		lh link set "tap$p" master "qbr$p" || return 1
 	done
+}
+
+# libvirt's <interface type='direct'> (macvtap, bridge mode): each VM has a
+# macvtapN on the host's NIC (eno1 here, a veth whose far end is the MX's
+# eth1, the VMs' gateway 192.0.2.1), and QEMU reads and writes the
+# macvtap's /dev/tapN. tap_wire plays QEMU: it copies frames between that
+# device and a tap (the guest's NIC, eth0, with the macvtap's MAC) in the
+# VM's namespace. The VM's frames are transmitted on macvtapN: they cross
+# its TC egress and no ingress hook of the host.
+layout_macvtap() {
+	local m n mac idx dev
+	m=$(lab_ns mx)
+	ip link add eno1 netns "$(lab_ns host)" type veth peer name eth1 netns "$m" &&
+	lh link set eno1 up && ip -n "$m" link set eth1 up &&
+	ip -n "$m" addr add "$LAB_GW4/24" dev eth1 ||
+		{ lab_log "cannot create the NIC eno1"; return 1; }
+	for n in 0 1; do
+		lh link add "macvtap$n" link eno1 type macvtap mode bridge &&
+		lh link set "macvtap$n" up || { lab_log "cannot create macvtap$n on eno1"; return 1; }
+		mac=$(lh -o link show "macvtap$n" | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
+		# sysfs as the host namespace sees it (ip netns exec mounts it)
+		idx=$(ip netns exec "$(lab_ns host)" cat "/sys/class/net/macvtap$n/ifindex")
+		dev=$(ip netns exec "$(lab_ns host)" cat "/sys/class/net/macvtap$n/macvtap/tap$idx/dev")
+		[ -n "$mac" ] && [ -n "$dev" ] &&
+		mknod "$LAB_DIR/tap$idx" c "${dev%:*}" "${dev#*:}" ||
+			{ lab_log "cannot make the device node of macvtap$n (tap$idx)"; return 1; }
+		layout__vm_on_tap "vm$((n + 1))" "macvtap$n" "$mac" "$LAB_DIR/tap$idx" \
+			"192.0.2.1$((n + 1))/24" "$LAB_GW4" || return 1
+	done
+}
+
+# layout__vm_on_tap VM HOSTIF MAC CHARDEV ADDR/LEN GW: the VM's namespace
+# with a tap eth0 (MAC), wired to CHARDEV by tap_wire.
+layout__vm_on_tap() {
+	local vm=$1 ifc=$2 mac=$3 chardev=$4 addr=$5 gw=$6 v
+	v=$(lab_ns "$vm")
+	lab_add_ns "$v" &&
+	ip -n "$v" tuntap add dev eth0 mode tap &&
+	ip -n "$v" link set eth0 address "$mac" &&
+	ip -n "$v" link set eth0 up &&
+	ip -n "$v" addr add "$addr" dev eth0 &&
+	ip -n "$v" route add default via "$gw" dev eth0 ||
+		{ lab_log "cannot create $vm's tap"; return 1; }
+	"$LAB_BUILD/selftests/tap_wire" "$chardev" "/run/netns/$v" eth0 \
+		>>"$LAB_DIR/tap_wire-$vm.log" 2>&1 </dev/null &
+	LAYOUT_VM_IF[$vm]=$ifc
+	LAYOUT_VM_IP[$vm]=${addr%/*}
 }
 
 # layout_up PREFIX LAYOUT: host, MX and vm1, vm2 in LAYOUT's plumbing; waits

@@ -301,7 +301,7 @@ static const struct sg_config_key config_keys[] = {
 	/* maps are pinned as ROOT/NAME: room for the longest name */
 	KEY("bpffs_root", PATH, bpffs_root, RESTART, "/sys/fs/bpf/smtpguard",
 	    .max = SG_PATH_LEN - 33),
-	KEY("interfaces", IFACES, interfaces, RESTART, "tap* vnet*", WITH(n_interfaces)),
+	KEY("interfaces", IFACES, interfaces, RESTART, "tap* vnet* macvtap*", WITH(n_interfaces)),
 	KEY("attach", ENUM, attach_mode, RESTART, "tc", .names = attach_names),
 	KEY("xdp_mode", ENUM, xdp_generic, RESTART, "native", .names = xdp_mode_names),
 	KEY("smtp_ports", PORTS, smtp_ports, LIVE, "25", WITH(n_smtp_ports)),

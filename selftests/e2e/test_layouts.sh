@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_layouts.sh - each hypervisor's interface plumbing (lab/layouts.sh:
 # libvirt bridged, NAT and routed; Proxmox VE with and without its
-# firewall bridge; OpenStack linuxbridge and OVS hybrid) with smtpguardd's
+# firewall bridge; OpenStack linuxbridge and OVS hybrid; libvirt's macvtap)
+# with smtpguardd's
 # default `interfaces` patterns: it attaches to the VMs' own interfaces and
 # to nothing else (not fwpr/fwln, qvb/qvo, the uplink: a frame counted
 # twice would be charged twice), a VM's mail on port 25 is classified
@@ -18,11 +19,12 @@ DEFAULT_IFACES=$("$LAB_BUILD/smtpguardd" --list-keys 2>/dev/null |
 	sed -n 's/^interfaces = \(.*\)  (reload.*/\1/p')
 [ -n "$DEFAULT_IFACES" ] || e2e_abort "smtpguardd --list-keys shows no default for interfaces"
 
-# the interfaces of the host with our classifier at TC ingress, sorted
+# the interfaces of the host with our classifier at TC ingress, or at TC
+# egress (DIR), sorted
 classified_ifaces() {
-	local ifc
+	local dir=${1:-ingress} ifc
 	for ifc in $(lab_exec host ip -o link show | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }'); do
-		lab_exec host tc filter show dev "$ifc" ingress pref "$PRIO" 2>/dev/null |
+		lab_exec host tc filter show dev "$ifc" "$dir" pref "$PRIO" 2>/dev/null |
 			grep -q 'name smtpguard_tc' && echo "$ifc"
 	done | sort | tr '\n' ' '
 }
@@ -38,7 +40,13 @@ for layout in "${layouts[@]}"; do
 		fail "$layout-start" "smtpguardd did not start"; lab_down "$LAB_PREFIX"; continue
 	fi
 	want=$(printf '%s\n' "${LAYOUT_VM_IF[vm1]}" "${LAYOUT_VM_IF[vm2]}" | sort | tr '\n' ' ')
-	check_eq "$(classified_ifaces)" "$want" "$layout-attached-to-the-vms-interfaces-only"
+	if [ "$layout" = macvtap ]; then
+		# the VM's frames are transmitted on its macvtap: egress, not ingress
+		check_eq "$(classified_ifaces egress)" "$want" "$layout-attached-at-egress-of-the-vms-macvtaps-only"
+		check_eq "$(classified_ifaces ingress)" "" "$layout-attached-at-no-ingress"
+	else
+		check_eq "$(classified_ifaces)" "$want" "$layout-attached-to-the-vms-interfaces-only"
+	fi
 	lab_ctl main policy add "${LAYOUT_VM_IP[vm2]}/32" block >/dev/null ||
 		fail "$layout-policy" "policy add failed"
 

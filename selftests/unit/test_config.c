@@ -50,8 +50,9 @@ static void test_defaults(void)
 
 	sg_config_defaults(&cfg);
 	ASSERT_STREQ(cfg.bpffs_root, "/sys/fs/bpf/smtpguard", "defaults: bpffs_root");
-	ASSERT_EQ(cfg.n_interfaces, 2, "defaults: two interface patterns");
+	ASSERT_EQ(cfg.n_interfaces, 3, "defaults: three interface patterns");
 	ASSERT_STREQ(cfg.interfaces[0], "tap*", "defaults: tap*");
+	ASSERT_STREQ(cfg.interfaces[2], "macvtap*", "defaults: macvtap* (at TC egress)");
 	ASSERT_EQ(cfg.attach_mode, SG_ATTACH_TC, "defaults: attach = tc");
 	ASSERT_EQ(cfg.smtp_ports[0], 25, "defaults: port 25");
 	ASSERT_EQ(cfg.default_action, SG_ACTION_SCAN, "defaults: default_action = scan");
