@@ -6,7 +6,8 @@
 # and at XDP `ip link set dev X xdp off`. Each is logged and counted
 # (`reattached`), the policy holds again, and a foreign tc filter at
 # another priority (a counting mirror at priority 1) stays where it was
-# and keeps counting, before ours, in its order. A foreign XDP program
+# and keeps counting, before ours, in its order; one after ours (priority
+# 30000) sees what ours passed. A foreign XDP program
 # under attach = tc is left alone and both run.
 #   bash selftests/e2e/test_reconcile.sh build
 source "$(dirname "$0")/lib.sh"
@@ -21,9 +22,10 @@ ours_on() {
 	lab_exec host tc filter show dev "$1" ingress pref "$PRIO" 2>/dev/null |
 		grep -q 'name smtpguard_tc'
 }
-# foreign_count IFACE: packets the priority-1 mirror on IFACE counted
+# foreign_count IFACE [PREF]: packets the foreign filter at PREF (default
+# 1, the mirror) on IFACE counted
 foreign_count() {
-	lab_exec host tc -s filter show dev "$1" ingress pref 1 2>/dev/null |
+	lab_exec host tc -s filter show dev "$1" ingress pref "${2:-1}" 2>/dev/null |
 		awk '/Sent/ { print $4; exit }'
 }
 reattached() { stat_get main reattached; }
@@ -48,6 +50,16 @@ f0=$(foreign_count tap-vm1); s0=$(stat_get main smtp_syn)
 check_delivered "foreign-filter-and-ours-both-run" vm1 "$LAB_MX4"
 check_gt "$(foreign_count tap-vm1)" "${f0:-0}" "foreign-filter-counts"
 check_gt "$(stat_get main smtp_syn)" "${s0:-0}" "ours-counts-after-foreign"
+
+# a foreign filter after ours (priority 30000) sees what ours passed: ours
+# goes on ("continue") rather than ending the chain
+lab_exec host tc filter add dev tap-vm1 ingress pref 30000 protocol ip u32 \
+	match ip dport 25 0xffff action mirred egress mirror dev mir0 ||
+	e2e_abort "cannot add the foreign filter after ours"
+f0=$(foreign_count tap-vm1 30000)
+check_delivered "foreign-filter-after-ours-delivers" vm1 "$LAB_MX4"
+check_gt "$(foreign_count tap-vm1 30000)" "${f0:-0}" "foreign-filter-after-ours-sees-passed-traffic"
+lab_exec host tc filter del dev tap-vm1 ingress pref 30000
 
 # --- tc filter del of our priority: the netlink event brings it back at once
 t0=$(ms_now)
