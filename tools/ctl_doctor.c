@@ -233,7 +233,42 @@ static int process_is_daemon(long pid)
 	return strncmp(comm, "smtpguardd", 10) == 0;
 }
 
-static void check_descriptors(struct doctor *d, long pid)
+/* The proxy processes smtpguardd pid forked (their comm is the daemon's;
+ * two while an upgrade drains the old one), up to max, in pids; how many. */
+static int proxy_pids(long pid, long *pids, int max)
+{
+	struct dirent *e;
+	DIR *proc = opendir("/proc");
+	int n = 0;
+
+	while (proc && n < max && (e = readdir(proc))) {
+		char path[300], stat[512], *close_paren;
+		long child = strtol(e->d_name, NULL, 10), ppid = 0;
+		FILE *f;
+
+		if (child <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (!fgets(stat, sizeof(stat), f))
+			stat[0] = '\0';
+		fclose(f);
+		/* "pid (comm) state ppid ...": comm may hold anything, so from its
+		 * last parenthesis */
+		close_paren = strrchr(stat, ')');
+		if (!close_paren || sscanf(close_paren + 1, " %*c %ld", &ppid) != 1 || ppid != pid)
+			continue;
+		if (strstr(stat, "(smtpguardd)"))
+			pids[n++] = child;
+	}
+	if (proc)
+		closedir(proc);
+	return n;
+}
+
+static void check_descriptors(struct doctor *d, long pid, const char *who)
 {
 	char path[64], line[256];
 	unsigned long long soft = 0, open_fds = 0;
@@ -256,26 +291,28 @@ static void check_descriptors(struct doctor *d, long pid)
 		closedir(dir);
 	if (!soft || !dir) {
 		finding(d, DOCTOR_WARN, "descriptors", "run doctor as root", "cannot read the "
-			"daemon's descriptor limit or count (/proc/%ld)", pid);
+			"%s's descriptor limit or count (/proc/%ld)", who, pid);
 		return;
 	}
 	if (open_fds * 100 >= soft * 95)
 		finding(d, DOCTOR_FAIL, "descriptors", "raise LimitNOFILE (systemd) or ulimit -Hn "
 			"for smtpguardd: the daemon raises its soft limit to the hard one",
-			"%llu of %llu descriptors open: new sessions are refused with 421",
-			open_fds, soft);
+			"the %s (pid %ld) has %llu of %llu descriptors open: new sessions are "
+			"refused with 421", who, pid, open_fds, soft);
 	else if (open_fds * 100 >= soft * 80)
 		finding(d, DOCTOR_WARN, "descriptors", "raise LimitNOFILE (systemd) or ulimit -Hn "
-			"for smtpguardd", "%llu of %llu descriptors open (a session holds two)",
-			open_fds, soft);
+			"for smtpguardd", "the %s (pid %ld) has %llu of %llu descriptors open (a "
+			"session holds two)", who, pid, open_fds, soft);
 	else
-		finding(d, DOCTOR_OK, "descriptors", NULL, "%llu of %llu descriptors open (room "
-			"for about %llu more sessions)", open_fds, soft, (soft - open_fds) / 2);
+		finding(d, DOCTOR_OK, "descriptors", NULL, "the %s (pid %ld) has %llu of %llu "
+			"descriptors open (room for about %llu more sessions)", who, pid, open_fds,
+			soft, (soft - open_fds) / 2);
 }
 
 static void check_daemon(struct doctor *d)
 {
-	long pid = daemon_pid(d->ctl->root);
+	long pid = daemon_pid(d->ctl->root), proxies[4];
+	int n;
 
 	if (!pid || !process_is_daemon(pid)) {
 		finding(d, DOCTOR_FAIL, "daemon", "start smtpguardd -c FILE (systemctl start "
@@ -285,7 +322,17 @@ static void check_daemon(struct doctor *d)
 		return;
 	}
 	finding(d, DOCTOR_OK, "daemon", NULL, "smtpguardd runs (pid %ld)", pid);
-	check_descriptors(d, pid);
+	check_descriptors(d, pid, "daemon");
+	if (!d->cfg.proxy)
+		return;
+	/* the sessions' descriptors are the proxy process's */
+	n = proxy_pids(pid, proxies, 4);
+	if (!n)
+		finding(d, DOCTOR_FAIL, "proxy", "read smtpguardd's log: it restarts a proxy that "
+			"died (1 s, doubling to 30 s)", "proxy = yes but smtpguardd (pid %ld) has no "
+			"proxy process: scan flows get fail_mode", pid);
+	for (int i = 0; i < n; i++)
+		check_descriptors(d, proxies[i], "proxy");
 }
 
 static void check_listeners(struct doctor *d)

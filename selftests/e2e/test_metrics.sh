@@ -207,7 +207,10 @@ check_match "$out" '^ok +routing IPv4: ' "doctor-routing-ok"
 check_match "$out" '^ok +listeners: 4 proxy listener' "doctor-listeners-ok"
 check_match "$out" '^ok +bucket variant: the attached classifier uses the (lock-free|spin-locked)' \
 	"doctor-bucket-variant-read-from-the-program"
-check_match "$out" '^ok +descriptors: [0-9]+ of [0-9]+' "doctor-descriptors"
+check_match "$out" '^ok +descriptors: the daemon \(pid [0-9]+\) has [0-9]+ of [0-9]+' \
+	"doctor-descriptors-daemon"
+check_match "$out" "^ok +descriptors: the proxy \\(pid $(lab_sgd_proxy_pid main)\\) has [0-9]+ of [0-9]+" \
+	"doctor-descriptors-of-the-proxy-process"
 check_match "$out" '^ok +metrics: served' "doctor-metrics-listener-ok"
 check_eq "$rc" "$(printf '%s\n' "$out" | grep -q '^FAIL' && echo 2 || { printf '%s\n' "$out" | grep -q '^WARN' && echo 1 || echo 0; })" \
 	"doctor-exit-status-follows-the-worst"
