@@ -222,8 +222,10 @@ struct prog {
 	int blocked_host;	/* its host in the blocked 192.0.2.0/24 */
 };
 
-/* Runs one frame; returns the program's return value, or -1. */
-static int run_frame(const struct prog *p, uint8_t *frame, char *err, size_t errlen)
+/* Runs one frame: 0 and the program's return value in *verdict (which may
+ * be negative: TC_ACT_UNSPEC), or -1. */
+static int run_frame(const struct prog *p, uint8_t *frame, int *verdict, char *err,
+		     size_t errlen)
 {
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = FRAME_LEN,
 		    .repeat = 1);
@@ -232,7 +234,8 @@ static int run_frame(const struct prog *p, uint8_t *frame, char *err, size_t err
 		snprintf(err, errlen, "BPF_PROG_TEST_RUN: %s", strerror(errno));
 		return -1;
 	}
-	return (int)opts.retval;
+	*verdict = (int)opts.retval;
+	return 0;
 }
 
 static const char *verdict_name(const struct prog *p, int v)
@@ -248,9 +251,9 @@ static void expect_verdict(const struct prog *p, const char *what, uint8_t *fram
 			   int want)
 {
 	char err[128];
-	int got = run_frame(p, frame, err, sizeof(err));
+	int got;
 
-	if (got < 0)
+	if (run_frame(p, frame, &got, err, sizeof(err)))
 		fail(what, "%s", err);
 	else if (got != want)
 		fail(what, "verdict %d (%s), want %d (%s)", got, verdict_name(p, got),
@@ -286,8 +289,7 @@ static void check_prog(const struct prog *p, const char *bucket, int src_state_f
 	t0 = now_ns();
 	for (int i = 0; i < 3; i++) {
 		build_syn(frame, src, 40010 + i, 25);
-		got[i] = run_frame(p, frame, err, sizeof(err));
-		if (got[i] < 0) {
+		if (run_frame(p, frame, &got[i], err, sizeof(err))) {
 			fail(what, "SYN %d: %s", i + 1, err);
 			return;
 		}
@@ -449,7 +451,8 @@ static void check_bucket(int lockfree)
 	if (tc_ok) {
 		struct prog p = {
 			.name = bpf_program__name(tc_prog), .fd = bpf_program__fd(tc_prog),
-			.verdict_pass = TC_ACT_OK, .verdict_drop = TC_ACT_SHOT,
+			/* passed: on to the next filter */
+			.verdict_pass = TC_ACT_UNSPEC, .verdict_drop = TC_ACT_SHOT,
 			.net = "10.0.2", .blocked_host = 2,
 		};
 		check_prog(&p, bucket, bpf_map__fd(xdp->maps.src_state));
