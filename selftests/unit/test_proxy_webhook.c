@@ -23,6 +23,7 @@
 #include <strings.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -790,6 +791,14 @@ static int compare_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 /* 10,000 posts while the only URL's server stalls, timed one by one:
  * first into a queue with room, then into a full one. */
 static void test_post_never_blocks(void)
@@ -810,7 +819,7 @@ static void test_post_never_blocks(void)
 	memset(body, 'e', sizeof(body));
 	for (int round = 0; round < 2; round++) {
 		const char *what = round ? "full queue" : "queue with room";
-		int n = 10000, slow = 0, slow_preempted = 0, slow_waited = 0;
+		int n = 10000, slow = 0, slow_preempted = 0, slow_waited = 0, slow_cpu = 0;
 		uint64_t start;
 
 		limits.queue_events = round ? 1000 : 20000;
@@ -825,15 +834,20 @@ static void test_post_never_blocks(void)
 			/* the thread's context switches tell a post that slept
 			 * (voluntary: it waited on something) from one the
 			 * scheduler set aside for another (involuntary) */
+			uint64_t cpu0, cpu;
+
 			getrusage(RUSAGE_THREAD, &before);
+			cpu0 = thread_cpu_ns();
 			start = sg_now_ns();
 			sg_webhooks_post(wh, body, sizeof(body));
 			took[i] = sg_now_ns() - start;
+			cpu = thread_cpu_ns() - cpu0;
 			getrusage(RUSAGE_THREAD, &after);
 			if (took[i] >= MS) {
 				slow++;
 				slow_preempted += after.ru_nivcsw != before.ru_nivcsw;
 				slow_waited += after.ru_nvcsw != before.ru_nvcsw;
+				slow_cpu += cpu >= MS;
 			}
 		}
 		sg_webhooks_stats(wh, &st);
@@ -847,13 +861,15 @@ static void test_post_never_blocks(void)
 		ASSERT_TRUE(took[n * 999 / 1000] < 100000, name);
 		if (slow)
 			printf("# %d post(s) took 1 ms or more: %d preempted by the scheduler, %d "
-			       "slept\n", slow, slow_preempted, slow_waited);
-		/* on a busy machine the scheduler may set a worker aside in the
-		 * middle of a post; that is not the post waiting (a wait for the
-		 * stalled server would take 30 s) */
-		snprintf(name, sizeof(name), "never blocks: %s: every post under 1 ms, but for "
-			 "preemptions", what);
-		ASSERT_EQ(slow - slow_preempted, 0, name);
+			       "slept, %d used 1 ms of CPU\n", slow, slow_preempted, slow_waited,
+			       slow_cpu);
+		/* on a busy machine the scheduler (or, in a VM, the hypervisor,
+		 * which no context switch shows) may set the thread aside in the
+		 * middle of a post; that is not the post waiting (a wait would
+		 * sleep: below) nor working (its CPU time) */
+		snprintf(name, sizeof(name), "never blocks: %s: every post under 1 ms of CPU",
+			 what);
+		ASSERT_EQ(slow_cpu, 0, name);
 		snprintf(name, sizeof(name), "never blocks: %s: no post slept", what);
 		ASSERT_EQ(slow_waited, 0, name);
 		/* free keeps its drain deadline though nothing can drain */
