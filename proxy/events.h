@@ -25,6 +25,9 @@ struct sg_message_event {
 	const char *mx_reply;		/* the first line of the MX's reply to the dot, or "unknown" */
 	const char *notes;		/* what engines noted besides the verdict, or NULL */
 	const char *by;			/* the engine that refused it ("milter inet:..."), or NULL */
+	const char *body_fp;		/* its body's fingerprint digest (16 hex digits), or NULL:
+					 * equal for bodies equal but for what a mailing varies
+					 * (scan/signals/fingerprint.h); `complaint` matches on it */
 };
 
 /* One session, as it ended. */
