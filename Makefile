@@ -149,15 +149,18 @@ $(patsubst selftests/unit/%.c,$(BUILD)/asan/selftests/%,$(SCAN_UNIT)): $(BUILD)/
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) $(INC_scan_all) -Iselftests $< $(scan_ASAN) $(LIB_ASAN) -o $@ $(LDLIBS_SCAN) $(LDLIBS_BPF)
 
-# the abuse reports' tests (test_complaints_*) link complaints/
+# the abuse reports' tests (test_complaints_*) link complaints/ and the
+# scanning stage (the content engine's fingerprint is checked against theirs)
 COMPLAINTS_UNIT := $(filter selftests/unit/test_complaints_%.c,$(UNIT_SRCS))
-$(patsubst selftests/unit/%.c,$(BUILD)/selftests/%,$(COMPLAINTS_UNIT)): $(BUILD)/selftests/%: selftests/unit/%.c selftests/test.h $(COMPLAINTS_OBJS) $(LIB_OBJS)
+COMPLAINTS_ROOM_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard complaints/*.c))
+COMPLAINTS_ROOM_ASAN := $(patsubst %.c,$(BUILD)/asan/obj/%.o,$(wildcard complaints/*.c))
+$(patsubst selftests/unit/%.c,$(BUILD)/selftests/%,$(COMPLAINTS_UNIT)): $(BUILD)/selftests/%: selftests/unit/%.c selftests/test.h $(COMPLAINTS_ROOM_OBJS) $(scan_OBJS) $(LIB_OBJS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_BASE) $(INC_complaints) -Iselftests $< $(COMPLAINTS_OBJS) $(LIB_OBJS) -o $@ $(LDLIBS_BPF)
+	$(CC) $(CFLAGS_BASE) $(INC_scan_all) -Icomplaints -Iselftests $< $(COMPLAINTS_ROOM_OBJS) $(scan_OBJS) $(LIB_OBJS) -o $@ $(LDLIBS_SCAN) $(LDLIBS_BPF)
 
-$(patsubst selftests/unit/%.c,$(BUILD)/asan/selftests/%,$(COMPLAINTS_UNIT)): $(BUILD)/asan/selftests/%: selftests/unit/%.c selftests/test.h $(COMPLAINTS_ASAN) $(LIB_ASAN)
+$(patsubst selftests/unit/%.c,$(BUILD)/asan/selftests/%,$(COMPLAINTS_UNIT)): $(BUILD)/asan/selftests/%: selftests/unit/%.c selftests/test.h $(COMPLAINTS_ROOM_ASAN) $(scan_ASAN) $(LIB_ASAN)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) $(INC_complaints) -Iselftests $< $(COMPLAINTS_ASAN) $(LIB_ASAN) -o $@ $(LDLIBS_BPF)
+	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) $(INC_scan_all) -Icomplaints -Iselftests $< $(COMPLAINTS_ROOM_ASAN) $(scan_ASAN) $(LIB_ASAN) -o $@ $(LDLIBS_SCAN) $(LDLIBS_BPF)
 
 # the proxy room's unit tests (test_proxy_*) link it and what it stands on
 PROXY_UNIT := $(filter selftests/unit/test_proxy_%.c,$(UNIT_SRCS))

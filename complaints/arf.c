@@ -181,7 +181,11 @@ static void original_header(struct arf_parse *ap, const char *name, const char *
 	copy_clean(v, sizeof(v), value, value_len);
 	find_refs(arf, v, strlen(v));
 	if (!strcasecmp(name, "Message-ID") && !arf->message_id[0]) {
-		copy_clean(arf->message_id, sizeof(arf->message_id), v, strcspn(v, " "));
+		/* "<redacted>", "[removed]": a receiver's, not the sender's */
+		if (!strchr(v, '@'))
+			note(arf, "the original's Message-ID is redacted");
+		else
+			copy_clean(arf->message_id, sizeof(arf->message_id), v, strcspn(v, " "));
 	} else if (!strcasecmp(name, "Date") && !arf->date[0]) {
 		char err[160];
 

@@ -195,6 +195,12 @@ static void print_json(const char *path, const struct sg_arf *arf, const struct 
 	json_kv("original_mail_from", arf->mail_from, 1);
 	json_kv("original_rcpt_to", arf->rcpt_to, 1);
 	json_kv("message_id", arf->message_id, 1);
+	printf(",\"received_ips\":[");
+	for (unsigned int i = 0; i < arf->n_received_ip; i++) {
+		printf("%s", i ? "," : "");
+		json_str(arf->received_ip[i]);
+	}
+	printf("]");
 	json_kv("body_fp", fp, 1);
 	json_kv("original", arf->original == SG_ARF_ORIGINAL_MESSAGE ? "message" :
 		arf->original == SG_ARF_ORIGINAL_HEADERS ? "headers" : "none", 1);
