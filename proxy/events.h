@@ -4,7 +4,8 @@
  * events_file (or stdout for "-"): who sent, to which MX, from which HELO
  * and envelope sender, to how many recipients in which domains, the size,
  * the Message-ID, the MX's reply, the verdict and its reason, the reference
- * id. Never a byte of the body. `smtpguardctl trace ID` reads it back.
+ * id, and the digest of the body's fingerprint (a hash, never a byte of the
+ * body). `smtpguardctl trace ID` and `complaint` read it back.
  */
 #ifndef SMTPGUARD_EVENTS_H
 #define SMTPGUARD_EVENTS_H

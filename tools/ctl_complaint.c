@@ -117,6 +117,22 @@ static int confirm(struct ctl *ctl, const struct sg_match *m, unsigned int *coun
 	}
 	if (open_maps_for_source(ctl, m->vm, &key))
 		return -1;
+	{
+		/* an older daemon's entries end before the complaints: it
+		 * would never see them */
+		struct bpf_map_info info;
+		__u32 len = sizeof(info);
+
+		memset(&info, 0, sizeof(info));
+		if (bpf_obj_get_info_by_fd(ctl->maps.src_feedback, &info, &len) == 0 &&
+		    info.value_size < sizeof(fb)) {
+			sg_err("the pinned src_feedback map is an older smtpguardd's (%u-byte "
+			       "entries, not %zu): it keeps no complaints; upgrade smtpguardd first",
+			       info.value_size, sizeof(fb));
+			return -1;
+		}
+	}
+	memset(&fb, 0, sizeof(fb));
 	if (bpf_map_lookup_elem(ctl->maps.src_feedback, &key, &fb))
 		memset(&fb, 0, sizeof(fb));
 	fb.complaints++;

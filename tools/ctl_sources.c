@@ -57,6 +57,7 @@ int cmd_show(struct ctl *ctl, int argc, char **argv, int first)
 	known = sg_source_read(&ctl->maps, &key, &st) == 0;
 	if (!known)
 		memset(&st, 0, sizeof(st));
+	memset(&fb, 0, sizeof(fb));	/* an older daemon's entries are shorter */
 	if (bpf_map_lookup_elem(ctl->maps.src_feedback, &key, &fb))
 		memset(&fb, 0, sizeof(fb));
 	else
