@@ -17,10 +17,10 @@ source "$(dirname "$0")/lib.sh"
 e2e_begin complaints "${1:-}" 240
 
 MX4=$LAB_MX4
-EVENTS=$LAB_DIR/events.json
 CTL=${SG_CTL:-$LAB_BUILD/smtpguardctl}
 
 lab_up "$E2E_PREFIX" || e2e_abort "lab_up failed"
+EVENTS=$LAB_DIR/events.json	# the lab's directory exists from here on
 lab_start_mx_postfix || e2e_abort "Postfix did not start on the MX"
 VM1=$(lab_vm_ip4 vm1)
 VM2=$(lab_vm_ip4 vm2)
