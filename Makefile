@@ -9,7 +9,8 @@ BPFTOOL      ?= bpftool
 
 # Every file compiles alone (one object each) and sees only its own room
 # and the rooms below it, so includes run one way (README, "Layout"):
-#   include/ <- lib/ <- scan/ <- proxy/ <- daemon/;  tools/ sees lib/ alone;
+#   include/ <- lib/ <- scan/ <- proxy/ <- daemon/;  tools/ sees lib/ and
+#   complaints/ (abuse reports: it sees lib/, scan/signals/ and the MIME parser);
 #   inside scan/: signals/ <- the engine contract (scan/) <- content/, milter/
 # CPPFLAGS, CFLAGS, LDFLAGS: what a packager adds (the Debian package:
 # dpkg-buildflags' hardening); empty by default
@@ -22,6 +23,7 @@ INC_scan/milter  := $(INC_scan) -Iscan/milter
 INC_scan_all  := $(INC_scan) -Iscan/content -Iscan/milter
 INC_proxy     := $(INC_scan_all) -Iproxy -I$(BUILD)/skel
 INC_daemon    := $(INC_proxy) -Idaemon
+INC_complaints := $(INC_scan/signals) -Iscan/content -Icomplaints
 CFLAGS_COMMON := $(CFLAGS_BASE) $(INC_lib) -I$(BUILD)/skel
 LDLIBS_BPF    := -lbpf -lelf -lz
 LDLIBS_XDP    := -lxdp $(LDLIBS_BPF)
@@ -50,6 +52,13 @@ LIB_ASAN := $(lib_ASAN)
 DAEMON_OBJS := $(daemon_OBJS) $(proxy_OBJS) $(scan_OBJS) $(lib_OBJS)
 DAEMON_ASAN := $(daemon_ASAN) $(proxy_ASAN) $(scan_ASAN) $(lib_ASAN)
 CTL_SRCS    := $(wildcard tools/*.c)
+# abuse reports (complaints/) and what they stand on: the content engine's
+# MIME parser and the body fingerprint; linked into smtpguardctl
+COMPLAINTS_SRCS := $(wildcard complaints/*.c) $(wildcard scan/content/mime*.c) \
+                   scan/signals/fingerprint.c scan/signals/keyhash.c
+COMPLAINTS_HDRS := $(wildcard complaints/*.h) scan/content/mime.h scan/signals/fingerprint.h
+COMPLAINTS_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(COMPLAINTS_SRCS))
+COMPLAINTS_ASAN := $(patsubst %.c,$(BUILD)/asan/obj/%.o,$(COMPLAINTS_SRCS))
 UNIT_SRCS   := $(wildcard selftests/unit/test_*.c)
 UNIT_BINS   := $(patsubst selftests/unit/%.c,$(BUILD)/selftests/%,$(UNIT_SRCS))
 UNIT_ASAN   := $(patsubst selftests/unit/%.c,$(BUILD)/asan/selftests/%,$(UNIT_SRCS))
@@ -119,12 +128,12 @@ $(BUILD)/asan/smtpguardd: $(DAEMON_ASAN)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) $^ -o $@ $(LDLIBS_SCAN) $(LDLIBS_XDP) $(LDLIBS_DAEMON) -lssl -lcrypto -lpthread
 
-$(BUILD)/smtpguardctl: $(CTL_SRCS) $(LIB_OBJS)
-	$(CC) $(CFLAGS_COMMON) $(LDFLAGS) $(CTL_SRCS) $(LIB_OBJS) -o $@ $(LDLIBS_BPF) -lcrypto
+$(BUILD)/smtpguardctl: $(CTL_SRCS) $(LIB_OBJS) $(COMPLAINTS_OBJS)
+	$(CC) $(CFLAGS_COMMON) -Icomplaints $(LDFLAGS) $(CTL_SRCS) $(LIB_OBJS) $(COMPLAINTS_OBJS) -o $@ $(LDLIBS_BPF) -lcrypto
 
-$(BUILD)/asan/smtpguardctl: $(CTL_SRCS) $(LIB_ASAN)
+$(BUILD)/asan/smtpguardctl: $(CTL_SRCS) $(LIB_ASAN) $(COMPLAINTS_ASAN)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) $(CTL_SRCS) $(LIB_ASAN) -o $@ $(LDLIBS_BPF) -lcrypto
+	$(CC) $(CFLAGS_COMMON) -Icomplaints $(SAN_FLAGS) $(CTL_SRCS) $(LIB_ASAN) $(COMPLAINTS_ASAN) -o $@ $(LDLIBS_BPF) -lcrypto
 
 $(BUILD)/selftests/test_%: selftests/unit/test_%.c selftests/test.h $(LIB_OBJS)
 	@mkdir -p $(@D)
@@ -139,6 +148,19 @@ $(patsubst selftests/unit/%.c,$(BUILD)/selftests/%,$(SCAN_UNIT)): $(BUILD)/selft
 $(patsubst selftests/unit/%.c,$(BUILD)/asan/selftests/%,$(SCAN_UNIT)): $(BUILD)/asan/selftests/%: selftests/unit/%.c selftests/test.h $(scan_ASAN) $(LIB_ASAN)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) $(INC_scan_all) -Iselftests $< $(scan_ASAN) $(LIB_ASAN) -o $@ $(LDLIBS_SCAN) $(LDLIBS_BPF)
+
+# the abuse reports' tests (test_complaints_*) link complaints/ and the
+# scanning stage (the content engine's fingerprint is checked against theirs)
+COMPLAINTS_UNIT := $(filter selftests/unit/test_complaints_%.c,$(UNIT_SRCS))
+COMPLAINTS_ROOM_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard complaints/*.c))
+COMPLAINTS_ROOM_ASAN := $(patsubst %.c,$(BUILD)/asan/obj/%.o,$(wildcard complaints/*.c))
+$(patsubst selftests/unit/%.c,$(BUILD)/selftests/%,$(COMPLAINTS_UNIT)): $(BUILD)/selftests/%: selftests/unit/%.c selftests/test.h $(COMPLAINTS_ROOM_OBJS) $(scan_OBJS) $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) $(INC_scan_all) -Icomplaints -Iselftests $< $(COMPLAINTS_ROOM_OBJS) $(scan_OBJS) $(LIB_OBJS) -o $@ $(LDLIBS_SCAN) $(LDLIBS_BPF)
+
+$(patsubst selftests/unit/%.c,$(BUILD)/asan/selftests/%,$(COMPLAINTS_UNIT)): $(BUILD)/asan/selftests/%: selftests/unit/%.c selftests/test.h $(COMPLAINTS_ROOM_ASAN) $(scan_ASAN) $(LIB_ASAN)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) $(SAN_FLAGS) $(INC_scan_all) -Icomplaints -Iselftests $< $(COMPLAINTS_ROOM_ASAN) $(scan_ASAN) $(LIB_ASAN) -o $@ $(LDLIBS_SCAN) $(LDLIBS_BPF)
 
 # the proxy room's unit tests (test_proxy_*) link it and what it stands on
 PROXY_UNIT := $(filter selftests/unit/test_proxy_%.c,$(UNIT_SRCS))
@@ -204,6 +226,10 @@ $(BUILD)/fuzz/%: selftests/fuzz/%.c $(LIB_SRCS) $(LIB_HDRS)
 $(BUILD)/fuzz/fuzz_scan_%: selftests/fuzz/fuzz_scan_%.c $(scan_SRCS) $(SCAN_HDRS) $(LIB_SRCS) $(LIB_HDRS)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) $(INC_scan_all) $< $(scan_SRCS) $(LIB_SRCS) -o $@ $(LDLIBS_SCAN) $(LDLIBS_BPF)
+
+$(BUILD)/fuzz/fuzz_complaints_%: selftests/fuzz/fuzz_complaints_%.c $(COMPLAINTS_SRCS) $(COMPLAINTS_HDRS) $(LIB_SRCS) $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_FLAGS) $(INC_complaints) $< $(COMPLAINTS_SRCS) $(LIB_SRCS) -o $@ $(LDLIBS_BPF)
 
 fuzz: deps
 	$(MAKE) all

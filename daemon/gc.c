@@ -31,13 +31,15 @@ static int feedback_stale(const struct sg_maps *maps, const struct sg_src_key *k
 
 	/* a sender on the ladder (until its step has lapsed and it stayed
 	 * away for the idle time), or refused not long ago (its next penalty
-	 * is longer: ladder_forget), is remembered however idle */
+	 * is longer: ladder_forget), is remembered however idle; so is one
+	 * with a confirmed complaint its ladder has not taken yet */
 	return bpf_map_lookup_elem(maps->src_feedback, key, &fb) == 0 &&
 	       now - fb.last_ns >= idle_timeout_ns && fb.msg_tat_ns <= now &&
 	       fb.rcpt_tat_ns <= now && fb.suspect_until_ns <= now &&
 	       (fb.ladder_step == SG_LADDER_NORMAL ||
 		fb.ladder_until_ns + idle_timeout_ns <= now) &&
-	       (!fb.ladder_refused_ns || now - fb.ladder_refused_ns >= SG_LADDER_FORGET_MAX_NS);
+	       (!fb.ladder_refused_ns || now - fb.ladder_refused_ns >= SG_LADDER_FORGET_MAX_NS) &&
+	       fb.complaints_applied >= fb.complaints;
 }
 
 /* Deletes the stale entries of one per-sender map; collected first, as

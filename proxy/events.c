@@ -401,7 +401,7 @@ static void now_iso(char *buf, size_t len)
 void sg_event_message(const struct sg_message_event *e)
 {
 	char t[40], src[80], mx[80], helo[300], from[600], domains[600], mid[600], reply[600],
-	     why[600], ref[40], notes[1100] = "", line[SG_EVENT_LINE];
+	     why[600], ref[40], notes[1160] = "", line[SG_EVENT_LINE];
 	int n;
 
 	if (__atomic_load_n(&q.fd, __ATOMIC_RELAXED) < 0)
@@ -428,6 +428,13 @@ void sg_event_message(const struct sg_message_event *e)
 
 		json_str(v, sizeof(v), e->notes);
 		snprintf(notes + used, sizeof(notes) - used, ",\"notes\":%s", v);
+	}
+	if (e->body_fp && e->body_fp[0]) {
+		char v[40];
+		size_t used = strlen(notes);
+
+		json_str(v, sizeof(v), e->body_fp);
+		snprintf(notes + used, sizeof(notes) - used, ",\"body_fp\":%s", v);
 	}
 	n = snprintf(line, sizeof(line), "{\"event\":\"message\",\"time\":\"%s\",\"source\":%s,"
 		     "\"mx\":%s,\"helo\":%s,\"mail_from\":%s,\"rcpts\":%u,\"rcpt_domains\":%s,"

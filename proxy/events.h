@@ -4,7 +4,8 @@
  * events_file (or stdout for "-"): who sent, to which MX, from which HELO
  * and envelope sender, to how many recipients in which domains, the size,
  * the Message-ID, the MX's reply, the verdict and its reason, the reference
- * id. Never a byte of the body. `smtpguardctl trace ID` reads it back.
+ * id, and the digest of the body's fingerprint (a hash, never a byte of the
+ * body). `smtpguardctl trace ID` and `complaint` read it back.
  */
 #ifndef SMTPGUARD_EVENTS_H
 #define SMTPGUARD_EVENTS_H
@@ -25,6 +26,9 @@ struct sg_message_event {
 	const char *mx_reply;		/* the first line of the MX's reply to the dot, or "unknown" */
 	const char *notes;		/* what engines noted besides the verdict, or NULL */
 	const char *by;			/* the engine that refused it ("milter inet:..."), or NULL */
+	const char *body_fp;		/* its body's fingerprint digest (16 hex digits), or NULL:
+					 * equal for bodies equal but for what a mailing varies
+					 * (scan/signals/fingerprint.h); `complaint` matches on it */
 };
 
 /* One session, as it ended. */

@@ -13,6 +13,8 @@
  * rate class allows. Down: each step lapses one step down (flagged after
  * suspect_duration, tempfail after ladder_tempfail, refused when its
  * penalty ends), or `smtpguardctl release` puts the sender back to normal.
+ * A complaint the operator confirmed (`smtpguardctl complaint --confirm`)
+ * climbs one step at the sender's next message (take_complaints).
  * The penalty grows with the refusals before it (ladder_penalties), which
  * are forgotten after ladder_forget. Every move is an event, told to the
  * events file and to the webhooks.
@@ -157,6 +159,31 @@ static int lapse(struct sg_feedback *fb, const struct sg_src_key *key,
 	return changed;
 }
 
+/* Complaints confirmed since the ladder last looked (`smtpguardctl
+ * complaint --confirm` counts them in the entry): each climbs one step at
+ * once, as an abusive judgment does but without the dwell (each is a
+ * report a receiver's user made, confirmed by the operator). With the
+ * lock; 1 when the entry changed. */
+static int take_complaints(struct sg_feedback *fb, const struct sg_src_key *key,
+			   struct sg_src_feedback *e, uint64_t now)
+{
+	char why[SG_LADDER_REASON_LEN];
+
+	if (e->complaints_applied == e->complaints)
+		return 0;
+	if (e->complaints_applied > e->complaints)
+		e->complaints_applied = e->complaints;	/* a count someone reset */
+	while (e->complaints_applied < e->complaints) {
+		e->complaints_applied++;
+		if (e->ladder_step >= SG_LADDER_REFUSED)
+			continue;
+		snprintf(why, sizeof(why), "abuse complaint confirmed (%u so far)",
+			 e->complaints_applied);
+		ladder_climb(fb, key, e, (enum sg_ladder_step)(e->ladder_step + 1), why, now);
+	}
+	return 1;
+}
+
 int sg_ladder_note(struct sg_feedback *fb, const struct sockaddr_storage *vm, int level,
 		   const char *reasons, uint64_t now, int *forget)
 {
@@ -172,6 +199,7 @@ int sg_ladder_note(struct sg_feedback *fb, const struct sockaddr_storage *vm, in
 	pthread_mutex_lock(&fb->lock);
 	feedback_entry_read(fb, &key, &e);
 	changed = lapse(fb, &key, &e, now);
+	changed |= take_complaints(fb, &key, &e, now);
 	step = (enum sg_ladder_step)e.ladder_step;
 	if (e.release_pending) {
 		/* what it did before the release counts no more */
@@ -206,7 +234,7 @@ int sg_ladder_check(struct sg_feedback *fb, const struct sockaddr_storage *vm, c
 	feedback_sender_key(fb, vm, &key);
 	pthread_mutex_lock(&fb->lock);
 	feedback_entry_read(fb, &key, &e);
-	if (lapse(fb, &key, &e, now))
+	if (lapse(fb, &key, &e, now) | take_complaints(fb, &key, &e, now))
 		feedback_entry_write(fb, &key, &e);
 	pthread_mutex_unlock(&fb->lock);
 	held = e.ladder_step >= SG_LADDER_TEMPFAIL;

@@ -39,6 +39,18 @@ void new_reference(char *buf, size_t len)
 	snprintf(buf, len, "SG%08lX%04X%04X", (unsigned long)time(NULL), r & 0xffff, n & 0xffff);
 }
 
+/* What the scan learnt of the message, kept for its event. */
+static void tx_note_scan(struct sg_tx *tx, const struct sg_scan *scan)
+{
+	snprintf(tx->message_id, sizeof(tx->message_id), "%s", scan->message_id);
+	snprintf(tx->notes, sizeof(tx->notes), "%s", scan->notes);
+	tx->size = scan->bytes;
+	tx->body_fp[0] = '\0';
+	if (scan->has_fingerprint && scan->fingerprint.shingles)
+		snprintf(tx->body_fp, sizeof(tx->body_fp), "%016llx",
+			 (unsigned long long)sg_fingerprint_digest(&scan->fingerprint));
+}
+
 /* The message in TX_BODY is refused: its transaction ends with it. */
 void refuse_message(struct session *s, const char *code, const char *why, const char *by,
 		    int reason)
@@ -56,9 +68,7 @@ void refuse_message(struct session *s, const char *code, const char *why, const 
 	if (tx && tx->state == TX_BODY)
 		signals_message(s, tx, &s->scan);
 	if (tx) {
-		snprintf(tx->message_id, sizeof(tx->message_id), "%s", s->scan.message_id);
-		snprintf(tx->notes, sizeof(tx->notes), "%s", s->scan.notes);
-		tx->size = s->scan.bytes;
+		tx_note_scan(tx, &s->scan);
 		tx_event(s, tx, code[0] == '4' ? "tempfail" : "reject", why, by, NULL);
 	}
 	tx_count_verdict(code[0] == '4' ? "tempfail" : "reject", reason);
@@ -218,10 +228,8 @@ static void apply_verdict(struct session *s, const struct sg_verdict *v)
 		 * the VM's next MAIL opens another */
 		tx->state = TX_DOT;
 		tx->dot_ns = sg_now_ns();
-		snprintf(tx->message_id, sizeof(tx->message_id), "%s", s->scan.message_id);
-		snprintf(tx->notes, sizeof(tx->notes), "%s", s->scan.notes);
+		tx_note_scan(tx, &s->scan);
 		snprintf(tx->reason, sizeof(tx->reason), "%s", v->reason);
-		tx->size = s->scan.bytes;
 		expect_reply(s, SMTP_DATA, 1)->tx_id = tx->id;
 		s->tx_cur = NULL;
 		return;

@@ -107,6 +107,8 @@ struct sg_tx {
 	int body_started;
 	char message_id[256];	/* at its dot, from the scan */
 	char notes[SG_NOTES_LEN];	/* at its dot, what the engines noted */
+	char body_fp[17];	/* at its dot, its body's fingerprint digest in hex ("" when
+				 * the content engine made none): complaints find it by it */
 	char reason[SG_REASON_LEN];	/* at its dot: why it went ("clean", or "accepted:
 					 * ..." when scan_timeout_action let it through) */
 	uint64_t size;

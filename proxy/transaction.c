@@ -200,6 +200,7 @@ void tx_event(struct session *s, const struct sg_tx *tx, const char *verdict,
 		.mx_reply = mx_reply,
 		.notes = tx->notes,
 		.by = by,
+		.body_fp = tx->body_fp,
 	};
 
 	sg_event_message(&e);

@@ -9,6 +9,7 @@
  *   ctl_policy.c    policy add|del|list, rate-class set|list
  *   ctl_sources.c   show, block, unblock: per-sender state
  *   ctl_state.c     stats, metrics, fail-mode, trace
+ *   ctl_complaint*.c complaint: abuse reports traced to the VM (ctl_complaint.h)
  *   ctl_top.c       top: the live view in a terminal
  *   ctl_doctor*.c   doctor: what is wrong on this host, and what to do
  *
@@ -78,5 +79,6 @@ int cmd_metrics(struct ctl *ctl, int argc, char **argv, int first);
 int cmd_doctor(struct ctl *ctl, int argc, char **argv, int first);
 int cmd_fail_mode(struct ctl *ctl, int argc, char **argv, int first);
 int cmd_trace(struct ctl *ctl, int argc, char **argv, int first);
+int cmd_complaint(struct ctl *ctl, int argc, char **argv, int first);
 
 #endif

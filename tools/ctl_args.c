@@ -185,7 +185,7 @@ static void find_on_port(const struct ctl *ctl, struct sg_src_key *key)
 int open_maps_for_source(struct ctl *ctl, const char *addr, struct sg_src_key *key)
 {
 	char err[SG_ERR_LEN];
-	int ret = open_maps(ctl);
+	int ret = ctl->maps.src_feedback >= 0 ? 0 : open_maps(ctl);	/* once */
 
 	if (ret)
 		return ret;

@@ -31,6 +31,12 @@ static void printable_reason(const struct sg_src_feedback *fb, char *out, size_t
 	out[o] = '\0';
 }
 
+/* Confirmed complaints the proxy's ladder has not taken yet. */
+static unsigned int complaints_pending(const struct sg_src_feedback *fb)
+{
+	return fb->complaints > fb->complaints_applied ? fb->complaints - fb->complaints_applied : 0;
+}
+
 int cmd_show(struct ctl *ctl, int argc, char **argv, int first)
 {
 	struct sg_src_feedback fb;
@@ -51,6 +57,7 @@ int cmd_show(struct ctl *ctl, int argc, char **argv, int first)
 	known = sg_source_read(&ctl->maps, &key, &st) == 0;
 	if (!known)
 		memset(&st, 0, sizeof(st));
+	memset(&fb, 0, sizeof(fb));	/* an older daemon's entries are shorter */
 	if (bpf_map_lookup_elem(ctl->maps.src_feedback, &key, &fb))
 		memset(&fb, 0, sizeof(fb));
 	else
@@ -78,7 +85,7 @@ int cmd_show(struct ctl *ctl, int argc, char **argv, int first)
 		       "\"sessions\":%llu,\"tls_sessions\":%llu,\"tls_uninspected\":%llu,"
 		       "\"sessions_refused\":%llu,\"penalties\":%u,\"suspect\":%s,"
 		       "\"ladder\":\"%s\",\"ladder_since_ms\":%llu,\"ladder_remaining_ms\":%llu,"
-		       "\"ladder_reason\":\"%s\"}\n",
+		       "\"ladder_reason\":\"%s\",\"complaints\":%u,\"complaints_pending\":%u}\n",
 		       addr, known ? "true" : "false", cbuf, rate, rc.conn_burst,
 		       (unsigned long long)tokens, (unsigned long long)st.syns,
 		       (unsigned long long)st.syn_drops, (unsigned long long)penalty_ms,
@@ -93,7 +100,8 @@ int cmd_show(struct ctl *ctl, int argc, char **argv, int first)
 		       (unsigned long long)(fb.ladder_step && now > fb.ladder_since_ns ?
 					    (now - fb.ladder_since_ns) / 1000000 : 0),
 		       (unsigned long long)(fb.ladder_until_ns > now ?
-					    (fb.ladder_until_ns - now) / 1000000 : 0), reason);
+					    (fb.ladder_until_ns - now) / 1000000 : 0), reason,
+		       fb.complaints, complaints_pending(&fb));
 		return 0;
 	}
 	if (!known) {
@@ -129,6 +137,10 @@ int cmd_show(struct ctl *ctl, int argc, char **argv, int first)
 	printf("\n");
 	printf("refusals:    %u in the kernel so far (each penalty longer)%s\n", fb.penalties,
 	       fb.suspect_until_ns > now ? "; flagged: its flows are proxied" : "");
+	if (fb.complaints)
+		printf("complaints:  %u confirmed, the last %.0f s ago%s\n", fb.complaints,
+		       now > fb.complaint_ns ? (double)(now - fb.complaint_ns) / 1e9 : 0.0,
+		       complaints_pending(&fb) ? "; not yet on the ladder (at its next message)" : "");
 	return 0;
 }
 
@@ -159,6 +171,7 @@ int cmd_release(struct ctl *ctl, int argc, char **argv, int first)
 	fb.suspect_until_ns = 0;
 	fb.reject_window_count = 0;
 	fb.penalties = 0;
+	fb.complaints_applied = fb.complaints;	/* complaints not yet taken are forgiven */
 	snprintf(fb.ladder_reason, sizeof(fb.ladder_reason), "released by the operator");
 	if (bpf_map_update_elem(ctl->maps.src_feedback, &key, &fb, BPF_EXIST)) {
 		sg_err("writing the feedback entry of %s failed: %s", addr, strerror(errno));

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <bpf/bpf.h>
 #include "ctl.h"
+#include "eventline.h"
 #include "log.h"
 #include "metrics.h"
 #include "parse.h"
@@ -132,42 +133,6 @@ int cmd_fail_mode(struct ctl *ctl, int argc, char **argv, int first)
 	return 0;
 }
 
-/* A JSON string field's raw value in an event line (escapes kept). */
-static int event_field(const char *line, const char *name, char *out, size_t len)
-{
-	char key[64];
-	const char *p, *q;
-
-	size_t n = 0;
-
-	snprintf(key, sizeof(key), "\"%s\":\"", name);
-	p = strstr(line, key);
-	if (!p || !len)
-		return -1;
-	p += strlen(key);
-	/* unescaped as the daemon escaped it (\" and \\; \uXXXX kept) */
-	for (q = p; *q && *q != '"'; q++) {
-		if (*q == '\\' && (q[1] == '"' || q[1] == '\\'))
-			q++;
-		if (n + 1 < len)
-			out[n++] = *q;
-	}
-	out[n] = '\0';
-	return 0;
-}
-
-/* Message-IDs compare whole, with or without their angle brackets. */
-static int same_message_id(const char *a, const char *b)
-{
-	size_t la, lb;
-
-	a += *a == '<';
-	b += *b == '<';
-	la = strlen(a) - (a[0] && a[strlen(a) - 1] == '>');
-	lb = strlen(b) - (b[0] && b[strlen(b) - 1] == '>');
-	return la && la == lb && strncmp(a, b, la) == 0;
-}
-
 /* Which VM sent a message: by its Message-ID or smtpguard's reference id. */
 int cmd_trace(struct ctl *ctl, int argc, char **argv, int first)
 {
@@ -193,20 +158,20 @@ int cmd_trace(struct ctl *ctl, int argc, char **argv, int first)
 
 		if (!strstr(line, "\"event\":\"message\""))
 			continue;
-		if (event_field(line, "ref", ref, sizeof(ref)) ||
-		    event_field(line, "message_id", mid, sizeof(mid)))
+		if (sg_event_field(line, "ref", ref, sizeof(ref)) ||
+		    sg_event_field(line, "message_id", mid, sizeof(mid)))
 			continue;
-		if (strcmp(ref, id) && !same_message_id(mid, id))
+		if (strcmp(ref, id) && !sg_same_message_id(mid, id))
 			continue;
 		found++;
 		if (ctl->json) {
 			fputs(line, stdout);
 			continue;
 		}
-		event_field(line, "source", src, sizeof(src));
-		event_field(line, "mx", mx, sizeof(mx));
-		event_field(line, "verdict", verdict, sizeof(verdict));
-		event_field(line, "time", t, sizeof(t));
+		sg_event_field(line, "source", src, sizeof(src));
+		sg_event_field(line, "mx", mx, sizeof(mx));
+		sg_event_field(line, "verdict", verdict, sizeof(verdict));
+		sg_event_field(line, "time", t, sizeof(t));
 		printf("%s  %s -> %s  %s  ref %s  message-id %s\n", t, src, mx, verdict, ref,
 		       mid[0] ? mid : "-");
 	}

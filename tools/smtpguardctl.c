@@ -34,6 +34,9 @@ static const char usage_text[] =
 "  doctor [-c FILE]                           checks the host; exit 0 ok, 1 warnings, 2 failures\n"
 "  fail-mode [open|closed]                    scan flows while the proxy is down\n"
 "  trace ID --events FILE                     which VM sent a message (Message-ID or ref)\n"
+"  complaint FILE|DIR|--watch MAILDIR --events FILE [--confirm] [--window SECS]\n"
+"                           an abuse report (ARF) traced to the VM, its session and tenant;\n"
+"                           --confirm: an exact or strong match climbs the sender's ladder\n"
 "--root: the bpffs root smtpguardd pins its maps in (default " DEFAULT_ROOT ")\n";
 
 struct command {
@@ -58,6 +61,7 @@ static const struct command commands[] = {
 	{ "top", NULL, cmd_top },
 	{ "fail-mode", NULL, cmd_fail_mode },
 	{ "trace", NULL, cmd_trace },
+	{ "complaint", NULL, cmd_complaint },
 };
 
 int main(int argc, char **argv)

@@ -373,6 +373,13 @@ struct sg_src_feedback {
 	__u64 ladder_refused_ns;	/* the last refusal in the kernel: repeats grow from it */
 	__u64 released_ns;	/* `smtpguardctl release` moved it back to normal then */
 	char ladder_reason[SG_LADDER_REASON_LEN];
+	/* abuse complaints (ARF reports) traced to this sender and confirmed
+	 * by `smtpguardctl complaint --confirm`, which counts them here; the
+	 * proxy's ladder takes each (one step up) at the sender's next
+	 * message and counts it as applied */
+	__u32 complaints;
+	__u32 complaints_applied;
+	__u64 complaint_ns;	/* the last one confirmed (CLOCK_MONOTONIC) */
 };
 
 /* The response ladder's steps: each is an event (and a webhook). */

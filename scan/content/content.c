@@ -23,11 +23,6 @@
 #include "mime.h"
 #include "pstats.h"
 
-/* The fingerprint reads a message's first text only: enough to know a
- * body again (a campaign's words are at its start), and its cost bounded
- * (it hashes every word: about 1.4 us a KiB) whatever the message's size. */
-#define FINGERPRINT_TEXT_MAX 4096
-
 struct content_state {
 	const struct sg_rules *rules;	/* NULL: no rules, the signals alone */
 	struct sg_fingerprint_ctx fp;
@@ -111,8 +106,8 @@ static void on_text(void *ctx, const struct sg_mime_part *part, const char *data
 	struct content_state *st = ctx;
 
 	(void)part;
-	if (st->fp_fed < FINGERPRINT_TEXT_MAX) {
-		size_t take = n < FINGERPRINT_TEXT_MAX - st->fp_fed ? n : FINGERPRINT_TEXT_MAX - st->fp_fed;
+	if (st->fp_fed < SG_FP_TEXT_MAX) {
+		size_t take = n < SG_FP_TEXT_MAX - st->fp_fed ? n : SG_FP_TEXT_MAX - st->fp_fed;
 
 		sg_fingerprint_feed(&st->fp, data, take);
 		st->fp_fed += take;

@@ -45,6 +45,13 @@
 #define SG_FP_SHINGLE_WORDS 3
 #define SG_FP_HOST_TAIL 128	/* bytes of a URL's host kept: enough for its last two labels */
 
+/* A message's fingerprint reads its first decoded text only, this many
+ * bytes of it, whoever computes it (the content engine as the message
+ * streams, the complaint reader from a report's copy): enough to know a
+ * body again (a campaign's words are at its start), and its cost bounded
+ * (it hashes every word: about 1.4 us a KiB) whatever the message's size. */
+#define SG_FP_TEXT_MAX 4096
+
 struct sg_fingerprint {
 	uint32_t bins[SG_FP_BINS];
 	uint32_t shingles;	/* how many were hashed (saturating); 0: an empty body */
