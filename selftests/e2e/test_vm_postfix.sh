@@ -70,7 +70,7 @@ check_eq "$(lab_mx_count_mail)" "$((n0 + 1))" "delivered-exactly-once"
 
 # --- the proxy killed mid-DATA: the VM's egress slowed to 1 Mbit/s, so a
 # 600 KB message takes about 5 s (a busy machine may see its session late);
-# smtpguardd gets kill -9 1 s after the proxied session is up
+# smtpguardd gets kill -9 once 100 KB of the body has left the VM
 # (the bounce of the refused message above, which the MX will not relay,
 # goes first: nothing but this message in the VM's queue)
 lab_exec vm1 postsuper -c "$LAB_DIR/postfix-vm1/etc" -d ALL >/dev/null 2>&1
@@ -81,10 +81,16 @@ n0=$(lab_mx_count_mail)
   head -c 600000 /dev/zero | tr '\0' 'k' | fold -w 76; echo; } |
 	lab_exec vm1 timeout 20 sendmail -C "$LAB_DIR/postfix-vm1/etc" -f vm1@example.org \
 		"u@$LAB_MAIL_DOMAIN" || fail vm-sendmail-4 "sendmail failed"
-# the proxy's upstream leg is up: the body is on its way
+# the proxy's upstream leg is up and the body is on its way: 100 KB of it
+# through the VM's slowed egress (more than any command or bounce), the
+# other 500 KB still to come (about 4 s)
 proxy_upstream_up() { lab_exec host ss -Htn state established "( dport = :25 )" | grep -q .; }
-wait_for 10 proxy_upstream_up || fail killed-mid-data-session "no proxied session came up"
-sleep 1
+vm_sent_bytes() {
+	lab_exec vm1 tc -s qdisc show dev eth0 | awk '/Sent/ { print $2; exit }'
+}
+body_flowing() { proxy_upstream_up && [ "$(vm_sent_bytes)" -ge 100000 ]; }
+wait_for 15 body_flowing ||
+	fail killed-mid-data-session "no proxied session with the body flowing (sent $(vm_sent_bytes) bytes)"
 pid=$(lab_sgd_pid main)
 kill -9 "$pid" 2>/dev/null
 wait_for_exit "$pid" 10 || fail proxy-killed "smtpguardd $pid still runs"
