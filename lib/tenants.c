@@ -1,0 +1,812 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * tenants.c - the tenants file, the Proxmox and libvirt adapters, and the
+ * lookup of a sender's tenant (see tenants.h).
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "log.h"
+#include "parse.h"
+#include "tenants.h"
+
+#define TENANTS_LINE_MAX 4096
+#define LIBVIRT_XML_MAX (4 << 20)	/* a domain's live XML read at most this far */
+
+struct iface_rule {
+	char pattern[IF_NAMESIZE];
+	int tenant;		/* index into names */
+	int line;
+};
+
+struct prefix_rule {
+	struct sg_prefix p;
+	int tenant;
+	int line;
+};
+
+struct vmid_rule {
+	unsigned long vmid;
+	int tenant;
+	int line;
+};
+
+struct tenant_name {
+	char name[SG_TENANT_NAME_LEN];
+	struct sg_tenant_limits limits;
+	int limits_line;	/* its tenant line; 0: none */
+};
+
+/* The interface part of a lookup, remembered per interface name. */
+struct cache_entry {
+	char ifname[IF_NAMESIZE];
+	char tenant[SG_TENANT_NAME_LEN];	/* "": none */
+	uint64_t at_ns;
+};
+
+struct sg_tenants {
+	struct iface_rule *ifaces;
+	size_t n_ifaces, cap_ifaces;
+	struct prefix_rule *prefixes;
+	size_t n_prefixes, cap_prefixes;
+	struct vmid_rule *vmids;
+	size_t n_vmids, cap_vmids;
+	struct tenant_name *names;	/* every tenant the file names */
+	size_t n_names, cap_names;
+	size_t n_limited;		/* of those, with a tenant line */
+	char proxmox_dir[256];
+	char libvirt_dir[256];
+	pthread_mutex_t lock;		/* the cache */
+	struct cache_entry cache[SG_TENANT_CACHE];
+	size_t n_cache;
+};
+
+int sg_tenant_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!n || n >= SG_TENANT_NAME_LEN)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
+			return 0;
+	return 1;
+}
+
+void sg_tenants_free(struct sg_tenants *t)
+{
+	if (!t)
+		return;
+	pthread_mutex_destroy(&t->lock);
+	free(t->ifaces);
+	free(t->prefixes);
+	free(t->vmids);
+	free(t->names);
+	free(t);
+}
+
+/* Room for one more in an array of n of cap. */
+static int grow(void **array, size_t n, size_t *cap, size_t size)
+{
+	void *bigger;
+
+	if (n < *cap)
+		return 0;
+	bigger = realloc(*array, (*cap ? 2 * *cap : 16) * size);
+	if (!bigger)
+		return -1;
+	*array = bigger;
+	*cap = *cap ? 2 * *cap : 16;
+	return 0;
+}
+
+/* The index of a tenant name, added when new; -1 with err. */
+static int name_index(struct sg_tenants *t, const char *name, const char *path, int line,
+		      char *err, size_t errlen)
+{
+	for (size_t i = 0; i < t->n_names; i++)
+		if (strcmp(t->names[i].name, name) == 0)
+			return (int)i;
+	if (!sg_tenant_name_ok(name)) {
+		snprintf(err, errlen, "%s:%d: '%s' is not a tenant name (1 to %d letters, digits, "
+			 "'.', '_' or '-')", path, line, name, SG_TENANT_NAME_LEN - 1);
+		return -1;
+	}
+	if (t->n_names == SG_MAX_TENANTS) {
+		snprintf(err, errlen, "%s:%d: more than %d tenants", path, line, SG_MAX_TENANTS);
+		return -1;
+	}
+	if (grow((void **)&t->names, t->n_names, &t->cap_names, sizeof(*t->names))) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
+	memset(&t->names[t->n_names], 0, sizeof(t->names[0]));
+	snprintf(t->names[t->n_names].name, SG_TENANT_NAME_LEN, "%s", name);
+	return (int)t->n_names++;
+}
+
+static int prefix_equal(const struct sg_prefix *a, const struct sg_prefix *b)
+{
+	return a->family == b->family && a->len == b->len &&
+	       memcmp(a->addr, b->addr, a->family == AF_INET ? 4 : 16) == 0;
+}
+
+/* Does prefix p hold the address (family, 4 or 16 bytes)? */
+static int prefix_holds(const struct sg_prefix *p, int family, const uint8_t *addr)
+{
+	unsigned int full = p->len / 8;
+
+	if (p->family != family || memcmp(p->addr, addr, full) != 0)
+		return 0;
+	if (p->len % 8) {
+		uint8_t mask = (uint8_t)(0xff00 >> (p->len % 8));
+
+		return (p->addr[full] & mask) == (addr[full] & mask);
+	}
+	return 1;
+}
+
+/* "iface PATTERN TENANT", "prefix PREFIX TENANT", "vmid N TENANT". */
+static int read_rule(struct sg_tenants *t, const char *kind, char **words, int n,
+		     const char *path, int line, char *err, size_t errlen)
+{
+	char why[SG_ERR_LEN];
+	int tenant;
+
+	if (n != 3) {
+		snprintf(err, errlen, "%s:%d: '%s' takes two words, what and the tenant (e.g. "
+			 "'%s %s acme')", path, line, kind, kind,
+			 kind[0] == 'i' ? "tap101i*" : kind[0] == 'p' ? "192.0.2.0/24" : "101");
+		return -1;
+	}
+	tenant = name_index(t, words[2], path, line, err, errlen);
+	if (tenant < 0)
+		return -1;
+	if (strcmp(kind, "iface") == 0) {
+		struct iface_rule *r;
+
+		if (strlen(words[1]) >= IF_NAMESIZE) {
+			snprintf(err, errlen, "%s:%d: interface pattern '%s' is longer than an "
+				 "interface name (%d characters at most)", path, line, words[1],
+				 IF_NAMESIZE - 1);
+			return -1;
+		}
+		for (size_t i = 0; i < t->n_ifaces; i++) {
+			if (strcmp(t->ifaces[i].pattern, words[1]) == 0 &&
+			    t->ifaces[i].tenant != tenant) {
+				snprintf(err, errlen, "%s:%d: interface pattern %s belongs to %s on "
+					 "line %d already; an interface belongs to one tenant", path,
+					 line, words[1], t->names[t->ifaces[i].tenant].name,
+					 t->ifaces[i].line);
+				return -1;
+			}
+		}
+		if (grow((void **)&t->ifaces, t->n_ifaces, &t->cap_ifaces, sizeof(*r)))
+			goto oom;
+		r = &t->ifaces[t->n_ifaces++];
+		snprintf(r->pattern, sizeof(r->pattern), "%s", words[1]);
+		r->tenant = tenant;
+		r->line = line;
+	} else if (strcmp(kind, "prefix") == 0) {
+		struct prefix_rule *r;
+		struct sg_prefix p;
+
+		if (sg_parse_prefix(words[1], &p, why, sizeof(why))) {
+			snprintf(err, errlen, "%s:%d: %s", path, line, why);
+			return -1;
+		}
+		for (size_t i = 0; i < t->n_prefixes; i++) {
+			if (prefix_equal(&t->prefixes[i].p, &p) && t->prefixes[i].tenant != tenant) {
+				snprintf(err, errlen, "%s:%d: prefix %s belongs to %s on line %d "
+					 "already; an address belongs to one tenant", path, line,
+					 words[1], t->names[t->prefixes[i].tenant].name,
+					 t->prefixes[i].line);
+				return -1;
+			}
+		}
+		if (grow((void **)&t->prefixes, t->n_prefixes, &t->cap_prefixes, sizeof(*r)))
+			goto oom;
+		r = &t->prefixes[t->n_prefixes++];
+		r->p = p;
+		r->tenant = tenant;
+		r->line = line;
+	} else {
+		struct vmid_rule *r;
+		uint64_t vmid;
+
+		if (sg_parse_uint(words[1], 100, 999999999, &vmid, why, sizeof(why))) {
+			snprintf(err, errlen, "%s:%d: VMID %s: %s (Proxmox VMIDs are 100 to "
+				 "999999999)", path, line, words[1], why);
+			return -1;
+		}
+		for (size_t i = 0; i < t->n_vmids; i++) {
+			if (t->vmids[i].vmid == vmid && t->vmids[i].tenant != tenant) {
+				snprintf(err, errlen, "%s:%d: VMID %s belongs to %s on line %d "
+					 "already; a VM belongs to one tenant", path, line, words[1],
+					 t->names[t->vmids[i].tenant].name, t->vmids[i].line);
+				return -1;
+			}
+		}
+		if (grow((void **)&t->vmids, t->n_vmids, &t->cap_vmids, sizeof(*r)))
+			goto oom;
+		r = &t->vmids[t->n_vmids++];
+		r->vmid = (unsigned long)vmid;
+		r->tenant = tenant;
+		r->line = line;
+	}
+	return 0;
+oom:
+	snprintf(err, errlen, "%s: out of memory", path);
+	return -1;
+}
+
+/* "tenant NAME [msgs COUNT/UNIT] [rcpts COUNT/UNIT] [exempt]". */
+static int read_tenant(struct sg_tenants *t, char **words, int n, const char *path, int line,
+		       char *err, size_t errlen)
+{
+	struct tenant_name *tn;
+	char why[SG_ERR_LEN];
+	int i, tenant;
+
+	if (n < 3) {
+		snprintf(err, errlen, "%s:%d: a tenant line names the tenant and its limits (e.g. "
+			 "'tenant acme msgs 200/h rcpts 2000/h', or 'tenant acme exempt')", path,
+			 line);
+		return -1;
+	}
+	tenant = name_index(t, words[1], path, line, err, errlen);
+	if (tenant < 0)
+		return -1;
+	tn = &t->names[tenant];
+	if (tn->limits_line) {
+		snprintf(err, errlen, "%s:%d: tenant %s has its limits on line %d already; one "
+			 "tenant line a tenant", path, line, tn->name, tn->limits_line);
+		return -1;
+	}
+	for (i = 2; i < n; i++) {
+		if (strcmp(words[i], "exempt") == 0) {
+			tn->limits.exempt = 1;
+			continue;
+		}
+		if (strcmp(words[i], "msgs") != 0 && strcmp(words[i], "rcpts") != 0) {
+			snprintf(err, errlen, "%s:%d: '%s' is not a tenant setting (msgs COUNT/UNIT, "
+				 "rcpts COUNT/UNIT, exempt)", path, line, words[i]);
+			return -1;
+		}
+		if (i + 1 == n) {
+			snprintf(err, errlen, "%s:%d: %s needs a limit (e.g. '%s 200/h', or none)",
+				 path, line, words[i], words[i]);
+			return -1;
+		}
+		if (sg_parse_limit(words[i + 1], words[i][0] == 'm' ? &tn->limits.msg_interval_ns :
+				   &tn->limits.rcpt_interval_ns,
+				   words[i][0] == 'm' ? &tn->limits.msg_burst : &tn->limits.rcpt_burst,
+				   why, sizeof(why))) {
+			snprintf(err, errlen, "%s:%d: %s %s: %s", path, line, words[i], words[i + 1],
+				 why);
+			return -1;
+		}
+		i++;
+	}
+	if (tn->limits.exempt && (tn->limits.msg_interval_ns || tn->limits.rcpt_interval_ns)) {
+		snprintf(err, errlen, "%s:%d: tenant %s is exempt and has limits: choose one", path,
+			 line, tn->name);
+		return -1;
+	}
+	tn->limits_line = line;
+	t->n_limited++;
+	return 0;
+}
+
+static int read_line(struct sg_tenants *t, char *text, const char *path, int line, char *err,
+		     size_t errlen)
+{
+	char *words[16], *save = NULL, *w, *hash = strchr(text, '#');
+	int n = 0;
+
+	if (hash)
+		*hash = '\0';
+	while ((w = strtok_r(n ? NULL : text, " \t\r\n", &save))) {
+		if (n == (int)(sizeof(words) / sizeof(words[0]))) {
+			snprintf(err, errlen, "%s:%d: more than %zu words", path, line,
+				 sizeof(words) / sizeof(words[0]));
+			return -1;
+		}
+		words[n++] = w;
+	}
+	if (!n)
+		return 0;
+	if (t->n_ifaces + t->n_prefixes + t->n_vmids + t->n_limited >= SG_MAX_TENANT_LINES) {
+		snprintf(err, errlen, "%s:%d: more than %d lines", path, line, SG_MAX_TENANT_LINES);
+		return -1;
+	}
+	if (strcmp(words[0], "iface") == 0 || strcmp(words[0], "prefix") == 0 ||
+	    strcmp(words[0], "vmid") == 0)
+		return read_rule(t, words[0], words, n, path, line, err, errlen);
+	if (strcmp(words[0], "tenant") == 0)
+		return read_tenant(t, words, n, path, line, err, errlen);
+	snprintf(err, errlen, "%s:%d: '%s' is not a directive (iface PATTERN TENANT, prefix "
+		 "PREFIX TENANT, vmid VMID TENANT, tenant NAME msgs COUNT/UNIT rcpts COUNT/UNIT "
+		 "| exempt)", path, line, words[0]);
+	return -1;
+}
+
+struct sg_tenants *sg_tenants_load(const char *path, const char *proxmox_dir,
+				   const char *libvirt_dir, char *err, size_t errlen)
+{
+	struct sg_tenants *t = calloc(1, sizeof(*t));
+	char text[TENANTS_LINE_MAX];
+	int line = 0, ret = 0;
+	FILE *f;
+
+	if (!t) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&t->lock, NULL);
+	snprintf(t->proxmox_dir, sizeof(t->proxmox_dir), "%s", proxmox_dir ? proxmox_dir : "");
+	snprintf(t->libvirt_dir, sizeof(t->libvirt_dir), "%s", libvirt_dir ? libvirt_dir : "");
+	if (!path || !path[0])
+		return t;
+	f = fopen(path, "r");
+	if (!f) {
+		snprintf(err, errlen, "cannot open tenants file %s: %s", path, strerror(errno));
+		sg_tenants_free(t);
+		return NULL;
+	}
+	while (!ret && fgets(text, sizeof(text), f)) {
+		line++;
+		if (!strchr(text, '\n') && !feof(f)) {
+			snprintf(err, errlen, "%s:%d: line longer than %d characters", path, line,
+				 TENANTS_LINE_MAX - 2);
+			ret = -1;
+			break;
+		}
+		ret = read_line(t, text, path, line, err, errlen);
+	}
+	if (!ret && ferror(f)) {
+		snprintf(err, errlen, "cannot read tenants file %s: %s", path, strerror(errno));
+		ret = -1;
+	}
+	fclose(f);
+	if (ret) {
+		sg_tenants_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+void sg_tenants_describe(const struct sg_tenants *t, char *buf, size_t len)
+{
+	snprintf(buf, len, "%zu tenant(s), %zu with limits; %zu interface, %zu prefix, %zu "
+		 "VMID line(s); Proxmox adapter %s%s, libvirt adapter %s%s", t->n_names,
+		 t->n_limited, t->n_ifaces, t->n_prefixes, t->n_vmids,
+		 t->proxmox_dir[0] ? "on " : "off", t->proxmox_dir,
+		 t->libvirt_dir[0] ? "on " : "off", t->libvirt_dir);
+}
+
+size_t sg_tenants_count(const struct sg_tenants *t)
+{
+	return t ? t->n_names : 0;
+}
+
+const char *sg_tenants_name(const struct sg_tenants *t, size_t i)
+{
+	return t && i < t->n_names ? t->names[i].name : NULL;
+}
+
+const struct sg_tenant_limits *sg_tenant_limits(const struct sg_tenants *t, const char *name)
+{
+	if (!t || !name || !name[0])
+		return NULL;
+	for (size_t i = 0; i < t->n_names; i++)
+		if (t->names[i].limits_line && strcmp(t->names[i].name, name) == 0)
+			return &t->names[i].limits;
+	return NULL;
+}
+
+/* The Proxmox adapter. */
+
+/* PREFIX{digits}SEP{digits} and nothing else: the first number. */
+static unsigned long vmid_in(const char *ifname, const char *prefix, char sep)
+{
+	size_t n = strlen(prefix);
+	const char *p = ifname + n;
+	unsigned long vmid = 0;
+	int digits = 0;
+
+	if (strncmp(ifname, prefix, n) != 0)
+		return 0;
+	for (; isdigit((unsigned char)*p) && digits < 10; p++, digits++)
+		vmid = vmid * 10 + (unsigned long)(*p - '0');
+	if (!digits || *p++ != sep || !isdigit((unsigned char)*p))
+		return 0;
+	while (isdigit((unsigned char)*p))
+		p++;
+	return *p ? 0 : vmid;
+}
+
+unsigned long sg_proxmox_vmid(const char *ifname)
+{
+	static const struct {
+		const char *prefix;
+		char sep;
+	} names[] = {
+		{ "tap", 'i' }, { "veth", 'i' }, { "fwpr", 'p' }, { "fwln", 'i' }, { "fwbr", 'i' },
+	};
+	unsigned long vmid;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if ((vmid = vmid_in(ifname, names[i].prefix, names[i].sep)))
+			return vmid;
+	return 0;
+}
+
+int sg_proxmox_tenant(const char *dir, unsigned long vmid, char *name, size_t len, char *err,
+		      size_t errlen)
+{
+	static const char *const kinds[] = { "qemu-server", "lxc" };
+	char path[512], text[4096], found[SG_TENANT_NAME_LEN] = "";
+	int line = 0, ret = 0;
+	FILE *f = NULL;
+
+	name[0] = '\0';
+	for (size_t i = 0; i < 2 && !f; i++) {
+		snprintf(path, sizeof(path), "%s/%s/%lu.conf", dir, kinds[i], vmid);
+		f = fopen(path, "r");
+		if (!f && errno != ENOENT) {
+			snprintf(err, errlen, "Proxmox adapter: cannot read %s: %s (the proxy's user "
+				 "needs read access: e.g. its group www-data)", path, strerror(errno));
+			return -1;
+		}
+	}
+	if (!f) {
+		snprintf(err, errlen, "Proxmox adapter: no %s/qemu-server/%lu.conf nor "
+			 "%s/lxc/%lu.conf (VMID %lu unknown to this host, or tenants_proxmox "
+			 "wrong)", dir, vmid, dir, vmid, vmid);
+		return -1;
+	}
+	while (!ret && fgets(text, sizeof(text), f)) {
+		char *save = NULL, *tag, *v;
+
+		line++;
+		if (text[0] == '[')	/* a snapshot's section: not the VM as it runs */
+			break;
+		if (strncmp(text, "tags:", 5) != 0)
+			continue;
+		for (v = text + 5; (tag = strtok_r(v, "; ,\t\r\n", &save)); v = NULL) {
+			const char *tn = tag + strlen(SG_TENANT_PROXMOX_TAG);
+
+			if (strncmp(tag, SG_TENANT_PROXMOX_TAG, strlen(SG_TENANT_PROXMOX_TAG)) != 0)
+				continue;
+			if (!sg_tenant_name_ok(tn)) {
+				snprintf(err, errlen, "Proxmox adapter: %s:%d: tag '%s' names no tenant "
+					 "(tenant-NAME, NAME of 1 to %d letters, digits, '.', '_', "
+					 "'-')", path, line, tag, SG_TENANT_NAME_LEN - 1);
+				ret = -1;
+				break;
+			}
+			if (found[0] && strcmp(found, tn) != 0) {
+				snprintf(err, errlen, "Proxmox adapter: %s:%d: two tenant tags "
+					 "(tenant-%s, %s): a VM belongs to one tenant", path, line,
+					 found, tag);
+				ret = -1;
+				break;
+			}
+			snprintf(found, sizeof(found), "%s", tn);
+		}
+	}
+	fclose(f);
+	if (ret)
+		return -1;
+	if (!found[0])
+		return 0;
+	snprintf(name, len, "%s", found);
+	return 1;
+}
+
+/* The libvirt adapter: a small reader of the few elements it needs, not
+ * an XML parser. libvirt writes the live XML itself, so its forms are
+ * known: <target dev='vnet3'/> inside <interface>, and the metadata
+ * element with its namespace declared on it. */
+
+/* The value of attribute attr (with its '=' and quote) in the tag [tag, end). */
+static int attr_value(const char *tag, const char *end, const char *attr, char *out, size_t len)
+{
+	size_t an = strlen(attr);
+
+	for (const char *p = tag; p + an + 2 < end; p++) {
+		const char *q;
+		char quote;
+		size_t n;
+
+		if (strncmp(p, attr, an) != 0 || !isspace((unsigned char)p[-1]) || p[an] != '=')
+			continue;
+		quote = p[an + 1];
+		if (quote != '\'' && quote != '"')
+			return -1;
+		q = memchr(p + an + 2, quote, (size_t)(end - (p + an + 2)));
+		if (!q)
+			return -1;
+		n = (size_t)(q - (p + an + 2));
+		if (n >= len)
+			return -1;
+		memcpy(out, p + an + 2, n);
+		out[n] = '\0';
+		return 0;
+	}
+	return -1;
+}
+
+/* Does an <interface> element of xml have <target dev='ifname'>? */
+static int has_interface(const char *xml, const char *ifname)
+{
+	const char *p = xml;
+
+	while ((p = strstr(p, "<interface"))) {
+		const char *end = strstr(p, "</interface>"), *target = p;
+		char dev[IF_NAMESIZE + 1];
+
+		if (!end)
+			return 0;
+		while ((target = strstr(target, "<target")) && target < end) {
+			const char *close = strchr(target, '>');
+
+			if (close && close < end &&
+			    attr_value(target, close, "dev", dev, sizeof(dev)) == 0 &&
+			    strcmp(dev, ifname) == 0)
+				return 1;
+			target += 7;
+		}
+		p = end;
+	}
+	return 0;
+}
+
+/* The tenant in the metadata element of our namespace: 1, 0 none, -1 with err. */
+static int metadata_tenant(const char *xml, const char *file, char *name, size_t len,
+			   char *err, size_t errlen)
+{
+	const char *meta = strstr(xml, "<metadata>"), *meta_end, *ns, *open, *close, *text_end;
+	char value[SG_TENANT_NAME_LEN + 64];
+	size_t n;
+
+	if (!meta)
+		return 0;
+	meta_end = strstr(meta, "</metadata>");
+	if (!meta_end)
+		goto garbled;
+	ns = strstr(meta, "\"" SG_TENANT_LIBVIRT_NS "\"");
+	if (!ns || ns > meta_end)
+		ns = strstr(meta, "'" SG_TENANT_LIBVIRT_NS "'");
+	if (!ns || ns > meta_end)
+		return 0;
+	/* the start tag holding the declaration, and its text */
+	for (open = ns; open > meta && *open != '<'; open--)
+		;
+	close = strchr(ns, '>');
+	if (*open != '<' || !close || close > meta_end)
+		goto garbled;
+	if (close[-1] == '/')
+		goto garbled;	/* <sg:tenant xmlns:sg=.../>: no name */
+	text_end = strchr(close + 1, '<');
+	if (!text_end || text_end > meta_end || text_end[1] != '/')
+		goto garbled;
+	while (close + 1 < text_end && isspace((unsigned char)close[1]))
+		close++;
+	while (text_end > close + 1 && isspace((unsigned char)text_end[-1]))
+		text_end--;
+	n = (size_t)(text_end - (close + 1));
+	if (n >= sizeof(value))
+		goto garbled;
+	memcpy(value, close + 1, n);
+	value[n] = '\0';
+	if (!sg_tenant_name_ok(value)) {
+		snprintf(err, errlen, "libvirt adapter: %s: the tenant element holds '%s', not a "
+			 "tenant name (1 to %d letters, digits, '.', '_', '-')", file, value,
+			 SG_TENANT_NAME_LEN - 1);
+		return -1;
+	}
+	snprintf(name, len, "%s", value);
+	return 1;
+garbled:
+	snprintf(err, errlen, "libvirt adapter: %s: garbled <metadata> (write <sg:tenant "
+		 "xmlns:sg=\"%s\">NAME</sg:tenant> inside it)", file, SG_TENANT_LIBVIRT_NS);
+	return -1;
+}
+
+/* A whole file, NUL-terminated; NULL with errno. */
+static char *read_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	size_t n;
+
+	if (!f)
+		return NULL;
+	buf = malloc(LIBVIRT_XML_MAX + 1);
+	if (!buf) {
+		fclose(f);
+		errno = ENOMEM;
+		return NULL;
+	}
+	n = fread(buf, 1, LIBVIRT_XML_MAX, f);
+	fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
+int sg_libvirt_tenant(const char *dir, const char *ifname, char *name, size_t len,
+		      char *domain, size_t domain_len, char *err, size_t errlen)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int ret = 0;
+
+	name[0] = '\0';
+	if (domain_len)
+		domain[0] = '\0';
+	if (!d) {
+		snprintf(err, errlen, "libvirt adapter: cannot read %s: %s (tenants_libvirt names "
+			 "libvirt's live XML directory, /run/libvirt/qemu; the proxy's user needs "
+			 "read access)", dir, strerror(errno));
+		return -1;
+	}
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		char path[512];
+		char *xml;
+
+		if (n < 5 || strcmp(e->d_name + n - 4, ".xml") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		xml = read_file(path);
+		if (!xml) {
+			sg_warn("libvirt adapter: cannot read %s: %s", path, strerror(errno));
+			continue;
+		}
+		if (!has_interface(xml, ifname)) {
+			free(xml);
+			continue;
+		}
+		if (domain_len)
+			snprintf(domain, domain_len, "%.*s", (int)(n - 4), e->d_name);
+		ret = metadata_tenant(xml, path, name, len, err, errlen);
+		free(xml);
+		break;
+	}
+	closedir(d);
+	return ret;
+}
+
+/* The lookup. */
+
+/* The interface part: file lines, then the adapters. Called with the
+ * cache's lock not held (it reads files). */
+static void tenant_of_interface(struct sg_tenants *t, const char *ifname, char *name, size_t len)
+{
+	char err[SG_ERR_LEN * 2], domain[256];
+	unsigned long vmid;
+
+	name[0] = '\0';
+	for (size_t i = 0; i < t->n_ifaces; i++) {
+		if (fnmatch(t->ifaces[i].pattern, ifname, 0) == 0) {
+			snprintf(name, len, "%s", t->names[t->ifaces[i].tenant].name);
+			return;
+		}
+	}
+	vmid = sg_proxmox_vmid(ifname);
+	if (vmid) {
+		for (size_t i = 0; i < t->n_vmids; i++) {
+			if (t->vmids[i].vmid == vmid) {
+				snprintf(name, len, "%s", t->names[t->vmids[i].tenant].name);
+				return;
+			}
+		}
+		if (t->proxmox_dir[0]) {
+			int r = sg_proxmox_tenant(t->proxmox_dir, vmid, name, len, err, sizeof(err));
+
+			if (r < 0)
+				sg_warn("%s: %s has no tenant", err, ifname);
+			if (r)
+				return;
+		}
+	}
+	if (t->libvirt_dir[0]) {
+		int r = sg_libvirt_tenant(t->libvirt_dir, ifname, name, len, domain,
+					  sizeof(domain), err, sizeof(err));
+
+		if (r < 0)
+			sg_warn("%s: %s has no tenant", err, ifname);
+	}
+}
+
+int sg_tenant_of_ifname(struct sg_tenants *t, const struct sockaddr_storage *sender,
+			const char *ifname, char *name, size_t len)
+{
+	char found[SG_TENANT_NAME_LEN] = "";
+	uint64_t now;
+
+	if (len)
+		name[0] = '\0';
+	if (!t)
+		return 0;
+	if (sender && (sender->ss_family == AF_INET || sender->ss_family == AF_INET6)) {
+		const uint8_t *addr = sender->ss_family == AF_INET ?
+			(const uint8_t *)&((const struct sockaddr_in *)sender)->sin_addr :
+			(const uint8_t *)&((const struct sockaddr_in6 *)sender)->sin6_addr;
+		int family = sender->ss_family, best = -1;
+		uint8_t v4[4];
+
+		/* an IPv4-mapped IPv6 address is the IPv4 address */
+		if (family == AF_INET6 && memcmp(addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0) {
+			memcpy(v4, addr + 12, 4);
+			addr = v4;
+			family = AF_INET;
+		}
+		for (size_t i = 0; i < t->n_prefixes; i++)
+			if (prefix_holds(&t->prefixes[i].p, family, addr) &&
+			    (best < 0 || t->prefixes[i].p.len > t->prefixes[best].p.len))
+				best = (int)i;
+		if (best >= 0) {
+			snprintf(name, len, "%s", t->names[t->prefixes[best].tenant].name);
+			return 1;
+		}
+	}
+	if (!ifname || !ifname[0])
+		return 0;
+	now = sg_now_ns();
+	pthread_mutex_lock(&t->lock);
+	for (size_t i = 0; i < t->n_cache; i++) {
+		struct cache_entry *c = &t->cache[i];
+
+		if (strcmp(c->ifname, ifname) == 0 && now - c->at_ns < SG_TENANT_CACHE_NS) {
+			snprintf(found, sizeof(found), "%s", c->tenant);
+			pthread_mutex_unlock(&t->lock);
+			snprintf(name, len, "%s", found);
+			return found[0] != '\0';
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	tenant_of_interface(t, ifname, found, sizeof(found));
+	pthread_mutex_lock(&t->lock);
+	{
+		/* the same name's entry, else a free slot, else the oldest */
+		size_t slot = t->n_cache;
+
+		for (size_t i = 0; i < t->n_cache; i++)
+			if (strcmp(t->cache[i].ifname, ifname) == 0)
+				slot = i;
+		if (slot == t->n_cache && t->n_cache == SG_TENANT_CACHE) {
+			slot = 0;
+			for (size_t i = 1; i < t->n_cache; i++)
+				if (t->cache[i].at_ns < t->cache[slot].at_ns)
+					slot = i;
+		} else if (slot == t->n_cache) {
+			t->n_cache++;
+		}
+		snprintf(t->cache[slot].ifname, sizeof(t->cache[slot].ifname), "%s", ifname);
+		snprintf(t->cache[slot].tenant, sizeof(t->cache[slot].tenant), "%s", found);
+		t->cache[slot].at_ns = now;
+	}
+	pthread_mutex_unlock(&t->lock);
+	snprintf(name, len, "%s", found);
+	return found[0] != '\0';
+}
+
+int sg_tenant_of(struct sg_tenants *t, const struct sockaddr_storage *sender,
+		 unsigned int ifindex, char *name, size_t len)
+{
+	char ifname[IF_NAMESIZE] = "";
+
+	if (ifindex && !if_indextoname(ifindex, ifname))
+		ifname[0] = '\0';
+	return sg_tenant_of_ifname(t, sender, ifname, name, len);
+}
