@@ -599,6 +599,10 @@ static int metadata_tenant(const char *xml, const char *file, char *name, size_t
 	text_end = strchr(close + 1, '<');
 	if (!text_end || text_end > meta_end || text_end[1] != '/')
 		goto garbled;
+	/* closed by its own end tag: </sg:tenant> for <sg:tenant ...> */
+	n = strcspn(open + 1, " \t\r\n/>");
+	if (strncmp(text_end + 2, open + 1, n) != 0 || text_end[2 + n] != '>')
+		goto garbled;
 	while (close + 1 < text_end && isspace((unsigned char)close[1]))
 		close++;
 	while (text_end > close + 1 && isspace((unsigned char)text_end[-1]))
