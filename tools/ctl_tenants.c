@@ -3,7 +3,8 @@
  * ctl_tenants.c - tenants (lib/tenants.h) as smtpguardctl sees them: the
  * daemon's config file names the tenants file and the adapters; a
  * sender's interface is the one its source is bound to (src_bound), else
- * the one the classifier first saw it on (src_state). `tenants` sums the
+ * the one the classifier first saw it on (src_state), named as the daemon
+ * attached it (attachments). `tenants` sums the
  * proxy's per-sender counts (src_feedback) per tenant.
  */
 #include <errno.h>
@@ -54,8 +55,9 @@ int ctl_tenant_of(const struct ctl *ctl, struct sg_tenants *t, const struct sg_s
 	struct sg_lpm_v6_key bound_key = { .prefixlen = 128 };
 	struct sockaddr_storage ss;
 	struct sg_src_state st;
+	struct sg_attachment a;
 	struct sg_bound b;
-	unsigned int ifindex = key->ifindex;
+	__u32 ifindex = key->ifindex;
 
 	if (len)
 		name[0] = '\0';
@@ -75,6 +77,15 @@ int ctl_tenant_of(const struct ctl *ctl, struct sg_tenants *t, const struct sg_s
 		ifindex = b.ifindex;
 	if (!ifindex && sg_source_read(&ctl->maps, key, &st) == 0)
 		ifindex = st.ifindex;
+	/* the name the daemon attached it by: smtpguardctl may run in
+	 * another network namespace than the daemon's */
+	if (ifindex && ctl->maps.attachments >= 0 &&
+	    bpf_map_lookup_elem(ctl->maps.attachments, &ifindex, &a) == 0) {
+		char ifname[sizeof(a.ifname) + 1];
+
+		snprintf(ifname, sizeof(ifname), "%.*s", (int)sizeof(a.ifname), a.ifname);
+		return sg_tenant_of_ifname(t, &ss, ifname, name, len);
+	}
 	return sg_tenant_of(t, &ss, ifindex, name, len);
 }
 
