@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <bpf/bpf.h>
 #include "log.h"
 #include "parse.h"
 #include "tenants.h"
@@ -63,9 +64,15 @@ struct sg_tenants {
 	size_t n_limited;		/* of those, with a tenant line */
 	char proxmox_dir[256];
 	char libvirt_dir[256];
-	pthread_mutex_t lock;		/* the cache */
+	pthread_mutex_t lock;		/* the cache and the libvirt index */
 	struct cache_entry cache[SG_TENANT_CACHE];
 	size_t n_cache;
+	/* the libvirt adapter's answer for every interface of every domain,
+	 * from one pass over the directory (SG_TENANT_MISS_NS old at most
+	 * when asked for one it lacks) */
+	struct cache_entry *libvirt;
+	size_t n_libvirt, cap_libvirt;
+	uint64_t libvirt_at_ns;
 };
 
 int sg_tenant_name_ok(const char *s)
@@ -89,6 +96,7 @@ void sg_tenants_free(struct sg_tenants *t)
 	free(t->prefixes);
 	free(t->vmids);
 	free(t->names);
+	free(t->libvirt);
 	free(t);
 }
 
@@ -545,28 +553,36 @@ static int attr_value(const char *tag, const char *end, const char *attr, char *
 	return -1;
 }
 
-/* Does an <interface> element of xml have <target dev='ifname'>? */
-static int has_interface(const char *xml, const char *ifname)
+/* The next <interface> element's <target dev='...'> from *p on: 1 with
+ * dev (and *p past the element), 0 at the end. */
+static int next_interface(const char **p, char *dev, size_t len)
 {
-	const char *p = xml;
-
-	while ((p = strstr(p, "<interface"))) {
-		const char *end = strstr(p, "</interface>"), *target = p;
-		char dev[IF_NAMESIZE + 1];
+	while ((*p = strstr(*p, "<interface"))) {
+		const char *end = strstr(*p, "</interface>"), *target = *p;
 
 		if (!end)
 			return 0;
+		*p = end;
 		while ((target = strstr(target, "<target")) && target < end) {
 			const char *close = strchr(target, '>');
 
-			if (close && close < end &&
-			    attr_value(target, close, "dev", dev, sizeof(dev)) == 0 &&
-			    strcmp(dev, ifname) == 0)
+			if (close && close < end && attr_value(target, close, "dev", dev, len) == 0)
 				return 1;
 			target += 7;
 		}
-		p = end;
 	}
+	return 0;
+}
+
+/* Does an <interface> element of xml have <target dev='ifname'>? */
+static int has_interface(const char *xml, const char *ifname)
+{
+	char dev[IF_NAMESIZE + 1];
+	const char *p = xml;
+
+	while (next_interface(&p, dev, sizeof(dev)))
+		if (strcmp(dev, ifname) == 0)
+			return 1;
 	return 0;
 }
 
@@ -690,13 +706,98 @@ int sg_libvirt_tenant(const char *dir, const char *ifname, char *name, size_t le
 	return ret;
 }
 
+/* The libvirt index anew: every domain's interfaces and its tenant (""
+ * for none, or a garbled element, warned). With the lock. */
+static void libvirt_index(struct sg_tenants *t, uint64_t now)
+{
+	char err[SG_ERR_LEN * 2], tenant[SG_TENANT_NAME_LEN], dev[IF_NAMESIZE + 1];
+	DIR *d = opendir(t->libvirt_dir);
+	struct dirent *e;
+
+	t->n_libvirt = 0;
+	t->libvirt_at_ns = now;
+	if (!d) {
+		sg_warn("libvirt adapter: cannot read %s: %s (tenants_libvirt names libvirt's live "
+			"XML directory, /run/libvirt/qemu): no VM has a tenant by it",
+			t->libvirt_dir, strerror(errno));
+		return;
+	}
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		char path[512];
+		const char *p;
+		char *xml;
+
+		if (n < 5 || strcmp(e->d_name + n - 4, ".xml") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", t->libvirt_dir, e->d_name);
+		xml = read_file(path);
+		if (!xml) {
+			sg_warn("libvirt adapter: cannot read %s: %s", path, strerror(errno));
+			continue;
+		}
+		if (metadata_tenant(xml, path, tenant, sizeof(tenant), err, sizeof(err)) < 0) {
+			sg_warn("%s: its interfaces have no tenant", err);
+			tenant[0] = '\0';
+		}
+		for (p = xml; next_interface(&p, dev, sizeof(dev));) {
+			struct cache_entry *c;
+
+			if (strlen(dev) >= IF_NAMESIZE || t->n_libvirt == SG_TENANT_CACHE * 4)
+				continue;
+			if (grow((void **)&t->libvirt, t->n_libvirt, &t->cap_libvirt, sizeof(*c)))
+				break;
+			c = &t->libvirt[t->n_libvirt++];
+			snprintf(c->ifname, sizeof(c->ifname), "%s", dev);
+			snprintf(c->tenant, sizeof(c->tenant), "%s", tenant);
+			c->at_ns = now;
+		}
+		free(xml);
+	}
+	closedir(d);
+}
+
+/* The interface in the libvirt index: 1 with a tenant, 0 without, -1 not there. */
+static int libvirt_find(const struct sg_tenants *t, const char *ifname, char *name, size_t len)
+{
+	for (size_t i = 0; i < t->n_libvirt; i++) {
+		if (strcmp(t->libvirt[i].ifname, ifname) == 0) {
+			snprintf(name, len, "%s", t->libvirt[i].tenant);
+			return name[0] != '\0';
+		}
+	}
+	return -1;
+}
+
+/* The libvirt adapter through its index (made anew when SG_TENANT_CACHE_NS
+ * old, or SG_TENANT_MISS_NS old and without the interface: a domain
+ * started since): 1 with name, 0 none. */
+static int libvirt_lookup(struct sg_tenants *t, const char *ifname, char *name, size_t len)
+{
+	uint64_t now = sg_now_ns();
+	int r;
+
+	pthread_mutex_lock(&t->lock);
+	if (!t->libvirt_at_ns || now - t->libvirt_at_ns >= SG_TENANT_CACHE_NS)
+		libvirt_index(t, now);
+	r = libvirt_find(t, ifname, name, len);
+	if (r < 0 && now - t->libvirt_at_ns >= SG_TENANT_MISS_NS) {
+		libvirt_index(t, now);
+		r = libvirt_find(t, ifname, name, len);
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (r <= 0 && len)
+		name[0] = '\0';
+	return r > 0;
+}
+
 /* The lookup. */
 
 /* The interface part: file lines, then the adapters. Called with the
  * cache's lock not held (it reads files). */
 static void tenant_of_interface(struct sg_tenants *t, const char *ifname, char *name, size_t len)
 {
-	char err[SG_ERR_LEN * 2], domain[256];
+	char err[SG_ERR_LEN * 2];
 	unsigned long vmid;
 
 	name[0] = '\0';
@@ -723,13 +824,8 @@ static void tenant_of_interface(struct sg_tenants *t, const char *ifname, char *
 				return;
 		}
 	}
-	if (t->libvirt_dir[0]) {
-		int r = sg_libvirt_tenant(t->libvirt_dir, ifname, name, len, domain,
-					  sizeof(domain), err, sizeof(err));
-
-		if (r < 0)
-			sg_warn("%s: %s has no tenant", err, ifname);
-	}
+	if (t->libvirt_dir[0])
+		libvirt_lookup(t, ifname, name, len);
 }
 
 int sg_tenant_of_ifname(struct sg_tenants *t, const struct sockaddr_storage *sender,
@@ -771,7 +867,8 @@ int sg_tenant_of_ifname(struct sg_tenants *t, const struct sockaddr_storage *sen
 	for (size_t i = 0; i < t->n_cache; i++) {
 		struct cache_entry *c = &t->cache[i];
 
-		if (strcmp(c->ifname, ifname) == 0 && now - c->at_ns < SG_TENANT_CACHE_NS) {
+		if (strcmp(c->ifname, ifname) == 0 &&
+		    now - c->at_ns < (c->tenant[0] ? SG_TENANT_CACHE_NS : SG_TENANT_MISS_NS)) {
 			snprintf(found, sizeof(found), "%s", c->tenant);
 			pthread_mutex_unlock(&t->lock);
 			snprintf(name, len, "%s", found);
@@ -813,4 +910,29 @@ int sg_tenant_of(struct sg_tenants *t, const struct sockaddr_storage *sender,
 	if (ifindex && !if_indextoname(ifindex, ifname))
 		ifname[0] = '\0';
 	return sg_tenant_of_ifname(t, sender, ifname, name, len);
+}
+
+int sg_tenant_of_sender(const struct sg_maps *maps, struct sg_tenants *t,
+			const struct sockaddr_storage *sender, unsigned int ifindex, char *name,
+			size_t len)
+{
+	char ifname[IF_NAMESIZE + 1] = "";
+	struct sg_attachment a;
+	__u32 key = ifindex;
+
+	if (len)
+		name[0] = '\0';
+	if (t && sg_tenant_of_ifname(t, sender, NULL, name, len))
+		return 1;
+	if (ifindex && maps && maps->attachments >= 0 &&
+	    bpf_map_lookup_elem(maps->attachments, &key, &a) == 0) {
+		if (a.tenant[0]) {
+			snprintf(name, len, "%.*s", (int)sizeof(a.tenant) - 1, a.tenant);
+			return sg_tenant_name_ok(name);
+		}
+		snprintf(ifname, sizeof(ifname), "%.*s", (int)sizeof(a.ifname), a.ifname);
+	} else if (ifindex && !if_indextoname(ifindex, ifname)) {
+		ifname[0] = '\0';
+	}
+	return sg_tenant_of_ifname(t, NULL, ifname, name, len);
 }

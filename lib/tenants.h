@@ -24,7 +24,9 @@
  * Memory is bounded whatever the senders do: the file's lines (at most
  * SG_MAX_TENANT_LINES) and tenants (SG_MAX_TENANTS) are what the operator
  * wrote; the adapters' answers are cached per interface name
- * (SG_TENANT_CACHE entries, each for SG_TENANT_CACHE_NS), never per address.
+ * (SG_TENANT_CACHE entries, each for SG_TENANT_CACHE_NS, "none" for
+ * SG_TENANT_MISS_NS), never per address. The libvirt adapter reads the
+ * directory once for all interfaces (an index, as old as the cache).
  */
 #ifndef SMTPGUARD_TENANTS_H
 #define SMTPGUARD_TENANTS_H
@@ -32,12 +34,15 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <smtpguard/maps.h>
+#include "pinned.h"
 
-#define SG_TENANT_NAME_LEN	32	/* [A-Za-z0-9._-], 1 to 31 characters */
+#define SG_TENANT_NAME_LEN	SG_TENANT_LEN	/* [A-Za-z0-9._-], 1 to 31 characters */
 #define SG_MAX_TENANTS		4096
 #define SG_MAX_TENANT_LINES	65536
 #define SG_TENANT_CACHE		1024	/* interfaces the adapters' answers are kept for */
 #define SG_TENANT_CACHE_NS	(30ULL * 1000000000ULL)
+#define SG_TENANT_MISS_NS	(5ULL * 1000000000ULL)	/* "no tenant" is asked again sooner */
 /* the libvirt domain metadata element's namespace:
  *   <metadata><sg:tenant xmlns:sg="urn:smtpguard:tenant:1">acme</sg:tenant></metadata> */
 #define SG_TENANT_LIBVIRT_NS	"urn:smtpguard:tenant:1"
@@ -77,6 +82,16 @@ void sg_tenants_describe(const struct sg_tenants *t, char *buf, size_t len);
  */
 int sg_tenant_of(struct sg_tenants *t, const struct sockaddr_storage *sender,
 		 unsigned int ifindex, char *name, size_t len);
+/*
+ * The same as the proxy and smtpguardctl ask it, with the pinned maps:
+ * the sender's prefix in t; else the tenant the daemon resolved for the
+ * interface (the attachments map: its tenants file and adapters, read as
+ * root); else t's own lines for the interface's name (before the daemon's
+ * first look at a new interface). maps NULL: as sg_tenant_of.
+ */
+int sg_tenant_of_sender(const struct sg_maps *maps, struct sg_tenants *t,
+			const struct sockaddr_storage *sender, unsigned int ifindex, char *name,
+			size_t len);
 /* The same with the interface by name (ifname NULL or "": unknown). */
 int sg_tenant_of_ifname(struct sg_tenants *t, const struct sockaddr_storage *sender,
 			const char *ifname, char *name, size_t len);

@@ -55,9 +55,10 @@ struct sg_generation *generation_new(const struct sg_config *cfg, char *err, siz
 			return NULL;
 		}
 	}
+	/* the file's lines; the adapters are the daemon's (root), which
+	 * writes each interface's tenant into attachments */
 	if (cfg->tenants[0] || cfg->tenants_proxmox[0] || cfg->tenants_libvirt[0]) {
-		g->tenants = sg_tenants_load(cfg->tenants, cfg->tenants_proxmox,
-					     cfg->tenants_libvirt, err, errlen);
+		g->tenants = sg_tenants_load(cfg->tenants, "", "", err, errlen);
 		if (!g->tenants) {
 			generation_put(g);
 			return NULL;

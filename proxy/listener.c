@@ -267,8 +267,9 @@ static void session_tenant(struct worker *w, struct session *s, int fd)
 
 	if (!t)
 		return;
-	sg_tenant_of(t, &s->vm_addr, sg_tenancy_ifindex(fd, &s->vm_addr, w->proxy->maps),
-		     s->tenant, sizeof(s->tenant));
+	sg_tenant_of_sender(w->proxy->maps, t, &s->vm_addr,
+			    sg_tenancy_ifindex(fd, &s->vm_addr, w->proxy->maps), s->tenant,
+			    sizeof(s->tenant));
 	s->tenant_limits = sg_tenant_limits(t, s->tenant);
 }
 

@@ -3,8 +3,9 @@
  * ctl_tenants.c - tenants (lib/tenants.h) as smtpguardctl sees them: the
  * daemon's config file names the tenants file and the adapters; a
  * sender's interface is the one its source is bound to (src_bound), else
- * the one the classifier first saw it on (src_state), named as the daemon
- * attached it (attachments). `tenants` sums the
+ * the one the classifier first saw it on (src_state), and its tenant the
+ * daemon's (attachments: it reads the adapters' files as root). `tenants`
+ * sums the
  * proxy's per-sender counts (src_feedback) per tenant.
  */
 #include <errno.h>
@@ -36,8 +37,8 @@ int ctl_tenants_load(const char *config, struct sg_tenants **out)
 		return EXIT_USAGE;
 	}
 	if (cfg->tenants[0] || cfg->tenants_proxmox[0] || cfg->tenants_libvirt[0]) {
-		*out = sg_tenants_load(cfg->tenants, cfg->tenants_proxmox, cfg->tenants_libvirt,
-				       err, sizeof(err));
+		/* the file's prefixes; interfaces have the daemon's answer */
+		*out = sg_tenants_load(cfg->tenants, "", "", err, sizeof(err));
 		if (!*out) {
 			sg_err("tenants: %s", err);
 			free(cfg);
@@ -55,14 +56,9 @@ int ctl_tenant_of(const struct ctl *ctl, struct sg_tenants *t, const struct sg_s
 	struct sg_lpm_v6_key bound_key = { .prefixlen = 128 };
 	struct sockaddr_storage ss;
 	struct sg_src_state st;
-	struct sg_attachment a;
 	struct sg_bound b;
 	__u32 ifindex = key->ifindex;
 
-	if (len)
-		name[0] = '\0';
-	if (!t)
-		return 0;
 	memset(&ss, 0, sizeof(ss));
 	if (memcmp(key->addr, mapped, 12) == 0) {
 		ss.ss_family = AF_INET;
@@ -77,16 +73,9 @@ int ctl_tenant_of(const struct ctl *ctl, struct sg_tenants *t, const struct sg_s
 		ifindex = b.ifindex;
 	if (!ifindex && sg_source_read(&ctl->maps, key, &st) == 0)
 		ifindex = st.ifindex;
-	/* the name the daemon attached it by: smtpguardctl may run in
-	 * another network namespace than the daemon's */
-	if (ifindex && ctl->maps.attachments >= 0 &&
-	    bpf_map_lookup_elem(ctl->maps.attachments, &ifindex, &a) == 0) {
-		char ifname[sizeof(a.ifname) + 1];
-
-		snprintf(ifname, sizeof(ifname), "%.*s", (int)sizeof(a.ifname), a.ifname);
-		return sg_tenant_of_ifname(t, &ss, ifname, name, len);
-	}
-	return sg_tenant_of(t, &ss, ifindex, name, len);
+	/* the daemon's answer for the interface (attachments): smtpguardctl
+	 * may run in another network namespace, and as another user */
+	return sg_tenant_of_sender(&ctl->maps, t, &ss, ifindex, name, len);
 }
 
 struct tenant_sum {

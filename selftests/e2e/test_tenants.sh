@@ -82,7 +82,9 @@ iface tap-vm1 acme
 prefix $VM2/32 acme
 tenant acme msgs 2/h
 EOF
-chmod -R a+rX "$PVE" "$QEMU" "$TENANTS"
+# root's alone, as on a real host: the daemon reads them, not the proxy's user
+chmod 700 "$PVE" "$QEMU"
+chmod 644 "$TENANTS"
 printf 'offer body /forbidden-offer-[0-9]+/i\n' >"$LAB_DIR/content.rules"
 EVENTS=$LAB_DIR/events.json
 CONF=$(lab_sgd_conf main)
@@ -92,6 +94,13 @@ lab_start_smtpguardd main "${SGD_ARGS[@]}" || e2e_abort "smtpguardd did not star
 check_match "$(cat "$(lab_sgd_log main)")" \
 	"tenants: 1 tenant\(s\), 1 with limits; 1 interface, 1 prefix, 0 VMID line\(s\); Proxmox adapter on $PVE, libvirt adapter on $QEMU" \
 	"start-logs-the-tenants"
+# the daemon resolves each interface's tenant as root, for the proxy
+wait_for 10 grep -q "tenant of vnet4: initech" "$(lab_sgd_log main)"
+check_match "$(cat "$(lab_sgd_log main)")" "tenant of tap103i0: globex" "daemon-resolves-proxmox-tap"
+check_match "$(cat "$(lab_sgd_log main)")" "tenant of vnet4: initech" "daemon-resolves-libvirt-vnet"
+check_match "$(cat "$(lab_sgd_log main)")" "tenant of tap-vm1: acme" "daemon-resolves-iface-line"
+check_fails "proxy-user-cannot-read-the-hypervisor-files" \
+	setpriv --reuid=nobody --regid=nogroup --clear-groups cat "$PVE/qemu-server/103.conf"
 
 # event_tenant SOURCE_IP EVENT: the tenant of the last such event from it
 event_tenant() {
@@ -105,7 +114,10 @@ event_count() {
 		'select(.event == $ev and (.source | startswith($src + ":"))) | .event' \
 		"$EVENTS" 2>/dev/null | wc -l
 }
-wait_events() { wait_for 10 test "$(event_count "$1" "$2")" -ge "$3"; }
+events_at_least() { [ "$(event_count "$1" "$2")" -ge "$3" ]; }
+wait_events() { wait_for 10 events_at_least "$@"; }
+# log_count_over PATTERN N: the daemon's log has more than N lines with it
+log_count_over() { [ "$(grep -c "$1" "$(lab_sgd_log main)")" -gt "$2" ]; }
 
 # --- acme's two VMs share its limit of 2 messages
 check_delivered "acme-vm1-first-message" vm1 "$MX4"
@@ -153,13 +165,16 @@ check_eq "$(echo "$TJ" | jq -r 'select(.tenant == "globex") | "\(.senders) \(.ms
 	"ctl-tenants-sums-globex"
 check_match "$(lab_ctl main tenants -c "$CONF")" "initech +1 +1 +1 +1 +0 +0 +-" "ctl-tenants-table"
 
-# --- SIGHUP: vm2 moves to another tenant, with no limit
+# --- SIGHUP: vm2 moves to another tenant, with no limit; VM 103 is retagged
 sed -i "s|^prefix $VM2/32 acme|prefix $VM2/32 umbrella|" "$TENANTS"
+sed -i "s|^tags: prod;tenant-globex|tags: prod;tenant-hooli|" "$PVE/qemu-server/103.conf"
 log=$(lab_sgd_log main)
 r0=$(grep -c 'reloaded the settings' "$log")
 kill -HUP "$(lab_sgd_pid main)"
-wait_for 30 test "$(grep -c 'reloaded the settings' "$log")" -gt "$r0" ||
+wait_for 30 log_count_over 'reloaded the settings' "$r0" ||
 	fail "reload-applied" "no 'reloaded the settings' after SIGHUP"
+check_match "$(cat "$log")" "tenant of tap103i0: hooli \(was globex\)" "reload-proxmox-tag-change-logged"
+check_eq "$(lab_ctl main --json show "$VM3" -c "$CONF" | jq -r .tenant)" hooli "reload-proxmox-retagged-vm"
 check_delivered "reload-vm2-now-umbrella-delivers" vm2 "$MX4"
 wait_events "$VM2" session 4
 check_eq "$(event_tenant "$VM2" message)" umbrella "reload-event-names-new-tenant"
@@ -172,7 +187,7 @@ cp "$TENANTS" "$TENANTS.good"
 echo "tenant umbrella msgs lots" >>"$TENANTS"
 k0=$(grep -c 'reload: keeping the running configuration' "$log")
 kill -HUP "$(lab_sgd_pid main)"
-wait_for 30 test "$(grep -c 'reload: keeping the running configuration' "$log")" -gt "$k0" ||
+wait_for 30 log_count_over 'reload: keeping the running configuration' "$k0" ||
 	fail "bad-file-reload-refused" "no 'keeping the running configuration' after SIGHUP"
 check_match "$(cat "$log")" "tenants: $TENANTS:5: msgs lots: " "bad-file-named-by-file-and-line"
 check_delivered "bad-file-old-tenants-still-apply" vm2 "$MX4"
