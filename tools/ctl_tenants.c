@@ -24,6 +24,7 @@ int ctl_tenants_load(const char *config, struct sg_tenants **out)
 {
 	struct sg_config *cfg = malloc(sizeof(*cfg));
 	char err[SG_ERR_LEN * 2];
+	int implicit = !config;
 
 	*out = NULL;
 	if (!cfg)
@@ -32,16 +33,25 @@ int ctl_tenants_load(const char *config, struct sg_tenants **out)
 		config = DEFAULT_CONFIG;
 	sg_config_defaults(cfg);
 	if (config && sg_config_load(cfg, config, err, sizeof(err))) {
-		sg_err("%s", err);
 		free(cfg);
+		if (implicit) {
+			/* not asked for: the rest of the command goes on */
+			sg_warn("%s; no tenants shown (-c FILE names the daemon's config)", err);
+			return 0;
+		}
+		sg_err("%s", err);
 		return EXIT_USAGE;
 	}
 	if (cfg->tenants[0] || cfg->tenants_proxmox[0] || cfg->tenants_libvirt[0]) {
 		/* the file's prefixes; interfaces have the daemon's answer */
 		*out = sg_tenants_load(cfg->tenants, "", "", err, sizeof(err));
 		if (!*out) {
-			sg_err("tenants: %s", err);
 			free(cfg);
+			if (implicit) {
+				sg_warn("tenants: %s; no tenants shown", err);
+				return 0;
+			}
+			sg_err("tenants: %s", err);
 			return EXIT_USAGE;
 		}
 	}
