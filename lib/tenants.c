@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fnmatch.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -73,6 +74,12 @@ struct sg_tenants {
 	struct cache_entry *libvirt;
 	size_t n_libvirt, cap_libvirt;
 	uint64_t libvirt_at_ns;
+	/* the adapters' warnings, each said once a SG_TENANT_WARN_NS: the
+	 * daemon asks again every few seconds */
+	pthread_mutex_t warn_lock;
+	struct {
+		uint64_t hash, at_ns;
+	} warned[16];
 };
 
 int sg_tenant_name_ok(const char *s)
@@ -92,6 +99,7 @@ void sg_tenants_free(struct sg_tenants *t)
 	if (!t)
 		return;
 	pthread_mutex_destroy(&t->lock);
+	pthread_mutex_destroy(&t->warn_lock);
 	free(t->ifaces);
 	free(t->prefixes);
 	free(t->vmids);
@@ -359,6 +367,7 @@ struct sg_tenants *sg_tenants_load(const char *path, const char *proxmox_dir,
 		return NULL;
 	}
 	pthread_mutex_init(&t->lock, NULL);
+	pthread_mutex_init(&t->warn_lock, NULL);
 	snprintf(t->proxmox_dir, sizeof(t->proxmox_dir), "%s", proxmox_dir ? proxmox_dir : "");
 	snprintf(t->libvirt_dir, sizeof(t->libvirt_dir), "%s", libvirt_dir ? libvirt_dir : "");
 	if (!path || !path[0])
@@ -706,6 +715,37 @@ int sg_libvirt_tenant(const char *dir, const char *ifname, char *name, size_t le
 	return ret;
 }
 
+/* An adapter's warning, unless the same was said within SG_TENANT_WARN_NS
+ * (a table of the last 16, the oldest replaced). */
+static void __attribute__((format(printf, 2, 3))) adapter_warn(struct sg_tenants *t,
+							       const char *fmt, ...)
+{
+	uint64_t h = 1469598103934665603ULL, now = sg_now_ns();
+	char msg[SG_ERR_LEN * 3];
+	size_t oldest = 0;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	for (const char *p = msg; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+	pthread_mutex_lock(&t->warn_lock);
+	for (size_t i = 0; i < sizeof(t->warned) / sizeof(t->warned[0]); i++) {
+		if (t->warned[i].hash == h && t->warned[i].at_ns &&
+		    now - t->warned[i].at_ns < SG_TENANT_WARN_NS) {
+			pthread_mutex_unlock(&t->warn_lock);
+			return;
+		}
+		if (t->warned[i].at_ns < t->warned[oldest].at_ns)
+			oldest = i;
+	}
+	t->warned[oldest].hash = h;
+	t->warned[oldest].at_ns = now;
+	pthread_mutex_unlock(&t->warn_lock);
+	sg_warn("%s", msg);
+}
+
 /* The libvirt index anew: every domain's interfaces and its tenant (""
  * for none, or a garbled element, warned). With the lock. */
 static void libvirt_index(struct sg_tenants *t, uint64_t now)
@@ -717,7 +757,7 @@ static void libvirt_index(struct sg_tenants *t, uint64_t now)
 	t->n_libvirt = 0;
 	t->libvirt_at_ns = now;
 	if (!d) {
-		sg_warn("libvirt adapter: cannot read %s: %s (tenants_libvirt names libvirt's live "
+		adapter_warn(t, "libvirt adapter: cannot read %s: %s (tenants_libvirt names libvirt's live "
 			"XML directory, /run/libvirt/qemu): no VM has a tenant by it",
 			t->libvirt_dir, strerror(errno));
 		return;
@@ -733,11 +773,11 @@ static void libvirt_index(struct sg_tenants *t, uint64_t now)
 		snprintf(path, sizeof(path), "%s/%s", t->libvirt_dir, e->d_name);
 		xml = read_file(path);
 		if (!xml) {
-			sg_warn("libvirt adapter: cannot read %s: %s", path, strerror(errno));
+			adapter_warn(t, "libvirt adapter: cannot read %s: %s", path, strerror(errno));
 			continue;
 		}
 		if (metadata_tenant(xml, path, tenant, sizeof(tenant), err, sizeof(err)) < 0) {
-			sg_warn("%s: its interfaces have no tenant", err);
+			adapter_warn(t, "%s: its interfaces have no tenant", err);
 			tenant[0] = '\0';
 		}
 		for (p = xml; next_interface(&p, dev, sizeof(dev));) {
@@ -819,7 +859,7 @@ static void tenant_of_interface(struct sg_tenants *t, const char *ifname, char *
 			int r = sg_proxmox_tenant(t->proxmox_dir, vmid, name, len, err, sizeof(err));
 
 			if (r < 0)
-				sg_warn("%s: %s has no tenant", err, ifname);
+				adapter_warn(t, "%s: %s has no tenant", err, ifname);
 			if (r)
 				return;
 		}

@@ -43,6 +43,7 @@
 #define SG_TENANT_CACHE		1024	/* interfaces the adapters' answers are kept for */
 #define SG_TENANT_CACHE_NS	(30ULL * 1000000000ULL)
 #define SG_TENANT_MISS_NS	(5ULL * 1000000000ULL)	/* "no tenant" is asked again sooner */
+#define SG_TENANT_WARN_NS	(600ULL * 1000000000ULL)	/* an adapter's warning, said again */
 /* the libvirt domain metadata element's namespace:
  *   <metadata><sg:tenant xmlns:sg="urn:smtpguard:tenant:1">acme</sg:tenant></metadata> */
 #define SG_TENANT_LIBVIRT_NS	"urn:smtpguard:tenant:1"

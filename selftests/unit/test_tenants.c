@@ -141,6 +141,18 @@ static void test_file(void)
 	ASSERT_STREQ(of(t, NULL, "tap101i0"), "umbrella", "file: a vmid line for tap101i0");
 	ASSERT_STREQ(of(t, NULL, "veth101i1"), "umbrella", "file: ... veth101i1");
 	ASSERT_STREQ(of(t, NULL, "fwpr101p0"), "umbrella", "file: ... fwpr101p0");
+	{
+		struct sockaddr_storage ss = addr("192.0.2.200");
+		char name[SG_TENANT_NAME_LEN];
+
+		ASSERT_EQ(sg_tenant_of_sender(NULL, t, &ss, 0, name, sizeof(name)), 1,
+			  "file: sg_tenant_of_sender without maps, by address");
+		ASSERT_STREQ(name, "initech", "file: ... the longest prefix's");
+		ss = addr("198.51.100.9");
+		ASSERT_EQ(sg_tenant_of_sender(NULL, t, &ss, 0, name, sizeof(name)), 0,
+			  "file: sg_tenant_of_sender: no prefix, no interface: none");
+		ASSERT_STREQ(name, "", "file: ... and the name empty");
+	}
 	l = sg_tenant_limits(t, "acme");
 	ASSERT_TRUE(l != NULL, "file: acme has limits");
 	if (l) {
