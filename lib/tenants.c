@@ -603,6 +603,8 @@ static int metadata_tenant(const char *xml, const char *file, char *name, size_t
 	char value[SG_TENANT_NAME_LEN + 64];
 	size_t n;
 
+	if (len)
+		name[0] = '\0';
 	if (!meta)
 		return 0;
 	meta_end = strstr(meta, "</metadata>");

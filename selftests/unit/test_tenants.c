@@ -288,6 +288,7 @@ static void test_libvirt(void)
 	ASSERT_STREQ(of(t, "192.0.2.14", "vnet4"), "initech", "libvirt: lookup by vnet4");
 	ASSERT_STREQ(of(t, "192.0.2.15", "vnet5"), "globex", "libvirt: an iface line before it");
 	ASSERT_STREQ(of(t, "192.0.2.16", "vnet6"), "", "libvirt: garbled: none (warned)");
+
 	/* cached per interface: a changed file is seen after SG_TENANT_CACHE_NS */
 	snprintf(p, sizeof(p), "%s/lab-web.xml", virt);
 	unlink(p);
@@ -295,6 +296,10 @@ static void test_libvirt(void)
 	sg_tenants_free(t);
 	t = load("", err, sizeof(err));
 	ASSERT_STREQ(of(t, "192.0.2.14", "vnet4"), "", "libvirt: a new table asks again");
+	/* (found by fuzz_tenants: a domain without our element left its
+	 * interfaces' tenant unwritten) */
+	ASSERT_STREQ(of(t, "192.0.2.15", "vnet5"), "", "libvirt: a domain without our element: none");
+	ASSERT_STREQ(of(t, "192.0.2.18", "vnet8"), "", "libvirt: a cut element: none");
 	sg_tenants_free(t);
 }
 
