@@ -72,11 +72,9 @@ void sg_tenants_free(struct sg_tenants *t);
 void sg_tenants_describe(const struct sg_tenants *t, char *buf, size_t len);
 
 /*
- * THE LOOKUP (also the API for the shared state, e.g. Redis keys per
- * tenant): the tenant of a sender, by its address (sender; NULL or family
- * 0: none) and the interface it came in on (ifindex, 0: unknown; the name
- * is looked up in this network namespace), as "FILE/adapter order" above
- * says. Writes the name (NUL-terminated, at most SG_TENANT_NAME_LEN - 1
+ * The lookup: the tenant of a sender, by its address (sender; NULL or
+ * family 0: none) and the interface it came in on (ifindex, 0: unknown;
+ * the name is looked up in this network namespace), in the order above. Writes the name (NUL-terminated, at most SG_TENANT_NAME_LEN - 1
  * characters of [A-Za-z0-9._-]) and returns 1; 0 with name "" when the
  * sender has no tenant. Thread-safe; a NULL table has no tenants. May read
  * the adapters' files (cached per interface for SG_TENANT_CACHE_NS).
@@ -84,7 +82,13 @@ void sg_tenants_describe(const struct sg_tenants *t, char *buf, size_t len);
 int sg_tenant_of(struct sg_tenants *t, const struct sockaddr_storage *sender,
 		 unsigned int ifindex, char *name, size_t len);
 /*
- * The same as the proxy and smtpguardctl ask it, with the pinned maps:
+ * THE API for other parts of smtpguard (the shared state in Redis: keys
+ * and counters per tenant): given a sender (its address and/or the
+ * ifindex it came in on), its tenant's name, as the proxy and smtpguardctl
+ * ask it, with the pinned maps (maps: the daemon's, or the proxy's; t: a
+ * table of sg_tenants_load, the daemon's d->tenants, or a session's
+ * generation->tenants; in the proxy a session has it already, s->tenant,
+ * and proxy/tenancy.h's sg_tenancy_sender() gives it by sender key):
  * the sender's prefix in t; else the tenant the daemon resolved for the
  * interface (the attachments map: its tenants file and adapters, read as
  * root); else t's own lines for the interface's name (before the daemon's
