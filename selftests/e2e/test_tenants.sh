@@ -134,16 +134,20 @@ check_eq "$(lab_mx_count_mail)" "$n0" "acme-deferred-messages-not-at-mx"
 # other tenants' VMs are not held by acme's limit
 check_delivered "globex-vm3-unaffected" vm3 "$MX4"
 check_delivered "initech-vm4-unaffected" vm4 "$MX4"
+# over IPv6 too: the interface of the session's SYN (IPV6_PKTINFO)
+check_delivered "initech-vm4-ipv6-delivers" vm4 "$LAB_MX6"
 check_delivered "globex-vm3-second-message" vm3 "$MX4"
 
 # --- the events carry the tenant
 wait_events "$VM4" session 1
+wait_events "[$(lab_vm_ip6 vm4)]" session 1
 check_eq "$(event_tenant "$VM1" message)" acme "event-message-vm1-by-interface"
 check_eq "$(event_tenant "$VM2" message)" acme "event-message-vm2-by-prefix"
 check_eq "$(event_tenant "$VM3" message)" globex "event-message-proxmox-tap-tag"
 check_eq "$(event_tenant "$VM4" message)" initech "event-message-libvirt-metadata"
 check_eq "$(event_tenant "$VM1" session)" acme "event-session-carries-tenant"
 check_eq "$(event_tenant "$VM4" session)" initech "event-session-libvirt-tenant"
+check_eq "$(event_tenant "[$(lab_vm_ip6 vm4)]" message)" initech "event-message-ipv6-by-interface"
 check_eq "$(jq -r --arg src "$VM1:" 'select(.event == "message" and .verdict == "tempfail" and (.source | startswith($src))) | .tenant' "$EVENTS" | tail -n 1)" \
 	acme "event-tempfail-carries-tenant"
 
@@ -163,7 +167,7 @@ check_eq "$(echo "$TJ" | jq -r 'select(.tenant == "acme") | "\(.senders) \(.msgs
 	"2 2 2 msgs 2/h rcpts none" "ctl-tenants-sums-acme"
 check_eq "$(echo "$TJ" | jq -r 'select(.tenant == "globex") | "\(.senders) \(.msgs) \(.rejects)"')" "1 2 1" \
 	"ctl-tenants-sums-globex"
-check_match "$(lab_ctl main tenants -c "$CONF")" "initech +1 +1 +1 +1 +0 +0 +-" "ctl-tenants-table"
+check_match "$(lab_ctl main tenants -c "$CONF")" "initech +2 +2 +2 +2 +0 +0 +-" "ctl-tenants-table"
 
 # --- SIGHUP: vm2 moves to another tenant, with no limit; VM 103 is retagged
 sed -i "s|^prefix $VM2/32 acme|prefix $VM2/32 umbrella|" "$TENANTS"
