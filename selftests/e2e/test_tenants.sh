@@ -2,7 +2,8 @@
 # test_tenants.sh - tenants by name, end to end (README, "Tenants"): two VMs
 # of one tenant (one by its interface, one by its address) share the
 # tenant's message limit, the message over it gets 451 naming the tenant
-# limit while other tenants' VMs deliver; a Proxmox-named tap (tap103i0, a
+# limit while other tenants' VMs deliver, and an exempt tenant's VM is not
+# held by its rate class's message limit; a Proxmox-named tap (tap103i0, a
 # tenant tag in the lab's qemu-server/103.conf) and a libvirt vnet (vnet4,
 # the lab's live domain XML with our <metadata>) get their tenants through
 # the adapters; message and session events carry the tenant, smtpguardctl
@@ -169,8 +170,13 @@ check_eq "$(echo "$TJ" | jq -r 'select(.tenant == "globex") | "\(.senders) \(.ms
 	"ctl-tenants-sums-globex"
 check_match "$(lab_ctl main tenants -c "$CONF")" "initech +2 +2 +2 +2 +0 +0 +-" "ctl-tenants-table"
 
-# --- SIGHUP: vm2 moves to another tenant, with no limit; VM 103 is retagged
+# --- SIGHUP: vm2 moves to umbrella, an exempt tenant (no message limits
+# in the proxy, not even its rate class's); VM 103 is retagged
+lab_ctl main rate-class set tight --conn 100/s --burst 100 --msgs 1/h >/dev/null ||
+	fail rate-class-tight "exit $?"
+lab_ctl main policy add "$VM2/32" scan --class tight >/dev/null || fail policy-tight "exit $?"
 sed -i "s|^prefix $VM2/32 acme|prefix $VM2/32 umbrella|" "$TENANTS"
+echo "tenant umbrella exempt" >>"$TENANTS"
 sed -i "s|^tags: prod;tenant-globex|tags: prod;tenant-hooli|" "$PVE/qemu-server/103.conf"
 log=$(lab_sgd_log main)
 r0=$(grep -c 'reloaded the settings' "$log")
@@ -182,20 +188,21 @@ check_eq "$(lab_ctl main --json show "$VM3" -c "$CONF" | jq -r .tenant)" hooli "
 check_delivered "reload-vm2-now-umbrella-delivers" vm2 "$MX4"
 wait_events "$VM2" session 4
 check_eq "$(event_tenant "$VM2" message)" umbrella "reload-event-names-new-tenant"
+check_delivered "exempt-tenant-over-its-class-message-rate-delivers" vm2 "$MX4"
 send_mail vm1 "$MX4" 25 5
 check_match "$MAIL_OUT" "451 4\.7\.1 .*over the message rate of tenant acme" \
 	"reload-acme-bucket-kept-over-reload"
 
 # --- a bad file: the reload is refused by FILE:LINE, the running one stays
 cp "$TENANTS" "$TENANTS.good"
-echo "tenant umbrella msgs lots" >>"$TENANTS"
+echo "tenant globex msgs lots" >>"$TENANTS"
 k0=$(grep -c 'reload: keeping the running configuration' "$log")
 kill -HUP "$(lab_sgd_pid main)"
 wait_for 30 log_count_over 'reload: keeping the running configuration' "$k0" ||
 	fail "bad-file-reload-refused" "no 'keeping the running configuration' after SIGHUP"
-check_match "$(cat "$log")" "tenants: $TENANTS:5: msgs lots: " "bad-file-named-by-file-and-line"
+check_match "$(cat "$log")" "tenants: $TENANTS:6: msgs lots: " "bad-file-named-by-file-and-line"
 check_delivered "bad-file-old-tenants-still-apply" vm2 "$MX4"
-wait_events "$VM2" session 5
+wait_events "$VM2" session 6
 check_eq "$(event_tenant "$VM2" message)" umbrella "bad-file-event-keeps-old-tenant"
 
 # --- ... and at a start, no daemon
@@ -206,7 +213,7 @@ if lab_start_smtpguardd main >/dev/null 2>&1; then
 else
 	pass "bad-file-start-refused"
 fi
-check_match "$(cat "$log")" "smtpguardd: error: tenants: $TENANTS:5: msgs lots" "bad-file-start-names-file-and-line"
+check_match "$(cat "$log")" "smtpguardd: error: tenants: $TENANTS:6: msgs lots" "bad-file-start-names-file-and-line"
 cp "$TENANTS.good" "$TENANTS"
 lab_start_smtpguardd main || fail "good-file-starts-again" "smtpguardd did not start"
 
