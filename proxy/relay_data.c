@@ -209,7 +209,10 @@ static void apply_verdict(struct session *s, const struct sg_verdict *v)
 	switch (v->kind) {
 	case SG_ACCEPT:
 		/* the sender's buckets and its tenant's (all its VMs' on this
-		 * host); an exempt tenant's VMs have neither */
+		 * host); an exempt tenant's VMs have neither. The tenant's is
+		 * asked first and taken last, so that a sender's tokens are not
+		 * spent on a message its tenant defers (two workers racing for
+		 * the tenant's last token may still: one message's worth) */
 		if (!(s->tenant_limits && s->tenant_limits->exempt) &&
 		    (sg_tenancy_check_message(tenancy, s->tenant, s->tenant_limits, reason,
 					      sizeof(reason)) ||
