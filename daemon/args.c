@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "daemon.h"
 #include "log.h"
 #include "uplink.h"
 #include "parse.h"
+#include "tenants.h"
 #include "tls.h"
 
 #define MAX_SETS 64
@@ -158,6 +160,29 @@ int daemon_parse_args(int argc, char **argv, struct sg_config *cfg, int *detach,
 			return 2;
 		}
 		sg_tls_free(tls);
+	}
+	/* the tenants file reads, or no start (a reload keeps the old) */
+	{
+		struct sg_tenants *t = sg_tenants_load(cfg->tenants, cfg->tenants_proxmox,
+						       cfg->tenants_libvirt, err, sizeof(err));
+		const char *dirs[2] = { cfg->tenants_proxmox, cfg->tenants_libvirt };
+		char what[256];
+
+		if (!t) {
+			sg_err("tenants: %s", err);
+			return 2;
+		}
+		sg_tenants_describe(t, what, sizeof(what));
+		if (cfg->tenants[0] || dirs[0][0] || dirs[1][0])
+			sg_info("tenants: %s%s", what, cfg->tenants[0] ? "" : " (no tenants file)");
+		sg_tenants_free(t);
+		for (int i = 0; i < 2; i++) {
+			struct stat st;
+
+			if (dirs[i][0] && (stat(dirs[i], &st) || !S_ISDIR(st.st_mode)))
+				sg_warn("%s = %s is not a directory: that adapter finds no tenant",
+					i ? "tenants_libvirt" : "tenants_proxmox", dirs[i]);
+		}
 	}
 	return 0;
 }

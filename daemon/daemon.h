@@ -11,6 +11,7 @@
  *   proxy_process.c  the proxy, forked, unprivileged, restarted
  *   notify.c      what the service manager is told (ready, reloading,
  *                 stopping, the watchdog: notify.h)
+ *   tenants.c     each attached interface's tenant, into attachments
  *
  * and loader.c, attach.c, netwatch.c, gc.c, routing.c, instance.c below
  * them (each with its header).
@@ -24,6 +25,7 @@
 #include "privileges.h"
 #include "proxy_process.h"
 #include "source_check.h"
+#include "tenants.h"
 
 struct daemon {
 	struct sg_config cfg;
@@ -36,6 +38,7 @@ struct daemon {
 	int file_fail_mode;	/* what the config file last said */
 	struct sg_bindings bindings;	/* source_bindings, as last read */
 	char self_path[4096];	/* this binary, as started: an upgrade executes the file there */
+	struct sg_tenants *tenants;	/* tenants and its adapters (tenants.c); NULL: none */
 };
 
 /* How an upgrade in place tells the new daemon about the old proxy

@@ -10,6 +10,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "reconcile.h"
+#include "tenants_daemon.h"
 
 static int live_find(const struct daemon *d, int ifindex)
 {
@@ -101,6 +102,7 @@ void daemon_on_link(enum sg_link_event ev, int ifindex, const char *ifname, void
 		d->attached++;
 		/* its bindings, now that it has an ifindex */
 		sg_bindings_apply(&d->ld.maps, &d->bindings);
+		daemon_tenants_refresh(d, ifindex);
 	}
 }
 

@@ -27,6 +27,7 @@
 #include "loop.h"
 #include "metrics_listener.h"
 #include "netwatch.h"
+#include "tenants_daemon.h"
 #include "notify.h"
 #include "reconcile.h"
 #include "routing.h"
@@ -234,6 +235,7 @@ int main(int argc, char **argv)
 	}
 	if (sg_loader_apply_config(&d.ld, &d.cfg) || sg_bindings_reload(&d.cfg, &d.bindings))
 		goto cleanup;
+	daemon_tenants_load(&d);
 	m.loop = sg_loop_new();
 	sig_fd = make_signalfd();
 	nl_fd = sg_netwatch_open();
@@ -308,6 +310,7 @@ cleanup:
 		close(nl_fd);
 	sg_loader_close(&d.ld);
 	sg_bindings_free(&d.bindings);
+	sg_tenants_free(d.tenants);
 	close(lock_fd);
 	return ret;
 }

@@ -166,8 +166,9 @@ static void answer(int sock, uint32_t type, int status)
 }
 
 /* The maps as the proxy holds them: the policy and the rate classes read
- * only (a tenant who took the proxy over must not rewrite anyone's policy),
- * the kernel's counters, attachments and overflow buckets not at all;
+ * only (a tenant who took the proxy over must not rewrite anyone's policy;
+ * src_bound and attachments too: a sender's interface, and its tenant),
+ * the kernel's counters and overflow buckets not at all;
  * what it writes (each sender's feedback and penalty, its listeners, its
  * counters) as it was. The daemon's descriptors are closed with the rest. */
 static int least_maps(const char *root, const struct sg_maps *all, struct sg_maps *own)
@@ -180,14 +181,17 @@ static int least_maps(const char *root, const struct sg_maps *all, struct sg_map
 		{ SG_MAP_POLICY_V6, offsetof(struct sg_maps, policy_v6) },
 		{ SG_MAP_RATE_CLASSES, offsetof(struct sg_maps, rate_classes) },
 		{ SG_MAP_SETTINGS, offsetof(struct sg_maps, settings) },
+		/* a session's interface and its tenant (proxy/tenancy.c) */
+		{ SG_MAP_SRC_BOUND, offsetof(struct sg_maps, src_bound) },
+		{ SG_MAP_ATTACHMENTS, offsetof(struct sg_maps, attachments) },
 	};
 	LIBBPF_OPTS(bpf_obj_get_opts, ro, .file_flags = BPF_F_RDONLY);
 
 	*own = *all;
-	own->stats = own->attachments = own->overflow_state = -1;
-	/* the source check's: the proxy reads only flow_sender, and deletes
-	 * what it read */
-	own->src_bound = own->iface_state = -1;
+	own->stats = own->overflow_state = -1;
+	/* the source check's: the proxy reads flow_sender, and deletes what
+	 * it read, and src_bound read only (below) */
+	own->iface_state = -1;
 	for (size_t i = 0; i < sizeof(readonly) / sizeof(readonly[0]); i++) {
 		char path[512];
 		int fd;

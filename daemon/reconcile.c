@@ -9,6 +9,7 @@
 #include "log.h"
 #include "pstats.h"
 #include "reconcile.h"
+#include "tenants_daemon.h"
 
 static struct {
 	struct daemon *d;
@@ -80,6 +81,7 @@ static void on_timer(struct sg_timer *timer)
 {
 	(void)timer;
 	daemon_reconcile_check(rc.d, 0);
+	daemon_tenants_refresh(rc.d, 0);	/* a VM's tag or metadata may have changed */
 	sg_loop_timer_in(rc.loop, &rc.timer, rc.d->cfg.reconcile_interval_ns);
 }
 

@@ -5,6 +5,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "notify.h"
+#include "tenants_daemon.h"
 
 /* every key's name, joined by ", " */
 #define SG_CONFIG_NAMES_LEN 2048
@@ -58,6 +59,8 @@ void daemon_reload(struct daemon *d, int argc, char **argv)
 	if (sg_bindings_reload(&d->cfg, &d->bindings))
 		ok = 0;
 	sg_bindings_apply(&d->ld.maps, &d->bindings);
+	daemon_tenants_load(d);
+	daemon_tenants_refresh(d, 0);
 	if (d->proxy && sg_proxy_process_reload(d->proxy, &d->cfg))
 		ok = 0;
 	/* a reload's last line, which scripts (and the e2e tests) wait for */

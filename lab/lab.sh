@@ -82,15 +82,16 @@ lab_add_ns() {
 	lab_sysctls "$ns"
 }
 
-# lab_add_vm NAME: creates namespace PREFIX+NAME (vm1, vm2, vm3...) linked to the
-# host by tap-NAME, and routes its addresses. Usable after lab_up (hot-plug).
+# lab_add_vm NAME [IFNAME]: creates namespace PREFIX+NAME (vm1, vm2, vm3...)
+# linked to the host by tap-NAME (or IFNAME: a hypervisor's name, tap103i0,
+# vnet4), and routes its addresses. Usable after lab_up (hot-plug).
 lab_add_vm() {
-	local vm=$1 h v ip4 ip6
+	local vm=$1 tap=${2:-tap-$1} h v ip4 ip6
 	h=$(lab_ns host); v=$(lab_ns "$vm")
 	ip4=$(lab_vm_ip4 "$vm"); ip6=$(lab_vm_ip6 "$vm")
 	lab_add_ns "$v" || return 1
-	ip link add "tap-$vm" netns "$h" type veth peer name eth0 netns "$v" ||
-		{ lab_log "cannot create tap-$vm"; return 1; }
+	ip link add "$tap" netns "$h" type veth peer name eth0 netns "$v" ||
+		{ lab_log "cannot create $tap"; return 1; }
 	# the VM side, the host side, then the VM's v6 default route (via the
 	# host's link-local fe80::1, which needs both ends up)
 	{ ip -n "$v" link set eth0 up &&
@@ -98,11 +99,11 @@ lab_add_vm() {
 	  ip -n "$v" route add "$LAB_GW4/32" dev eth0 scope link &&
 	  ip -n "$v" route add default via "$LAB_GW4" dev eth0 &&
 	  ip -n "$v" -6 addr add "$ip6/128" dev eth0 nodad &&
-	  ip -n "$h" link set "tap-$vm" up &&
-	  ip -n "$h" addr add "$LAB_GW4/32" dev "tap-$vm" &&
-	  ip -n "$h" -6 addr add "$LAB_GW6/64" dev "tap-$vm" nodad &&
-	  ip -n "$h" route add "$ip4/32" dev "tap-$vm" scope link &&
-	  ip -n "$h" -6 route add "$ip6/128" dev "tap-$vm" &&
+	  ip -n "$h" link set "$tap" up &&
+	  ip -n "$h" addr add "$LAB_GW4/32" dev "$tap" &&
+	  ip -n "$h" -6 addr add "$LAB_GW6/64" dev "$tap" nodad &&
+	  ip -n "$h" route add "$ip4/32" dev "$tap" scope link &&
+	  ip -n "$h" -6 route add "$ip6/128" dev "$tap" &&
 	  ip -n "$v" -6 route add default via "$LAB_GW6" dev eth0; } ||
 		{ lab_log "cannot address or route $vm"; return 1; }
 }

@@ -9,7 +9,7 @@
  * the defaults, --list-keys, the reload's copy and its log follow from the
  * row, and test_config checks the row against the .conf.
  *
- * Past 600 lines: the table (55 keys) and a reader per type, the setters of
+ * Past 600 lines: the table (58 keys) and a reader per type, the setters of
  * the four keys no type fits, and the file reader, the settings derivation
  * and the cross-key checks, which stay here beside the keys they read.
  */
@@ -357,6 +357,9 @@ static const struct sg_config_key config_keys[] = {
 	KEY("ladder_tempfail", DURATION, ladder_tempfail_ns, LIVE, "1h"),
 	KEY("ladder_forget", DURATION, ladder_forget_ns, LIVE, "7d"),
 	KEY("ladder_allow", PATH, ladder_allow, LIVE, ""),
+	KEY("tenants", PATH, tenants, LIVE, ""),
+	KEY("tenants_proxmox", PATH, tenants_proxmox, LIVE, ""),
+	KEY("tenants_libvirt", PATH, tenants_libvirt, LIVE, ""),
 	/* proxy/webhook.c's sender is made at start: restart keys */
 	KEY("webhook_urls", STRING, webhook_urls, RESTART, ""),
 	KEY("webhook_timeout", DURATION, webhook_timeout_ns, RESTART, "5s"),

@@ -129,6 +129,10 @@ struct sg_config {
 	uint64_t ladder_tempfail_ns;	/* how long the tempfail step lasts */
 	uint64_t ladder_forget_ns;	/* refusals this old no longer make the next longer */
 	char ladder_allow[SG_PATH_LEN];	/* the allow list; empty: none */
+	/* tenants (lib/tenants.h): the file, and the adapters' directories */
+	char tenants[SG_PATH_LEN];	/* empty: no file */
+	char tenants_proxmox[SG_PATH_LEN];	/* /etc/pve; empty: adapter off */
+	char tenants_libvirt[SG_PATH_LEN];	/* /run/libvirt/qemu; empty: adapter off */
 	/* webhooks: each ladder step POSTed (proxy/webhook.c checks the URLs) */
 	char webhook_urls[2048];
 	uint64_t webhook_timeout_ns;

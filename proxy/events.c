@@ -387,6 +387,15 @@ static void json_str(char *out, size_t len, const char *s)
 	out[o] = '\0';
 }
 
+/* A tenant's name as JSON: null for none. */
+static void json_tenant(char *out, size_t len, const char *tenant)
+{
+	if (tenant && tenant[0])
+		json_str(out, len, tenant);
+	else
+		snprintf(out, len, "null");
+}
+
 static void now_iso(char *buf, size_t len)
 {
 	struct timespec ts;
@@ -401,7 +410,7 @@ static void now_iso(char *buf, size_t len)
 void sg_event_message(const struct sg_message_event *e)
 {
 	char t[40], src[80], mx[80], helo[300], from[600], domains[600], mid[600], reply[600],
-	     why[600], ref[40], notes[1160] = "", line[SG_EVENT_LINE];
+	     why[600], ref[40], notes[1160] = "", tenant[80], line[SG_EVENT_LINE];
 	int n;
 
 	if (__atomic_load_n(&q.fd, __ATOMIC_RELAXED) < 0)
@@ -416,6 +425,7 @@ void sg_event_message(const struct sg_message_event *e)
 	json_str(reply, sizeof(reply), e->mx_reply);
 	json_str(why, sizeof(why), e->reason);
 	json_str(ref, sizeof(ref), e->ref);
+	json_tenant(tenant, sizeof(tenant), e->tenant);
 	if (e->by && e->by[0]) {
 		char v[300];
 
@@ -437,9 +447,9 @@ void sg_event_message(const struct sg_message_event *e)
 		snprintf(notes + used, sizeof(notes) - used, ",\"body_fp\":%s", v);
 	}
 	n = snprintf(line, sizeof(line), "{\"event\":\"message\",\"time\":\"%s\",\"source\":%s,"
-		     "\"mx\":%s,\"helo\":%s,\"mail_from\":%s,\"rcpts\":%u,\"rcpt_domains\":%s,"
+		     "\"tenant\":%s,\"mx\":%s,\"helo\":%s,\"mail_from\":%s,\"rcpts\":%u,\"rcpt_domains\":%s,"
 		     "\"size\":%llu,\"message_id\":%s,\"ref\":%s,\"verdict\":\"%s\",\"reason\":%s,"
-		     "\"mx_reply\":%s%s}\n", t, src, mx, helo, from, e->rcpts, domains,
+		     "\"mx_reply\":%s%s}\n", t, src, tenant, mx, helo, from, e->rcpts, domains,
 		     (unsigned long long)e->size, mid, ref, e->verdict, why, reply, notes);
 	if (n > 0 && (size_t)n < sizeof(line))
 		enqueue(line, (size_t)n);
@@ -447,11 +457,12 @@ void sg_event_message(const struct sg_message_event *e)
 
 size_t sg_event_ladder(const struct sg_ladder_event *e, char *line, size_t len)
 {
-	char t[40], src[80], why[SG_LADDER_REASON_LEN * 6 + 8], until[40] = "null";
+	char t[40], src[80], why[SG_LADDER_REASON_LEN * 6 + 8], until[40] = "null", tenant[80];
 	int n;
 
 	now_iso(t, sizeof(t));
 	json_str(src, sizeof(src), e->source);
+	json_tenant(tenant, sizeof(tenant), e->tenant);
 	json_str(why, sizeof(why), e->reason);
 	if (e->until) {
 		struct tm tm;
@@ -460,8 +471,8 @@ size_t sg_event_ladder(const struct sg_ladder_event *e, char *line, size_t len)
 		strftime(until, sizeof(until), "\"%Y-%m-%dT%H:%M:%SZ\"", &tm);
 	}
 	n = snprintf(line, len, "{\"event\":\"ladder\",\"time\":\"%s\",\"source\":%s,"
-		     "\"from\":\"%s\",\"to\":\"%s\",\"reason\":%s,\"until\":%s,"
-		     "\"penalty_s\":%llu,\"refusals\":%u}", t, src, e->from, e->to, why, until,
+		     "\"tenant\":%s,\"from\":\"%s\",\"to\":\"%s\",\"reason\":%s,\"until\":%s,"
+		     "\"penalty_s\":%llu,\"refusals\":%u}", t, src, tenant, e->from, e->to, why, until,
 		     (unsigned long long)e->penalty_s, e->refusals);
 	if (n <= 0 || (size_t)n + 1 >= len)
 		return 0;
@@ -476,7 +487,7 @@ size_t sg_event_ladder(const struct sg_ladder_event *e, char *line, size_t len)
 void sg_event_session(const struct sg_session_event *e)
 {
 	char t[40], src[80], mx[80], helo[300], tls[1700] = "", detail[200], end[80],
-	     line[SG_EVENT_LINE];
+	     tenant[80], line[SG_EVENT_LINE];
 	int n;
 
 	if (__atomic_load_n(&q.fd, __ATOMIC_RELAXED) < 0)
@@ -486,6 +497,7 @@ void sg_event_session(const struct sg_session_event *e)
 	json_str(mx, sizeof(mx), e->mx);
 	json_str(helo, sizeof(helo), e->helo);
 	json_str(end, sizeof(end), e->end ? e->end : "closed");
+	json_tenant(tenant, sizeof(tenant), e->tenant);
 	if (e->tunnel_mover) {
 		snprintf(tls, sizeof(tls), ",\"tunnel_mover\":\"%s\",\"tunnel_bytes\":{\"from_vm\":%llu,"
 			 "\"from_mx\":%llu}", e->tunnel_mover,
@@ -505,10 +517,10 @@ void sg_event_session(const struct sg_session_event *e)
 	}
 	json_str(detail, sizeof(detail), e->error);
 	n = snprintf(line, sizeof(line), "{\"event\":\"session\",\"time\":\"%s\",\"source\":%s,"
-		     "\"mx\":%s,\"helo\":%s,\"commands\":%u,\"messages\":%u,\"refused\":%u,"
+		     "\"tenant\":%s,\"mx\":%s,\"helo\":%s,\"commands\":%u,\"messages\":%u,\"refused\":%u,"
 		     "\"duration_ms\":%llu,\"end\":%s%s%s,\"tls\":\"%s\",\"inspected\":%s,"
 		     "\"read_bytes\":{\"vm\":%llu,\"mx\":%llu}%s}\n",
-		     t, src, mx, helo, e->commands, e->messages, e->refused,
+		     t, src, tenant, mx, helo, e->commands, e->messages, e->refused,
 		     (unsigned long long)e->duration_ms, end, e->error && e->error[0] ? ",\"error\":" : "",
 		     e->error && e->error[0] ? detail : "", e->tls, e->inspected ? "true" : "false",
 		     (unsigned long long)e->read_vm, (unsigned long long)e->read_mx, tls);

@@ -18,6 +18,7 @@
  * smtpguard, or deferred. Strings may be NULL (written empty). */
 struct sg_message_event {
 	const char *source, *mx;	/* "address:port" */
+	const char *tenant;		/* lib/tenants.h; NULL or "": none (null) */
 	const char *helo, *mail_from, *rcpt_domains, *message_id, *ref;
 	uint32_t rcpts;			/* recipients the MX accepted */
 	uint64_t size;
@@ -34,6 +35,7 @@ struct sg_message_event {
 /* One session, as it ended. */
 struct sg_session_event {
 	const char *source, *mx, *helo;
+	const char *tenant;		/* NULL or "": none (null) */
 	uint32_t commands, messages, refused;
 	uint64_t duration_ms;
 	const char *end;		/* "closed", or why smtpguard ended it */
@@ -68,6 +70,7 @@ void sg_event_session(const struct sg_session_event *e);
 /* A sender moved on the response ladder (ladder.c). */
 struct sg_ladder_event {
 	const char *source;		/* the sender, as the classifier keys it */
+	const char *tenant;		/* its tenant when known; NULL: none (null) */
 	const char *from, *to;		/* "normal", "flagged", "tempfail", "refused" */
 	const char *reason;
 	time_t until;			/* the step lapses then (0: never) */

@@ -37,6 +37,12 @@ void sg_feedback_configure(struct sg_feedback *fb, const struct sg_config *cfg)
 	pthread_mutex_unlock(&fb->lock);
 }
 
+void sg_feedback_set_tenancy(struct sg_feedback *fb, struct sg_tenancy *t)
+{
+	if (fb)
+		fb->tenancy = t;
+}
+
 void sg_feedback_free(struct sg_feedback *fb)
 {
 	if (!fb)
@@ -155,7 +161,7 @@ void feedback_entry_write(const struct sg_feedback *fb, const struct sg_src_key 
  * than the whole burst goes once the bucket is full, and is charged in
  * full: the debt it leaves holds the sender back for as long as its size
  * warrants. */
-static int bucket_fits(uint64_t tat, uint64_t now, uint64_t interval, uint32_t burst,
+int sg_bucket_fits(uint64_t tat, uint64_t now, uint64_t interval, uint32_t burst,
 		       uint32_t cost, uint64_t *new_tat)
 {
 	uint64_t start = tat > now ? tat : now;
@@ -188,7 +194,7 @@ int sg_feedback_check_message(struct sg_feedback *fb, const struct sockaddr_stor
 	feedback_sender_key(fb, vm, &key);
 	pthread_mutex_lock(&fb->lock);
 	feedback_entry_read(fb, &key, &e);
-	ok = bucket_fits(e.msg_tat_ns, now, rc.msg_interval_ns, rc.msg_burst, 1, &tat);
+	ok = sg_bucket_fits(e.msg_tat_ns, now, rc.msg_interval_ns, rc.msg_burst, 1, &tat);
 	pthread_mutex_unlock(&fb->lock);
 	if (ok)
 		return 0;
@@ -217,8 +223,8 @@ int sg_feedback_charge(struct sg_feedback *fb, const struct sockaddr_storage *vm
 	feedback_sender_key(fb, vm, &key);
 	pthread_mutex_lock(&fb->lock);
 	feedback_entry_read(fb, &key, &e);
-	msg_ok = bucket_fits(e.msg_tat_ns, now, rc.msg_interval_ns, rc.msg_burst, 1, &msg_tat);
-	rcpt_ok = bucket_fits(e.rcpt_tat_ns, now, rc.rcpt_interval_ns, rc.rcpt_burst,
+	msg_ok = sg_bucket_fits(e.msg_tat_ns, now, rc.msg_interval_ns, rc.msg_burst, 1, &msg_tat);
+	rcpt_ok = sg_bucket_fits(e.rcpt_tat_ns, now, rc.rcpt_interval_ns, rc.rcpt_burst,
 			      nrcpts ? nrcpts : 1, &rcpt_tat);
 	if (msg_ok && rcpt_ok) {
 		e.msg_tat_ns = msg_tat;

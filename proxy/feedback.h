@@ -32,6 +32,9 @@ struct sg_feedback;
  * and limits nothing. */
 struct sg_feedback *sg_feedback_new(const struct sg_maps *maps, const struct sg_config *cfg);
 void sg_feedback_free(struct sg_feedback *fb);
+struct sg_tenancy;
+/* The senders' tenants (proxy/tenancy.h), named in the ladder's events. */
+void sg_feedback_set_tenancy(struct sg_feedback *fb, struct sg_tenancy *t);
 /* The escalation and suspect settings from cfg (at start and reload). */
 void sg_feedback_configure(struct sg_feedback *fb, const struct sg_config *cfg);
 /* Takes one message of nrcpts recipients from the sender's message and
@@ -44,6 +47,11 @@ int sg_feedback_charge(struct sg_feedback *fb, const struct sockaddr_storage *vm
  * body goes to the MX; -1 with the reason when it would not. */
 int sg_feedback_check_message(struct sg_feedback *fb, const struct sockaddr_storage *vm,
 			      uint32_t rate_class, char *reason, size_t len);
+/* GCRA (the message and recipient buckets, per sender and per tenant):
+ * can cost tokens be taken from a bucket of burst tokens, one earned every
+ * interval (0: no limit)? *new_tat is where tat moves when they can. */
+int sg_bucket_fits(uint64_t tat, uint64_t now, uint64_t interval, uint32_t burst,
+		   uint32_t cost, uint64_t *new_tat);
 void sg_feedback_note(struct sg_feedback *fb, const struct sockaddr_storage *vm,
 		      enum sg_feedback_event ev, uint32_t nrcpts);
 /* The sender's key as the classifier makes it, and the session limit of

@@ -23,6 +23,7 @@ struct sg_feedback {
 	/* a step taken: told to the events file and the webhooks (ladder.c) */
 	void (*stepped)(void *ctx, const char *json, size_t len);
 	void *stepped_ctx;
+	struct sg_tenancy *tenancy;	/* the senders' tenants, for the events */
 	/* the workers' read-modify-writes of one sender's entry must not
 	 * interleave; a message is rare next to this lock's cost */
 	pthread_mutex_t lock;

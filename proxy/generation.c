@@ -55,6 +55,15 @@ struct sg_generation *generation_new(const struct sg_config *cfg, char *err, siz
 			return NULL;
 		}
 	}
+	/* the file's lines; the adapters are the daemon's (root), which
+	 * writes each interface's tenant into attachments */
+	if (cfg->tenants[0] || cfg->tenants_proxmox[0] || cfg->tenants_libvirt[0]) {
+		g->tenants = sg_tenants_load(cfg->tenants, "", "", err, errlen);
+		if (!g->tenants) {
+			generation_put(g);
+			return NULL;
+		}
+	}
 	thresholds_from(cfg, &g->thresholds);
 	/* the content engine reads every message, rules or none (unless
 	 * content_scan = no): the behaviour signals take its fingerprint
@@ -136,6 +145,12 @@ void generation_describe(const struct sg_generation *g, const char *prefix)
 	if (g->content_rules)
 		sg_info("%sscanner: %u content rule(s) from %s", prefix,
 			sg_rules_count(g->content_rules), cfg->content_rules);
+	if (g->tenants) {
+		char what[256];
+
+		sg_tenants_describe(g->tenants, what, sizeof(what));
+		sg_info("%stenants: %s", prefix, what);
+	}
 	for (int i = 0; i < cfg->milters.n; i++)
 		sg_info("%sscanner: milter %s (milter_default_action = %s)", prefix,
 			cfg->milters.addr[i], cfg->milter_default_action == SG_MILTER_ACCEPT ? "accept" :
@@ -159,6 +174,7 @@ void generation_put(struct sg_generation *g)
 		return;
 	sg_rules_free(g->content_rules);
 	sg_allow_free(g->allow);
+	sg_tenants_free(g->tenants);
 	free(g);
 }
 

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "parse.h"
 #include "pstats.h"
+#include "tenancy.h"
 
 static const char *const step_names[SG_LADDER__COUNT] = {
 	[SG_LADDER_NORMAL] = "normal", [SG_LADDER_FLAGGED] = "flagged",
@@ -67,11 +68,12 @@ static void tell(struct sg_feedback *fb, const struct sg_src_key *key,
 		.penalty_s = penalty_ns / 1000000000ULL,
 		.refusals = e->penalties,
 	};
-	char who[64], line[1024];
+	char who[64], line[1024], tenant[SG_TENANT_NAME_LEN];
 	size_t n;
 
 	sg_format_source(key, 0, who, sizeof(who));
 	ev.source = who;
+	ev.tenant = sg_tenancy_sender(fb->tenancy, key, tenant, sizeof(tenant)) ? tenant : NULL;
 	n = sg_event_ladder(&ev, line, sizeof(line));
 	if (n && fb->stepped)
 		fb->stepped(fb->stepped_ctx, line, n);

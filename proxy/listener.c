@@ -56,7 +56,7 @@ int listener_open(int family)
 	}
 	/* without IP_TRANSPARENT the SYN is taken but no SYN-ACK ever leaves:
 	 * its source, the MX's address, is not local */
-	if (set_transparent(fd, family) || bind(fd, (struct sockaddr *)&ss, len) ||
+	if (set_transparent(fd, family) || sg_tenancy_listener(fd, family) || bind(fd, (struct sockaddr *)&ss, len) ||
 	    listen(fd, SG_LISTEN_BACKLOG)) {
 		int e = errno;
 
@@ -259,6 +259,20 @@ int session_admit(struct worker *w, struct session *s)
 	return -1;
 }
 
+/* The session's tenant, by its address or the interface it came in on;
+ * its tenant limits; the sender's tenant remembered for the ladder. */
+static void session_tenant(struct worker *w, struct session *s, int fd)
+{
+	struct sg_tenants *t = s->generation->tenants;
+
+	if (!t)
+		return;
+	sg_tenant_of_sender(w->proxy->maps, t, &s->vm_addr,
+			    sg_tenancy_ifindex(fd, &s->vm_addr, w->proxy->maps), s->tenant,
+			    sizeof(s->tenant));
+	s->tenant_limits = sg_tenant_limits(t, s->tenant);
+}
+
 static void accept_sessions(struct worker *w, int listen_fd)
 {
 	for (;;) {
@@ -300,7 +314,10 @@ static void accept_sessions(struct worker *w, int listen_fd)
 		s->vm_addr = vm;
 		/* s->vm_addr only: the upstream connection binds vm */
 		sg_feedback_port(w->proxy->feedback, &s->vm_addr, &mx);
+		session_tenant(w, s, fd);
 		admitted = session_admit(w, s) == 0;
+		if (s->generation->tenants)
+			sg_tenancy_note_sender(w->proxy->tenancy, &s->sender, s->tenant);
 		src = upstream_source(s->generation, &vm, &s->policy);
 		if (src && admitted)
 			s->fd[SIDE_MX] = connect_upstream(src, vm_len, &mx, mx_len);
@@ -308,6 +325,7 @@ static void accept_sessions(struct worker *w, int listen_fd)
 			s->fd[SIDE_MX] = -1;
 		upstream_errno = errno;
 		s->feedback = w->proxy->feedback;
+		s->tenancy = w->proxy->tenancy;
 		s->behaviour = w->proxy->behaviour;
 		s->mx_addr = mx;
 		snprintf(s->vm_name, sizeof(s->vm_name), "%s", vm_s);

@@ -138,8 +138,10 @@ struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_map
 				"no sender is judged by its behaviour", cfg->behaviour_senders);
 	}
 	proxy->sources = sg_sources_new();
-	if (!proxy->feedback || !proxy->sources)
+	proxy->tenancy = sg_tenancy_new();
+	if (!proxy->feedback || !proxy->sources || !proxy->tenancy)
 		goto fail;
+	sg_feedback_set_tenancy(proxy->feedback, proxy->tenancy);
 	{
 		char err[SG_ERR_LEN * 2];
 
@@ -194,6 +196,7 @@ void sg_proxy_stop(struct sg_proxy *proxy)
 	if (proxy->reserve_fd >= 0)
 		close(proxy->reserve_fd);
 	sg_feedback_free(proxy->feedback);
+	sg_tenancy_free(proxy->tenancy);
 	/* the workers are gone: nothing posts any more; what waits gets a
 	 * moment to go */
 	sg_webhooks_free(proxy->webhooks, 2000000000ULL);

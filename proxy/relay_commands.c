@@ -63,7 +63,7 @@ static void refuse_at_mail(struct session *s, const char *line, size_t len, size
 {
 	char sender[512], ref[24];
 	struct sg_message_event e = {
-		.source = s->vm_name, .mx = s->mx_name, .helo = s->helo,
+		.source = s->vm_name, .tenant = s->tenant, .mx = s->mx_name, .helo = s->helo,
 		.mail_from = sender, .ref = ref, .reason = why,
 		.verdict = code[0] == '4' ? "tempfail" : "reject",
 	};
@@ -91,10 +91,14 @@ static enum check check_mail(struct session *s, const char *line, size_t len, si
 		refuse_at_mail(s, line, len, arg, "451 4.7.1", SG_FB_TEMPFAILED, why, SG_PREASON_LADDER);
 		return CMD_ANSWERED;
 	}
-	/* a sender over its message rate: deferred before its body goes to
-	 * the MX (the charge itself is at the dot, sg_feedback_charge) */
-	if (sg_feedback_check_message(s->feedback, &s->vm_addr, s->policy.rate_class, why,
-				      sizeof(why))) {
+	/* a sender over its message rate, or its tenant over the tenant's:
+	 * deferred before its body goes to the MX (the charge itself is at
+	 * the dot, sg_feedback_charge); an exempt tenant's VMs have neither */
+	if (!(s->tenant_limits && s->tenant_limits->exempt) &&
+	    (sg_tenancy_check_message(s->tenancy, s->tenant,
+				      s->tenant_limits, why, sizeof(why)) ||
+	     sg_feedback_check_message(s->feedback, &s->vm_addr, s->policy.rate_class, why,
+				       sizeof(why)))) {
 		refuse_at_mail(s, line, len, arg, "451 4.7.1", SG_FB_TEMPFAILED, why, SG_PREASON_RATE);
 		return CMD_ANSWERED;
 	}

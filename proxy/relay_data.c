@@ -212,13 +212,24 @@ static void adapt_chunk(struct session *s, uint64_t took_ns)
 static void apply_verdict(struct session *s, const struct sg_verdict *v)
 {
 	struct sg_tx *tx = s->tx_cur;
+	struct sg_tenancy *tenancy = s->tenancy;
 	char reason[SG_REASON_LEN];
 
 	relay_set_mode(s, RELAY_COMMANDS);
 	switch (v->kind) {
 	case SG_ACCEPT:
-		if (sg_feedback_charge(s->feedback, &s->vm_addr, s->policy.rate_class, tx->rcpts_ok,
-				       reason, sizeof(reason))) {
+		/* the sender's buckets and its tenant's (all its VMs' on this
+		 * host); an exempt tenant's VMs have neither. The tenant's is
+		 * asked first and taken last, so that a sender's tokens are not
+		 * spent on a message its tenant defers (two workers racing for
+		 * the tenant's last token may still: one message's worth) */
+		if (!(s->tenant_limits && s->tenant_limits->exempt) &&
+		    (sg_tenancy_check_message(tenancy, s->tenant, s->tenant_limits, reason,
+					      sizeof(reason)) ||
+		     sg_feedback_charge(s->feedback, &s->vm_addr, s->policy.rate_class,
+					tx->rcpts_ok, reason, sizeof(reason)) ||
+		     sg_tenancy_charge(tenancy, s->tenant, s->tenant_limits, tx->rcpts_ok, reason,
+				       sizeof(reason)))) {
 			refuse_message(s, "451 4.7.1", reason, NULL, SG_PREASON_RATE);
 			return;
 		}

@@ -84,7 +84,7 @@ static const char *tls_outcome(const struct session *s)
 static void session_event(const struct session *s)
 {
 	struct sg_session_event e = {
-		.source = s->vm_name, .mx = s->mx_name, .helo = s->helo,
+		.source = s->vm_name, .tenant = s->tenant, .mx = s->mx_name, .helo = s->helo,
 		.commands = s->commands, .messages = s->messages, .refused = s->refused,
 		.duration_ms = (sg_now_ns() - s->started_ns) / 1000000,
 		.end = s->end, .error = s->end_detail,

@@ -19,6 +19,8 @@
 #include "feedback.h"
 #include "loop.h"
 #include "scanner.h"
+#include "tenancy.h"
+#include "tenants.h"
 #include "smtp.h"
 
 /* The VM-to-MX direction carries bodies: larger reads and writes mean
@@ -190,6 +192,9 @@ struct session {
 	struct sg_behaviour *behaviour;	/* the proxy's behaviour signals (signals.c) */
 	struct sg_policy policy;	/* the VM's, looked up once at accept */
 	struct sg_src_key sender;	/* the classifier's key of the VM */
+	char tenant[SG_TENANT_NAME_LEN];	/* its tenant (lib/tenants.h); "": none */
+	const struct sg_tenant_limits *tenant_limits;	/* in its generation's tenants; NULL: none */
+	struct sg_tenancy *tenancy;	/* the proxy's tenant buckets; NULL: none */
 	int sender_counted;		/* in the proxy's sessions per sender */
 	struct sg_tls *tls;		/* the proxy's contexts (terminate) */
 	int greeted;			/* the MX's greeting went by */

@@ -187,6 +187,7 @@ void tx_event(struct session *s, const struct sg_tx *tx, const char *verdict,
 {
 	struct sg_message_event e = {
 		.source = s->vm_name,
+		.tenant = s->tenant,
 		.mx = s->mx_name,
 		.helo = s->helo,
 		.mail_from = tx->mail_from,

@@ -32,6 +32,8 @@
 #include "scanner.h"
 #include "relay.h"
 #include "sources.h"
+#include "tenancy.h"
+#include "tenants.h"
 
 #define SG_MAX_SPARE	64	/* sessions' memory kept for reuse, per worker (4 MB) */
 
@@ -73,6 +75,7 @@ struct sg_generation {
 	struct sg_content_config content;
 	struct sg_milter_config milters[SG_MAX_MILTERS];
 	struct sg_allow *allow;		/* ladder_allow */
+	struct sg_tenants *tenants;	/* tenants and its adapters; NULL: none */
 	struct sg_behaviour_thresholds thresholds;	/* the behaviour_* keys */
 	/* its engines: the content rules, then the milters (the built-in
 	 * one first: a message it refuses costs no milter's time) */
@@ -88,6 +91,7 @@ struct sg_proxy {
 	struct sg_behaviour *behaviour;	/* every sender's signals, for the ladder */
 	struct sg_webhooks *webhooks;	/* the ladder's steps posted (webhook_urls) */
 	struct sg_sources *sources;	/* sessions per sender, for their limit */
+	struct sg_tenancy *tenancy;	/* the tenants' buckets, senders' tenants */
 	struct sg_tls *tls;
 	uint64_t no_cert_warning_ns;	/* terminate asked without a certificate: last logged */
 	const struct sg_maps *maps;

@@ -11,6 +11,7 @@
  *   ctl_state.c     stats, metrics, fail-mode, trace
  *   ctl_complaint*.c complaint: abuse reports traced to the VM (ctl_complaint.h)
  *   ctl_top.c       top: the live view in a terminal
+ *   ctl_tenants.c   tenants: per tenant sums; a sender's tenant (show)
  *   ctl_doctor*.c   doctor: what is wrong on this host, and what to do
  *
  * Exit status: 0 done; 1 the change could not be made (e.g. a table full);
@@ -22,9 +23,11 @@
 #include <stddef.h>
 #include <smtpguard/maps.h>
 #include "pinned.h"
+#include "tenants.h"
 
 #define EXIT_USAGE 2
 #define DEFAULT_ROOT "/sys/fs/bpf/smtpguard"
+#define DEFAULT_CONFIG "/etc/smtpguard/smtpguard.conf"
 
 struct ctl {
 	const char *root;
@@ -80,5 +83,15 @@ int cmd_doctor(struct ctl *ctl, int argc, char **argv, int first);
 int cmd_fail_mode(struct ctl *ctl, int argc, char **argv, int first);
 int cmd_trace(struct ctl *ctl, int argc, char **argv, int first);
 int cmd_complaint(struct ctl *ctl, int argc, char **argv, int first);
+int cmd_tenants(struct ctl *ctl, int argc, char **argv, int first);
+
+/* ctl_tenants.c */
+/* The tenants config (FILE, else DEFAULT_CONFIG when it exists) names;
+ * *out NULL when it names none. 0, or the exit status (said). */
+int ctl_tenants_load(const char *config, struct sg_tenants **out);
+/* The sender's tenant: by its address, or its interface (src_bound, else
+ * src_state's); 1 with name, 0 none. */
+int ctl_tenant_of(const struct ctl *ctl, struct sg_tenants *t, const struct sg_src_key *key,
+		  char *name, size_t len);
 
 #endif

@@ -45,15 +45,29 @@ int cmd_show(struct ctl *ctl, int argc, char **argv, int first)
 	struct sg_src_key key;
 	const char *addr;
 	char cbuf[SG_RATE_CLASS_NAME_LEN + 8], rate[32], reason[SG_LADDER_REASON_LEN];
+	char tenant[SG_TENANT_NAME_LEN + 2] = "null";
 	uint64_t now = sg_now_ns(), penalty_ms = 0, tokens = 0, last_seen;
+	const char *config = NULL;
+	struct opt_spec specs[] = { { "-c", &config } };
+	struct sg_tenants *tenants;
 	int ret, known;
 
-	ret = parse_source_arg(argc, argv, first, "show ADDR", NULL, 0, &key, &addr);
+	ret = parse_source_arg(argc, argv, first, "show ADDR [-c FILE]", specs, 1, &key, &addr);
 	if (ret)
 		return ret;
 	ret = open_maps_for_source(ctl, addr, &key);
 	if (ret)
 		return ret;
+	ret = ctl_tenants_load(config, &tenants);
+	if (ret)
+		return ret;
+	{
+		char name[SG_TENANT_NAME_LEN];
+
+		if (ctl_tenant_of(ctl, tenants, &key, name, sizeof(name)))
+			snprintf(tenant, sizeof(tenant), "\"%s\"", name);
+		sg_tenants_free(tenants);
+	}
 	known = sg_source_read(&ctl->maps, &key, &st) == 0;
 	if (!known)
 		memset(&st, 0, sizeof(st));
@@ -78,7 +92,7 @@ int cmd_show(struct ctl *ctl, int argc, char **argv, int first)
 		tokens = debt >= cap ? 0 : (cap - debt) / rc.conn_interval_ns;
 	}
 	if (ctl->json) {
-		printf("{\"source\":\"%s\",\"known\":%s,\"rate_class\":\"%s\",\"conn_rate\":\"%s\","
+		printf("{\"source\":\"%s\",\"tenant\":%s,\"known\":%s,\"rate_class\":\"%s\",\"conn_rate\":\"%s\","
 		       "\"burst\":%u,\"tokens\":%llu,\"syns\":%llu,\"syn_drops\":%llu,"
 		       "\"penalty_remaining_ms\":%llu,\"idle_ms\":%llu,\"msgs\":%llu,"
 		       "\"rcpts\":%llu,\"rejects\":%llu,\"tempfails\":%llu,\"mx_5xx\":%llu,"
@@ -86,7 +100,7 @@ int cmd_show(struct ctl *ctl, int argc, char **argv, int first)
 		       "\"sessions_refused\":%llu,\"penalties\":%u,\"suspect\":%s,"
 		       "\"ladder\":\"%s\",\"ladder_since_ms\":%llu,\"ladder_remaining_ms\":%llu,"
 		       "\"ladder_reason\":\"%s\",\"complaints\":%u,\"complaints_pending\":%u}\n",
-		       addr, known ? "true" : "false", cbuf, rate, rc.conn_burst,
+		       addr, tenant, known ? "true" : "false", cbuf, rate, rc.conn_burst,
 		       (unsigned long long)tokens, (unsigned long long)st.syns,
 		       (unsigned long long)st.syn_drops, (unsigned long long)penalty_ms,
 		       (unsigned long long)(known && now > last_seen ?
@@ -109,6 +123,8 @@ int cmd_show(struct ctl *ctl, int argc, char **argv, int first)
 		return 0;
 	}
 	printf("source:      %s\n", addr);
+	printf("tenant:      %.*s\n", tenant[0] == '"' ? (int)strlen(tenant) - 2 : 4,
+	       tenant[0] == '"' ? tenant + 1 : "none");
 	printf("rate class:  %s (%s, burst %u)\n", cbuf, rate, rc.conn_burst);
 	printf("bucket:      %llu of %u connections available\n",
 	       (unsigned long long)tokens, rc.conn_burst);

@@ -23,7 +23,8 @@ static const char usage_text[] =
 "                           N: concurrent sessions a sender holds on the proxy, or none\n"
 "                           --ladder: the highest step the response ladder takes its senders\n"
 "  rate-class list\n"
-"  show ADDR                                  ADDR%IFNAME: an IPv6 sender on a bridge port\n"
+"  show ADDR [-c FILE]                        ADDR%IFNAME: an IPv6 sender on a bridge port\n"
+"                           -c: the daemon's config (its tenants; default " DEFAULT_CONFIG ")\n"
 "  block ADDR --for DURATION                  DURATION: e.g. 30s, 10m, 2h\n"
 "  unblock ADDR                               lift a penalty (the ladder step stays)\n"
 "  release ADDR                               back to normal: the ladder, the penalty\n"
@@ -33,6 +34,7 @@ static const char usage_text[] =
 "                           live in a terminal (keys: s d m r sort, q quit)\n"
 "  doctor [-c FILE]                           checks the host; exit 0 ok, 1 warnings, 2 failures\n"
 "  fail-mode [open|closed]                    scan flows while the proxy is down\n"
+"  tenants [-c FILE]                          per tenant: senders, messages, limits\n"
 "  trace ID --events FILE                     which VM sent a message (Message-ID or ref)\n"
 "  complaint FILE|DIR|--watch MAILDIR --events FILE [--confirm] [--window SECS]\n"
 "                           an abuse report (ARF) traced to the VM, its session and tenant;\n"
@@ -62,6 +64,7 @@ static const struct command commands[] = {
 	{ "fail-mode", NULL, cmd_fail_mode },
 	{ "trace", NULL, cmd_trace },
 	{ "complaint", NULL, cmd_complaint },
+	{ "tenants", NULL, cmd_tenants },
 };
 
 int main(int argc, char **argv)

@@ -47,6 +47,7 @@
 #define SG_RATE_CLASS_NAME_LEN	24
 #define SG_MAX_SMTP_PORTS	8
 #define SG_MAX_ATTACHMENTS	1024
+#define SG_TENANT_LEN		32	/* a tenant's name and its NUL (lib/tenants.h) */
 #define SG_MAX_WORKERS		64
 #define SG_MAX_POLICY_ENTRIES	65536
 /* Size of the per-source state table; fixed at build time because a pinned
@@ -456,6 +457,11 @@ struct sg_attachment {
 	__u8 bound_configured;	/* source_bindings name this interface: its
 				 * sources are those, nothing is learned */
 	__u32 bridge_ifindex;	/* the bridge of a bridge port */
+	/* The interface's tenant as the daemon (root) resolved it from the
+	 * tenants file and the hypervisor's adapters (lib/tenants.h), for the
+	 * proxy and smtpguardctl, which cannot read the hypervisor's files;
+	 * "": none. Userspace's alone: the classifier never reads it. */
+	char tenant[SG_TENANT_LEN];
 };
 
 #endif /* SMTPGUARD_MAPS_H */

@@ -524,7 +524,7 @@ static void test_table_defaults(void)
 		changed += sg_config_changed(&defaults, &cfg, SG_RELOAD_RESTART, names,
 					     sizeof(names));
 	}
-	ASSERT_EQ(n, 103, "table: 103 keys");
+	ASSERT_EQ(n, 106, "table: 106 keys");
 	ASSERT_EQ(bad, 0, "table: every default parses");
 	ASSERT_EQ(changed, 0, "table: a key set to its default changes nothing");
 	ASSERT_EQ(unset_nonzero, 0, "table: a key without a default is all zero");
@@ -584,6 +584,8 @@ static const struct { const char *key, *value; } samples[] = {
 	{ "escalation_window", "1m" }, { "default_ladder", "tempfail" },
 	{ "ladder_penalties", "2h 12h" }, { "ladder_dwell", "5s" }, { "ladder_tempfail", "30m" },
 	{ "ladder_forget", "1d" }, { "ladder_allow", "/etc/smtpguard/allow.list" },
+	{ "tenants", "/etc/smtpguard/tenants" }, { "tenants_proxmox", "/etc/pve" },
+	{ "tenants_libvirt", "/run/libvirt/qemu" },
 	{ "behaviour_messages", "1001" },
 	{ "behaviour_rcpts", "2001" },
 	{ "behaviour_rcpt_domains", "201" },
