@@ -12,6 +12,8 @@
  *   notify.c      what the service manager is told (ready, reloading,
  *                 stopping, the watchdog: notify.h)
  *
+ *   shared*.c     the sync with the shared store, Redis (shared.h)
+ *
  * and loader.c, attach.c, netwatch.c, gc.c, routing.c, instance.c below
  * them (each with its header).
  */
@@ -23,6 +25,7 @@
 #include "netwatch.h"
 #include "privileges.h"
 #include "proxy_process.h"
+#include "shared.h"
 #include "source_check.h"
 
 struct daemon {
@@ -32,6 +35,7 @@ struct daemon {
 	int live[SG_MAX_ATTACHMENTS];	/* ifindexes attached by this run */
 	int nlive;
 	struct sg_proxy_process *proxy;	/* proxy = yes */
+	struct sg_shared *shared;	/* redis set: the sync with the shared store */
 	struct sg_identity proxy_id;	/* proxy_user; its group reads the pins */
 	int file_fail_mode;	/* what the config file last said */
 	struct sg_bindings bindings;	/* source_bindings, as last read */

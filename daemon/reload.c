@@ -58,6 +58,7 @@ void daemon_reload(struct daemon *d, int argc, char **argv)
 	if (sg_bindings_reload(&d->cfg, &d->bindings))
 		ok = 0;
 	sg_bindings_apply(&d->ld.maps, &d->bindings);
+	sg_shared_configure(d->shared, &d->cfg);
 	if (d->proxy && sg_proxy_process_reload(d->proxy, &d->cfg))
 		ok = 0;
 	/* a reload's last line, which scripts (and the e2e tests) wait for */
