@@ -47,7 +47,9 @@ struct sg_shared {
 	uint32_t round;			/* the round last built */
 	int in_flight;			/* a round awaits its reply */
 	int push_all;			/* the next round sends every local penalty and step */
-	int baselined;			/* the counts in the maps at start were taken as sent */
+	int baselined;
+	uint64_t last_ok_ns;		/* the counts sent until then are in the store */
+	uint64_t sent_ns;		/* the round in flight read the maps then */			/* the counts in the maps at start were taken as sent */
 };
 
 /* shared_conn.c */

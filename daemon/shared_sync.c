@@ -153,6 +153,7 @@ void shared_sync_baseline(struct sg_shared *s)
 		e->msgs_sent = l.msgs;
 	}
 	s->baselined = 1;
+	s->last_ok_ns = now;
 	/* the penalties and steps already here go with the first round */
 	s->push_all = 1;
 }
@@ -365,6 +366,7 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
 		return;
 	}
 	sg_pstat_add(SG_PSTAT_REDIS_SYNCS, 1);
+	s->last_ok_ns = s->sent_ns;
 	/* the round's counts are in the store */
 	for (size_t i = 0; i < s->table.cap; i++) {
 		struct sg_shared_sender *e = &s->table.slots[i];
@@ -484,7 +486,8 @@ static void send_round(struct sg_shared *s)
 	    args_add(&a, "%llu", (unsigned long long)(s->cfg.shared_penalty_ns / 1000000ULL)) ||
 	    args_add(&a, "%llu", (unsigned long long)(s->cfg.ladder_forget_ns / 1000000ULL)) ||
 	    args_add(&a, "%d", SG_SHARED_RETURN_MAX) || args_add(&a, "%zu", ngroups) ||
-	    args_add(&a, "%zu", npens))
+	    args_add(&a, "%zu", npens) ||
+	    args_add(&a, "%llu", (unsigned long long)((now - s->last_ok_ns) / 1000000ULL)))
 		goto fail;
 	for (size_t i = 0; i < ngroups; i++)
 		if (args_add(&a, "%s", groups[i].name) ||
@@ -515,6 +518,7 @@ static void send_round(struct sg_shared *s)
 			goto fail;
 	}
 	s->in_flight = 1;
+	s->sent_ns = now;
 	shared_conn_expect(s, 1);
 	free(groups);
 	args_free(&a);
