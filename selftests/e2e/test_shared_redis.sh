@@ -35,7 +35,7 @@ HOSTS=(a b c)
 declare -A LDIR
 RNS="${E2E_PREFIX}redis"
 RADDR=203.0.113.1
-RDIR=$(mktemp -d /tmp/sgt-shared-redis-XXXXXX)
+RDIR=$(mktemp -d /tmp/sgt-shared-redis-XXXXXX) && chmod 755 "$RDIR"
 PASSWORD="sgt-$RANDOM-$RANDOM-$RANDOM"
 REDIS_PID=
 
@@ -44,7 +44,10 @@ use() { LAB_PREFIX="${E2E_PREFIX}$1-"; LAB_DIR=${LDIR[$1]}; }
 
 shr_down() {
 	local h
-	[ -n "$REDIS_PID" ] && kill -KILL "$REDIS_PID" 2>/dev/null
+	if [ -n "$REDIS_PID" ]; then
+		kill -KILL "$REDIS_PID" 2>/dev/null
+		wait "$REDIS_PID" 2>/dev/null
+	fi
 	for h in "${HOSTS[@]}"; do
 		[ -n "${LDIR[$h]:-}" ] || continue
 		use "$h"
@@ -95,6 +98,7 @@ use a; lab_add_vm vm54 && lab_wait_reachable vm54 || e2e_abort "vm54 on a"
 
 RULES=$RDIR/content.rules
 echo "FORBIDDEN body /forbidden-offer-[0-9]+/" >"$RULES"
+chmod 644 "$RULES"
 for h in "${HOSTS[@]}"; do
 	use "$h"
 	lab_start_smtpguardd main default_action=scan proxy=yes proxy_workers=2 uplink=uplink0 \
@@ -124,13 +128,15 @@ send_one() {
 
 # ------------------------------------------------------------- 1. the shared limit
 SPAM=$RDIR/spam.log
+pids=()
 for hv in a:vm1 b:vm2 c:vm3; do
 	( for n in $(seq 1 35); do
 		send_one "${hv%%:*}" "${hv#*:}" "spam-${hv#*:}-$n"
 		sleep 0.3
 	  done >>"$SPAM.${hv%%:*}" ) &
+	pids+=($!)
 done
-wait
+wait "${pids[@]}"
 sort -n "$SPAM".? >"$SPAM"
 echo "# spam: $(grep -c ' ok ' "$SPAM") delivered, $(grep -c ' fail ' "$SPAM") refused of $(wc -l <"$SPAM")"
 cross=$(sed -n '61p' "$SPAM" | cut -d' ' -f1)
@@ -202,6 +208,7 @@ check_gt "$(( $(stat_get main penalty_dropped) - drops0 ))" 0 "migrate-refused-b
 # ------------------------------------------------------------- 3. redis down and back
 LEGIT=$RDIR/legit.log
 : >"$LEGIT"
+pids=()
 secs=$((OUTAGE + 25))
 for hv in a:vm54 b:vm22 c:vm38; do
 	( end=$(( $(date +%s) + secs )); n=0
@@ -210,6 +217,7 @@ for hv in a:vm54 b:vm22 c:vm38; do
 		send_one "${hv%%:*}" "${hv#*:}" "legit-${hv#*:}-$n-$$"
 		sleep 1.2
 	  done >>"$LEGIT.${hv%%:*}" ) &
+	pids+=($!)
 done
 sleep 8
 kill -KILL "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null; REDIS_PID=
@@ -227,11 +235,11 @@ use a; check_refused outage-spammer-still-refused-on-a vm1 "$MX"
 use b; check_refused outage-migrated-still-refused-on-b vm6 "$MX"
 use c; lab_ctl main block "$(lab_vm_ip4 vm38)" --for 3s >/dev/null
 check_refused outage-local-block-enforced vm38 "$MX"
-sleep $((OUTAGE - 16 - 8))
+while [ $(( $(ms_now) - t_kill )) -lt $((OUTAGE * 1000)) ]; do sleep 0.2; done
 redis_start || fail outage-redis-restarted "$(tail -n 3 "$RDIR/redis.log")"
 t_back=$(ms_now)
 echo "# outage: redis down $(( (t_back - t_kill) / 1000 )) s"
-wait
+wait "${pids[@]}"
 cat "$LEGIT".? | sort -n >"$LEGIT"
 n=$(wc -l <"$LEGIT"); ok=$(grep -c ' ok ' "$LEGIT")
 slow=$(awk '{ if ($4 > m) m = $4 } END { print m + 0 }' "$LEGIT")
