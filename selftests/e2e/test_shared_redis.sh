@@ -15,7 +15,8 @@
 # 2. a VM (192.0.2.16) refused by host a's response ladder moves to host b
 #    (its tap deleted on a, made on b): b holds its penalty and step before
 #    its first SYN there (how long after a set it, measured), and refuses
-#    that SYN;
+#    that SYN; released there by the operator, every host lets it go; blocked
+#    there, every host holds the block;
 # 3. Redis is killed for REDIS_OUTAGE_S (60) seconds and started again,
 #    empty, while a VM on each host sends a message a second: every message
 #    gets 250 and reaches its MX, no session takes longer than 3 s; the
@@ -204,6 +205,28 @@ echo "# migrate: on b, $VM6 sent $((syns - ${syns_before:-0})) SYNs, $drops refu
 check_gt "$syns" "${syns_before:-0}" "migrate-b-saw-its-syns"
 check_eq "$drops" "$syns" "migrate-every-syn-on-b-refused-from-the-first"
 check_gt "$(( $(stat_get main penalty_dropped) - drops0 ))" 0 "migrate-refused-by-the-penalty"
+
+# the operator releases it on b: every host lets it go; blocked again on b:
+# every host holds the block
+use b
+lab_ctl main release "$VM6" >/dev/null || fail migrate-release "release failed"
+t0=$(ms_now)
+use c
+if wait_for 5 sh -c "[ \"\$(timeout 5 $LAB_BUILD/smtpguardctl --root $(lab_sgd_root) --json show $VM6 | jq -r '.penalty_remaining_ms == 0 and .ladder == \"normal\"')\" = true ]"; then
+	echo "# release: host c let $VM6 go $(( $(ms_now) - t0 )) ms after b released it"
+	pass release-on-b-reaches-c
+else
+	fail release-on-b-reaches-c "$(lab_ctl main show "$VM6" 2>&1 | head -n 4)"
+fi
+check_eq "$(rcli exists "sg:p:$VM6")" 0 "release-gone-from-redis"
+use b
+lab_ctl main block "$VM6" --for 10m >/dev/null
+use a
+if wait_for 5 sh -c "[ \"\$(timeout 5 $LAB_BUILD/smtpguardctl --root $(lab_sgd_root) --json show $VM6 | jq -r '.penalty_remaining_ms > 500000')\" = true ]"; then
+	pass block-on-b-reaches-a
+else
+	fail block-on-b-reaches-a "$(lab_ctl main show "$VM6" 2>&1 | head -n 4)"
+fi
 
 # ------------------------------------------------------------- 3. redis down and back
 LEGIT=$RDIR/legit.log
