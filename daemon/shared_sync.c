@@ -108,7 +108,7 @@ static int cmp_over(const void *a, const void *b)
 
 /* A sender's local penalty and step, as the maps hold them now. */
 struct local {
-	uint64_t syns, msgs, pen_until, step_until;
+	uint64_t syns, msgs, pen_until, step_until, released_ns;
 	uint8_t step;
 };
 
@@ -127,6 +127,7 @@ static int read_local(const struct sg_shared *s, const struct sg_src_key *key, u
 		l->msgs = fb.msgs + fb.rejects + fb.tempfails;
 		l->step = fb.ladder_step < SG_LADDER__COUNT ? fb.ladder_step : 0;
 		l->step_until = l->step ? fb.ladder_until_ns : 0;
+		l->released_ns = fb.released_ns;
 	}
 	return 0;
 }
@@ -434,6 +435,16 @@ static void send_round(struct sg_shared *s)
 		e->sending = 1;
 		if (e->pen_until_ns && e->pen_until_ns <= now)
 			e->pen_until_ns = 0;
+		/* a step lower than the one agreed, neither released by the operator
+		 * nor lapsed: the proxy rewrote the entry over the one the store's
+		 * step was written into (both write src_feedback); written again */
+		if (!push_all && e->in_store && l.step < e->step && l.released_ns == e->released_ns &&
+		    (!e->step_until_ns || e->step_until_ns > now)) {
+			apply_sender(s, &key, l.pen_until, e->step, e->step_until_ns, now);
+			l.step = e->step;
+			l.step_until = e->step_until_ns;
+		}
+		e->released_ns = l.released_ns;
 		if (push_all ? (l.pen_until || l.step || e->in_store)
 			     : (differs(l.pen_until, e->pen_until_ns) || l.step != e->step ||
 				differs(l.step_until, e->step_until_ns))) {

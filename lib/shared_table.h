@@ -33,6 +33,7 @@ struct sg_shared_sender {
 	uint8_t returned;	/* the store returned it in the round being applied */
 	uint32_t pad;
 	uint32_t seen;		/* the round that last found it in the maps */
+	uint64_t released_ns;	/* src_feedback.released_ns as last seen */
 };
 
 struct sg_shared_table {
