@@ -21,10 +21,10 @@ source "$HERE/../lab/lab.sh"
 
 BUILD=${1:-build}
 PREFIX=sgbredis-
-ROUNDS=${REDIS_ROUNDS:-3}
+ROUNDS=${REDIS_ROUNDS:-9}
 SESSIONS=20
-COUNT=${REDIS_MSGS:-4000}
-LATENCY_MSGS=${REDIS_LATENCY_MSGS:-400}
+COUNT=${REDIS_MSGS:-10000}
+LATENCY_MSGS=${REDIS_LATENCY_MSGS:-3000}
 RNS=${PREFIX}redis
 RADDR=203.0.113.1
 RDIR=
@@ -55,7 +55,7 @@ ip netns add "$RNS" && ip -n "$RNS" link set lo up &&
 	{ echo "shared_redis: cannot make the redis namespace" >&2; exit 1; }
 rcli() { nsenter --net="/run/netns/$RNS" -- redis-cli -h "$RADDR" "$@"; }
 redis_start() {
-	nsenter --net="/run/netns/$RNS" -- redis-server --bind "$RADDR" --port 6379 --save "" \
+	nsenter --net="/run/netns/$RNS" -- redis-server --bind "$RADDR" --port 6379 --protected-mode no --save "" \
 		--appendonly no --dir "$RDIR" --logfile "$RDIR/redis.log" --daemonize no &
 	REDIS_PID=$!
 	for _ in $(seq 1 50); do rcli ping >/dev/null 2>&1 && return 0; sleep 0.1; done
@@ -117,8 +117,10 @@ median() { sort -g | awk '{a[NR]=$1} END { if (NR) print a[int((NR + 1) / 2)] }'
 
 MODES=(off on down)
 declare -A RATE=() P50=() P99=()
+PAIR=""	# each round's added p99 with Redis on over off's (adjacent runs, same round)
 OPS_TOTAL=0 OPS_EVAL=0 OPS_MSGS=0
 for _ in $(seq 1 "$ROUNDS"); do
+	unset last; declare -A last=()
 	for mode in "${MODES[@]}"; do
 		set_mode "$mode" || { echo "shared_redis: mode $mode did not start" >&2; continue; }
 		if [ "$mode" = on ]; then
@@ -128,12 +130,12 @@ for _ in $(seq 1 "$ROUNDS"); do
 		fi
 		v=$(source_rate) && RATE[$mode]+="$v "
 		read -r p50 p99 < <(latency)
-		[ -n "${p99:-}" ] && P50[$mode]+="$p50 " && P99[$mode]+="$p99 "
+		[ -n "${p99:-}" ] && P50[$mode]+="$p50 " && P99[$mode]+="$p99 " && last[$mode]=$p99
 		if [ "$mode" = off ]; then
 			# the kernel path alone: what the proxy adds is measured from it
 			lab_ctl main policy add "$VM1/32" exempt --class bench >/dev/null
 			read -r p50 p99 < <(latency)
-			[ -n "${p99:-}" ] && P50[direct]+="$p50 " && P99[direct]+="$p99 "
+			[ -n "${p99:-}" ] && P50[direct]+="$p50 " && P99[direct]+="$p99 " && last[direct]=$p99
 			lab_ctl main policy add "$VM1/32" scan --class bench >/dev/null
 		fi
 		if [ "$mode" = on ]; then
@@ -144,6 +146,10 @@ for _ in $(seq 1 "$ROUNDS"); do
 			echo "# on: $((c1 - c0)) Redis commands ($((e1 - e0)) EVALSHA) in ${secs} s for $((COUNT + LATENCY_MSGS)) messages"
 		fi
 	done
+	if [ -n "${last[on]:-}" ] && [ -n "${last[off]:-}" ] && [ -n "${last[direct]:-}" ]; then
+		PAIR+="$(awk -v on="${last[on]}" -v off="${last[off]}" -v d="${last[direct]}" \
+			'BEGIN { if (off - d > 0) printf "%.2f", (on - d) / (off - d) }') "
+	fi
 done
 lab_stop_smtpguardd main >/dev/null 2>&1
 
@@ -156,9 +162,11 @@ for mode in "${MODES[@]}"; do
 	b=$(printf '%s\n' ${P99[$mode]:-} | median)
 	awk -v m="$mode" -v r="${r:-0}" -v r0="${r0:-0}" -v a="${a:-0}" -v b="${b:-0}" -v l0="${l0:-0}" \
 		-v runs="${RATE[$mode]:-none}" -v lruns="${P99[$mode]:-none}" 'BEGIN {
+		rr = "NA"; lr = "NA"
+		if (r0 > 0) rr = sprintf("%.2f", r / r0)
+		if (l0 > 0) lr = sprintf("%.2f", b / l0)
 		printf "BENCH shared_redis %s msgs_per_s=%d ratio=%s p50_us=%d p99_us=%d p99_ratio=%s runs=%s p99_runs=%s\n",
-			m, r, r0 > 0 ? sprintf("%.2f", r / r0) : "NA", a, b,
-			l0 > 0 ? sprintf("%.2f", b / l0) : "NA", runs, lruns }'
+			m, r, rr, a, b, lr, runs, lruns }'
 done
 d50=$(printf '%s\n' ${P50[direct]:-} | median)
 d99=$(printf '%s\n' ${P99[direct]:-} | median)
@@ -169,6 +177,8 @@ for mode in "${MODES[@]}"; do
 	echo "$mode ${a:-0} ${b:-0}"
 done | awk -v d50="${d50:-0}" -v d99="${d99:-0}" '{ v[$1] = $3 - d99; printf "BENCH shared_redis added %s p50_us=%d p99_us=%d\n", $1, $2 - d50, $3 - d99 }
 	END { if (v["off"] > 0) printf "BENCH shared_redis added_p99_on_vs_off ratio=%.2f down_vs_off ratio=%.2f (target: on within 1.10)\n", v["on"] / v["off"], v["down"] / v["off"] }'
+pr=$(printf '%s\n' $PAIR | median)
+echo "BENCH shared_redis added_p99_on_vs_off_per_round median=${pr:-NA} rounds=${PAIR:-none}"
 awk -v t="$OPS_TOTAL" -v e="$OPS_EVAL" -v n="$OPS_MSGS" 'BEGIN {
-	if (n > 0)
-		printf "BENCH shared_redis ops_per_msg=%.4f evalsha_per_msg=%.4f (commands include those the script runs; %d messages)\n", t / n, e / n, n }'
+	if (n > 0 && e > 0)
+		printf "BENCH shared_redis ops_per_msg=%.4f evalsha_per_msg=%.4f ops_per_round=%.1f (commands include those the script runs; %d messages)\n", t / n, e / n, t / e, n }'

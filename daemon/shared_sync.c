@@ -393,7 +393,7 @@ static void send_round(struct sg_shared *s)
 	struct group_delta *groups = NULL;
 	struct args a = {};
 	struct args pens = {};
-	size_t ngroups = 0, npens = 0;
+	size_t ngroups = 0, npens = 0, gcap;
 	uint64_t now = sg_now_ns();
 	int have = 0, limits = s->cfg.shared_conn_interval_ns || s->cfg.shared_msg_interval_ns;
 	int push_all = s->push_all;
@@ -401,7 +401,9 @@ static void send_round(struct sg_shared *s)
 
 	s->round++;
 	s->push_all = 0;
-	if (limits && !(groups = calloc(s->table.max, sizeof(*groups))))
+	/* a group a sender at most: the senders tracked, and room for new ones */
+	gcap = s->table.n + 1024 < s->table.max ? s->table.n + 1024 : s->table.max;
+	if (limits && !(groups = calloc(gcap, sizeof(*groups))))
 		goto fail;
 	while (bpf_map_get_next_key(s->maps->src_state, have ? &prev : NULL, &key) == 0) {
 		struct sg_shared_sender *e;
@@ -420,11 +422,15 @@ static void send_round(struct sg_shared *s)
 		e->seen = s->round;
 		e->syns_now = l.syns;
 		e->msgs_now = l.msgs;
-		if (limits && ngroups < s->table.max) {
+		e->sending = 1;
+		if (limits) {
 			uint64_t ds = sg_shared_delta(l.syns, e->syns_sent);
 			uint64_t dm = sg_shared_delta(l.msgs, e->msgs_sent);
 
-			if (ds || dm) {
+			if ((ds || dm) && ngroups == gcap) {
+				/* no room this round: its counts go with the next */
+				e->sending = 0;
+			} else if (ds || dm) {
 				sg_shared_group_name(&key, (int)s->cfg.shared_prefix_v4,
 						     (int)s->cfg.shared_prefix_v6,
 						     groups[ngroups].name, sizeof(groups[0].name));
@@ -432,7 +438,6 @@ static void send_round(struct sg_shared *s)
 				groups[ngroups++].msgs = dm;
 			}
 		}
-		e->sending = 1;
 		if (e->pen_until_ns && e->pen_until_ns <= now)
 			e->pen_until_ns = 0;
 		/* a step lower than the one agreed, neither released by the operator
