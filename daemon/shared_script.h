@@ -12,7 +12,8 @@
  *   then G times: GROUP  SYNS  MSGS      (deltas since the last round)
  *   then S times: SENDER  PENALTY_LEFT  STEP  STEP_LEFT   (0 0 0: released)
  * Keys (all under sg:, each with a TTL):
- *   sg:c:GROUP:N, sg:m:GROUP:N  a group's SYNs and messages in window N
+ *   sg:c:GROUP:N, sg:m:GROUP:N  a group's connections (SYNs that passed) and
+ *                               messages in window N
  *                               (two windows kept: the limit is judged on a
  *                               sliding estimate, the last window weighted;
  *                               deltas that span more than half a window, as

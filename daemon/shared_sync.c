@@ -121,7 +121,9 @@ static int read_local(const struct sg_shared *s, const struct sg_src_key *key, u
 	memset(l, 0, sizeof(*l));
 	if (sg_source_read(s->maps, key, &st))
 		return -1;
-	l->syns = st.syns;
+	/* the connections it made: a refused SYN (a penalised sender retrying)
+	 * neither counts against its group nor lengthens the group's penalty */
+	l->syns = st.syns >= st.syn_drops ? st.syns - st.syn_drops : 0;
 	l->pen_until = st.penalty_until_ns > now ? st.penalty_until_ns : 0;
 	if (bpf_map_lookup_elem(s->maps->src_feedback, key, &fb) == 0) {
 		l->msgs = fb.msgs + fb.rejects + fb.tempfails;

@@ -23,7 +23,10 @@
 #    penalties are enforced meanwhile (and a block made during the outage),
 #    each host logs the outage once and counts it (redis_outages,
 #    redis_errors, smtpguard_redis_state), then puts its state back into
-#    the empty Redis and sends the counts it kept.
+#    the empty Redis and sends the counts it kept;
+# 4. the script flushed (NOSCRIPT: loaded again, no outage), and Redis
+#    stopped (SIGSTOP) for a while: a hung Redis is an outage after
+#    redis_timeout, no session waits on it, and it is back after SIGCONT.
 #   bash selftests/e2e/test_shared_redis.sh build
 source "$(dirname "$0")/lib.sh"
 OUTAGE=${REDIS_OUTAGE_S:-60}
@@ -218,7 +221,11 @@ if wait_for 5 sh -c "[ \"\$(timeout 5 $LAB_BUILD/smtpguardctl --root $(lab_sgd_r
 else
 	fail release-on-b-reaches-c "$(lab_ctl main show "$VM6" 2>&1 | head -n 4)"
 fi
-check_eq "$(rcli exists "sg:p:$VM6")" 0 "release-gone-from-redis"
+if ! wait_for 3 sh -c "[ \"\$(nsenter --net=/run/netns/$RNS redis-cli -h $RADDR -a $PASSWORD --no-auth-warning exists sg:p:$VM6)\" = 0 ]"; then
+	fail release-gone-from-redis "sg:p:$VM6 = $(rcli hgetall "sg:p:$VM6" | tr '\n' ' '); $(for h in a b c; do use $h; echo "$h: $(grep -F "$VM6" "$(lab_sgd_log)" | tail -n 3)"; done)"
+else
+	pass release-gone-from-redis
+fi
 use b
 lab_ctl main block "$VM6" --for 10m >/dev/null
 use a
@@ -310,6 +317,41 @@ for k in $(rcli --scan --pattern 'sg:*'); do
 	[ "$(rcli pttl "$k")" -ge 0 ] || keys_no_ttl=$((keys_no_ttl + 1))
 done
 check_eq "$keys_no_ttl" 0 "every-redis-key-has-a-ttl"
+
+# ------------------------------------------------------------- 4. the script flushed, Redis stalled
+declare -A syncs0
+for h in "${HOSTS[@]}"; do use "$h"; syncs0[$h]=$(stat_get main redis_syncs); done
+rcli script flush >/dev/null
+sleep 3
+for h in "${HOSTS[@]}"; do
+	use "$h"
+	check_ge "$(( $(stat_get main redis_syncs) - ${syncs0[$h]:-0} ))" 2 "flush-$h-script-loaded-again"
+	check_eq "$(stat_get main redis_outages)" 1 "flush-$h-no-outage"
+done
+# SIGSTOP: connections are accepted, nothing answers
+kill -STOP "$REDIS_PID"
+sleep 4
+r=$(send_one a vm54 "stalled-$$")
+echo "# stall: a message while Redis hangs: $r"
+check_eq "$(echo "$r" | cut -d' ' -f3)" ok "stall-message-accepted"
+check_le "$(echo "$r" | cut -d' ' -f4)" 3000 "stall-session-not-held"
+for h in "${HOSTS[@]}"; do
+	use "$h"
+	check_contains "$(lab_ctl main metrics | grep '^smtpguard_redis_state ')" \
+		"smtpguard_redis_state 3" "stall-$h-state-down"
+	check_contains "$(grep 'enforcement goes on' "$(lab_sgd_log)" | tail -n 1)" \
+		"no reply within redis_timeout" "stall-$h-says-why"
+done
+kill -CONT "$REDIS_PID"
+for h in "${HOSTS[@]}"; do
+	use "$h"
+	if wait_for 20 sh -c "timeout 5 $LAB_BUILD/smtpguardctl --root $(lab_sgd_root) metrics | grep -q '^smtpguard_redis_state 2'"; then
+		pass "stall-$h-back"
+	else
+		fail "stall-$h-back" "$(grep redis "$(lab_sgd_log)" | tail -n 2)"
+	fi
+	check_eq "$(stat_get main redis_outages)" 2 "stall-$h-second-outage-counted"
+done
 
 for h in "${HOSTS[@]}"; do
 	use "$h"
