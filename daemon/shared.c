@@ -12,8 +12,10 @@ struct sg_shared *sg_shared_start(struct sg_loop *loop, const struct sg_config *
 	struct sg_shared *s;
 
 	*off = !cfg->redis[0];
-	if (*off)
+	if (*off) {
+		shared_state_off(maps);
 		return NULL;
+	}
 	s = calloc(1, sizeof(*s));
 	if (!s || sg_shared_table_init(&s->table, cfg->shared_senders_max)) {
 		sg_err("redis: no memory for the table of %u senders (shared_senders_max)",

@@ -23,6 +23,7 @@
 #include "shared_script.h"
 
 static void connect_now(struct sg_shared *s);
+static void map_metrics(struct sg_shared *s);
 
 void shared_set_state(struct sg_shared *s, int state)
 {
@@ -295,6 +296,18 @@ static int read_password(struct sg_shared *s)
 		return -1;
 	}
 	return 0;
+}
+
+void shared_state_off(const struct sg_maps *maps)
+{
+	struct sg_shared s = { .maps = maps };
+
+	/* a run before this one may have left its state in the pinned map */
+	map_metrics(&s);
+	if (s.pm) {
+		__atomic_store_n(&s.pm->redis_state, (__u64)SG_REDIS_OFF, __ATOMIC_RELAXED);
+		munmap(s.pm, s.pm_len);
+	}
 }
 
 static void map_metrics(struct sg_shared *s)

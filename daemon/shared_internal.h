@@ -53,6 +53,8 @@ struct sg_shared {
 };
 
 /* shared_conn.c */
+/* redis = none: the metrics say so, whatever a run before left there. */
+void shared_state_off(const struct sg_maps *maps);
 int shared_conn_start(struct sg_shared *s);
 void shared_conn_stop(struct sg_shared *s);
 /* A round's request failed (no reply, an error): counted; the connection

@@ -19,18 +19,38 @@ static uint64_t hash_key(const struct sg_src_key *k)
 
 int sg_shared_table_init(struct sg_shared_table *t, size_t max)
 {
-	size_t cap = 16;
-
 	memset(t, 0, sizeof(*t));
-	while (cap < max + max / 3 + 1)
-		cap <<= 1;
-	t->slots = calloc(cap, sizeof(*t->slots));
+	/* small at first: a scan of the table costs its capacity, not its senders */
+	t->cap = SG_SHARED_TABLE_MIN;
+	t->slots = calloc(t->cap, sizeof(*t->slots));
 	if (!t->slots) {
 		errno = ENOMEM;
 		return -1;
 	}
-	t->cap = cap;
 	t->max = max;
+	return 0;
+}
+
+static size_t probe(const struct sg_shared_table *t, const struct sg_src_key *key, int *found);
+
+/* Doubles the capacity (every entry moves: pointers into the table do not
+ * survive a get that makes an entry). -1 when out of memory. */
+static int grow(struct sg_shared_table *t)
+{
+	struct sg_shared_table bigger = *t;
+
+	bigger.cap = t->cap * 2;
+	bigger.slots = calloc(bigger.cap, sizeof(*bigger.slots));
+	if (!bigger.slots)
+		return -1;
+	for (size_t i = 0; i < t->cap; i++) {
+		int found;
+
+		if (t->slots[i].used)
+			bigger.slots[probe(&bigger, &t->slots[i].key, &found)] = t->slots[i];
+	}
+	free(t->slots);
+	*t = bigger;
 	return 0;
 }
 
@@ -81,6 +101,12 @@ struct sg_shared_sender *sg_shared_table_get(struct sg_shared_table *t,
 		return &t->slots[i];
 	if (t->n >= t->max)
 		return NULL;
+	/* at most three quarters full */
+	if ((t->n + 1) * 4 > t->cap * 3) {
+		if (grow(t))
+			return NULL;
+		i = probe(t, key, &found);
+	}
 	memset(&t->slots[i], 0, sizeof(t->slots[i]));
 	t->slots[i].key = *key;
 	t->slots[i].used = 1;

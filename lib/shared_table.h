@@ -6,10 +6,12 @@
  * step as last agreed with the store (a local change from them is sent; a
  * change in the store is written to the maps).
  *
- * Bounded: at most max senders (shared_senders_max), in one allocation
- * made at start; a sender beyond it is refused (the caller counts it and
- * leaves it local). Open addressing with linear probing; deletion shifts
- * back, so no tombstones pile up under churn.
+ * Bounded: at most max senders (shared_senders_max); a sender beyond it is
+ * refused (the caller counts it and leaves it local). Open addressing with
+ * linear probing, at most three quarters full, the capacity doubling from
+ * SG_SHARED_TABLE_MIN as senders come (a walk of the table costs what it
+ * holds, not its bound); a get that makes an entry may move every entry.
+ * Deletion shifts back, so no tombstones pile up under churn.
  */
 #ifndef SMTPGUARD_SHARED_TABLE_H
 #define SMTPGUARD_SHARED_TABLE_H
@@ -17,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <smtpguard/maps.h>
+
+#define SG_SHARED_TABLE_MIN 256
 
 struct sg_shared_sender {
 	struct sg_src_key key;
@@ -38,7 +42,7 @@ struct sg_shared_sender {
 
 struct sg_shared_table {
 	struct sg_shared_sender *slots;
-	size_t cap;		/* a power of two, over max */
+	size_t cap;		/* a power of two */
 	size_t max;
 	size_t n;
 };

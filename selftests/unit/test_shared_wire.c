@@ -107,6 +107,7 @@ static void test_table(void)
 
 	if (!ASSERT_EQ(sg_shared_table_init(&t, max), 0, "table: made"))
 		return;
+	ASSERT_EQ(t.cap, SG_SHARED_TABLE_MIN, "table: small until senders come");
 	/* a flood of random senders: the table stops at max */
 	for (unsigned i = 0; i < 100000; i++) {
 		struct sg_src_key k = {};
@@ -117,6 +118,7 @@ static void test_table(void)
 		sg_shared_table_get(&t, &k, &created);
 	}
 	ASSERT_EQ(t.n, max, "table: bounded by max under a flood");
+	ASSERT_TRUE(t.cap <= 2048, "table: its capacity bounded too (three quarters full at most)");
 	/* every one of the first max is findable; remove every other one */
 	for (unsigned i = 0; i < max; i++) {
 		struct sg_src_key k = {};
