@@ -2,7 +2,9 @@
 /*
  * shared_conn.c - the connection to the shared store: hiredis's async API
  * driven by the daemon's loop (its descriptor watched, a deadline on every
- * reply), AUTH and SCRIPT LOAD first, and an outage handled once: one
+ * reply), AUTH and SCRIPT LOAD first, a second connection subscribed to
+ * sg:changed (another host's change: a round at once), and an outage
+ * handled once: one
  * warning when Redis goes, one line when it is back, redis_errors and
  * redis_outages counted, the state in the metrics, connects retried after a
  * backoff that doubles from 1 s to 30 s (see shared.h).
@@ -33,11 +35,11 @@ void shared_set_state(struct sg_shared *s, int state)
 }
 
 /* hiredis's event hooks: what it wants to hear of, on our loop */
-static void want(struct sg_shared *s, uint32_t on, uint32_t off)
+static void want(struct shared_link *l, uint32_t on, uint32_t off)
 {
-	s->want = (s->want | on) & ~off;
-	if (sg_loop_watch(s->loop, &s->watch, s->want))
-		sg_warn("redis %s: watching its socket failed: %s", s->where, strerror(errno));
+	l->want = (l->want | on) & ~off;
+	if (sg_loop_watch(l->s->loop, &l->watch, l->want))
+		sg_warn("redis %s: watching its socket failed: %s", l->s->where, strerror(errno));
 }
 
 static void ev_add_read(void *p) { want(p, EPOLLIN, 0); }
@@ -49,21 +51,65 @@ static void ev_del_write(void *p) { want(p, 0, EPOLLOUT); }
  * descriptor is still open here */
 static void ev_cleanup(void *p)
 {
-	struct sg_shared *s = p;
+	struct shared_link *l = p;
 
-	sg_loop_unwatch(s->loop, &s->watch);
-	s->want = 0;
-	s->ac = NULL;
+	sg_loop_unwatch(l->s->loop, &l->watch);
+	l->want = 0;
+	l->ac = NULL;
 }
 
 static void on_io(struct sg_watch *watch, uint32_t events)
 {
-	struct sg_shared *s = watch->ctx;
+	struct shared_link *l = watch->ctx;
 
-	if (s->ac && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && (s->want & EPOLLIN))
-		redisAsyncHandleRead(s->ac);
-	if (s->ac && (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && (s->want & EPOLLOUT))
-		redisAsyncHandleWrite(s->ac);
+	if (l->ac && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && (l->want & EPOLLIN))
+		redisAsyncHandleRead(l->ac);
+	if (l->ac && (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && (l->want & EPOLLOUT))
+		redisAsyncHandleWrite(l->ac);
+}
+
+/* A context of the link, on the loop; NULL with why. */
+static redisAsyncContext *link_connect(struct sg_shared *s, struct shared_link *l, char *why,
+				       size_t whylen)
+{
+	redisAsyncContext *ac;
+
+	if (s->addr.kind == SG_REDIS_UNIX)
+		ac = redisAsyncConnectUnix(s->addr.path);
+	else
+		ac = redisAsyncConnect(s->addr.host, s->addr.port);
+	if (!ac || ac->err) {
+		snprintf(why, whylen, "connecting failed: %s", ac ? ac->errstr : "no memory");
+		if (ac)
+			redisAsyncFree(ac);
+		return NULL;
+	}
+	l->s = s;
+	l->ac = ac;
+	/* an upgrade's exec opens its own */
+	fcntl(ac->c.fd, F_SETFD, FD_CLOEXEC);
+	ac->data = s;
+	ac->ev.data = l;
+	ac->ev.addRead = ev_add_read;
+	ac->ev.delRead = ev_del_read;
+	ac->ev.addWrite = ev_add_write;
+	ac->ev.delWrite = ev_del_write;
+	ac->ev.cleanup = ev_cleanup;
+	sg_watch_init(&l->watch, ac->c.fd, on_io, l);
+	l->want = 0;
+	/* a non-blocking connect: hiredis writes what is queued once it completes */
+	want(l, EPOLLOUT, 0);
+	return ac;
+}
+
+static void link_free(struct sg_shared *s, struct shared_link *l)
+{
+	if (!l->ac)
+		return;
+	s->tearing = 1;
+	redisAsyncFree(l->ac);
+	s->tearing = 0;
+	l->ac = NULL;
 }
 
 static void arm_retry(struct sg_shared *s)
@@ -96,12 +142,8 @@ static void outage(struct sg_shared *s, const char *why)
 static void drop(struct sg_shared *s, const char *why)
 {
 	outage(s, why);
-	if (s->ac) {
-		s->tearing = 1;
-		redisAsyncFree(s->ac);
-		s->tearing = 0;
-		s->ac = NULL;
-	}
+	link_free(s, &s->main);
+	link_free(s, &s->sub);
 	if (!sg_timer_armed(&s->retry))
 		arm_retry(s);
 }
@@ -179,7 +221,7 @@ static void on_script(redisAsyncContext *ac, void *r, void *priv)
 	char why[256];
 
 	(void)ac;
-	if (s->tearing || !reply || !s->ac)
+	if (s->tearing || !reply || !s->main.ac)
 		return;
 	shared_conn_expect(s, 0);
 	if (reply->type != REDIS_REPLY_STRING) {
@@ -201,6 +243,8 @@ static void on_script(redisAsyncContext *ac, void *r, void *priv)
 			(unsigned long long)(s->cfg.redis_sync_interval_ns / 1000000ULL));
 	s->down_since_ns = 0;
 	shared_set_state(s, SG_REDIS_UP);
+	if (!s->sub.ac)
+		shared_conn_subscribe(s);
 	shared_sync_up(s);
 }
 
@@ -212,7 +256,7 @@ void shared_conn_load_script(struct sg_shared *s)
 	size_t lens[] = { 6, 4, strlen(sg_shared_script) };
 
 	s->script_loaded = 0;
-	if (redisAsyncCommandArgv(s->ac, on_script, s, 3, argv, lens) != REDIS_OK)
+	if (redisAsyncCommandArgv(s->main.ac, on_script, s, 3, argv, lens) != REDIS_OK)
 		drop(s, "queueing SCRIPT LOAD failed");
 	else
 		shared_conn_expect(s, 1);
@@ -221,40 +265,19 @@ void shared_conn_load_script(struct sg_shared *s)
 static void connect_now(struct sg_shared *s)
 {
 	redisAsyncContext *ac;
+	char why[SG_REDIS_HOST_LEN + 64];
 
-	if (s->addr.kind == SG_REDIS_UNIX)
-		ac = redisAsyncConnectUnix(s->addr.path);
-	else
-		ac = redisAsyncConnect(s->addr.host, s->addr.port);
-	if (!ac || ac->err) {
-		char why[160];
-
-		snprintf(why, sizeof(why), "connecting failed: %s",
-			 ac ? ac->errstr : "no memory");
-		if (ac)
-			redisAsyncFree(ac);
+	link_free(s, &s->sub);
+	ac = link_connect(s, &s->main, why, sizeof(why));
+	if (!ac) {
 		outage(s, why);
 		arm_retry(s);
 		return;
 	}
-	s->ac = ac;
-	/* an upgrade's exec opens its own */
-	fcntl(ac->c.fd, F_SETFD, FD_CLOEXEC);
-	ac->data = s;
-	ac->ev.data = s;
-	ac->ev.addRead = ev_add_read;
-	ac->ev.delRead = ev_del_read;
-	ac->ev.addWrite = ev_add_write;
-	ac->ev.delWrite = ev_del_write;
-	ac->ev.cleanup = ev_cleanup;
-	sg_watch_init(&s->watch, ac->c.fd, on_io, s);
-	s->want = 0;
 	redisAsyncSetConnectCallback(ac, on_connect);
 	redisAsyncSetDisconnectCallback(ac, on_disconnect);
 	if (s->state != SG_REDIS_DOWN)
 		shared_set_state(s, SG_REDIS_CONNECTING);
-	/* a non-blocking connect: hiredis writes these once it completes */
-	want(s, EPOLLOUT, 0);
 	if (s->password[0]) {
 		const char *argv[] = { "AUTH", s->password };
 		size_t lens[] = { 4, strlen(s->password) };
@@ -265,6 +288,47 @@ static void connect_now(struct sg_shared *s)
 		}
 	}
 	shared_conn_load_script(s);
+}
+
+/* The subscription: a message on sg:changed is another host's change. */
+static void on_notify(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct sg_shared *s = priv;
+	redisReply *reply = r;
+
+	(void)ac;
+	if (s->tearing || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3 ||
+	    reply->element[0]->type != REDIS_REPLY_STRING)
+		return;
+	if (strcmp(reply->element[0]->str, "message") == 0)
+		shared_sync_soon(s);
+}
+
+static void on_sub_gone(const redisAsyncContext *ac, int status)
+{
+	(void)ac;
+	(void)status;
+	/* the rounds go on; the next tick subscribes again */
+}
+
+void shared_conn_subscribe(struct sg_shared *s)
+{
+	redisAsyncContext *ac;
+	char why[SG_REDIS_HOST_LEN + 64];
+
+	ac = link_connect(s, &s->sub, why, sizeof(why));
+	if (!ac)
+		return;
+	redisAsyncSetConnectCallback(ac, on_sub_gone);
+	redisAsyncSetDisconnectCallback(ac, on_sub_gone);
+	if (s->password[0]) {
+		const char *argv[] = { "AUTH", s->password };
+		size_t lens[] = { 4, strlen(s->password) };
+
+		redisAsyncCommandArgv(ac, NULL, NULL, 2, argv, lens);
+	}
+	if (redisAsyncCommand(ac, on_notify, s, "SUBSCRIBE sg:changed") != REDIS_OK)
+		link_free(s, &s->sub);
 }
 
 static void on_retry(struct sg_timer *timer)
@@ -355,11 +419,9 @@ void shared_conn_stop(struct sg_shared *s)
 {
 	sg_loop_timer_cancel(s->loop, &s->retry);
 	sg_loop_timer_cancel(s->loop, &s->deadline);
-	if (s->ac) {
-		s->tearing = 1;
-		redisAsyncFree(s->ac);
-		s->ac = NULL;
-	}
+	link_free(s, &s->main);
+	link_free(s, &s->sub);
+	s->tearing = 1;	/* callbacks still to come from hiredis find nothing to do */
 	shared_set_state(s, SG_REDIS_OFF);
 	if (s->pm)
 		munmap(s->pm, s->pm_len);

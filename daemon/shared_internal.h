@@ -20,6 +20,14 @@
 /* entries a round returns at most (senders, groups): the store bounds it */
 #define SG_SHARED_RETURN_MAX 65536
 
+/* A hiredis async context on the daemon's loop. */
+struct shared_link {
+	struct sg_shared *s;
+	redisAsyncContext *ac;
+	struct sg_watch watch;
+	uint32_t want;			/* EPOLLIN/EPOLLOUT hiredis asked for */
+};
+
 struct sg_shared {
 	struct sg_loop *loop;
 	const struct sg_maps *maps;
@@ -27,10 +35,10 @@ struct sg_shared {
 	struct sg_redis_addr addr;
 	char where[SG_REDIS_HOST_LEN + 16];	/* the address, for the log */
 	char password[SG_SHARED_PASSWORD_LEN];	/* empty: no AUTH */
-	/* the connection (shared_conn.c) */
-	redisAsyncContext *ac;
-	struct sg_watch watch;
-	uint32_t want;			/* EPOLLIN/EPOLLOUT hiredis asked for */
+	/* the connections (shared_conn.c): the rounds', and the one subscribed
+	 * to sg:changed (a penalty or step changed: a round now, not at the
+	 * next tick) */
+	struct shared_link main, sub;
 	struct sg_timer retry;		/* the next connect, after the backoff */
 	struct sg_timer deadline;	/* a reply (or the connect) due by then */
 	uint64_t backoff_ns;
@@ -48,6 +56,7 @@ struct sg_shared {
 	int in_flight;			/* a round awaits its reply */
 	int push_all;			/* the next round sends every local penalty and step */
 	int baselined;
+	int again;			/* notified while a round was in flight: one more after it */
 	uint64_t last_ok_ns;		/* the counts sent until then are in the store */
 	uint64_t sent_ns;		/* the round in flight read the maps then */			/* the counts in the maps at start were taken as sent */
 };
@@ -72,5 +81,9 @@ void shared_sync_up(struct sg_shared *s);
 /* The counts in the maps now are taken as sent (at start). */
 void shared_sync_baseline(struct sg_shared *s);
 void shared_sync_tick(struct sg_timer *timer);
+/* Another host changed a penalty or step (sg:changed): a round now. */
+void shared_sync_soon(struct sg_shared *s);
+/* The subscription, made when the rounds' connection is up (shared_conn.c). */
+void shared_conn_subscribe(struct sg_shared *s);
 
 #endif

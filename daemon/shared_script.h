@@ -25,6 +25,8 @@
  *   sg:pen                      the senders in sg:p:* -> when theirs expires (zset)
  *   sg:alive                    when this store's state began (a restarted,
  *                               empty Redis starts it again)
+ * A sender's penalty or step set or released, or a group newly over a
+ * limit: PUBLISH sg:changed (the hosts subscribed run a round at once).
  * Returns { now, ms since sg:alive began,
  *           { SENDER, PENALTY_LEFT, STEP, STEP_LEFT, ... },
  *           { GROUP, PENALTY_LEFT, ... } }

@@ -335,6 +335,8 @@ static void apply_over(struct sg_shared *s, const redisReply *list, uint64_t now
 	free(over);
 }
 
+static void send_round(struct sg_shared *s);
+
 static void on_reply(redisAsyncContext *ac, void *r, void *priv)
 {
 	struct sg_shared *s = priv;
@@ -386,6 +388,10 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
 		s->push_all = 1;
 	apply_senders(s, reply->element[2], store_new, now);
 	apply_over(s, reply->element[3], now);
+	if (s->again) {
+		s->again = 0;
+		send_round(s);
+	}
 }
 
 /* Builds and sends a round. */
@@ -529,7 +535,7 @@ static void send_round(struct sg_shared *s)
 			argv[i] = a.buf + a.off[i];
 			lens[i] = strlen(argv[i]);
 		}
-		rc = redisAsyncCommandArgv(s->ac, on_reply, s, (int)a.n, argv, lens);
+		rc = redisAsyncCommandArgv(s->main.ac, on_reply, s, (int)a.n, argv, lens);
 		free(argv);
 		free(lens);
 		if (rc != REDIS_OK)
@@ -558,7 +564,7 @@ void shared_sync_up(struct sg_shared *s)
 	/* whatever this host holds goes to a store that may have lost it */
 	s->push_all = 1;
 	s->in_flight = 0;
-	if (s->ac && s->script_loaded)
+	if (s->main.ac && s->script_loaded)
 		send_round(s);
 }
 
@@ -567,6 +573,18 @@ void shared_sync_tick(struct sg_timer *timer)
 	struct sg_shared *s = timer->ctx;
 
 	sg_loop_timer_in(s->loop, &s->tick, s->cfg.redis_sync_interval_ns);
-	if (s->state == SG_REDIS_UP && s->ac && s->script_loaded && !s->in_flight)
+	if (s->state == SG_REDIS_UP && s->main.ac && s->script_loaded && !s->sub.ac)
+		shared_conn_subscribe(s);
+	if (s->state == SG_REDIS_UP && s->main.ac && s->script_loaded && !s->in_flight)
+		send_round(s);
+}
+
+void shared_sync_soon(struct sg_shared *s)
+{
+	if (s->state != SG_REDIS_UP || !s->main.ac || !s->script_loaded)
+		return;
+	if (s->in_flight)
+		s->again = 1;
+	else
 		send_round(s);
 }
