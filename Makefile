@@ -27,8 +27,9 @@ INC_complaints := $(INC_scan/signals) -Iscan/content -Icomplaints
 CFLAGS_COMMON := $(CFLAGS_BASE) $(INC_lib) -I$(BUILD)/skel
 LDLIBS_BPF    := -lbpf -lelf -lz
 LDLIBS_XDP    := -lxdp $(LDLIBS_BPF)
-# the daemon tells systemd it is ready, reloading, stopping (daemon/notify.c)
-LDLIBS_DAEMON := -lsystemd
+# the daemon tells systemd it is ready, reloading, stopping (daemon/notify.c);
+# it syncs with the shared store, Redis (daemon/shared_*.c)
+LDLIBS_DAEMON := -lsystemd -lhiredis
 # what the scanning stage's engines link (scan/)
 LDLIBS_SCAN   := -lhs -lpcre2-8 -lm
 SAN_FLAGS     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all

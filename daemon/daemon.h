@@ -13,6 +13,8 @@
  *                 stopping, the watchdog: notify.h)
  *   tenants.c     each attached interface's tenant, into attachments
  *
+ *   shared*.c     the sync with the shared store, Redis (shared.h)
+ *
  * and loader.c, attach.c, netwatch.c, gc.c, routing.c, instance.c below
  * them (each with its header).
  */
@@ -24,6 +26,7 @@
 #include "netwatch.h"
 #include "privileges.h"
 #include "proxy_process.h"
+#include "shared.h"
 #include "source_check.h"
 #include "tenants.h"
 
@@ -34,6 +37,7 @@ struct daemon {
 	int live[SG_MAX_ATTACHMENTS];	/* ifindexes attached by this run */
 	int nlive;
 	struct sg_proxy_process *proxy;	/* proxy = yes */
+	struct sg_shared *shared;	/* redis set: the sync with the shared store */
 	struct sg_identity proxy_id;	/* proxy_user; its group reads the pins */
 	int file_fail_mode;	/* what the config file last said */
 	struct sg_bindings bindings;	/* source_bindings, as last read */

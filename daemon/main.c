@@ -267,6 +267,13 @@ int main(int argc, char **argv)
 	/* the new proxy holds the listeners' slots: the old one may drain */
 	if (takeover[0])
 		sg_proxy_process_retire(m.loop, takeover);
+	{
+		int off;
+
+		d.shared = sg_shared_start(m.loop, &d.cfg, &d.ld.maps, &off);
+		if (!d.shared && !off)
+			goto cleanup;
+	}
 	if (d.cfg.metrics_listen[0] &&
 	    !(metrics = sg_metrics_serve(m.loop, d.cfg.metrics_listen, &d.ld.maps)))
 		goto cleanup;
@@ -301,6 +308,7 @@ int main(int argc, char **argv)
 			"(detach_on_exit = no)");
 	}
 cleanup:
+	sg_shared_stop(d.shared);
 	sg_metrics_stop(metrics);
 	sg_proxy_process_stop(proxy);
 	sg_loop_free(m.loop);

@@ -61,6 +61,7 @@ void daemon_reload(struct daemon *d, int argc, char **argv)
 	sg_bindings_apply(&d->ld.maps, &d->bindings);
 	daemon_tenants_load(d);
 	daemon_tenants_refresh(d, 0);
+	sg_shared_configure(d->shared, &d->cfg);
 	if (d->proxy && sg_proxy_process_reload(d->proxy, &d->cfg))
 		ok = 0;
 	/* a reload's last line, which scripts (and the e2e tests) wait for */

@@ -9,7 +9,7 @@
  * the defaults, --list-keys, the reload's copy and its log follow from the
  * row, and test_config checks the row against the .conf.
  *
- * Past 600 lines: the table (58 keys) and a reader per type, the setters of
+ * Past 600 lines: the table (116 keys) and a reader per type, the setters of
  * the four keys no type fits, and the file reader, the settings derivation
  * and the cross-key checks, which stay here beside the keys they read.
  */
@@ -21,6 +21,7 @@
 #include <string.h>
 #include "config.h"
 #include "parse.h"
+#include "shared_wire.h"
 
 #define SG_CONFIG_LINE_MAX 4096
 
@@ -165,6 +166,22 @@ static int set_metrics_listen(void *field, char *value, char *err, size_t errlen
 		return -1;
 	}
 	snprintf(field, SG_LISTEN_LEN, "%s", value);
+	return 0;
+}
+
+/* redis: checked here (lib/shared_wire.c says what is wrong), kept as
+ * written; none is kept empty. */
+static int set_redis(void *field, char *value, char *err, size_t errlen)
+{
+	struct sg_redis_addr addr;
+
+	if (sg_redis_addr_parse(value, &addr, err, errlen))
+		return -1;
+	if (strlen(value) >= SG_PATH_LEN) {
+		snprintf(err, errlen, "'%s' is longer than %d characters", value, SG_PATH_LEN - 1);
+		return -1;
+	}
+	snprintf(field, SG_PATH_LEN, "%s", addr.kind == SG_REDIS_NONE ? "" : value);
 	return 0;
 }
 
@@ -412,6 +429,20 @@ static const struct sg_config_key config_keys[] = {
 	 * two instances on one) only where the operator asks for it */
 	KEY("metrics_listen", CUSTOM, metrics_listen, RESTART, "", .set = set_metrics_listen),
 	KEY("metrics_remote", BOOL, metrics_remote, RESTART, "no"),
+	/* the shared store: none keeps everything local, as without one */
+	KEY("redis", CUSTOM, redis, RESTART, "none", .set = set_redis),
+	KEY("redis_password_file", PATH, redis_password_file, RESTART, ""),
+	KEY("redis_sync_interval", DURATION, redis_sync_interval_ns, RESTART, "1s"),
+	KEY("redis_timeout", DURATION, redis_timeout_ns, RESTART, "3s"),
+	KEY("shared_conn_rate", LIMIT, shared_conn_interval_ns, LIVE, "none",
+	    WITH(shared_conn_burst)),
+	KEY("shared_msg_rate", LIMIT, shared_msg_interval_ns, LIVE, "none",
+	    WITH(shared_msg_burst)),
+	KEY("shared_penalty", DURATION, shared_penalty_ns, LIVE, "10m"),
+	KEY("shared_prefix_v4", UINT, shared_prefix_v4, LIVE, "32", RANGE(8, 32)),
+	KEY("shared_prefix_v6", UINT, shared_prefix_v6, LIVE, "64", RANGE(16, 128)),
+	KEY("shared_senders_max", UINT, shared_senders_max, RESTART, "65536",
+	    RANGE(1024, SG_MAX_SOURCES)),
 	/* splice: the fastest measured (README) */
 	KEY("tls_mover", ENUM, tls_mover, RESTART, "splice", .names = mover_names),
 	KEY("tls_cert_file", PATH, tls_cert_file, LIVE, ""),
@@ -899,6 +930,17 @@ int sg_config_check(const struct sg_config *cfg, const char *origin, char *err, 
 		snprintf(err, errlen, "%s: tls_cert_file and tls_key_file go together (the "
 			 "provider's certificate and its private key); only %s is set", origin,
 			 cfg->tls_cert_file[0] ? "tls_cert_file" : "tls_key_file");
+		return -1;
+	}
+	if (!cfg->redis[0] && (cfg->shared_conn_interval_ns || cfg->shared_msg_interval_ns)) {
+		snprintf(err, errlen, "%s: shared_conn_rate and shared_msg_rate count across hosts "
+			 "in the shared store, and redis = none: set redis (unix:/PATH or "
+			 "tcp:HOST:PORT), or leave them at none", origin);
+		return -1;
+	}
+	if (cfg->redis_password_file[0] && !cfg->redis[0]) {
+		snprintf(err, errlen, "%s: redis_password_file is set and redis = none: set redis, "
+			 "or remove redis_password_file", origin);
 		return -1;
 	}
 	if (cfg->metrics_listen[0] && !cfg->metrics_remote && !sg_listen_is_loopback(cfg->metrics_listen)) {

@@ -179,6 +179,19 @@ struct sg_config {
 	char events_file[SG_PATH_LEN];	/* JSON lines; "-" stdout; empty: none */
 	char metrics_listen[SG_LISTEN_LEN];	/* ADDRESS:PORT of the metrics; empty: none */
 	int metrics_remote;		/* metrics_listen may be a non-loopback address */
+	/* the shared store (daemon/shared_*.c) */
+	char redis[SG_PATH_LEN];	/* unix:/PATH or tcp:HOST:PORT; empty: none */
+	char redis_password_file[SG_PATH_LEN];	/* its password's file; empty: none */
+	uint64_t redis_sync_interval_ns;	/* a round trip this often */
+	uint64_t redis_timeout_ns;	/* a reply later than this: down, reconnected */
+	uint64_t shared_conn_interval_ns;	/* SYNs of a group across hosts; 0: no limit */
+	uint32_t shared_conn_burst;
+	uint64_t shared_msg_interval_ns;	/* messages (and refusals) likewise */
+	uint32_t shared_msg_burst;
+	uint64_t shared_penalty_ns;	/* a group over a shared limit is refused this long */
+	uint32_t shared_prefix_v4;	/* the group: senders' addresses cut to these */
+	uint32_t shared_prefix_v6;
+	uint32_t shared_senders_max;	/* senders the sync tracks; more are not shared */
 	/* TLS (tls_mode per policy entry, default_tls_mode) */
 	/* ports that speak TLS from the first byte (465): when one is also in
 	 * smtp_ports, the classifier never steers it (the proxy could not read it) */

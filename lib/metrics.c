@@ -243,6 +243,10 @@ static void write_engines(FILE *out, const struct sg_metrics_snapshot *snap)
 	family(out, "smtpguard_webhook_queued", "gauge", "Webhook posts waiting to be sent.");
 	fprintf(out, "smtpguard_webhook_queued %lld\n",
 		(long long)snap->pm.webhook_queued < 0 ? 0 : (long long)snap->pm.webhook_queued);
+	family(out, "smtpguard_redis_state", "gauge",
+	       "The shared store's connection: 0 off (redis = none), 1 connecting, 2 up, "
+	       "3 down (local enforcement only).");
+	fprintf(out, "smtpguard_redis_state %llu\n", (unsigned long long)snap->pm.redis_state);
 }
 
 int sg_metrics_write(FILE *out, const struct sg_metrics_snapshot *snap)

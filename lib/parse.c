@@ -112,6 +112,11 @@ static const char *const pstat_names[SG_PSTAT__COUNT] = {
 	[SG_PSTAT_WEBHOOK_DROPPED] = "webhook_dropped",
 	[SG_PSTAT_WEBHOOK_EXPIRED] = "webhook_expired",
 	[SG_PSTAT_REATTACHED] = "reattached",
+	[SG_PSTAT_REDIS_SYNCS] = "redis_syncs",
+	[SG_PSTAT_REDIS_ERRORS] = "redis_errors",
+	[SG_PSTAT_REDIS_OUTAGES] = "redis_outages",
+	[SG_PSTAT_REDIS_APPLIED] = "redis_applied",
+	[SG_PSTAT_REDIS_UNTRACKED] = "redis_untracked",
 };
 
 const char *sg_pstat_name(int stat)

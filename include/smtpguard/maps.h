@@ -38,10 +38,12 @@
  * grows at its end, and a changed key needs a converter there. Pins
  * without it are of layout 1. */
 #define SG_MAP_LAYOUT		"layout"
-#define SG_LAYOUT_VERSION	3	/* 2: senders keyed with an interface, the source
+#define SG_LAYOUT_VERSION	4	/* 2: senders keyed with an interface, the source
 				 * check's maps, per-interface overflow buckets;
 				 * 3: proxy_stats grew by "reattached", and
-				 * proxy_metrics */
+				 * proxy_metrics; 4: proxy_stats grew by the
+				 * shared store's counters, proxy_metrics by
+				 * its state (daemon/shared_*.c) */
 
 #define SG_MAX_RATE_CLASSES	64
 #define SG_RATE_CLASS_NAME_LEN	24
@@ -141,6 +143,12 @@ enum sg_pstat {
 	SG_PSTAT_WEBHOOK_EXPIRED,	/* ... given up: attempts or age */
 	SG_PSTAT_REATTACHED,		/* the daemon's: programs put back after another tool
 					 * took them off (reconcile) */
+	/* the daemon's sync with the shared store (redis, daemon/shared_*.c) */
+	SG_PSTAT_REDIS_SYNCS,		/* round trips answered */
+	SG_PSTAT_REDIS_ERRORS,		/* connects, replies or timeouts that failed */
+	SG_PSTAT_REDIS_OUTAGES,		/* times it went from up to down */
+	SG_PSTAT_REDIS_APPLIED,		/* shared penalties and steps written to the local maps */
+	SG_PSTAT_REDIS_UNTRACKED,	/* senders left out of a sync: the sync's table was full */
 	SG_PSTAT__COUNT
 };
 
@@ -224,6 +232,15 @@ struct sg_proxy_metrics {
 	char engine_name[SG_METRIC_ENGINES][SG_ENGINE_NAME_LEN];
 	__u64 webhook_health;			/* enum sg_health */
 	__u64 webhook_queued;			/* gauge: posts waiting */
+	__u64 redis_state;			/* enum sg_redis_state (the daemon's) */
+};
+
+/* The shared store's connection as the daemon last saw it. */
+enum sg_redis_state {
+	SG_REDIS_OFF = 0,	/* redis = none */
+	SG_REDIS_CONNECTING = 1,
+	SG_REDIS_UP = 2,
+	SG_REDIS_DOWN = 3,	/* local enforcement only; retried with a backoff */
 };
 
 struct sg_lpm_v4_key {

@@ -98,7 +98,7 @@ ctl_ok "top" top
 # --- JSON shapes
 st=$(timeout 10 "$CTL" --root "$ROOT" --json stats 2>&1)
 check_eq "$(echo "$st" | jq -c 'keys' 2>/dev/null)" \
-	'["blocked","content_flagged","content_refused","exempt","fail_closed","fail_open","fast_path","ladder_flagged","ladder_refused","ladder_tempfail","learned","malformed","milter_fault_closed","milter_fault_connect","milter_fault_negotiation","milter_fault_protocol","milter_fault_timeout","milter_messages","milter_refused","non_smtp","passthrough","penalty_dropped","rate_dropped","reattached","rst_sent","scan","smtp","smtp_syn","spoofed","state_full","steered","uplink_steered","webhook_delivered","webhook_dropped","webhook_expired"]' \
+	'["blocked","content_flagged","content_refused","exempt","fail_closed","fail_open","fast_path","ladder_flagged","ladder_refused","ladder_tempfail","learned","malformed","milter_fault_closed","milter_fault_connect","milter_fault_negotiation","milter_fault_protocol","milter_fault_timeout","milter_messages","milter_refused","non_smtp","passthrough","penalty_dropped","rate_dropped","reattached","redis_applied","redis_errors","redis_outages","redis_syncs","redis_untracked","rst_sent","scan","smtp","smtp_syn","spoofed","state_full","steered","uplink_steered","webhook_delivered","webhook_dropped","webhook_expired"]' \
 	"stats-json-keys"
 check_eq "$(echo "$st" | jq -r '[.[] | type] | unique | join(",")' 2>/dev/null)" number "stats-json-numbers"
 # the interface documents both "--json CMD" and "stats --json"

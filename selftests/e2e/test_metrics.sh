@@ -58,12 +58,15 @@ check_contains "$M0" 'smtpguard_engine_latency_seconds_bucket{engine="content",l
 	"content-engine-histogram-listed"
 check_contains "$M0" 'smtpguard_proxy_sessions{state="body"}' "sessions-by-state-listed"
 # every name of the classifier's enum is exported (walked, not listed)
-# (reattached is the daemon's, kept with the proxy's counters: smtpguard_proxy_reattached_total)
+# (reattached and redis_* are the daemon's, kept with the proxy's counters:
+# smtpguard_proxy_reattached_total, smtpguard_proxy_redis_errors_total)
 missing=""
-for name in $(lab_ctl main stats | awk 'NR <= 64 && $1 !~ /^(content|milter|ladder|webhook)_/ && $1 !~ /@/ && $1 != "reattached" { print $1 }'); do
+for name in $(lab_ctl main stats | awk 'NR <= 64 && $1 !~ /^(content|milter|ladder|webhook|redis)_/ && $1 !~ /@/ && $1 != "reattached" { print $1 }'); do
 	printf '%s\n' "$M0" | grep -q "^smtpguard_kernel_${name}_total " || missing+=" $name"
 done
 check_eq "${missing:-none}" none "every-kernel-counter-exported"
+check_contains "$M0" "smtpguard_proxy_redis_errors_total 0" "redis-errors-exported"
+check_contains "$M0" "smtpguard_redis_state 0" "redis-state-off-without-redis"
 
 # --- the counters move with real mail
 clean0=$(value "$M0" 'smtpguard_messages_total{verdict="accept",reason="clean"}')

@@ -415,6 +415,47 @@ static void test_metrics_keys(void)
 	ASSERT_EQ(sg_listen_is_loopback("0.0.0.0:1"), 0, "loopback: the wildcard is not");
 }
 
+/* the shared store: none by default; a bad address named with its line
+ * and how to write it; shared limits need a store */
+static void test_redis_keys(void)
+{
+	struct sg_config cfg;
+	char err[SG_ERR_LEN * 2];
+
+	sg_config_defaults(&cfg);
+	ASSERT_STREQ(cfg.redis, "", "redis: none by default");
+	ASSERT_EQ(cfg.redis_sync_interval_ns, 1000000000ULL, "redis: a round a second");
+	ASSERT_EQ(cfg.shared_conn_interval_ns, 0, "shared_conn_rate: none by default");
+	ASSERT_EQ(sg_config_set(&cfg, "redis = unix:/run/redis/redis.sock", "t", 1, err,
+				sizeof(err)), 0, "redis: a unix socket");
+	ASSERT_STREQ(cfg.redis, "unix:/run/redis/redis.sock", "redis: kept as written");
+	ASSERT_EQ(sg_config_set(&cfg, "redis = none", "t", 2, err, sizeof(err)), 0, "redis: none");
+	ASSERT_STREQ(cfg.redis, "", "redis: none is empty");
+	ASSERT_EQ(sg_config_set(&cfg, "redis = tcp:10.0.0.5", "/etc/smtpguard.conf", 42, err,
+				sizeof(err)), -1, "redis: no port refused");
+	ASSERT_CONTAINS(err, "/etc/smtpguard.conf", "redis: the error names the file");
+	ASSERT_CONTAINS(err, "42", "redis: the error names the line");
+	ASSERT_CONTAINS(err, "redis", "redis: the error names the key");
+	ASSERT_CONTAINS(err, "tcp:HOST:PORT", "redis: the error says what to write");
+	ASSERT_EQ(sg_config_set(&cfg, "redis = 10.0.0.5:6379", "t", 3, err, sizeof(err)), -1,
+		  "redis: no transport refused");
+	ASSERT_EQ(sg_config_set(&cfg, "shared_conn_rate = 300/min", "t", 4, err, sizeof(err)), 0,
+		  "shared_conn_rate: a limit");
+	ASSERT_EQ(cfg.shared_conn_burst, 300, "shared_conn_rate: its count");
+	ASSERT_EQ(cfg.shared_conn_interval_ns * cfg.shared_conn_burst, 60000000000ULL,
+		  "shared_conn_rate: its window");
+	ASSERT_EQ(sg_config_check(&cfg, "t", err, sizeof(err)), -1,
+		  "shared limits without redis refused");
+	ASSERT_CONTAINS(err, "set redis", "shared limits: says how to fix it");
+	ASSERT_EQ(sg_config_set(&cfg, "redis = tcp:[2001:db8::5]:6379", "t", 5, err, sizeof(err)), 0,
+		  "redis: an IPv6 address");
+	ASSERT_EQ(sg_config_check(&cfg, "t", err, sizeof(err)), 0, "shared limits with redis pass");
+	ASSERT_EQ(sg_config_set(&cfg, "redis_password_file = secret", "t", 6, err, sizeof(err)), -1,
+		  "redis_password_file: a path, never the password");
+	ASSERT_EQ(sg_config_set(&cfg, "shared_prefix_v4 = 33", "t", 7, err, sizeof(err)), -1,
+		  "shared_prefix_v4: past 32 refused");
+}
+
 static void test_ladder_keys(void)
 {
 	struct sg_config cfg;
@@ -524,7 +565,7 @@ static void test_table_defaults(void)
 		changed += sg_config_changed(&defaults, &cfg, SG_RELOAD_RESTART, names,
 					     sizeof(names));
 	}
-	ASSERT_EQ(n, 106, "table: 106 keys");
+	ASSERT_EQ(n, 116, "table: 116 keys");
 	ASSERT_EQ(bad, 0, "table: every default parses");
 	ASSERT_EQ(changed, 0, "table: a key set to its default changes nothing");
 	ASSERT_EQ(unset_nonzero, 0, "table: a key without a default is all zero");
@@ -617,6 +658,11 @@ static const struct { const char *key, *value; } samples[] = {
 	{ "milter_connect_timeout", "5s" }, { "milter_command_timeout", "10s" },
 	{ "milter_content_timeout", "1m" }, { "milter_default_action", "accept" }, { "events_file", "-" }, { "metrics_listen", "127.0.0.1:9425" },
 	{ "metrics_remote", "yes" }, { "tls_mover", "copy" },
+	{ "redis", "tcp:10.0.0.5:6379" }, { "redis_password_file", "/etc/smtpguard/redis.pass" },
+	{ "redis_sync_interval", "2s" }, { "redis_timeout", "5s" },
+	{ "shared_conn_rate", "600/min" }, { "shared_msg_rate", "1000/h" },
+	{ "shared_penalty", "1h" }, { "shared_prefix_v4", "28" }, { "shared_prefix_v6", "56" },
+	{ "shared_senders_max", "4096" },
 	{ "tls_cert_file", "/etc/c.pem" }, { "tls_key_file", "/etc/k.pem" },
 	{ "tls_mx_verify", "verify" }, { "tls_ca_file", "/etc/ca.pem" },
 	{ "tls_mx_names", "/etc/smtpguard/mx-names" }, { "tls_ticket_key_rotation", "1h" },
@@ -899,6 +945,7 @@ int main(void)
 	test_tls_keys();
 	test_milter_keys();
 	test_metrics_keys();
+	test_redis_keys();
 	test_ladder_keys();
 	test_defaults_kept();
 	test_table_defaults();
