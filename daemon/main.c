@@ -273,6 +273,7 @@ int main(int argc, char **argv)
 		d.shared = sg_shared_start(m.loop, &d.cfg, &d.ld.maps, &off);
 		if (!d.shared && !off)
 			goto cleanup;
+		sg_shared_use_tenants(d.shared, &d.tenants);
 	}
 	if (d.cfg.metrics_listen[0] &&
 	    !(metrics = sg_metrics_serve(m.loop, d.cfg.metrics_listen, &d.ld.maps)))

@@ -40,6 +40,12 @@ struct sg_shared *sg_shared_start(struct sg_loop *loop, const struct sg_config *
 	return s;
 }
 
+void sg_shared_use_tenants(struct sg_shared *s, struct sg_tenants *const *tenants)
+{
+	if (s)
+		s->tenants = tenants;
+}
+
 void sg_shared_configure(struct sg_shared *s, const struct sg_config *cfg)
 {
 	struct sg_config keep;

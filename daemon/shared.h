@@ -23,6 +23,7 @@
 #include "config.h"
 #include "loop.h"
 #include "pinned.h"
+#include "tenants.h"
 
 struct sg_shared;
 
@@ -31,6 +32,10 @@ struct sg_shared;
  * itself being down is no error: it is retried. */
 struct sg_shared *sg_shared_start(struct sg_loop *loop, const struct sg_config *cfg,
 				  const struct sg_maps *maps, int *off);
+/* The daemon's tenants (*tenants, NULL: none; read at each round, so a
+ * reload's are used): a sender of a tenant is counted, limited and
+ * penalised in its tenant's group, across hosts; others in their prefix's. */
+void sg_shared_use_tenants(struct sg_shared *s, struct sg_tenants *const *tenants);
 /* A reload: the live keys (limits, penalty, groups). */
 void sg_shared_configure(struct sg_shared *s, const struct sg_config *cfg);
 void sg_shared_stop(struct sg_shared *s);

@@ -31,6 +31,9 @@ struct shared_link {
 struct sg_shared {
 	struct sg_loop *loop;
 	const struct sg_maps *maps;
+	/* the daemon's tenants (its pointer: a reload replaces them); a
+	 * sender of a tenant is counted in its tenant's group */
+	struct sg_tenants *const *tenants;
 	struct sg_config cfg;
 	struct sg_redis_addr addr;
 	char where[SG_REDIS_HOST_LEN + 16];	/* the address, for the log */

@@ -96,6 +96,22 @@ static uint64_t left_ms(uint64_t until, uint64_t now)
 	return until > now ? (until - now + 999999) / 1000000 : 0;
 }
 
+/* The group a sender's counts are shared in: its tenant's ("tenant:NAME",
+ * a name of [A-Za-z0-9._-]), else its prefix's (shared_prefix_v4/v6). */
+static void group_name(const struct sg_shared *s, const struct sg_src_key *key, char *buf,
+		       size_t len)
+{
+	char tenant[SG_TENANT_NAME_LEN];
+
+	if (s->tenants && *s->tenants &&
+	    sg_tenant_of_key(s->maps, *s->tenants, key, tenant, sizeof(tenant)) == 1) {
+		snprintf(buf, len, "tenant:%s", tenant);
+		return;
+	}
+	sg_shared_group_name(key, (int)s->cfg.shared_prefix_v4, (int)s->cfg.shared_prefix_v6,
+			     buf, len);
+}
+
 static int cmp_group(const void *a, const void *b)
 {
 	return strcmp(((const struct group_delta *)a)->name, ((const struct group_delta *)b)->name);
@@ -310,8 +326,7 @@ static void apply_over(struct sg_shared *s, const redisReply *list, uint64_t now
 
 		if (!e->used)
 			continue;
-		sg_shared_group_name(&e->key, (int)s->cfg.shared_prefix_v4,
-				     (int)s->cfg.shared_prefix_v6, probe.name, sizeof(probe.name));
+		group_name(s, &e->key, probe.name, sizeof(probe.name));
 		o = bsearch(&probe, over, k, sizeof(*over), cmp_over);
 		if (!o)
 			continue;
@@ -439,9 +454,7 @@ static void send_round(struct sg_shared *s)
 				/* no room this round: its counts go with the next */
 				e->sending = 0;
 			} else if (ds || dm) {
-				sg_shared_group_name(&key, (int)s->cfg.shared_prefix_v4,
-						     (int)s->cfg.shared_prefix_v6,
-						     groups[ngroups].name, sizeof(groups[0].name));
+				group_name(s, &key, groups[ngroups].name, sizeof(groups[0].name));
 				groups[ngroups].syns = ds;
 				groups[ngroups++].msgs = dm;
 			}

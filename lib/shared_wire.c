@@ -149,7 +149,6 @@ void sg_shared_group_name(const struct sg_src_key *key, int prefix_v4, int prefi
 	char addr[INET6_ADDRSTRLEN];
 	__u8 a[16];
 
-	/* a tenant's name, when tenants come, is the group: return it here */
 	memcpy(a, key->addr, sizeof(a));
 	if (memcmp(a, v4mapped, sizeof(v4mapped)) == 0) {
 		cut(&a[12], 4, prefix_v4);

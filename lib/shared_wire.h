@@ -46,9 +46,9 @@ void sg_shared_sender_name(const struct sg_src_key *key, char *buf, size_t len);
  * hold only ours). ifindex is 0. */
 int sg_shared_sender_parse(const char *name, struct sg_src_key *key);
 
-/* The group whose shared limits a sender counts against: its address cut
- * to prefix_v4 (IPv4) or prefix_v6 (IPv6), written "ADDR/LEN". The one
- * place a tenant's name would replace the prefix (issue 13, tenants). */
+/* The group of a sender of no tenant, whose shared limits it counts
+ * against: its address cut to prefix_v4 (IPv4) or prefix_v6 (IPv6),
+ * written "ADDR/LEN" (a tenant's sender is in "tenant:NAME": shared_sync.c). */
 void sg_shared_group_name(const struct sg_src_key *key, int prefix_v4, int prefix_v6,
 			  char *buf, size_t len);
 

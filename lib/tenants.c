@@ -691,3 +691,30 @@ int sg_tenant_of_sender(const struct sg_maps *maps, struct sg_tenants *t,
 	}
 	return sg_tenant_of_ifname(t, NULL, ifname, name, len);
 }
+
+int sg_tenant_of_key(const struct sg_maps *maps, struct sg_tenants *t,
+		     const struct sg_src_key *key, char *name, size_t len)
+{
+	static const __u8 mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	struct sg_lpm_v6_key bound_key = { .prefixlen = 128 };
+	struct sockaddr_storage ss;
+	struct sg_src_state st;
+	struct sg_bound b;
+	__u32 ifindex = key->ifindex;
+
+	memset(&ss, 0, sizeof(ss));
+	if (memcmp(key->addr, mapped, 12) == 0) {
+		ss.ss_family = AF_INET;
+		memcpy(&((struct sockaddr_in *)&ss)->sin_addr, key->addr + 12, 4);
+	} else {
+		ss.ss_family = AF_INET6;
+		memcpy(&((struct sockaddr_in6 *)&ss)->sin6_addr, key->addr, 16);
+	}
+	memcpy(bound_key.addr, key->addr, 16);
+	if (!ifindex && maps && maps->src_bound >= 0 &&
+	    bpf_map_lookup_elem(maps->src_bound, &bound_key, &b) == 0)
+		ifindex = b.ifindex;
+	if (!ifindex && maps && sg_source_read(maps, key, &st) == 0)
+		ifindex = st.ifindex;
+	return sg_tenant_of_sender(maps, t, &ss, ifindex, name, len);
+}

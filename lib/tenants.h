@@ -97,6 +97,12 @@ int sg_tenant_of(struct sg_tenants *t, const struct sockaddr_storage *sender,
 int sg_tenant_of_sender(const struct sg_maps *maps, struct sg_tenants *t,
 			const struct sockaddr_storage *sender, unsigned int ifindex, char *name,
 			size_t len);
+/* A sender by its key (the classifier's): its interface from the key (a
+ * bridge port's), else the address's binding (src_bound), else the
+ * interface its state was made on (src_state); then as
+ * sg_tenant_of_sender. For smtpguardctl and the shared store's groups. */
+int sg_tenant_of_key(const struct sg_maps *maps, struct sg_tenants *t,
+		     const struct sg_src_key *key, char *name, size_t len);
 /* The same with the interface by name (ifname NULL or "": unknown). */
 int sg_tenant_of_ifname(struct sg_tenants *t, const struct sockaddr_storage *sender,
 			const char *ifname, char *name, size_t len);

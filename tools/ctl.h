@@ -89,9 +89,5 @@ int cmd_tenants(struct ctl *ctl, int argc, char **argv, int first);
 /* The tenants config (FILE, else DEFAULT_CONFIG when it exists) names;
  * *out NULL when it names none. 0, or the exit status (said). */
 int ctl_tenants_load(const char *config, struct sg_tenants **out);
-/* The sender's tenant: by its address, or its interface (src_bound, else
- * src_state's); 1 with name, 0 none. */
-int ctl_tenant_of(const struct ctl *ctl, struct sg_tenants *t, const struct sg_src_key *key,
-		  char *name, size_t len);
 
 #endif

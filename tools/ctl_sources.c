@@ -64,7 +64,7 @@ int cmd_show(struct ctl *ctl, int argc, char **argv, int first)
 	{
 		char name[SG_TENANT_NAME_LEN];
 
-		if (ctl_tenant_of(ctl, tenants, &key, name, sizeof(name)))
+		if (sg_tenant_of_key(&ctl->maps, tenants, &key, name, sizeof(name)))
 			snprintf(tenant, sizeof(tenant), "\"%s\"", name);
 		sg_tenants_free(tenants);
 	}

@@ -59,35 +59,6 @@ int ctl_tenants_load(const char *config, struct sg_tenants **out)
 	return 0;
 }
 
-int ctl_tenant_of(const struct ctl *ctl, struct sg_tenants *t, const struct sg_src_key *key,
-		  char *name, size_t len)
-{
-	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	struct sg_lpm_v6_key bound_key = { .prefixlen = 128 };
-	struct sockaddr_storage ss;
-	struct sg_src_state st;
-	struct sg_bound b;
-	__u32 ifindex = key->ifindex;
-
-	memset(&ss, 0, sizeof(ss));
-	if (memcmp(key->addr, mapped, 12) == 0) {
-		ss.ss_family = AF_INET;
-		memcpy(&((struct sockaddr_in *)&ss)->sin_addr, key->addr + 12, 4);
-	} else {
-		ss.ss_family = AF_INET6;
-		memcpy(&((struct sockaddr_in6 *)&ss)->sin6_addr, key->addr, 16);
-	}
-	memcpy(bound_key.addr, key->addr, 16);
-	if (!ifindex && ctl->maps.src_bound >= 0 &&
-	    bpf_map_lookup_elem(ctl->maps.src_bound, &bound_key, &b) == 0)
-		ifindex = b.ifindex;
-	if (!ifindex && sg_source_read(&ctl->maps, key, &st) == 0)
-		ifindex = st.ifindex;
-	/* the daemon's answer for the interface (attachments): smtpguardctl
-	 * may run in another network namespace, and as another user */
-	return sg_tenant_of_sender(&ctl->maps, t, &ss, ifindex, name, len);
-}
-
 struct tenant_sum {
 	char name[SG_TENANT_NAME_LEN];	/* "": senders of no tenant */
 	unsigned long long senders, msgs, rcpts, rejects, tempfails, sessions;
@@ -153,7 +124,7 @@ int cmd_tenants(struct ctl *ctl, int argc, char **argv, int first)
 		have = 1;
 		if (bpf_map_lookup_elem(ctl->maps.src_feedback, &key, &fb))
 			continue;
-		ctl_tenant_of(ctl, t, &key, name, sizeof(name));
+		sg_tenant_of_key(&ctl->maps, t, &key, name, sizeof(name));
 		s = sum_of(sums, &n, max, name);
 		if (!s)
 			continue;

@@ -12,6 +12,8 @@
 #    each, 105 in all; each host alone lets 35 through (its own rate is
 #    600/min, burst 100), the shared limit is 60/min: every VM is refused
 #    within 10 s of the group's 61st connection, by the shared penalty;
+# 1b. a tenant (acme: 192.0.2.27 on a, .39 on b, .55 on c, three /28s) is
+#    one group, tenant:acme: stopped by the shared limit as one customer;
 # 2. a VM (192.0.2.16) refused by host a's response ladder moves to host b
 #    (its tap deleted on a, made on b): b holds its penalty and step before
 #    its first SYN there (how long after a set it, measured), and refuses
@@ -99,6 +101,13 @@ use b; lab_add_vm vm22 && lab_wait_reachable vm22 || e2e_abort "vm22 on b"
 use c; lab_add_vm vm3 && lab_add_vm vm38 && lab_wait_reachable vm3 &&
 	lab_wait_reachable vm38 || e2e_abort "vm3, vm38 on c"
 use a; lab_add_vm vm54 && lab_wait_reachable vm54 || e2e_abort "vm54 on a"
+# tenant acme: one VM a host, each in a /28 of its own
+use a; lab_add_vm vm17 && lab_wait_reachable vm17 || e2e_abort "vm17 on a"
+use b; lab_add_vm vm29 && lab_wait_reachable vm29 || e2e_abort "vm29 on b"
+use c; lab_add_vm vm45 && lab_wait_reachable vm45 || e2e_abort "vm45 on c"
+printf 'prefix 192.0.2.27/32 acme\nprefix 192.0.2.39/32 acme\nprefix 192.0.2.55/32 acme\n' \
+	>"$RDIR/tenants"
+chmod 644 "$RDIR/tenants"
 
 RULES=$RDIR/content.rules
 echo "FORBIDDEN body /forbidden-offer-[0-9]+/" >"$RULES"
@@ -111,7 +120,8 @@ for h in "${HOSTS[@]}"; do
 		ladder_penalties="10m" ladder_dwell=1s \
 		redis="tcp:$RADDR:6379" redis_password_file="$RDIR/password" \
 		redis_sync_interval=1s redis_timeout=2s \
-		shared_conn_rate=60/min shared_penalty=10m shared_prefix_v4=28 ||
+		shared_conn_rate=60/min shared_penalty=10m shared_prefix_v4=28 \
+		tenants="$RDIR/tenants" ||
 		e2e_abort "smtpguardd did not start on $h"
 	wait_for 10 grep -q "redis tcp:$RADDR:6379: connected" "$(lab_sgd_log)" ||
 		e2e_abort "host $h did not connect to redis: $(grep redis "$(lab_sgd_log)" | tail -n 2)"
@@ -169,6 +179,29 @@ check_eq "$(rcli zscore sg:over 192.0.2.0/28 | cut -d. -f1 | wc -c | tr -d ' ')"
 	"spam-group-192.0.2.0/28-named"
 ttl=$(rcli pttl sg:over)
 check_range "$ttl" 1 600000 "spam-redis-key-has-a-ttl"
+
+# ------------------------------------------------------------- 1b. a tenant's group
+# acme's three VMs are in three /28s (alone, each would stay under the
+# limit): counted in the tenant's group, tenant:acme, they are stopped
+TSPAM=$RDIR/tenant-spam.log
+pids=()
+for hv in a:vm17 b:vm29 c:vm45; do
+	( for n in $(seq 1 35); do
+		send_one "${hv%%:*}" "${hv#*:}" "tspam-${hv#*:}-$n"
+		sleep 0.3
+	  done >>"$TSPAM.${hv%%:*}" ) &
+	pids+=($!)
+done
+wait "${pids[@]}"
+sort -n "$TSPAM".? >"$TSPAM"
+echo "# tenant spam: $(grep -c ' ok ' "$TSPAM") delivered, $(grep -c ' fail ' "$TSPAM") refused of $(wc -l <"$TSPAM")"
+for hv in a:vm17 b:vm29 c:vm45; do
+	h=${hv%%:*}; vm=${hv#*:}
+	check_le "$(grep -c " $h:$vm ok " "$TSPAM")" 34 "tenant-$h-$vm-stopped-by-the-tenant-group"
+done
+check_range "$(grep -c ' ok ' "$TSPAM")" 55 85 "tenant-about-the-shared-limit-delivered"
+check_ne "$(rcli zscore sg:over tenant:acme)" "" "tenant-group-tenant:acme-over-in-redis"
+check_eq "$(rcli zscore sg:over 192.0.2.16/28)" "" "tenant-no-prefix-group-for-acme's-vm"
 
 # ------------------------------------------------------------- 2. migration
 VM6=$(lab_vm_ip4 vm6)
