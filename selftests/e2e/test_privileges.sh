@@ -54,14 +54,15 @@ for task in /proc/"$PROXY"/task/*; do
 	[ "$(status_field "$PROXY" "$tid" NoNewPrivs)" = 1 ] || bad+=" $tid:NoNewPrivs"
 done
 check_ge "$threads" 3 "proxy-threads-seen"	# main, 2 workers
-# the maps it holds: the policy tries (BPF_MAP_TYPE_LPM_TRIE, 11) read-only
+# the maps it holds: the LPM tries (BPF_MAP_TYPE_LPM_TRIE, 11) read-only:
+# policy_v4, policy_v6, and src_bound (a session's interface, for its tenant)
 ro=0 rw=0
 for f in /proc/"$PROXY"/fdinfo/*; do
 	grep -qE '^map_type:[[:space:]]+11$' "$f" 2>/dev/null || continue
 	fl=$(awk '/^flags:/ { print $2 }' "$f")
 	if [ $((8#$fl & 3)) = 0 ]; then ro=$((ro + 1)); else rw=$((rw + 1)); fi
 done
-check_eq "$ro read-only, $rw writable" "2 read-only, 0 writable" "proxy-holds-policy-read-only"
+check_eq "$ro read-only, $rw writable" "3 read-only, 0 writable" "proxy-holds-policy-and-bindings-read-only"
 check_eq "${bad:-none}" none "proxy-threads-only-net-admin-net-raw-as-nobody"
 # the daemon keeps what loading and attaching take, and runs no worker
 check_ne "$(status_field "$DAEMON" "$DAEMON" CapEff)" "$WANT_CAPS" "daemon-keeps-its-capabilities"
