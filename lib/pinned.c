@@ -34,6 +34,7 @@ static const struct {
 	{ SG_MAP_IFACE_STATE, offsetof(struct sg_maps, iface_state) },
 	{ SG_MAP_FLOW_SENDER, offsetof(struct sg_maps, flow_sender) },
 	{ SG_MAP_PROXY_METRICS, offsetof(struct sg_maps, proxy_metrics) },
+	{ SG_MAP_BULK_SHARED, offsetof(struct sg_maps, bulk_shared) },
 };
 
 #define N_PINNED (sizeof(pinned_maps) / sizeof(pinned_maps[0]))
