@@ -180,6 +180,11 @@ int sg_maps_open(const char *root, struct sg_maps *maps, char *err, size_t errle
 
 			fd = bpf_obj_get_opts(path, &ro);
 		}
+		/* added to layout 4 after it was released: pins of a daemon
+		 * from before it lack it, and its users do without (-1) */
+		if (fd < 0 && errno == ENOENT && pinned_maps[i].offset ==
+		    offsetof(struct sg_maps, bulk_shared))
+			continue;
 		if (fd < 0) {
 			int e = errno;
 

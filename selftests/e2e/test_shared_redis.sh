@@ -96,6 +96,11 @@ for h in "${HOSTS[@]}"; do
 		ip -n "$(lab_ns host)" addr add "203.0.113.1$i/24" dev rds0 ||
 		e2e_abort "cannot link host $h to the redis namespace"
 	lab_start_mx_postfix || e2e_abort "Postfix did not start on $h's MX"
+	# the bulk scenario's 12 recipient domains are delivered too
+	postconf -c "$LAB_DIR/postfix-mx/etc" -e "virtual_mailbox_domains = $LAB_MAIL_DOMAIN \
+$(printf 'd%03d.example ' $(seq 0 11))" &&
+		lab_exec mx timeout 30 postfix -c "$LAB_DIR/postfix-mx/etc" reload >/dev/null 2>&1 ||
+		e2e_abort "Postfix on $h's MX did not take the bulk domains"
 done
 redis_start || e2e_abort "redis-server did not start: $(tail -n 3 "$RDIR/redis.log")"
 echo "$PASSWORD" >"$RDIR/password"
@@ -240,6 +245,8 @@ ladder_why() {
 		.reason // empty' "${LDIR[$1]}/events.json" 2>/dev/null
 }
 spam a vm71 12
+check_eq "$(jq -r '.summary.rcpts_accepted // 0' "$RDIR/bulk-vm71.out" 2>/dev/null)" 12 \
+	"bulk-a's-12-messages-delivered"
 sleep 3	# rounds ran: a's counts are in Redis, nobody else's
 spam a vm71 2
 check_eq "$(ladder_why a 192.0.2.81 | grep -c 'same body')" 0 \
