@@ -253,11 +253,13 @@ check_eq "$(ladder_why a 192.0.2.81 | grep -c 'same body')" 0 \
 	"bulk-one-host's-sender-alone-is-no-outbreak"
 BULK_KEY=$(rcli --scan --pattern 'sg:bulk:*' | head -n 1)
 check_ne "$BULK_KEY" "" "bulk-a's-counts-in-redis"
-spam b vm72 12 & spam c vm73 12 & wait
+# waited for by pid: the script's own redis-server and daemons are its jobs too
+spam b vm72 12 & p1=$!; spam c vm73 12 & p2=$!; wait "$p1" "$p2"
 sleep 4	# a round or more on each host: each reads the other two's counts
 echo "# bulk: $BULK_KEY: $(rcli hgetall "$BULK_KEY" | tr '\n' ' ')"
 check_eq "$(rcli hlen "$BULK_KEY")" 3 "bulk-one-body-one-field-a-host-in-redis"
-spam a vm71 2 & spam b vm72 2 & spam c vm73 2 & wait
+spam a vm71 2 & p1=$!; spam b vm72 2 & p2=$!; spam c vm73 2 & p3=$!
+wait "$p1" "$p2" "$p3"
 for hv in a:192.0.2.81 b:192.0.2.82 c:192.0.2.83; do
 	h=${hv%%:*}
 	why=$(ladder_why "$h" "${hv#*:}" | grep 'same body' | tail -n 1)
