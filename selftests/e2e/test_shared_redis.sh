@@ -241,7 +241,7 @@ spam() {
 }
 # HOST ADDR: the ladder's reasons for ADDR in HOST's events, one a line
 ladder_why() {
-	jq -r --arg a "$2" 'select(.event == "ladder" and ((.source // "") | startswith($a + "/"))) |
+	jq -r --arg a "$2" 'select(.event == "ladder" and ((.source // "") | split("/")[0]) == $a) |
 		.reason // empty' "${LDIR[$1]}/events.json" 2>/dev/null
 }
 spam a vm71 12
@@ -262,6 +262,7 @@ spam a vm71 2 & p1=$!; spam b vm72 2 & p2=$!; spam c vm73 2 & p3=$!
 wait "$p1" "$p2" "$p3"
 for hv in a:192.0.2.81 b:192.0.2.82 c:192.0.2.83; do
 	h=${hv%%:*}
+	wait_for 5 sh -c "grep -q '\"source\":\"${hv#*:}[/\"].*same body' '${LDIR[$h]}/events.json'"
 	why=$(ladder_why "$h" "${hv#*:}" | grep 'same body' | tail -n 1)
 	echo "# bulk on $h: $why"
 	check_contains "$why" "from 3 senders (1 here, 2 on other hosts)" \
