@@ -153,4 +153,13 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } proxy_metrics SEC(".maps");
 
+/* Bulk bodies shared between hosts: userspace's alone (maps.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SG_MAX_BULK_SHARED);
+	__type(key, __u64);
+	__type(value, struct sg_bulk_shared);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bulk_shared SEC(".maps");
+
 #endif /* SMTPGUARD_MAPS_BPF_H */

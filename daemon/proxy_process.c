@@ -170,7 +170,7 @@ static void answer(int sock, uint32_t type, int status)
  * src_bound and attachments too: a sender's interface, and its tenant),
  * the kernel's counters and overflow buckets not at all;
  * what it writes (each sender's feedback and penalty, its listeners, its
- * counters) as it was. The daemon's descriptors are closed with the rest. */
+ * counters, the local counts of bulk bodies in bulk_shared) as it was. The daemon's descriptors are closed with the rest. */
 static int least_maps(const char *root, const struct sg_maps *all, struct sg_maps *own)
 {
 	static const struct {

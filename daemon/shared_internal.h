@@ -61,6 +61,11 @@ struct sg_shared {
 	int baselined;
 	int again;			/* notified while a round was in flight: one more after it */
 	uint64_t last_ok_ns;		/* the counts sent until then are in the store */
+	/* bulk bodies (bulk_shared): this host's name in the store, and the
+	 * local counts changed since then are sent with the next round */
+	char host_id[SG_SHARED_HOST_ID_LEN];
+	uint64_t bulk_sent_ns;
+	uint64_t bulk_sending_ns;	/* the round in flight read bulk_shared then */
 	uint64_t sent_ns;		/* the round in flight read the maps then */			/* the counts in the maps at start were taken as sent */
 };
 

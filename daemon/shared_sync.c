@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include <hiredis/hiredis.h>
 #include "log.h"
@@ -350,6 +351,121 @@ static void apply_over(struct sg_shared *s, const redisReply *list, uint64_t now
 	free(over);
 }
 
+/* A bulk body in bulk_shared, as a round reads it. */
+struct bulk_row {
+	__u64 digest;
+	__u64 last_seen_ns;
+	__u32 spreading, senders;
+};
+
+static int cmp_bulk_oldest(const void *a, const void *b)
+{
+	const struct bulk_row *x = a, *y = b;
+
+	return x->last_seen_ns < y->last_seen_ns ? -1 : x->last_seen_ns > y->last_seen_ns;
+}
+
+static int cmp_bulk_newest(const void *a, const void *b)
+{
+	return cmp_bulk_oldest(b, a);
+}
+
+/* The round's bulk arguments: this host's counts changed since the last
+ * round answered (the oldest first, SG_SHARED_BULK_MAX at most: the rest
+ * go with the next rounds), then the bodies seen in the window whose
+ * other hosts' counts it asks (the newest first, as many at most). */
+static int bulk_args(struct sg_shared *s, struct args *a, uint64_t now)
+{
+	struct bulk_row *rows = NULL;
+	size_t n = 0, nsend = 0, nask;
+	__u64 key, next;
+	int first = 1, fd = s->maps->bulk_shared;
+
+	if (!s->host_id[0]) {
+		char name[SG_SHARED_HOST_ID_LEN] = "";
+
+		gethostname(name, sizeof(name) - 1);
+		sg_shared_host_id(name, s->cfg.bpffs_root, s->host_id, sizeof(s->host_id));
+	}
+	s->bulk_sending_ns = s->bulk_sent_ns;
+	if (fd >= 0) {
+		rows = malloc(SG_MAX_BULK_SHARED * sizeof(*rows));
+		if (!rows)
+			return -1;
+		while (n < SG_MAX_BULK_SHARED &&
+		       !bpf_map_get_next_key(fd, first ? NULL : &key, &next)) {
+			struct sg_bulk_shared e;
+
+			first = 0;
+			key = next;
+			if (bpf_map_lookup_elem(fd, &key, &e) ||
+			    e.last_seen_ns + SG_SHARED_BULK_TTL_MS * 1000000ULL < now)
+				continue;
+			rows[n].digest = key;
+			rows[n].last_seen_ns = e.last_seen_ns;
+			rows[n].spreading = e.local_spreading;
+			rows[n++].senders = e.local_senders;
+		}
+		qsort(rows, n, sizeof(*rows), cmp_bulk_oldest);
+	}
+	if (args_add(a, "%s", s->host_id))
+		goto fail;
+	for (size_t i = 0; i < n; i++)
+		if (rows[i].last_seen_ns > s->bulk_sent_ns)
+			nsend++;
+	if (nsend > SG_SHARED_BULK_MAX)
+		nsend = SG_SHARED_BULK_MAX;
+	if (args_add(a, "%zu", nsend))
+		goto fail;
+	for (size_t i = 0, k = 0; i < n && k < nsend; i++) {
+		if (rows[i].last_seen_ns <= s->bulk_sent_ns)
+			continue;
+		if (args_add(a, "%016llx", (unsigned long long)rows[i].digest) ||
+		    args_add(a, "%u:%u", rows[i].spreading, rows[i].senders))
+			goto fail;
+		s->bulk_sending_ns = rows[i].last_seen_ns;
+		k++;
+	}
+	qsort(rows, n, sizeof(*rows), cmp_bulk_newest);
+	nask = n < SG_SHARED_BULK_MAX ? n : SG_SHARED_BULK_MAX;
+	if (args_add(a, "%zu", nask))
+		goto fail;
+	for (size_t i = 0; i < nask; i++)
+		if (args_add(a, "%016llx", (unsigned long long)rows[i].digest))
+			goto fail;
+	free(rows);
+	return 0;
+fail:
+	free(rows);
+	return -1;
+}
+
+/* The other hosts' counts of the bodies asked: into bulk_shared's shared
+ * fields (the proxy's local ones left as they are). */
+static void apply_bulk(struct sg_shared *s, const redisReply *list, uint64_t now)
+{
+	int fd = s->maps->bulk_shared;
+
+	if (fd < 0)
+		return;
+	for (size_t i = 0; i + 2 < list->elements; i += 3) {
+		const redisReply *d = list->element[i];
+		struct sg_bulk_shared e;
+		char *end;
+		__u64 key;
+
+		if (d->type != REDIS_REPLY_STRING)
+			continue;
+		key = strtoull(d->str, &end, 16);
+		if (*end || bpf_map_lookup_elem(fd, &key, &e))
+			continue;	/* evicted since: not made again */
+		e.shared_spreading = (__u32)reply_uint(list->element[i + 1]);
+		e.shared_senders = (__u32)reply_uint(list->element[i + 2]);
+		e.shared_ns = now;
+		bpf_map_update_elem(fd, &key, &e, BPF_EXIST);
+	}
+}
+
 static void send_round(struct sg_shared *s);
 
 static void on_reply(redisAsyncContext *ac, void *r, void *priv)
@@ -377,9 +493,10 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
 		shared_conn_failed(s, why, 1);
 		return;
 	}
-	if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4 ||
+	if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 5 ||
 	    reply->element[2]->type != REDIS_REPLY_ARRAY ||
-	    reply->element[3]->type != REDIS_REPLY_ARRAY) {
+	    reply->element[3]->type != REDIS_REPLY_ARRAY ||
+	    reply->element[4]->type != REDIS_REPLY_ARRAY) {
 		s->push_all = 1;
 		shared_conn_failed(s, "the sync script's reply is not what this daemon sent it for "
 				   "(another smtpguard version?)", 1);
@@ -403,6 +520,8 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
 		s->push_all = 1;
 	apply_senders(s, reply->element[2], store_new, now);
 	apply_over(s, reply->element[3], now);
+	s->bulk_sent_ns = s->bulk_sending_ns;
+	apply_bulk(s, reply->element[4], now);
 	if (s->again) {
 		s->again = 0;
 		send_round(s);
@@ -534,6 +653,8 @@ static void send_round(struct sg_shared *s)
 	for (size_t i = 0; i < pens.n; i++)
 		if (args_add(&a, "%s", pens.buf + pens.off[i]))
 			goto fail;
+	if (bulk_args(s, &a, now))
+		goto fail;
 	{
 		const char **argv = calloc(a.n, sizeof(*argv));
 		size_t *lens = calloc(a.n, sizeof(*lens));

@@ -34,6 +34,7 @@ static const struct {
 	{ SG_MAP_IFACE_STATE, offsetof(struct sg_maps, iface_state) },
 	{ SG_MAP_FLOW_SENDER, offsetof(struct sg_maps, flow_sender) },
 	{ SG_MAP_PROXY_METRICS, offsetof(struct sg_maps, proxy_metrics) },
+	{ SG_MAP_BULK_SHARED, offsetof(struct sg_maps, bulk_shared) },
 };
 
 #define N_PINNED (sizeof(pinned_maps) / sizeof(pinned_maps[0]))
@@ -179,6 +180,11 @@ int sg_maps_open(const char *root, struct sg_maps *maps, char *err, size_t errle
 
 			fd = bpf_obj_get_opts(path, &ro);
 		}
+		/* added to layout 4 after it was released: pins of a daemon
+		 * from before it lack it, and its users do without (-1) */
+		if (fd < 0 && errno == ENOENT && pinned_maps[i].offset ==
+		    offsetof(struct sg_maps, bulk_shared))
+			continue;
 		if (fd < 0) {
 			int e = errno;
 

@@ -28,6 +28,7 @@ struct sg_maps {
 	int iface_state;
 	int flow_sender;
 	int proxy_metrics;
+	int bulk_shared;	/* bodies shared between hosts */
 };
 
 /* Opens every map below root; on error closes what it opened and explains

@@ -160,3 +160,15 @@ void sg_shared_group_name(const struct sg_src_key *key, int prefix_v4, int prefi
 		snprintf(buf, len, "%s/%d", addr, prefix_v6);
 	}
 }
+
+void sg_shared_host_id(const char *hostname, const char *bpffs_root, char *buf, size_t len)
+{
+	if (!len)
+		return;
+	if (!hostname || !*hostname)
+		hostname = "localhost";
+	if (!bpffs_root || !*bpffs_root || strcmp(bpffs_root, "/sys/fs/bpf/smtpguard") == 0)
+		snprintf(buf, len, "%s", hostname);
+	else
+		snprintf(buf, len, "%s:%s", hostname, bpffs_root);
+}

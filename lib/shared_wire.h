@@ -19,6 +19,12 @@
 #define SG_REDIS_PATH_LEN 108	/* sockaddr_un's sun_path */
 /* a sender or group as text: an IPv6 address and a prefix length */
 #define SG_SHARED_NAME_LEN 64
+#define SG_SHARED_HOST_ID_LEN 128
+
+/* This host's name in the shared store (bulk bodies are counted per host):
+ * its host name, and the bpffs root when not the default one (two
+ * instances on one host); truncated to fit. */
+void sg_shared_host_id(const char *hostname, const char *bpffs_root, char *buf, size_t len);
 
 enum sg_redis_kind {
 	SG_REDIS_NONE = 0,

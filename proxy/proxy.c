@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
+#include "bulk_share.h"
 #include "events.h"
 #include "ladder.h"
 #include "log.h"
@@ -136,6 +137,9 @@ struct sg_proxy *sg_proxy_start(const struct sg_config *cfg, const struct sg_map
 		if (!proxy->behaviour)
 			sg_warn("the behaviour signals' store (%u senders) could not be made: "
 				"no sender is judged by its behaviour", cfg->behaviour_senders);
+		else if (maps->bulk_shared >= 0)
+			sg_behaviour_share_bulk(proxy->behaviour, sg_proxy_bulk_share,
+						(void *)(intptr_t)maps->bulk_shared);
 	}
 	proxy->sources = sg_sources_new();
 	proxy->tenancy = sg_tenancy_new();

@@ -30,6 +30,7 @@
 #define SG_MAP_SRC_BOUND	"src_bound"
 #define SG_MAP_IFACE_STATE	"iface_state"
 #define SG_MAP_FLOW_SENDER	"flow_sender"
+#define SG_MAP_BULK_SHARED	"bulk_shared"
 /* One u32 pinned beside them from userspace: SG_LAYOUT_VERSION of the
  * daemon that made the pins. Raise it whenever a pinned map's type, key,
  * value or size changes; a daemon or CLI refuses pins of another layout
@@ -479,6 +480,26 @@ struct sg_attachment {
 	 * proxy and smtpguardctl, which cannot read the hypervisor's files;
 	 * "": none. Userspace's alone: the classifier never reads it. */
 	char tenant[SG_TENANT_LEN];
+};
+
+/* Bulk bodies shared between hosts (the shared store, daemon/shared_*.c):
+ * keyed by a body's digest (sg_fingerprint_digest of the bulk entry's
+ * first body). The proxy writes the local counts of a body its senders
+ * sent to 2 or more senders or spread (scan/signals/bulk.h); the daemon
+ * sends those changed since its last round to the store, per host, and
+ * writes back the sums over the other hosts, which the outbreak signal
+ * adds to the local spreading senders. An LRU: hostile tenants sending
+ * unique bodies churn it, never grow it. Each side rewrites only its own
+ * fields; a lost race is mended at the next message or round. */
+#define SG_MAX_BULK_SHARED	8192
+
+struct sg_bulk_shared {
+	__u32 local_spreading;	/* this host's senders, each to spread_domains or more */
+	__u32 local_senders;	/* this host's distinct senders */
+	__u32 shared_spreading;	/* the other hosts', from the store */
+	__u32 shared_senders;
+	__u64 last_seen_ns;	/* the local counts last changed (CLOCK_MONOTONIC) */
+	__u64 shared_ns;	/* the shared counts last written */
 };
 
 #endif /* SMTPGUARD_MAPS_H */

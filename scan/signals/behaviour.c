@@ -16,7 +16,15 @@ struct sg_behaviour {
 	struct sg_behaviour_limits limits;
 	struct sg_table table;
 	struct sg_bulk *bulk;	/* NULL: bodies are not tracked */
+	sg_bulk_share_fn share;	/* NULL: bodies are not shared between hosts */
+	void *share_ctx;
 };
+
+void sg_behaviour_share_bulk(struct sg_behaviour *b, sg_bulk_share_fn fn, void *ctx)
+{
+	b->share = fn;
+	b->share_ctx = ctx;
+}
 
 void sg_behaviour_limits_default(struct sg_behaviour_limits *l)
 {
@@ -343,8 +351,11 @@ int sg_behaviour_assess(struct sg_behaviour *b, const struct sg_behaviour_id *id
 		return -1;
 	v.new_sender = v.age_ns < t->new_sender_ns;
 	if (ref.generation && b->bulk &&
-	    !sg_bulk_view(b->bulk, ref, r.top_hash, now, t->spread_domains, &v.bulk))
+	    !sg_bulk_view(b->bulk, ref, r.top_hash, now, t->spread_domains, &v.bulk)) {
 		v.bulk_known = 1;
+		if (b->share)
+			v.bulk.shared_spreading_senders = b->share(b->share_ctx, &v.bulk, now);
+	}
 	sg_behaviour_judge(&v, t, rep);
 	rep->known = 1;
 	return 0;

@@ -144,6 +144,13 @@ struct sg_behaviour;
 
 /* NULL if the limits make no sense or memory is short. */
 struct sg_behaviour *sg_behaviour_new(const struct sg_behaviour_limits *l);
+/* Bodies shared with other hosts: at each assessment of a sender whose
+ * last body is in the bulk table, fn is given the body's view (this
+ * host's counts) to publish, and returns the other hosts' spreading
+ * senders of it, which the outbreak signal adds to this host's. Set once,
+ * before the store is used; fn must be thread-safe and must not block. */
+typedef uint32_t (*sg_bulk_share_fn)(void *ctx, const struct sg_bulk_view *v, uint64_t now);
+void sg_behaviour_share_bulk(struct sg_behaviour *b, sg_bulk_share_fn fn, void *ctx);
 void sg_behaviour_free(struct sg_behaviour *b);
 
 /* A message the MX took (after its final reply), or that was tried. */

@@ -198,10 +198,21 @@ static void judge_outbreak(struct sg_behaviour_report *r, const struct sg_behavi
 {
 	if (!v->bulk_known || !t->outbreak_senders)
 		return;
-	finding(r, SG_SIGNAL_OUTBREAK, v->bulk.spreading_senders, t->outbreak_senders,
-		strong_at(t, t->outbreak_senders), "the same body from %u senders to %u or more "
-		"domains each (%u domains in all) in the last hour (limit %u senders)",
-		v->bulk.spreading_senders, t->spread_domains, v->bulk.domains, t->outbreak_senders);
+	uint32_t spreading = v->bulk.spreading_senders + v->bulk.shared_spreading_senders;
+
+	if (!v->bulk.shared_spreading_senders) {
+		finding(r, SG_SIGNAL_OUTBREAK, spreading, t->outbreak_senders,
+			strong_at(t, t->outbreak_senders), "the same body from %u senders to %u or more "
+			"domains each (%u domains in all) in the last hour (limit %u senders)",
+			spreading, t->spread_domains, v->bulk.domains, t->outbreak_senders);
+		return;
+	}
+	finding(r, SG_SIGNAL_OUTBREAK, spreading, t->outbreak_senders,
+		strong_at(t, t->outbreak_senders), "the same body from %u senders (%u here, %u on "
+		"other hosts) to %u or more domains each (%u domains in all here) in the last "
+		"hour (limit %u senders)", spreading, v->bulk.spreading_senders,
+		v->bulk.shared_spreading_senders, t->spread_domains, v->bulk.domains,
+		t->outbreak_senders);
 }
 
 void sg_behaviour_judge(const struct sg_behaviour_values *v,

@@ -98,7 +98,18 @@ struct sg_bulk_view {
 	int sender_tracked;		/* the sender asked about has a slot: */
 	uint32_t sender_messages, sender_domains;	/* what it sent */
 	uint64_t digest;		/* of the entry's first body (sg_fingerprint_digest) */
+	/* other hosts' spreading senders of this body (the shared store,
+	 * sg_behaviour_share_bulk); 0 from the table itself */
+	uint32_t shared_spreading_senders;
 };
+
+/* Whether a body is worth telling other hosts about: 2 or more senders, or
+ * one spreading it; a one-off of one sender is not (it would only churn
+ * the shared map). */
+static inline int sg_bulk_view_shareable(const struct sg_bulk_view *v)
+{
+	return v->senders >= 2 || v->spreading_senders >= 1;
+}
 
 /* 0 with *v; -1 if the entry has since been evicted or reused. */
 int sg_bulk_view(struct sg_bulk *t, struct sg_bulk_ref ref, uint64_t sender, uint64_t now,

@@ -14,6 +14,12 @@
 #    within 10 s of the group's 61st connection, by the shared penalty;
 # 1b. a tenant (acme: 192.0.2.27 on a, .39 on b, .55 on c, three /28s) is
 #    one group, tenant:acme: stopped by the shared limit as one customer;
+# 1c. bulk bodies: one VM on each host (192.0.2.81 on a, .82 on b, .83 on
+#    c) spreads the same spam body to 12 domains: a's alone (the others not
+#    yet sending) is no outbreak (1 spreading sender, the limit is more
+#    than 2); once b's and c's are counted in Redis (sg:bulk:DIGEST, a field
+#    a host), each host's next messages are judged an outbreak of 3 senders
+#    (1 here, 2 on other hosts), in its ladder events;
 # 2. a VM (192.0.2.16) refused by host a's response ladder moves to host b
 #    (its tap deleted on a, made on b): b holds its penalty and step before
 #    its first SYN there (how long after a set it, measured), and refuses
@@ -90,6 +96,11 @@ for h in "${HOSTS[@]}"; do
 		ip -n "$(lab_ns host)" addr add "203.0.113.1$i/24" dev rds0 ||
 		e2e_abort "cannot link host $h to the redis namespace"
 	lab_start_mx_postfix || e2e_abort "Postfix did not start on $h's MX"
+	# the bulk scenario's 12 recipient domains are delivered too
+	postconf -c "$LAB_DIR/postfix-mx/etc" -e "virtual_mailbox_domains = $LAB_MAIL_DOMAIN \
+$(printf 'd%03d.example ' $(seq 0 11))" &&
+		lab_exec mx timeout 30 postfix -c "$LAB_DIR/postfix-mx/etc" reload >/dev/null 2>&1 ||
+		e2e_abort "Postfix on $h's MX did not take the bulk domains"
 done
 redis_start || e2e_abort "redis-server did not start: $(tail -n 3 "$RDIR/redis.log")"
 echo "$PASSWORD" >"$RDIR/password"
@@ -105,6 +116,10 @@ use a; lab_add_vm vm54 && lab_wait_reachable vm54 || e2e_abort "vm54 on a"
 use a; lab_add_vm vm17 && lab_wait_reachable vm17 || e2e_abort "vm17 on a"
 use b; lab_add_vm vm29 && lab_wait_reachable vm29 || e2e_abort "vm29 on b"
 use c; lab_add_vm vm45 && lab_wait_reachable vm45 || e2e_abort "vm45 on c"
+# bulk bodies: one VM a host, in a /28 no other scenario uses
+use a; lab_add_vm vm71 && lab_wait_reachable vm71 || e2e_abort "vm71 on a"
+use b; lab_add_vm vm72 && lab_wait_reachable vm72 || e2e_abort "vm72 on b"
+use c; lab_add_vm vm73 && lab_wait_reachable vm73 || e2e_abort "vm73 on c"
 printf 'prefix 192.0.2.27/32 acme\nprefix 192.0.2.39/32 acme\nprefix 192.0.2.55/32 acme\n' \
 	>"$RDIR/tenants"
 chmod 644 "$RDIR/tenants"
@@ -121,7 +136,9 @@ for h in "${HOSTS[@]}"; do
 		redis="tcp:$RADDR:6379" redis_password_file="$RDIR/password" \
 		redis_sync_interval=1s redis_timeout=2s \
 		shared_conn_rate=60/min shared_penalty=10m shared_prefix_v4=28 \
-		tenants="$RDIR/tenants" ||
+		tenants="$RDIR/tenants" events_file="${LDIR[$h]}/events.json" \
+		behaviour_messages=100000 behaviour_rcpts=100000 behaviour_rcpt_domains=100000 \
+		behaviour_burst=100000 ||
 		e2e_abort "smtpguardd did not start on $h"
 	wait_for 10 grep -q "redis tcp:$RADDR:6379: connected" "$(lab_sgd_log)" ||
 		e2e_abort "host $h did not connect to redis: $(grep redis "$(lab_sgd_log)" | tail -n 2)"
@@ -202,6 +219,55 @@ done
 check_range "$(grep -c ' ok ' "$TSPAM")" 55 85 "tenant-about-the-shared-limit-delivered"
 check_ne "$(rcli zscore sg:over tenant:acme)" "" "tenant-group-tenant:acme-over-in-redis"
 check_eq "$(rcli zscore sg:over 192.0.2.16/28)" "" "tenant-no-prefix-group-for-acme's-vm"
+
+# ------------------------------------------------------------- 1c. bulk bodies
+BLAST=$E2E_REPO/selftests/tools/smtp_blast.py
+cat >"$RDIR/spam.txt" <<'EOF2'
+Hello friend, cheap watches and designer bags at wholesale prices, direct from
+the factory with worldwide shipping in plain packaging. Visit our store at
+https://shop.example.org/p/77 and use the secret coupon WATCH77 for an extra
+discount on your first purchase, limited stock available now, order today and
+pay nothing for delivery to any country in the world.
+EOF2
+chmod 644 "$RDIR/spam.txt"
+# HOST VM COUNT: the spam body from VM, one recipient a message, over 12 domains
+spam() {
+	use "$1"
+	lab_exec "$2" timeout 60 python3 "$BLAST" --server "$MX" --count "$3" --rate 20 \
+		--rcpts-per-msg 1 --domains 12 --msgs-per-session 1 --body-file "$RDIR/spam.txt" \
+		--subject "Watches" --from "sales@$2.example.org" --helo "$2.example.org" \
+		--token "bulk-$2" --log "$RDIR/bulk-$2.json" --max-seconds 40 --timeout 10 \
+		>"$RDIR/bulk-$2.out" 2>&1
+}
+# HOST ADDR: the ladder's reasons for ADDR in HOST's events, one a line
+ladder_why() {
+	jq -r --arg a "$2" 'select(.event == "ladder" and ((.source // "") | split("/")[0]) == $a) |
+		.reason // empty' "${LDIR[$1]}/events.json" 2>/dev/null
+}
+spam a vm71 12
+check_eq "$(jq -r '.summary.rcpts_accepted // 0' "$RDIR/bulk-vm71.out" 2>/dev/null)" 12 \
+	"bulk-a's-12-messages-delivered"
+sleep 3	# rounds ran: a's counts are in Redis, nobody else's
+spam a vm71 2
+check_eq "$(ladder_why a 192.0.2.81 | grep -c 'same body')" 0 \
+	"bulk-one-host's-sender-alone-is-no-outbreak"
+BULK_KEY=$(rcli --scan --pattern 'sg:bulk:*' | head -n 1)
+check_ne "$BULK_KEY" "" "bulk-a's-counts-in-redis"
+# waited for by pid: the script's own redis-server and daemons are its jobs too
+spam b vm72 12 & p1=$!; spam c vm73 12 & p2=$!; wait "$p1" "$p2"
+sleep 4	# a round or more on each host: each reads the other two's counts
+echo "# bulk: $BULK_KEY: $(rcli hgetall "$BULK_KEY" | tr '\n' ' ')"
+check_eq "$(rcli hlen "$BULK_KEY")" 3 "bulk-one-body-one-field-a-host-in-redis"
+spam a vm71 2 & p1=$!; spam b vm72 2 & p2=$!; spam c vm73 2 & p3=$!
+wait "$p1" "$p2" "$p3"
+for hv in a:192.0.2.81 b:192.0.2.82 c:192.0.2.83; do
+	h=${hv%%:*}
+	wait_for 5 sh -c "grep -q '\"source\":\"${hv#*:}[/\"].*same body' '${LDIR[$h]}/events.json'" || true
+	why=$(ladder_why "$h" "${hv#*:}" | grep 'same body' | tail -n 1)
+	echo "# bulk on $h: $why"
+	check_contains "$why" "from 3 senders (1 here, 2 on other hosts)" \
+		"bulk-outbreak-across-hosts-judged-on-$h"
+done
 
 # ------------------------------------------------------------- 2. migration
 VM6=$(lab_vm_ip4 vm6)

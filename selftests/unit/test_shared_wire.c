@@ -160,8 +160,23 @@ static void test_table(void)
 	ASSERT_EQ(sg_shared_delta(3, 10), 3, "delta: an entry made again is all new");
 }
 
+static void test_host_id(void)
+{
+	char id[SG_SHARED_HOST_ID_LEN];
+
+	sg_shared_host_id("hv1", "/sys/fs/bpf/smtpguard", id, sizeof(id));
+	ASSERT_STREQ(id, "hv1", "host id: the host name, with the default bpffs root");
+	sg_shared_host_id("hv1", "/sys/fs/bpf/sg-b", id, sizeof(id));
+	ASSERT_STREQ(id, "hv1:/sys/fs/bpf/sg-b", "host id: two instances on one host differ");
+	sg_shared_host_id("", NULL, id, sizeof(id));
+	ASSERT_STREQ(id, "localhost", "host id: no name");
+	sg_shared_host_id("a-very-long-host-name", "/r", id, 8);
+	ASSERT_STREQ(id, "a-very-", "host id: truncated to fit");
+}
+
 int main(void)
 {
+	test_host_id();
 	test_addr();
 	test_names();
 	test_table();
