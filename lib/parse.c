@@ -547,3 +547,17 @@ int sg_read_sysctl(const char *path)
 	}
 	return v;
 }
+
+int sg_grow(void **array, size_t n, size_t *cap, size_t size)
+{
+	void *bigger;
+
+	if (n < *cap)
+		return 0;
+	bigger = realloc(*array, (*cap ? 2 * *cap : 16) * size);
+	if (!bigger)
+		return -1;
+	*array = bigger;
+	*cap = *cap ? 2 * *cap : 16;
+	return 0;
+}

@@ -92,5 +92,8 @@ int sg_parse_milter_address(const char *s, struct sockaddr_storage *addr, sockle
 /* A sysctl's integer value from its /proc/sys path, or -1 when it cannot
  * be read. */
 int sg_read_sysctl(const char *path);
+/* Room for one more in *array, holding n of *cap elements of size bytes
+ * (doubled, from 16, when full); 0, or -1 (no memory: *array unchanged). */
+int sg_grow(void **array, size_t n, size_t *cap, size_t size);
 
 #endif

@@ -109,21 +109,6 @@ void sg_tenants_free(struct sg_tenants *t)
 	free(t);
 }
 
-/* Room for one more in an array of n of cap. */
-static int grow(void **array, size_t n, size_t *cap, size_t size)
-{
-	void *bigger;
-
-	if (n < *cap)
-		return 0;
-	bigger = realloc(*array, (*cap ? 2 * *cap : 16) * size);
-	if (!bigger)
-		return -1;
-	*array = bigger;
-	*cap = *cap ? 2 * *cap : 16;
-	return 0;
-}
-
 /* The index of a tenant name, added when new; -1 with err. */
 static int name_index(struct sg_tenants *t, const char *name, const char *path, int line,
 		      char *err, size_t errlen)
@@ -140,7 +125,7 @@ static int name_index(struct sg_tenants *t, const char *name, const char *path, 
 		snprintf(err, errlen, "%s:%d: more than %d tenants", path, line, SG_MAX_TENANTS);
 		return -1;
 	}
-	if (grow((void **)&t->names, t->n_names, &t->cap_names, sizeof(*t->names))) {
+	if (sg_grow((void **)&t->names, t->n_names, &t->cap_names, sizeof(*t->names))) {
 		snprintf(err, errlen, "%s: out of memory", path);
 		return -1;
 	}
@@ -205,7 +190,7 @@ static int read_rule(struct sg_tenants *t, const char *kind, char **words, int n
 				return -1;
 			}
 		}
-		if (grow((void **)&t->ifaces, t->n_ifaces, &t->cap_ifaces, sizeof(*r)))
+		if (sg_grow((void **)&t->ifaces, t->n_ifaces, &t->cap_ifaces, sizeof(*r)))
 			goto oom;
 		r = &t->ifaces[t->n_ifaces++];
 		snprintf(r->pattern, sizeof(r->pattern), "%s", words[1]);
@@ -228,7 +213,7 @@ static int read_rule(struct sg_tenants *t, const char *kind, char **words, int n
 				return -1;
 			}
 		}
-		if (grow((void **)&t->prefixes, t->n_prefixes, &t->cap_prefixes, sizeof(*r)))
+		if (sg_grow((void **)&t->prefixes, t->n_prefixes, &t->cap_prefixes, sizeof(*r)))
 			goto oom;
 		r = &t->prefixes[t->n_prefixes++];
 		r->p = p;
@@ -251,7 +236,7 @@ static int read_rule(struct sg_tenants *t, const char *kind, char **words, int n
 				return -1;
 			}
 		}
-		if (grow((void **)&t->vmids, t->n_vmids, &t->cap_vmids, sizeof(*r)))
+		if (sg_grow((void **)&t->vmids, t->n_vmids, &t->cap_vmids, sizeof(*r)))
 			goto oom;
 		r = &t->vmids[t->n_vmids++];
 		r->vmid = (unsigned long)vmid;
@@ -500,7 +485,7 @@ static void libvirt_index(struct sg_tenants *t, uint64_t now)
 
 			if (strlen(dev) >= IF_NAMESIZE || t->n_libvirt == SG_TENANT_CACHE * 4)
 				continue;
-			if (grow((void **)&t->libvirt, t->n_libvirt, &t->cap_libvirt, sizeof(*c)))
+			if (sg_grow((void **)&t->libvirt, t->n_libvirt, &t->cap_libvirt, sizeof(*c)))
 				break;
 			c = &t->libvirt[t->n_libvirt++];
 			snprintf(c->ifname, sizeof(c->ifname), "%s", dev);

@@ -40,21 +40,6 @@ void sg_allow_free(struct sg_allow *a)
 	free(a);
 }
 
-/* Room for one more in an array of n of cap. */
-static int grow(void **array, size_t n, size_t *cap, size_t size)
-{
-	void *bigger;
-
-	if (n < *cap)
-		return 0;
-	bigger = realloc(*array, (*cap ? 2 * *cap : 16) * size);
-	if (!bigger)
-		return -1;
-	*array = bigger;
-	*cap = *cap ? 2 * *cap : 16;
-	return 0;
-}
-
 static int add_sub(struct sg_allow *a, char kind, const char *value, char *err, size_t errlen,
 		   const char *path, int lineno)
 {
@@ -65,7 +50,7 @@ static int add_sub(struct sg_allow *a, char kind, const char *value, char *err, 
 			 "characters", path, lineno, sizeof(sub->value) - 1);
 		return -1;
 	}
-	if (grow((void **)&a->subs, a->n_subs, &a->cap_subs, sizeof(*a->subs))) {
+	if (sg_grow((void **)&a->subs, a->n_subs, &a->cap_subs, sizeof(*a->subs))) {
 		snprintf(err, errlen, "%s: out of memory", path);
 		return -1;
 	}
@@ -120,7 +105,7 @@ struct sg_allow *sg_allow_load(const char *path, char *err, size_t errlen)
 				 "from:DOMAIN, script:NAME or user:NAME", path, lineno, s);
 			goto fail;
 		}
-		if (grow((void **)&a->prefixes, a->n_prefixes, &a->cap_prefixes, sizeof(*a->prefixes))) {
+		if (sg_grow((void **)&a->prefixes, a->n_prefixes, &a->cap_prefixes, sizeof(*a->prefixes))) {
 			snprintf(err, errlen, "%s: out of memory", path);
 			goto fail;
 		}
