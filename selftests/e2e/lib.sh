@@ -141,6 +141,7 @@ e2e_begin() {
 		exit 1
 	fi
 	lab_init "$build" || { fail "$E2E_NAME-setup" "no build directory '$build'"; exit 1; }
+	e2e_reap_leftovers "$E2E_PREFIX"
 	trap 'e2e_cleanup' EXIT
 	trap 'e2e_interrupted INT' INT
 	trap 'e2e_interrupted TERM' TERM
@@ -166,6 +167,28 @@ e2e_begin() {
 	  pkill -TERM -P $$ 2>/dev/null
 	  kill -TERM $$ 2>/dev/null ) &
 	E2E_WATCHDOG_PID=$!
+}
+
+# e2e_reap_leftovers PREFIX: a run of this test that was killed (SIGKILL, a
+# machine's session ending) cannot clean up: its namespaces, daemons and
+# lab directories (sub-labs too, PREFIX*-) would make this run's setup fail
+# or share state with it. The test's names are its own, so whatever
+# carries them is a leftover: said, and removed.
+e2e_reap_leftovers() {
+	local prefix=$1 d sub ns subs=()
+	for d in /tmp/sglab-"$prefix"*; do
+		[ -d "$d" ] || continue
+		sub=${d#/tmp/sglab-}
+		subs+=("${sub%??????}")
+	done
+	ns=$(ip netns list 2>/dev/null | awk '{print $1}' | grep -c "^$prefix")
+	[ "${#subs[@]}" -gt 0 ] || [ "$ns" -gt 0 ] || return 0
+	echo "# $prefix: removing the leftovers of an earlier run that did not clean up" \
+		"($ns namespaces, ${#subs[@]} lab directories)" >&2
+	for sub in "${subs[@]}"; do
+		LAB_DIR="" lab_down "$sub"
+	done
+	LAB_DIR="" lab_down "$prefix"
 }
 
 e2e_interrupted() {
