@@ -45,6 +45,10 @@ void tx_end(struct session *s, struct sg_tx *tx)
 		return;
 	if (s->tx_cur == tx)
 		s->tx_cur = NULL;
+	/* a chunked body between its chunks (an RSET, the MX's refusal of a
+	 * chunk): its engines let go of it */
+	if (tx->state == TX_BODY && tx->chunked)
+		sg_scan_end(&s->scan);
 	tx->state = TX_FREE;
 }
 

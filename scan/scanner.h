@@ -151,6 +151,8 @@ struct sg_scan {
 	size_t line_len;
 	int line_overflow;
 	int data_midline;	/* data engines: the last byte fed was not a line's end */
+	int unstuffed;		/* the bytes come as the message is (BDAT chunks, RFC 3030):
+				 * no dot-stuffing to undo */
 	size_t bytes;
 	char message_id[256];	/* the Message-ID header's value, for events and trace */
 	int ended;		/* the last line was judged: verdicts are being asked */
