@@ -248,6 +248,11 @@ static enum check check_bdat(struct session *s, const char *line, size_t len, si
 	char cmd[40], why[120];
 	struct pending *p;
 
+	/* a body's first chunk waits for the replies owed before it: the MX's
+	 * to EHLO says whether it takes chunks at all, to MAIL and RCPT the
+	 * envelope the engines are told (as DATA's 354 does) */
+	if (first && s->pend_count)
+		return CMD_LATER;
 	/* the chunk's end cannot be told from commands then: the session ends */
 	if (!s->mx_chunking || bdat_args(line, len, arg, &size, &last) < 0) {
 		local_reply(s, "%s", !s->mx_chunking ?
@@ -258,10 +263,6 @@ static enum check check_bdat(struct session *s, const char *line, size_t len, si
 		s->close_after_flush = 1;
 		return CMD_ANSWERED;
 	}
-	/* a body's first chunk waits for the MX's replies to its MAIL and
-	 * RCPTs, as DATA does: the engines are told the envelope it accepted */
-	if (first && s->pend_count)
-		return CMD_LATER;
 	if (!first && s->scan.bytes + size > s->cfg->smtp_message_size_limit && s->pend_count)
 		return CMD_LATER;	/* the refusal resets the upstream: its replies first */
 	if (size >= SG_CHUNK_NOT_A_COMMAND)
