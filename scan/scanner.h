@@ -4,7 +4,8 @@
  * streams to the MX, the final dot withheld until it is given.
  *
  * The relay feeds each message as it arrives (headers, then body,
- * dot-stuffing as sent) and asks for the verdict once the dot has come.
+ * dot-stuffing as sent, or BDAT chunks' bytes as they are: unstuffed) and
+ * asks for the verdict once the dot (or the last chunk) has come.
  * The scanner cuts the stream into lines (judged by their first
  * SG_SCAN_LINE_MAX bytes), notes what every engine and the events need (the
  * size, the Message-ID), and hands each line to its engines, in order.
