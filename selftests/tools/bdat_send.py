@@ -7,11 +7,15 @@
 # (or --split-at: chunks cut at those offsets, so a test can put a CRLF
 # across a chunk's end). Python's standard library only, so it runs inside
 # a VM's namespace. Every line it sends and gets is printed ("> ", "< "),
-# the chunks' bytes as "> [N octets]".
+# the chunks' bytes as "> [N octets]". For benchmarks: --data sends the
+# same message by DATA instead (dot-stuffed), --count N sends it N times
+# (a session each, nothing printed but a last line "TIMES ms ms ...": each
+# session's time from the connect to the reply to its message).
 #
 #   bdat_send.py --server IP [--port 25] --from A --to B [--to C]
 #                --file MESSAGE (--chunk N | --split-at O1,O2,...)
 #                [--helo NAME] [--timeout S] [--require-chunking]
+#                [--data] [--count N]
 #
 # Exit 0: the reply to the last chunk was 2xx; 1: it was not (or a reply
 # before it ended the attempt); 2: CHUNKING not offered with
@@ -19,6 +23,14 @@
 import argparse
 import socket
 import sys
+import time
+
+QUIET = False
+
+
+def say(text):
+    if not QUIET:
+        print(text, flush=True)
 
 
 def read_reply(f):
@@ -28,13 +40,25 @@ def read_reply(f):
         if not line:
             raise ConnectionError("the server closed the connection")
         text = line.decode("utf-8", "replace").rstrip("\r\n")
-        print("< " + text, flush=True)
+        say("< " + text)
         lines.append(text)
         if len(text) < 4 or text[3] != "-":
             return int(text[:3]), lines
 
 
+def stuffed(body):
+    # RFC 5321 4.5.2: a line that begins with a dot gets another; the body
+    # ends with CRLF before the final dot
+    out = body.replace(b"\r\n.", b"\r\n..")
+    if out.startswith(b"."):
+        out = b"." + out
+    if out and not out.endswith(b"\r\n"):
+        out += b"\r\n"
+    return out + b".\r\n"
+
+
 def main():
+    global QUIET
     ap = argparse.ArgumentParser()
     ap.add_argument("--server", required=True)
     ap.add_argument("--port", type=int, default=25)
@@ -46,8 +70,25 @@ def main():
     ap.add_argument("--helo", default="vm.example.org")
     ap.add_argument("--timeout", type=float, default=60)
     ap.add_argument("--require-chunking", action="store_true")
+    ap.add_argument("--data", action="store_true")
+    ap.add_argument("--count", type=int, default=0)
     a = ap.parse_args()
+    if a.count > 0:
+        QUIET = True
+        times = []
+        for _ in range(a.count):
+            t0 = time.monotonic()
+            rc = send(a)
+            if rc != 0:
+                print("# session %d failed (%d)" % (len(times) + 1, rc), flush=True)
+                return rc
+            times.append((time.monotonic() - t0) * 1000)
+        print("TIMES " + " ".join("%.2f" % t for t in times), flush=True)
+        return 0
+    return send(a)
 
+
+def send(a):
     with open(a.file, "rb") as fh:
         body = fh.read()
     if a.split_at:
@@ -66,7 +107,7 @@ def main():
             return 1
 
         def command(line):
-            print("> " + line, flush=True)
+            say("> " + line)
             sock.sendall(line.encode("utf-8") + b"\r\n")
 
         command("EHLO " + a.helo)
@@ -74,8 +115,8 @@ def main():
         keywords = {l[4:].split(" ")[0].upper() for l in lines[1:]}
         if code != 250:
             return 1
-        if "CHUNKING" not in keywords:
-            print("# CHUNKING not offered", flush=True)
+        if "CHUNKING" not in keywords and not a.data:
+            say("# CHUNKING not offered")
             if a.require_chunking:
                 return 2
         mail_params = " SMTPUTF8" if any(ord(c) > 127 for c in a.sender + "".join(a.to)) else ""
@@ -89,10 +130,20 @@ def main():
                 accepted += 1
         if not accepted:
             return 1
+        if a.data:
+            command("DATA")
+            if read_reply(f)[0] != 354:
+                return 1
+            sock.sendall(stuffed(body))
+            say("> [message, %d octets, and the dot]" % len(body))
+            code, _ = read_reply(f)
+            if code // 100 != 2:
+                return 1
+            chunks = []
         for i, chunk in enumerate(chunks):
             last = i == len(chunks) - 1
             line = "BDAT %d%s" % (len(chunk), " LAST" if last else "")
-            print("> %s [%d octets]" % (line, len(chunk)), flush=True)
+            say("> %s [%d octets]" % (line, len(chunk)))
             sock.sendall(line.encode() + b"\r\n" + chunk)
             code, _ = read_reply(f)
             if code // 100 != 2:
@@ -104,7 +155,7 @@ def main():
             pass
         return 0
     except (ConnectionError, OSError, ValueError) as e:
-        print("# error: %s" % e, flush=True)
+        say("# error: %s" % e)
         return 3
 
 
