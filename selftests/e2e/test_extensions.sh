@@ -79,8 +79,9 @@ wait_for 10 stub_listens ||
 	e2e_abort "ehlo_stub_mx.py did not listen on $STUB_MX4:25"
 
 # the proxy scans port 25 only (the daemon's default; the lab's is 25 587)
+printf 'offer body /forbidden-offer-[0-9]+/i\n' >"$LAB_DIR/content.rules"
 lab_start_smtpguardd main default_action=scan proxy=yes uplink=uplink0 smtp_ports=25 \
-	connect_timeout=3s || e2e_abort "smtpguardd did not start"
+	content_rules="$LAB_DIR/content.rules" connect_timeout=3s || e2e_abort "smtpguardd did not start"
 
 # dialogue NAME SERVER PORT STEP...: plays the steps (smtp_dialogue.py's
 # script lines) from vm1 (from DIALOGUE_NODE if set); the transcript is in
@@ -271,6 +272,58 @@ check_ok "pipelining-relay-refusal-is-the-mx-s" grep -qE '^<- 454 4\.7\.1 <someo
 if wait_for 10 lab_mx_find_mail "$t"; then pass "pipelining-message-delivered"
 else fail "pipelining-message-delivered" "$t never reached the MX: $(tail -n 4 "$LAB_DIR/pipe.out")"; fi
 
+# ------------------------------------------------------------ CHUNKING
+# A BDAT message (the first chunk ending between a CR and its LF, a line
+# starting with a dot, which BDAT sends unstuffed) delivered byte-identical;
+# one with the pattern in its last chunk refused before the MX commits it
+# (the reply to BDAT LAST withheld until the verdict, as the dot's is).
+# Until the proxy offers CHUNKING it refuses BDAT outright (421): the
+# pattern check holds either way, never a body passing unscanned.
+t=$(tok bdat)
+printf 'Subject: %s\n\nchunked body\n.a line that starts with a dot\nlast line\n' "$t" \
+	>"$LAB_DIR/bdat.eml"
+chunk=$(head -n 1 "$LAB_DIR/bdat.eml" | wc -c)	# the first line and its CR
+if grep -qx CHUNKING "$LAB_DIR/ehlo.kw"; then
+	dialogue bdat "$LAB_MX4" 25 "cmd EHLO vm1.example.org" "send MAIL FROM:<vm1@example.org>" \
+		"send RCPT TO:<u@$LAB_MAIL_DOMAIN>" "bdat $LAB_DIR/bdat.eml $chunk" "flush" "cmd QUIT"
+	n=$(grep -c '^-> BDAT' "$LAB_DIR/bdat.out")
+	want="220 250 250 250$(printf ' 250%.0s' $(seq 1 "$n")) 221"
+	check_eq "$(codes "$LAB_DIR/bdat.out")" "$want" "chunking-bdat-accepted"
+	if wait_for 10 lab_mx_find_mail "$t"; then
+		f=$(lab_mx_find_mail "$t")
+		if mail_body "$f" | cmp -s - "$LAB_DIR/bdat.eml"; then
+			pass "chunking-bdat-stored-byte-identical"
+		else
+			fail "chunking-bdat-stored-byte-identical" "$(mail_body "$f" | diff - "$LAB_DIR/bdat.eml" | head -n 6)"
+		fi
+	else
+		fail "chunking-bdat-stored-byte-identical" "$t never reached the MX: $(tail -n 4 "$LAB_DIR/bdat.out")"
+	fi
+else
+	fail "chunking-bdat-stored-byte-identical" "not tried: CHUNKING is not offered to the VM"
+fi
+t=$(tok bdatspam)
+printf 'Subject: %s\n\nfirst chunk is clean\nget your forbidden-offer-77 today\n' "$t" \
+	>"$LAB_DIR/bdatspam.eml"
+dialogue bdatspam "$LAB_MX4" 25 "cmd EHLO vm1.example.org" "send MAIL FROM:<vm1@example.org>" \
+	"send RCPT TO:<u@$LAB_MAIL_DOMAIN>" "bdat $LAB_DIR/bdatspam.eml 24" "flush" "cmd QUIT"
+sleep 2
+if lab_mx_find_mail "$t" >/dev/null; then
+	fail "chunking-pattern-in-last-chunk-never-reaches-mx" "delivered: $(codes "$LAB_DIR/bdatspam.out")"
+elif ! grep -qE '^<- [45][0-9]{2} ' "$LAB_DIR/bdatspam.out"; then
+	fail "chunking-pattern-in-last-chunk-never-reaches-mx" "not at the MX, but the VM was not refused: $(codes "$LAB_DIR/bdatspam.out")"
+else
+	pass "chunking-pattern-in-last-chunk-never-reaches-mx"
+fi
+
+# ------------------------------------------------------------ scanning on
+# the same pattern over DATA: refused by smtpguard, so the checks above ran
+# with the scanner reading every body
+t=$(tok spam)
+printf 'Subject: %s\n\nget your forbidden-offer-77 today\n' "$t" >"$LAB_DIR/spam.eml"
+dialogue spam "$LAB_MX4" 25 "cmd EHLO vm1.example.org" "cmd MAIL FROM:<vm1@example.org>" \
+	"cmd RCPT TO:<u@$LAB_MAIL_DOMAIN>" "cmd DATA" "data $LAB_DIR/spam.eml" "cmd QUIT"
+check_ok "scanner-refuses-pattern-over-data" grep -qE '^<- 550 5\.7\.1 smtpguard' "$LAB_DIR/spam.out"
 check_gt "$(stat_get main steered)" "${st0:-0}" "port-25-sessions-steered"
 
 # ------------------------------------------------------------ AUTH on 587

@@ -15,6 +15,9 @@
 #   data FILE     queue FILE as a message body: LF or CRLF line ends sent as
 #                 CRLF, lines starting with '.' dot-stuffed, then ".\r\n";
 #                 skipped ("-- data not sent") unless the last reply was 354
+#   bdat FILE N   queue FILE as a message body in BDAT chunks (RFC 3030) of N
+#                 bytes: LF line ends sent as CRLF, nothing stuffed, the
+#                 last chunk "BDAT n LAST"; one reply for each chunk
 #   flush         write everything queued in ONE send() call, then read one
 #                 reply for each queued item, in order
 #   cmd LINE      send LINE, then flush (one command, one reply)
@@ -65,6 +68,18 @@ def body_bytes(path):
     return b"".join(out)
 
 
+def bdat_chunks(path, size):
+    """[(bytes, what to print)], one a BDAT chunk; the last one is LAST."""
+    with open(path, "rb") as f:
+        raw = f.read().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    pieces = [raw[i:i + size] for i in range(0, len(raw), size)] or [b""]
+    out = []
+    for i, piece in enumerate(pieces):
+        cmd = "BDAT %d%s" % (len(piece), " LAST" if i == len(pieces) - 1 else "")
+        out.append((cmd.encode() + b"\r\n" + piece, cmd))
+    return out
+
+
 def main(argv):
     timeout = 10.0
     if len(argv) >= 2 and argv[0] == "--timeout":
@@ -100,6 +115,9 @@ def main(argv):
                     continue
                 body = body_bytes(arg.decode())
                 queued.append((body, "<data %d bytes>" % len(body)))
+            elif verb == "bdat":
+                path, _, size = arg.decode().partition(" ")
+                queued.extend(bdat_chunks(path, int(size)))
             elif verb not in ("flush", "wait"):
                 sys.stderr.write("smtp_dialogue.py: unknown step: %r\n" % step)
                 return 2
