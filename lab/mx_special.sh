@@ -18,6 +18,10 @@
 #                           LAB_MX_DROP_AFTER (4096) bytes of its body, or
 #                           before its end when it is shorter; later
 #                           attempts of the message (its Message-ID) pass.
+#                           Through smtpguard, a body shorter than that is
+#                           cut as its dot comes, which smtpguard has sent
+#                           (its message event: mx_reply "unknown"); a
+#                           longer one before smtpguard has the dot.
 #   lab_stop_mx_special     stops the front, postgrey and the Postfix MX
 #                           (its mail stays); each start calls it first.
 #

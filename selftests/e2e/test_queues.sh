@@ -22,6 +22,22 @@
 # connect alone; the greeting and each reply fall under smtp_idle_timeout,
 # 300 s; the body under smtp_min_data_rate after 10 s; the dot's reply
 # under RFC 5321's 10 min).
+#
+# Fails today (smtpguard's gaps, left failing on purpose; proxy/ untouched):
+#   greylist-each-attempt-one-message-event, greylist-each-deferred-attempt-
+#     event-carries-the-450: a transaction the MX deferred at RCPT ends with
+#     no message event (only a dot's reply gets one: relay_replies.c
+#     dot_answered; the DATA refused at relay_replies.c:155 ends nothing),
+#     so no event anywhere carries the 450;
+#   greylist-450s-not-counted-as-mx-5xx: Postfix pipelines DATA after RCPT,
+#     the MX answers it "554 5.5.1 Error: no valid recipients", and
+#     relay_replies.c:141 counts that as the MX's permanent refusal (show's
+#     "MX 5xx"); no ladder step comes of it;
+#   dropper-each-attempt-one-message-event: a body cut before its dot gets a
+#     session event (end mx_failed) only;
+#   slow-each-attempt-one-session-event: a session whose VM left before the
+#     MX's greeting has no commands and no end, so session.c:134 writes no
+#     event and counts no session.
 #   bash selftests/e2e/test_queues.sh build
 #   QUEUES_ONLY="slow" bash selftests/e2e/test_queues.sh build   # some of them
 source "$(dirname "$0")/lib.sh"
