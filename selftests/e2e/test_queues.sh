@@ -27,11 +27,11 @@
 #   greylist-each-attempt-one-message-event, greylist-each-deferred-attempt-
 #     event-carries-the-450: a transaction the MX deferred at RCPT ends with
 #     no message event (only a dot's reply gets one: relay_replies.c
-#     dot_answered; the DATA refused at relay_replies.c:155 ends nothing),
+#     dot_answered; the DATA refused at relay_replies.c:190 ends nothing),
 #     so no event anywhere carries the 450;
 #   greylist-450s-not-counted-as-mx-5xx: Postfix pipelines DATA after RCPT,
 #     the MX answers it "554 5.5.1 Error: no valid recipients", and
-#     relay_replies.c:141 counts that as the MX's permanent refusal (show's
+#     relay_replies.c:176 counts that as the MX's permanent refusal (show's
 #     "MX 5xx"); no ladder step comes of it;
 #   dropper-each-attempt-one-message-event: a body cut before its dot gets a
 #     session event (end mx_failed) only;
