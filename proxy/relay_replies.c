@@ -173,8 +173,15 @@ static void after_reply(struct session *s, struct pending *p, int code, const ch
 		dot_answered(s, tx, code, reply);
 		return;
 	}
-	if (code >= 500 && (p->verb == SMTP_MAIL || p->verb == SMTP_RCPT || p->verb == SMTP_DATA))
+	/* a DATA refused for want of an accepted recipient (pipelined behind
+	 * RCPTs a greylisting MX deferred) says nothing the RCPTs did not */
+	if (code >= 500 && (p->verb == SMTP_MAIL || p->verb == SMTP_RCPT ||
+			    (p->verb == SMTP_DATA && tx && tx->rcpts_ok)))
 		sg_feedback_note(s->feedback, &s->vm_addr, SG_FB_MX_5XX, 0);
+	if (code >= 400 && tx && (p->verb == SMTP_RCPT || p->verb == SMTP_DATA ||
+				  p->verb == SMTP_BDAT))
+		snprintf(tx->mx_refusal, sizeof(tx->mx_refusal), "%.*s",
+			 (int)strcspn(reply, "\r\n"), reply);
 	switch (p->verb) {
 	case SMTP_MAIL:
 		mail_answered(s, tx, code);

@@ -116,6 +116,10 @@ struct sg_tx {
 				 * the content engine made none): complaints find it by it */
 	char reason[SG_REASON_LEN];	/* at its dot: why it went ("clean", or "accepted:
 					 * ..." when scan_timeout_action let it through) */
+	/* the first line of the MX's last refusal of one of its commands
+	 * (a RCPT's 450, DATA's 554): a transaction that ends unsent says it */
+	char mx_refusal[160];
+	int evented;		/* its message event was written */
 	uint64_t size;
 	uint64_t body_ns;	/* when its 354 came */
 	uint64_t dot_ns;	/* when its dot went out */
