@@ -178,8 +178,10 @@ static void after_reply(struct session *s, struct pending *p, int code, const ch
 	if (code >= 500 && (p->verb == SMTP_MAIL || p->verb == SMTP_RCPT ||
 			    (p->verb == SMTP_DATA && tx && tx->rcpts_ok)))
 		sg_feedback_note(s->feedback, &s->vm_addr, SG_FB_MX_5XX, 0);
-	if (code >= 400 && tx && (p->verb == SMTP_RCPT || p->verb == SMTP_DATA ||
-				  p->verb == SMTP_BDAT))
+	/* a DATA refused for want of recipients keeps theirs: the 450 of a
+	 * greylisting MX says why, its "no valid recipients" does not */
+	if (code >= 400 && tx && (p->verb == SMTP_RCPT || p->verb == SMTP_BDAT ||
+				  (p->verb == SMTP_DATA && (tx->rcpts_ok || !tx->mx_refusal[0]))))
 		snprintf(tx->mx_refusal, sizeof(tx->mx_refusal), "%.*s",
 			 (int)strcspn(reply, "\r\n"), reply);
 	switch (p->verb) {

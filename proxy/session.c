@@ -133,7 +133,7 @@ void session_free(struct worker *w, struct session *s)
 	tx_unanswered(s);	/* dots the MX never answered: "unknown" */
 	/* a VM that gave up before the MX's greeting (a tarpitting MX, its
 	 * own greeting timeout) made an attempt too: it has its event */
-	if (!s->connecting && (s->commands || s->end || !s->greeted))
+	if (!s->connecting && (s->commands || s->end || s->vm_left_ungreeted))
 		session_event(s);
 	if (!s->connecting && (s->commands || s->end))
 		sg_feedback_session(s->feedback, &s->vm_addr,

@@ -167,6 +167,7 @@ struct session {
 	const struct sg_io_ops *io[2];	/* how each side's bytes move */
 	int vm_eof, mx_eof;
 	int vm_gone;		/* the VM failed while a dot's reply was owed: the MX's is awaited */
+	int vm_left_ungreeted;	/* the VM ended its side before the MX's greeting, silent */
 	int mx_gone;		/* upstream closed on purpose (a refused message) */
 	int mx_said_bye;	/* the MX's last word was a 221 or 421 */
 	/* why smtpguard ended it, for its event ("mx_unreachable", ...);

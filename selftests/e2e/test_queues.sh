@@ -23,21 +23,12 @@
 # 300 s; the body under smtp_min_data_rate after 10 s; the dot's reply
 # under RFC 5321's 10 min).
 #
-# Fails today (smtpguard's gaps, left failing on purpose; proxy/ untouched):
-#   greylist-each-attempt-one-message-event, greylist-each-deferred-attempt-
-#     event-carries-the-450: a transaction the MX deferred at RCPT ends with
-#     no message event (only a dot's reply gets one: relay_replies.c
-#     dot_answered; the DATA refused at relay_replies.c:190 ends nothing),
-#     so no event anywhere carries the 450;
-#   greylist-450s-not-counted-as-mx-5xx: Postfix pipelines DATA after RCPT,
-#     the MX answers it "554 5.5.1 Error: no valid recipients", and
-#     relay_replies.c:176 counts that as the MX's permanent refusal (show's
-#     "MX 5xx"); no ladder step comes of it;
-#   dropper-each-attempt-one-message-event: a body cut before its dot gets a
-#     session event (end mx_failed) only;
-#   slow-each-attempt-one-session-event: a session whose VM left before the
-#     MX's greeting has no commands and no end, so session.c:134 writes no
-#     event and counts no session.
+# An attempt whose transaction ended unsent has a message event with
+# verdict not_sent and the MX's refusal (a recipient's 450, not the DATA's
+# "no valid recipients" that a pipelining sender gets after it); a DATA
+# refused for want of recipients is no MX 5xx of the VM's; a VM that left
+# before the greeting has its session event (proxy/transaction.c tx_end,
+# relay_replies.c, session.c).
 #   bash selftests/e2e/test_queues.sh build
 #   QUEUES_ONLY="slow" bash selftests/e2e/test_queues.sh build   # some of them
 source "$(dirname "$0")/lib.sh"
