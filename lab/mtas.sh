@@ -11,6 +11,7 @@
 #   lab_vm_mta_log KIND VM
 #   lab_start_mx_mta KIND                # on LAB_MX4:25 and [LAB_MX6]:25
 #   lab_mx_mta_maildir KIND; lab_mx_mta_log KIND; lab_stop_mx_mta KIND
+#   lab_stop_vm_mta KIND VM
 #
 # Each instance keeps its config, spool and log under LAB_DIR/KIND-NODE/.
 # A VM's MTA listens on loopback port 25 only (one such MTA per VM), relays
@@ -448,12 +449,20 @@ lab_start_mx_mta() {
 }
 
 # lab_stop_mx_mta KIND: stops it (SIGTERM, 10 s, SIGKILL); its mail and log stay
-lab_stop_mx_mta() {
-	local kind=$1 base pid
-	base=$(lab__mta_base "$kind" mx)
+lab_stop_mx_mta() { lab__stop_mta "$1" mx; }
+
+# lab_stop_vm_mta KIND VM: stops the VM's MTA the same way (its queue stays;
+# lab_start_vm_mta starts it again). OpenSMTPD keeps its connection to the
+# MX open for more mail: a test that changes the VM's path (exempt) stops
+# and starts it, so that the next message opens a new one.
+lab_stop_vm_mta() { lab__stop_mta "$1" "$2"; }
+
+lab__stop_mta() {
+	local kind=$1 node=$2 base pid
+	base=$(lab__mta_base "$kind" "$node")
 	case $kind in
 	exim) pid=$(cat "$base/daemon.pid" 2>/dev/null); rm -f "$base/daemon.pid" ;;
-	opensmtpd) pid=$(lab__smtpd_pid mx); rm -f "$base/smtpd.pid" ;;
+	opensmtpd) pid=$(lab__smtpd_pid "$node"); rm -f "$base/smtpd.pid" ;;
 	*) lab_log "unknown MTA '$kind'"; return 1 ;;
 	esac
 	[ -n "$pid" ] || return 0
@@ -464,9 +473,9 @@ lab_stop_mx_mta() {
 	done
 	kill -KILL "$pid" 2>/dev/null
 	for _ in $(seq 1 50); do
-		lab_exec mx ss -Hltn "( sport = :25 )" 2>/dev/null | grep -q . || return 0
+		lab_exec "$node" ss -Hltn "( sport = :25 )" 2>/dev/null | grep -q . || return 0
 		sleep 0.1
 	done
-	lab_log "$kind on the MX still listens on port 25 after it was stopped"
+	lab_log "$kind in $node still listens on port 25 after it was stopped"
 	return 1
 }

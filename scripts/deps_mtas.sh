@@ -91,8 +91,10 @@ for name in exim4 opensmtpd; do
 	done
 	ln -sfn "$(basename "$dir")" "$MTA_CACHE/$name"
 done
+# the users below (a minbase root may lack adduser)
+command -v adduser >/dev/null || need+=(adduser)
 if [ ${#need[@]} -gt 0 ]; then
-	log "installing their libraries: ${need[*]}"
+	log "installing their libraries (and tools): ${need[*]}"
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 for bin in "$MTA_CACHE/exim4/usr/sbin/exim4" "$MTA_CACHE/opensmtpd/usr/sbin/smtpd"; do

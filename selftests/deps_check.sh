@@ -24,7 +24,7 @@ while read -r pkg checks; do
 		perl:*)	perl -M"${c#perl:}" -e1 2>/dev/null || miss "Perl module ${c#perl:}" "$pkg" ;;
 		user:*)	id "${c#user:}" >/dev/null 2>&1 || miss "system user ${c#user:}" "$pkg" ;;
 		ldd:*)	[ -e "${c#ldd:}" ] && ! ldd "${c#ldd:}" 2>&1 | grep -q 'not found' ||
-			miss "the libraries of ${c#ldd:}" "$pkg" ;;
+			miss "${c#ldd:} (or a library it loads)" "$pkg" ;;
 		/*)	compgen -G "$c" >/dev/null || miss "$c" "$pkg" ;;
 		*)	command -v "$c" >/dev/null || miss "command $c" "$pkg" ;;
 		esac

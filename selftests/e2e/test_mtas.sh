@@ -151,8 +151,9 @@ exempt_vms() {
 	done
 }
 
-# exim_bdat_or_data: what the VM's Exim log says of its last delivery (K:
-# CHUNKING) and what the Postfix MX's last disconnect line counts
+# exim_bdat_or_data VM IP: what the VM's Exim log says of its last delivery
+# (K: CHUNKING, L: PIPELINING) and what the Postfix MX's last disconnect
+# line from IP counts
 exim_bdat_or_data() {
 	local vm=$1 line ip mx
 	line=$(grep -F ' => ' "$(lab_vm_mta_log exim "$vm")" | tail -n 1)
@@ -160,27 +161,37 @@ exim_bdat_or_data() {
 	mx=$(grep -F "disconnect from unknown[$ip]" "$(lab_mx_log)" | tail -n 1 |
 		grep -oE '(bdat|data)=[0-9/]+' | tr '\n' ' ')
 	case " $line " in
-	*" K "*) echo "BDAT (Exim's log: K; the MX counted: ${mx:-nothing})" ;;
-	*) echo "DATA (Exim's log: no K; the MX counted: ${mx:-nothing})" ;;
+	*" K "*) printf 'BDAT (its log: K' ;;
+	*) printf 'DATA (its log: no K' ;;
 	esac
+	case " $line " in
+	*" L "*) printf ', L: PIPELINING' ;;
+	*) printf ', no L: no PIPELINING' ;;
+	esac
+	echo "; the MX counted: ${mx:-nothing})"
 }
 
 # ---- 1. Exim and OpenSMTPD as the VM's MTA, Postfix the MX
 lab_start_mx_postfix || e2e_abort "Postfix did not start on the MX"
 declare -A VMKIND=([vm1]=exim [vm2]=opensmtpd [vm3]=exim [vm4]=opensmtpd [vm5]=exim
 	[vm6]=opensmtpd)
-for vm in vm1 vm2; do
-	lab_start_vm_mta "${VMKIND[$vm]}" "$vm" || e2e_abort "${VMKIND[$vm]} did not start in $vm"
-done
-for vm in vm3 vm4; do
-	LAB_VM_MTA_RELAY=$LAB_MX6 lab_start_vm_mta "${VMKIND[$vm]}" "$vm" ||
-		e2e_abort "${VMKIND[$vm]} (IPv6 relay) did not start in $vm"
-done
-for vm in vm5 vm6; do
-	LAB_VM_TLS_CAFILE=$TLSDIR/mx-ca.crt lab_start_vm_mta "${VMKIND[$vm]}" "$vm" ||
-		e2e_abort "${VMKIND[$vm]} (STARTTLS) did not start in $vm"
+# start_vm_mta VM: VM's MTA: vm3, vm4 relaying to the MX's IPv6 address,
+# vm5, vm6 trusting the MX's CA
+start_vm_mta() {
+	local vm=$1 relay=$LAB_MX4 ca=
+	case $vm in
+	vm3|vm4) relay=$LAB_MX6 ;;
+	vm5|vm6) ca=$TLSDIR/mx-ca.crt ;;
+	esac
+	LAB_VM_MTA_RELAY=$relay LAB_VM_TLS_CAFILE=$ca lab_start_vm_mta "${VMKIND[$vm]}" "$vm" ||
+		e2e_abort "${VMKIND[$vm]} did not start in $vm"
+}
+for vm in vm1 vm2 vm3 vm4 vm5 vm6; do
+	start_vm_mta "$vm"
 done
 MXLOG=$(lab_mx_log)
+# mx_connections IP: sessions the Postfix MX logged from IP
+mx_connections() { grep -cF "connect from unknown[$1]" "$MXLOG" 2>/dev/null; }
 
 # mx_tls_sessions IP: TLS sessions the Postfix MX logged from IP
 mx_tls_sessions() {
@@ -203,12 +214,13 @@ check_vm_tls() {
 
 # vm_sends NAME VM MODE: one message through the VM's MTA to the Postfix MX
 vm_sends() {
-	local name=$1 vm=$2 mode=$3 kind=${VMKIND[$2]} st0 line ip tls0
+	local name=$1 vm=$2 mode=$3 kind=${VMKIND[$2]} st0 line ip tls0 conn0
 	case $vm in vm3|vm4) ip=$(lab_vm_ip6 "$vm") ;; *) ip=$(lab_vm_ip4 "$vm") ;; esac
 	new_case "$name"
 	make_msg "$MSG" "$TOKEN" "$vm@example.org" "$TO"
 	st0=$(stat_get main steered)
 	tls0=$(mx_tls_sessions "$ip")
+	conn0=$(mx_connections "$ip")
 	if ! lab_vm_mta_submit "$kind" "$vm" "$MSG" "$vm@example.org" "$TO"; then
 		fail "$name-submitted" "$kind's local submission in $vm failed"
 		return 1
@@ -219,6 +231,9 @@ vm_sends() {
 		fail "$name-vm-mta-logs-sent" "$(tail -n 3 "$(lab_vm_mta_log "$kind" "$vm")")"
 	fi
 	check_arrived "$name" "$(lab_mx_maildir)" "$TOKEN" "$MSG"
+	# a session of its own (not one kept open from before the VM was
+	# made exempt), and the path it took
+	check_gt "$(mx_connections "$ip")" "$conn0" "$name-new-session-at-mx"
 	check_path "$name" "$mode" "$st0"
 	case $vm in
 	vm5|vm6)
@@ -231,7 +246,14 @@ vm_sends() {
 }
 
 for mode in proxied exempt; do
-	[ "$mode" = exempt ] && exempt_vms on vm1 vm2 vm3 vm4 vm5 vm6
+	if [ "$mode" = exempt ]; then
+		exempt_vms on vm1 vm2 vm3 vm4 vm5 vm6
+		# OpenSMTPD keeps its proxied session open for more mail
+		for vm in vm2 vm4 vm6; do
+			lab_stop_vm_mta opensmtpd "$vm" || fail "opensmtpd-stopped-in-$vm" "see above"
+			start_vm_mta "$vm"
+		done
+	fi
 	vm_sends "exim-to-postfix-$mode" vm1 "$mode"
 	vm_sends "opensmtpd-to-postfix-$mode" vm2 "$mode"
 	vm_sends "exim-to-postfix-ipv6-$mode" vm3 "$mode"
