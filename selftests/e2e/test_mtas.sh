@@ -37,6 +37,7 @@ done
 # only vm5 and vm6 are told to trust (and use)
 TLSDIR=$LAB_DIR/tls
 lab_make_tls_ca "$TLSDIR" || e2e_abort "making the test CAs failed"
+# shellcheck disable=SC2034 # read by lab_start_mx_postfix and lab_start_mx_mta
 LAB_MX_TLS_CHAIN="$TLSDIR/mx.key $TLSDIR/mx.crt"
 lab_start_smtpguardd main default_action=scan proxy=yes uplink=uplink0 ||
 	e2e_abort "smtpguardd did not start"
