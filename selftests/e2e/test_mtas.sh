@@ -3,7 +3,9 @@
 # on both sides of smtpguard's proxy, and with the VM exempt (no proxy):
 #   each as the VM's MTA relaying to the lab's Postfix MX (IPv4, and IPv6
 #     through LAB_VM_MTA_RELAY);
-#   each as the MX, fed by the VM's Postfix and by swaks.
+#   each as the MX, fed by the VM's Postfix and by swaks;
+#   each as the VM's MTA with the MX down: deferred (the proxy's 421), and
+#     delivered on a retry (seconds) once the MX is back.
 # Each VM's MTA starts TLS only when it was told to trust the MX's CA
 # (LAB_VM_TLS_CAFILE: vm5, vm6), and then verifies the MX's certificate;
 # every MX offers STARTTLS (LAB_MX_TLS_CHAIN).
@@ -337,6 +339,44 @@ for kind in exim opensmtpd; do
 	done
 	exempt_vms off vm1 vm2 vm5
 	check_ok "$kind-mx-stopped" lab_stop_mx_mta "$kind"
+done
+
+# ---- 3. the MX down: each VM MTA defers the message (the proxy's 421) and
+# delivers it on a retry (every LAB_MTA_RETRY_S s) once the MX is back
+# (no MX listens now: the last one was stopped above)
+declare -A DEFERRED=(
+	[exim]=' == %s .*(defer|Connection refused|421)'
+	[opensmtpd]='mta delivery .*to=<%s>.*result="TempFail"')
+declare -A RETRY_TO RETRY_MSG RETRY_TOKEN
+for vm in vm1 vm2; do
+	kind=${VMKIND[$vm]}
+	new_case "$kind-retry"
+	RETRY_TO[$vm]=$TO; RETRY_MSG[$vm]=$MSG; RETRY_TOKEN[$vm]=$TOKEN
+	make_msg "$MSG" "$TOKEN" "$vm@example.org" "$TO"
+	lab_vm_mta_submit "$kind" "$vm" "$MSG" "$vm@example.org" "$TO" ||
+		fail "$kind-retry-submitted" "$kind's local submission in $vm failed"
+done
+for vm in vm1 vm2; do
+	kind=${VMKIND[$vm]}
+	# shellcheck disable=SC2059 # the patterns are formats
+	re=$(printf "${DEFERRED[$kind]}" "${RETRY_TO[$vm]}")
+	if wait_for 20 grep -qE -- "$re" "$(lab_vm_mta_log "$kind" "$vm")"; then
+		pass "$kind-retry-deferred-while-mx-down"
+	else
+		fail "$kind-retry-deferred-while-mx-down" "$(tail -n 2 "$(lab_vm_mta_log "$kind" "$vm")")"
+	fi
+done
+lab_start_mx_postfix || e2e_abort "Postfix did not start again on the MX"
+t0=$(date +%s)
+for vm in vm1 vm2; do
+	kind=${VMKIND[$vm]}
+	if lab_vm_mta_wait_sent "$kind" "$vm" "${RETRY_TO[$vm]}" 60 >/dev/null; then
+		pass "$kind-retry-delivered-when-mx-is-back"
+		echo "# $kind: delivered $(( $(date +%s) - t0 )) s after the MX came back"
+	else
+		fail "$kind-retry-delivered-when-mx-is-back" "$(tail -n 2 "$(lab_vm_mta_log "$kind" "$vm")")"
+	fi
+	check_arrived "$kind-retry" "$(lab_mx_maildir)" "${RETRY_TOKEN[$vm]}" "${RETRY_MSG[$vm]}"
 done
 
 e2e_finish
