@@ -351,6 +351,8 @@ declare -A DEFERRED=(
 	[exim]=' == %s .*(defer|Connection refused|421)'
 	[opensmtpd]='mta error|mta delivery .*to=<%s>.*result="TempFail"')
 declare -A RETRY_TO RETRY_MSG RETRY_TOKEN RETRY_LINE
+# log_has_since FILE LINE ERE: FILE from line LINE on matches ERE
+log_has_since() { tail -n +"$2" "$1" | grep -qE -- "$3"; }
 for vm in vm1 vm2; do
 	kind=${VMKIND[$vm]}
 	new_case "$kind-retry"
@@ -365,7 +367,7 @@ for vm in vm1 vm2; do
 	# shellcheck disable=SC2059 # the patterns are formats
 	re=$(printf "${DEFERRED[$kind]}" "${RETRY_TO[$vm]}")
 	log=$(lab_vm_mta_log "$kind" "$vm")
-	if wait_for 20 eval 'tail -n +"${RETRY_LINE[$vm]}" "$log" | grep -qE -- "$re"'; then
+	if wait_for 20 log_has_since "$log" "${RETRY_LINE[$vm]}" "$re"; then
 		pass "$kind-retry-deferred-while-mx-down"
 	else
 		fail "$kind-retry-deferred-while-mx-down" "$(tail -n 2 "$log")"
