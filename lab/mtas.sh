@@ -36,7 +36,9 @@
 # look-ups of clients fail at once instead of after a time-out; its
 # /etc/hosts names the relay mx.LAB_MAIL_DOMAIN (for the certificate check).
 # Its retry schedule is built in too (minutes), so a ticker in the instance
-# runs `smtpctl schedule all` every 2 s. lab_down stops them all: every
+# runs `smtpctl schedule all` every 2 s; a route whose connection failed
+# is still held back by OpenSMTPD itself for 15 s (built in), so its retry
+# lands up to about 15 s after the MX is back (Exim's: within 2 s). lab_down stops them all: every
 # process they start is in the lab's network namespaces.
 
 MTA_CACHE=${MTA_CACHE:-/var/cache/smtpguard-lab/mta}
