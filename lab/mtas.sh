@@ -38,8 +38,9 @@
 # Its retry schedule is built in too (minutes), so a ticker in the instance
 # runs `smtpctl schedule all` every 2 s; a route whose connection failed
 # is still held back by OpenSMTPD itself for 15 s (built in), so its retry
-# lands up to about 15 s after the MX is back (Exim's: within 2 s). lab_down stops them all: every
-# process they start is in the lab's network namespaces.
+# lands up to about 15 s after the MX is back (Exim's: within 2 s).
+# lab_down stops them all: every process they start is in the lab's
+# network namespaces, whose processes it kills.
 
 MTA_CACHE=${MTA_CACHE:-/var/cache/smtpguard-lab/mta}
 LAB_MTA_RETRY_S=${LAB_MTA_RETRY_S:-2}
