@@ -7,6 +7,8 @@ set -euo pipefail
 list=$(dirname "$0")/deps.list
 pkgs=()
 while read -r p _; do
+	# extract:NAME lines are scripts/deps_mtas.sh's (unpacked, not installed)
+	case $p in extract:*) continue ;; esac
 	[ -n "$p" ] && pkgs+=("$p")
 done < <(sed 's/#.*//' "$list")
 missing=()
@@ -30,6 +32,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 	# in deps.list in its own right (swaks's IPv6 and TLS modules)
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# Exim and OpenSMTPD conflict with postfix as packages: unpacked beside it
+bash "$(dirname "$0")/deps_mtas.sh"
 # The lab runs private Postfix instances; a system one started by the package
 # would hold port 25 in the root namespace.
 if command -v postfix >/dev/null && postfix status >/dev/null 2>&1; then

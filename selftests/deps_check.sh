@@ -22,6 +22,9 @@ while read -r pkg checks; do
 	for c in $checks; do
 		case $c in
 		perl:*)	perl -M"${c#perl:}" -e1 2>/dev/null || miss "Perl module ${c#perl:}" "$pkg" ;;
+		user:*)	id "${c#user:}" >/dev/null 2>&1 || miss "system user ${c#user:}" "$pkg" ;;
+		ldd:*)	[ -e "${c#ldd:}" ] && ! ldd "${c#ldd:}" 2>&1 | grep -q 'not found' ||
+			miss "${c#ldd:} (or a library it loads)" "$pkg" ;;
 		/*)	compgen -G "$c" >/dev/null || miss "$c" "$pkg" ;;
 		*)	command -v "$c" >/dev/null || miss "command $c" "$pkg" ;;
 		esac
