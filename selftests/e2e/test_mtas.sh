@@ -41,7 +41,9 @@ TLSDIR=$LAB_DIR/tls
 lab_make_tls_ca "$TLSDIR" || e2e_abort "making the test CAs failed"
 # shellcheck disable=SC2034 # read by lab_start_mx_postfix and lab_start_mx_mta
 LAB_MX_TLS_CHAIN="$TLSDIR/mx.key $TLSDIR/mx.crt"
-lab_start_smtpguardd main default_action=scan proxy=yes uplink=uplink0 ||
+printf 'chunk-spam body /forbidden-chunk-offer-[0-9]+/i\n' > "$LAB_DIR/content.rules"
+lab_start_smtpguardd main default_action=scan proxy=yes uplink=uplink0 \
+	content_rules="$LAB_DIR/content.rules" ||
 	e2e_abort "smtpguardd did not start"
 
 SEQ=0
@@ -174,6 +176,35 @@ exim_bdat_or_data() {
 	echo "; the MX counted: ${mx:-nothing})"
 }
 
+# exim_chunks_scanned: through the proxy Exim sends BDAT (Postfix offers
+# CHUNKING, and so does the proxy now); a content rule's pattern on the
+# message's last line, in its last chunk, is refused before the MX commits:
+# Exim logs smtpguard's 550, the MX's Maildir never has it
+exim_chunks_scanned() {
+	local ip line
+	ip=$(lab_vm_ip4 vm1)
+	check_match "$(exim_bdat_or_data vm1 "$ip")" "^BDAT" "exim-to-postfix-proxied-sent-bdat"
+	new_case exim-chunk-spam
+	make_msg "$MSG" "$TOKEN" "vm1@example.org" "$TO"
+	printf 'buy now: forbidden-chunk-offer-42\n' >> "$MSG"
+	lab_vm_mta_submit exim vm1 "$MSG" "vm1@example.org" "$TO" ||
+		fail "exim-chunk-spam-submitted" "exim's local submission in vm1 failed"
+	if wait_for 30 grep -qF "550 5.7.1 smtpguard: message refused (matches the content rule chunk-spam)" \
+		"$(lab_vm_mta_log exim vm1)"; then
+		pass "exim-chunk-spam-refused-550"
+	else
+		fail "exim-chunk-spam-refused-550" "$(tail -n 3 "$(lab_vm_mta_log exim vm1)")"
+	fi
+	line=$(grep -F "smtpguard: message refused" "$(lab_vm_mta_log exim vm1)" | tail -n 1)
+	check_match "$line" "K=|BDAT|end of data" "exim-chunk-spam-refused-at-its-last-chunk"
+	sleep 1
+	if arrived "$(lab_mx_maildir)" "$TOKEN"; then
+		fail "exim-chunk-spam-never-committed" "the MX stored it"
+	else
+		pass "exim-chunk-spam-never-committed"
+	fi
+}
+
 # ---- 1. Exim and OpenSMTPD as the VM's MTA, Postfix the MX
 lab_start_mx_postfix || e2e_abort "Postfix did not start on the MX"
 declare -A VMKIND=([vm1]=exim [vm2]=opensmtpd [vm3]=exim [vm4]=opensmtpd [vm5]=exim
@@ -258,6 +289,7 @@ for mode in proxied exempt; do
 		done
 	fi
 	vm_sends "exim-to-postfix-$mode" vm1 "$mode"
+	[ "$mode" = proxied ] && exim_chunks_scanned
 	vm_sends "opensmtpd-to-postfix-$mode" vm2 "$mode"
 	vm_sends "exim-to-postfix-ipv6-$mode" vm3 "$mode"
 	vm_sends "opensmtpd-to-postfix-ipv6-$mode" vm4 "$mode"
