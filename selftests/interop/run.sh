@@ -283,15 +283,17 @@ io_cell() {
 		fi
 	done
 	# what else arrived: a copy twice, a bounce
-	local md f n=0
+	local md f n=0 ids=
 	md=$(io_mx_maildir "$mx")
 	for f in "$md"/new/* "$md"/cur/*; do
 		[ -f "$f" ] || continue
+		ids+=" $(head -c 65536 "$f" | grep -m1 -oE '^X-Interop-Id: [^ ]+' | cut -c15-)"
 		mv "$f" "$IO_DIR/stray/"
 		n=$((n + 1))
 	done
 	if [ $n -gt 0 ]; then
-		fail "$name-nothing-else-delivered" "$n more messages in the MX's Maildir (in $IO_DIR/stray)"
+		# a late copy of an earlier cell's message shows here: its id says whose
+		fail "$name-nothing-else-delivered" "$n more messages in the MX's Maildir (X-Interop-Id:${ids:- none})"
 		fails+=("$n messages more than sent")
 	fi
 	st1=$(stat_get main steered)

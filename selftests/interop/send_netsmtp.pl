@@ -16,7 +16,7 @@ my ($host, $helo, $from, $to, $file, $ca, $name) = @ARGV;
 open(my $fh, '<:raw', $file) or die "$file: $!\n";
 my $data = do { local $/; <$fh> };
 close $fh;
-my $smtp = Net::SMTP->new($host, Port => 25, Hello => $helo, Timeout => 120)
+my $smtp = Net::SMTP->new($host, Port => 25, Hello => $helo, Timeout => 60)
 	or die "cannot connect to $host: $@\n";
 if (defined $ca) {
 	$smtp->starttls(SSL_ca_file => $ca, SSL_verifycn_name => $name,

@@ -21,7 +21,7 @@ def main():
     host, helo, frm, to, path = sys.argv[1:6]
     with open(path, "rb") as f:
         data = f.read()
-    s = smtplib.SMTP(timeout=120, local_hostname=helo)
+    s = smtplib.SMTP(timeout=60, local_hostname=helo)
     s.connect(host, 25)
     s.ehlo()
     if len(sys.argv) == 8:

@@ -33,7 +33,7 @@ sender_swaks() {
 	case $mx in *:*) args+=(-6) ;; esac
 	io_is_tls "$mode" && args+=(--tls)
 	head -c -2 "$(io_crlf "$file")" >"$file.swaks"
-	lab_exec "$vm" timeout 300 swaks "${args[@]}" --server "$mx" --port 25 --timeout 120 \
+	lab_exec "$vm" timeout 300 swaks "${args[@]}" --server "$mx" --port 25 --timeout 60 \
 		--helo "$vm.example.org" --from "$from" --to "$to" --data "@$file.swaks" \
 		--suppress-data 2>&1
 	local rc=$?
@@ -102,7 +102,7 @@ sender_php() {
 		echo "port 25"
 		echo "auth off"
 		echo "domain $vm.example.org"
-		echo "timeout 120"
+		echo "timeout 60"
 		if io_is_tls "$mode"; then
 			echo "tls on"
 			echo "tls_starttls on"
