@@ -101,11 +101,16 @@ cat "$TLSDIR/provider-ca.crt" "$TLSDIR/mx-ca.crt" >"$IO_CA"
 # senders do not ask for it)
 export LAB_MX_TLS_CHAIN="$TLSDIR/mx.key $TLSDIR/mx.crt"
 export LAB_MX_TLS=$LAB_MX_TLS_CHAIN
+# smtp_message_size_limit as the MXes' (100 MiB): the default, 50 MiB,
+# refuses the 50 MiB message from an MTA, whose declared SIZE counts the
+# Received header it adds (552 5.3.4 at MAIL); the matrix is about the
+# bytes, the limit has its own tests
 printf 'interop body /forbidden-interop-[0-9]+/i\n' >"$LAB_DIR/content.rules"
 EVENTS=$LAB_DIR/events.jsonl
 lab_start_smtpguardd main default_action=scan proxy=yes uplink=uplink0 \
 	content_rules="$LAB_DIR/content.rules" events_file="$EVENTS" connect_timeout=5s \
-	tls_cert_file="$TLSDIR/provider.crt" tls_key_file="$TLSDIR/provider.key" ||
+	tls_cert_file="$TLSDIR/provider.crt" tls_key_file="$TLSDIR/provider.key" \
+	smtp_message_size_limit=104857600 ||
 	e2e_abort "smtpguardd did not start"
 
 # ------------------------------------------------------------ the MXes
@@ -241,7 +246,9 @@ io_deliver() {
 		return
 	fi
 	base=$IO_DIR/base/$s.$mx.$msg
-	d=$(io_diff "$exp" "$got")
+	d=
+	declare -F "sender_${s}_changes" >/dev/null && [ -n "$("sender_${s}_changes" "$msg")" ] ||
+		d=$(io_diff "$exp" "$got")
 	if [ -n "$d" ]; then
 		mv "$got.stored" "$IO_DIR/failed/"
 		echo "differs from the submitted message $d (sha256 $(sha256sum <"$got" | cut -c1-12) vs $(sha256sum <"$exp" | cut -c1-12))"
@@ -288,6 +295,8 @@ io_cell() {
 			echo "SKIP $name-$msg: $why"
 			continue
 		fi
+		declare -F "sender_${s}_changes" >/dev/null &&
+			why=$("sender_${s}_changes" "$msg") && [ -n "$why" ] && NA_MSG[$s|$msg]="changed by the sender itself (compared with its baseline only): $why"
 		r=$(io_deliver "$s" "$mode" "$mx" "$msg")
 		if [ -z "$r" ]; then
 			pass "$name-$msg"
@@ -421,7 +430,10 @@ TABLE=$LAB_BUILD/interop-table.md
 	done
 	notes=
 	for k in "${!NA_MSG[@]}"; do
-		notes+="- $(io_sender_title "${k%%|*}"), ${k#*|}: n/a, ${NA_MSG[$k]}."$'\n'
+		case ${NA_MSG[$k]} in
+		changed*) notes+="- $(io_sender_title "${k%%|*}"), ${k#*|}: ${NA_MSG[$k]}."$'\n' ;;
+		*) notes+="- $(io_sender_title "${k%%|*}"), ${k#*|}: n/a, ${NA_MSG[$k]}."$'\n' ;;
+		esac
 	done
 	if [ -n "$notes" ]; then
 		echo
