@@ -319,7 +319,10 @@ io_cell() {
 		fail "$name-nothing-else-delivered" "$n more messages in the MX's Maildir (X-Interop-Id:${ids:- none})"
 		fails+=("$n messages more than sent")
 	fi
+	declare -F "sender_${s}_end" >/dev/null && "sender_${s}_end"
 	st1=$(stat_get main steered)
+	# a session's event comes when it ends (a moment after the last message)
+	io_is_tls "$mode" && wait_for 5 eval '[ "$(ev_count "\"tls\":\"$mode\"")" -gt "${ev0:-0}" ]'
 	ev1=$(ev_count "\"tls\":\"$mode\"")
 	case $mode in
 	exempt)

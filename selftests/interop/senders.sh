@@ -218,18 +218,27 @@ io_sender_mta() {
 	log=$(lab_vm_mta_log "$kind" "$vm")
 	n0=$(wc -l <"$log" 2>/dev/null || echo 0)
 	lab_vm_mta_submit "$kind" "$vm" "$file" "$from" "$to" || { echo "$kind took no message"; return 1; }
-	io__mta_sent() {
+	# sent (Exim's C="250, OpenSMTPD's result="Ok") or refused for good
+	# (Exim's " ** ", OpenSMTPD's PermFail): no wait for what will not come
+	io__mta_done() {
 		tail -n +$((n0 + 1)) "$log" | grep -F -- "$to" |
-			grep -qE 'C="250|mta delivery .*result="Ok"'
+			grep -qE 'C="250|mta delivery .*result="(Ok|PermFail)"| \*\* '
 	}
-	if ! wait_for "$t" io__mta_sent; then
+	if ! wait_for "$t" io__mta_done; then
 		echo "$kind did not log it sent in $t s: $(tail -n 3 "$log")"
 		return 1
 	fi
 	tail -n +$((n0 + 1)) "$log" | grep -F -- "$to"
+	tail -n +$((n0 + 1)) "$log" | grep -F -- "$to" | grep -qE 'C="250|mta delivery .*result="Ok"'
 }
 sender_exim() { io_sender_mta exim "$@"; }
 sender_opensmtpd() { io_sender_mta opensmtpd "$@"; }
+# sender_NAME_end: the cell is over; an MTA that keeps its connection to
+# the MX open is stopped, so that the session ends (and smtpguard writes
+# its session event) within the cell
+io_mta_end() { lab_kill_ns "$(lab_ns "$(io_mta_vm "$1")")"; rm -f "$IO_DIR/up-$1-$(io_mta_vm "$1")"; }
+sender_exim_end() { io_mta_end exim; }
+sender_opensmtpd_end() { io_mta_end opensmtpd; }
 sender_exim_cannot() { io_has_mtas || echo "not built yet (lab/mtas.sh)"; }
 sender_opensmtpd_cannot() {
 	io_has_mtas || { echo "not built yet (lab/mtas.sh)"; return 0; }
