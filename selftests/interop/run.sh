@@ -123,6 +123,12 @@ io_mx_cannot() {
 		echo "not built yet (lab/mx_special.sh)" ;;
 	esac
 }
+# io_mx_cannot_msg KIND MSG: why that MX cannot take that message
+io_mx_cannot_msg() {
+	case $1.$2 in
+	opensmtpd.smtputf8) echo "the OpenSMTPD 6.8 MX does not offer SMTPUTF8" ;;
+	esac
+}
 io_mx_raise_size() {	# the lab's Postfix MX takes the 50 MiB message
 	postconf -c "$LAB_DIR/postfix-mx/etc" -e "message_size_limit = 104857600" \
 		"virtual_mailbox_limit = 0" &&
@@ -289,6 +295,7 @@ io_cell() {
 	ev0=$(ev_count "\"tls\":\"$mode\"")
 	for msg in $msgs; do
 		why=$("sender_${s}_cannot" "$msg" "$mode" "$mx")
+		[ -n "$why" ] || why=$(io_mx_cannot_msg "$mx" "$msg")
 		if [ -n "$why" ]; then
 			na+=("$msg")
 			NA_MSG[$s|$msg]=$why
