@@ -19,6 +19,9 @@ echo
 echo "== SMTP messages/s through the proxy (smtp-source -> smtp-sink), ratio to direct"
 bash "$here"/smtp_relay.sh "$build" || echo "smtp_relay.sh failed (exit $?)"
 echo
+echo "== CHUNKING: one message by DATA and by BDAT, direct and through the proxy (ms per message, ratio to direct)"
+bash "$here"/chunking.sh "$build" || echo "chunking.sh failed (exit $?)"
+echo
 echo "== the shared store: msgs/s and added latency with Redis on, off and down; Redis operations per message"
 bash "$here"/shared_redis.sh "$build" || echo "shared_redis.sh failed (exit $?)"
 echo

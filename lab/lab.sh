@@ -339,8 +339,11 @@ lab__stop_pidfile() {
 # delivers to the Maildir LAB_DIR/postfix-mx/mail/sink/ (lab_mx_count_mail);
 # logs to LAB_DIR/postfix-mx/maillog (lab_mx_log). With LAB_MX_TLS_CHAIN
 # ("KEY CERT", lab_make_tls_ca) it offers STARTTLS and logs TLS sessions.
+# For the special MXes (lab/mx_special.sh): LAB_MX_SMTPD_PORT moves its
+# SMTP service off port 25 (a front takes 25), LAB_MX_MAIN_CF_EXTRA is
+# appended to main.cf (a policy service, say); both unset by default.
 lab_start_mx_postfix() {
-	local base="$LAB_DIR/postfix-mx"
+	local base="$LAB_DIR/postfix-mx" port=${LAB_MX_SMTPD_PORT:-25}
 	mkdir -p "$base/etc" "$base/queue" "$base/data" "$base/mail"
 	chown nobody:nogroup "$base/mail"
 	chown postfix:postfix "$base/data"
@@ -387,9 +390,11 @@ default_process_limit = 200
 biff = no
 append_dot_mydomain = no
 readme_directory = no
+${LAB_MX_MAIN_CF_EXTRA:-}
 EOF
-	cat >"$base/etc/master.cf" <<'EOF'
-smtp      inet  n       -       n       -       -       smtpd
+	printf '%-9s inet  n       -       n       -       -       smtpd\n' \
+		"$([ "$port" = 25 ] && echo smtp || echo "$port")" >"$base/etc/master.cf"
+	cat >>"$base/etc/master.cf" <<'EOF'
 submission inet n       -       n       -       -       smtpd
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
@@ -418,7 +423,7 @@ EOF
 		return 1
 	fi
 	for _ in $(seq 1 100); do
-		if lab_exec mx ss -Hltn "( sport = :25 )" 2>/dev/null | grep -q "$LAB_MX4" &&
+		if lab_exec mx ss -Hltn "( sport = :$port )" 2>/dev/null | grep -q "$LAB_MX4" &&
 		   lab_exec mx ss -Hltn "( sport = :587 )" 2>/dev/null | grep -q "$LAB_MX6"; then
 			return 0
 		fi

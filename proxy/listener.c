@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -147,6 +148,7 @@ static int connect_upstream(const struct sockaddr_storage *src, socklen_t src_le
 	if (fd < 0)
 		return -1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));	/* see accept_sessions */
 	/* transparent: the source need not be an address of the host's */
 	if (set_transparent(fd, src->ss_family))
 		goto fail;
@@ -278,6 +280,7 @@ static void accept_sessions(struct worker *w, int listen_fd)
 	for (;;) {
 		struct sockaddr_storage vm, mx;
 		socklen_t vm_len = sizeof(vm), mx_len = sizeof(mx);
+		int one = 1;
 		char vm_s[64], mx_s[64];
 		const struct sockaddr_storage *src;
 		struct session *s;
@@ -304,6 +307,11 @@ static void accept_sessions(struct worker *w, int listen_fd)
 			close(fd);
 			continue;
 		}
+		/* the relay writes what it has read, a batch at a time: with
+		 * Nagle's algorithm the short tail of one write waits for the ACK
+		 * of the one before, which the peer delays (40 ms) while it waits
+		 * for the rest: a BDAT chunk's last bytes, a reply. Both legs. */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		s->fd[SIDE_VM] = fd;
 		s->generation = generation_get(w->proxy);
 		s->cfg = &s->generation->cfg;

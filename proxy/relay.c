@@ -7,6 +7,7 @@
  * handshakes (starttls.c) or the tunnel (tunnel.c), and writes what it can.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <sys/epoll.h>
 #include "log.h"
 #include "relay.h"
@@ -90,6 +91,12 @@ enum relay_result relay_run(struct session *s, int vm_ready, int mx_ready)
 
 		if (read_into(s, SIDE_VM, &s->vm_in, &s->vm_eof, &vm_drained) && vm_lost(s))
 			return RELAY_END;
+		if (s->vm_eof && !vm_eof && !s->greeted && !s->commands && !s->vm_in.len) {
+			/* a tarpitting MX's victim: its event says so */
+			s->vm_left_ungreeted = 1;
+			snprintf(s->end_detail, sizeof(s->end_detail),
+				 "the VM closed before the MX's greeting");
+		}
 		if (!s->mx_gone && read_into(s, SIDE_MX, &s->mx_in, &s->mx_eof, &mx_drained))
 			return RELAY_END;
 		process_mx(s);

@@ -112,6 +112,9 @@ void refuse_message(struct session *s, const char *code, const char *why, const 
 struct sg_tx *tx_new(struct session *s);
 /* The transaction a reply concerns; NULL when it has ended since. */
 struct sg_tx *tx_find(struct session *s, uint32_t id);
+/* A transaction the MX opened that ends with no event of its own (its
+ * body never went, or never ended: a RSET after refused recipients, a lost
+ * connection) gets one, verdict "not_sent", with the MX's last refusal. */
 void tx_end(struct session *s, struct sg_tx *tx);
 /* A RCPT relayed under tx: counted, its domain noted for the reply p. */
 void tx_rcpt_asked(struct sg_tx *tx, const char *line, size_t len, size_t arg_off,
@@ -119,7 +122,7 @@ void tx_rcpt_asked(struct sg_tx *tx, const char *line, size_t len, size_t arg_of
 /* The MX accepted the RCPT of p. */
 void tx_rcpt_accepted(struct sg_tx *tx, const struct pending *p);
 /* The message event of tx. */
-void tx_event(struct session *s, const struct sg_tx *tx, const char *verdict,
+void tx_event(struct session *s, struct sg_tx *tx, const char *verdict,
 	      const char *reason, const char *by, const char *mx_reply);
 /* The message's verdict counted for the metrics (verdict as tx_event's;
  * reason_class: enum sg_preason). */
@@ -127,7 +130,7 @@ void tx_count_verdict(const char *verdict, int reason_class);
 /* The class of an engine's verdict: by whom it came. */
 int verdict_reason_class(const struct sg_verdict *v);
 /* The session ends: each dot the MX never answered gets its event, with
- * the reply "unknown". */
+ * the reply "unknown"; the other transactions end unsent (tx_end). */
 void tx_unanswered(struct session *s);
 /* The argument of a command line past keyword ("FROM:", or NULL) and the
  * blanks, without its line break; MAIL FROM's sender without brackets. */

@@ -8,6 +8,7 @@
  * transaction, the HELO name) and whether what follows must wait for its
  * reply (a sync point).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "events.h"
 #include "ladder.h"
 #include "log.h"
+#include "parse.h"
 #include "relay.h"
 #include "signals.h"
 
@@ -192,16 +194,112 @@ static enum check check_starttls(struct session *s, const char *line, size_t len
 	return CMD_ANSWERED;
 }
 
-/* CHUNKING is not offered; a chunk's bytes cannot be told from commands,
- * so the session ends. */
+/* "BDAT <size> [LAST]" (RFC 3030): the chunk's size and whether it is the
+ * last; -1 when it is not that. */
+static int bdat_args(const char *line, size_t len, size_t arg, uint64_t *size, int *last)
+{
+	size_t i = arg, digits = 0;
+
+	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		len--;
+	*size = 0;
+	*last = 0;
+	for (; i < len && line[i] >= '0' && line[i] <= '9'; i++, digits++) {
+		if (*size > (UINT64_MAX - 9) / 10)
+			return -1;
+		*size = *size * 10 + (uint64_t)(line[i] - '0');
+	}
+	if (!digits)
+		return -1;
+	if (i == len)
+		return 0;
+	if (line[i] != ' ' || len - i - 1 != 4 || strncasecmp(line + i + 1, "LAST", 4) != 0)
+		return -1;
+	*last = 1;
+	return 0;
+}
+
+/* The chunk's bytes are read and dropped: it was answered here. */
+static void skip_chunk(struct session *s, uint64_t size)
+{
+	s->chunk_left = size;
+	s->chunk_last = 0;
+	s->chunk_discard = size > 0;
+}
+
+/* A chunk this large is a body's worth, not a command: a message sent in
+ * many chunks must not meet smtp_command_limit, a flood of tiny ones must. */
+#define SG_CHUNK_NOT_A_COMMAND 4096
+
+/*
+ * BDAT, offered when the MX offers CHUNKING. Each chunk goes to the MX as
+ * it comes, read by the scanner on its way, and the MX answers each one.
+ * The VM's last chunk goes too, but as a chunk like the others ("BDAT n"):
+ * the MX commits nothing before a LAST, so the verdict waits for its reply
+ * to that chunk, and only then is "BDAT 0 LAST" (accepted) or nothing (the
+ * upstream aborted) sent. The VM gets the MX's reply to that BDAT 0 LAST,
+ * exactly as it would get its reply to the final dot.
+ */
 static enum check check_bdat(struct session *s, const char *line, size_t len, size_t arg)
 {
-	(void)line;
-	(void)len;
-	(void)arg;
-	local_reply(s, "421 4.5.0 smtpguard: BDAT is not offered (use DATA); closing the "
-		    "connection");
-	s->close_after_flush = 1;
+	struct sg_tx *tx = s->tx_cur;
+	int first = !(tx && tx->state == TX_BODY && tx->chunked), last;
+	uint64_t size;
+	char cmd[40], why[120];
+	struct pending *p;
+
+	/* a body's first chunk waits for the replies owed before it: the MX's
+	 * to EHLO says whether it takes chunks at all, to MAIL and RCPT the
+	 * envelope the engines are told (as DATA's 354 does) */
+	if (first && s->pend_count)
+		return CMD_LATER;
+	/* the chunk's end cannot be told from commands then: the session ends */
+	if (!s->mx_chunking || bdat_args(line, len, arg, &size, &last) < 0) {
+		local_reply(s, "%s", !s->mx_chunking ?
+			    "421 4.5.0 smtpguard: BDAT is not offered (this MX has no CHUNKING; "
+			    "use DATA); closing the connection" :
+			    "421 4.5.4 smtpguard: malformed BDAT (BDAT <size> [LAST]); closing "
+			    "the connection");
+		s->close_after_flush = 1;
+		return CMD_ANSWERED;
+	}
+	if (!first && s->scan.bytes + size > s->cfg->smtp_message_size_limit && s->pend_count)
+		return CMD_LATER;	/* the refusal resets the upstream: its replies first */
+	if (size >= SG_CHUNK_NOT_A_COMMAND)
+		s->commands--;
+	if (first && (!tx || tx->state != TX_OPEN || !tx->rcpts_ok)) {
+		local_reply(s, "%s", !tx || tx->state != TX_OPEN ?
+			    "503 5.5.1 smtpguard: BDAT without a transaction (MAIL FROM and RCPT TO "
+			    "first)" : "554 5.5.1 smtpguard: no valid recipients");
+		skip_chunk(s, size);
+		return CMD_ANSWERED;
+	}
+	if (first) {
+		tx->chunked = 1;
+		body_begin(s, tx);
+		s->scan.unstuffed = 1;
+	}
+	if (s->scan.bytes + size > s->cfg->smtp_message_size_limit) {
+		snprintf(why, sizeof(why), "larger than the limit of %llu bytes",
+			 (unsigned long long)s->cfg->smtp_message_size_limit);
+		skip_chunk(s, size);
+		refuse_message(s, "552 5.3.4", why, NULL, SG_PREASON_SIZE);
+		return CMD_ANSWERED;
+	}
+	/* never longer than the VM's line: mx_out had room for that */
+	snprintf(cmd, sizeof(cmd), "BDAT %llu\r\n", (unsigned long long)size);
+	buf_append(&s->mx_out, cmd, strlen(cmd));
+	p = expect_reply(s, SMTP_BDAT, 0);
+	p->tx_id = tx->id;
+	if (last) {
+		p->chunk_held = 1;
+		s->chunk_replies_held++;
+	}
+	s->chunk_left = size;
+	s->chunk_last = last;
+	s->chunk_ns = sg_now_ns();
+	s->chunk_base = s->scan.bytes;
+	relay_set_mode(s, RELAY_BODY);
 	return CMD_ANSWERED;
 }
 
@@ -329,6 +427,16 @@ void process_vm(struct session *s)
 
 		if (s->mode == RELAY_TUNNEL || (s->tls_phase != TLS_NONE && s->tls_phase != TLS_ON))
 			return;
+		if (s->chunk_discard) {
+			size_t n = s->vm_in.len < s->chunk_left ? s->vm_in.len : (size_t)s->chunk_left;
+
+			buf_consume(&s->vm_in, n);
+			s->chunk_left -= n;
+			if (s->chunk_left)
+				return;
+			s->chunk_discard = 0;
+			continue;
+		}
 		if (s->mode == RELAY_BODY || s->mode == RELAY_VERDICT) {
 			process_body(s);
 			if (s->mode == RELAY_BODY || s->mode == RELAY_VERDICT)

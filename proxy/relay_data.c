@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * relay_data.c - a message's body (DATA): streamed to the MX while the
- * scanning stage reads it, the final dot withheld until the verdict; a
- * refused message is aborted upstream (the MX never gets the dot, so never
- * commits it) and the VM is told why, with a reference id.
+ * relay_data.c - a message's body (DATA, or BDAT chunks): streamed to the
+ * MX while the scanning stage reads it, the final dot (or the LAST of the
+ * chunks) withheld until the verdict; a refused message is aborted
+ * upstream (the MX never gets the dot, so never commits it) and the VM is
+ * told why, with a reference id.
  */
 #include <arpa/inet.h>
 #include <stdatomic.h>
@@ -234,14 +235,17 @@ static void apply_verdict(struct session *s, const struct sg_verdict *v)
 			return;
 		}
 		signals_message(s, tx, &s->scan);
-		buf_append(&s->mx_out, ".\r\n", 3);
+		if (tx->chunked)
+			buf_append(&s->mx_out, "BDAT 0 LAST\r\n", 13);
+		else
+			buf_append(&s->mx_out, ".\r\n", 3);
 		/* the MX's transaction ends with the dot, whatever its reply:
 		 * the VM's next MAIL opens another */
 		tx->state = TX_DOT;
 		tx->dot_ns = sg_now_ns();
 		tx_note_scan(tx, &s->scan);
 		snprintf(tx->reason, sizeof(tx->reason), "%s", v->reason);
-		expect_reply(s, SMTP_DATA, 1)->tx_id = tx->id;
+		expect_reply(s, tx->chunked ? SMTP_BDAT : SMTP_DATA, 1)->tx_id = tx->id;
 		s->tx_cur = NULL;
 		return;
 	/* an engine's own reply code (a milter's), of the verdict's class */
@@ -265,6 +269,10 @@ static void await_verdict(struct session *s)
 {
 	struct sg_verdict v;
 
+	/* the last chunk's reply first: a refusal of it is the VM's answer,
+	 * and no BDAT 0 LAST may follow it */
+	if (s->chunk_replies_held)
+		return;
 	if (s->scan_timed_out) {
 		char why[64];
 
@@ -296,9 +304,60 @@ int relay_body_too_slow(const struct session *s, uint64_t now)
 
 	if (s->mode != RELAY_BODY || !s->tx_cur || !s->cfg->smtp_min_data_rate)
 		return 0;
+	/* a chunk's pace counts from its own BDAT: the VM may think between
+	 * chunks (a command's idle time, not the body's) */
+	if (s->tx_cur->chunked) {
+		secs = (now - s->chunk_ns) / 1000000000ULL;
+		return secs > SG_DATA_GRACE_S &&
+		       s->scan.bytes - s->chunk_base <
+			       (uint64_t)s->cfg->smtp_min_data_rate * (secs - SG_DATA_GRACE_S);
+	}
 	secs = (now - s->tx_cur->body_ns) / 1000000000ULL;
 	return secs > SG_DATA_GRACE_S &&
 	       s->scan.bytes < (uint64_t)s->cfg->smtp_min_data_rate * (secs - SG_DATA_GRACE_S);
+}
+
+/*
+ * A BDAT chunk's bytes: to the scanner and the MX as they come, in the
+ * scan's chunks and slices as a DATA body; no line break to hold back (the
+ * chunk's size says where it ends). After the last chunk, the verdict.
+ */
+static void process_chunk(struct session *s, uint64_t slice_start)
+{
+	uint64_t before, after = slice_start;
+
+	while (s->chunk_left) {
+		size_t n = s->vm_in.len < s->chunk_left ? s->vm_in.len : (size_t)s->chunk_left;
+
+		if (sg_scan_held(&s->scan))
+			return;	/* an engine is behind: it wakes the session */
+		if (n > s->scan_chunk)
+			n = s->scan_chunk;
+		if (!s->mx_gone && n > buf_space(&s->mx_out))
+			n = buf_space(&s->mx_out);
+		if (!n)
+			return;
+		before = after;
+		sg_scan_feed(&s->scan, s->vm_in.data, n);
+		if (!s->mx_gone)
+			buf_append(&s->mx_out, s->vm_in.data, n);
+		buf_consume(&s->vm_in, n);
+		s->chunk_left -= n;
+		s->tx_cur->body_started = 1;
+		after = sg_now_ns();
+		adapt_chunk(s, after - before);
+		if (s->chunk_left && s->vm_in.len && buf_space(&s->mx_out) &&
+		    after - slice_start >= SG_SCAN_SLICE_NS) {
+			sg_loop_timer_in(s->loop, &s->wake, 0);	/* yield */
+			return;
+		}
+	}
+	if (!s->chunk_last) {
+		relay_set_mode(s, RELAY_COMMANDS);	/* the next chunk's BDAT, or another command */
+		return;
+	}
+	relay_set_mode(s, RELAY_VERDICT);
+	await_verdict(s);
 }
 
 void process_body(struct session *s)
@@ -314,6 +373,10 @@ void process_body(struct session *s)
 	 * (always readable while the VM sends: a slice more each time) */
 	if (sg_timer_armed(&s->wake))
 		return;
+	if (s->tx_cur->chunked) {
+		process_chunk(s, slice_start);
+		return;
+	}
 	for (;;) {
 		size_t body, sent;
 		enum smtp_data_result r = smtp_data_scan(s->vm_in.data, s->vm_in.len,

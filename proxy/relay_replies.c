@@ -19,22 +19,40 @@ static void relay_reply(struct session *s, const struct smtp_reply *r)
 	struct pending *p = pending_head(s);
 
 	if (p && p->verb == SMTP_EHLO && r->code == 250) {
-		/* BDAT's and BURL's bodies would pass unread; STARTTLS last:
-		 * hidden only under tls_mode strip */
-		static const char *const hidden[] = { "CHUNKING", "BINARYMIME", "BURL",
-						      "STARTTLS" };
+		/* BURL's body would be fetched by the MX, never read here;
+		 * BINARYMIME's would reach the line engines as binary; STARTTLS
+		 * last: hidden only under tls_mode strip. CHUNKING stays: its
+		 * chunks are scanned (check_bdat) */
+		static const char *const hidden[] = { "BINARYMIME", "BURL", "STARTTLS" };
 		int strip = s->tls_mode == SG_TLS_STRIP;
 		char tmp[SG_REPLY_BUF];
 		size_t n;
 
 		memcpy(tmp, s->mx_in.data, r->len);
-		n = smtp_ehlo_remove(tmp, r->len, hidden, strip ? 4 : 3);
+		n = smtp_ehlo_remove(tmp, r->len, hidden, strip ? 3 : 2);
 		if (strip && s->mx_starttls && !s->stripped) {
 			s->stripped = 1;
 			sg_warn("session %s -> %s: STARTTLS hidden from the VM (tls_mode strip): "
 				"this session crosses the network in clear", s->vm_name, s->mx_name);
 		}
 		buf_append(&s->vm_out, tmp, n);
+	} else if (p && p->chunk_held) {
+		struct sg_tx *tx = tx_find(s, p->tx_id);
+
+		/* the VM's last chunk: its 2xx is the MX's for a chunk, not for
+		 * the message (the VM hears the reply to BDAT 0 LAST); a refusal
+		 * is the VM's answer. A 2xx for a message the MX already refused
+		 * a chunk of is not passed on as if it took it */
+		if (r->code >= 200 && r->code < 300 && tx && tx->state == TX_BODY)
+			return;
+		if (r->code >= 200 && r->code < 300) {
+			static const char gone[] = "554 5.5.0 smtpguard: the MX refused an earlier "
+						   "chunk of this message; it was not sent\r\n";
+
+			buf_append(&s->vm_out, gone, sizeof(gone) - 1);
+			return;
+		}
+		buf_append(&s->vm_out, s->mx_in.data, r->len);
 	} else {
 		buf_append(&s->vm_out, s->mx_in.data, r->len);
 	}
@@ -109,6 +127,23 @@ static void dot_answered(struct session *s, struct sg_tx *tx, int code, const ch
 	tx_end(s, tx);
 }
 
+/* The MX refused a chunk of tx: its transaction is over there (RFC 3030
+ * 4.2), whatever the VM sends after it. The message's event carries that
+ * reply; the rest of a chunk on its way is dropped, a verdict awaited is
+ * not wanted any more. */
+static void chunk_refused(struct session *s, struct sg_tx *tx, int code, const char *reply)
+{
+	if (s->tx_cur == tx && (s->mode == RELAY_BODY || s->mode == RELAY_VERDICT)) {
+		if (s->chunk_left)
+			s->chunk_discard = 1;
+		s->chunk_last = 0;
+		sg_loop_timer_cancel(s->loop, &s->scan_deadline);
+		relay_set_mode(s, RELAY_COMMANDS);
+	}
+	snprintf(tx->reason, sizeof(tx->reason), "not judged: the MX refused a chunk");
+	dot_answered(s, tx, code, reply);
+}
+
 /* The MX answered a MAIL: a transaction is open only if it said yes. */
 static void mail_answered(struct session *s, struct sg_tx *tx, int code)
 {
@@ -138,8 +173,17 @@ static void after_reply(struct session *s, struct pending *p, int code, const ch
 		dot_answered(s, tx, code, reply);
 		return;
 	}
-	if (code >= 500 && (p->verb == SMTP_MAIL || p->verb == SMTP_RCPT || p->verb == SMTP_DATA))
+	/* a DATA refused for want of an accepted recipient (pipelined behind
+	 * RCPTs a greylisting MX deferred) says nothing the RCPTs did not */
+	if (code >= 500 && (p->verb == SMTP_MAIL || p->verb == SMTP_RCPT ||
+			    (p->verb == SMTP_DATA && tx && tx->rcpts_ok)))
 		sg_feedback_note(s->feedback, &s->vm_addr, SG_FB_MX_5XX, 0);
+	/* a DATA refused for want of recipients keeps theirs: the 450 of a
+	 * greylisting MX says why, its "no valid recipients" does not */
+	if (code >= 400 && tx && (p->verb == SMTP_RCPT || p->verb == SMTP_BDAT ||
+				  (p->verb == SMTP_DATA && (tx->rcpts_ok || !tx->mx_refusal[0]))))
+		snprintf(tx->mx_refusal, sizeof(tx->mx_refusal), "%.*s",
+			 (int)strcspn(reply, "\r\n"), reply);
 	switch (p->verb) {
 	case SMTP_MAIL:
 		mail_answered(s, tx, code);
@@ -161,6 +205,12 @@ static void after_reply(struct session *s, struct pending *p, int code, const ch
 			break;
 		}
 		body_begin(s, tx);
+		break;
+	case SMTP_BDAT:
+		if (p->chunk_held)
+			s->chunk_replies_held--;
+		if (tx && tx->state == TX_BODY && (code < 200 || code >= 300))
+			chunk_refused(s, tx, code, reply);
 		break;
 	case SMTP_STARTTLS:
 		if (code != 220)
@@ -241,8 +291,12 @@ void process_mx(struct session *s)
 			s->close_after_flush = 1;
 			continue;
 		}
-		if (p->verb == SMTP_EHLO && r.code == 250)
+		if (p->verb == SMTP_EHLO && r.code == 250) {
 			s->mx_starttls = smtp_ehlo_has(s->mx_in.data, r.len, "STARTTLS");
+			s->mx_chunking = smtp_ehlo_has(s->mx_in.data, r.len, "CHUNKING");
+		}
+		if (p->verb == SMTP_HELO)
+			s->mx_chunking = 0;	/* no extensions after HELO */
 		if (p->verb == SMTP_EHLO && r.code == 250 && s->tls_mode == SG_TLS_TERMINATE &&
 		    s->tls_phase == TLS_NONE && !s->mx_starttls &&
 		    s->cfg->tls_mx_without_starttls == SG_TLS_REQUIRE) {

@@ -131,11 +131,13 @@ void session_free(struct worker *w, struct session *s)
 		return;
 	session_gauge(s, SG_PSESSION__COUNT);
 	tx_unanswered(s);	/* dots the MX never answered: "unknown" */
-	if (!s->connecting && (s->commands || s->end)) {
+	/* a VM that gave up before the MX's greeting (a tarpitting MX, its
+	 * own greeting timeout) made an attempt too: it has its event */
+	if (!s->connecting && (s->commands || s->end || s->vm_left_ungreeted))
 		session_event(s);
+	if (!s->connecting && (s->commands || s->end))
 		sg_feedback_session(s->feedback, &s->vm_addr,
 				    s->tunnel_started || s->tls_phase == TLS_ON, !s->tunnel_started);
-	}
 	if (s->tunnel_started)	/* unread: what is known of it is a signal */
 		signals_tls_session(s, s->tunnel_bytes[SIDE_VM] + s->tunnel_bytes[SIDE_MX],
 				    sg_now_ns() - s->started_ns);

@@ -44,7 +44,8 @@ enum relay_mode {
 	RELAY_COMMANDS = 0,	/* VM lines are commands */
 	RELAY_WAIT,		/* a sync point (DATA, STARTTLS, AUTH) awaits its reply */
 	RELAY_AUTH_LINE,	/* the next VM line answers a 334 */
-	RELAY_BODY,		/* DATA: the body streams to the MX, the dot withheld */
+	RELAY_BODY,		/* DATA: the body streams to the MX, the dot withheld;
+				 * BDAT: a chunk's bytes stream to the MX */
 	RELAY_VERDICT,		/* the dot has come: withheld until the engines' verdict */
 	RELAY_TUNNEL,		/* after STARTTLS: opaque bytes both ways */
 	RELAY_REFUSED,		/* a message was refused: no upstream, local replies */
@@ -91,7 +92,8 @@ enum tx_state {
 	TX_FREE = 0,
 	TX_OPENING,		/* MAIL sent, not yet answered */
 	TX_OPEN,		/* the MX accepted MAIL: RCPTs and DATA apply to it */
-	TX_BODY,		/* 354: the body streams, then the dot waits for a verdict */
+	TX_BODY,		/* 354 (or its first BDAT): the body streams, then the dot
+				 * (or its last chunk) waits for a verdict */
 	TX_DOT,			/* the dot went to the MX: its reply is owed */
 };
 
@@ -107,12 +109,17 @@ struct sg_tx {
 	uint32_t rcpts_sent;	/* RCPTs relayed under it: smtp_recipient_limit */
 	uint32_t rcpts_ok;	/* of those, accepted by the MX */
 	int body_started;
+	int chunked;		/* its body comes in BDAT chunks (RFC 3030), not DATA */
 	char message_id[256];	/* at its dot, from the scan */
 	char notes[SG_NOTES_LEN];	/* at its dot, what the engines noted */
 	char body_fp[17];	/* at its dot, its body's fingerprint digest in hex ("" when
 				 * the content engine made none): complaints find it by it */
 	char reason[SG_REASON_LEN];	/* at its dot: why it went ("clean", or "accepted:
 					 * ..." when scan_timeout_action let it through) */
+	/* the first line of the MX's last refusal of one of its commands
+	 * (a RCPT's 450, DATA's 554): a transaction that ends unsent says it */
+	char mx_refusal[160];
+	int evented;		/* its message event was written */
 	uint64_t size;
 	uint64_t body_ns;	/* when its 354 came */
 	uint64_t dot_ns;	/* when its dot went out */
@@ -130,6 +137,10 @@ struct pending {
 	uint16_t addr_len;
 	char local[160];
 	int has_local;
+	/* the MX's reply to the VM's last chunk, which went to it as a chunk
+	 * like the others: its 2xx is not the VM's (the reply to BDAT 0 LAST,
+	 * sent after the verdict, is) */
+	int chunk_held;
 };
 
 struct session;
@@ -156,6 +167,7 @@ struct session {
 	const struct sg_io_ops *io[2];	/* how each side's bytes move */
 	int vm_eof, mx_eof;
 	int vm_gone;		/* the VM failed while a dot's reply was owed: the MX's is awaited */
+	int vm_left_ungreeted;	/* the VM ended its side before the MX's greeting, silent */
 	int mx_gone;		/* upstream closed on purpose (a refused message) */
 	int mx_said_bye;	/* the MX's last word was a 221 or 421 */
 	/* why smtpguard ended it, for its event ("mx_unreachable", ...);
@@ -173,6 +185,18 @@ struct session {
 	int drain_quit_match;	/* how much of a QUIT line the VM sent while draining */
 	int drain_quit_answered;
 	uint32_t commands;
+	/* CHUNKING (RFC 3030), offered to the VM only as its MX offers it: the
+	 * chunk whose bytes are coming, what of it is left, whether it is the
+	 * VM's last (sent on as a chunk like the others: the MX commits only on
+	 * the BDAT 0 LAST that follows the verdict), whether its bytes are
+	 * dropped (answered here); the MX's replies to last chunks owed */
+	int mx_chunking;
+	uint64_t chunk_left;
+	int chunk_last;
+	int chunk_discard;
+	int chunk_replies_held;
+	uint64_t chunk_ns;		/* when the chunk's command came (smtp_min_data_rate) */
+	uint64_t chunk_base;		/* the message's bytes before it */
 	struct sg_tx tx[SG_MAX_TX];
 	struct sg_tx *tx_cur;	/* the transaction the VM's RCPT and DATA apply to */
 	uint32_t tx_ids;	/* the last id given */

@@ -39,12 +39,32 @@ struct sg_tx *tx_find(struct session *s, uint32_t id)
 	return NULL;
 }
 
+/* smtpguard judged nothing: the MX, the VM or the connection ended it */
+static void tx_not_sent(struct session *s, struct sg_tx *tx)
+{
+	char why[160];
+
+	if (tx->state == TX_BODY)
+		snprintf(why, sizeof(why), "its body did not reach its end%s%s",
+			 s->end ? ": the session ended, " : "", s->end ? s->end : "");
+	else
+		snprintf(why, sizeof(why), "%s", !tx->rcpts_ok ?
+			 "the MX accepted none of its recipients" : "it ended before its body");
+	tx_event(s, tx, "not_sent", why, NULL, tx->mx_refusal);
+}
+
 void tx_end(struct session *s, struct sg_tx *tx)
 {
 	if (!tx)
 		return;
+	if (!tx->evented && (tx->state == TX_OPEN || tx->state == TX_BODY))
+		tx_not_sent(s, tx);
 	if (s->tx_cur == tx)
 		s->tx_cur = NULL;
+	/* a chunked body between its chunks (an RSET, the MX's refusal of a
+	 * chunk): its engines let go of it */
+	if (tx->state == TX_BODY && tx->chunked)
+		sg_scan_end(&s->scan);
 	tx->state = TX_FREE;
 }
 
@@ -182,7 +202,7 @@ int verdict_reason_class(const struct sg_verdict *v)
 	return SG_PREASON_CONTENT;
 }
 
-void tx_event(struct session *s, const struct sg_tx *tx, const char *verdict,
+void tx_event(struct session *s, struct sg_tx *tx, const char *verdict,
 	      const char *reason, const char *by, const char *mx_reply)
 {
 	struct sg_message_event e = {
@@ -205,6 +225,7 @@ void tx_event(struct session *s, const struct sg_tx *tx, const char *verdict,
 	};
 
 	sg_event_message(&e);
+	tx->evented = 1;
 }
 
 void tx_unanswered(struct session *s)
@@ -220,4 +241,8 @@ void tx_unanswered(struct session *s)
 				 SG_PREASON_ENGINE_FAILURE : SG_PREASON_CLEAN);
 		tx_end(s, tx);
 	}
+	/* the others end with the session: unsent */
+	for (int i = 0; i < SG_MAX_TX; i++)
+		if (s->tx[i].state != TX_FREE)
+			tx_end(s, &s->tx[i]);
 }

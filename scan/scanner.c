@@ -140,8 +140,12 @@ void sg_scan_feed(struct sg_scan *scan, const char *data, size_t n)
 	const char *p = data, *end = data + n;
 
 	scan->bytes += n;
-	if (data_engines(scan))
-		feed_data(scan, data, n);
+	if (data_engines(scan)) {
+		if (scan->unstuffed)
+			deliver_data(scan, data, n);
+		else
+			feed_data(scan, data, n);
+	}
 	while (p < end) {
 		const char *lf;
 

@@ -4,7 +4,8 @@
  * streams to the MX, the final dot withheld until it is given.
  *
  * The relay feeds each message as it arrives (headers, then body,
- * dot-stuffing as sent) and asks for the verdict once the dot has come.
+ * dot-stuffing as sent, or BDAT chunks' bytes as they are: unstuffed) and
+ * asks for the verdict once the dot (or the last chunk) has come.
  * The scanner cuts the stream into lines (judged by their first
  * SG_SCAN_LINE_MAX bytes), notes what every engine and the events need (the
  * size, the Message-ID), and hands each line to its engines, in order.
@@ -151,6 +152,8 @@ struct sg_scan {
 	size_t line_len;
 	int line_overflow;
 	int data_midline;	/* data engines: the last byte fed was not a line's end */
+	int unstuffed;		/* the bytes come as the message is (BDAT chunks, RFC 3030):
+				 * no dot-stuffing to undo */
 	size_t bytes;
 	char message_id[256];	/* the Message-ID header's value, for events and trace */
 	int ended;		/* the last line was judged: verdicts are being asked */

@@ -77,7 +77,7 @@ run_one "package test_deb.sh" 600s bash "$here/package/test_deb.sh" "$build"
 for t in test_cli.sh test_restart.sh test_proxy.sh test_smtp_relay.sh test_feedback.sh \
 	test_bridged.sh test_vm_postfix.sh test_tls.sh test_tls_verify.sh test_milter.sh test_content.sh \
 	test_ladder.sh test_privileges.sh test_spoof.sh test_notify.sh test_metrics.sh \
-	test_uplink_auto.sh test_complaints.sh test_tenants.sh test_shared_redis.sh; do
+	test_uplink_auto.sh test_complaints.sh test_tenants.sh test_shared_redis.sh test_extensions.sh; do
 	[ -x "$build"/asan/smtpguardctl ] && [ -x "$build"/asan/smtpguardd ] &&
 		run_one "e2e $t (ASan/UBSan builds)" 600s env SG_CTL="$build"/asan/smtpguardctl \
 			SG_DAEMON="$build"/asan/smtpguardd bash "$here/e2e/$t" "$build"

@@ -2,7 +2,9 @@
 # test_smtp_relay.sh - the proxy's SMTP relay, end to end, VM -> smtpguard ->
 # real Postfix MX: a clean message gets the MX's own reply and queue id; a
 # message the scanner refuses never reaches the MX's mailbox and the VM gets
-# 550 with a reference id; PIPELINING; CHUNKING hidden; line, recipient and
+# 550 with a reference id; PIPELINING; CHUNKING offered and its chunks
+# scanned (a pattern in the last chunk refused before the MX commits, a
+# clean message delivered byte for byte); line, recipient and
 # size limits; an SMTP-smuggling end refused; the VM gone mid-DATA; a
 # stalling MX answered with 421 after the idle timeout.
 #   bash selftests/e2e/test_smtp_relay.sh build
@@ -39,11 +41,12 @@ check_delivered "clean-message-delivered-mx-sees-vm" vm1 "$MX4"
 check_match "$MAIL_OUT" "<-  250 2.0.0 Ok: queued as [0-9A-F]+" "vm-gets-mx-queue-id"
 check_contains "$MAIL_OUT" "ESMTP" "vm-gets-mx-greeting"
 
-# --- CHUNKING is hidden from the VM (Postfix offers it)
-if printf '%s' "$MAIL_OUT" | grep -q "CHUNKING"; then
-	fail "ehlo-hides-chunking" "the VM was offered CHUNKING"
+# --- CHUNKING: offered to the VM as Postfix offers it; BURL never
+check_match "$MAIL_OUT" "250[- ]CHUNKING" "ehlo-offers-chunking"
+if printf '%s' "$MAIL_OUT" | grep -q "BURL"; then
+	fail "ehlo-hides-burl" "the VM was offered BURL"
 else
-	pass "ehlo-hides-chunking"
+	pass "ehlo-hides-burl"
 fi
 check_contains "$MAIL_OUT" "PIPELINING" "ehlo-keeps-pipelining"
 
@@ -131,10 +134,59 @@ done
 out=$(printf 'EHLO vm1\r\nMAIL FROM:<a@example.org>\r\nRCPT\tTO:<u1@example.net>\r\nRCPT TO:<u2@example.net>\r\nRCPT TO:<u3@example.net>\r\nRCPT\tTO:<u4@example.net>\r\nQUIT\r\n' | raw_session vm1)
 check_contains "$out" "452 4.5.3 smtpguard: too many recipients" "rcpt-with-tab-counted"
 
-# --- BDAT (CHUNKING is not offered): its chunk cannot be told from
-# commands, so the session ends with a 421, not a 5xx the VM would bounce on
-out=$(printf 'EHLO vm1\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<u@example.net>\r\nBDAT 5 LAST\r\nhello' | raw_session vm1)
-check_contains "$out" "421 4.5.0 smtpguard: BDAT is not offered (use DATA)" "bdat-421"
+# --- BDAT: a clean message in chunks cut inside a CRLF and right after a
+# dot line, with a dot line and a QUIT line inside: the MX's own reply to
+# its BDAT 0 LAST reaches the VM, and the Maildir copy from the message's
+# first header on is the message's bytes (CRLF stored as LF by Postfix)
+bdat_file="$LAB_DIR/bdat-clean.eml"
+{
+	printf 'X-Chunk-Id: bdat-clean-%s\r\nFrom: <a@example.org>\r\nSubject: chunks\r\n\r\n' "$$"
+	printf 'line one\r\n.\r\n..two dots\r\nQUIT\r\n'
+	for i in $(seq 1 300); do printf 'body line %04d of the chunked message\r\n' "$i"; done
+} > "$bdat_file"
+size=$(stat -c %s "$bdat_file")
+# offsets: inside the first CRLF after the headers, right after ".\r\n", the middle
+split=$(python3 -c "import sys; d=open(sys.argv[1],'rb').read(); i=d.index(b'\r\n\r\n'); j=d.index(b'\r\n.\r\n')+5; print('%d,%d,%d' % (i+1, j, len(d)//2))" "$bdat_file")
+out=$(lab_exec vm1 timeout 30 python3 "$E2E_REPO/selftests/tools/bdat_send.py" --server "$MX4" \
+	--from a@example.org --to u@example.net --file "$bdat_file" --split-at "$split" \
+	--require-chunking 2>&1)
+check_match "$out" "> BDAT [0-9]+ LAST \[" "bdat-clean-last-chunk-sent"
+check_match "$out" "< 250 2.0.0 Ok: [0-9]+ bytes queued as [0-9A-F]+|< 250 2.0.0 Ok: queued as [0-9A-F]+" "bdat-clean-mx-reply-reaches-vm"
+bdat_got() {	# the stored copy from its X-Chunk-Id line on, LF line ends
+	local f
+	f=$(lab_mx_find_mail "$1") || return 1
+	sed -n '/^X-Chunk-Id: /,$p' "$f"
+}
+if wait_for 10 bdat_got "bdat-clean-$$"; then
+	want=$(tr -d '\r' < "$bdat_file" | sha256sum | cut -c1-64)
+	got=$(bdat_got "bdat-clean-$$" | sha256sum | cut -c1-64)
+	check_eq "$got" "$want" "bdat-clean-delivered-byte-identical ($size bytes, chunks at $split)"
+else
+	fail "bdat-clean-delivered-byte-identical" "not in the MX's Maildir: $(printf '%s' "$out" | tail -n 3)"
+fi
+
+# --- BDAT: a pattern in the last chunk is refused before the MX commits:
+# the VM gets 550 with a reference id, the MX's Maildir never has it
+n0=$(lab_mx_count_mail)
+printf 'X-Chunk-Id: bdat-spam-%s\r\nSubject: offer\r\n\r\nhello\r\nbuy-cheap-pills-77 today\r\n' "$$" > "$LAB_DIR/bdat-spam.eml"
+out=$(lab_exec vm1 timeout 30 python3 "$E2E_REPO/selftests/tools/bdat_send.py" --server "$MX4" \
+	--from a@example.org --to u@example.net --file "$LAB_DIR/bdat-spam.eml" --split-at 40 \
+	--require-chunking 2>&1)
+check_match "$out" "< 550 5.7.1 smtpguard: message refused \(matches the content rule drug-offer\); ref SG" "bdat-last-chunk-pattern-550"
+sleep 1
+check_eq "$(lab_mx_count_mail)" "$n0" "bdat-refused-not-in-mailbox"
+if grep -q "bdat-spam-$$" -r "$(lab_mx_maildir)" 2>/dev/null; then
+	fail "bdat-refused-not-committed" "the MX stored it"
+else
+	pass "bdat-refused-not-committed"
+fi
+ev=$(jq -c 'select(.event=="message" and .verdict=="reject" and .reason=="matches the content rule drug-offer")' "$LAB_DIR/events.json" | tail -1)
+check_ne "$ev" "" "bdat-refusal-event"
+
+# --- BDAT without a size: where the chunk ends cannot be told, so the
+# session ends with a 421, not a 5xx the VM would bounce on
+out=$(printf 'EHLO vm1\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<u@example.net>\r\nBDAT LAST\r\nhello' | raw_session vm1)
+check_contains "$out" "421 4.5.4 smtpguard: malformed BDAT" "bdat-malformed-421"
 
 # --- pipelined transactions: each message's event carries its own envelope
 # (the VM sends the next MAIL and RCPTs before the MX answers the first dot);
