@@ -1,5 +1,6 @@
 # smtpguard - top-level build. `make` builds everything; `make check` runs every
-# test; `make demo` runs the lab demo; `make bench` the benchmarks. deps first.
+# test; `make demo` runs the lab demo; `make bench` the benchmarks;
+# `make interop` the interoperability matrix. deps first.
 
 ARCH_TRIPLET := $(shell gcc -dumpmachine 2>/dev/null)
 BUILD        ?= build
@@ -87,7 +88,7 @@ FUZZ_SECONDS ?= 60
 MAN_PAGES := $(BUILD)/man/smtpguardd.8 $(BUILD)/man/smtpguardctl.8 $(BUILD)/man/smtpguard.conf.5
 
 .PHONY: all programs man install uninstall deb deps check check-fresh check-kernels demo bench \
-	fuzz clean
+	fuzz clean interop
 all: $(BPF_OBJS) $(SKELS) $(PROGS) $(UNIT_BINS) $(UNIT_ASAN) $(RELAY_TESTS) $(BPFT_BINS) \
      $(TOOL_BINS) $(BENCH_BINS) $(FUZZ_BINS) $(MAN_PAGES)
 
@@ -256,6 +257,12 @@ demo: deps
 bench: deps
 	$(MAKE) all
 	bash bench/run.sh $(BUILD)
+
+# the interoperability matrix: every sender against every MX in every mode,
+# byte-identical (selftests/interop/run.sh); the README's table is renewed
+interop: deps
+	$(MAKE) all
+	bash selftests/interop/run.sh $(BUILD) --update-readme
 
 clean:
 	rm -rf $(BUILD)
