@@ -304,12 +304,15 @@ EOF
 lab__smtpd_pid() { cat "$(lab__mta_base opensmtpd "$1")/smtpd.pid" 2>/dev/null; }
 
 # lab__smtpd_exec NODE CMD...: CMD in the instance's network and mount
-# namespaces (where smtpctl finds its socket)
+# namespaces (where smtpctl finds its socket), under smtpd's root: entering
+# a mount namespace resets the root to the namespace's own, which is not
+# the one smtpd sees when the lab runs in a chroot (check-fresh)
 lab__smtpd_exec() {
 	local node=$1 pid; shift
 	pid=$(lab__smtpd_pid "$node")
 	[ -n "$pid" ] || { lab_log "no OpenSMTPD running in $node"; return 1; }
-	nsenter --net="/run/netns/${LAB_PREFIX}${node}" --mount="/proc/$pid/ns/mnt" -- "$@"
+	nsenter --net="/run/netns/${LAB_PREFIX}${node}" --mount="/proc/$pid/ns/mnt" \
+		--root="/proc/$pid/root" --wd="/proc/$pid/root" -- "$@"
 }
 
 lab__start_opensmtpd() {
