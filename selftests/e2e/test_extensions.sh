@@ -114,6 +114,23 @@ mail_body() {
 	     top && /^[ \t]/ { next }
 	     { top = 0; print }' top=1 "$1"
 }
+
+# check_stored NAME TOKEN FILE: the message carrying TOKEN reached the MX
+# and its body there is FILE's bytes; 1 when it never arrived
+check_stored() {
+	local f
+	if ! wait_for 10 lab_mx_find_mail "$2"; then
+		fail "$1" "$2 never reached the MX"
+		return 1
+	fi
+	f=$(lab_mx_find_mail "$2")
+	if mail_body "$f" | cmp -s - "$3"; then
+		pass "$1"
+	else
+		fail "$1" "$(mail_body "$f" | diff - "$3" | head -n 6)"
+	fi
+	return 0
+}
 # dsn_for T: the delivery status notification the MX sent to dsn-T@ (the
 # original message, from that sender, is not one: it has no X-Postfix-Sender)
 dsn_for() { lab_mx_find_mail "X-Postfix-Sender: rfc822; dsn-$1@$LAB_MAIL_DOMAIN"; }
@@ -177,17 +194,12 @@ dialogue utf8 "$LAB_MX4" 25 "cmd EHLO vm1.example.org" \
 	"cmd MAIL FROM:<jürgen@example.org> SMTPUTF8 BODY=8BITMIME" \
 	"cmd RCPT TO:<jürgen@$LAB_MAIL_DOMAIN>" "cmd DATA" "data $LAB_DIR/utf8.eml" "cmd QUIT"
 check_eq "$(codes "$LAB_DIR/utf8.out")" "220 250 250 250 354 250 221" "smtputf8-session-accepted"
-if wait_for 10 lab_mx_find_mail "$t"; then
+if check_stored "smtputf8-stored-byte-identical" "$t" "$LAB_DIR/utf8.eml"; then
 	f=$(lab_mx_find_mail "$t")
-	if mail_body "$f" | cmp -s - "$LAB_DIR/utf8.eml"; then
-		pass "smtputf8-stored-byte-identical"
-	else
-		fail "smtputf8-stored-byte-identical" "$(mail_body "$f" | diff - "$LAB_DIR/utf8.eml" | head -n 6)"
-	fi
 	check_ok "smtputf8-mx-saw-utf8-envelope" grep -qE "^Delivered-To: jürgen@$LAB_MAIL_DOMAIN$" "$f"
 	check_match "$(grep -A2 -m1 '^Received:' "$f")" "with UTF8E?SMTPS?A? id" "smtputf8-mx-received-with-utf8smtp"
 else
-	fail "smtputf8-stored-byte-identical" "$t never reached the MX: $(tail -n 4 "$LAB_DIR/utf8.out")"
+	echo "# $(tail -n 4 "$LAB_DIR/utf8.out" | tr '\n' ' ')"
 fi
 
 # ------------------------------------------------------------ DSN
@@ -294,16 +306,8 @@ if grep -qx CHUNKING "$LAB_DIR/ehlo.kw"; then
 	n=$(grep -c '^-> BDAT' "$LAB_DIR/bdat.out")
 	want="220 250 250 250$(printf ' 250%.0s' $(seq 1 "$n")) 221"
 	check_eq "$(codes "$LAB_DIR/bdat.out")" "$want" "chunking-bdat-accepted"
-	if wait_for 10 lab_mx_find_mail "$t"; then
-		f=$(lab_mx_find_mail "$t")
-		if mail_body "$f" | cmp -s - "$LAB_DIR/bdat.eml"; then
-			pass "chunking-bdat-stored-byte-identical"
-		else
-			fail "chunking-bdat-stored-byte-identical" "$(mail_body "$f" | diff - "$LAB_DIR/bdat.eml" | head -n 6)"
-		fi
-	else
-		fail "chunking-bdat-stored-byte-identical" "$t never reached the MX: $(tail -n 4 "$LAB_DIR/bdat.out")"
-	fi
+	check_stored "chunking-bdat-stored-byte-identical" "$t" "$LAB_DIR/bdat.eml" ||
+		echo "# $(tail -n 4 "$LAB_DIR/bdat.out" | tr '\n' ' ')"
 else
 	fail "chunking-bdat-stored-byte-identical" "not tried: CHUNKING is not offered to the VM"
 fi
