@@ -69,6 +69,30 @@ static int vm_lost(struct session *s)
 	return 0;
 }
 
+/* What a round changed: bytes read or written (the counts only grow), or
+ * bytes moved between the buffers. */
+struct relay_mark {
+	uint64_t moved;
+	size_t buffered;
+};
+
+static struct relay_mark relay_mark(const struct session *s)
+{
+	return (struct relay_mark){
+		.moved = s->read_bytes[SIDE_VM] + s->read_bytes[SIDE_MX] +
+			 s->written_bytes[SIDE_VM] + s->written_bytes[SIDE_MX],
+		.buffered = s->vm_in.len + s->mx_in.len + s->vm_out.len + s->mx_out.len,
+	};
+}
+
+/* Decrypted or buffered bytes a side still has in OpenSSL that the relay
+ * could read now (a side read to EAGAIN waits for its socket instead). */
+static int tls_unread(const struct session *s, int side, int drained, int eof,
+		      const struct sg_buf *in)
+{
+	return !drained && !eof && buf_space(in) && tls_pending(s, side);
+}
+
 enum relay_result relay_run(struct session *s, int vm_ready, int mx_ready)
 {
 	/* OpenSSL may hold decrypted bytes, or wait to write before it reads */
@@ -86,7 +110,9 @@ enum relay_result relay_run(struct session *s, int vm_ready, int mx_ready)
 	if (s->mode == RELAY_TUNNEL && !s->draining)
 		return tunnel_step(s, vm_ready, mx_ready);
 	for (int round = 0; round < 64 && !s->draining; round++) {
-		size_t before = s->vm_in.len + s->mx_in.len + s->vm_out.len + s->mx_out.len;
+		/* not the buffers' lengths alone: a round that read as much as
+		 * it wrote leaves them as they were */
+		struct relay_mark before = relay_mark(s), after;
 		int vm_eof = s->vm_eof, mx_eof = s->mx_eof;
 
 		if (read_into(s, SIDE_VM, &s->vm_in, &s->vm_eof, &vm_drained) && vm_lost(s))
@@ -127,11 +153,20 @@ enum relay_result relay_run(struct session *s, int vm_ready, int mx_ready)
 			return RELAY_END;
 		if (s->mx_eof && !s->mx_gone && !s->mx_in.len && !s->vm_out.len)
 			mx_ended(s);
-		if (before == s->vm_in.len + s->mx_in.len + s->vm_out.len + s->mx_out.len &&
+		after = relay_mark(s);
+		if (before.moved == after.moved && before.buffered == after.buffered &&
 		    vm_eof == s->vm_eof && mx_eof == s->mx_eof)
 			break;
 	}
-	return s->draining ? drain_run(s) : RELAY_CONTINUE;
+	if (s->draining)
+		return drain_run(s);
+	/* a side not read to EAGAIN (its buffer was full, or the rounds ran
+	 * out) may have left bytes inside OpenSSL, which no epoll event
+	 * announces: a wake-up reads them */
+	if ((tls_unread(s, SIDE_VM, vm_drained, s->vm_eof, &s->vm_in) ||
+	     tls_unread(s, SIDE_MX, mx_drained, s->mx_eof, &s->mx_in)) && !sg_timer_armed(&s->wake))
+		sg_loop_timer_in(s->loop, &s->wake, 0);
+	return RELAY_CONTINUE;
 }
 
 uint32_t relay_interest(const struct session *s, int side)

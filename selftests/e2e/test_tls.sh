@@ -146,6 +146,29 @@ out=$(printf 'QUIT\r\n' | lab_exec vm1 timeout 10 openssl s_client -starttls smt
 	-connect "$LAB_MX4:25" -sess_in "$LAB_DIR/sess.pem" 2>&1)
 check_match "$out" "^Reused, TLSv1\.3" "terminate-session-resumed"
 session_event "terminate-resumption-recorded" '"resumed":true' 
+# 5 MiB of lines of every length inside TLS. The relay stops reading a side
+# when its buffer is full; the records OpenSSL then holds are announced by
+# no epoll event, and the final dot sat in them until the VM's QUIT (swaks
+# waits 20 s for the dot's reply, then gives up).
+python3 "$E2E_REPO/selftests/interop/gen_messages.py" "$LAB_DIR/msgs" >/dev/null ||
+	e2e_abort "gen_messages.py failed"
+head -c -2 "$LAB_DIR/msgs/big5m.crlf" >"$LAB_DIR/big5m.swaks"	# swaks ends it with CRLF . CRLF
+n0=$(lab_mx_count_mail)
+t0=$(ms_now)
+out=$(lab_exec vm1 timeout 60 swaks --tls --server "$LAB_MX4" --timeout 20 --helo vm1.example.org \
+	--from vm1@example.org --to "u@$LAB_MAIL_DOMAIN" --data "@$LAB_DIR/big5m.swaks" \
+	--suppress-data 2>&1)
+echo "# terminate 5 MiB: $(( $(ms_now) - t0 )) ms"
+check_match "$out" "<~ +250 2\.0\.0 Ok: queued as" "terminate-5mib-of-varied-lines-delivered"
+if wait_for 10 eval '[ "$(lab_mx_count_mail)" -gt "$n0" ]'; then
+	got=$(find "$(lab_mx_maildir)/new" -type f -newer "$LAB_DIR/big5m.swaks" -exec grep -l \
+		"^Message-ID: <big5m.interop@example.org>" {} + | head -n 1)
+	want_bytes=$(stat -c %s "$LAB_DIR/msgs/big5m.lf")
+	check_eq "$(tail -c "$want_bytes" "$got" | sha256sum | cut -d' ' -f1)" \
+		"$(sha256sum <"$LAB_DIR/msgs/big5m.lf" | cut -d' ' -f1)" "terminate-5mib-byte-identical"
+else
+	fail "terminate-5mib-byte-identical" "the MX stored no new message"
+fi
 
 # ------------------------------------------------------------ strip
 lab_ctl main policy add "$VM1/32" scan --tls strip >/dev/null
