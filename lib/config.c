@@ -405,7 +405,7 @@ static const struct sg_config_key config_keys[] = {
 	KEY("smtp_line_limit", UINT, smtp_line_limit, LIVE, "2048", RANGE(512, 4000)),
 	KEY("smtp_command_limit", UINT, smtp_command_limit, LIVE, "1000", RANGE(10, 1000000)),
 	KEY("smtp_recipient_limit", UINT, smtp_recipient_limit, LIVE, "1000", RANGE(1, 100000)),
-	KEY("smtp_message_size_limit", UINT, smtp_message_size_limit, LIVE, "52428800",
+	KEY("smtp_message_size_limit", UINT, smtp_message_size_limit, LIVE, "104857600",
 	    RANGE(1024, 1ULL << 40)),
 	KEY("smtp_idle_timeout", DURATION, smtp_idle_timeout_ns, LIVE, "300s"),
 	KEY("smtp_session_timeout", DURATION, smtp_session_timeout_ns, LIVE, "3600s"),

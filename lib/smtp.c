@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /* smtp.c - SMTP wire parsers for the relay (see smtp.h). */
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include "smtp.h"
@@ -224,6 +225,45 @@ size_t smtp_ehlo_remove(char *reply, size_t len, const char *const *keywords, in
 		p += line_len;
 	}
 	return out;
+}
+
+size_t smtp_ehlo_cap_size(char *reply, size_t len, size_t room, uint64_t limit)
+{
+	size_t in = 0;
+	int first = 1;
+
+	while (in < len) {
+		const char *lf = memchr(reply + in, '\n', len - in);
+		size_t line_len = lf ? (size_t)(lf - (reply + in)) + 1 : len - in;
+		char *line = reply + in;
+		char value[48];
+		uint64_t v = 0;
+		size_t vlen, old_len;
+
+		if (first || line_len <= 4 || ehlo_keyword_len(line, line_len) != 4 ||
+		    strncasecmp(line + 4, "SIZE", 4) != 0) {
+			first = 0;
+			in += line_len;
+			continue;
+		}
+		/* "SIZE", "SIZE 0" (no fixed limit) or "SIZE n" */
+		for (size_t i = 9; i < line_len && line[8] == ' ' && isdigit((unsigned char)line[i]) &&
+				   v <= limit; i++)
+			v = v * 10 + (uint64_t)(line[i] - '0');
+		if (v && v <= limit)
+			return len;
+		vlen = (size_t)snprintf(value, sizeof(value), " %llu",
+					(unsigned long long)limit);
+		old_len = line_len - 8;	/* from after "SIZE" to the line's end */
+		while (old_len && (line[8 + old_len - 1] == '\r' || line[8 + old_len - 1] == '\n'))
+			old_len--;
+		if (len - old_len + vlen > room)
+			return len;	/* no room: the MX's value stays */
+		memmove(line + 8 + vlen, line + 8 + old_len, len - in - 8 - old_len);
+		memcpy(line + 8, value, vlen);
+		return len - old_len + vlen;
+	}
+	return len;
 }
 
 int smtp_ehlo_has(const char *reply, size_t len, const char *keyword)

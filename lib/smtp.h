@@ -15,6 +15,7 @@
 #define SMTPGUARD_SMTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum smtp_verb {
 	SMTP_UNKNOWN = 0,	/* relayed as it is; the MX answers it */
@@ -80,6 +81,13 @@ enum smtp_data_result smtp_data_scan(const char *buf, size_t n, int at_body_star
  * case-insensitive), keeping the first line (the greeting) and putting the
  * final "250 " separator on the new last line. Returns the new length. */
 size_t smtp_ehlo_remove(char *reply, size_t len, const char *const *keywords, int n);
+
+/* Caps an EHLO reply's SIZE (RFC 1870) at limit, in place: "SIZE", "SIZE 0"
+ * (no fixed maximum) and a larger "SIZE n" become "SIZE limit", so the VM
+ * learns the lower of the MX's and this host's limit before it sends.
+ * room: the buffer's size. Returns the new length (the old one when there
+ * is no SIZE, it is already lower, or there is no room). */
+size_t smtp_ehlo_cap_size(char *reply, size_t len, size_t room, uint64_t limit);
 
 /* Whether an EHLO reply offers the extension (a keyword, case-insensitive;
  * the greeting line does not count). */

@@ -30,6 +30,8 @@ static void relay_reply(struct session *s, const struct smtp_reply *r)
 
 		memcpy(tmp, s->mx_in.data, r->len);
 		n = smtp_ehlo_remove(tmp, r->len, hidden, strip ? 3 : 2);
+		/* the VM learns this host's limit before it sends, as the MX's */
+		n = smtp_ehlo_cap_size(tmp, n, sizeof(tmp), s->cfg->smtp_message_size_limit);
 		if (strip && s->mx_starttls && !s->stripped) {
 			s->stripped = 1;
 			sg_warn("session %s -> %s: STARTTLS hidden from the VM (tls_mode strip): "

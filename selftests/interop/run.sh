@@ -101,16 +101,13 @@ cat "$TLSDIR/provider-ca.crt" "$TLSDIR/mx-ca.crt" >"$IO_CA"
 # senders do not ask for it)
 export LAB_MX_TLS_CHAIN="$TLSDIR/mx.key $TLSDIR/mx.crt"
 export LAB_MX_TLS=$LAB_MX_TLS_CHAIN
-# smtp_message_size_limit as the MXes' (100 MiB): the default, 50 MiB,
-# refuses the 50 MiB message from an MTA, whose declared SIZE counts the
-# Received header it adds (552 5.3.4 at MAIL); the matrix is about the
-# bytes, the limit has its own tests
+# smtp_message_size_limit is left at its default (100 MiB): the 50 MiB
+# message, with the headers an MTA adds, must fit under it as it is
 printf 'interop body /forbidden-interop-[0-9]+/i\n' >"$LAB_DIR/content.rules"
 EVENTS=$LAB_DIR/events.jsonl
 lab_start_smtpguardd main default_action=scan proxy=yes uplink=uplink0 \
 	content_rules="$LAB_DIR/content.rules" events_file="$EVENTS" connect_timeout=5s \
-	tls_cert_file="$TLSDIR/provider.crt" tls_key_file="$TLSDIR/provider.key" \
-	smtp_message_size_limit=104857600 ||
+	tls_cert_file="$TLSDIR/provider.crt" tls_key_file="$TLSDIR/provider.key" ||
 	e2e_abort "smtpguardd did not start"
 
 # ------------------------------------------------------------ the MXes

@@ -517,7 +517,7 @@ static void test_defaults_kept(void)
 	ASSERT_EQ(cfg.smtp_line_limit, 2048, "defaults kept: line limit");
 	ASSERT_EQ(cfg.smtp_command_limit, 1000, "defaults kept: command limit");
 	ASSERT_EQ(cfg.smtp_recipient_limit, 1000, "defaults kept: recipient limit");
-	ASSERT_EQ(cfg.smtp_message_size_limit, 52428800, "defaults kept: 50 MiB messages");
+	ASSERT_EQ(cfg.smtp_message_size_limit, 104857600, "defaults kept: 100 MiB messages");
 	ASSERT_EQ(cfg.smtp_idle_timeout_ns, 300ULL * 1000000000ULL, "defaults kept: idle 300s");
 	ASSERT_EQ(cfg.smtp_session_timeout_ns, 3600ULL * 1000000000ULL,
 		  "defaults kept: session 3600s");
