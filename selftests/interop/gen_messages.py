@@ -78,6 +78,21 @@ def msg_utf8():
             [x.encode() for x in text.rstrip("\n").split("\n")])
 
 
+def msg_octets():
+    """Every octet value but NUL, CR and LF (which 8BITMIME does not allow
+    bare), C0 controls, DEL and all of 0x80-0xFF, in lines of varied
+    length: the bytes of a binary attachment sent as 8bit."""
+    rng = random.Random(8)
+    octets = bytes(b for b in range(1, 256) if b not in (10, 13))
+    body = [octets, octets[::-1]]
+    for _ in range(64):
+        n = rng.randint(1, 998)
+        line = bytes(rng.choice(octets) for _ in range(n))
+        body.append(b"x" + line[1:] if line[:1] == b"." else line)
+    return (headers("octets", extra=["Content-Type: application/octet-stream",
+                                     "Content-Transfer-Encoding: 8bit"]), body)
+
+
 def msg_empty():
     return headers("empty"), None       # headers, the blank line, nothing
 
@@ -148,6 +163,7 @@ def main():
     write(outdir, "dots", *msg_dots())
     write(outdir, "line998", *msg_line998())
     write(outdir, "utf8", *msg_utf8())
+    write(outdir, "octets", *msg_octets())
     write(outdir, "empty", *msg_empty())
     write(outdir, "boundary", *msg_boundary())
     write(outdir, "big5m", *msg_big("big5m", 5 * 1024 * 1024, 5))

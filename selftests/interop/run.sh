@@ -18,8 +18,8 @@
 #                certificate (the senders trust the lab's provider CA)
 #   scanned6     plaintext scanned over IPv6
 # Messages (gen_messages.py), each delivery with its own X-Interop-Id as its
-# first header: 1 KiB plain, dot lines, a 998-octet line, 8-bit UTF-8, an
-# empty body, CRLF at 16384/65536/131072, 5 MiB, 50 MiB (full run only), an
+# first header: 1 KiB plain, dot lines, a 998-octet line, 8-bit UTF-8,
+# every octet but NUL, CR and LF (a binary body sent as 8bit), an empty body, CRLF at 16384/65536/131072, 5 MiB, 50 MiB (full run only), an
 # SMTPUTF8 envelope.
 # Byte-identical: each message as the MX stored it, from the line after its
 # X-Interop-Id to the end, is compared (sha256, then the first differing
@@ -52,13 +52,13 @@ if [ $IO_FAST = 1 ]; then
 	IO_SENDERS="swaks python curl php postfix"
 	IO_MXES="postfix"
 	IO_MODES="exempt scanned"
-	IO_MSGS="plain1k dots line998 utf8 empty boundary smtputf8"
+	IO_MSGS="plain1k dots line998 utf8 octets empty boundary smtputf8"
 else
 	e2e_begin interop "$IO_BUILD" 5400
 	IO_SENDERS="swaks python perl curl php postfix exim opensmtpd"
 	IO_MXES="postfix exim opensmtpd greylist slow"
 	IO_MODES="exempt scanned passthrough terminate scanned6"
-	IO_MSGS="plain1k dots line998 utf8 empty boundary smtputf8 big5m big50m"
+	IO_MSGS="plain1k dots line998 utf8 octets empty boundary smtputf8 big5m big50m"
 fi
 # the greylisting and the slow MX: each message takes its retries or its
 # 20 s greeting (and 2 s a reply), so few messages, exempt and scanned
