@@ -171,42 +171,45 @@ static void test_ehlo(void)
 	}
 }
 
-/* cap_size on a copy of REPLY in a buffer of ROOM bytes: the result */
-static const char *capped(const char *reply, size_t room, uint64_t limit)
-{
-	static char buf[256];
-	size_t n;
-
-	snprintf(buf, sizeof(buf), "%s", reply);
-	n = smtp_ehlo_cap_size(buf, strlen(buf), room, limit);
-	buf[n] = 0;
-	return buf;
-}
-
 static void test_ehlo_size(void)
 {
-	ASSERT_STREQ(capped("250-mx\r\n250-SIZE 209715200\r\n250 8BITMIME\r\n", 256, 1000),
-		     "250-mx\r\n250-SIZE 1000\r\n250 8BITMIME\r\n",
-		     "ehlo size: the MX's larger limit becomes this host's");
-	ASSERT_STREQ(capped("250-mx\r\n250-SIZE 999\r\n250 8BITMIME\r\n", 256, 1000),
-		     "250-mx\r\n250-SIZE 999\r\n250 8BITMIME\r\n",
-		     "ehlo size: a lower MX limit stays");
-	ASSERT_STREQ(capped("250-mx\r\n250 SIZE\r\n", 256, 52428800),
-		     "250-mx\r\n250 SIZE 52428800\r\n",
-		     "ehlo size: SIZE without a value (no limit) gets this host's, last line kept '250 '");
-	ASSERT_STREQ(capped("250-mx\r\n250-size 0\r\n250 DSN\r\n", 256, 1024),
-		     "250-mx\r\n250-size 1024\r\n250 DSN\r\n",
-		     "ehlo size: SIZE 0 (no fixed maximum) gets this host's, any case");
-	ASSERT_STREQ(capped("250-mx\r\n250-SIZE 99999999999999999999999999\r\n250 DSN\r\n", 256,
-			    1024), "250-mx\r\n250-SIZE 1024\r\n250 DSN\r\n",
-		     "ehlo size: a value too long for 64 bits is larger");
-	ASSERT_STREQ(capped("250-SIZE.example\r\n250-SIZEX 5\r\n250 DSN\r\n", 256, 1024),
-		     "250-SIZE.example\r\n250-SIZEX 5\r\n250 DSN\r\n",
-		     "ehlo size: neither the greeting line nor a longer keyword is SIZE");
-	ASSERT_STREQ(capped("250-mx\r\n250 SIZE\r\n", 20, 52428800), "250-mx\r\n250 SIZE\r\n",
-		     "ehlo size: no room in the buffer, the reply is left as it was");
-	ASSERT_STREQ(capped("250-mx\n250 SIZE 0\n", 256, 2048), "250-mx\n250 SIZE 2048\n",
-		     "ehlo size: bare LF line ends kept");
+	static const struct {
+		const char *reply;
+		size_t room;
+		uint64_t limit;
+		const char *want, *what;
+	} cases[] = {
+		{ "250-mx\r\n250-SIZE 209715200\r\n250 8BITMIME\r\n", 256, 1000,
+		  "250-mx\r\n250-SIZE 1000\r\n250 8BITMIME\r\n",
+		  "ehlo size: the MX's larger limit becomes this host's" },
+		{ "250-mx\r\n250-SIZE 999\r\n250 8BITMIME\r\n", 256, 1000,
+		  "250-mx\r\n250-SIZE 999\r\n250 8BITMIME\r\n", "ehlo size: a lower MX limit stays" },
+		{ "250-mx\r\n250 SIZE\r\n", 256, 52428800, "250-mx\r\n250 SIZE 52428800\r\n",
+		  "ehlo size: SIZE without a value (no limit) gets this host's, last line kept '250 '" },
+		{ "250-mx\r\n250-size 0\r\n250 DSN\r\n", 256, 1024,
+		  "250-mx\r\n250-size 1024\r\n250 DSN\r\n",
+		  "ehlo size: SIZE 0 (no fixed maximum) gets this host's, any case" },
+		{ "250-mx\r\n250-SIZE 99999999999999999999999999\r\n250 DSN\r\n", 256, 1024,
+		  "250-mx\r\n250-SIZE 1024\r\n250 DSN\r\n",
+		  "ehlo size: a value too long for 64 bits is larger" },
+		{ "250-SIZE.example\r\n250-SIZEX 5\r\n250 DSN\r\n", 256, 1024,
+		  "250-SIZE.example\r\n250-SIZEX 5\r\n250 DSN\r\n",
+		  "ehlo size: neither the greeting line nor a longer keyword is SIZE" },
+		{ "250-mx\r\n250 SIZE\r\n", 20, 52428800, "250-mx\r\n250 SIZE\r\n",
+		  "ehlo size: no room in the buffer, the reply is left as it was" },
+		{ "250-mx\n250 SIZE 0\n", 256, 2048, "250-mx\n250 SIZE 2048\n",
+		  "ehlo size: bare LF line ends kept" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char buf[256];
+		size_t n;
+
+		snprintf(buf, sizeof(buf), "%s", cases[i].reply);
+		n = smtp_ehlo_cap_size(buf, strlen(buf), cases[i].room, cases[i].limit);
+		buf[n] = 0;
+		ASSERT_STREQ(buf, cases[i].want, cases[i].what);
+	}
 }
 
 int main(void)
