@@ -76,10 +76,25 @@ lab_stop_mx_special() {
 	lab__mx_postfix_stop
 }
 
+# lab__mx_wait_up PIDFILE LOG WHAT CHECK...: waits up to 10 s for CHECK to
+# succeed while the process in PIDFILE lives; else logs WHAT and LOG's tail.
+lab__mx_wait_up() {
+	local pidfile=$1 log=$2 what=$3 pid; shift 3
+	pid=$(cat "$pidfile")
+	for _ in $(seq 1 100); do
+		"$@" && return 0
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	lab_log "$what did not start on the MX:"
+	tail -n 5 "$log" | sed 's/^/    /' >&2
+	return 1
+}
+
 # lab__mx_start_postgrey: postgrey on 127.0.0.1:LAB_MX_POLICY_PORT in the
 # MX's namespace, its database in LAB_DIR, run as the postgrey user.
 lab__mx_start_postgrey() {
-	local d pid
+	local d
 	d=$(lab_mx_special_dir)
 	mkdir -p "$d/postgrey-db"
 	chown postgrey:postgrey "$d/postgrey-db" || return 1
@@ -87,15 +102,8 @@ lab__mx_start_postgrey() {
 		--inet="127.0.0.1:$LAB_MX_POLICY_PORT" --dbdir="$d/postgrey-db" \
 		--delay="${LAB_MX_GREYLIST_DELAY_S:-3}" --auto-whitelist-clients=0 \
 		--hostname="mx.$LAB_MAIL_DOMAIN"
-	pid=$(cat "$d/postgrey.pid")
-	for _ in $(seq 1 100); do
-		lab__mx_listening "$LAB_MX_POLICY_PORT" 127.0.0.1 && return 0
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	lab_log "postgrey did not start on the MX:"
-	tail -n 5 "$(lab_mx_greylist_log)" | sed 's/^/    /' >&2
-	return 1
+	lab__mx_wait_up "$d/postgrey.pid" "$(lab_mx_greylist_log)" "postgrey" \
+		lab__mx_listening "$LAB_MX_POLICY_PORT" 127.0.0.1
 }
 
 lab_start_mx_greylist() {
@@ -119,7 +127,7 @@ lab_mx_greylist_reset() {
 # lab__mx_start_front ARGS...: Postfix on LAB_MX_BEHIND_PORT, mx_front.py
 # with ARGS on port 25 of both MX addresses.
 lab__mx_start_front() {
-	local d pid
+	local d
 	lab_stop_mx_special
 	d=$(lab_mx_special_dir)
 	mkdir -p "$d"
@@ -128,18 +136,10 @@ lab__mx_start_front() {
 		"$(dirname "${BASH_SOURCE[0]}")/../selftests/tools/mx_front.py" \
 		--listen "$LAB_MX4" --listen "$LAB_MX6" --port 25 \
 		--upstream-port "$LAB_MX_BEHIND_PORT" --log "$(lab_mx_front_log)" "$@"
-	pid=$(cat "$d/front.pid")
-	for _ in $(seq 1 100); do
-		if lab__mx_listening 25 "$LAB_MX4" && lab__mx_listening 25 "$LAB_MX6"; then
-			return 0
-		fi
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	lab_log "the MX's front (mx_front.py $*) did not start:"
-	tail -n 5 "$d/front.out" | sed 's/^/    /' >&2
-	return 1
+	lab__mx_wait_up "$d/front.pid" "$d/front.out" "the MX's front (mx_front.py $*)" \
+		lab__mx_listening_both 25
 }
+lab__mx_listening_both() { lab__mx_listening "$1" "$LAB_MX4" && lab__mx_listening "$1" "$LAB_MX6"; }
 
 lab_start_mx_slow() {
 	lab__mx_start_front --greet-delay "${LAB_MX_SLOW_GREET_S:-20}" \
