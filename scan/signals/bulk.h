@@ -29,9 +29,13 @@
  * default): a count covers the current half and the one before, so the
  * last 30 to 60 minutes. Each entry tracks up to SG_BULK_SENDER_SLOTS
  * senders by name (a slot idle for a whole window is reused); senders past
- * those are still counted among the distinct senders (a HyperLogLog).
+ * those are still counted among the distinct senders (a HyperLogLog). A
+ * tracked sender's domains are counted exactly up to 16 a half (16-bit
+ * hashes), then by a HyperLogLog: "spreading" is judged on an exact count
+ * wherever spread_domains is usually set (a 32-register sketch alone read
+ * 10 domains as under 10 in 38% of cases, and 9 as 10 or more in 29%).
  *
- * Bounded: `capacity` entries, all allocated at sg_bulk_new, about 1,240
+ * Bounded: `capacity` entries, all allocated at sg_bulk_new, about 1,820
  * bytes each with the index (sg_bulk_bytes). A full table evicts the
  * least recently matched body seen only once (probation) before any body
  * seen twice (protected, at most 3/4 of the table): a sender flooding

@@ -252,6 +252,63 @@ static void test_more_senders_than_slots(void)
 	sg_bulk_free(t);
 }
 
+/* A sender's domains near the spreading threshold are counted exactly:
+ * in 2,000 tries, each a new sender with its own domains, one to 10
+ * domains spreads the body (a 32-register sketch alone missed 38% of
+ * them), one to 9 never does; 6 domains in one half window and 6 in the
+ * next, 2 of them the same, make 10; 40 domains read as about 40. */
+static uint32_t sender_domains_after(uint32_t try, uint32_t n_first, uint32_t n_second,
+				     uint32_t shared, uint32_t *spreading)
+{
+	struct sg_bulk *t = table(16);
+	struct sg_bulk_ref ref;
+	struct sg_bulk_view v = { 0 };
+	struct sg_fingerprint fp;
+	uint32_t s = 1000 + try, d0 = try * 100;
+
+	salad(&fp, 20);
+	for (uint32_t d = 0; d < n_first; d++)
+		send(t, &fp, T0 + d * NS, s, d0 + d, &ref);
+	/* the next half window: 30 minutes on */
+	for (uint32_t d = 0; d < n_second; d++)
+		send(t, &fp, T0 + 31 * MIN + d * NS, s, d0 + n_first - shared + d, &ref);
+	sg_bulk_view(t, ref, sender(s), T0 + 32 * MIN, 10, &v);
+	*spreading = v.spreading_senders;
+	sg_bulk_free(t);
+	return v.sender_domains;
+}
+
+static void test_spreading_threshold_exact(void)
+{
+	uint32_t at10 = 0, at9 = 0, exact10 = 0, exact9 = 0, spreading, n, lo = ~0u, hi = 0;
+	uint32_t split_spreading;
+
+	for (uint32_t try = 0; try < 2000; try++) {
+		exact10 += sender_domains_after(try, 10, 0, 0, &spreading) == 10;
+		at10 += spreading;
+		exact9 += sender_domains_after(try, 9, 0, 0, &spreading) == 9;
+		at9 += spreading;
+	}
+	printf("# threshold: 10 domains spread %u/2000 (%u read exactly), 9 domains %u/2000 "
+	       "(%u exactly)\n", at10, exact10, at9, exact9);
+	ASSERT_TRUE(at10 >= 1990, "threshold: a sender to 10 domains spreads the body (99.5%)");
+	ASSERT_EQ(at9, 0, "threshold: a sender to 9 domains never does");
+	ASSERT_TRUE(exact10 >= 1990 && exact9 >= 1990,
+		    "threshold: 9 and 10 domains read exactly (99.5%; 16-bit hashes may meet)");
+	n = sender_domains_after(7, 6, 6, 2, &split_spreading);
+	ASSERT_EQ(n, 10, "threshold: 6 domains, then 6 in the next half (2 the same): 10");
+	ASSERT_EQ(split_spreading, 1, "threshold: and the sender spreads the body");
+	for (uint32_t try = 0; try < 200; try++) {
+		n = sender_domains_after(try, 40, 0, 0, &spreading);
+		lo = n < lo ? n : lo;
+		hi = n > hi ? n : hi;
+	}
+	printf("# threshold: 40 domains read as %u to %u in 200 tries\n", lo, hi);
+	ASSERT_TRUE(lo >= 17 && hi <= 80, "threshold: 40 domains read as more than the list holds");
+	n = sender_domains_after(3, 17, 0, 0, &spreading);
+	ASSERT_TRUE(n >= 17, "threshold: 17 domains, one past the list, read as 17 or more");
+}
+
 static void test_short_bodies_untracked(void)
 {
 	struct sg_bulk *t = table(64);
@@ -315,6 +372,7 @@ int main(void)
 	test_stock_notice();
 	test_sub_identity_not_counted_twice();
 	test_more_senders_than_slots();
+	test_spreading_threshold_exact();
 	test_short_bodies_untracked();
 	test_flood_keeps_bulk();
 	test_bad_limits();
