@@ -37,6 +37,9 @@
 #include <time.h>
 #include <unistd.h>
 #include "behaviour.h"
+#include "parse.h"
+
+#define USAGE "usage: scan_behaviour [--senders N] [--messages N] [--threads N]\n"
 
 #define NS 1000000000ULL
 #define T0 (20000 * 86400 * NS + 8 * 3600 * NS)
@@ -177,17 +180,37 @@ int main(int argc, char **argv)
 	long rss0, rss1;
 	uint8_t key[18];
 
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (!strcmp(argv[i], "--senders"))
-			n_senders = (uint32_t)strtoul(argv[i + 1], NULL, 10);
-		else if (!strcmp(argv[i], "--messages"))
-			n_messages = strtoull(argv[i + 1], NULL, 10);
-		else if (!strcmp(argv[i], "--threads"))
-			threads = atoi(argv[i + 1]);
-	}
-	if (!n_senders || !n_messages || threads < 1 || threads > 64) {
-		fprintf(stderr, "usage: scan_behaviour [--senders N] [--messages N] [--threads N]\n");
-		return 2;
+	for (int i = 1; i < argc; i++) {
+		static const struct {
+			const char *name;
+			uint64_t min, max;
+		} opts[] = { { "--senders", 1, 1u << 24 }, { "--messages", 1, 1ULL << 32 },
+			     { "--threads", 1, 64 } };
+		char err[160];
+		uint64_t v;
+		size_t o;
+
+		for (o = 0; o < sizeof(opts) / sizeof(opts[0]) && strcmp(argv[i], opts[o].name); o++)
+			;
+		if (o == sizeof(opts) / sizeof(opts[0])) {
+			fprintf(stderr, "scan_behaviour: unknown argument '%s'\n%s", argv[i], USAGE);
+			return 2;
+		}
+		if (i + 1 >= argc) {
+			fprintf(stderr, "scan_behaviour: %s needs a value\n%s", argv[i], USAGE);
+			return 2;
+		}
+		if (sg_parse_uint(argv[i + 1], opts[o].min, opts[o].max, &v, err, sizeof(err))) {
+			fprintf(stderr, "scan_behaviour: %s: %s\n%s", argv[i], err, USAGE);
+			return 2;
+		}
+		if (o == 0)
+			n_senders = (uint32_t)v;
+		else if (o == 1)
+			n_messages = v;
+		else
+			threads = (int)v;
+		i++;
 	}
 	for (int d = 0; d < DOMAINS; d++)
 		snprintf(domain_names[d], sizeof(domain_names[d]), "d%d.example", d);

@@ -10,8 +10,8 @@
  * both find the same rules in the same bodies. Also: the URL host
  * extractor's own throughput (urls.h).
  *
- *   build/bench/scan_matcher [--seconds S]	(S: time a measurement, 0.3; the
- *						fastest of 3 rounds is reported)
+ *   build/bench/scan_matcher [--duration D]	(D: time a measurement, 300ms;
+ *						the fastest of 3 rounds is reported)
  *
  * The rules are what operators write: words (\bword\b), phrases with \s+,
  * URL-ish patterns, case-insensitive alternations; every one a "flag" rule
@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "matcher.h"
+#include "parse.h"
 #include "urls.h"
 
 #define CHUNK 4096
@@ -466,9 +467,24 @@ int main(int argc, char **argv)
 	double seconds = 0.3;
 	char *bodies[2];
 
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
-			seconds = atof(argv[++i]);
+	for (int i = 1; i < argc; i++) {
+		char err[160] = "";
+		uint64_t ns;
+
+		if (strcmp(argv[i], "--duration") || i + 1 >= argc) {
+			fprintf(stderr, "scan_matcher: %s '%s'\nusage: scan_matcher "
+				"[--duration D (a measurement's time: 300ms, 2s; default 300ms)]\n",
+				strcmp(argv[i], "--duration") ? "unknown argument" : "no value after",
+				argv[i]);
+			return 2;
+		}
+		if (sg_parse_duration(argv[++i], &ns, err, sizeof(err)) || ns < 1000000ULL) {
+			fprintf(stderr, "scan_matcher: --duration: %s\n",
+				err[0] ? err : "at least 1ms");
+			return 2;
+		}
+		seconds = (double)ns / 1e9;
+	}
 	for (int b = 0; b < 2; b++)
 		bodies[b] = make_body(body_sizes[b]);
 	printf("%-9s %6s %7s %9s %12s %12s %11s %12s %5s\n", "engine", "rules", "body",
