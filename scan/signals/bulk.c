@@ -278,11 +278,15 @@ static void refresh_entry(struct entry *e)
 	e->senders_est = (float)estimate2(e->senders[0], e->senders[1], SENDERS_P);
 }
 
+/* The domains half h holds in its list (n_exact says one more past it). */
+static unsigned exact_listed(const struct sender_slot *s, int h)
+{
+	return s->n_exact[h] < SENDER_DOMAINS_EXACT ? s->n_exact[h] : SENDER_DOMAINS_EXACT;
+}
+
 static int exact_has(const struct sender_slot *s, int h, uint16_t tag)
 {
-	int n = s->n_exact[h] < SENDER_DOMAINS_EXACT ? s->n_exact[h] : SENDER_DOMAINS_EXACT;
-
-	for (int i = 0; i < n; i++) {
+	for (unsigned i = 0; i < exact_listed(s, h); i++) {
 		if (s->exact[h][i] == tag)
 			return 1;
 	}
@@ -310,10 +314,10 @@ static int exact_add(struct sender_slot *s, int h, uint64_t hash)
  * more than a list holds, and the sketch's estimate if higher. */
 static void refresh_slot(struct sender_slot *s)
 {
-	unsigned listed = s->n_exact[0] < SENDER_DOMAINS_EXACT ? s->n_exact[0] : SENDER_DOMAINS_EXACT;
+	unsigned listed = exact_listed(s, 0);
 	double count;
 
-	for (int i = 0; i < s->n_exact[1] && i < SENDER_DOMAINS_EXACT; i++)
+	for (unsigned i = 0; i < exact_listed(s, 1); i++)
 		listed += !exact_has(s, 0, s->exact[1][i]);
 	count = listed;
 	if (s->n_exact[0] > SENDER_DOMAINS_EXACT || s->n_exact[1] > SENDER_DOMAINS_EXACT) {
